@@ -1,0 +1,1 @@
+//! neigh (to be written).

@@ -1,0 +1,1 @@
+//! TCP (to be written).

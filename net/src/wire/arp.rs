@@ -1,0 +1,1 @@
+//! Wire format: arp (to be written).

@@ -1,0 +1,1 @@
+//! Wire format: icmp (to be written).

@@ -1,0 +1,1 @@
+//! Wire format: ipv4 (to be written).

@@ -1,0 +1,1 @@
+//! Wire format: tcp (to be written).

@@ -1,0 +1,1 @@
+//! Wire format: udp (to be written).
