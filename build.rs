@@ -1,1 +1,75 @@
-fn main() {}
+//! Builds the kernel ELF (kernel/, its own cargo workspace) for `x86_64-unknown-none` and hands
+//! its path to the host-side harness as `RINET_KERNEL`; also copies it to `target/rinet-kernel`,
+//! the path qemu-run.sh boots by default.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const KERNEL_TARGET: &str = "x86_64-unknown-none";
+
+fn main() {
+    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    for watched in ["kernel/src", "kernel/Cargo.toml", "kernel/build.rs", "kernel/linker.ld", "drivers", "net/src", "net/Cargo.toml", ".cargo/config.toml"] {
+        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+    println!("cargo:rerun-if-env-changed=RINET_KERNEL_PROFILE");
+
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    ensure_target_installed();
+
+    let target_dir = root.join("target").join("kernel");
+    let profile = env::var("RINET_KERNEL_PROFILE").unwrap_or_else(|_| "release".into());
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(&root)
+        .args(["build", "--manifest-path", "kernel/Cargo.toml", "--target", KERNEL_TARGET])
+        .arg("--profile")
+        .arg(&profile)
+        .arg("--target-dir")
+        .arg(&target_dir);
+    // The outer build's flags and wrappers are for the host; the kernel takes its own from
+    // .cargo/config.toml. (clippy sets RUSTC_WORKSPACE_WRAPPER; it must not lint the kernel here.)
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().unwrap_or_else(|e| panic!("could not run {cargo}: {e}"));
+    if !status.success() {
+        panic!("building the kernel for {KERNEL_TARGET} failed (see the errors above)");
+    }
+    let dir = if profile == "dev" { "debug" } else { profile.as_str() };
+    let elf = target_dir.join(KERNEL_TARGET).join(dir).join("kernel");
+    let stable = root.join("target").join("rinet-kernel");
+    std::fs::copy(&elf, &stable).unwrap_or_else(|e| panic!("copy {} to {}: {e}", elf.display(), stable.display()));
+    println!("cargo:rustc-env=RINET_KERNEL={}", stable.display());
+}
+
+/// rustup installs the targets listed in rust-toolchain.toml with a new toolchain, but not
+/// always for one that was already there: add the bare-metal target if its library is missing.
+fn ensure_target_installed() {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc).args(["--print", "sysroot"]).output().ok().and_then(|o| String::from_utf8(o.stdout).ok());
+    let Some(sysroot) = sysroot else { return };
+    let lib = Path::new(sysroot.trim()).join("lib/rustlib").join(KERNEL_TARGET);
+    if lib.exists() {
+        return;
+    }
+    let mut cmd = Command::new("rustup");
+    cmd.args(["target", "add", KERNEL_TARGET]);
+    if let Ok(toolchain) = env::var("RUSTUP_TOOLCHAIN") {
+        cmd.args(["--toolchain", &toolchain]);
+    }
+    match cmd.status() {
+        Ok(s) if s.success() => {}
+        _ => panic!("the {KERNEL_TARGET} target is not installed: run `rustup target add {KERNEL_TARGET}`"),
+    }
+}

@@ -1,0 +1,99 @@
+//! Boot integration tests under TCG: the verdict is QEMU's exit status (33 success, 35 failure).
+
+use std::time::Duration;
+
+use rinet::{Guest, Machine, Net, EXIT_FAILURE, EXIT_SUCCESS, MARK_KERNEL_ENTRY, MARK_NIC_UP};
+
+const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
+
+fn boot_test(machine: Machine) {
+    let out = Guest::new(machine).append("init=boot-test").run(BOOT_TIMEOUT);
+    out.assert_exit(EXIT_SUCCESS);
+    out.assert_console_contains(MARK_KERNEL_ENTRY);
+    out.assert_console_contains("rinet: boot-test ok");
+}
+
+#[test]
+fn boots_on_microvm() {
+    boot_test(Machine::Microvm);
+}
+
+#[test]
+fn boots_on_q35() {
+    boot_test(Machine::Q35);
+}
+
+#[test]
+fn boots_on_pc() {
+    boot_test(Machine::Pc);
+}
+
+#[test]
+fn deliberate_fault_is_reported_and_fails() {
+    let out = Guest::new(Machine::Microvm).append("init=crash-test").run(BOOT_TIMEOUT);
+    out.assert_exit(EXIT_FAILURE);
+    out.assert_console_contains("Page fault");
+    out.assert_console_contains("CR2");
+    out.assert_console_contains("RIP");
+}
+
+#[test]
+fn malformed_ip_parameter_is_rejected() {
+    let out = Guest::new(Machine::Microvm).append("ip=10.0.2.300::10.0.2.2:255.255.255.0::eth0:off").run(BOOT_TIMEOUT);
+    out.assert_exit(EXIT_FAILURE);
+    out.assert_console_contains("malformed ip= parameter");
+}
+
+#[test]
+fn unknown_program_is_rejected() {
+    let out = Guest::new(Machine::Microvm).append("init=no-such-program").run(BOOT_TIMEOUT);
+    out.assert_exit(EXIT_FAILURE);
+    out.assert_console_contains("no-such-program");
+}
+
+fn selftest_link(machine: Machine, mac: &str, expected: &str) -> rinet::Outcome {
+    Guest::new(machine)
+        .net(Net::User { port_base: rinet::free_port_base() })
+        .mac(mac)
+        .append(&format!("init=selftest-link -- {expected}"))
+        .run(BOOT_TIMEOUT)
+}
+
+#[test]
+fn link_selftest_on_microvm() {
+    let out = selftest_link(Machine::Microvm, "52:54:00:ab:cd:01", "52:54:00:ab:cd:01");
+    out.assert_exit(EXIT_SUCCESS);
+    out.assert_console_contains(MARK_NIC_UP);
+    out.assert_console_contains("10.0.2.2 is at");
+}
+
+#[test]
+fn link_selftest_on_q35() {
+    let out = selftest_link(Machine::Q35, "52:54:00:ab:cd:02", "52:54:00:ab:cd:02");
+    out.assert_exit(EXIT_SUCCESS);
+    out.assert_console_contains("10.0.2.2 is at");
+}
+
+#[test]
+fn link_selftest_on_pc() {
+    let out = selftest_link(Machine::Pc, "52:54:00:ab:cd:03", "52:54:00:ab:cd:03");
+    out.assert_exit(EXIT_SUCCESS);
+    out.assert_console_contains("10.0.2.2 is at");
+}
+
+#[test]
+fn link_selftest_fails_on_a_wrong_mac() {
+    let out = selftest_link(Machine::Microvm, "52:54:00:ab:cd:04", "52:54:00:00:00:99");
+    out.assert_exit(EXIT_FAILURE);
+}
+
+#[test]
+fn legacy_only_virtio_pci_gets_a_clear_error() {
+    let out = Guest::new(Machine::Pc)
+        .net(Net::User { port_base: rinet::free_port_base() })
+        .nic_legacy()
+        .append("init=selftest-link -- 52:54:00:12:34:56")
+        .run(BOOT_TIMEOUT);
+    out.assert_exit(EXIT_FAILURE);
+    out.assert_console_contains("disable-modern");
+}
