@@ -9,8 +9,18 @@ use std::process::Command;
 const KERNEL_TARGET: &str = "x86_64-unknown-none";
 
 fn main() {
-    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    for watched in ["kernel/src", "kernel/Cargo.toml", "kernel/build.rs", "kernel/linker.ld", "drivers", "net/src", "net/Cargo.toml", ".cargo/config.toml"] {
+    let root =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    for watched in [
+        "kernel/src",
+        "kernel/Cargo.toml",
+        "kernel/build.rs",
+        "kernel/linker.ld",
+        "drivers",
+        "net/src",
+        "net/Cargo.toml",
+        ".cargo/config.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     println!("cargo:rerun-if-env-changed=RINET_KERNEL_PROFILE");
@@ -22,7 +32,13 @@ fn main() {
     let profile = env::var("RINET_KERNEL_PROFILE").unwrap_or_else(|_| "release".into());
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(&root)
-        .args(["build", "--manifest-path", "kernel/Cargo.toml", "--target", KERNEL_TARGET])
+        .args([
+            "build",
+            "--manifest-path",
+            "kernel/Cargo.toml",
+            "--target",
+            KERNEL_TARGET,
+        ])
         .arg("--profile")
         .arg(&profile)
         .arg("--target-dir")
@@ -42,14 +58,21 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().unwrap_or_else(|e| panic!("could not run {cargo}: {e}"));
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("could not run {cargo}: {e}"));
     if !status.success() {
         panic!("building the kernel for {KERNEL_TARGET} failed (see the errors above)");
     }
-    let dir = if profile == "dev" { "debug" } else { profile.as_str() };
+    let dir = if profile == "dev" {
+        "debug"
+    } else {
+        profile.as_str()
+    };
     let elf = target_dir.join(KERNEL_TARGET).join(dir).join("kernel");
     let stable = root.join("target").join("rinet-kernel");
-    std::fs::copy(&elf, &stable).unwrap_or_else(|e| panic!("copy {} to {}: {e}", elf.display(), stable.display()));
+    std::fs::copy(&elf, &stable)
+        .unwrap_or_else(|e| panic!("copy {} to {}: {e}", elf.display(), stable.display()));
     println!("cargo:rustc-env=RINET_KERNEL={}", stable.display());
 }
 
@@ -57,9 +80,15 @@ fn main() {
 /// always for one that was already there: add the bare-metal target if its library is missing.
 fn ensure_target_installed() {
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let sysroot = Command::new(&rustc).args(["--print", "sysroot"]).output().ok().and_then(|o| String::from_utf8(o.stdout).ok());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok());
     let Some(sysroot) = sysroot else { return };
-    let lib = Path::new(sysroot.trim()).join("lib/rustlib").join(KERNEL_TARGET);
+    let lib = Path::new(sysroot.trim())
+        .join("lib/rustlib")
+        .join(KERNEL_TARGET);
     if lib.exists() {
         return;
     }
@@ -70,6 +99,8 @@ fn ensure_target_installed() {
     }
     match cmd.status() {
         Ok(s) if s.success() => {}
-        _ => panic!("the {KERNEL_TARGET} target is not installed: run `rustup target add {KERNEL_TARGET}`"),
+        _ => panic!(
+            "the {KERNEL_TARGET} target is not installed: run `rustup target add {KERNEL_TARGET}`"
+        ),
     }
 }

@@ -58,7 +58,9 @@ impl Machine {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Net {
     /// QEMU user networking with hostfwd of 7/9/19 to 127.0.0.1:port_base+7/9/19.
-    User { port_base: u16 },
+    User {
+        port_base: u16,
+    },
     /// A stream socket netdev, listening (server) or connecting, for guest-to-guest links.
     StreamListen(String),
     StreamConnect(String),
@@ -104,7 +106,8 @@ impl Guest {
 
     /// Add kernel command-line words.
     pub fn append(mut self, words: &str) -> Self {
-        self.append.extend(words.split_whitespace().map(String::from));
+        self.append
+            .extend(words.split_whitespace().map(String::from));
         self
     }
 
@@ -127,7 +130,8 @@ impl Guest {
         cmd.arg("--mac").arg(&self.mac);
         match &self.net {
             Net::User { port_base } => {
-                cmd.args(["--net", "user", "--port-base"]).arg(port_base.to_string());
+                cmd.args(["--net", "user", "--port-base"])
+                    .arg(port_base.to_string());
             }
             Net::StreamListen(addr) => {
                 cmd.args(["--net", "stream-listen", "--stream", addr]);
@@ -157,7 +161,9 @@ impl Guest {
     /// Start QEMU; the console streams into the returned [`Running`] guest.
     pub fn spawn(&self) -> Running {
         let mut cmd = self.command();
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let started = Instant::now();
         let mut child = cmd.spawn().expect("start qemu-run.sh");
         let console = Arc::new(Mutex::new(Console::default()));
@@ -173,7 +179,9 @@ impl Guest {
                 match r.read_until(b'\n', &mut line) {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
-                        let text = String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']).to_string();
+                        let text = String::from_utf8_lossy(&line)
+                            .trim_end_matches(['\r', '\n'])
+                            .to_string();
                         let at = started.elapsed();
                         c.lock().unwrap().lines.push((at, text.clone()));
                         let _ = tx.send(());
@@ -187,7 +195,13 @@ impl Guest {
             let _ = BufReader::new(stderr).read_to_string(&mut s);
             c.lock().unwrap().stderr = s;
         });
-        Running { child, console, started, new_line: rx, readers: vec![reader, err_reader] }
+        Running {
+            child,
+            console,
+            started,
+            new_line: rx,
+            readers: vec![reader, err_reader],
+        }
     }
 
     /// Boot, wait for QEMU to exit (at most `timeout`), and return how it ended.
@@ -217,23 +231,42 @@ impl Running {
     pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> Option<Duration> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(at) = self.console.lock().unwrap().lines.iter().find(|(_, l)| l.contains(needle)).map(|(at, _)| *at) {
+            if let Some(at) = self
+                .console
+                .lock()
+                .unwrap()
+                .lines
+                .iter()
+                .find(|(_, l)| l.contains(needle))
+                .map(|(at, _)| *at)
+            {
                 return Some(at);
             }
             let left = deadline.checked_duration_since(Instant::now())?;
-            match self.new_line.recv_timeout(left.min(Duration::from_millis(200))) {
+            match self
+                .new_line
+                .recv_timeout(left.min(Duration::from_millis(200)))
+            {
                 Ok(()) => {}
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if let Ok(Some(_)) = self.child.try_wait() {
                         // Give the reader a moment to drain what QEMU printed last.
                         thread::sleep(Duration::from_millis(50));
                         let c = self.console.lock().unwrap();
-                        return c.lines.iter().find(|(_, l)| l.contains(needle)).map(|(at, _)| *at);
+                        return c
+                            .lines
+                            .iter()
+                            .find(|(_, l)| l.contains(needle))
+                            .map(|(at, _)| *at);
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let c = self.console.lock().unwrap();
-                    return c.lines.iter().find(|(_, l)| l.contains(needle)).map(|(at, _)| *at);
+                    return c
+                        .lines
+                        .iter()
+                        .find(|(_, l)| l.contains(needle))
+                        .map(|(at, _)| *at);
                 }
             }
         }
@@ -242,7 +275,11 @@ impl Running {
     /// The console so far.
     pub fn console_text(&self) -> String {
         let c = self.console.lock().unwrap();
-        c.lines.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>().join("\n")
+        c.lines
+            .iter()
+            .map(|(_, l)| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Wait for QEMU to exit, killing it after `timeout`.
@@ -269,7 +306,12 @@ impl Running {
             exit_code: status,
             timed_out: status.is_none(),
             elapsed,
-            console: c.lines.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>().join("\n"),
+            console: c
+                .lines
+                .iter()
+                .map(|(_, l)| l.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
             stderr: c.stderr.clone(),
         }
     }
@@ -316,7 +358,12 @@ impl Outcome {
     }
 
     pub fn assert_console_contains(&self, needle: &str) {
-        assert!(self.console.contains(needle), "console lacks {needle:?}\n--- console ---\n{}\n--- stderr ---\n{}", self.console, self.stderr);
+        assert!(
+            self.console.contains(needle),
+            "console lacks {needle:?}\n--- console ---\n{}\n--- stderr ---\n{}",
+            self.console,
+            self.stderr
+        );
     }
 }
 
@@ -326,7 +373,9 @@ pub fn free_port_base() -> u16 {
         let probe = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
         let port = probe.local_addr().expect("local addr").port();
         drop(probe);
-        let Some(base) = port.checked_sub(7) else { continue };
+        let Some(base) = port.checked_sub(7) else {
+            continue;
+        };
         if base.checked_add(19).is_none() {
             continue;
         }

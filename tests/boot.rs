@@ -7,7 +7,9 @@ use rinet::{Guest, Machine, Net, EXIT_FAILURE, EXIT_SUCCESS, MARK_KERNEL_ENTRY, 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 
 fn boot_test(machine: Machine) {
-    let out = Guest::new(machine).append("init=boot-test").run(BOOT_TIMEOUT);
+    let out = Guest::new(machine)
+        .append("init=boot-test")
+        .run(BOOT_TIMEOUT);
     out.assert_exit(EXIT_SUCCESS);
     out.assert_console_contains(MARK_KERNEL_ENTRY);
     out.assert_console_contains("rinet: boot-test ok");
@@ -30,7 +32,9 @@ fn boots_on_pc() {
 
 #[test]
 fn deliberate_fault_is_reported_and_fails() {
-    let out = Guest::new(Machine::Microvm).append("init=crash-test").run(BOOT_TIMEOUT);
+    let out = Guest::new(Machine::Microvm)
+        .append("init=crash-test")
+        .run(BOOT_TIMEOUT);
     out.assert_exit(EXIT_FAILURE);
     out.assert_console_contains("Page fault");
     out.assert_console_contains("CR2");
@@ -39,21 +43,27 @@ fn deliberate_fault_is_reported_and_fails() {
 
 #[test]
 fn malformed_ip_parameter_is_rejected() {
-    let out = Guest::new(Machine::Microvm).append("ip=10.0.2.300::10.0.2.2:255.255.255.0::eth0:off").run(BOOT_TIMEOUT);
+    let out = Guest::new(Machine::Microvm)
+        .append("ip=10.0.2.300::10.0.2.2:255.255.255.0::eth0:off")
+        .run(BOOT_TIMEOUT);
     out.assert_exit(EXIT_FAILURE);
     out.assert_console_contains("malformed ip= parameter");
 }
 
 #[test]
 fn unknown_program_is_rejected() {
-    let out = Guest::new(Machine::Microvm).append("init=no-such-program").run(BOOT_TIMEOUT);
+    let out = Guest::new(Machine::Microvm)
+        .append("init=no-such-program")
+        .run(BOOT_TIMEOUT);
     out.assert_exit(EXIT_FAILURE);
     out.assert_console_contains("no-such-program");
 }
 
 fn selftest_link(machine: Machine, mac: &str, expected: &str) -> rinet::Outcome {
     Guest::new(machine)
-        .net(Net::User { port_base: rinet::free_port_base() })
+        .net(Net::User {
+            port_base: rinet::free_port_base(),
+        })
         .mac(mac)
         .append(&format!("init=selftest-link -- {expected}"))
         .run(BOOT_TIMEOUT)
@@ -90,7 +100,9 @@ fn link_selftest_fails_on_a_wrong_mac() {
 #[test]
 fn legacy_only_virtio_pci_gets_a_clear_error() {
     let out = Guest::new(Machine::Pc)
-        .net(Net::User { port_base: rinet::free_port_base() })
+        .net(Net::User {
+            port_base: rinet::free_port_base(),
+        })
         .nic_legacy()
         .append("init=selftest-link -- 52:54:00:12:34:56")
         .run(BOOT_TIMEOUT);

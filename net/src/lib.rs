@@ -29,6 +29,8 @@ pub mod dns;
 
 pub mod tcp;
 
+pub mod sockfs;
+
 pub use core::net::Ipv4Addr;
 pub use errno::Errno;
 pub use time::{Duration, Instant};

@@ -16,22 +16,38 @@ fn median(mut v: Vec<Duration>) -> Option<Duration> {
 }
 
 fn fmt(d: Option<Duration>) -> String {
-    d.map(|d| format!("{:.3}", d.as_secs_f64())).unwrap_or_else(|| "-".into())
+    d.map(|d| format!("{:.3}", d.as_secs_f64()))
+        .unwrap_or_else(|| "-".into())
 }
 
 fn main() {
-    let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(5);
-    let image = std::fs::metadata(rinet::kernel_path()).map(|m| m.len()).unwrap_or(0);
+    let runs: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(5);
+    let image = std::fs::metadata(rinet::kernel_path())
+        .map(|m| m.len())
+        .unwrap_or(0);
     println!("rinet boot benchmark: {runs} runs per machine, TCG, -m 128M, user networking, init=boot-test");
-    println!("kernel image: {} ({} bytes)", rinet::kernel_path().display(), image);
+    println!(
+        "kernel image: {} ({} bytes)",
+        rinet::kernel_path().display(),
+        image
+    );
     println!();
-    println!("| machine | kernel entry (s) | NIC up (s) | network ready (s) | QEMU exit (s) | ok runs |");
+    println!(
+        "| machine | kernel entry (s) | NIC up (s) | network ready (s) | QEMU exit (s) | ok runs |"
+    );
     println!("|---|---|---|---|---|---|");
     for machine in Machine::ALL {
         let (mut entry, mut nic, mut ready, mut exit) = (vec![], vec![], vec![], vec![]);
         let mut ok = 0;
         for _ in 0..runs {
-            let guest = Guest::new(machine).net(Net::User { port_base: rinet::free_port_base() }).append("init=boot-test quiet");
+            let guest = Guest::new(machine)
+                .net(Net::User {
+                    port_base: rinet::free_port_base(),
+                })
+                .append("init=boot-test quiet");
             let mut running = guest.spawn();
             let timeout = Duration::from_secs(120);
             let e = running.wait_for(MARK_KERNEL_ENTRY, timeout);
