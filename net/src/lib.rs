@@ -29,6 +29,7 @@ pub mod dns;
 
 pub mod tcp;
 
+pub mod socket;
 pub mod sockfs;
 
 pub use core::net::Ipv4Addr;

@@ -1,0 +1,216 @@
+//! The BSD socket layer: the process-facing `socket` (type, SS_* state, flags, options, wait
+//! queue) and the address family's operations as a trait — the seeds' `struct socket` and
+//! `proto_ops`.
+//!
+//! Every operation here is non-blocking: when it cannot complete it returns `EAGAIN` (or
+//! `EINPROGRESS` for a stream connect), and the caller (the kernel's syscall layer, or a test)
+//! sleeps on the socket's wait queue until [`PollMask`] says the socket is ready, honouring
+//! `O_NONBLOCK`, `MSG_DONTWAIT` and `SO_RCVTIMEO`/`SO_SNDTIMEO`. The protocol side never calls
+//! back into this layer; it reports readiness and the syscall layer asks.
+
+use alloc::boxed::Box;
+use core::net::SocketAddrV4;
+
+use crate::errno::Errno;
+use crate::time::Duration;
+
+pub const AF_UNIX: i32 = 1;
+pub const AF_INET: i32 = 2;
+pub const AF_INET6: i32 = 10;
+
+pub const SOCK_STREAM: i32 = 1;
+pub const SOCK_DGRAM: i32 = 2;
+pub const SOCK_RAW: i32 = 3;
+pub const SOCK_SEQPACKET: i32 = 5;
+/// Flags that may be or-ed into the type argument of `socket` and `accept4`.
+pub const SOCK_NONBLOCK: i32 = 0o4000;
+pub const SOCK_CLOEXEC: i32 = 0o2000000;
+
+pub const IPPROTO_IP: i32 = 0;
+pub const IPPROTO_ICMP: i32 = 1;
+pub const IPPROTO_TCP: i32 = 6;
+pub const IPPROTO_UDP: i32 = 17;
+
+pub const MSG_PEEK: i32 = 0x2;
+pub const MSG_DONTWAIT: i32 = 0x40;
+pub const MSG_NOSIGNAL: i32 = 0x4000;
+
+pub const SHUT_RD: i32 = 0;
+pub const SHUT_WR: i32 = 1;
+pub const SHUT_RDWR: i32 = 2;
+
+pub const SOL_SOCKET: i32 = 1;
+pub const SO_REUSEADDR: i32 = 2;
+pub const SO_TYPE: i32 = 3;
+pub const SO_ERROR: i32 = 4;
+pub const SO_SNDBUF: i32 = 7;
+pub const SO_RCVBUF: i32 = 8;
+pub const SO_KEEPALIVE: i32 = 9;
+pub const SO_LINGER: i32 = 13;
+pub const SO_RCVTIMEO: i32 = 20;
+pub const SO_SNDTIMEO: i32 = 21;
+pub const SOL_TCP: i32 = 6;
+pub const TCP_NODELAY: i32 = 1;
+pub const TCP_KEEPIDLE: i32 = 4;
+pub const TCP_KEEPINTVL: i32 = 5;
+pub const TCP_KEEPCNT: i32 = 6;
+
+/// Poll events, Linux's values.
+pub const POLLIN: u16 = 0x001;
+pub const POLLPRI: u16 = 0x002;
+pub const POLLOUT: u16 = 0x004;
+pub const POLLERR: u16 = 0x008;
+pub const POLLHUP: u16 = 0x010;
+pub const POLLNVAL: u16 = 0x020;
+pub const POLLRDHUP: u16 = 0x2000;
+
+/// Readiness of a socket as `poll` reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollMask(pub u16);
+
+impl PollMask {
+    pub fn contains(self, bits: u16) -> bool {
+        self.0 & bits != 0
+    }
+}
+
+/// The socket's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SockType {
+    Stream,
+    Dgram,
+    Raw,
+}
+
+impl SockType {
+    pub fn code(self) -> i32 {
+        match self {
+            SockType::Stream => SOCK_STREAM,
+            SockType::Dgram => SOCK_DGRAM,
+            SockType::Raw => SOCK_RAW,
+        }
+    }
+}
+
+/// The socket's connection state as the process sees it (Linux's `socket_state`, SS_*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketState {
+    /// SS_UNCONNECTED: not connected to anything.
+    Unconnected,
+    /// SS_CONNECTING: a connect is in progress.
+    Connecting,
+    /// SS_CONNECTED: connected (or, for a datagram socket, has a default peer).
+    Connected,
+    /// SS_DISCONNECTING: shutting down.
+    Disconnecting,
+}
+
+/// Which direction(s) `shutdown` closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    Read,
+    Write,
+    Both,
+}
+
+impl Shutdown {
+    pub fn from_how(how: i32) -> Result<Self, Errno> {
+        match how {
+            SHUT_RD => Ok(Shutdown::Read),
+            SHUT_WR => Ok(Shutdown::Write),
+            SHUT_RDWR => Ok(Shutdown::Both),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+}
+
+/// A socket option value, already decoded from the caller's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptValue {
+    Int(i32),
+    Linger { on: bool, seconds: i32 },
+    Timeout(Option<Duration>),
+}
+
+/// The address family's operations on one socket's protocol side (the seeds' `proto_ops`).
+///
+/// `Ctx` is the network stack the protocol lives in; it is passed to every call so the socket
+/// can reach its protocol control block without holding a reference to the stack.
+pub trait ProtoOps<Ctx> {
+    fn bind(&mut self, ctx: &mut Ctx, addr: SocketAddrV4) -> Result<(), Errno>;
+    /// Start (stream) or set (datagram) the connection; a stream connect that has to wait
+    /// returns `EINPROGRESS` and completes through `poll` + `take_error`.
+    fn connect(&mut self, ctx: &mut Ctx, addr: SocketAddrV4) -> Result<(), Errno>;
+    fn listen(&mut self, ctx: &mut Ctx, backlog: i32) -> Result<(), Errno>;
+    /// A new connection from the accept queue (`EAGAIN` when empty).
+    fn accept(&mut self, ctx: &mut Ctx) -> Result<(Box<dyn ProtoOps<Ctx>>, SocketAddrV4), Errno>;
+    /// Send `buf`, to `dest` for a datagram socket without a default peer.
+    fn send(
+        &mut self,
+        ctx: &mut Ctx,
+        buf: &[u8],
+        flags: i32,
+        dest: Option<SocketAddrV4>,
+    ) -> Result<usize, Errno>;
+    /// Receive into `buf`; returns the length and the sender (datagram) or peer.
+    fn recv(
+        &mut self,
+        ctx: &mut Ctx,
+        buf: &mut [u8],
+        flags: i32,
+    ) -> Result<(usize, Option<SocketAddrV4>), Errno>;
+    fn shutdown(&mut self, ctx: &mut Ctx, how: Shutdown) -> Result<(), Errno>;
+    /// The last socket reference went away (`inet_release` → `tcp_close`/`udp_lib_close`).
+    fn release(self: Box<Self>, ctx: &mut Ctx);
+    fn poll(&self, ctx: &Ctx) -> PollMask;
+    /// `SO_ERROR`: the pending error, cleared by reading it.
+    fn take_error(&mut self, ctx: &mut Ctx) -> Option<Errno>;
+    /// The state as SS_* for the process side.
+    fn state(&self, ctx: &Ctx) -> SocketState;
+    fn local_addr(&self, ctx: &Ctx) -> Result<SocketAddrV4, Errno>;
+    fn peer_addr(&self, ctx: &Ctx) -> Result<SocketAddrV4, Errno>;
+    fn setsockopt(
+        &mut self,
+        ctx: &mut Ctx,
+        level: i32,
+        name: i32,
+        value: OptValue,
+    ) -> Result<(), Errno>;
+    fn getsockopt(&self, ctx: &Ctx, level: i32, name: i32) -> Result<OptValue, Errno>;
+}
+
+/// The process-facing socket: its type, the family's ops (which own the `sock`), and the
+/// options the socket layer itself keeps.
+pub struct Socket<Ctx> {
+    pub ty: SockType,
+    pub ops: Option<Box<dyn ProtoOps<Ctx>>>,
+    pub rcv_timeout: Option<Duration>,
+    pub snd_timeout: Option<Duration>,
+    /// A wait-queue key: the syscall layer parks threads on it and wakes them when the
+    /// socket's readiness changes.
+    pub wait_key: u64,
+}
+
+impl<Ctx> Socket<Ctx> {
+    pub fn new(ty: SockType, ops: Box<dyn ProtoOps<Ctx>>, wait_key: u64) -> Self {
+        Socket {
+            ty,
+            ops: Some(ops),
+            rcv_timeout: None,
+            snd_timeout: None,
+            wait_key,
+        }
+    }
+
+    /// The family's ops (`EBADF` once released).
+    pub fn ops(&mut self) -> Result<&mut (dyn ProtoOps<Ctx> + 'static), Errno> {
+        self.ops.as_deref_mut().ok_or(Errno::EBADF)
+    }
+
+    /// `sock_release`: hand the protocol side back to its family.
+    pub fn release(&mut self, ctx: &mut Ctx) {
+        if let Some(ops) = self.ops.take() {
+            ops.release(ctx);
+        }
+    }
+}
