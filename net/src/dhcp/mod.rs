@@ -241,8 +241,8 @@ impl DhcpClient {
         &self.counters
     }
 
-    /// When `poll` next has something to do; `None` never happens while the client runs (it
-    /// always has a timer), but callers should treat it as "no timer".
+    /// When `poll` next has something to do (always `Some`: the client always has a timer; an
+    /// instant in the past means "now").
     pub fn poll_at(&self) -> Option<Instant> {
         if !self.events.is_empty() {
             return Some(Instant::ZERO);

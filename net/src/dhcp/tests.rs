@@ -627,5 +627,26 @@ mod prop {
             let _ = c.poll(Instant::ZERO);
             prop_assert_eq!(c.counters().in_messages, 1);
         }
+
+        #[test]
+        fn arbitrary_replies_while_renewing_never_panic(
+            msg_type in 0u8..10,
+            opts in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let mut sim = Sim::new();
+            sim.run_until(secs(10));
+            sim.server.mode = Mode::Silent;
+            sim.run_until(secs(1800));
+            prop_assert_eq!(sim.client.state(), DhcpState::Renewing);
+            let xid = sim.server.seen.last().unwrap().xid;
+            let m = reply(xid, MAC.0, ADDR, &[tlv(53, &[msg_type]), opts].concat());
+            sim.client.receive(sim.now, &m);
+            sim.drain();
+            // Whatever it was, the client is in a state that still has a way forward.
+            prop_assert!(sim.client.poll_at().is_some());
+            let state = sim.client.state();
+            prop_assert!(matches!(state, DhcpState::Renewing | DhcpState::Bound | DhcpState::Init | DhcpState::Selecting));
+            prop_assert_eq!(sim.client.lease().is_some(), matches!(state, DhcpState::Renewing | DhcpState::Bound));
+        }
     }
 }

@@ -444,6 +444,17 @@ mod prop {
         }
 
         #[test]
+        fn names_at_any_offset_never_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 12..300),
+            at in 0usize..320,
+        ) {
+            if let Ok((name, end)) = read_name(&bytes, at) {
+                prop_assert!(name.as_bytes().len() <= MAX_NAME_LEN);
+                prop_assert!(end <= bytes.len());
+            }
+        }
+
+        #[test]
         fn arbitrary_bodies_under_a_matching_header_never_panic(
             flags in any::<u16>(),
             counts in any::<[u8; 8]>(),
