@@ -1,1 +1,0 @@
-//! dhcp (to be written).
