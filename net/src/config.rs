@@ -6,9 +6,10 @@
 use core::net::Ipv4Addr;
 
 /// How the interface gets its address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IpConfig {
     /// Ask a DHCP server (`ip=dhcp`, the default).
+    #[default]
     Dhcp,
     /// A static address (`ip=<client-ip>::<gw-ip>:<netmask>::<device>:off`).
     Static(StaticConfig),
@@ -20,12 +21,6 @@ pub struct StaticConfig {
     pub address: Ipv4Addr,
     pub prefix_len: u8,
     pub gateway: Option<Ipv4Addr>,
-}
-
-impl Default for IpConfig {
-    fn default() -> Self {
-        IpConfig::Dhcp
-    }
 }
 
 /// Why an `ip=` value was rejected; `Display` gives the one-line error naming the fix.
