@@ -79,6 +79,23 @@ pub fn parse_cmdline(cmdline: &str) -> impl Iterator<Item = MmioDesc> + '_ {
         .take(MAX_CMDLINE_DEVICES)
 }
 
+/// The interrupt (GSI) microvm wires to transport `slot`, given how many transports answer.
+///
+/// QEMU's microvm creates 8 transports on GSIs 5..13 with a single IO-APIC, or 24 transports
+/// on GSIs 24..48 when ACPI is on and a second IO-APIC exists (`ioapic2`, the default). The
+/// number of transports answering with the magic tells the two layouts apart.
+pub fn microvm_irq(transports: u64, slot: u64) -> Option<u8> {
+    let base = match transports {
+        1..=8 => 5,
+        9..=24 => 24,
+        _ => return None,
+    };
+    if slot >= transports {
+        return None;
+    }
+    u8::try_from(base + slot).ok()
+}
+
 /// A transport's identification registers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlotId {
@@ -165,6 +182,19 @@ mod tests {
             line += &std::format!("virtio_mmio.device=512@{}:5 ", 0xfeb0_0000u64 + i * 0x200);
         }
         assert_eq!(parse_cmdline(&line).count(), MAX_CMDLINE_DEVICES);
+    }
+
+    #[test]
+    fn microvm_interrupt_layouts() {
+        // acpi=off: 8 transports, the first device lands in the last one (GSI 12).
+        assert_eq!(microvm_irq(8, 7), Some(12));
+        assert_eq!(microvm_irq(8, 0), Some(5));
+        // Default (ACPI, second IO-APIC): 24 transports on GSIs 24..48.
+        assert_eq!(microvm_irq(24, 23), Some(47));
+        assert_eq!(microvm_irq(24, 0), Some(24));
+        assert_eq!(microvm_irq(8, 8), None, "slot beyond the transports");
+        assert_eq!(microvm_irq(0, 0), None);
+        assert_eq!(microvm_irq(32, 0), None, "not a layout microvm uses");
     }
 
     #[test]

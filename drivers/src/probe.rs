@@ -79,21 +79,22 @@ pub fn probe(cmdline: &str, pending: &'static AtomicBool) -> Result<Probed, &'st
     if cam.host_bridge_present() {
         return probe_pci(cam, pending);
     }
-    // No PCI at all: microvm without command line words (e.g. auto-kernel-cmdline=off).
+    // No PCI at all: microvm whose firmware did not append command line words (QEMU only
+    // appends them with ACPI off).
+    let transports = (0..mmio::SCAN_SLOTS)
+        .filter(|&slot| {
+            mmio::read_slot(mmio::SCAN_BASE + slot * mmio::SCAN_STRIDE).magic == mmio::MAGIC
+        })
+        .count() as u64;
     for slot in 0..mmio::SCAN_SLOTS {
         let base = mmio::SCAN_BASE + slot * mmio::SCAN_STRIDE;
         if mmio::read_slot(base).is_net() {
-            return probe_mmio(base, mmio::SCAN_STRIDE, scan_irq(slot), pending);
+            let irq = mmio::microvm_irq(transports, slot)
+                .ok_or("virtio-mmio: cannot tell the slot's interrupt")?;
+            return probe_mmio(base, mmio::SCAN_STRIDE, irq, pending);
         }
     }
     Err("no virtio-net device found (virtio_mmio.device= words, PCI bus, microvm slots)")
-}
-
-/// The interrupt microvm wires to transport `slot` when only one IO-APIC exists: GSI 5 + slot
-/// (QEMU's `VIRTIO_IRQ_BASE`). With a second IO-APIC (ACPI on) QEMU also writes the command
-/// line words, so the scan path is not taken there.
-fn scan_irq(slot: u64) -> u8 {
-    5 + slot as u8
 }
 
 fn probe_mmio(
@@ -118,6 +119,10 @@ fn probe_mmio(
 }
 
 fn probe_pci(mut cam: Cam, pending: &'static AtomicBool) -> Result<Probed, &'static str> {
+    match cam {
+        Cam::Ecam { base, buses } => log::debug!("pci: ECAM at {base:#x} ({buses} buses)"),
+        Cam::Port => log::debug!("pci: port I/O configuration access"),
+    }
     let functions = enumerate(&cam);
     let nic = *functions
         .iter()
@@ -131,7 +136,12 @@ fn probe_pci(mut cam: Cam, pending: &'static AtomicBool) -> Result<Probed, &'sta
     }
     let mut alloc = BarAllocator::new(WINDOW_START, WINDOW_END);
     bar::reserve_assigned(&mut cam, functions.iter(), &mut alloc);
-    bar::assign_and_enable(&mut cam, &nic, &mut alloc)?;
+    let placed = bar::assign_and_enable(&mut cam, &nic, &mut alloc)?;
+    log::debug!(
+        "pci: virtio-net at {} ({} functions on the bus, {placed} BARs placed by us)",
+        nic.df,
+        functions.len()
+    );
 
     let irq = (cam.read_word(nic.df, 0x3c) & 0xff) as u8;
     if irq == 0 || irq == 0xff {
