@@ -1,8 +1,78 @@
-//! The rinet kernel (to be written: PVH boot, memory, interrupts, time, devices).
+//! The rinet kernel: boots through PVH, brings up console, CPU tables, memory, time and
+//! interrupts, probes the NIC, and runs the built-in program `init=` names.
+//!
+//! Boot order (each step only uses what the previous ones set up):
+//! console -> `rinet: kernel entry` -> GDT/TSS/IDT -> PVH boot info -> command line ->
+//! frames + heap -> TSC clock -> PIC off, LAPIC, IO-APIC -> entropy -> interrupts on -> NIC
+//! -> program.
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
+pub mod arch;
+pub mod bootinfo;
+pub mod cmdline;
+pub mod console;
+pub mod exit;
+pub mod mem;
+pub mod nic;
+pub mod programs;
+pub mod sync;
+pub mod time;
+
+/// Rust entry, called by `arch::boot` in long mode on the boot stack.
+pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
+    time::mark_boot();
+    console::init();
+    marker!("rinet: kernel entry");
+    arch::init_cpu_tables();
+
+    let info = match bootinfo::init(start_info_paddr) {
+        Ok(i) => i,
+        Err(e) => exit::failure(format_args!("boot info: {e}")),
+    };
+    let cfg = match cmdline::parse(info.cmdline()) {
+        Ok(c) => cmdline::set(c),
+        Err(e) => exit::failure(e),
+    };
+    if let Some(level) = cfg.loglevel {
+        console::set_loglevel(level);
+    }
+    log::info!("cmdline: {}", cfg.raw);
+
+    if let Err(e) = mem::init(info.memmap()) {
+        exit::failure(format_args!("memory: {e}"));
+    }
+    time::init();
+    arch::init_interrupt_controllers();
+    let _ = arch::entropy::source();
+    x86_64::instructions::interrupts::enable();
+    log::info!(
+        "boot: kernel up in {} us (heap {} KiB, {} frames free)",
+        time::now().as_micros(),
+        mem::heap::heap_bytes() / 1024,
+        mem::free_frame_count()
+    );
+
+    if let Err(e) = nic::init(cfg.raw) {
+        log::error!("nic: {e}");
+    }
+    programs::run(cfg.init, cfg.args())
+}
+
 #[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    loop {}
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    x86_64::instructions::interrupts::disable();
+    match info.location() {
+        Some(l) => console::emergency(format_args!(
+            "rinet: PANIC at {}:{}:{}: {}",
+            l.file(),
+            l.line(),
+            l.column(),
+            info.message()
+        )),
+        None => console::emergency(format_args!("rinet: PANIC: {}", info.message())),
+    }
+    exit::failure_quiet()
 }

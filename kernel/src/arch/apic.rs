@@ -1,0 +1,143 @@
+//! The local APIC: enabled in xAPIC mode (MMIO at the base from IA32_APIC_BASE, normally
+//! 0xfee00000, inside the cache-disabled 3-4 GiB identity map) or driven through MSRs if the
+//! firmware left it in x2APIC mode. Provides EOI and the one-shot timer (calibrated against
+//! the TSC) behind `time::set_deadline`.
+//!
+//! Owns: LAPIC registers. Never used before `init`.
+
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use super::{rdmsr, wrmsr};
+
+const IA32_APIC_BASE: u32 = 0x1b;
+const APIC_BASE_ENABLE: u64 = 1 << 11;
+const APIC_BASE_X2APIC: u64 = 1 << 10;
+
+const REG_ID: u32 = 0x20;
+const REG_TPR: u32 = 0x80;
+const REG_EOI: u32 = 0xb0;
+const REG_SVR: u32 = 0xf0;
+const REG_LVT_TIMER: u32 = 0x320;
+const REG_LVT_ERROR: u32 = 0x370;
+const REG_TIMER_INITIAL: u32 = 0x380;
+const REG_TIMER_CURRENT: u32 = 0x390;
+const REG_TIMER_DIVIDE: u32 = 0x3e0;
+
+const LVT_MASKED: u32 = 1 << 16;
+/// Divide configuration 0b0011: bus clock / 16.
+const TIMER_DIVIDE_16: u32 = 0x3;
+
+/// Vector of the LAPIC one-shot timer.
+pub const TIMER_VECTOR: u8 = 0xf0;
+/// Vector of LAPIC errors (masked; reported if it ever arrives).
+pub const ERROR_VECTOR: u8 = 0xfe;
+/// Spurious-interrupt vector (no EOI for these).
+pub const SPURIOUS_VECTOR: u8 = 0xff;
+
+static BASE: AtomicU64 = AtomicU64::new(0xfee0_0000);
+static X2APIC: AtomicBool = AtomicBool::new(false);
+static TIMER_HZ: AtomicU64 = AtomicU64::new(0);
+
+fn read(reg: u32) -> u32 {
+    if X2APIC.load(Ordering::Relaxed) {
+        // SAFETY: in x2APIC mode every LAPIC register `reg` is MSR 0x800 + reg/16.
+        unsafe { rdmsr(0x800 + (reg >> 4)) as u32 }
+    } else {
+        let addr = BASE.load(Ordering::Relaxed) + reg as u64;
+        // SAFETY: the LAPIC page is identity-mapped (uncached) and `reg` is a register offset.
+        unsafe { core::ptr::read_volatile(addr as *const u32) }
+    }
+}
+
+fn write(reg: u32, value: u32) {
+    if X2APIC.load(Ordering::Relaxed) {
+        // SAFETY: as in `read`; the registers written here accept any 32-bit value.
+        unsafe { wrmsr(0x800 + (reg >> 4), value as u64) }
+    } else {
+        let addr = BASE.load(Ordering::Relaxed) + reg as u64;
+        // SAFETY: as in `read`.
+        unsafe { core::ptr::write_volatile(addr as *mut u32, value) }
+    }
+}
+
+/// Enable the LAPIC (software-enable via SVR), accept all priorities, mask timer and error
+/// LVTs, then calibrate the timer.
+pub fn init() {
+    // SAFETY: IA32_APIC_BASE exists on every x86_64 CPU with an APIC (all we boot on).
+    let mut msr = unsafe { rdmsr(IA32_APIC_BASE) };
+    if msr & APIC_BASE_ENABLE == 0 {
+        msr |= APIC_BASE_ENABLE;
+        // SAFETY: setting the global enable bit keeps the current base and mode.
+        unsafe { wrmsr(IA32_APIC_BASE, msr) };
+    }
+    X2APIC.store(msr & APIC_BASE_X2APIC != 0, Ordering::Relaxed);
+    BASE.store(msr & 0x000f_ffff_ffff_f000, Ordering::Relaxed);
+
+    write(REG_TPR, 0);
+    write(REG_LVT_TIMER, LVT_MASKED | TIMER_VECTOR as u32);
+    write(REG_LVT_ERROR, LVT_MASKED | ERROR_VECTOR as u32);
+    write(REG_SVR, 0x100 | SPURIOUS_VECTOR as u32);
+    write(REG_TIMER_DIVIDE, TIMER_DIVIDE_16);
+    eoi();
+    calibrate_timer();
+    log::info!(
+        "apic: LAPIC id {} ({} mode at {:#x}), timer {} kHz",
+        id(),
+        if X2APIC.load(Ordering::Relaxed) {
+            "x2APIC"
+        } else {
+            "xAPIC"
+        },
+        BASE.load(Ordering::Relaxed),
+        TIMER_HZ.load(Ordering::Relaxed) / 1000
+    );
+}
+
+/// This CPU's APIC id (the IO-APIC routes interrupts to it).
+pub fn id() -> u32 {
+    let v = read(REG_ID);
+    if X2APIC.load(Ordering::Relaxed) {
+        v
+    } else {
+        v >> 24
+    }
+}
+
+/// Signal end of interrupt.
+pub fn eoi() {
+    write(REG_EOI, 0);
+}
+
+/// Count LAPIC timer ticks across 10 ms of TSC time.
+fn calibrate_timer() {
+    let tsc_hz = crate::time::tsc_hz().max(1);
+    let window = tsc_hz / 100;
+    write(REG_LVT_TIMER, LVT_MASKED | TIMER_VECTOR as u32);
+    write(REG_TIMER_INITIAL, u32::MAX);
+    let start = super::rdtsc();
+    while super::rdtsc().wrapping_sub(start) < window {
+        core::hint::spin_loop();
+    }
+    let remaining = read(REG_TIMER_CURRENT);
+    write(REG_TIMER_INITIAL, 0);
+    let elapsed = (u32::MAX - remaining) as u64;
+    // Never zero: `set_deadline` divides by nothing but must produce a non-zero count.
+    TIMER_HZ.store((elapsed * 100).max(1_000), Ordering::Relaxed);
+}
+
+/// LAPIC timer ticks per second (after the /16 divider).
+pub fn timer_hz() -> u64 {
+    TIMER_HZ.load(Ordering::Relaxed)
+}
+
+/// Fire `TIMER_VECTOR` once after `ticks` timer ticks (re-arming replaces the old deadline).
+pub fn arm_oneshot(ticks: u32) {
+    write(REG_LVT_TIMER, TIMER_VECTOR as u32);
+    write(REG_TIMER_INITIAL, ticks.max(1));
+}
+
+/// Stop the one-shot timer.
+pub fn disarm() {
+    write(REG_LVT_TIMER, LVT_MASKED | TIMER_VECTOR as u32);
+    write(REG_TIMER_INITIAL, 0);
+}

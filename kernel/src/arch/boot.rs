@@ -1,0 +1,143 @@
+//! PVH entry: the 32-bit code QEMU jumps to (`XEN_ELFNOTE_PHYS32_ENTRY`), which builds the boot
+//! page tables, enters long mode and calls `kmain(start_info_paddr)`.
+//!
+//! Owns: the PVH ELF note, the boot GDT, the boot page tables (first 4 GiB identity-mapped with
+//! 2 MiB pages, 3–4 GiB cache-disabled for MMIO) and the boot stack. It must never touch
+//! anything but those: no Rust runs until the stack and long mode are set up.
+//!
+//! Entry state (PVH spec): 32-bit protected mode, paging off, flat segments, %ebx holds the
+//! physical address of `hvm_start_info`.
+
+/// Size of the boot stack, which stays the kernel's stack for its whole life.
+pub const BOOT_STACK_SIZE: usize = 128 * 1024;
+
+core::arch::global_asm!(
+    r#"
+/* ---- PVH ELF note: type 18, name "Xen", 64-bit entry address (QEMU reads 8 bytes). ---- */
+.section .note.rinet.pvh, "a", @note
+.p2align 2
+.long 4
+.long 8
+.long 18
+.asciz "Xen"
+.p2align 2
+.quad pvh_start32
+.p2align 2
+
+/* ---- 32-bit entry ---- */
+.section .text.boot, "ax", @progbits
+.code32
+.global pvh_start32
+pvh_start32:
+    cli
+    cld
+    movl %ebx, %esi                 /* start_info paddr, kept in %esi until kmain */
+
+    /* Zero .bss (it holds the page tables and the stack). */
+    movl $__bss_start, %edi
+    movl $__bss_end, %ecx
+    subl %edi, %ecx
+    xorl %eax, %eax
+    rep stosb
+
+    /* 2048 PD entries of 2 MiB = 4 GiB, in four consecutive page directories. */
+    movl $boot_pd, %edi
+    xorl %ecx, %ecx
+1:
+    movl %ecx, %eax
+    shll $21, %eax
+    orl $0x83, %eax                 /* present | writable | 2 MiB page */
+    cmpl $1536, %ecx
+    jb 2f
+    orl $0x18, %eax                 /* 3-4 GiB: PWT | PCD (MMIO: LAPIC, IO-APIC, PCI BARs) */
+2:
+    movl %eax, (%edi,%ecx,8)
+    incl %ecx
+    cmpl $2048, %ecx
+    jb 1b
+
+    /* PDPT entries 0..3 point at the four page directories. */
+    movl $boot_pdpt, %edi
+    movl $boot_pd, %eax
+    orl $0x7, %eax                  /* present | writable | user (leaves decide) */
+    movl %eax, 0(%edi)
+    addl $4096, %eax
+    movl %eax, 8(%edi)
+    addl $4096, %eax
+    movl %eax, 16(%edi)
+    addl $4096, %eax
+    movl %eax, 24(%edi)
+
+    movl $boot_pdpt, %eax
+    orl $0x7, %eax
+    movl %eax, boot_pml4
+
+    movl $boot_pml4, %eax
+    movl %eax, %cr3
+
+    movl %cr4, %eax
+    orl $0x20, %eax                 /* CR4.PAE */
+    movl %eax, %cr4
+
+    movl $0xC0000080, %ecx          /* IA32_EFER */
+    rdmsr
+    orl $0x100, %eax                /* LME */
+    wrmsr
+
+    movl %cr0, %eax
+    orl $0x80000001, %eax           /* PG | PE */
+    movl %eax, %cr0
+
+    lgdt boot_gdt_ptr
+    ljmp $0x08, $pvh_start64
+
+/* ---- 64-bit ---- */
+.code64
+pvh_start64:
+    movw $0x10, %ax
+    movw %ax, %ds
+    movw %ax, %es
+    movw %ax, %ss
+    xorw %ax, %ax
+    movw %ax, %fs
+    movw %ax, %gs
+    movq $boot_stack_top, %rsp
+    xorl %ebp, %ebp
+    movl %esi, %edi                 /* zero-extends: kmain(start_info_paddr: u64) */
+    call {kmain}
+3:
+    cli
+    hlt
+    jmp 3b
+
+/* ---- Boot GDT: null, 64-bit code (0x08), data (0x10). arch::gdt replaces it. ---- */
+.section .rodata.boot_gdt, "a", @progbits
+.p2align 3
+boot_gdt:
+    .quad 0
+    .quad 0x00AF9A000000FFFF
+    .quad 0x00CF92000000FFFF
+boot_gdt_end:
+boot_gdt_ptr:
+    .word boot_gdt_end - boot_gdt - 1
+    .long boot_gdt
+
+/* ---- Page tables and stack (zeroed above). ---- */
+.section .bss.boot, "aw", @nobits
+.p2align 12
+boot_pml4:
+    .skip 4096
+boot_pdpt:
+    .skip 4096
+boot_pd:
+    .skip 4 * 4096
+.global boot_stack_bottom
+boot_stack_bottom:
+    .skip {stack_size}
+.global boot_stack_top
+boot_stack_top:
+"#,
+    kmain = sym crate::kmain,
+    stack_size = const BOOT_STACK_SIZE,
+    options(att_syntax)
+);

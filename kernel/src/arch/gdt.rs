@@ -1,0 +1,89 @@
+//! The kernel's GDT and TSS (replacing the boot GDT).
+//!
+//! Layout (fixed, the `syscall`/`sysret` STAR layout needs it): 0x08 kernel code, 0x10 kernel
+//! data, 0x18 user data, 0x20 user code, 0x28 TSS. The TSS carries the IST stacks for double
+//! fault, NMI and machine check, so those are reported even when the kernel stack is broken.
+
+use spin::Once;
+use x86_64::instructions::segmentation::{Segment, CS, DS, ES, SS};
+use x86_64::instructions::tables::load_tss;
+use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
+use x86_64::structures::tss::TaskStateSegment;
+use x86_64::VirtAddr;
+
+/// IST slots (1-based in the IDT, 0-based in the TSS table).
+pub const IST_DOUBLE_FAULT: u8 = 1;
+pub const IST_NMI: u8 = 2;
+pub const IST_MACHINE_CHECK: u8 = 3;
+
+/// Size of each IST stack: enough for the exception report's formatting.
+const IST_STACK_SIZE: usize = 16 * 1024;
+
+#[repr(C, align(16))]
+struct Stack([u8; IST_STACK_SIZE]);
+
+static mut IST_STACKS: [Stack; 3] = [const { Stack([0; IST_STACK_SIZE]) }; 3];
+
+/// Segment selectors of the kernel GDT.
+#[derive(Debug, Clone, Copy)]
+pub struct Selectors {
+    pub kernel_code: SegmentSelector,
+    pub kernel_data: SegmentSelector,
+    pub user_data: SegmentSelector,
+    pub user_code: SegmentSelector,
+    pub tss: SegmentSelector,
+}
+
+static TSS: Once<TaskStateSegment> = Once::new();
+static GDT: Once<(GlobalDescriptorTable, Selectors)> = Once::new();
+
+fn stack_top(i: usize) -> VirtAddr {
+    // SAFETY: only the address of the static is taken (no reference), and each IST stack is
+    // used by the CPU alone.
+    let base = unsafe { core::ptr::addr_of!(IST_STACKS[i]) } as u64;
+    VirtAddr::new(base + IST_STACK_SIZE as u64)
+}
+
+/// Build and load the GDT and TSS, reload the segment registers.
+pub fn init() {
+    let tss = TSS.call_once(|| {
+        let mut tss = TaskStateSegment::new();
+        tss.interrupt_stack_table[(IST_DOUBLE_FAULT - 1) as usize] = stack_top(0);
+        tss.interrupt_stack_table[(IST_NMI - 1) as usize] = stack_top(1);
+        tss.interrupt_stack_table[(IST_MACHINE_CHECK - 1) as usize] = stack_top(2);
+        tss
+    });
+    let (gdt, sel) = GDT.call_once(|| {
+        let mut gdt = GlobalDescriptorTable::new();
+        let kernel_code = gdt.append(Descriptor::kernel_code_segment());
+        let kernel_data = gdt.append(Descriptor::kernel_data_segment());
+        let user_data = gdt.append(Descriptor::user_data_segment());
+        let user_code = gdt.append(Descriptor::user_code_segment());
+        let tss = gdt.append(Descriptor::tss_segment(tss));
+        (
+            gdt,
+            Selectors {
+                kernel_code,
+                kernel_data,
+                user_data,
+                user_code,
+                tss,
+            },
+        )
+    });
+    gdt.load();
+    // SAFETY: the selectors index descriptors of the GDT just loaded (which lives forever in
+    // a static), and the code/data descriptors are flat 64-bit kernel segments.
+    unsafe {
+        CS::set_reg(sel.kernel_code);
+        DS::set_reg(sel.kernel_data);
+        ES::set_reg(sel.kernel_data);
+        SS::set_reg(sel.kernel_data);
+        load_tss(sel.tss);
+    }
+}
+
+/// The selectors (for the future ring-3 and `syscall` code).
+pub fn selectors() -> Selectors {
+    GDT.get().expect("gdt::init runs first in kmain").1
+}

@@ -1,0 +1,96 @@
+//! x86_64 specifics: boot, descriptor tables, interrupts, APICs, entropy, and the few CPU
+//! instructions the rest of the kernel needs (`idle`, `rdtsc`, `cpuid`).
+//!
+//! Owns every privileged instruction outside the drivers. Must never hold interrupts off for
+//! longer than a handler or a lock.
+
+pub mod apic;
+pub mod boot;
+pub mod entropy;
+pub mod gdt;
+pub mod idt;
+pub mod ioapic;
+pub mod irq;
+pub mod pic;
+
+use core::arch::asm;
+
+/// Load the GDT/TSS and the IDT (exceptions reported from here on).
+pub fn init_cpu_tables() {
+    gdt::init();
+    idt::init();
+}
+
+/// Disable the legacy PICs, enable the LAPIC and mask every IO-APIC input. Needs `time::init`
+/// first (the LAPIC timer is calibrated against the TSC).
+pub fn init_interrupt_controllers() {
+    pic::disable();
+    apic::init();
+    ioapic::init();
+}
+
+/// Wait for the next interrupt: `sti; hlt` back to back, so an interrupt that arrives between
+/// the two still wakes the `hlt` (STI's one-instruction shadow). Returns with interrupts
+/// disabled again only if they were disabled before; the caller re-checks its condition.
+pub fn idle() {
+    let were_enabled = x86_64::instructions::interrupts::are_enabled();
+    // SAFETY: enabling interrupts and halting is what an idle kernel does; handlers are
+    // installed before the first call (kmain enables them after the IDT is loaded).
+    unsafe { asm!("sti", "hlt", options(nomem, nostack)) };
+    if !were_enabled {
+        x86_64::instructions::interrupts::disable();
+    }
+}
+
+/// Interrupts off, halt forever.
+pub fn halt_forever() -> ! {
+    loop {
+        // SAFETY: stopping the CPU with interrupts masked has no memory effects.
+        unsafe { asm!("cli", "hlt", options(nomem, nostack)) };
+    }
+}
+
+/// Read the time-stamp counter.
+#[inline]
+pub fn rdtsc() -> u64 {
+    // SAFETY: RDTSC is available on every x86_64 CPU and only reads the counter.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Result of one CPUID leaf.
+#[derive(Debug, Clone, Copy)]
+pub struct Cpuid {
+    pub eax: u32,
+    pub ebx: u32,
+    pub ecx: u32,
+    pub edx: u32,
+}
+
+/// Execute CPUID for `leaf`/`subleaf`.
+pub fn cpuid(leaf: u32, subleaf: u32) -> Cpuid {
+    let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
+    Cpuid {
+        eax: r.eax,
+        ebx: r.ebx,
+        ecx: r.ecx,
+        edx: r.edx,
+    }
+}
+
+/// Read a model-specific register.
+///
+/// # Safety
+/// `msr` must exist on this CPU (reading an absent MSR raises #GP).
+pub unsafe fn rdmsr(msr: u32) -> u64 {
+    // SAFETY: the caller guarantees the MSR exists.
+    unsafe { x86_64::registers::model_specific::Msr::new(msr).read() }
+}
+
+/// Write a model-specific register.
+///
+/// # Safety
+/// `msr` must exist and `value` must be valid for it; the caller owns the consequences.
+pub unsafe fn wrmsr(msr: u32, value: u64) {
+    // SAFETY: forwarded from the caller.
+    unsafe { x86_64::registers::model_specific::Msr::new(msr).write(value) }
+}

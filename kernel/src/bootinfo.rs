@@ -1,0 +1,135 @@
+//! The PVH boot information (`struct hvm_start_info`, Xen's arch-x86/hvm/start_info.h): its
+//! command line and memory map, copied into kernel-owned statics before anything allocates
+//! memory (the originals live in RAM the frame allocator will hand out).
+//!
+//! Owns the copies; never trusts the loader beyond checking the magic, version and bounds.
+
+use spin::Once;
+
+const START_INFO_MAGIC: u32 = 0x336e_c578;
+
+/// Longest command line kept (QEMU's limit for `-append` on PVH is lower).
+pub const CMDLINE_MAX: usize = 4096;
+/// Memory map entries kept: QEMU produces fewer than 10; firmware maps rarely exceed 64.
+pub const MEMMAP_MAX: usize = 128;
+
+/// `hvm_memmap_table_entry.type` for usable RAM (E820 type 1).
+pub const MEM_TYPE_RAM: u32 = 1;
+
+#[repr(C)]
+struct HvmStartInfo {
+    magic: u32,
+    version: u32,
+    flags: u32,
+    nr_modules: u32,
+    modlist_paddr: u64,
+    cmdline_paddr: u64,
+    rsdp_paddr: u64,
+    memmap_paddr: u64,
+    memmap_entries: u32,
+    reserved: u32,
+}
+
+/// One memory-map range.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemRegion {
+    pub addr: u64,
+    pub size: u64,
+    pub kind: u32,
+    pub reserved: u32,
+}
+
+pub struct BootInfo {
+    cmdline: [u8; CMDLINE_MAX],
+    cmdline_len: usize,
+    memmap: [MemRegion; MEMMAP_MAX],
+    memmap_len: usize,
+    pub rsdp_paddr: u64,
+}
+
+impl BootInfo {
+    pub fn cmdline(&self) -> &str {
+        let bytes = &self.cmdline[..self.cmdline_len];
+        match core::str::from_utf8(bytes) {
+            Ok(s) => s,
+            // Keep the valid prefix; a non-UTF-8 tail cannot name a known option anyway.
+            Err(e) => core::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or(""),
+        }
+    }
+
+    pub fn memmap(&self) -> &[MemRegion] {
+        &self.memmap[..self.memmap_len]
+    }
+}
+
+static BOOT_INFO: Once<BootInfo> = Once::new();
+
+/// Highest physical address we may dereference: the boot page tables map the first 4 GiB.
+const MAPPED_LIMIT: u64 = 1 << 32;
+
+fn readable(paddr: u64, len: u64) -> bool {
+    paddr != 0
+        && paddr
+            .checked_add(len)
+            .is_some_and(|end| end <= MAPPED_LIMIT)
+}
+
+/// Validate and copy the start info at `paddr`.
+pub fn init(paddr: u64) -> Result<&'static BootInfo, &'static str> {
+    if !readable(paddr, core::mem::size_of::<HvmStartInfo>() as u64) {
+        return Err("PVH start_info pointer is null or outside the identity map");
+    }
+    // SAFETY: the range was checked to be inside the identity-mapped first 4 GiB; the loader
+    // put hvm_start_info there (PVH boot ABI) and nothing has overwritten it yet.
+    let si = unsafe { core::ptr::read_unaligned(paddr as *const HvmStartInfo) };
+    if si.magic != START_INFO_MAGIC {
+        return Err("PVH start_info has a bad magic (not booted through PVH?)");
+    }
+    if si.version < 1 || si.memmap_paddr == 0 || si.memmap_entries == 0 {
+        return Err("PVH start_info carries no memory map (version < 1); cannot find RAM");
+    }
+    let mut info = BootInfo {
+        cmdline: [0; CMDLINE_MAX],
+        cmdline_len: 0,
+        memmap: [MemRegion::default(); MEMMAP_MAX],
+        memmap_len: 0,
+        rsdp_paddr: si.rsdp_paddr,
+    };
+    if si.cmdline_paddr != 0 {
+        let mut len = 0;
+        while len < CMDLINE_MAX && readable(si.cmdline_paddr + len as u64, 1) {
+            // SAFETY: each byte address was checked to be inside the identity map.
+            let b =
+                unsafe { core::ptr::read_volatile((si.cmdline_paddr + len as u64) as *const u8) };
+            if b == 0 {
+                break;
+            }
+            info.cmdline[len] = b;
+            len += 1;
+        }
+        info.cmdline_len = len;
+        if len == CMDLINE_MAX {
+            log::warn!("bootinfo: command line truncated to {CMDLINE_MAX} bytes");
+        }
+    }
+    let entries = (si.memmap_entries as usize).min(MEMMAP_MAX);
+    if entries < si.memmap_entries as usize {
+        log::warn!(
+            "bootinfo: memory map has {} entries, keeping {MEMMAP_MAX}",
+            si.memmap_entries
+        );
+    }
+    let entry_size = core::mem::size_of::<MemRegion>() as u64;
+    if !readable(si.memmap_paddr, entries as u64 * entry_size) {
+        return Err("PVH memory map lies outside the identity map");
+    }
+    for i in 0..entries {
+        // SAFETY: the whole table was checked to be inside the identity map.
+        info.memmap[i] = unsafe {
+            core::ptr::read_unaligned((si.memmap_paddr + i as u64 * entry_size) as *const MemRegion)
+        };
+    }
+    info.memmap_len = entries;
+    Ok(BOOT_INFO.call_once(|| info))
+}

@@ -1,0 +1,84 @@
+//! Physical memory: the frame allocator over the PVH memory map, the growing kernel heap, and
+//! DMA pages for the drivers.
+//!
+//! All RAM the kernel uses is identity-mapped (physical == virtual) by the boot page tables, so
+//! a frame's physical address is also its pointer. Owns `FRAMES`; never maps or unmaps pages.
+
+pub mod frames;
+pub mod heap;
+
+use crate::bootinfo::MemRegion;
+use crate::sync::IrqMutex;
+use frames::{FrameAllocator, FRAME_SIZE};
+
+static FRAMES: IrqMutex<Option<FrameAllocator>> = IrqMutex::new(None);
+
+extern "C" {
+    /// End of the kernel image including .bss (linker.ld).
+    static __kernel_end: u8;
+}
+
+/// Build the frame allocator from the memory map; the heap grows from it on first use.
+pub fn init(memmap: &[MemRegion]) -> Result<(), &'static str> {
+    // Only the symbol's address is taken (no read), which needs no unsafe.
+    let kernel_end = core::ptr::addr_of!(__kernel_end) as u64;
+    let (fa, stats) = FrameAllocator::new(memmap, kernel_end)?;
+    *FRAMES.lock() = Some(fa);
+    let ram: u64 = memmap
+        .iter()
+        .filter(|r| r.kind == crate::bootinfo::MEM_TYPE_RAM)
+        .map(|r| r.size)
+        .sum();
+    for r in memmap {
+        log::debug!(
+            "mem: [{:#012x}-{:#012x}] type {}",
+            r.addr,
+            r.addr.saturating_add(r.size).saturating_sub(1),
+            r.kind
+        );
+    }
+    log::info!(
+        "mem: {} KiB RAM, kernel image ends at {:#x}, {} KiB free in frames (bitmap {} bytes at {:#x})",
+        ram / 1024,
+        kernel_end,
+        stats.free as u64 * FRAME_SIZE / 1024,
+        stats.bitmap_bytes,
+        stats.bitmap_paddr
+    );
+    Ok(())
+}
+
+/// Take `n` contiguous frames (not zeroed).
+pub fn alloc_frames(n: usize) -> Option<u64> {
+    FRAMES.lock().as_mut()?.alloc(n)
+}
+
+/// Return frames taken with `alloc_frames`.
+pub fn free_frames(paddr: u64, n: usize) -> Result<(), &'static str> {
+    FRAMES
+        .lock()
+        .as_mut()
+        .ok_or("frame allocator not initialised")?
+        .free(paddr, n)
+}
+
+/// Frames currently free.
+pub fn free_frame_count() -> usize {
+    FRAMES.lock().as_ref().map_or(0, |f| f.free_frames())
+}
+
+/// `n` zeroed, page-aligned, physically contiguous pages for device DMA; the address is both
+/// physical and virtual (identity map). None if no such run is free.
+pub fn dma_alloc_pages(n: usize) -> Option<u64> {
+    let paddr = alloc_frames(n)?;
+    // SAFETY: the frames were just allocated to us and are identity-mapped RAM.
+    unsafe { core::ptr::write_bytes(paddr as *mut u8, 0, n * FRAME_SIZE as usize) };
+    Some(paddr)
+}
+
+/// Give back pages from `dma_alloc_pages`. A bad address or double free is logged and ignored.
+pub fn dma_free_pages(paddr: u64, n: usize) {
+    if let Err(e) = free_frames(paddr, n) {
+        log::error!("mem: dma_free_pages({paddr:#x}, {n}) rejected: {e}");
+    }
+}

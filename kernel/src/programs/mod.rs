@@ -1,0 +1,65 @@
+//! The built-in programs `init=` selects. Each either ends QEMU with a verdict (test
+//! programs) or runs forever (`services`).
+//!
+//! Owns the dispatch table; the programs' real work lives in the modules they call.
+
+use crate::{arch, exit, marker, nic};
+
+/// Names accepted by `init=`, for the error message.
+pub const PROGRAMS: &[&str] = &["services", "boot-test", "crash-test", "selftest-link"];
+
+/// Run program `name` with `args`. Never returns.
+pub fn run(name: &str, args: &[&str]) -> ! {
+    match name {
+        "boot-test" => {
+            marker!("rinet: boot-test ok");
+            exit::success()
+        }
+        "crash-test" => crash_test(),
+        "selftest-link" => match nic::selftest_link(args) {
+            Ok(()) => {
+                marker!("rinet: selftest-link ok");
+                exit::success()
+            }
+            Err(e) => exit::failure(format_args!("selftest-link: {e}")),
+        },
+        "services" => {
+            log::warn!("init=services: the network services are not built yet; idling");
+            loop {
+                arch::idle();
+            }
+        }
+        other => {
+            log::warn!("init={other}: program not available yet");
+            exit::failure(format_args!(
+                "unknown program init={other}; valid programs: {}",
+                Programs
+            ))
+        }
+    }
+}
+
+/// Read an unmapped address: the page-fault report must appear and QEMU exit with 35.
+fn crash_test() -> ! {
+    marker!("rinet: crash-test: reading unmapped address 0x7fffdead0000");
+    // SAFETY: deliberately unsound: this address is not mapped, the read faults and the
+    // exception handler ends the machine; execution never continues past it.
+    let v = unsafe { core::ptr::read_volatile(0x0000_7fff_dead_0000 as *const u64) };
+    exit::failure(format_args!(
+        "crash-test: the unmapped read returned {v:#x}"
+    ))
+}
+
+struct Programs;
+
+impl core::fmt::Display for Programs {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (i, p) in PROGRAMS.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(p)?;
+        }
+        Ok(())
+    }
+}
