@@ -36,7 +36,7 @@ fn deliberate_fault_is_reported_and_fails() {
         .append("init=crash-test")
         .run(BOOT_TIMEOUT);
     out.assert_exit(EXIT_FAILURE);
-    out.assert_console_contains("Page fault");
+    out.assert_console_contains("page fault");
     out.assert_console_contains("CR2");
     out.assert_console_contains("RIP");
 }
