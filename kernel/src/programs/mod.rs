@@ -3,10 +3,18 @@
 //!
 //! Owns the dispatch table; the programs' real work lives in the modules they call.
 
+mod kernel_test;
+
 use crate::{arch, exit, marker, nic};
 
 /// Names accepted by `init=`, for the error message.
-pub const PROGRAMS: &[&str] = &["services", "boot-test", "crash-test", "selftest-link"];
+pub const PROGRAMS: &[&str] = &[
+    "services",
+    "boot-test",
+    "crash-test",
+    "selftest-link",
+    "kernel-test",
+];
 
 /// Run program `name` with `args`. Never returns.
 pub fn run(name: &str, args: &[&str]) -> ! {
@@ -16,6 +24,13 @@ pub fn run(name: &str, args: &[&str]) -> ! {
             exit::success()
         }
         "crash-test" => crash_test(),
+        "kernel-test" => match kernel_test::run() {
+            Ok(()) => {
+                marker!("rinet: kernel-test ok");
+                exit::success()
+            }
+            Err(e) => exit::failure(format_args!("kernel-test: {e}")),
+        },
         "selftest-link" => match nic::selftest_link(args) {
             Ok(()) => {
                 marker!("rinet: selftest-link ok");
