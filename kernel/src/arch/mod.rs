@@ -11,6 +11,7 @@ pub mod gdt;
 pub mod idt;
 pub mod ioapic;
 pub mod irq;
+pub mod paging;
 pub mod pic;
 
 use core::arch::asm;
@@ -19,6 +20,9 @@ use core::arch::asm;
 pub fn init_cpu_tables() {
     gdt::init();
     idt::init();
+    if let Err(e) = paging::install_stack_guard() {
+        log::warn!("paging: no stack guard page: {e}");
+    }
 }
 
 /// Disable the legacy PICs, enable the LAPIC and mask every IO-APIC input. Needs `time::init`
