@@ -259,7 +259,7 @@ mod tests {
         cam.f(0, 31, 0).regs.insert(0x08, 0x0200_0000);
         let functions = enumerate(&cam);
         reserve_assigned(&mut cam, functions.iter(), &mut alloc);
-        assert!(cam.writes.get(&(0, 31, 0)).is_some());
+        assert!(cam.writes.contains_key(&(0, 31, 0)));
     }
 
     #[test]
