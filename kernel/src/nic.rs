@@ -77,7 +77,8 @@ pub fn interrupt_count() -> u64 {
     INTERRUPTS.load(Ordering::Relaxed)
 }
 
-/// Halts until the NIC flags work or `deadline` passes, whichever is first; never spins.
+/// Halts until the NIC flags work or `deadline` passes, whichever is first; never spins. Call
+/// with interrupts enabled (thread context); they are enabled on return.
 pub fn wait_pending(deadline: net::Instant) {
     time::set_deadline(deadline);
     x86_64::instructions::interrupts::disable();
