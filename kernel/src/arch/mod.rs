@@ -35,7 +35,11 @@ pub fn init_interrupt_controllers() {
 
 /// Wait for the next interrupt: `sti; hlt` back to back, so an interrupt that arrives between
 /// the two still wakes the `hlt` (STI's one-instruction shadow). Returns with interrupts
-/// disabled again only if they were disabled before; the caller re-checks its condition.
+/// disabled again if they were disabled on entry.
+///
+/// The lost-wakeup-free pattern: disable interrupts, check the condition (flag, deadline),
+/// arm the timer if needed, then call `idle()`; loop. An interrupt that fires after the check
+/// stays pending and ends the `hlt` at once.
 pub fn idle() {
     let were_enabled = x86_64::instructions::interrupts::are_enabled();
     // SAFETY: enabling interrupts and halting is what an idle kernel does; handlers are
