@@ -24,6 +24,9 @@ pub fn run(name: &str, args: &[&str]) -> ! {
             exit::success()
         }
         "crash-test" if args.first() == Some(&"stack-overflow") => stack_overflow_test(),
+        "crash-test" if args.first() == Some(&"panic") => {
+            panic!("crash-test: deliberate panic (args {args:?})")
+        }
         "crash-test" => crash_test(),
         "kernel-test" => match kernel_test::run() {
             Ok(()) => {
