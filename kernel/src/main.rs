@@ -2,9 +2,9 @@
 //! interrupts, probes the NIC, and runs the built-in program `init=` names.
 //!
 //! Boot order (each step only uses what the previous ones set up):
-//! console -> `rinet: kernel entry` -> GDT/TSS/IDT -> TSC clock -> PVH boot info -> command
-//! line -> frames + heap -> PIC off, LAPIC, IO-APIC -> entropy -> interrupts on -> NIC ->
-//! program.
+//! console -> `rinet: kernel entry` -> GDT/TSS/IDT, stack guard, PICs masked -> TSC clock ->
+//! PVH boot info -> command line -> frames + heap -> LAPIC, IO-APIC -> entropy -> interrupts
+//! on -> NIC -> program.
 #![no_std]
 #![no_main]
 

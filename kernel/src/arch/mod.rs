@@ -16,19 +16,20 @@ pub mod pic;
 
 use core::arch::asm;
 
-/// Load the GDT/TSS and the IDT (exceptions reported from here on).
+/// Load the GDT/TSS and the IDT (exceptions reported from here on), install the stack guard
+/// and silence the legacy PICs (before the PIT calibration makes channel 0 tick).
 pub fn init_cpu_tables() {
     gdt::init();
     idt::init();
+    pic::disable();
     if let Err(e) = paging::install_stack_guard() {
         log::warn!("paging: no stack guard page: {e}");
     }
 }
 
-/// Disable the legacy PICs, enable the LAPIC and mask every IO-APIC input. Needs `time::init`
-/// first (the LAPIC timer is calibrated against the TSC).
+/// Enable the LAPIC and mask every IO-APIC input. Needs `time::init` first (the LAPIC timer
+/// is calibrated against the TSC).
 pub fn init_interrupt_controllers() {
-    pic::disable();
     apic::init();
     ioapic::init();
 }
