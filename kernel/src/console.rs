@@ -77,9 +77,33 @@ impl Uart {
     }
 }
 
-impl Write for Uart {
+/// Collects a line's formatted pieces so they reach the UART in full bursts rather than one
+/// short burst per `write_str` call.
+struct LineBuffer<'a> {
+    uart: &'a mut Uart,
+    buf: [u8; LINE_BUFFER],
+    len: usize,
+}
+
+/// Bytes collected before a forced flush (longer lines are sent in several pieces).
+const LINE_BUFFER: usize = 256;
+
+impl LineBuffer<'_> {
+    fn flush(&mut self) {
+        self.uart.write_bytes(&self.buf[..self.len]);
+        self.len = 0;
+    }
+}
+
+impl Write for LineBuffer<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.write_bytes(s.as_bytes());
+        for chunk in s.as_bytes().chunks(LINE_BUFFER) {
+            if self.len + chunk.len() > LINE_BUFFER {
+                self.flush();
+            }
+            self.buf[self.len..self.len + chunk.len()].copy_from_slice(chunk);
+            self.len += chunk.len();
+        }
         Ok(())
     }
 }
@@ -121,13 +145,19 @@ fn write_line(args: fmt::Arguments) {
     let now = crate::time::now().as_micros();
     let mut guard = UART.lock();
     if let Some(uart) = guard.as_mut() {
-        let _ = write!(
+        let mut line = LineBuffer {
             uart,
-            "[{:5}.{:06}] {}\n",
+            buf: [0; LINE_BUFFER],
+            len: 0,
+        };
+        let _ = writeln!(
+            line,
+            "[{:5}.{:06}] {}",
             now / 1_000_000,
             now % 1_000_000,
             args
         );
+        line.flush();
     }
 }
 

@@ -20,6 +20,11 @@ pub const FAILURE_STATUS: i32 = 35;
 
 /// End QEMU with status 33.
 pub fn success() -> ! {
+    log::debug!(
+        "exit: stack high water {} KiB of {} KiB",
+        crate::arch::paging::stack_high_water() / 1024,
+        crate::arch::boot::BOOT_STACK_SIZE / 1024
+    );
     quit(SUCCESS_VALUE)
 }
 

@@ -2,9 +2,9 @@
 //! interrupts, probes the NIC, and runs the built-in program `init=` names.
 //!
 //! Boot order (each step only uses what the previous ones set up):
-//! console -> `rinet: kernel entry` -> GDT/TSS/IDT -> PVH boot info -> command line ->
-//! frames + heap -> TSC clock -> PIC off, LAPIC, IO-APIC -> entropy -> interrupts on -> NIC
-//! -> program.
+//! console -> `rinet: kernel entry` -> GDT/TSS/IDT, stack guard, PICs masked -> TSC clock ->
+//! PVH boot info -> command line -> frames + heap -> LAPIC, IO-APIC -> entropy -> interrupts
+//! on -> NIC -> program.
 #![no_std]
 #![no_main]
 
@@ -27,6 +27,7 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
     console::init();
     marker!("rinet: kernel entry");
     arch::init_cpu_tables();
+    time::init();
 
     let info = match bootinfo::init(start_info_paddr) {
         Ok(i) => i,
@@ -44,7 +45,6 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
     if let Err(e) = mem::init(info.memmap()) {
         exit::failure(format_args!("memory: {e}"));
     }
-    time::init();
     arch::init_interrupt_controllers();
     let _ = arch::entropy::source();
     x86_64::instructions::interrupts::enable();

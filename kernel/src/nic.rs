@@ -24,6 +24,8 @@ static IRQ_ACK: Once<IrqAck> = Once::new();
 /// Raised by the interrupt handler (and by the driver when a receive round ends at its
 /// budget); taken by the poll loop.
 static PENDING: AtomicBool = AtomicBool::new(false);
+/// Why `init` found no NIC, for later users to report.
+static INIT_ERROR: Once<&'static str> = Once::new();
 /// NIC interrupts taken since boot.
 static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
 
@@ -31,7 +33,9 @@ static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
 /// level-triggered interrupt and logs `rinet: nic up ...`.
 pub fn init(cmdline: &str) -> Result<(), &'static str> {
     drivers::set_dma_ops(mem::dma_alloc_pages, mem::dma_free_pages);
-    let probed = drivers::probe(cmdline, &PENDING)?;
+    let probed = drivers::probe(cmdline, &PENDING).inspect_err(|e| {
+        INIT_ERROR.call_once(|| e);
+    })?;
     let mac = probed.net.mac();
     let mtu = probed.net.mtu();
     IRQ_ACK.call_once(|| probed.irq_ack);
@@ -73,7 +77,8 @@ pub fn interrupt_count() -> u64 {
     INTERRUPTS.load(Ordering::Relaxed)
 }
 
-/// Halts until the NIC flags work or `deadline` passes, whichever is first; never spins.
+/// Halts until the NIC flags work or `deadline` passes, whichever is first; never spins. Call
+/// with interrupts enabled (thread context); they are enabled on return.
 pub fn wait_pending(deadline: net::Instant) {
     time::set_deadline(deadline);
     x86_64::instructions::interrupts::disable();
@@ -91,7 +96,11 @@ const SELFTEST_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
 /// How long to wait for the gateway's ARP reply.
 const SELFTEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Frames taken from the ring per poll round.
-const SELFTEST_BUDGET: usize = 64;
+const SELFTEST_BUDGET: usize = 16;
+/// Second phase: this many bursts of [`SELFTEST_BURST`] ARP requests, enough to cycle every
+/// receive and transmit buffer (`drivers::virtio_net::QUEUE_SIZE`) three times.
+const SELFTEST_BURSTS: usize = 24;
+const SELFTEST_BURST: usize = 32;
 
 /// `init=selftest-link -- <expected mac>`: checks the MAC, ARPs for 10.0.2.2 from 10.0.2.15 and
 /// waits, interrupt-driven, for the reply.
@@ -99,11 +108,11 @@ pub fn selftest_link(args: &[&str]) -> Result<(), &'static str> {
     let expected = args
         .first()
         .and_then(|a| parse_mac(a))
-        .ok_or("selftest-link: usage: init=selftest-link -- <expected mac>")?;
-    let mac = with_device(|d| d.mac()).ok_or("selftest-link: no NIC")?;
+        .ok_or("usage: init=selftest-link -- <expected mac>")?;
+    let mac = with_device(|d| d.mac()).ok_or_else(|| *INIT_ERROR.get().unwrap_or(&"no NIC"))?;
     if mac != expected {
         log::error!("selftest-link: MAC is {mac}, expected {expected}");
-        return Err("selftest-link: MAC mismatch");
+        return Err("MAC mismatch");
     }
 
     let request = arp_request(mac, SELFTEST_IP, SELFTEST_GATEWAY);
@@ -112,48 +121,81 @@ pub fn selftest_link(args: &[&str]) -> Result<(), &'static str> {
         d.flush();
         sent
     })
-    .ok_or("selftest-link: no NIC")?
-    .map_err(|_| "selftest-link: transmit refused")?;
+    .ok_or("no NIC")?
+    .map_err(|_| "transmit refused")?;
 
-    let deadline = time::now() + SELFTEST_TIMEOUT;
     let mut rounds = 0u64;
-    let gateway_mac = loop {
+    let mut gateway_mac = None;
+    await_replies(1, &mut gateway_mac, &mut rounds)
+        .map_err(|_| "no ARP reply from 10.0.2.2")?;
+    let gateway_mac = gateway_mac.ok_or("no ARP reply from 10.0.2.2")?;
+    let interrupts = interrupt_count();
+    log::info!(
+        "selftest-link: {SELFTEST_GATEWAY} is at {gateway_mac} ({interrupts} NIC interrupts, \
+         {rounds} poll rounds)"
+    );
+    if interrupts == 0 {
+        return Err("reply seen but no NIC interrupt was taken");
+    }
+
+    // Bursts: every ring slot is used and recycled several times.
+    for _ in 0..SELFTEST_BURSTS {
+        let queued = with_device(|d| {
+            let n = (0..SELFTEST_BURST)
+                .take_while(|_| d.transmit(&request).is_ok())
+                .count();
+            d.flush();
+            n
+        })
+        .unwrap_or(0);
+        if queued == 0 {
+            return Err("transmit ring never frees up");
+        }
+        await_replies(queued, &mut Some(gateway_mac), &mut rounds)?;
+    }
+    let stats = with_device(|d| d.stats()).unwrap_or_default();
+    log::info!(
+        "selftest-link: bursts ok: rx {} tx {} rx_dropped {} ({} NIC interrupts, {rounds} poll rounds)",
+        stats.rx_packets,
+        stats.tx_packets,
+        stats.rx_dropped,
+        interrupt_count()
+    );
+    Ok(())
+}
+
+/// Polls, interrupt-driven, until `want` ARP replies from the gateway arrived (recording the
+/// sender in `mac`), or fails after [`SELFTEST_TIMEOUT`].
+fn await_replies(
+    want: usize,
+    mac: &mut Option<net::MacAddr>,
+    rounds: &mut u64,
+) -> Result<(), &'static str> {
+    let deadline = time::now() + SELFTEST_TIMEOUT;
+    let mut got = 0;
+    while got < want {
         if take_pending() {
-            rounds += 1;
-            let mut found = None;
+            *rounds += 1;
             with_device(|d| {
                 d.receive(SELFTEST_BUDGET, &mut |frame| {
                     if let Some(m) = arp_reply_from(frame, SELFTEST_IP, SELFTEST_GATEWAY) {
-                        found = Some(m);
+                        *mac = Some(m);
+                        got += 1;
                     }
                 })
             });
-            if let Some(m) = found {
-                break m;
-            }
+            continue;
         }
         if time::now() >= deadline {
             log::error!(
-                "selftest-link: no ARP reply after {} poll rounds, {} interrupts",
-                rounds,
+                "selftest-link: {got} of {want} ARP replies after {rounds} poll rounds, {} \
+                 interrupts",
                 interrupt_count()
             );
-            return Err("selftest-link: no ARP reply from 10.0.2.2");
+            return Err("ARP replies missing");
         }
         wait_pending(deadline);
-    };
-    time::cancel_deadline();
-
-    let interrupts = interrupt_count();
-    let stats = with_device(|d| d.stats()).unwrap_or_default();
-    log::info!(
-        "selftest-link: {SELFTEST_GATEWAY} is at {gateway_mac} ({interrupts} NIC interrupts, \
-         {rounds} poll rounds, rx {} tx {})",
-        stats.rx_packets,
-        stats.tx_packets
-    );
-    if interrupts == 0 {
-        return Err("selftest-link: reply seen but no NIC interrupt was taken");
     }
+    time::cancel_deadline();
     Ok(())
 }

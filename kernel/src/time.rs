@@ -1,6 +1,6 @@
 //! The monotonic clock and the one-shot wakeup.
 //!
-//! Owns: the TSC frequency (CPUID 0x15, then 0x16, else calibrated against PIT channel 2),
+//! Owns: the TSC frequency (CPUID 0x15, then 0x16, else calibrated against PIT channel 0),
 //! `now()` as nanoseconds since `kmain` started, and `set_deadline` which arms the LAPIC
 //! one-shot timer. There is no periodic tick: the CPU halts until the next deadline or device
 //! interrupt. Never blocks except in `sleep`, which halts.
@@ -22,9 +22,17 @@ static TIMER_FIRED: AtomicBool = AtomicBool::new(false);
 
 /// PIT input clock (Hz).
 const PIT_HZ: u64 = 1_193_182;
-/// Length of the PIT calibration window: 10 ms (11932 PIT ticks).
-const PIT_CALIBRATION_TICKS: u16 = 11_932;
-const PIT_CALIBRATION_NS: u64 = PIT_CALIBRATION_TICKS as u64 * 1_000_000_000 / PIT_HZ;
+/// Length of the PIT calibration window: 5 ms (5966 PIT ticks at 838 ns). Reads of the latched
+/// count take about a microsecond, so the error stays near 0.1%; a longer window costs boot
+/// time.
+const PIT_CALIBRATION_TICKS: u16 = 5_966;
+/// A PIT read costs about a microsecond; one taking over 200k TSC ticks (>= 50 us on any CPU
+/// we run on) was preempted and is not used as an end point of the window.
+const PIT_TIGHT_READ_TSC: u64 = 200_000;
+/// Attempts at a tight first sample.
+const PIT_SAMPLE_RETRIES: u32 = 10;
+/// Reads of an unchanging count after which the PIT is declared absent.
+const PIT_MAX_IDLE_POLLS: u64 = 100_000;
 
 /// Record the clock's origin; first thing in `kmain`.
 pub fn mark_boot() {
@@ -76,43 +84,71 @@ fn tsc_hz_from_cpuid() -> Option<(u64, &'static str)> {
     None
 }
 
-/// Count TSC ticks across a 10 ms PIT channel 2 one-shot (mode 0, gate via port 0x61).
-fn calibrate_with_pit() -> Option<u64> {
-    let mut ctrl = Port::<u8>::new(0x61);
-    let mut cmd = Port::<u8>::new(0x43);
-    let mut ch2 = Port::<u8>::new(0x42);
-    // SAFETY: ports 0x61/0x42/0x43 are the PC speaker gate and the PIT; channel 2 is not used
-    // by anything else in this kernel and the speaker stays off (bit 1 cleared).
-    let (start, end) = unsafe {
-        let v = ctrl.read();
-        ctrl.write((v & !0x02) | 0x01); // gate on, speaker off
-        cmd.write(0b1011_0000); // channel 2, lobyte/hibyte, mode 0, binary
-        ch2.write((PIT_CALIBRATION_TICKS & 0xff) as u8);
-        ch2.write((PIT_CALIBRATION_TICKS >> 8) as u8);
-        let start = arch::rdtsc();
-        // OUT2 (bit 5) goes high when the count reaches zero. Bound the wait: give up after
-        // a generous number of polls (a missing PIT reads as 0xff or never changes).
-        let mut polls: u64 = 0;
-        loop {
-            let status = ctrl.read();
-            if status == 0xff {
-                return None;
-            }
-            if status & 0x20 != 0 {
-                break;
-            }
-            polls += 1;
-            if polls > 50_000_000 {
-                return None;
-            }
-        }
-        (start, arch::rdtsc())
+/// Read PIT channel 0's current count (latch command, then low and high byte), bracketed by
+/// TSC reads: returns (count, TSC at the middle of the read, TSC ticks the read took).
+fn pit_ch0_sample(cmd: &mut Port<u8>, ch0: &mut Port<u8>) -> (u16, u64, u64) {
+    let t0 = arch::rdtsc();
+    // SAFETY: latching and reading channel 0 only snapshots its counter.
+    let count = unsafe {
+        cmd.write(0x00);
+        let lo = ch0.read() as u16;
+        let hi = ch0.read() as u16;
+        (hi << 8) | lo
     };
+    let t1 = arch::rdtsc();
+    (count, t0 / 2 + t1 / 2, t1.wrapping_sub(t0))
+}
+
+/// Count TSC ticks across 5 ms of PIT channel 0 time, read back through the latch command
+/// (works without the port 0x61 speaker gate, which microvm lacks). Channel 0's IRQ 0 is masked
+/// at both the PICs and the IO-APIC, so the running counter interrupts nobody.
+///
+/// The first and last samples must be "tight" (the read took under `PIT_TIGHT_READ_TSC` TSC
+/// ticks): a vCPU preempted in the middle of a read would otherwise skew the result.
+fn calibrate_with_pit() -> Option<u64> {
+    let mut cmd = Port::<u8>::new(0x43);
+    let mut ch0 = Port::<u8>::new(0x40);
+    // SAFETY: programming channel 0 as a free-running rate generator (mode 2, reload 65536);
+    // nothing else in the kernel uses the PIT.
+    unsafe {
+        cmd.write(0b0011_0100);
+        ch0.write(0);
+        ch0.write(0);
+    }
+    let (mut prev, mut start, mut cost) = pit_ch0_sample(&mut cmd, &mut ch0);
+    let mut retries = 0;
+    while cost > PIT_TIGHT_READ_TSC && retries < PIT_SAMPLE_RETRIES {
+        (prev, start, cost) = pit_ch0_sample(&mut cmd, &mut ch0);
+        retries += 1;
+    }
+    let mut elapsed: u64 = 0;
+    let mut polls: u64 = 0;
+    let end = loop {
+        let (cur, at, cost) = pit_ch0_sample(&mut cmd, &mut ch0);
+        // The counter runs down and wraps at 65536; polls are far closer than 55 ms apart.
+        elapsed += prev.wrapping_sub(cur) as u64;
+        prev = cur;
+        polls += 1;
+        if elapsed == 0 && polls > PIT_MAX_IDLE_POLLS {
+            return None; // no PIT: the count never moves
+        }
+        if elapsed >= PIT_CALIBRATION_TICKS as u64
+            && (cost <= PIT_TIGHT_READ_TSC || elapsed >= 4 * PIT_CALIBRATION_TICKS as u64)
+        {
+            break at;
+        }
+    };
+    // SAFETY: leave channel 0 in one-shot mode 0 so it stops toggling after one more count.
+    unsafe {
+        cmd.write(0b0011_0000);
+        ch0.write(0);
+        ch0.write(0);
+    }
     let ticks = end.wrapping_sub(start);
     if ticks == 0 {
         return None;
     }
-    Some(ticks * 1_000_000_000 / PIT_CALIBRATION_NS)
+    Some((ticks as u128 * PIT_HZ as u128 / elapsed as u128) as u64)
 }
 
 /// Monotonic time since kernel entry.
@@ -146,12 +182,22 @@ pub fn take_timer_fired() -> bool {
     TIMER_FIRED.swap(false, Ordering::AcqRel)
 }
 
-/// Halt (interrupts on) until at least `d` has passed.
+/// Halt until at least `d` has passed (the CPU sleeps; the one-shot timer wakes it).
 pub fn sleep(d: Duration) {
     let until = now() + d;
-    while now() < until {
+    let were_enabled = x86_64::instructions::interrupts::are_enabled();
+    loop {
+        // Check and arm with interrupts off, then `arch::idle` (sti; hlt): a timer interrupt
+        // arriving in between stays pending and wakes the hlt instead of being lost.
+        x86_64::instructions::interrupts::disable();
+        if now() >= until {
+            break;
+        }
         set_deadline(until);
         arch::idle();
+    }
+    if were_enabled {
+        x86_64::instructions::interrupts::enable();
     }
 }
 

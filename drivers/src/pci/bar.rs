@@ -213,13 +213,20 @@ pub fn enable<C: ConfigurationAccess>(cam: &mut C, df: DeviceFunction) {
     cam.write_word(df, COMMAND, command | COMMAND_MEMORY | COMMAND_BUS_MASTER);
 }
 
+/// Host bridges (class 06.00) and ISA/LPC bridges (06.01) are never sized: QEMU's have no
+/// BARs, and briefly turning off an LPC bridge's decoding could hide the serial port and the
+/// exit device behind it.
+fn never_sized(f: &Function) -> bool {
+    matches!(f.class >> 8, 0x0600 | 0x0601)
+}
+
 /// Reserves every memory range already decoded by any of `functions`.
 pub fn reserve_assigned<'a, C: ConfigurationAccess>(
     cam: &mut C,
     functions: impl Iterator<Item = &'a Function>,
     alloc: &mut BarAllocator,
 ) {
-    for f in functions {
+    for f in functions.filter(|f| !never_sized(f)) {
         for bar in size_bars(cam, f).into_iter().flatten() {
             if bar.kind != BarKind::Io && bar.address != 0 {
                 alloc.reserve(bar.address, bar.size);
@@ -233,6 +240,27 @@ mod tests {
     use super::super::enumerate::enumerate;
     use super::super::fake::FakeCam;
     use super::*;
+
+    #[test]
+    fn host_and_isa_bridges_are_not_sized() {
+        let mut cam = FakeCam::default();
+        cam.add_device(0, 31, 0, 0x8086, 0x2918, 0);
+        cam.f(0, 31, 0).regs.insert(0x08, 0x0601_0002); // ISA bridge, rev 2
+        cam.f(0, 31, 0).regs.insert(0x04, 0x0007);
+        let functions = enumerate(&cam);
+        let mut alloc = BarAllocator::new(WINDOW_START, WINDOW_END);
+        reserve_assigned(&mut cam, functions.iter(), &mut alloc);
+        assert_eq!(
+            cam.writes.get(&(0, 31, 0)),
+            None,
+            "no configuration write at all"
+        );
+        // The same function with a device class is sized (writes happen).
+        cam.f(0, 31, 0).regs.insert(0x08, 0x0200_0000);
+        let functions = enumerate(&cam);
+        reserve_assigned(&mut cam, functions.iter(), &mut alloc);
+        assert!(cam.writes.contains_key(&(0, 31, 0)));
+    }
 
     #[test]
     fn sizes_from_readback() {

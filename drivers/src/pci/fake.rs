@@ -15,6 +15,8 @@ pub struct FakeFunction {
 #[derive(Default)]
 pub struct FakeCam {
     pub functions: BTreeMap<(u8, u8, u8), FakeFunction>,
+    /// Configuration writes received, per function.
+    pub writes: BTreeMap<(u8, u8, u8), usize>,
 }
 
 impl FakeCam {
@@ -72,6 +74,10 @@ impl ConfigurationAccess for FakeCam {
         }
     }
     fn write_word(&mut self, df: DeviceFunction, register: u8, data: u32) {
+        *self
+            .writes
+            .entry((df.bus, df.device, df.function))
+            .or_default() += 1;
         if let Some(f) = self.functions.get_mut(&(df.bus, df.device, df.function)) {
             let value = match f.bar_masks.get(&register) {
                 Some(&(mask, flags)) => (data & mask) | flags,
@@ -83,6 +89,7 @@ impl ConfigurationAccess for FakeCam {
     unsafe fn unsafe_clone(&self) -> Self {
         FakeCam {
             functions: self.functions.clone(),
+            writes: BTreeMap::new(),
         }
     }
 }

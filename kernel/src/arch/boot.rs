@@ -8,8 +8,9 @@
 //! Entry state (PVH spec): 32-bit protected mode, paging off, flat segments, %ebx holds the
 //! physical address of `hvm_start_info`.
 
-/// Size of the boot stack, which stays the kernel's stack for its whole life.
-pub const BOOT_STACK_SIZE: usize = 128 * 1024;
+/// Size of the boot stack, which stays the kernel's stack for its whole life. Generous: the
+/// virtio probe path of an unoptimised build was measured at ~116 KiB deep.
+pub const BOOT_STACK_SIZE: usize = 256 * 1024;
 
 core::arch::global_asm!(
     r#"
@@ -131,6 +132,11 @@ boot_pdpt:
     .skip 4096
 boot_pd:
     .skip 4 * 4096
+/* Unmapped by arch::paging::install_stack_guard: an overflow faults instead of overwriting the
+   page tables above. */
+.global boot_stack_guard
+boot_stack_guard:
+    .skip 4096
 .global boot_stack_bottom
 boot_stack_bottom:
     .skip {stack_size}

@@ -248,6 +248,11 @@ fn exception(f: &TrapFrame) -> ! {
         "  RSP {:#018x}  SS {:#06x}  CR2 {:#018x}",
         f.rsp, f.ss, cr2
     ));
+    if matches!(f.vector, 8 | 14) && super::paging::is_stack_guard(cr2) {
+        p(format_args!(
+            "  CR2 is in the stack guard page: kernel stack overflow"
+        ));
+    }
     p(format_args!(
         "  RAX {:#018x}  RBX {:#018x}  RCX {:#018x}",
         f.rax, f.rbx, f.rcx

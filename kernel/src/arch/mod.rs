@@ -11,27 +11,36 @@ pub mod gdt;
 pub mod idt;
 pub mod ioapic;
 pub mod irq;
+pub mod paging;
 pub mod pic;
 
 use core::arch::asm;
 
-/// Load the GDT/TSS and the IDT (exceptions reported from here on).
+/// Load the GDT/TSS and the IDT (exceptions reported from here on), install the stack guard
+/// and silence the legacy PICs (before the PIT calibration makes channel 0 tick).
 pub fn init_cpu_tables() {
     gdt::init();
     idt::init();
+    pic::disable();
+    if let Err(e) = paging::install_stack_guard() {
+        log::warn!("paging: no stack guard page: {e}");
+    }
 }
 
-/// Disable the legacy PICs, enable the LAPIC and mask every IO-APIC input. Needs `time::init`
-/// first (the LAPIC timer is calibrated against the TSC).
+/// Enable the LAPIC and mask every IO-APIC input. Needs `time::init` first (the LAPIC timer
+/// is calibrated against the TSC).
 pub fn init_interrupt_controllers() {
-    pic::disable();
     apic::init();
     ioapic::init();
 }
 
 /// Wait for the next interrupt: `sti; hlt` back to back, so an interrupt that arrives between
 /// the two still wakes the `hlt` (STI's one-instruction shadow). Returns with interrupts
-/// disabled again only if they were disabled before; the caller re-checks its condition.
+/// disabled again if they were disabled on entry.
+///
+/// The lost-wakeup-free pattern: disable interrupts, check the condition (flag, deadline),
+/// arm the timer if needed, then call `idle()`; loop. An interrupt that fires after the check
+/// stays pending and ends the `hlt` at once.
 pub fn idle() {
     let were_enabled = x86_64::instructions::interrupts::are_enabled();
     // SAFETY: enabling interrupts and halting is what an idle kernel does; handlers are

@@ -121,7 +121,7 @@ impl FrameAllocator {
         let mut run_start = from;
         let mut run_len = 0;
         while f < self.frames {
-            if f % 64 == 0 && self.bitmap[f / 64] == 0 {
+            if f.is_multiple_of(64) && self.bitmap[f / 64] == 0 {
                 run_len = 0;
                 f += 64;
                 run_start = f;
@@ -161,7 +161,7 @@ impl FrameAllocator {
     /// Return `n` frames starting at `paddr`. Rejects unaligned addresses, frames outside the
     /// bitmap and frames that are already free (a double free), changing nothing.
     pub fn free(&mut self, paddr: u64, n: usize) -> Result<(), &'static str> {
-        if paddr % FRAME_SIZE != 0 {
+        if !paddr.is_multiple_of(FRAME_SIZE) {
             return Err("address is not frame-aligned");
         }
         let first = (paddr / FRAME_SIZE) as usize;

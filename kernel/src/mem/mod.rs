@@ -29,6 +29,20 @@ pub fn init(memmap: &[MemRegion]) -> Result<(), &'static str> {
         .filter(|r| r.kind == crate::bootinfo::MEM_TYPE_RAM)
         .map(|r| r.size)
         .sum();
+    let above: u64 = memmap
+        .iter()
+        .filter(|r| r.kind == crate::bootinfo::MEM_TYPE_RAM)
+        .map(|r| {
+            let end = r.addr.saturating_add(r.size);
+            end.saturating_sub(r.addr.max(frames::MAPPED_LIMIT))
+        })
+        .sum();
+    if above > 0 {
+        log::info!(
+            "mem: ignoring {} MiB of RAM above 4 GiB (not mapped)",
+            above >> 20
+        );
+    }
     for r in memmap {
         log::debug!(
             "mem: [{:#012x}-{:#012x}] type {}",

@@ -3,10 +3,18 @@
 //!
 //! Owns the dispatch table; the programs' real work lives in the modules they call.
 
+mod kernel_test;
+
 use crate::{arch, exit, marker, nic};
 
 /// Names accepted by `init=`, for the error message.
-pub const PROGRAMS: &[&str] = &["services", "boot-test", "crash-test", "selftest-link"];
+pub const PROGRAMS: &[&str] = &[
+    "services",
+    "boot-test",
+    "crash-test",
+    "selftest-link",
+    "kernel-test",
+];
 
 /// Run program `name` with `args`. Never returns.
 pub fn run(name: &str, args: &[&str]) -> ! {
@@ -15,7 +23,18 @@ pub fn run(name: &str, args: &[&str]) -> ! {
             marker!("rinet: boot-test ok");
             exit::success()
         }
+        "crash-test" if args.first() == Some(&"stack-overflow") => stack_overflow_test(),
+        "crash-test" if args.first() == Some(&"panic") => {
+            panic!("crash-test: deliberate panic (args {args:?})")
+        }
         "crash-test" => crash_test(),
+        "kernel-test" => match kernel_test::run() {
+            Ok(()) => {
+                marker!("rinet: kernel-test ok");
+                exit::success()
+            }
+            Err(e) => exit::failure(format_args!("kernel-test: {e}")),
+        },
         "selftest-link" => match nic::selftest_link(args) {
             Ok(()) => {
                 marker!("rinet: selftest-link ok");
@@ -48,6 +67,25 @@ fn crash_test() -> ! {
     exit::failure(format_args!(
         "crash-test: the unmapped read returned {v:#x}"
     ))
+}
+
+/// `init=crash-test -- stack-overflow`: recurse until the stack guard page faults; the double
+/// fault is reported from its IST stack and QEMU exits with 35.
+fn stack_overflow_test() -> ! {
+    marker!("rinet: crash-test: overflowing the kernel stack");
+    let depth = recurse(0);
+    exit::failure(format_args!(
+        "crash-test: recursion returned at depth {depth}"
+    ))
+}
+
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 64]);
+    if depth == u64::MAX {
+        return frame[0];
+    }
+    recurse(depth + 1) + core::hint::black_box(frame[63])
 }
 
 struct Programs;

@@ -16,7 +16,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use net::dev::{Capabilities, DevStats, Device, TxError};
 use net::wire::MacAddr;
 use virtio_drivers::device::net::VirtIONetRaw;
-use virtio_drivers::transport::SomeTransport;
+use virtio_drivers::transport::{SomeTransport, Transport};
 
 use crate::hal::{self, KernelHal, PAGE_SIZE};
 
@@ -35,7 +35,7 @@ const MIN_FRAME: usize = 14;
 /// Marks a token slot that holds no buffer.
 const NO_BUF: u16 = u16::MAX;
 
-type Raw = VirtIONetRaw<KernelHal, SomeTransport<'static>, QUEUE_SIZE>;
+type Raw<T> = VirtIONetRaw<KernelHal, T, QUEUE_SIZE>;
 
 /// Driver-level drop and error counters (beyond `DevStats`), for diagnosing lost frames.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -88,11 +88,11 @@ impl Drop for BufPool {
     }
 }
 
-/// A virtio network card.
-pub struct VirtioNet {
+/// A virtio network card (over PCI or MMIO in the kernel; over a fake device in tests).
+pub struct VirtioNet<T: Transport = SomeTransport<'static>> {
     // Declared first so it is dropped first: the queues are detached from the device before
     // the buffers they point at are freed.
-    raw: Raw,
+    raw: Raw<T>,
     rx: BufPool,
     tx: BufPool,
     /// Receive buffer number posted under each descriptor token.
@@ -110,12 +110,9 @@ pub struct VirtioNet {
     pending: &'static AtomicBool,
 }
 
-impl VirtioNet {
+impl<T: Transport> VirtioNet<T> {
     /// Initialises the device behind `transport` and stocks its receive ring.
-    pub fn new(
-        transport: SomeTransport<'static>,
-        pending: &'static AtomicBool,
-    ) -> Result<VirtioNet, &'static str> {
+    pub fn new(transport: T, pending: &'static AtomicBool) -> Result<VirtioNet<T>, &'static str> {
         let raw = Raw::new(transport).map_err(|_| "virtio-net: device initialisation failed")?;
         let rx = BufPool::new(QUEUE_SIZE).ok_or("virtio-net: out of DMA memory for rx")?;
         let tx = BufPool::new(QUEUE_SIZE).ok_or("virtio-net: out of DMA memory for tx")?;
@@ -223,7 +220,7 @@ impl VirtioNet {
     }
 }
 
-impl Device for VirtioNet {
+impl<T: Transport> Device for VirtioNet<T> {
     fn mac(&self) -> MacAddr {
         MacAddr(self.raw.mac_address())
     }
@@ -279,7 +276,7 @@ impl Device for VirtioNet {
             self.stats.tx_dropped += 1;
             return Err(TxError::TooLarge);
         }
-        if self.tx_nfree == 0 {
+        if self.tx_nfree == 0 || !self.raw.can_send() {
             self.reclaim_tx();
         }
         if self.tx_nfree == 0 || !self.raw.can_send() {
@@ -330,3 +327,6 @@ const _: () = {
     const fn assert_send<T: Send>() {}
     assert_send::<VirtioNet>();
 };
+
+#[cfg(test)]
+mod tests;
