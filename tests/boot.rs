@@ -109,3 +109,71 @@ fn legacy_only_virtio_pci_gets_a_clear_error() {
     out.assert_exit(EXIT_FAILURE);
     out.assert_console_contains("disable-modern");
 }
+
+/// Boot-level cases on every machine type: command line, exit status, a console line that must
+/// appear and one that must not.
+#[test]
+fn kernel_cases_on_every_machine() {
+    let cases: &[(&str, i32, &str, Option<&str>)] = &[
+        (
+            "init=boot-test quiet",
+            EXIT_SUCCESS,
+            "rinet: boot-test ok",
+            Some("apic: LAPIC"),
+        ),
+        (
+            "init=boot-test loglevel=7",
+            EXIT_SUCCESS,
+            "exit: stack high water",
+            None,
+        ),
+        (
+            "init=kernel-test",
+            EXIT_SUCCESS,
+            "rinet: kernel-test ok",
+            None,
+        ),
+        (
+            "init=crash-test",
+            EXIT_FAILURE,
+            "CR2 0x00007fffdead0000",
+            None,
+        ),
+        (
+            "init=crash-test -- stack-overflow",
+            EXIT_FAILURE,
+            "kernel stack overflow",
+            None,
+        ),
+        (
+            "init=crash-test -- panic",
+            EXIT_FAILURE,
+            "rinet: PANIC at",
+            None,
+        ),
+        ("ip=garbage", EXIT_FAILURE, "malformed ip= parameter", None),
+        (
+            "nameserver=1.2.3",
+            EXIT_FAILURE,
+            "malformed nameserver= parameter",
+            None,
+        ),
+    ];
+    for machine in Machine::ALL {
+        for (append, status, must, must_not) in cases {
+            let out = Guest::new(machine)
+                .memory("64M")
+                .append(append)
+                .run(BOOT_TIMEOUT);
+            out.assert_exit(*status);
+            out.assert_console_contains(must);
+            if let Some(forbidden) = must_not {
+                assert!(
+                    !out.console.contains(forbidden),
+                    "{} {append}: console shows {forbidden:?}",
+                    machine.name()
+                );
+            }
+        }
+    }
+}
