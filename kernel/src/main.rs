@@ -16,6 +16,7 @@ pub mod cmdline;
 pub mod console;
 pub mod exit;
 pub mod mem;
+pub mod netstack;
 pub mod nic;
 pub mod programs;
 pub mod sync;

@@ -31,6 +31,7 @@ pub mod tcp;
 
 pub mod socket;
 pub mod sockfs;
+pub mod sys;
 
 pub use core::net::Ipv4Addr;
 pub use errno::Errno;
