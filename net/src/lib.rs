@@ -21,7 +21,9 @@ pub mod dev;
 pub mod icmp;
 pub mod ipv4;
 pub mod neigh;
+pub mod ratelimit;
 pub mod route;
+pub mod snmp;
 pub mod udp;
 
 pub mod dhcp;

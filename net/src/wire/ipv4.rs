@@ -268,7 +268,7 @@ impl Ipv4Repr {
             .checked_add(self.payload_len)
             .filter(|t| *t <= MAX_PACKET_LEN)
             .ok_or(WireError::Malformed)?;
-        if self.frag_offset % 8 != 0 {
+        if !self.frag_offset.is_multiple_of(8) {
             return Err(WireError::Malformed);
         }
         let b = buf.get_mut(..HEADER_LEN).ok_or(WireError::Truncated)?;

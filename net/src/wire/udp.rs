@@ -42,7 +42,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         if n < HEADER_LEN {
             return Err(WireError::Truncated);
         }
-        let l = usize::from(self.len());
+        let l = usize::from(self.length());
         if l < HEADER_LEN {
             return Err(WireError::Malformed);
         }
@@ -61,7 +61,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn dst_port(&self) -> u16 {
         self.u16_at(field::DST_PORT)
     }
-    pub fn len(&self) -> u16 {
+    pub fn length(&self) -> u16 {
         self.u16_at(field::LENGTH)
     }
     pub fn checksum(&self) -> u16 {
@@ -69,7 +69,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
     /// The payload as the length field bounds it.
     pub fn payload(&self) -> &[u8] {
-        &self.buffer.as_ref()[HEADER_LEN..usize::from(self.len())]
+        &self.buffer.as_ref()[HEADER_LEN..usize::from(self.length())]
     }
     /// True when the checksum is absent (zero) or verifies over the length-bounded datagram.
     pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
@@ -78,7 +78,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
                 src,
                 dst,
                 protocol::UDP,
-                &self.buffer.as_ref()[..usize::from(self.len())],
+                &self.buffer.as_ref()[..usize::from(self.length())],
             )
     }
 }
