@@ -23,7 +23,9 @@ pub mod ipv4;
 pub mod neigh;
 pub mod ratelimit;
 pub mod route;
+pub mod sim;
 pub mod snmp;
+pub mod stack;
 pub mod udp;
 
 pub mod dhcp;

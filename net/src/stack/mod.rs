@@ -1,0 +1,634 @@
+//! The stack glue: one [`Stack`] per host owning its devices (loopback + NICs), interface
+//! addresses, the FIB, one neighbour table per Ethernet interface, IPv4 reassembly and IDs,
+//! ICMP and UDP, and the hook through which TCP (or any other transport) plugs in.
+//!
+//! It never reads a clock or touches hardware: the kernel calls [`Stack::poll`] with the time
+//! when a device has frames or [`Stack::poll_at`]'s deadline passes, and devices only move
+//! frames. Split by concern: `input.rs` (frames in → protocols), `output.rs` (datagrams →
+//! frames), `api.rs` (UDP sockets and ping for the socket layer).
+
+mod api;
+mod input;
+mod output;
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::fmt::Write;
+use core::net::Ipv4Addr;
+
+use crate::config::prefix_netmask;
+use crate::dev::{Capabilities, DevStats, Device, Loopback};
+use crate::errno::Errno;
+use crate::icmp::{Icmp, IcmpError};
+use crate::ipv4::{IpIdGen, Reassembler};
+use crate::neigh::NeighTable;
+use crate::rand::Rng;
+use crate::route::{Fib, Route, RouteEntry, RouteKind};
+use crate::snmp::{ArpStats, IcmpStats, IpDropStats, IpStats, LinkStats, UdpStats};
+use crate::time::Instant;
+use crate::udp::UdpTable;
+use crate::wire::MacAddr;
+
+pub use crate::icmp::EchoReply;
+pub use crate::udp::{Datagram, Readiness, UdpHandle};
+
+/// Interface index of the loopback device.
+pub const LOOPBACK_IFACE: usize = 0;
+/// Interface index of the first NIC (the one `configure` applies to).
+pub const NIC_IFACE: usize = 1;
+/// Frames taken from one device per poll round (NAPI's weight is 64).
+pub const POLL_BUDGET: usize = 64;
+/// Locally generated errors (ARP gave up on queued packets) waiting for the next poll to
+/// reach their senders; beyond this they are dropped (the packets are already counted).
+pub const LOCAL_ERROR_QUEUE: usize = 256;
+
+/// A transport protocol living outside the stack (TCP): the stack hands it datagrams of its
+/// protocol number and ICMP errors about its segments, and drains its output at each poll.
+///
+/// The kernel owns the handler next to the stack and passes it to [`Stack::poll`]; between
+/// polls it may also push segments itself with [`Stack::send_ipv4`].
+pub trait TransportHandler {
+    /// The IP protocol number served (6 for TCP).
+    fn protocol(&self) -> u8;
+    /// A datagram for us. `payload` is the transport segment; the IP header has been checked
+    /// and fragments reassembled. `checksum_verified`: the device already verified the
+    /// transport checksum (otherwise the handler must).
+    fn receive(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        payload: &[u8],
+        checksum_verified: bool,
+    );
+    /// An ICMP error about a segment we sent (or a local failure: ARP resolution gave up).
+    /// `quoted` starts at the offending IPv4 header (see [`crate::icmp::Quoted::parse`]).
+    fn icmp_error(&mut self, now: Instant, error: IcmpError, quoted: &[u8]);
+    /// Hand queued segments to `tx(src, dst, segment)`, which routes and sends each one
+    /// (src 0.0.0.0 = let the route choose). Called at the end of each poll.
+    fn dispatch(
+        &mut self,
+        _now: Instant,
+        _tx: &mut dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8]) -> Result<(), Errno>,
+    ) {
+    }
+    /// The handler's next timer (the kernel takes the minimum with [`Stack::poll_at`]).
+    fn poll_at(&self) -> Option<Instant> {
+        None
+    }
+}
+
+/// A handler for no protocol: datagrams of unknown protocols get ICMP protocol unreachable.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoTransport;
+
+impl TransportHandler for NoTransport {
+    fn protocol(&self) -> u8 {
+        // 255 is reserved (RFC 5237); no datagram carries it legitimately.
+        255
+    }
+    fn receive(&mut self, _: Instant, _: Ipv4Addr, _: Ipv4Addr, _: &[u8], _: bool) {}
+    fn icmp_error(&mut self, _: Instant, _: IcmpError, _: &[u8]) {}
+}
+
+/// How a datagram is sent by [`Stack::send_ipv4_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendOptions {
+    /// Set DF: fail with EMSGSIZE instead of fragmenting (TCP sets it).
+    pub dont_frag: bool,
+    pub ttl: u8,
+    pub tos: u8,
+}
+
+impl Default for SendOptions {
+    fn default() -> Self {
+        SendOptions {
+            dont_frag: false,
+            ttl: crate::ipv4::DEFAULT_TTL,
+            tos: 0,
+        }
+    }
+}
+
+/// An interface address with its prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IfAddr {
+    pub addr: Ipv4Addr,
+    pub prefix_len: u8,
+}
+
+impl IfAddr {
+    pub fn network(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) & u32::from(prefix_netmask(self.prefix_len)))
+    }
+    /// The directed broadcast address (none for /31 and /32).
+    pub fn broadcast(&self) -> Option<Ipv4Addr> {
+        (self.prefix_len < 31).then(|| {
+            Ipv4Addr::from(u32::from(self.addr) | !u32::from(prefix_netmask(self.prefix_len)))
+        })
+    }
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        let m = u32::from(prefix_netmask(self.prefix_len));
+        u32::from(ip) & m == u32::from(self.addr) & m
+    }
+}
+
+#[derive(Debug)]
+struct Iface {
+    mac: MacAddr,
+    mtu: usize,
+    caps: Capabilities,
+    loopback: bool,
+    addr: Option<IfAddr>,
+    neigh: NeighTable,
+}
+
+/// Every counter of the stack, copied out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub ip: IpStats,
+    pub ip_drops: IpDropStats,
+    pub icmp: IcmpStats,
+    pub udp: UdpStats,
+    pub arp: ArpStats,
+    pub link: LinkStats,
+}
+
+/// Everything but the devices, so a device's receive callback can borrow it.
+struct Core {
+    ifaces: Vec<Iface>,
+    fib: Fib,
+    reasm: Reassembler,
+    ids: IpIdGen,
+    rng: Rng,
+    icmp: Icmp,
+    udp: UdpTable,
+    ip: IpStats,
+    ip_drops: IpDropStats,
+    arp: ArpStats,
+    link: LinkStats,
+    /// Frames produced since the last flush: (interface, frame).
+    outbox: Vec<(usize, Vec<u8>)>,
+    /// Local failures for the senders, delivered at the next poll: (error, quoted packet).
+    local_errors: VecDeque<(IcmpError, Vec<u8>)>,
+    /// A device hit the budget or the loopback holds frames: poll again at once.
+    more_work: bool,
+}
+
+/// One host's network stack.
+pub struct Stack {
+    devices: Vec<Box<dyn Device>>,
+    core: Core,
+}
+
+impl Stack {
+    /// A stack with the loopback interface (127.0.0.1/8, index 0) and `nic` (index 1,
+    /// unconfigured). `seed` drives ephemeral ports, IP IDs and ARP jitter.
+    pub fn new(nic: Box<dyn Device>, seed: u64) -> Self {
+        let mut rng = Rng::new(seed);
+        let ids = IpIdGen::new(&mut rng);
+        let mut s = Stack {
+            devices: Vec::new(),
+            core: Core {
+                ifaces: Vec::new(),
+                fib: Fib::new(),
+                reasm: Reassembler::new(),
+                ids,
+                rng,
+                icmp: Icmp::new(),
+                udp: UdpTable::new(),
+                ip: IpStats::default(),
+                ip_drops: IpDropStats::default(),
+                arp: ArpStats::default(),
+                link: LinkStats::default(),
+                outbox: Vec::new(),
+                local_errors: VecDeque::new(),
+                more_work: false,
+            },
+        };
+        s.add_device(Box::new(Loopback::new()), true);
+        s.add_device(nic, false);
+        let lo = IfAddr {
+            addr: Ipv4Addr::LOCALHOST,
+            prefix_len: 8,
+        };
+        s.core.ifaces[LOOPBACK_IFACE].addr = Some(lo);
+        // Cannot fail on an empty table.
+        let _ = s.core.fib.add(RouteEntry {
+            dest: lo.network(),
+            prefix_len: 8,
+            gateway: None,
+            iface: LOOPBACK_IFACE,
+            pref_src: None,
+            kind: RouteKind::Connected,
+        });
+        s
+    }
+
+    /// Add another NIC; returns its interface index.
+    pub fn add_device(&mut self, dev: Box<dyn Device>, loopback: bool) -> usize {
+        self.core.ifaces.push(Iface {
+            mac: dev.mac(),
+            mtu: dev.mtu().min(crate::wire::ipv4::MAX_PACKET_LEN),
+            caps: dev.capabilities(),
+            loopback,
+            addr: None,
+            neigh: NeighTable::new(),
+        });
+        self.devices.push(dev);
+        self.devices.len() - 1
+    }
+
+    /// Configure the first NIC: `address/prefix_len`, its connected route, a default route via
+    /// `gateway` (which must be inside the subnet), and a gratuitous ARP. Replaces a previous
+    /// configuration. `EINVAL` for an address that cannot be a host's.
+    pub fn configure(
+        &mut self,
+        now: Instant,
+        address: Ipv4Addr,
+        prefix_len: u8,
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<(), Errno> {
+        self.configure_iface(now, NIC_IFACE, address, prefix_len, gateway)
+    }
+
+    /// [`Stack::configure`] for any Ethernet interface.
+    pub fn configure_iface(
+        &mut self,
+        now: Instant,
+        iface: usize,
+        address: Ipv4Addr,
+        prefix_len: u8,
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<(), Errno> {
+        let ifa = IfAddr {
+            addr: address,
+            prefix_len,
+        };
+        if prefix_len > 32
+            || address.is_unspecified()
+            || address.is_broadcast()
+            || address.is_multicast()
+            || address.is_loopback()
+            || ifa.broadcast() == Some(address)
+        {
+            return Err(Errno::EINVAL);
+        }
+        match self.core.ifaces.get(iface) {
+            Some(i) if !i.loopback => {}
+            _ => return Err(Errno::EINVAL),
+        }
+        if let Some(gw) = gateway {
+            if !ifa.contains(gw) || gw == address {
+                return Err(Errno::ENETUNREACH);
+            }
+        }
+        self.deconfigure_iface(iface);
+        self.core.ifaces[iface].addr = Some(ifa);
+        self.core.fib.add(RouteEntry {
+            dest: ifa.network(),
+            prefix_len,
+            gateway: None,
+            iface,
+            pref_src: Some(address),
+            kind: RouteKind::Connected,
+        })?;
+        if let Some(gw) = gateway {
+            let _ = self.core.fib.remove(Ipv4Addr::UNSPECIFIED, 0);
+            self.core.fib.add(RouteEntry {
+                dest: Ipv4Addr::UNSPECIFIED,
+                prefix_len: 0,
+                gateway: Some(gw),
+                iface,
+                pref_src: Some(address),
+                kind: RouteKind::Static,
+            })?;
+        }
+        self.core.send_gratuitous_arp(now, iface);
+        self.flush();
+        Ok(())
+    }
+
+    /// Remove the first NIC's address, its routes and its neighbour entries (queued packets
+    /// fail with EHOSTUNREACH).
+    pub fn deconfigure(&mut self) {
+        self.deconfigure_iface(NIC_IFACE);
+    }
+
+    fn deconfigure_iface(&mut self, iface: usize) {
+        let Some(i) = self.core.ifaces.get_mut(iface) else {
+            return;
+        };
+        if i.loopback {
+            return;
+        }
+        i.addr = None;
+        let mut actions = Vec::new();
+        i.neigh.clear(&mut actions);
+        self.core.fib.remove_iface(iface);
+        self.core.neigh_actions(iface, actions);
+    }
+
+    /// The first NIC's address, if configured.
+    pub fn address(&self) -> Option<IfAddr> {
+        self.core.ifaces.get(NIC_IFACE).and_then(|i| i.addr)
+    }
+
+    /// Whether `ip` is one of this host's addresses (127.0.0.0/8 included).
+    pub fn is_local_addr(&self, ip: Ipv4Addr) -> bool {
+        self.core.is_local(ip)
+    }
+
+    /// Add a static route to `dest/prefix_len` via `gateway` (or on-link when `None`) out of
+    /// the interface whose connected route covers the gateway (else the first NIC).
+    pub fn add_route(
+        &mut self,
+        dest: Ipv4Addr,
+        prefix_len: u8,
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<(), Errno> {
+        let iface = match gateway {
+            Some(gw) => {
+                let r = self.core.fib.lookup(gw)?;
+                if r.gateway.is_some() {
+                    return Err(Errno::ENETUNREACH);
+                }
+                r.iface
+            }
+            None => NIC_IFACE,
+        };
+        self.core.fib.add(RouteEntry {
+            dest,
+            prefix_len,
+            gateway,
+            iface,
+            pref_src: None,
+            kind: RouteKind::Static,
+        })
+    }
+
+    pub fn remove_route(&mut self, dest: Ipv4Addr, prefix_len: u8) -> Result<(), Errno> {
+        self.core.fib.remove(dest, prefix_len).map(|_| ())
+    }
+
+    /// The routing table.
+    pub fn routes(&self) -> &[RouteEntry] {
+        self.core.fib.entries()
+    }
+
+    /// Route lookup (the seeds' `ip_route_connect`): output interface, next hop, source
+    /// address, MTU; `ENETUNREACH` when no route matches.
+    pub fn route(&self, dst: Ipv4Addr) -> Result<Route, Errno> {
+        self.core.route(dst)
+    }
+
+    /// The neighbour state of `ip` on the first NIC.
+    pub fn neighbour(&self, ip: Ipv4Addr) -> Option<(crate::neigh::NeighState, MacAddr)> {
+        self.core.ifaces.get(NIC_IFACE)?.neigh.lookup(ip)
+    }
+
+    /// Upper-layer reachability confirmation for `ip` (TCP saw progress), Linux's dst_confirm.
+    pub fn confirm_neighbour(&mut self, now: Instant, ip: Ipv4Addr) {
+        for i in self.core.ifaces.iter_mut() {
+            i.neigh.confirm(now, ip);
+        }
+    }
+
+    /// Send a datagram of `protocol` carrying `payload` to `dst`: route, fragment if needed,
+    /// resolve the next hop, transmit. `src` `None` (or 0.0.0.0 when the host has an address)
+    /// = the route's source. Errors: ENETUNREACH (no route), EADDRNOTAVAIL (foreign `src`),
+    /// EMSGSIZE (over 65535 bytes), EHOSTUNREACH (neighbour queue full).
+    pub fn send_ipv4(
+        &mut self,
+        now: Instant,
+        src: Option<Ipv4Addr>,
+        dst: Ipv4Addr,
+        protocol: u8,
+        payload: &[u8],
+    ) -> Result<(), Errno> {
+        self.send_ipv4_with(now, src, dst, protocol, payload, SendOptions::default())
+    }
+
+    /// [`Stack::send_ipv4`] with DF/TTL/TOS options.
+    pub fn send_ipv4_with(
+        &mut self,
+        now: Instant,
+        src: Option<Ipv4Addr>,
+        dst: Ipv4Addr,
+        protocol: u8,
+        payload: &[u8],
+        opts: SendOptions,
+    ) -> Result<(), Errno> {
+        let r = self.core.send_ipv4(now, src, dst, protocol, payload, opts);
+        self.flush();
+        r
+    }
+
+    /// Receive up to [`POLL_BUDGET`] frames from each device, process them, run timers,
+    /// deliver local errors, drain `upper`'s output and transmit the burst. Returns whether
+    /// anything was received or sent.
+    pub fn poll(&mut self, now: Instant, upper: &mut dyn TransportHandler) -> bool {
+        self.core.more_work = false;
+        let mut work = false;
+        for (i, dev) in self.devices.iter_mut().enumerate() {
+            let core = &mut self.core;
+            let n = dev.receive(POLL_BUDGET, &mut |frame| {
+                core.input_frame(now, i, frame, upper)
+            });
+            if n >= POLL_BUDGET {
+                core.more_work = true;
+            }
+            work |= n > 0;
+        }
+        self.core.run_timers(now);
+        self.core.deliver_local_errors(now, upper);
+        let proto = upper.protocol();
+        let core = &mut self.core;
+        upper.dispatch(now, &mut |src, dst, seg| {
+            let src = (!src.is_unspecified()).then_some(src);
+            core.send_ipv4(
+                now,
+                src,
+                dst,
+                proto,
+                seg,
+                SendOptions {
+                    dont_frag: true,
+                    ..Default::default()
+                },
+            )
+        });
+        work |= !self.core.outbox.is_empty();
+        self.flush();
+        work
+    }
+
+    /// When `poll` must run next even if no device interrupts: the earliest neighbour or
+    /// reassembly timer, or `Instant::ZERO` (= now) when work is already waiting. The
+    /// transport handler's own `poll_at` is not included.
+    pub fn poll_at(&self) -> Option<Instant> {
+        if self.core.more_work || !self.core.local_errors.is_empty() {
+            return Some(Instant::ZERO);
+        }
+        let neigh = self
+            .core
+            .ifaces
+            .iter()
+            .filter_map(|i| i.neigh.poll_at())
+            .min();
+        [neigh, self.core.reasm.poll_at()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Put the outbox on the devices and kick each device that got frames.
+    fn flush(&mut self) {
+        let mut kicked = [false; 8];
+        for (i, frame) in self.core.outbox.drain(..) {
+            let Some(dev) = self.devices.get_mut(i) else {
+                continue;
+            };
+            if dev.transmit(&frame).is_err() {
+                self.core.ip.out_discards += 1;
+                self.core.ip_drops.tx_device_errors += 1;
+            } else if self.core.ifaces[i].loopback {
+                self.core.more_work = true;
+            }
+            if let Some(k) = kicked.get_mut(i) {
+                *k = true;
+            }
+        }
+        for (i, dev) in self.devices.iter_mut().enumerate() {
+            if kicked.get(i).copied().unwrap_or(true) {
+                dev.flush();
+            }
+        }
+    }
+
+    /// All counters.
+    pub fn counters(&self) -> Counters {
+        let c = &self.core;
+        Counters {
+            ip: c.ip,
+            ip_drops: c.ip_drops,
+            icmp: c.icmp.stats,
+            udp: c.udp.stats,
+            arp: c.arp,
+            link: c.link,
+        }
+    }
+
+    /// Traffic counters of interface `iface`.
+    pub fn dev_stats(&self, iface: usize) -> Option<DevStats> {
+        self.devices.get(iface).map(|d| d.stats())
+    }
+
+    /// Print every counter, /proc/net/snmp style ("Ip: InReceives ..." then the values),
+    /// followed by one /proc/net/dev-like line per device.
+    pub fn dump_counters(&self, out: &mut impl Write) -> core::fmt::Result {
+        let c = self.counters();
+        c.ip.render(out)?;
+        c.ip_drops.render(out)?;
+        c.icmp.render(out)?;
+        c.udp.render(out)?;
+        c.arp.render(out)?;
+        c.link.render(out)?;
+        for (i, d) in self.devices.iter().enumerate() {
+            let s = d.stats();
+            writeln!(
+                out,
+                "{}{}: rx_packets {} rx_bytes {} rx_dropped {} tx_packets {} tx_bytes {} tx_dropped {}",
+                if self.core.ifaces[i].loopback { "lo" } else { "eth" },
+                i,
+                s.rx_packets,
+                s.rx_bytes,
+                s.rx_dropped,
+                s.tx_packets,
+                s.tx_bytes,
+                s.tx_dropped
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Core {
+    fn is_local(&self, ip: Ipv4Addr) -> bool {
+        ip.is_loopback()
+            || self
+                .ifaces
+                .iter()
+                .any(|i| i.addr.is_some_and(|a| a.addr == ip))
+    }
+
+    /// The first Ethernet interface.
+    fn nic(&self) -> Option<usize> {
+        self.ifaces.iter().position(|i| !i.loopback)
+    }
+
+    fn route(&self, dst: Ipv4Addr) -> Result<Route, Errno> {
+        let lo = &self.ifaces[LOOPBACK_IFACE];
+        if self.is_local(dst) {
+            return Ok(Route {
+                iface: LOOPBACK_IFACE,
+                next_hop: dst,
+                source: dst,
+                mtu: lo.mtu,
+            });
+        }
+        if dst.is_broadcast() {
+            let i = self.nic().ok_or(Errno::ENETUNREACH)?;
+            let f = &self.ifaces[i];
+            return Ok(Route {
+                iface: i,
+                next_hop: dst,
+                source: f.addr.map_or(Ipv4Addr::UNSPECIFIED, |a| a.addr),
+                mtu: f.mtu,
+            });
+        }
+        let e = self.fib.lookup(dst)?;
+        let f = self.ifaces.get(e.iface).ok_or(Errno::ENETUNREACH)?;
+        Ok(Route {
+            iface: e.iface,
+            next_hop: e.gateway.unwrap_or(dst),
+            source: e
+                .pref_src
+                .or(f.addr.map(|a| a.addr))
+                .unwrap_or(Ipv4Addr::UNSPECIFIED),
+            mtu: f.mtu,
+        })
+    }
+
+    fn run_timers(&mut self, now: Instant) {
+        for i in 0..self.ifaces.len() {
+            let mut actions = Vec::new();
+            let f = &mut self.ifaces[i];
+            f.neigh.poll(now, &mut self.arp, &mut actions);
+            self.neigh_actions(i, actions);
+        }
+        let quotes = self.reasm.poll(now, &mut self.ip);
+        for q in quotes {
+            // RFC 792: time exceeded, code 1 (fragment reassembly time exceeded).
+            self.icmp_error_reply(
+                now,
+                crate::wire::icmp::msg_type::TIME_EXCEEDED,
+                1,
+                0,
+                &q,
+                false,
+            );
+        }
+    }
+
+    fn deliver_local_errors(&mut self, now: Instant, upper: &mut dyn TransportHandler) {
+        while let Some((err, quote)) = self.local_errors.pop_front() {
+            self.dispatch_icmp_error(now, err, &quote, true, upper);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "../stack_tests.rs"]
+mod tests;
