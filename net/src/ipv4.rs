@@ -291,7 +291,7 @@ impl Reassembler {
             .sets
             .iter()
             .position(|s| (s.src, s.dst, s.protocol, s.ident) == key);
-        if repr.more_frags && (len == 0 || len % 8 != 0) {
+        if repr.more_frags && (len == 0 || !len.is_multiple_of(8)) {
             drops.reasm_bad_frag_len += 1;
             stats.reasm_fails += 1;
             if let Some(i) = pos {
@@ -365,13 +365,10 @@ impl Reassembler {
                 break;
             }
         }
-        let Some(i) = self
+        let i = self
             .sets
             .iter()
-            .position(|s| (s.src, s.dst, s.protocol, s.ident) == key)
-        else {
-            return None;
-        };
+            .position(|s| (s.src, s.dst, s.protocol, s.ident) == key)?;
         if self.bytes + len > REASM_MAX_BYTES {
             drops.reasm_evictions += 1;
             self.discard(i, stats);

@@ -349,27 +349,30 @@ impl NeighTable {
                     let (state, mac) = (e.state, e.mac);
                     if arp.operation == ArpOp::Reply && for_us {
                         self.resolve(now, i, arp.source_hw, NeighState::Reachable, actions);
-                    } else if state == NeighState::Incomplete || state == NeighState::Failed {
-                        self.resolve(now, i, arp.source_hw, NeighState::Stale, actions);
-                    } else if mac != arp.source_hw {
+                    } else if matches!(state, NeighState::Incomplete | NeighState::Failed)
+                        || mac != arp.source_hw
+                    {
+                        // Resolved by a request, or the peer's address changed: usable but
+                        // unconfirmed.
                         self.resolve(now, i, arp.source_hw, NeighState::Stale, actions);
                     }
                 }
-                None if for_us && arp.operation == ArpOp::Request => {
-                    // The asker will talk to us next: learn it as STALE (Linux does the same).
-                    if self.make_room(stats).is_ok() {
-                        self.entries.push(Entry {
-                            ip: spa,
-                            mac: arp.source_hw,
-                            state: NeighState::Stale,
-                            deadline: None,
-                            probes: 0,
-                            confirmed: Instant::ZERO,
-                            updated: now,
-                            queue: VecDeque::new(),
-                            queue_bytes: 0,
-                        });
-                    }
+                // The asker will talk to us next: learn it as STALE (Linux does the same).
+                None if for_us
+                    && arp.operation == ArpOp::Request
+                    && self.make_room(stats).is_ok() =>
+                {
+                    self.entries.push(Entry {
+                        ip: spa,
+                        mac: arp.source_hw,
+                        state: NeighState::Stale,
+                        deadline: None,
+                        probes: 0,
+                        confirmed: Instant::ZERO,
+                        updated: now,
+                        queue: VecDeque::new(),
+                        queue_bytes: 0,
+                    });
                 }
                 None => {}
             }

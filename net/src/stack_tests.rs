@@ -720,7 +720,7 @@ impl TransportHandler for Recorder {
     fn dispatch(
         &mut self,
         _: Instant,
-        tx: &mut dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8]) -> Result<(), Errno>,
+        tx: &mut SegmentSink<'_>,
     ) {
         for (s, d, p) in self.outgoing.drain(..) {
             tx(s, d, &p).unwrap();

@@ -2,7 +2,7 @@
 //! UDP or the transport hook. Every drop increments a named counter.
 
 use alloc::vec::Vec;
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::SocketAddrV4;
 
 use super::{Core, TransportHandler};
 use crate::icmp::{EchoReply, IcmpError, Quoted};
@@ -360,6 +360,3 @@ fn quote(header: &[u8], payload: &[u8]) -> Vec<u8> {
     q.extend_from_slice(&payload[..take]);
     q
 }
-
-#[allow(dead_code)]
-fn _assert_ipv4addr(_: Ipv4Addr) {}

@@ -43,6 +43,9 @@ pub const POLL_BUDGET: usize = 64;
 /// reach their senders; beyond this they are dropped (the packets are already counted).
 pub const LOCAL_ERROR_QUEUE: usize = 256;
 
+/// Where a transport hands segments: `(src, dst, segment)`; src 0.0.0.0 = the route's.
+pub type SegmentSink<'a> = dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8]) -> Result<(), Errno> + 'a;
+
 /// A transport protocol living outside the stack (TCP): the stack hands it datagrams of its
 /// protocol number and ICMP errors about its segments, and drains its output at each poll.
 ///
@@ -67,12 +70,7 @@ pub trait TransportHandler {
     fn icmp_error(&mut self, now: Instant, error: IcmpError, quoted: &[u8]);
     /// Hand queued segments to `tx(src, dst, segment)`, which routes and sends each one
     /// (src 0.0.0.0 = let the route choose). Called at the end of each poll.
-    fn dispatch(
-        &mut self,
-        _now: Instant,
-        _tx: &mut dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8]) -> Result<(), Errno>,
-    ) {
-    }
+    fn dispatch(&mut self, _now: Instant, _tx: &mut SegmentSink<'_>) {}
     /// The handler's next timer (the kernel takes the minimum with [`Stack::poll_at`]).
     fn poll_at(&self) -> Option<Instant> {
         None
@@ -485,7 +483,7 @@ impl Stack {
 
     /// Put the outbox on the devices and kick each device that got frames.
     fn flush(&mut self) {
-        let mut kicked = [false; 8];
+        let mut kicked = alloc::vec![false; self.devices.len()];
         for (i, frame) in self.core.outbox.drain(..) {
             let Some(dev) = self.devices.get_mut(i) else {
                 continue;
@@ -501,7 +499,7 @@ impl Stack {
             }
         }
         for (i, dev) in self.devices.iter_mut().enumerate() {
-            if kicked.get(i).copied().unwrap_or(true) {
+            if kicked.get(i).copied().unwrap_or(false) {
                 dev.flush();
             }
         }
