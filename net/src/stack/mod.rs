@@ -628,5 +628,4 @@ impl Core {
 }
 
 #[cfg(test)]
-#[path = "../stack_tests.rs"]
 mod tests;
