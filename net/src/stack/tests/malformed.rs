@@ -253,3 +253,77 @@ fn icmp_errors_are_rate_limited() {
         100 - sent
     );
 }
+
+/// Shape random bytes into a frame for host 2 that gets `depth` layers past the checks.
+fn shaped_frame(kind: u8, body: &[u8]) -> Vec<u8> {
+    match kind {
+        0 => eth_frame(mac(2), ethertype::ARP, body),
+        1 => eth_frame(mac(2), ethertype::IPV4, body),
+        2 | 3 => {
+            // A valid IPv4 header (random flags, offset, protocol) over random payload, or a
+            // checksummed ICMP message of random type/code/content.
+            let mut payload = body.get(4..).unwrap_or(&[]).to_vec();
+            let proto = if kind == 3 {
+                if payload.len() >= 8 {
+                    payload[2] = 0;
+                    payload[3] = 0;
+                    let c = crate::wire::checksum::checksum(&payload);
+                    payload[2..4].copy_from_slice(&c.to_be_bytes());
+                }
+                protocol::ICMP
+            } else {
+                [protocol::UDP, protocol::ICMP, protocol::TCP, 99]
+                    [usize::from(body.first().copied().unwrap_or(0) % 4)]
+            };
+            let flags = body.get(1).copied().unwrap_or(0);
+            let r = Ipv4Repr {
+                src: ip(1),
+                dst: ip(2),
+                protocol: proto,
+                ttl: 64,
+                tos: 0,
+                ident: u16::from(body.get(2).copied().unwrap_or(0)),
+                dont_frag: false,
+                more_frags: kind == 2 && flags & 1 == 1,
+                frag_offset: if kind == 2 {
+                    u16::from(flags >> 1) * 8
+                } else {
+                    0
+                },
+                payload_len: payload.len(),
+            };
+            eth_frame(mac(2), ethertype::IPV4, &emit_ip(&r, &payload))
+        }
+        _ => {
+            let mut f = body.to_vec();
+            if f.len() >= 6 {
+                f[..6].copy_from_slice(&mac(2).0);
+            }
+            f
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+    #[test]
+    fn arbitrary_frames_never_panic_and_the_stack_keeps_working(
+        frames in proptest::collection::vec(
+            (0u8..5, proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1600)),
+            1..24,
+        )
+    ) {
+        let mut n = Net::new(2);
+        let s = n.hosts[1].udp_open().unwrap();
+        n.hosts[1].udp_bind(s, sa(ip(2), 9)).unwrap();
+        for (kind, body) in &frames {
+            n.inject(&shaped_frame(*kind, body));
+        }
+        while n.hosts[1].udp_recv(s).is_ok() {}
+        let a = n.hosts[0].udp_open().unwrap();
+        let now = n.now;
+        n.hosts[0].udp_send_to(now, a, b"still alive", Some(sa(ip(2), 9))).unwrap();
+        n.settle();
+        proptest::prop_assert_eq!(n.hosts[1].udp_recv(s).unwrap().data, b"still alive".to_vec());
+    }
+}
