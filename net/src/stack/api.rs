@@ -67,7 +67,13 @@ impl Stack {
             .prepare_send(h, dst, payload.len(), &mut core.rng)?;
         let src = match plan.src_ip {
             Some(s) => s,
-            None => core.route(*plan.dst.ip())?.source,
+            None => match core.route(*plan.dst.ip()) {
+                Ok(r) => r.source,
+                Err(e) => {
+                    core.ip.out_no_routes += 1;
+                    return Err(e);
+                }
+            },
         };
         let repr = UdpRepr {
             src_port: plan.src_port,

@@ -182,8 +182,16 @@ pub struct Stack {
 
 impl Stack {
     /// A stack with the loopback interface (127.0.0.1/8, index 0) and `nic` (index 1,
-    /// unconfigured). `seed` drives ephemeral ports, IP IDs and ARP jitter.
+    /// unconfigured). `seed` drives ephemeral ports and IP IDs.
     pub fn new(nic: Box<dyn Device>, seed: u64) -> Self {
+        let mut s = Self::new_loopback_only(seed);
+        s.add_device(nic, false);
+        s
+    }
+
+    /// A stack with only the loopback interface (a machine without a NIC); `add_device`
+    /// adds NICs later (the first one becomes [`NIC_IFACE`]).
+    pub fn new_loopback_only(seed: u64) -> Self {
         let mut rng = Rng::new(seed);
         let ids = IpIdGen::new(&mut rng);
         let mut s = Stack {
@@ -206,7 +214,6 @@ impl Stack {
             },
         };
         s.add_device(Box::new(Loopback::new()), true);
-        s.add_device(nic, false);
         let lo = IfAddr {
             addr: Ipv4Addr::LOCALHOST,
             prefix_len: 8,
@@ -224,7 +231,7 @@ impl Stack {
         s
     }
 
-    /// Add another NIC; returns its interface index.
+    /// Add a device (`loopback`: frames never leave the host); returns its interface index.
     pub fn add_device(&mut self, dev: Box<dyn Device>, loopback: bool) -> usize {
         self.core.ifaces.push(Iface {
             mac: dev.mac(),
@@ -282,7 +289,13 @@ impl Stack {
                 return Err(Errno::ENETUNREACH);
             }
         }
-        self.deconfigure_iface(iface);
+        if self.core.ifaces[iface].addr == Some(ifa) {
+            // A renewal (DHCP) of the same address: keep neighbours and queued packets,
+            // rebuild only the routes.
+            self.core.fib.remove_iface(iface);
+        } else {
+            self.deconfigure_iface(iface);
+        }
         self.core.ifaces[iface].addr = Some(ifa);
         self.core.fib.add(RouteEntry {
             dest: ifa.network(),
@@ -326,6 +339,16 @@ impl Stack {
         i.neigh.clear(&mut actions);
         self.core.fib.remove_iface(iface);
         self.core.neigh_actions(iface, actions);
+    }
+
+    /// The first NIC's hardware address (for a DHCP client's chaddr), if there is a NIC.
+    pub fn mac(&self) -> Option<MacAddr> {
+        self.core.ifaces.get(NIC_IFACE).map(|i| i.mac)
+    }
+
+    /// The first NIC's MTU, if there is a NIC.
+    pub fn mtu(&self) -> Option<usize> {
+        self.core.ifaces.get(NIC_IFACE).map(|i| i.mtu)
     }
 
     /// The first NIC's address, if configured.
@@ -567,6 +590,9 @@ impl Core {
     }
 
     fn route(&self, dst: Ipv4Addr) -> Result<Route, Errno> {
+        if dst.is_unspecified() {
+            return Err(Errno::ENETUNREACH);
+        }
         let lo = &self.ifaces[LOOPBACK_IFACE];
         if self.is_local(dst) {
             return Ok(Route {

@@ -365,3 +365,38 @@ fn counters_dump_like_proc_net_snmp() {
     assert!(s.contains("Arp: "));
     assert!(s.contains("eth1: rx_packets"));
 }
+
+#[test]
+fn renewing_the_same_address_keeps_neighbours_and_a_new_one_drops_them() {
+    let mut n = Net::new(2);
+    let s = n.hosts[0].udp_open().unwrap();
+    let now = n.now;
+    n.hosts[0]
+        .udp_send_to(now, s, b"x", Some(sa(ip(2), 9)))
+        .unwrap();
+    n.settle();
+    assert!(n.hosts[0].neighbour(ip(2)).is_some());
+    n.hosts[0].configure(now, ip(1), 24, Some(ip(2))).unwrap();
+    assert_eq!(
+        n.hosts[0].neighbour(ip(2)).unwrap().0,
+        NeighState::Reachable
+    );
+    assert_eq!(
+        n.hosts[0]
+            .route(Ipv4Addr::new(9, 9, 9, 9))
+            .unwrap()
+            .next_hop,
+        ip(2)
+    );
+    n.hosts[0].configure(now, ip(3), 24, None).unwrap();
+    assert!(n.hosts[0].neighbour(ip(2)).is_none());
+    assert_eq!(n.hosts[0].address().map(|a| a.addr), Some(ip(3)));
+    assert_eq!(
+        n.hosts[0].route(Ipv4Addr::new(9, 9, 9, 9)).err(),
+        Some(Errno::ENETUNREACH)
+    );
+    assert_eq!(
+        n.hosts[0].configure(now, Ipv4Addr::new(10, 0, 0, 255), 24, None),
+        Err(Errno::EINVAL)
+    );
+}
