@@ -223,9 +223,13 @@ impl Icmp {
         self.echo_replies.push_back(r);
     }
 
-    /// The oldest echo reply not yet read.
-    pub fn pop_echo_reply(&mut self) -> Option<EchoReply> {
-        let r = self.echo_replies.pop_front()?;
+    /// The oldest echo reply not yet read, or the oldest carrying `ident`.
+    pub fn pop_echo_reply(&mut self, ident: Option<u16>) -> Option<EchoReply> {
+        let i = match ident {
+            None => 0,
+            Some(id) => self.echo_replies.iter().position(|r| r.ident == id)?,
+        };
+        let r = self.echo_replies.remove(i)?;
         self.echo_bytes -= r.data.len();
         Some(r)
     }

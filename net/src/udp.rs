@@ -63,6 +63,8 @@ struct Socket {
     rx: VecDeque<Datagram>,
     rx_bytes: usize,
     error: Option<Errno>,
+    /// Already listed in `UdpTable::wakeups`.
+    wake_listed: bool,
 }
 
 #[derive(Debug, Default)]
@@ -85,6 +87,9 @@ pub struct SendPlan {
 pub struct UdpTable {
     slots: Vec<Slot>,
     bind_seq: u64,
+    /// Sockets that became readable or got an error since `take_wakeups`; each listed once,
+    /// so the list is bounded by the number of sockets.
+    wakeups: Vec<UdpHandle>,
     pub stats: UdpStats,
 }
 
@@ -335,6 +340,35 @@ impl UdpTable {
         })
     }
 
+    fn wake(&mut self, index: usize) {
+        let Some(slot) = self.slots.get_mut(index) else {
+            return;
+        };
+        let generation = slot.generation;
+        if let Some(s) = slot.sock.as_mut() {
+            if !s.wake_listed {
+                s.wake_listed = true;
+                self.wakeups.push(UdpHandle {
+                    index: index as u32,
+                    generation,
+                });
+            }
+        }
+    }
+
+    /// Sockets whose readiness changed (datagram or error arrived) since the last call, for
+    /// the socket layer to wake their wait queues. Closed sockets may appear (their handle is
+    /// then EBADF).
+    pub fn take_wakeups(&mut self) -> Vec<UdpHandle> {
+        let list = core::mem::take(&mut self.wakeups);
+        for h in &list {
+            if let Ok(s) = self.sock_mut(*h) {
+                s.wake_listed = false;
+            }
+        }
+        list
+    }
+
     fn matches(s: &Socket, src: SocketAddrV4, dst: SocketAddrV4) -> bool {
         s.local.is_some_and(|l| {
             l.port() == dst.port() && (l.ip().is_unspecified() || *l.ip() == *dst.ip())
@@ -398,6 +432,7 @@ impl UdpTable {
                 data: data.to_vec(),
             });
             self.stats.in_datagrams += 1;
+            self.wake(i);
         }
         true
     }
@@ -413,8 +448,11 @@ impl UdpTable {
         err: Errno,
         local_origin: bool,
     ) -> bool {
-        let mut took = false;
-        for s in self.slots.iter_mut().filter_map(|s| s.sock.as_mut()) {
+        let mut took = Vec::new();
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            let Some(s) = slot.sock.as_mut() else {
+                continue;
+            };
             let Some(l) = s.local else { continue };
             if l.port() != local.port() || !(l.ip().is_unspecified() || *l.ip() == *local.ip()) {
                 continue;
@@ -425,9 +463,13 @@ impl UdpTable {
             };
             if wanted {
                 s.error = Some(err);
-                took = true;
+                took.push(i);
             }
         }
+        for &i in &took {
+            self.wake(i);
+        }
+        let took = !took.is_empty();
         took
     }
 }

@@ -1,6 +1,7 @@
 //! Unit tests of the UDP socket table (exchanges through a stack live in `stack_tests`).
 
 use super::*;
+use alloc::vec;
 
 const ME: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -97,6 +98,9 @@ fn connected_socket_filters_and_reports_refused_once() {
     assert!(t.deliver(sa(PEER, 7), sa(ME, me.port()), false, b"yes"));
     assert!(t.icmp_error(sa(ME, me.port()), sa(PEER, 7), Errno::ECONNREFUSED, false));
     assert!(t.readiness(h).unwrap().error);
+    // Listed once for wake-up although two events arrived.
+    assert_eq!(t.take_wakeups(), vec![h]);
+    assert!(t.take_wakeups().is_empty());
     assert_eq!(t.recv(h), Err(Errno::ECONNREFUSED));
     assert_eq!(t.recv(h).unwrap().data, b"yes");
     assert_eq!(t.recv(h), Err(Errno::EAGAIN));

@@ -159,6 +159,17 @@ impl Stack {
 
     /// The oldest echo reply received, if any.
     pub fn icmp_recv_echo_reply(&mut self) -> Option<EchoReply> {
-        self.core.icmp.pop_echo_reply()
+        self.core.icmp.pop_echo_reply(None)
+    }
+
+    /// The oldest echo reply carrying `ident` (one pinger's replies among several).
+    pub fn icmp_recv_echo_reply_for(&mut self, ident: u16) -> Option<EchoReply> {
+        self.core.icmp.pop_echo_reply(Some(ident))
+    }
+
+    /// UDP sockets that became readable or errored since the last call (each once), so the
+    /// socket layer can wake their wait queues after `poll`.
+    pub fn udp_take_wakeups(&mut self) -> alloc::vec::Vec<UdpHandle> {
+        self.core.udp.take_wakeups()
     }
 }

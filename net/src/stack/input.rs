@@ -180,6 +180,8 @@ impl Core {
                 self.ip.in_delivers += 1;
                 self.input_udp(now, &d)
             }
+            // RFC 1122 §4.2.3.10: TCP never accepts a segment sent to a broadcast address.
+            p if p == upper.protocol() && d.broadcast => self.ip.in_discards += 1,
             p if p == upper.protocol() => {
                 self.ip.in_delivers += 1;
                 upper.receive(now, d.repr.src, d.repr.dst, d.payload, d.checksum_verified);

@@ -327,3 +327,84 @@ proptest::proptest! {
         proptest::prop_assert_eq!(n.hosts[1].udp_recv(s).unwrap().data, b"still alive".to_vec());
     }
 }
+
+/// An ICMP error from 10.0.0.1 to host 2 quoting a UDP datagram `quoted_src:sp → 10.0.0.1:dp`.
+fn icmp_error_frame(
+    msg: u8,
+    code: u8,
+    mtu: u16,
+    quoted_src: Ipv4Addr,
+    sp: u16,
+    dp: u16,
+) -> Vec<u8> {
+    let (_, q) = ip_packet(
+        quoted_src,
+        ip(1),
+        protocol::UDP,
+        &udp_bytes(quoted_src, ip(1), sp, dp, b"payload"),
+    );
+    let m = crate::icmp::build_error(msg, code, mtu, &q[..20], &q[20..]);
+    let (_, p) = ip_packet(ip(1), ip(2), protocol::ICMP, &m);
+    eth_frame(mac(2), ethertype::IPV4, &p)
+}
+
+#[test]
+fn received_icmp_errors_reach_the_connected_socket_and_forgeries_do_not() {
+    use crate::wire::icmp::{msg_type, unreach};
+    let mut n = Net::new(2);
+    let s = n.hosts[1].udp_open().unwrap();
+    n.hosts[1].udp_connect(s, sa(ip(1), 53)).unwrap();
+    let port = n.hosts[1].udp_local_addr(s).unwrap().unwrap().port();
+    // About a port we do not use, or a datagram we did not send: counted, ignored.
+    let b = n.hosts[1].counters();
+    n.inject(&icmp_error_frame(
+        msg_type::DST_UNREACHABLE,
+        unreach::PORT,
+        0,
+        ip(7),
+        port,
+        53,
+    ));
+    assert_eq!(n.hosts[1].counters().icmp.in_errors - b.icmp.in_errors, 1);
+    n.inject(&icmp_error_frame(
+        msg_type::DST_UNREACHABLE,
+        unreach::PORT,
+        0,
+        ip(2),
+        port,
+        54,
+    ));
+    assert!(!n.hosts[1].udp_readiness(s).unwrap().error);
+    // Fragmentation needed → EMSGSIZE; time exceeded → EHOSTUNREACH.
+    n.inject(&icmp_error_frame(
+        msg_type::DST_UNREACHABLE,
+        unreach::FRAG_NEEDED,
+        576,
+        ip(2),
+        port,
+        53,
+    ));
+    assert_eq!(n.hosts[1].udp_recv(s), Err(Errno::EMSGSIZE));
+    n.inject(&icmp_error_frame(
+        msg_type::TIME_EXCEEDED,
+        0,
+        0,
+        ip(2),
+        port,
+        53,
+    ));
+    assert_eq!(n.hosts[1].udp_take_wakeups(), vec![s]);
+    assert_eq!(n.hosts[1].udp_take_error(s), Ok(Some(Errno::EHOSTUNREACH)));
+    let c = n.hosts[1].counters();
+    assert_eq!(c.icmp.in_dest_unreachs - b.icmp.in_dest_unreachs, 3);
+    assert_eq!(c.icmp.in_time_excds - b.icmp.in_time_excds, 1);
+    // A frame cut short in flight is counted at the IP layer.
+    let mut f = icmp_error_frame(msg_type::DST_UNREACHABLE, unreach::PORT, 0, ip(2), port, 53);
+    f.truncate(f.len() - 30);
+    let b = n.hosts[1].counters();
+    n.inject(&f);
+    assert_eq!(
+        n.hosts[1].counters().ip.in_truncated_pkts - b.ip.in_truncated_pkts,
+        1
+    );
+}
