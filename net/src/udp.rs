@@ -469,8 +469,7 @@ impl UdpTable {
         for &i in &took {
             self.wake(i);
         }
-        let took = !took.is_empty();
-        took
+        !took.is_empty()
     }
 }
 
