@@ -6,6 +6,22 @@
 //! when a device has frames or [`Stack::poll_at`]'s deadline passes, and devices only move
 //! frames. Split by concern: `input.rs` (frames in → protocols), `output.rs` (datagrams →
 //! frames), `api.rs` (UDP sockets and ping for the socket layer).
+//!
+//! # Wiring it up
+//! - The kernel builds `Stack::new(Box::new(nic), seed)` (loopback is interface 0, the NIC 1),
+//!   then `configure(now, addr, prefix, gateway)` for `ip=` static, or runs a DHCP client on a
+//!   UDP socket bound to 0.0.0.0:68 (broadcasts go out with source 0.0.0.0 and the broadcast
+//!   MAC; broadcast and unicast replies reach port 68 while unconfigured) and configures the
+//!   lease. `configure` with the same address again is a renewal (neighbours kept).
+//! - Its network loop: `stack.poll(now, &mut tcp)` when a device interrupts or the one-shot
+//!   timer fires; re-arm the timer at the minimum of `stack.poll_at()` and `tcp.poll_at()`
+//!   (`Some(Instant::ZERO)` means "poll again at once": a budget ran out or loopback frames
+//!   wait). After each poll, wake UDP waiters from `udp_take_wakeups()` and TCP's own list.
+//! - TCP implements [`TransportHandler`] (protocol 6): `receive` gets its segments,
+//!   `icmp_error` the errors about them (a local ARP failure arrives as destination
+//!   unreachable, code 1), and `dispatch` hands queued segments back at the end of every poll
+//!   (sent with DF set). Between polls TCP may call [`Stack::send_ipv4_with`] directly.
+//!   [`Stack::route`] gives the source address and MTU for a connect.
 
 mod api;
 mod input;
