@@ -171,15 +171,15 @@ impl<'a> IcmpRepr<'a> {
                 seq: lo,
                 data,
             },
-            (msg_type::DST_UNREACHABLE, code) if hi == 0 => IcmpRepr::DstUnreachable {
+            // The "unused" bytes are ignored: RFC 4884 puts a length there, and routers are
+            // not careful about zeroing them.
+            (msg_type::DST_UNREACHABLE, code) => IcmpRepr::DstUnreachable {
                 code,
                 next_hop_mtu: lo,
                 data,
             },
-            (msg_type::TIME_EXCEEDED, code) if hi == 0 && lo == 0 => {
-                IcmpRepr::TimeExceeded { code, data }
-            }
-            (msg_type::PARAM_PROBLEM, code) if r[1..] == [0, 0, 0] => IcmpRepr::ParamProblem {
+            (msg_type::TIME_EXCEEDED, code) => IcmpRepr::TimeExceeded { code, data },
+            (msg_type::PARAM_PROBLEM, code) => IcmpRepr::ParamProblem {
                 code,
                 pointer: r[0],
                 data,
@@ -287,14 +287,16 @@ mod tests {
         #[test]
         fn roundtrip(t in any::<u8>(), code in any::<u8>(), rest in any::<[u8; 4]>(),
                      data in proptest::collection::vec(any::<u8>(), 0..64)) {
-            // Build from raw parts, parse, re-emit: the bytes and the repr are stable.
+            // Any message parses; its repr survives emit + parse (parse(emit(x)) == x).
             let mut b = vec![0u8; HEADER_LEN + data.len()];
             IcmpRepr::Other { msg_type: t, code, rest, data: &data }.emit(&mut b).unwrap();
             let r = IcmpRepr::parse(&Packet::new_checked(&b[..]).unwrap()).unwrap();
             let mut b2 = vec![0u8; r.buffer_len()];
             r.emit(&mut b2).unwrap();
-            prop_assert_eq!(&b, &b2);
             prop_assert_eq!(IcmpRepr::parse(&Packet::new_checked(&b2[..]).unwrap()).unwrap(), r);
+            if matches!(r, IcmpRepr::Other { .. }) {
+                prop_assert_eq!(&b, &b2);
+            }
         }
     }
 }
