@@ -400,3 +400,42 @@ fn renewing_the_same_address_keeps_neighbours_and_a_new_one_drops_them() {
         Err(Errno::EINVAL)
     );
 }
+
+#[test]
+fn stale_entry_is_reconfirmed_by_a_unicast_probe() {
+    let mut n = Net::new(2);
+    let s = n.hosts[0].udp_open().unwrap();
+    let now = n.now;
+    n.hosts[0]
+        .udp_send_to(now, s, b"x", Some(sa(ip(2), 9)))
+        .unwrap();
+    n.settle();
+    n.advance(REACHABLE_TIME);
+    assert_eq!(n.hosts[0].neighbour(ip(2)).unwrap().0, NeighState::Stale);
+    let now = n.now;
+    n.hosts[0]
+        .udp_send_to(now, s, b"y", Some(sa(ip(2), 9)))
+        .unwrap();
+    let requests = n.hosts[0].counters().arp.out_requests;
+    n.advance(DELAY_FIRST_PROBE + Duration::from_millis(1));
+    assert_eq!(
+        n.hosts[0].neighbour(ip(2)).unwrap().0,
+        NeighState::Reachable
+    );
+    assert_eq!(n.hosts[0].counters().arp.out_requests, requests + 1);
+}
+
+#[test]
+fn arp_requests_are_rate_limited() {
+    let mut n = Net::new(1);
+    let now = n.now;
+    for i in 0..50u8 {
+        n.hosts[0]
+            .send_ipv4(now, None, Ipv4Addr::new(10, 0, 0, 100 + i), 99, b"x")
+            .unwrap();
+    }
+    let c = n.hosts[0].counters();
+    let burst = u64::from(crate::neigh::ARP_REQUEST_BURST);
+    assert_eq!(c.arp.out_requests, burst);
+    assert_eq!(c.arp.requests_rate_limited, 50 - burst);
+}
