@@ -38,7 +38,7 @@ use core::net::Ipv4Addr;
 use crate::config::prefix_netmask;
 use crate::dev::{Capabilities, DevStats, Device, Loopback};
 use crate::errno::Errno;
-use crate::icmp::{Icmp, IcmpError};
+use crate::icmp::Icmp;
 use crate::ipv4::{IpIdGen, Reassembler};
 use crate::neigh::NeighTable;
 use crate::rand::Rng;
@@ -48,7 +48,8 @@ use crate::time::Instant;
 use crate::udp::UdpTable;
 use crate::wire::MacAddr;
 
-pub use crate::icmp::EchoReply;
+pub use crate::icmp::{EchoReply, IcmpError, Quoted};
+pub use crate::route::Route;
 pub use crate::udp::{Datagram, Readiness, UdpHandle};
 
 /// Interface index of the loopback device.
