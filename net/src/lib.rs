@@ -21,7 +21,11 @@ pub mod dev;
 pub mod icmp;
 pub mod ipv4;
 pub mod neigh;
+pub mod ratelimit;
 pub mod route;
+pub mod sim;
+pub mod snmp;
+pub mod stack;
 pub mod udp;
 
 pub mod dhcp;

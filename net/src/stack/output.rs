@@ -1,0 +1,282 @@
+//! Transmit path: a datagram → route → IPv4 header (+ fragmentation) → neighbour resolution →
+//! an Ethernet frame in the outbox; plus the ARP and ICMP-error frames the stack originates.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::net::Ipv4Addr;
+
+use super::{Core, SendOptions, LOCAL_ERROR_QUEUE};
+use crate::errno::Errno;
+use crate::icmp::{build_error, may_send_error, IcmpError};
+use crate::ipv4::fragment;
+use crate::neigh::Action;
+use crate::time::Instant;
+use crate::wire::arp::{ArpOp, ArpRepr, PACKET_LEN as ARP_LEN};
+use crate::wire::ethernet::{ethertype, EthernetRepr, HEADER_LEN as ETH_LEN};
+use crate::wire::icmp::{msg_type, unreach};
+use crate::wire::ipv4::{protocol, Ipv4Repr, Packet as Ipv4Packet, MAX_PACKET_LEN};
+use crate::wire::MacAddr;
+
+impl Core {
+    /// Route, build, fragment and hand to the neighbour layer. See `Stack::send_ipv4`.
+    pub(super) fn send_ipv4(
+        &mut self,
+        now: Instant,
+        src: Option<Ipv4Addr>,
+        dst: Ipv4Addr,
+        proto: u8,
+        payload: &[u8],
+        opts: SendOptions,
+    ) -> Result<(), Errno> {
+        self.ip.out_requests += 1;
+        if payload.len() + 20 > MAX_PACKET_LEN {
+            self.ip.out_discards += 1;
+            return Err(Errno::EMSGSIZE);
+        }
+        let route = match self.route(dst) {
+            Ok(r) => r,
+            Err(e) => {
+                self.ip.out_no_routes += 1;
+                return Err(e);
+            }
+        };
+        let src = match src {
+            Some(s) if !s.is_unspecified() => {
+                if !self.is_local(s) {
+                    self.ip.out_discards += 1;
+                    return Err(Errno::EADDRNOTAVAIL);
+                }
+                s
+            }
+            _ => route.source,
+        };
+        let repr = Ipv4Repr {
+            src,
+            dst,
+            protocol: proto,
+            ttl: opts.ttl,
+            tos: opts.tos,
+            ident: self.ids.next(src, dst, proto),
+            dont_frag: opts.dont_frag,
+            more_frags: false,
+            frag_offset: 0,
+            payload_len: payload.len(),
+        };
+        let mut packets = Vec::new();
+        fragment(&repr, payload, route.mtu, &mut self.ip, &mut |p| {
+            packets.push(p)
+        })?;
+        if dst.is_broadcast() {
+            self.ip.out_bcast_pkts += 1;
+        }
+        let mut result = Ok(());
+        for p in packets {
+            if let Err(e) = self.output_packet(now, route.iface, route.next_hop, dst, p) {
+                result = Err(e);
+            }
+        }
+        result
+    }
+
+    /// Frame one IPv4 packet (≤ MTU) for `iface`: loopback directly, broadcast and multicast
+    /// to their MACs, unicast through the neighbour table.
+    fn output_packet(
+        &mut self,
+        now: Instant,
+        iface: usize,
+        next_hop: Ipv4Addr,
+        dst: Ipv4Addr,
+        packet: Vec<u8>,
+    ) -> Result<(), Errno> {
+        let ifc = &mut self.ifaces[iface];
+        if ifc.loopback {
+            self.emit_frame(iface, MacAddr::ZERO, ethertype::IPV4, &packet);
+            return Ok(());
+        }
+        let subnet_bcast = ifc.addr.and_then(|a| a.broadcast());
+        if dst.is_broadcast() || Some(dst) == subnet_bcast {
+            self.emit_frame(iface, MacAddr::BROADCAST, ethertype::IPV4, &packet);
+            return Ok(());
+        }
+        if dst.is_multicast() {
+            // RFC 1112 §6.4: 01:00:5e + the low 23 bits of the group.
+            let o = dst.octets();
+            let mac = MacAddr([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]);
+            self.emit_frame(iface, mac, ethertype::IPV4, &packet);
+            return Ok(());
+        }
+        let mut actions = Vec::new();
+        let r = ifc
+            .neigh
+            .output(now, next_hop, packet, &mut self.arp, &mut actions);
+        self.neigh_actions(iface, actions);
+        if r.is_err() {
+            self.ip.out_discards += 1;
+        }
+        r
+    }
+
+    /// Carry out what the neighbour table asked for.
+    pub(super) fn neigh_actions(&mut self, iface: usize, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::Transmit { mac, packet } => {
+                    self.emit_frame(iface, mac, ethertype::IPV4, &packet)
+                }
+                Action::Request { target, dst_mac } => {
+                    let ifc = &self.ifaces[iface];
+                    let arp = ArpRepr {
+                        operation: ArpOp::Request,
+                        source_hw: ifc.mac,
+                        source_ip: ifc.addr.map_or(Ipv4Addr::UNSPECIFIED, |a| a.addr),
+                        target_hw: MacAddr::ZERO,
+                        target_ip: target,
+                    };
+                    self.arp.out_requests += 1;
+                    self.emit_arp(iface, dst_mac, &arp);
+                }
+                Action::Reply {
+                    our_ip,
+                    dst_mac,
+                    dst_ip,
+                } => {
+                    let arp = ArpRepr {
+                        operation: ArpOp::Reply,
+                        source_hw: self.ifaces[iface].mac,
+                        source_ip: our_ip,
+                        target_hw: dst_mac,
+                        target_ip: dst_ip,
+                    };
+                    self.arp.out_replies += 1;
+                    self.emit_arp(iface, dst_mac, &arp);
+                }
+                Action::Failed { packets, .. } => {
+                    for p in packets {
+                        self.queue_local_error(&p);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A packet we could not deliver to the link: its sender hears EHOSTUNREACH at the next
+    /// poll (Linux sends itself ICMP host unreachable the same way, `ip_link_failure`).
+    fn queue_local_error(&mut self, packet: &[u8]) {
+        let Ok(p) = Ipv4Packet::new_checked(packet) else {
+            return;
+        };
+        if p.frag_offset() != 0 || self.local_errors.len() >= LOCAL_ERROR_QUEUE {
+            return;
+        }
+        let n = (p.header_len() + 8).min(packet.len());
+        self.local_errors.push_back((
+            IcmpError::DstUnreachable {
+                code: unreach::HOST,
+            },
+            packet[..n].to_vec(),
+        ));
+    }
+
+    /// RFC 5227 ARP announcement of our (new) address: a request with sender = target = us.
+    pub(super) fn send_gratuitous_arp(&mut self, _now: Instant, iface: usize) {
+        let ifc = &self.ifaces[iface];
+        let Some(a) = ifc.addr else { return };
+        let arp = ArpRepr {
+            operation: ArpOp::Request,
+            source_hw: ifc.mac,
+            source_ip: a.addr,
+            target_hw: MacAddr::ZERO,
+            target_ip: a.addr,
+        };
+        self.arp.out_gratuitous += 1;
+        self.emit_arp(iface, MacAddr::BROADCAST, &arp);
+    }
+
+    fn emit_arp(&mut self, iface: usize, dst: MacAddr, arp: &ArpRepr) {
+        let mut buf = [0u8; ARP_LEN];
+        // Cannot fail: the buffer is exactly an ARP packet.
+        let _ = arp.emit(&mut buf);
+        self.emit_frame(iface, dst, ethertype::ARP, &buf);
+    }
+
+    /// Put a frame in the outbox.
+    pub(super) fn emit_frame(
+        &mut self,
+        iface: usize,
+        dst: MacAddr,
+        ethertype: u16,
+        payload: &[u8],
+    ) {
+        let Some(ifc) = self.ifaces.get(iface) else {
+            return;
+        };
+        let mut frame = vec![0u8; ETH_LEN + payload.len()];
+        let eth = EthernetRepr {
+            src: ifc.mac,
+            dst,
+            ethertype,
+        };
+        // Cannot fail: the frame has room for the header.
+        let _ = eth.emit(&mut frame);
+        frame[ETH_LEN..].copy_from_slice(payload);
+        self.outbox.push((iface, frame));
+    }
+
+    /// Send an ICMP error about `quoted` (an IPv4 header and the start of its payload) back
+    /// to its source, if RFC 1122 allows it and the rate limiter has a token.
+    pub(super) fn icmp_error_reply(
+        &mut self,
+        now: Instant,
+        msg: u8,
+        code: u8,
+        mtu: u16,
+        quoted: &[u8],
+        broadcast: bool,
+    ) {
+        let Ok(p) = Ipv4Packet::new_checked(quoted).or_else(|_| {
+            // A quote is shorter than the datagram's total length: check only the header.
+            let hl = quoted
+                .first()
+                .map_or(0, |b| usize::from(b & 0x0f) * 4)
+                .max(20);
+            if quoted.len() >= hl {
+                Ok(Ipv4Packet::new_unchecked(quoted))
+            } else {
+                Err(())
+            }
+        }) else {
+            return;
+        };
+        let hl = p.header_len().max(20);
+        let (header, payload) = quoted.split_at(hl.min(quoted.len()));
+        if header.len() < 20 || !may_send_error(header, payload, broadcast) {
+            return;
+        }
+        if !self.icmp.allow_error(now) {
+            return;
+        }
+        let src = p.dst();
+        let dst = p.src();
+        let msg_bytes = build_error(msg, code, mtu, header, payload);
+        let src = self.is_local(src).then_some(src);
+        let r = self.send_ipv4(
+            now,
+            src,
+            dst,
+            protocol::ICMP,
+            &msg_bytes,
+            SendOptions::default(),
+        );
+        let st = &mut self.icmp.stats;
+        if r.is_ok() {
+            st.out_msgs += 1;
+            match msg {
+                msg_type::DST_UNREACHABLE => st.out_dest_unreachs += 1,
+                msg_type::TIME_EXCEEDED => st.out_time_excds += 1,
+                _ => {}
+            }
+        } else {
+            st.out_errors += 1;
+        }
+    }
+}
