@@ -1,0 +1,1 @@
+//! TCP tests: scripted segment-level tests, simulation, property tests.
