@@ -213,6 +213,21 @@ impl Tcb {
         now: Instant,
         seg: &Segment,
     ) -> Option<RstReply> {
+        // Simultaneous open: the peer's SYN-ACK in SYN-RECEIVED acknowledges our SYN; its SYN
+        // is the one we already have, so treat it as the completing ACK (Linux does too).
+        if self.state == State::SynReceived
+            && seg.has(flags::SYN)
+            && seg.has(flags::ACK)
+            && !seg.has(flags::RST)
+            && seg.seq + 1 == self.rcv_nxt
+            && seg.ack == self.snd_max
+            && self.owner == Owner::User
+        {
+            let mut s = *seg;
+            s.flags &= !flags::SYN;
+            s.seq = self.rcv_nxt;
+            return self.input_synchronized(cx, now, &s);
+        }
         // A retransmitted SYN in SYN-RECEIVED: answer with the SYN-ACK again.
         if self.state == State::SynReceived
             && seg.has(flags::SYN)

@@ -182,7 +182,7 @@ impl Tcp {
                 // Window update when the window at least doubled (Linux's rule), which
                 // includes every reopening of a zero window by an MSS or more.
                 let cur = tcb.rcv_wnd() as usize;
-                let free = tcb.recv_space();
+                let free = tcb.recv_space().min(0xffff << tcb.rcv_wscale);
                 if free >= 2 * cur
                     && free - cur >= tcb.rcv_mss as usize
                     && tcb.state.is_synchronized()

@@ -1,1 +1,4 @@
 //! TCP tests: scripted segment-level tests, simulation, property tests.
+
+mod script;
+mod states;
