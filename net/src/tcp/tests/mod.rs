@@ -1,4 +1,5 @@
 //! TCP tests: scripted segment-level tests, simulation, property tests.
 
 mod script;
+mod security;
 mod states;
