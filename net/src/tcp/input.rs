@@ -378,7 +378,11 @@ impl Tcb {
             if self.ts_ok {
                 if let Some((_, ecr)) = seg.opts.timestamp {
                     let ms = self.ts_now(now).wrapping_sub(ecr);
-                    if ecr != 0 && ms < 600_000 {
+                    // An echo older than our last timeout comes from a segment sent before
+                    // it (the receiver echoes the last in-order segment, RFC 7323 §4.3):
+                    // it would measure the recovery, not the path.
+                    let stale = (ecr.wrapping_sub(self.ts_last_rto) as i32) < 0;
+                    if ecr != 0 && ms < 600_000 && !stale {
                         self.rtt_sample(&cx.config, u64::from(ms) * 1000);
                         sampled = true;
                     }

@@ -140,6 +140,8 @@ pub(crate) struct Tcb {
     pub ts_recent: u32,
     pub ts_recent_at: Instant,
     pub ts_offset: u32,
+    /// Our TSval at the last retransmission timeout: older echoes give no RTT sample.
+    pub ts_last_rto: u32,
     pub last_ack_sent: Seq,
     /// The peer's SYN offered window scaling / timestamps (passive side).
     pub peer_ws: Option<u8>,
@@ -245,6 +247,7 @@ impl Tcb {
             ts_recent: 0,
             ts_recent_at: now,
             ts_offset: super::isn::ts_offset(&cx.key, local, remote),
+            ts_last_rto: 0,
             last_ack_sent: Seq(0),
             peer_ws: None,
             peer_ts: false,

@@ -89,6 +89,7 @@ impl Tcb {
         }
         self.retries += 1;
         self.backoff = self.backoff.saturating_add(1);
+        self.ts_last_rto = self.ts_now(now);
         self.rtt_timing = None;
         match self.state {
             State::SynSent | State::SynReceived => {

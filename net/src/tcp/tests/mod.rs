@@ -2,4 +2,6 @@
 
 mod script;
 mod security;
+mod sim;
 mod states;
+mod transfer;
