@@ -487,8 +487,10 @@ impl Tcb {
             0
         };
         if data.len() > room {
+            // Beyond the window: tell the sender where the window really ends.
             data = &data[..room];
             fin = false;
+            self.ack_now = true;
         }
         // Stream offset of the (trimmed) segment start, `seq` is now at or after RCV.NXT.
         let base_off = self.rcv_off + u64::from(seq.since(self.rcv_nxt));

@@ -1,5 +1,6 @@
 //! TCP tests: scripted segment-level tests, simulation, property tests.
 
+mod flow;
 mod script;
 mod security;
 mod sim;
