@@ -24,12 +24,13 @@ impl Tcb {
     fn window_field(&mut self, syn: bool) -> u16 {
         let free = self.recv_space() as u32;
         let cur = self.rcv_wnd();
-        let mut wnd = free;
-        if wnd < cur {
-            wnd = cur;
-        } else if wnd - cur < (self.opts.recv_buffer as u32 / 2).min(self.rcv_mss) {
-            wnd = cur;
-        }
+        // Keep the old edge if the new one would be left of it or not far enough right.
+        let sws = (self.opts.recv_buffer as u32 / 2).min(self.rcv_mss);
+        let wnd = if free < cur.saturating_add(sws) {
+            cur
+        } else {
+            free
+        };
         if syn {
             // The window in a SYN is never scaled.
             let w = wnd.min(0xffff);

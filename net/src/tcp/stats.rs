@@ -5,6 +5,8 @@
 
 use core::fmt::{self, Write};
 
+type Rows<const N: usize> = [(&'static str, u64); N];
+
 /// Every reason a segment was dropped and every recovery action, by name.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -45,7 +47,7 @@ pub struct Counters {
 }
 
 impl Counters {
-    fn rows(&self) -> ([(&'static str, u64); 15], [(&'static str, u64); 21]) {
+    fn rows(&self) -> (Rows<15>, Rows<21>) {
         (
             [
                 ("RtoAlgorithm", 1),

@@ -226,7 +226,7 @@ fn receiver_advertises_zero_window_when_full_and_reopens_it() {
         h.inject(seg(5001 + i * 1024).ack(iss + 1).data(&[i as u8; 1024]));
     }
     h.advance(Duration::from_millis(50));
-    let last = h.out.drain(..).last().unwrap();
+    let last = h.out.drain(..).next_back().unwrap();
     assert_eq!(
         (last.ack, last.window),
         (5001 + 4096, 0),

@@ -89,7 +89,7 @@ impl SegB {
         self.data = d.to_vec();
         self
     }
-    pub fn from_port(mut self, p: u16) -> Self {
+    pub fn port(mut self, p: u16) -> Self {
         self.repr.src_port = p;
         self.src_port = p;
         self

@@ -194,21 +194,21 @@ fn bad_checksum_and_truncation_are_counted() {
 fn backlog_bounds_syn_and_accept_queues() {
     let mut h = Harness::new();
     let l = h.tcp.listen(us(), 1).unwrap();
-    h.inject(seg(1000).syn().from_port(1));
+    h.inject(seg(1000).syn().port(1));
     let sa = h.expect();
     // SYN queue full (1): the second SYN is dropped.
-    h.inject(seg(2000).syn().from_port(2));
+    h.inject(seg(2000).syn().port(2));
     h.expect_none();
     assert_eq!(h.counters().listen_drops, 1);
     // Complete the first: it moves to the accept queue, which is now full.
-    h.inject(seg(1001).ack(sa.seq + 1).from_port(1));
-    h.inject(seg(3000).syn().from_port(3));
+    h.inject(seg(1001).ack(sa.seq + 1).port(1));
+    h.inject(seg(3000).syn().port(3));
     h.expect_none();
     assert_eq!(h.counters().listen_overflows, 1);
     assert_eq!(h.counters().listen_drops, 2);
     let c = h.tcp.accept(l).unwrap();
     assert_eq!(h.tcp.peer_addr(c).unwrap().port(), 1);
-    h.inject(seg(3000).syn().from_port(3));
+    h.inject(seg(3000).syn().port(3));
     assert!(h.expect().is(flags::SYN | flags::ACK));
 }
 
@@ -216,16 +216,16 @@ fn backlog_bounds_syn_and_accept_queues() {
 fn handshake_ack_into_full_accept_queue_is_dropped_and_synack_retried() {
     let mut h = Harness::new();
     let l = h.tcp.listen(us(), 2).unwrap();
-    h.inject(seg(1000).syn().from_port(1));
+    h.inject(seg(1000).syn().port(1));
     let a1 = h.expect();
-    h.inject(seg(1001).ack(a1.seq + 1).from_port(1));
-    h.inject(seg(2000).syn().from_port(2));
+    h.inject(seg(1001).ack(a1.seq + 1).port(1));
+    h.inject(seg(2000).syn().port(2));
     let a2 = h.expect();
-    h.inject(seg(3000).syn().from_port(3));
+    h.inject(seg(3000).syn().port(3));
     let a3 = h.expect();
-    h.inject(seg(2001).ack(a2.seq + 1).from_port(2));
+    h.inject(seg(2001).ack(a2.seq + 1).port(2));
     // The accept queue (2) is full: port 3's handshake-completing ACK is dropped.
-    h.inject(seg(3001).ack(a3.seq + 1).from_port(3));
+    h.inject(seg(3001).ack(a3.seq + 1).port(3));
     assert_eq!(h.counters().listen_overflows, 1);
     h.tcp.accept(l).unwrap();
     h.tcp.accept(l).unwrap();
@@ -235,7 +235,7 @@ fn handshake_ack_into_full_accept_queue_is_dropped_and_synack_retried() {
     let again = h.expect();
     assert!(again.is(flags::SYN | flags::ACK));
     assert_eq!(again.seq, a3.seq);
-    h.inject(seg(3001).ack(a3.seq + 1).from_port(3));
+    h.inject(seg(3001).ack(a3.seq + 1).port(3));
     let c3 = h.tcp.accept(l).unwrap();
     assert_eq!(h.tcp.peer_addr(c3).unwrap().port(), 3);
 }

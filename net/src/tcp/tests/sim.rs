@@ -10,7 +10,7 @@ use core::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::errno::Errno;
 use crate::rand::Rng;
-use crate::tcp::{Handle, Shutdown, Tcp, TcpConfig};
+use crate::tcp::{Handle, Tcp, TcpConfig};
 use crate::time::{Duration, Instant};
 
 pub const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
