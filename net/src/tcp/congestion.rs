@@ -21,6 +21,9 @@ pub trait CongestionControl: Debug + Send {
     fn on_exit_recovery(&mut self, flight: u32, mss: u32);
     /// The retransmission timer expired with `flight` bytes outstanding.
     fn on_rto(&mut self, flight: u32, mss: u32);
+    /// The last congestion event was spurious (RFC 3522 Eifel detection): restore the state
+    /// from before it.
+    fn undo(&mut self);
 }
 
 /// RFC 5681 slow start / congestion avoidance with RFC 6582 fast recovery.
@@ -30,6 +33,8 @@ pub struct NewReno {
     ssthresh: u32,
     /// Bytes acknowledged towards the next congestion-avoidance increment.
     ca_acked: u32,
+    /// (cwnd, ssthresh) before the last congestion event, for `undo`.
+    prior: (u32, u32),
 }
 
 impl NewReno {
@@ -39,6 +44,7 @@ impl NewReno {
             cwnd: iw_segments.max(1).saturating_mul(mss),
             ssthresh: u32::MAX,
             ca_acked: 0,
+            prior: (0, 0),
         }
     }
 }
@@ -67,6 +73,7 @@ impl CongestionControl for NewReno {
         }
     }
     fn on_enter_recovery(&mut self, flight: u32, mss: u32) {
+        self.prior = (self.cwnd, self.ssthresh);
         self.ssthresh = half_flight(flight, mss);
         self.cwnd = self.ssthresh + 3 * mss;
         self.ca_acked = 0;
@@ -85,9 +92,17 @@ impl CongestionControl for NewReno {
         self.cwnd = self.ssthresh.min(flight.max(mss) + mss);
     }
     fn on_rto(&mut self, flight: u32, mss: u32) {
+        self.prior = (self.cwnd, self.ssthresh);
         self.ssthresh = half_flight(flight, mss);
         self.cwnd = mss;
         self.ca_acked = 0;
+    }
+    fn undo(&mut self) {
+        if self.prior.0 > 0 {
+            self.cwnd = self.cwnd.max(self.prior.0);
+            self.ssthresh = self.ssthresh.max(self.prior.1);
+            self.prior = (0, 0);
+        }
     }
 }
 
@@ -121,5 +136,9 @@ mod tests {
             c.on_ack(1000, mss);
         }
         assert_eq!(c.cwnd(), 5000);
+        // A spurious event is undone.
+        c.on_enter_recovery(10_000, mss);
+        c.undo();
+        assert_eq!((c.cwnd(), c.ssthresh()), (5000, 4000));
     }
 }

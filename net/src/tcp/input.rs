@@ -399,6 +399,17 @@ impl Tcb {
             self.retries = 0;
             self.backoff = 0;
             self.retrans_start = None;
+            // Eifel detection: was the fast retransmit needed?
+            if let (Some(uts), Some((_, ecr))) = (self.undo_ts.take(), seg.opts.timestamp) {
+                if self.in_recovery && ecr != 0 && (ecr.wrapping_sub(uts) as i32) < 0 {
+                    cx.stats.spurious_recoveries += 1;
+                    self.cc.undo();
+                    self.in_recovery = false;
+                    self.rexmit_head = false;
+                    self.recover = self.snd_una;
+                    self.dupthresh = (self.dupthresh * 2).min(super::tcb::MAX_DUPTHRESH);
+                }
+            }
             // Loss recovery and congestion control.
             if self.in_recovery {
                 if seg.ack >= self.recover {
@@ -444,7 +455,7 @@ impl Tcb {
             self.dupacks += 1;
             if self.in_recovery {
                 self.cc.on_dupack_in_recovery(mss);
-            } else if self.dupacks == 3 && self.snd_una > self.recover {
+            } else if self.dupacks == self.dupthresh && self.snd_una > self.recover {
                 // Fast retransmit, enter NewReno fast recovery (RFC 6582 §3.2).
                 cx.stats.fast_retransmits += 1;
                 self.recover = self.snd_max;
@@ -452,6 +463,7 @@ impl Tcb {
                 self.cc.on_enter_recovery(self.flight(), mss);
                 self.rexmit_head = true;
                 self.rtt_timing = None;
+                self.undo_ts = self.ts_ok.then(|| self.ts_now(now));
             }
         }
     }

@@ -171,7 +171,7 @@ impl Tcb {
         }
         let mss = self.mss as usize;
         let mut sent_any = false;
-        if self.rexmit_head {
+        if self.rexmit_head && self.snd_una < self.snd_max && self.snd_una <= self.data_end() {
             self.rexmit_head = false;
             let avail = self.data_end().since(self.snd_una) as usize;
             let len = avail.min(mss);
@@ -201,10 +201,11 @@ impl Tcb {
             if unsent == 0 && !fin_due {
                 break;
             }
+            // Limited transmit (RFC 3042), extended to a raised threshold (RFC 4653).
             let extra = if self.in_recovery {
                 0
             } else {
-                self.dupacks.min(2) * self.mss
+                self.dupacks.min(self.dupthresh - 1) * self.mss
             };
             let cwnd = self.cc.cwnd().saturating_add(extra);
             let limit = self.snd_una + self.snd_wnd.min(cwnd);

@@ -32,6 +32,7 @@ pub struct Counters {
     pub ofo_queued: u64,
     pub ofo_drops: u64,
     pub fast_retransmits: u64,
+    pub spurious_recoveries: u64,
     pub timeouts: u64,
     pub timeouts_abort: u64,
     pub delayed_acks: u64,
@@ -47,7 +48,7 @@ pub struct Counters {
 }
 
 impl Counters {
-    fn rows(&self) -> (Rows<15>, Rows<21>) {
+    fn rows(&self) -> (Rows<15>, Rows<22>) {
         (
             [
                 ("RtoAlgorithm", 1),
@@ -76,6 +77,7 @@ impl Counters {
                 ("TCPOFOQueue", self.ofo_queued),
                 ("TCPOFODrop", self.ofo_drops),
                 ("TCPFastRetrans", self.fast_retransmits),
+                ("TCPSpuriousRecoveries", self.spurious_recoveries),
                 ("TCPTimeouts", self.timeouts),
                 ("TCPAbortOnTimeout", self.timeouts_abort),
                 ("DelayedACKs", self.delayed_acks),

@@ -21,6 +21,9 @@ use crate::wire::tcp::MAX_WSCALE;
 /// Memory charged per out-of-order queue entry on top of its bytes, so that a flood of 1-byte
 /// segments cannot pin more memory than the receive buffer allows.
 pub const OOO_ENTRY_OVERHEAD: usize = 64;
+/// Highest duplicate-ACK threshold reordering may raise it to (Linux caps its reordering
+/// metric at 300 with SACK; without SACK a long wait for dupacks costs timeouts instead).
+pub const MAX_DUPTHRESH: u32 = 16;
 /// Smallest MSS accepted from a peer or a caller (RFC 9293 §3.7.1: 536 is the default; Linux
 /// clamps the lower bound to 88 bytes of payload, we keep a sane floor).
 pub const MIN_MSS: u16 = 88;
@@ -175,6 +178,12 @@ pub(crate) struct Tcb {
     pub in_recovery: bool,
     pub recover: Seq,
     pub rexmit_head: bool,
+    /// Duplicate ACKs that signal a loss: 3 (RFC 5681), raised when reordering made a fast
+    /// retransmit spurious, up to [`MAX_DUPTHRESH`].
+    pub dupthresh: u32,
+    /// Our TSval when the current fast recovery began: an ACK echoing an older one shows the
+    /// original arrived and the retransmission was spurious (RFC 3522).
+    pub undo_ts: Option<u32>,
 
     // What the next output must do.
     pub ack_now: bool,
@@ -270,6 +279,8 @@ impl Tcb {
             in_recovery: false,
             recover: iss,
             rexmit_head: false,
+            dupthresh: 3,
+            undo_ts: None,
             ack_now: false,
             unacked_bytes: 0,
             probe_now: false,
