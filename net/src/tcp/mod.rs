@@ -1,1 +1,578 @@
-//! TCP (to be written).
+//! TCP (RFC 9293) for all endpoints of one host: the connection table, demultiplexing, and the
+//! socket-facing API.
+//!
+//! Owns every TCP endpoint: listeners, connections, their buffers and timers. It sits on an IP
+//! layer it does not know: segments come in through [`Tcp::input`] as (source, destination,
+//! bytes) and go out through [`Tcp::dispatch`] the same way, checksums included. It never reads
+//! a clock (time is passed in) and never blocks: calls that would block return `EAGAIN`, and
+//! [`Tcp::take_woken`] tells the socket layer whose readiness may have changed.
+//!
+//! # Driving it
+//! After any call (`input`, `poll`, `connect`, `send`, `recv`, `close`, ...) call
+//! [`Tcp::dispatch`] to transmit what became sendable, and call [`Tcp::poll`] when
+//! [`Tcp::poll_at`] is reached.
+//!
+//! # Public API
+//! - [`Tcp::new`]`(config, isn_key, rng_seed)`
+//! - segments: [`Tcp::input`], [`Tcp::icmp_error`], [`Tcp::dispatch`], [`Tcp::poll`],
+//!   [`Tcp::poll_at`]
+//! - sockets (`socket.rs`): `listen`, `accept`, `connect`, `send`, `recv`, `peek`, `shutdown`,
+//!   `close`, `abort`, `state`, `take_error`, `local_addr`, `peer_addr`, `poll_events`,
+//!   `take_woken`, `set_nodelay`, `set_keepalive`, `set_keepalive_params`,
+//!   `set_user_timeout`, `set_send_buffer`, `set_recv_buffer`, `set_mtu`
+//! - counters: [`Tcp::counters`], [`Counters::dump`]
+//!
+//! Files: `tcb.rs` per-connection state, `input.rs` segment arrival, `output.rs` transmission,
+//! `timer.rs` timers, `listen.rs` passive opens, `socket.rs` the application calls, `icmp.rs`
+//! ICMP errors (RFC 5927), `congestion.rs` NewReno behind a trait, `isn.rs` keyed hashes,
+//! `seq.rs` sequence arithmetic, `stats.rs` counters.
+
+pub mod congestion;
+mod icmp;
+mod input;
+pub mod isn;
+mod listen;
+mod output;
+pub mod seq;
+mod socket;
+mod stats;
+mod tcb;
+mod timer;
+
+#[cfg(test)]
+mod tests;
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+use core::net::{Ipv4Addr, SocketAddrV4};
+
+use crate::rand::Rng;
+use crate::time::{Duration, Instant};
+use crate::wire::tcp::{flags, TcpOptions, TcpPacket, TcpRepr};
+
+pub use icmp::IcmpError;
+pub use output::Emit;
+pub use socket::{PollEvents, Shutdown};
+pub use stats::Counters;
+pub use tcb::SockOpts;
+
+use input::{RstReply, Segment};
+use listen::Listener;
+use seq::Seq;
+use tcb::{Owner, Tcb};
+
+/// Default send buffer (SO_SNDBUF): 256 KiB, enough for a 20 ms × 100 Mbit/s path.
+pub const DEFAULT_SEND_BUFFER: usize = 256 * 1024;
+/// Default receive buffer (SO_RCVBUF): 256 KiB; it also bounds the out-of-order queue.
+pub const DEFAULT_RECV_BUFFER: usize = 256 * 1024;
+/// Largest listen backlog (Linux's SOMAXCONN).
+pub const SOMAXCONN: usize = 4096;
+/// Most sockets (listeners + connections, TIME-WAIT included) one host keeps: bounds memory
+/// against SYN floods and TIME-WAIT accumulation.
+pub const MAX_SOCKETS: usize = 65536;
+/// Most RSTs queued between two `dispatch` calls (answers to stray segments); beyond it they
+/// are dropped, as a rate limit.
+pub const MAX_PENDING_RSTS: usize = 256;
+/// Ephemeral port range (Linux's ip_local_port_range default).
+pub const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 32768..=60999;
+
+/// Host-wide TCP settings (the sysctls).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpConfig {
+    pub send_buffer: usize,
+    pub recv_buffer: usize,
+    /// MTU used for listeners' children and when a caller gives none.
+    pub default_mtu: u16,
+    /// 2·MSL.
+    pub time_wait: Duration,
+    /// How long an orphaned connection waits in FIN-WAIT-2 (tcp_fin_timeout).
+    pub fin_timeout: Duration,
+    pub syn_retries: u32,
+    pub synack_retries: u32,
+    /// tcp_retries2.
+    pub data_retries: u32,
+    pub rto_min: Duration,
+    pub rto_initial: Duration,
+    pub rto_max: Duration,
+    pub delayed_ack: Duration,
+    /// Initial congestion window in segments (RFC 6928).
+    pub initial_window: u32,
+    pub keepalive_idle: Duration,
+    pub keepalive_interval: Duration,
+    pub keepalive_count: u32,
+    /// Challenge ACKs per second, host-wide (RFC 5961 §7).
+    pub challenge_ack_limit: u32,
+    pub window_scaling: bool,
+    pub timestamps: bool,
+    /// Offer SACK-permitted on SYNs. Off: SACK blocks are parsed but not used.
+    pub sack_permitted: bool,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            send_buffer: DEFAULT_SEND_BUFFER,
+            recv_buffer: DEFAULT_RECV_BUFFER,
+            default_mtu: 1500,
+            time_wait: Duration::from_secs(60),
+            fin_timeout: Duration::from_secs(60),
+            syn_retries: 6,
+            synack_retries: 5,
+            data_retries: 15,
+            rto_min: Duration::from_millis(200),
+            rto_initial: Duration::from_secs(1),
+            rto_max: Duration::from_secs(120),
+            delayed_ack: Duration::from_millis(40),
+            initial_window: 10,
+            keepalive_idle: Duration::from_secs(7200),
+            keepalive_interval: Duration::from_secs(75),
+            keepalive_count: 9,
+            challenge_ack_limit: 1000,
+            window_scaling: true,
+            timestamps: true,
+            sack_permitted: false,
+        }
+    }
+}
+
+/// Connection states (RFC 9293 §3.3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    Closed,
+    Listen,
+    SynSent,
+    SynReceived,
+    Established,
+    FinWait1,
+    FinWait2,
+    CloseWait,
+    Closing,
+    LastAck,
+    TimeWait,
+}
+
+impl State {
+    /// States after the handshake completed.
+    pub fn is_synchronized(self) -> bool {
+        !matches!(
+            self,
+            State::Closed | State::Listen | State::SynSent | State::SynReceived
+        )
+    }
+}
+
+/// A socket: a listener or a connection. Stale handles (after `close`) give `EBADF`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Handle {
+    idx: u32,
+    gen: u32,
+}
+
+/// State shared by all connections: settings, counters, keys, scratch space.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub config: TcpConfig,
+    pub key: [u8; 16],
+    pub stats: Counters,
+    pub scratch: Vec<u8>,
+    challenge_window: Instant,
+    challenge_count: u32,
+}
+
+impl Shared {
+    /// RFC 5961 §7: at most `challenge_ack_limit` challenge ACKs per second.
+    pub fn challenge_allowed(&mut self, now: Instant) -> bool {
+        if now.saturating_since(self.challenge_window) >= Duration::from_secs(1) {
+            self.challenge_window = now;
+            self.challenge_count = 0;
+        }
+        if self.challenge_count < self.config.challenge_ack_limit {
+            self.challenge_count += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Sock {
+    Listener(Listener),
+    Conn(Box<Tcb>),
+}
+
+#[derive(Debug)]
+struct Slot {
+    gen: u32,
+    sock: Option<Sock>,
+}
+
+/// All TCP endpoints of one host.
+#[derive(Debug)]
+pub struct Tcp {
+    cx: Shared,
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+    /// Connections by (local, remote).
+    conns: BTreeMap<(SocketAddrV4, SocketAddrV4), usize>,
+    /// Listeners by local address (0.0.0.0 for any).
+    listeners: BTreeMap<SocketAddrV4, usize>,
+    /// RSTs to send (stray segments), as (src, dst, segment).
+    rsts: VecDeque<(Ipv4Addr, Ipv4Addr, Vec<u8>)>,
+    dirty: Vec<usize>,
+    woken: Vec<Handle>,
+    /// RFC 6056 algorithm 3's `next_ephemeral`.
+    next_ephemeral: u32,
+    /// The latest time any call told us, for `poll_at` when output is pending.
+    last_now: Instant,
+}
+
+impl Tcp {
+    /// TCP for one host. `isn_key` keys ISNs and port selection (from the kernel's entropy
+    /// source); `rng_seed` seeds the generator for everything else.
+    pub fn new(config: TcpConfig, isn_key: [u8; 16], rng_seed: u64) -> Tcp {
+        Tcp {
+            cx: Shared {
+                config,
+                key: isn_key,
+                stats: Counters::default(),
+                scratch: Vec::new(),
+                challenge_window: Instant::ZERO,
+                challenge_count: 0,
+            },
+            slots: Vec::new(),
+            free: Vec::new(),
+            conns: BTreeMap::new(),
+            listeners: BTreeMap::new(),
+            rsts: VecDeque::new(),
+            dirty: Vec::new(),
+            woken: Vec::new(),
+            // RFC 6056 algorithm 3 allows any start; a random one hides the host's history.
+            next_ephemeral: Rng::new(rng_seed).next_u32(),
+            last_now: Instant::ZERO,
+        }
+    }
+
+    /// A copy of the counters.
+    pub fn counters(&self) -> Counters {
+        self.cx.stats
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &TcpConfig {
+        &self.cx.config
+    }
+
+    /// One received segment, IP header removed. `checksum_verified` skips the checksum check
+    /// (the device did it). Malformed segments are dropped and counted.
+    pub fn input(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        segment: &[u8],
+        checksum_verified: bool,
+    ) {
+        self.last_now = self.last_now.max(now);
+        let Ok(pkt) = TcpPacket::new_checked(segment) else {
+            self.cx.stats.in_errs += 1;
+            return;
+        };
+        if !checksum_verified && !pkt.verify_checksum(src, dst) {
+            self.cx.stats.in_csum_errors += 1;
+            self.cx.stats.in_errs += 1;
+            return;
+        }
+        let Ok(opts) = TcpOptions::parse(pkt.options()) else {
+            self.cx.stats.malformed_options += 1;
+            self.cx.stats.in_errs += 1;
+            return;
+        };
+        self.cx.stats.in_segs += 1;
+        let bad_addr = |a: Ipv4Addr| a.is_broadcast() || a.is_multicast() || a.is_unspecified();
+        if bad_addr(src) || bad_addr(dst) || pkt.src_port() == 0 || pkt.dst_port() == 0 {
+            self.cx.stats.in_errs += 1;
+            return;
+        }
+        let seg = Segment {
+            seq: Seq(pkt.seq()),
+            ack: Seq(pkt.ack()),
+            flags: pkt.flags(),
+            window: pkt.window(),
+            opts,
+            payload: pkt.payload(),
+        };
+        let local = SocketAddrV4::new(dst, pkt.dst_port());
+        let remote = SocketAddrV4::new(src, pkt.src_port());
+        let mut iss_floor = None;
+        if let Some(&idx) = self.conns.get(&(local, remote)) {
+            if let Some(floor) = self.time_wait_reusable(idx, &seg) {
+                // RFC 6191: a new incarnation may take over the TIME-WAIT 4-tuple.
+                self.cx.stats.time_wait_reused += 1;
+                self.free_slot(idx);
+                iss_floor = Some(floor);
+            } else {
+                self.conn_input(idx, now, &seg);
+                return;
+            }
+        }
+        let listener = self
+            .listeners
+            .get(&local)
+            .or_else(|| {
+                self.listeners
+                    .get(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, local.port()))
+            })
+            .copied();
+        match listener {
+            Some(l) => self.listen_input(l, now, local, remote, &seg, iss_floor),
+            None => {
+                self.cx.stats.no_port += 1;
+                if !seg.has(flags::RST) {
+                    self.queue_rst(local, remote, RstReply::for_segment(&seg));
+                }
+            }
+        }
+    }
+
+    /// A SYN may reopen a TIME-WAIT 4-tuple if it is newer (timestamp, else sequence
+    /// number); returns the floor for the new ISS.
+    fn time_wait_reusable(&self, idx: usize, seg: &Segment) -> Option<Seq> {
+        let tcb = self.conn(idx)?;
+        if tcb.state != State::TimeWait
+            || !seg.has(flags::SYN)
+            || seg.has(flags::ACK)
+            || seg.has(flags::RST)
+        {
+            return None;
+        }
+        let newer = match (tcb.ts_ok, seg.opts.timestamp) {
+            (true, Some((tsval, _))) => (tsval.wrapping_sub(tcb.ts_recent) as i32) > 0,
+            _ => seg.seq > tcb.rcv_nxt,
+        };
+        newer.then_some(tcb.snd_nxt + 65535 + 2)
+    }
+
+    fn conn_input(&mut self, idx: usize, now: Instant, seg: &Segment) {
+        // A child completing its handshake into a full accept queue: drop the ACK (Linux
+        // does; the SYN-ACK is retransmitted and the client retries).
+        if let Some(tcb) = self.conn(idx) {
+            if let (State::SynReceived, Owner::Listener(l)) = (tcb.state, tcb.owner) {
+                if seg.has(flags::ACK)
+                    && !seg.has(flags::RST)
+                    && !seg.has(flags::SYN)
+                    && self.accept_queue_full(l)
+                {
+                    self.cx.stats.listen_overflows += 1;
+                    self.cx.stats.listen_drops += 1;
+                    return;
+                }
+            }
+        }
+        let Some(Slot {
+            sock: Some(Sock::Conn(tcb)),
+            ..
+        }) = self.slots.get_mut(idx)
+        else {
+            return;
+        };
+        let was = tcb.state;
+        let local = tcb.local;
+        let remote = tcb.remote;
+        let reply = tcb.input(&mut self.cx, now, seg);
+        let now_state = tcb.state;
+        let owner = tcb.owner;
+        if let Some(r) = reply {
+            self.queue_rst(local, remote, r);
+        }
+        if was == State::SynReceived && now_state.is_synchronized() {
+            if let Owner::Listener(l) = owner {
+                self.child_established(l, idx);
+            }
+        }
+        self.after(idx);
+    }
+
+    /// Housekeeping after anything touched connection `idx`: schedule output, wake the
+    /// application, reap CLOSED blocks nobody holds.
+    fn after(&mut self, idx: usize) {
+        let gen = match self.slots.get(idx) {
+            Some(s) => s.gen,
+            None => return,
+        };
+        let Some(Sock::Conn(tcb)) = self.slots.get_mut(idx).and_then(|s| s.sock.as_mut()) else {
+            return;
+        };
+        if !tcb.dirty {
+            tcb.dirty = true;
+            self.dirty.push(idx);
+        }
+        let closed = tcb.state == State::Closed;
+        let owner = tcb.owner;
+        let rst = if closed && tcb.send_rst_on_close {
+            tcb.send_rst_on_close = false;
+            Some((tcb.local, tcb.remote, tcb.snd_nxt))
+        } else {
+            None
+        };
+        if tcb.wake {
+            tcb.wake = false;
+            if owner == Owner::User {
+                self.woken.push(Handle {
+                    idx: idx as u32,
+                    gen,
+                });
+            }
+        }
+        if let Some((l, r, seq)) = rst {
+            self.queue_rst(l, r, RstReply { seq, ack: None });
+        }
+        if closed && owner != Owner::User {
+            self.free_slot(idx);
+        }
+    }
+
+    /// Queue a RST (or RST|ACK) from `local` to `remote`.
+    fn queue_rst(&mut self, local: SocketAddrV4, remote: SocketAddrV4, r: RstReply) {
+        if self.rsts.len() >= MAX_PENDING_RSTS {
+            return;
+        }
+        let repr = TcpRepr {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq: r.seq.0,
+            ack: r.ack.map_or(0, |a| a.0),
+            flags: flags::RST | if r.ack.is_some() { flags::ACK } else { 0 },
+            window: 0,
+            options: TcpOptions::default(),
+        };
+        let mut buf = Vec::new();
+        repr.emit(*local.ip(), *remote.ip(), [&[], &[]], &mut buf);
+        self.cx.stats.out_rsts += 1;
+        self.cx.stats.out_segs += 1;
+        self.rsts.push_back((*local.ip(), *remote.ip(), buf));
+    }
+
+    /// Transmit everything that became sendable: queued RSTs, then each connection's output.
+    pub fn dispatch(&mut self, now: Instant, emit: &mut Emit) {
+        self.last_now = self.last_now.max(now);
+        while let Some((s, d, seg)) = self.rsts.pop_front() {
+            emit(s, d, &seg);
+        }
+        let dirty = core::mem::take(&mut self.dirty);
+        for &idx in &dirty {
+            if let Some(Slot {
+                sock: Some(Sock::Conn(tcb)),
+                ..
+            }) = self.slots.get_mut(idx)
+            {
+                tcb.dirty = false;
+                tcb.output(&mut self.cx, now, emit);
+            }
+        }
+        let mut dirty = dirty;
+        dirty.clear();
+        if self.dirty.is_empty() {
+            self.dirty = dirty;
+        }
+    }
+
+    /// Run every timer due at `now`.
+    pub fn poll(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
+        for idx in 0..self.slots.len() {
+            let due = self
+                .conn(idx)
+                .and_then(|t| t.next_deadline())
+                .is_some_and(|t| t <= now);
+            if due {
+                if let Some(Slot {
+                    sock: Some(Sock::Conn(tcb)),
+                    ..
+                }) = self.slots.get_mut(idx)
+                {
+                    tcb.on_timer(&mut self.cx, now);
+                }
+                self.after(idx);
+            }
+        }
+    }
+
+    /// The next time `poll` has work; "now" if output is pending (call `dispatch`).
+    pub fn poll_at(&self) -> Option<Instant> {
+        if !self.dirty.is_empty() || !self.rsts.is_empty() {
+            return Some(self.last_now);
+        }
+        self.slots
+            .iter()
+            .filter_map(|s| match &s.sock {
+                Some(Sock::Conn(t)) => t.next_deadline(),
+                _ => None,
+            })
+            .min()
+    }
+
+    fn conn(&self, idx: usize) -> Option<&Tcb> {
+        match self.slots.get(idx)?.sock.as_ref()? {
+            Sock::Conn(t) => Some(t),
+            Sock::Listener(_) => None,
+        }
+    }
+
+    fn conn_mut(&mut self, idx: usize) -> Option<&mut Tcb> {
+        match self.slots.get_mut(idx)?.sock.as_mut()? {
+            Sock::Conn(t) => Some(t),
+            Sock::Listener(_) => None,
+        }
+    }
+
+    /// Put a socket in a free slot.
+    fn alloc_slot(&mut self, sock: Sock) -> Result<usize, crate::errno::Errno> {
+        if let Some(idx) = self.free.pop() {
+            self.slots[idx].sock = Some(sock);
+            return Ok(idx);
+        }
+        if self.slots.len() >= MAX_SOCKETS {
+            return Err(crate::errno::Errno::ENOBUFS);
+        }
+        self.slots.push(Slot {
+            gen: 0,
+            sock: Some(sock),
+        });
+        Ok(self.slots.len() - 1)
+    }
+
+    /// Remove a socket from the table and every index.
+    fn free_slot(&mut self, idx: usize) {
+        let Some(slot) = self.slots.get_mut(idx) else {
+            return;
+        };
+        let Some(sock) = slot.sock.take() else {
+            return;
+        };
+        slot.gen = slot.gen.wrapping_add(1);
+        self.free.push(idx);
+        match sock {
+            Sock::Conn(tcb) => {
+                if self.conns.get(&(tcb.local, tcb.remote)) == Some(&idx) {
+                    self.conns.remove(&(tcb.local, tcb.remote));
+                }
+                if tcb.state.is_synchronized() || tcb.state == State::Closed {
+                    // CurrEstab bookkeeping for blocks freed without passing through CLOSED.
+                    if matches!(tcb.state, State::Established | State::CloseWait) {
+                        self.cx.stats.curr_estab = self.cx.stats.curr_estab.saturating_sub(1);
+                    }
+                }
+                if let Owner::Listener(l) = tcb.owner {
+                    self.child_gone(l, idx, tcb.state);
+                }
+            }
+            Sock::Listener(l) => {
+                if self.listeners.get(&l.local) == Some(&idx) {
+                    self.listeners.remove(&l.local);
+                }
+            }
+        }
+    }
+}

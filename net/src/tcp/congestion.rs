@@ -1,0 +1,144 @@
+//! Congestion control behind a trait (RFC 5681 / RFC 6582 NewReno today; CUBIC can plug in).
+//!
+//! Owns cwnd and ssthresh only. Loss detection (duplicate ACKs, partial ACKs, RTO) lives in
+//! the input and timer code, which tells the algorithm what happened; the algorithm never sends.
+
+use core::fmt::Debug;
+
+/// What loss recovery reports to a congestion controller. All sizes in bytes.
+pub trait CongestionControl: Debug + Send {
+    fn cwnd(&self) -> u32;
+    fn ssthresh(&self) -> u32;
+    /// New data was cumulatively acknowledged outside fast recovery.
+    fn on_ack(&mut self, acked: u32, mss: u32);
+    /// Third duplicate ACK: enter fast recovery with `flight` bytes outstanding.
+    fn on_enter_recovery(&mut self, flight: u32, mss: u32);
+    /// A further duplicate ACK during fast recovery.
+    fn on_dupack_in_recovery(&mut self, mss: u32);
+    /// A partial ACK (RFC 6582 §3.2 step 5) acknowledged `acked` bytes.
+    fn on_partial_ack(&mut self, acked: u32, mss: u32);
+    /// A full ACK ends fast recovery with `flight` bytes still outstanding.
+    fn on_exit_recovery(&mut self, flight: u32, mss: u32);
+    /// The retransmission timer expired with `flight` bytes outstanding.
+    fn on_rto(&mut self, flight: u32, mss: u32);
+    /// The last congestion event was spurious (RFC 3522 Eifel detection): restore the state
+    /// from before it.
+    fn undo(&mut self);
+}
+
+/// RFC 5681 slow start / congestion avoidance with RFC 6582 fast recovery.
+#[derive(Debug, Clone)]
+pub struct NewReno {
+    cwnd: u32,
+    ssthresh: u32,
+    /// Bytes acknowledged towards the next congestion-avoidance increment.
+    ca_acked: u32,
+    /// (cwnd, ssthresh) before the last congestion event, for `undo`.
+    prior: (u32, u32),
+}
+
+impl NewReno {
+    /// Initial window of `iw_segments` (RFC 6928: 10) and an "arbitrarily high" ssthresh.
+    pub fn new(iw_segments: u32, mss: u32) -> Self {
+        NewReno {
+            cwnd: iw_segments.max(1).saturating_mul(mss),
+            ssthresh: u32::MAX,
+            ca_acked: 0,
+            prior: (0, 0),
+        }
+    }
+}
+
+fn half_flight(flight: u32, mss: u32) -> u32 {
+    (flight / 2).max(2 * mss)
+}
+
+impl CongestionControl for NewReno {
+    fn cwnd(&self) -> u32 {
+        self.cwnd
+    }
+    fn ssthresh(&self) -> u32 {
+        self.ssthresh
+    }
+    fn on_ack(&mut self, acked: u32, mss: u32) {
+        if self.cwnd < self.ssthresh {
+            // RFC 3465 appropriate byte counting with L = 2.
+            self.cwnd = self.cwnd.saturating_add(acked.min(2 * mss));
+        } else {
+            self.ca_acked = self.ca_acked.saturating_add(acked);
+            if self.ca_acked >= self.cwnd {
+                self.ca_acked -= self.cwnd;
+                self.cwnd = self.cwnd.saturating_add(mss);
+            }
+        }
+    }
+    fn on_enter_recovery(&mut self, flight: u32, mss: u32) {
+        self.prior = (self.cwnd, self.ssthresh);
+        self.ssthresh = half_flight(flight, mss);
+        self.cwnd = self.ssthresh + 3 * mss;
+        self.ca_acked = 0;
+    }
+    fn on_dupack_in_recovery(&mut self, mss: u32) {
+        self.cwnd = self.cwnd.saturating_add(mss);
+    }
+    fn on_partial_ack(&mut self, acked: u32, mss: u32) {
+        self.cwnd = self.cwnd.saturating_sub(acked);
+        if acked >= mss {
+            self.cwnd += mss;
+        }
+        self.cwnd = self.cwnd.max(mss);
+    }
+    fn on_exit_recovery(&mut self, flight: u32, mss: u32) {
+        self.cwnd = self.ssthresh.min(flight.max(mss) + mss);
+    }
+    fn on_rto(&mut self, flight: u32, mss: u32) {
+        self.prior = (self.cwnd, self.ssthresh);
+        self.ssthresh = half_flight(flight, mss);
+        self.cwnd = mss;
+        self.ca_acked = 0;
+    }
+    fn undo(&mut self) {
+        if self.prior.0 > 0 {
+            self.cwnd = self.cwnd.max(self.prior.0);
+            self.ssthresh = self.ssthresh.max(self.prior.1);
+            self.prior = (0, 0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newreno_phases() {
+        let mss = 1000;
+        let mut c = NewReno::new(10, mss);
+        assert_eq!(c.cwnd(), 10_000);
+        c.on_ack(1000, mss);
+        assert_eq!(c.cwnd(), 11_000);
+        c.on_enter_recovery(20_000, mss);
+        assert_eq!((c.ssthresh(), c.cwnd()), (10_000, 13_000));
+        c.on_dupack_in_recovery(mss);
+        assert_eq!(c.cwnd(), 14_000);
+        c.on_partial_ack(3000, mss);
+        assert_eq!(c.cwnd(), 12_000);
+        c.on_exit_recovery(5000, mss);
+        assert_eq!(c.cwnd(), 6000);
+        // Congestion avoidance: one MSS per cwnd of acknowledged data.
+        c.on_rto(8000, mss);
+        assert_eq!((c.ssthresh(), c.cwnd()), (4000, 1000));
+        for _ in 0..3 {
+            c.on_ack(1000, mss);
+        }
+        assert_eq!(c.cwnd(), 4000);
+        for _ in 0..4 {
+            c.on_ack(1000, mss);
+        }
+        assert_eq!(c.cwnd(), 5000);
+        // A spurious event is undone.
+        c.on_enter_recovery(10_000, mss);
+        c.undo();
+        assert_eq!((c.cwnd(), c.ssthresh()), (5000, 4000));
+    }
+}

@@ -1,0 +1,181 @@
+//! Passive opens: listeners, their SYN queue and accept queue (both bounded by the backlog),
+//! and the SYN processing of RFC 9293 §3.10.7.2.
+//!
+//! Owns listeners and the hand-over of children to `accept`. Children are full TCBs in the
+//! table from their SYN on (no SYN cookies); a full queue drops the SYN and counts it, as Linux
+//! does without syncookies.
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::net::{Ipv4Addr, SocketAddrV4};
+
+use super::input::{RstReply, Segment};
+use super::seq::Seq;
+use super::tcb::{Owner, SockOpts, Tcb};
+use super::{isn, Handle, Sock, State, Tcp, SOMAXCONN};
+use crate::errno::Errno;
+use crate::time::Instant;
+use crate::wire::tcp::flags;
+
+/// A listening socket.
+#[derive(Debug)]
+pub(crate) struct Listener {
+    pub local: SocketAddrV4,
+    /// Bound on the SYN queue and on the accept queue (each), 1..=SOMAXCONN.
+    pub backlog: usize,
+    /// Children in SYN-RECEIVED.
+    pub syn_queue: Vec<usize>,
+    /// Established children waiting for `accept`.
+    pub accept_queue: VecDeque<usize>,
+    /// Options children inherit.
+    pub opts: SockOpts,
+}
+
+impl Tcp {
+    /// Listen on `local` (0.0.0.0 for every address) with a backlog clamped to
+    /// 1..=[`SOMAXCONN`]. `EADDRINUSE` if another listener or a connection owns the address.
+    pub fn listen(&mut self, local: SocketAddrV4, backlog: usize) -> Result<Handle, Errno> {
+        if local.port() == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, local.port());
+        let clash = self.listeners.keys().any(|l| {
+            l.port() == local.port() && (*l == local || *l == any || local.ip().is_unspecified())
+        });
+        if clash {
+            return Err(Errno::EADDRINUSE);
+        }
+        let listener = Listener {
+            local,
+            backlog: backlog.clamp(1, SOMAXCONN),
+            syn_queue: Vec::new(),
+            accept_queue: VecDeque::new(),
+            opts: SockOpts::from_config(&self.cx.config),
+        };
+        let idx = self.alloc_slot(Sock::Listener(listener))?;
+        self.listeners.insert(local, idx);
+        Ok(self.handle_of(idx))
+    }
+
+    /// Take an established connection from a listener's accept queue (`EAGAIN` when empty,
+    /// `EINVAL` for a non-listener).
+    pub fn accept(&mut self, listener: Handle) -> Result<Handle, Errno> {
+        let lidx = self.check_handle(listener)?;
+        let Some(Sock::Listener(l)) = self.slots[lidx].sock.as_mut() else {
+            return Err(Errno::EINVAL);
+        };
+        let idx = l.accept_queue.pop_front().ok_or(Errno::EAGAIN)?;
+        if let Some(tcb) = self.conn_mut(idx) {
+            tcb.owner = Owner::User;
+        }
+        Ok(self.handle_of(idx))
+    }
+
+    pub(crate) fn accept_queue_full(&self, lidx: usize) -> bool {
+        match self.slots.get(lidx).and_then(|s| s.sock.as_ref()) {
+            Some(Sock::Listener(l)) => l.accept_queue.len() >= l.backlog,
+            _ => false,
+        }
+    }
+
+    /// A segment for a listener (RFC 9293 §3.10.7.2).
+    pub(crate) fn listen_input(
+        &mut self,
+        lidx: usize,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: &Segment,
+        iss_floor: Option<Seq>,
+    ) {
+        if seg.has(flags::RST) {
+            return;
+        }
+        if seg.has(flags::ACK) {
+            self.queue_rst(local, remote, RstReply::for_segment(seg));
+            return;
+        }
+        if !seg.has(flags::SYN) {
+            return;
+        }
+        let Some(Sock::Listener(l)) = self.slots.get(lidx).and_then(|s| s.sock.as_ref()) else {
+            return;
+        };
+        if l.accept_queue.len() >= l.backlog {
+            self.cx.stats.listen_overflows += 1;
+            self.cx.stats.listen_drops += 1;
+            return;
+        }
+        if l.syn_queue.len() >= l.backlog {
+            self.cx.stats.listen_drops += 1;
+            return;
+        }
+        let opts = l.opts;
+        let mut iss = isn::isn(&self.cx.key, now, local, remote);
+        if let Some(floor) = iss_floor {
+            if Seq(iss) < floor {
+                iss = floor.0;
+            }
+        }
+        let mut tcb = Tcb::new(&self.cx, now, local, remote, opts, State::SynReceived, iss);
+        tcb.owner = Owner::Listener(lidx);
+        tcb.irs = seg.seq;
+        tcb.rcv_nxt = seg.seq + 1;
+        tcb.rcv_adv = tcb.rcv_nxt;
+        tcb.snd_wnd = u32::from(seg.window);
+        tcb.snd_wl1 = seg.seq;
+        tcb.take_syn_options(&self.cx, seg, now);
+        tcb.max_snd_wnd = tcb.snd_wnd;
+        let Ok(idx) = self.alloc_slot(Sock::Conn(Box::new(tcb))) else {
+            self.cx.stats.listen_drops += 1;
+            return;
+        };
+        self.conns.insert((local, remote), idx);
+        if let Some(Sock::Listener(l)) = self.slots[lidx].sock.as_mut() {
+            l.syn_queue.push(idx);
+        }
+        self.cx.stats.passive_opens += 1;
+        self.after(idx);
+    }
+
+    /// A child finished its handshake: move it to the accept queue and wake the listener.
+    pub(crate) fn child_established(&mut self, lidx: usize, idx: usize) {
+        if let Some(Sock::Listener(l)) = self.slots.get_mut(lidx).and_then(|s| s.sock.as_mut()) {
+            l.syn_queue.retain(|&c| c != idx);
+            l.accept_queue.push_back(idx);
+            let h = self.handle_of(lidx);
+            self.woken.push(h);
+        }
+    }
+
+    /// A child left the table: forget it in its listener's queues.
+    pub(crate) fn child_gone(&mut self, lidx: usize, idx: usize, _state: State) {
+        if let Some(Sock::Listener(l)) = self.slots.get_mut(lidx).and_then(|s| s.sock.as_mut()) {
+            l.syn_queue.retain(|&c| c != idx);
+            l.accept_queue.retain(|&c| c != idx);
+        }
+    }
+
+    /// Close a listener: children not yet accepted are reset.
+    pub(crate) fn close_listener(&mut self, lidx: usize) {
+        let children: Vec<usize> = match self.slots.get(lidx).and_then(|s| s.sock.as_ref()) {
+            Some(Sock::Listener(l)) => l
+                .syn_queue
+                .iter()
+                .chain(l.accept_queue.iter())
+                .copied()
+                .collect(),
+            _ => return,
+        };
+        for c in children {
+            if let Some(Sock::Conn(tcb)) = self.slots.get_mut(c).and_then(|s| s.sock.as_mut()) {
+                tcb.owner = Owner::Orphan;
+                tcb.send_rst_on_close = true;
+                tcb.set_state(&mut self.cx.stats, State::Closed);
+            }
+            self.after(c);
+        }
+        self.free_slot(lidx);
+    }
+}

@@ -1,0 +1,275 @@
+//! Segment transmission for one connection: SYN and SYN-ACK with options in Linux's order,
+//! data within min(cwnd, peer window) with Nagle and sender SWS avoidance (RFC 1122
+//! §4.2.3.4), limited transmit (RFC 3042), retransmission of the head on fast retransmit and
+//! partial ACKs, FIN, pure and delayed ACKs, window and keepalive probes, and the receive window
+//! we advertise (receiver SWS avoidance).
+//!
+//! Owns building segments from the TCB; it never changes what was received and never decides
+//! that data was lost (input.rs and timer.rs do, by setting flags this code obeys).
+
+use core::net::Ipv4Addr;
+
+use super::seq::Seq;
+use super::tcb::Tcb;
+use super::{Shared, State};
+use crate::time::Instant;
+use crate::wire::tcp::{flags, TcpOptions, TcpRepr};
+
+/// Where segments go: (source address, destination address, segment with checksum).
+pub type Emit<'a> = dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8]) + 'a;
+
+impl Tcb {
+    /// The window field for the next segment, moving the advertised right edge (never left,
+    /// and only by at least min(buffer/2, MSS) — receiver SWS avoidance, RFC 1122 §4.2.3.3).
+    fn window_field(&mut self, syn: bool) -> u16 {
+        let free = self.recv_space() as u32;
+        let cur = self.rcv_wnd();
+        // Keep the old edge if the new one would be left of it or not far enough right.
+        let sws = (self.opts.recv_buffer as u32 / 2).min(self.rcv_mss);
+        let wnd = if free < cur.saturating_add(sws) {
+            cur
+        } else {
+            free
+        };
+        if syn {
+            // The window in a SYN is never scaled.
+            let w = wnd.min(0xffff);
+            self.rcv_adv = self.rcv_adv.max(self.rcv_nxt + w);
+            return w as u16;
+        }
+        let shift = self.rcv_wscale;
+        let mut field = (wnd >> shift).min(0xffff);
+        // Rounding down must not move the right edge left.
+        if (field << shift) < cur && field < 0xffff {
+            field += 1;
+        }
+        let edge = self.rcv_nxt + (field << shift);
+        self.rcv_adv = self.rcv_adv.max(edge);
+        field as u16
+    }
+
+    /// Build and emit one segment, counting it.
+    #[allow(clippy::too_many_arguments)]
+    fn send_segment(
+        &mut self,
+        cx: &mut Shared,
+        now: Instant,
+        seq: Seq,
+        fl: u8,
+        data_at: usize,
+        len: usize,
+        emit: &mut Emit,
+    ) {
+        let syn = fl & flags::SYN != 0;
+        let mut options = TcpOptions::default();
+        if syn {
+            options.mss = Some(self.opts.mss());
+            options.sack_permitted = cx.config.sack_permitted;
+            let active = self.state == State::SynSent;
+            if (active && cx.config.window_scaling) || self.ws_ok {
+                options.wscale = Some(self.rcv_wscale);
+            }
+            if (active && cx.config.timestamps) || self.ts_ok {
+                let ecr = if active { 0 } else { self.ts_recent };
+                options.timestamp = Some((self.ts_now(now), ecr));
+            }
+        } else if self.ts_ok {
+            options.timestamp = Some((self.ts_now(now), self.ts_recent));
+        }
+        let ack_flag = fl & flags::ACK != 0;
+        let window = self.window_field(syn);
+        let repr = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq: seq.0,
+            ack: if ack_flag { self.rcv_nxt.0 } else { 0 },
+            flags: fl,
+            window,
+            options,
+        };
+        let (a, b) = self.snd_buf.as_slices();
+        let end = data_at + len;
+        let pa = &a[data_at.min(a.len())..end.min(a.len())];
+        let pb = &b[data_at.saturating_sub(a.len()).min(b.len())
+            ..end.saturating_sub(a.len()).min(b.len())];
+        let mut buf = core::mem::take(&mut cx.scratch);
+        repr.emit(*self.local.ip(), *self.remote.ip(), [pa, pb], &mut buf);
+        emit(*self.local.ip(), *self.remote.ip(), &buf);
+        cx.scratch = buf;
+        cx.stats.out_segs += 1;
+        if ack_flag {
+            self.last_ack_sent = self.rcv_nxt;
+            self.ack_now = false;
+            self.delack_at = None;
+            self.unacked_bytes = 0;
+        }
+    }
+
+    /// Send a segment that occupies sequence space, tracking SND.NXT, SND.MAX, the RTO timer,
+    /// Karn's timed segment and retransmission counts.
+    #[allow(clippy::too_many_arguments)]
+    fn send_sequenced(
+        &mut self,
+        cx: &mut Shared,
+        now: Instant,
+        seq: Seq,
+        fl: u8,
+        len: usize,
+        advance_nxt: bool,
+        emit: &mut Emit,
+    ) {
+        let data_at = if len > 0 {
+            seq.since(self.snd_buf_seq) as usize
+        } else {
+            0
+        };
+        let seg_len = len as u32 + u32::from(fl & (flags::SYN | flags::FIN) != 0);
+        let end = seq + seg_len;
+        let retrans = seq < self.snd_max;
+        if retrans {
+            cx.stats.retrans_segs += 1;
+            self.rtt_timing = None;
+        } else if self.rtt_timing.is_none() {
+            self.rtt_timing = Some((end, now));
+        }
+        self.send_segment(cx, now, seq, fl, data_at, len, emit);
+        if advance_nxt && end > self.snd_nxt {
+            self.snd_nxt = end;
+        }
+        if end > self.snd_max {
+            self.snd_max = end;
+        }
+        if self.rto_at.is_none() {
+            self.rto_at = Some(now + self.backed_off_rto(&cx.config));
+        }
+        self.persist_at = None;
+    }
+
+    /// Emit whatever this connection may send now.
+    pub(crate) fn output(&mut self, cx: &mut Shared, now: Instant, emit: &mut Emit) {
+        match self.state {
+            State::Closed | State::Listen | State::TimeWait | State::FinWait2 => {
+                if self.ack_now && self.state != State::Closed && self.state != State::Listen {
+                    self.send_segment(cx, now, self.snd_nxt, flags::ACK, 0, 0, emit);
+                }
+                return;
+            }
+            State::SynSent | State::SynReceived => {
+                if self.snd_nxt == self.iss {
+                    let fl = if self.state == State::SynSent {
+                        flags::SYN
+                    } else {
+                        flags::SYN | flags::ACK
+                    };
+                    self.send_sequenced(cx, now, self.iss, fl, 0, true, emit);
+                } else if self.ack_now && self.state == State::SynReceived {
+                    self.send_segment(cx, now, self.snd_nxt, flags::ACK, 0, 0, emit);
+                }
+                return;
+            }
+            _ => {}
+        }
+        let mss = self.mss as usize;
+        let mut sent_any = false;
+        if self.rexmit_head && self.snd_una < self.snd_max && self.snd_una <= self.data_end() {
+            self.rexmit_head = false;
+            let avail = self.data_end().since(self.snd_una) as usize;
+            let len = avail.min(mss);
+            let fin = self
+                .fin_seq()
+                .is_some_and(|f| self.snd_una + len as u32 == f);
+            if len > 0 || fin {
+                let fl = flags::ACK
+                    | if fin { flags::FIN } else { 0 }
+                    | if len == avail { flags::PSH } else { 0 };
+                let advance = self.snd_nxt == self.snd_una;
+                self.send_sequenced(cx, now, self.snd_una, fl, len, advance, emit);
+                sent_any = true;
+            }
+        }
+        loop {
+            if self.snd_nxt < self.snd_buf_seq {
+                self.snd_nxt = self.snd_buf_seq;
+            }
+            let data_end = self.data_end();
+            let unsent = if self.snd_nxt <= data_end {
+                data_end.since(self.snd_nxt) as usize
+            } else {
+                0
+            };
+            let fin_due = self.fin_seq().is_some_and(|f| self.snd_nxt <= f);
+            if unsent == 0 && !fin_due {
+                break;
+            }
+            // Limited transmit (RFC 3042), extended to a raised threshold (RFC 4653).
+            let extra = if self.in_recovery {
+                0
+            } else {
+                self.dupacks.min(self.dupthresh - 1) * self.mss
+            };
+            let cwnd = self.cc.cwnd().saturating_add(extra);
+            let limit = self.snd_una + self.snd_wnd.min(cwnd);
+            let usable = if limit > self.snd_nxt {
+                limit.since(self.snd_nxt) as usize
+            } else {
+                0
+            };
+            let len = unsent.min(usable).min(mss);
+            if len == 0 && unsent > 0 {
+                break;
+            }
+            let retrans = self.snd_nxt < self.snd_max;
+            if len < mss && len > 0 && !retrans && !self.force_send {
+                let idle = self.snd_nxt == self.snd_una;
+                let all = len == unsent;
+                let push = self.opts.nodelay || idle || self.fin_queued;
+                let big = self.max_snd_wnd > 0 && len as u32 >= self.max_snd_wnd / 2;
+                if !((all && push) || big) {
+                    break;
+                }
+            }
+            self.force_send = false;
+            let fin = fin_due && len == unsent;
+            let mut fl = flags::ACK;
+            if fin {
+                fl |= flags::FIN;
+            }
+            if len > 0 && len == unsent {
+                fl |= flags::PSH;
+            }
+            self.send_sequenced(cx, now, self.snd_nxt, fl, len, true, emit);
+            sent_any = true;
+            if fin {
+                break;
+            }
+        }
+        self.force_send = false;
+        // Persist timer: data waits, nothing is in flight, and the window does not let it go.
+        let waiting = self.data_end() > self.snd_nxt;
+        if waiting
+            && self.snd_una == self.snd_max
+            && self.rto_at.is_none()
+            && self.persist_at.is_none()
+        {
+            self.persist_at = Some(now + self.persist_interval(cx));
+        }
+        if self.probe_now {
+            self.probe_now = false;
+            // Linux-style probe: an old sequence number forces the peer to answer with an ACK.
+            self.send_segment(cx, now, self.snd_una - 1, flags::ACK, 0, 0, emit);
+        }
+        if self.ack_now && !sent_any {
+            self.send_segment(cx, now, self.snd_nxt, flags::ACK, 0, 0, emit);
+        }
+    }
+
+    /// Interval before the next zero-window probe: the RTO backed off exponentially, bounded
+    /// like the RTO.
+    pub(crate) fn persist_interval(&self, cx: &Shared) -> crate::time::Duration {
+        let mut d = self.rto.max(cx.config.rto_min);
+        for _ in 0..self.persist_backoff.min(16) {
+            d = d.saturating_mul(2);
+        }
+        d.min(cx.config.rto_max)
+    }
+}

@@ -1,0 +1,430 @@
+//! The application-facing calls: connect, send, recv, peek, shutdown, close, abort, socket
+//! options, readiness and wake-ups. Each takes a [`Handle`] and returns `Result<_, Errno>`
+//! with Linux's error numbers.
+//!
+//! Owns the user's view of a connection; it never builds segments (it marks the connection so
+//! the next `dispatch` does) and never blocks.
+
+use alloc::vec::Vec;
+use core::net::SocketAddrV4;
+
+use super::tcb::{Owner, SockOpts, Tcb, MAX_BUFFER, MIN_BUFFER, MIN_MSS};
+use super::{isn, Handle, Shared, Sock, State, Tcp, EPHEMERAL_PORTS};
+use crate::errno::Errno;
+use crate::time::{Duration, Instant};
+use crate::wire::tcp::MAX_WSCALE;
+
+/// Which direction(s) `shutdown` closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    Read,
+    Write,
+    Both,
+}
+
+/// Readiness of a socket, as poll(2) would report it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollEvents {
+    /// `recv` (or `accept`) will not return EAGAIN.
+    pub readable: bool,
+    /// `send` will not return EAGAIN.
+    pub writable: bool,
+    /// The connection is closed (or both directions are shut).
+    pub hup: bool,
+    /// An error is pending (`take_error`).
+    pub error: bool,
+}
+
+impl Tcp {
+    pub(crate) fn handle_of(&self, idx: usize) -> Handle {
+        Handle {
+            idx: idx as u32,
+            gen: self.slots.get(idx).map_or(0, |s| s.gen),
+        }
+    }
+
+    /// The slot of a live handle the application holds, or `EBADF`.
+    pub(crate) fn check_handle(&self, h: Handle) -> Result<usize, Errno> {
+        let idx = h.idx as usize;
+        let slot = self.slots.get(idx).ok_or(Errno::EBADF)?;
+        if slot.gen != h.gen {
+            return Err(Errno::EBADF);
+        }
+        match &slot.sock {
+            Some(Sock::Listener(_)) => Ok(idx),
+            Some(Sock::Conn(t)) if t.owner == Owner::User => Ok(idx),
+            _ => Err(Errno::EBADF),
+        }
+    }
+
+    /// The connection behind `h` and the shared state (`ENOTCONN` for a listener).
+    fn parts(&mut self, h: Handle) -> Result<(&mut Tcb, &mut Shared, usize), Errno> {
+        let idx = self.check_handle(h)?;
+        match self.slots[idx].sock.as_mut() {
+            Some(Sock::Conn(t)) => Ok((t, &mut self.cx, idx)),
+            _ => Err(Errno::ENOTCONN),
+        }
+    }
+
+    fn tcb_ref(&self, h: Handle) -> Result<&Tcb, Errno> {
+        let idx = self.check_handle(h)?;
+        self.conn(idx).ok_or(Errno::ENOTCONN)
+    }
+
+    /// Active open from `local` to `remote`. `local`'s address must be the source address the
+    /// route gives (the inet layer resolves it); port 0 picks an ephemeral port by RFC 6056
+    /// algorithm 3. `mtu` is the path MTU (MSS = MTU − 40), `None` for the configured default.
+    /// Returns at once in SYN-SENT; the handle becomes writable when established.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        mtu: Option<u16>,
+    ) -> Result<Handle, Errno> {
+        self.last_now = self.last_now.max(now);
+        let rip = *remote.ip();
+        if remote.port() == 0 || rip.is_unspecified() || rip.is_broadcast() || rip.is_multicast() {
+            return Err(Errno::EINVAL);
+        }
+        if local.ip().is_unspecified() {
+            return Err(Errno::EINVAL);
+        }
+        let local = if local.port() == 0 {
+            SocketAddrV4::new(*local.ip(), self.ephemeral_port(local, remote)?)
+        } else {
+            if self.conns.contains_key(&(local, remote)) {
+                return Err(Errno::EADDRINUSE);
+            }
+            local
+        };
+        let mut opts = SockOpts::from_config(&self.cx.config);
+        if let Some(m) = mtu {
+            opts.mtu = m.max(MIN_MSS + 40);
+        }
+        let iss = isn::isn(&self.cx.key, now, local, remote);
+        let tcb = Tcb::new(&self.cx, now, local, remote, opts, State::SynSent, iss);
+        let idx = self.alloc_slot(Sock::Conn(alloc::boxed::Box::new(tcb)))?;
+        self.conns.insert((local, remote), idx);
+        self.cx.stats.active_opens += 1;
+        self.after(idx);
+        Ok(self.handle_of(idx))
+    }
+
+    fn ephemeral_port(&mut self, local: SocketAddrV4, remote: SocketAddrV4) -> Result<u16, Errno> {
+        let lo = u32::from(*EPHEMERAL_PORTS.start());
+        let n = u32::from(*EPHEMERAL_PORTS.end()) - lo + 1;
+        let offset = isn::port_offset(&self.cx.key, *local.ip(), remote);
+        for i in 0..n {
+            let port = (lo + offset.wrapping_add(self.next_ephemeral).wrapping_add(i) % n) as u16;
+            let addr = SocketAddrV4::new(*local.ip(), port);
+            let any = SocketAddrV4::new(core::net::Ipv4Addr::UNSPECIFIED, port);
+            if !self.conns.contains_key(&(addr, remote))
+                && !self.listeners.contains_key(&addr)
+                && !self.listeners.contains_key(&any)
+            {
+                self.next_ephemeral = self.next_ephemeral.wrapping_add(i + 1);
+                return Ok(port);
+            }
+        }
+        Err(Errno::EADDRNOTAVAIL)
+    }
+
+    /// Queue bytes for sending; returns how many fit (`EAGAIN` when none, `EPIPE` after
+    /// shutdown or reset, `ENOTCONN` before connecting, a pending error first).
+    pub fn send(&mut self, h: Handle, data: &[u8]) -> Result<usize, Errno> {
+        let (tcb, _, idx) = self.parts(h)?;
+        if let Some(e) = tcb.error.take() {
+            return Err(e);
+        }
+        match tcb.state {
+            State::SynSent | State::SynReceived => return Err(Errno::EAGAIN),
+            State::Closed if !tcb.was_connected => return Err(Errno::ENOTCONN),
+            State::Established | State::CloseWait if !tcb.fin_queued => {}
+            _ => return Err(Errno::EPIPE),
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let n = tcb.send_space().min(data.len());
+        if n == 0 {
+            return Err(Errno::EAGAIN);
+        }
+        tcb.snd_buf.extend(&data[..n]);
+        self.after(idx);
+        Ok(n)
+    }
+
+    /// Read received bytes: `Ok(0)` at end of stream (after the peer's FIN), `EAGAIN` when
+    /// nothing is there yet, a pending error (ECONNRESET) first.
+    pub fn recv(&mut self, h: Handle, buf: &mut [u8]) -> Result<usize, Errno> {
+        self.read(h, buf, true)
+    }
+
+    /// Like `recv` but leaves the bytes queued.
+    pub fn peek(&mut self, h: Handle, buf: &mut [u8]) -> Result<usize, Errno> {
+        self.read(h, buf, false)
+    }
+
+    fn read(&mut self, h: Handle, buf: &mut [u8], consume: bool) -> Result<usize, Errno> {
+        let (tcb, _, idx) = self.parts(h)?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if !tcb.rcv_buf.is_empty() {
+            let n = buf.len().min(tcb.rcv_buf.len());
+            let (a, b) = tcb.rcv_buf.as_slices();
+            let na = n.min(a.len());
+            buf[..na].copy_from_slice(&a[..na]);
+            buf[na..n].copy_from_slice(&b[..n - na]);
+            if consume {
+                tcb.rcv_buf.drain(..n);
+                // Window update when the window at least doubled (Linux's rule), which
+                // includes every reopening of a zero window by an MSS or more.
+                let cur = tcb.rcv_wnd() as usize;
+                let free = tcb.recv_space().min(0xffff << tcb.rcv_wscale);
+                if free >= 2 * cur
+                    && free - cur >= tcb.rcv_mss as usize
+                    && tcb.state.is_synchronized()
+                {
+                    tcb.ack_now = true;
+                    self.after(idx);
+                }
+            }
+            return Ok(n);
+        }
+        if let Some(e) = tcb.error.take() {
+            return Err(e);
+        }
+        if tcb.fin_received || tcb.rd_shutdown {
+            return Ok(0);
+        }
+        match tcb.state {
+            State::Closed if tcb.was_connected => Ok(0),
+            State::Closed => Err(Errno::ENOTCONN),
+            _ => Err(Errno::EAGAIN),
+        }
+    }
+
+    /// Shut down reading, writing (FIN after the queued data) or both.
+    pub fn shutdown(&mut self, h: Handle, how: Shutdown) -> Result<(), Errno> {
+        let (tcb, cx, idx) = self.parts(h)?;
+        if matches!(tcb.state, State::Closed | State::Listen) {
+            return Err(Errno::ENOTCONN);
+        }
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            tcb.rd_shutdown = true;
+            tcb.wake = true;
+        }
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            shut_write(tcb, cx);
+        }
+        self.after(idx);
+        Ok(())
+    }
+
+    /// Close the handle. Queued data is still sent, then a FIN; unread received data resets
+    /// the connection instead (RFC 2525 §2.17, as Linux does). The handle is invalid after.
+    pub fn close(&mut self, h: Handle) -> Result<(), Errno> {
+        let idx = self.check_handle(h)?;
+        if matches!(self.slots[idx].sock, Some(Sock::Listener(_))) {
+            self.close_listener(idx);
+            return Ok(());
+        }
+        let now = self.last_now;
+        let (tcb, cx, idx) = self.parts(h)?;
+        tcb.owner = Owner::Orphan;
+        if !tcb.rcv_buf.is_empty() && tcb.state != State::Closed {
+            cx.stats.abort_on_close += 1;
+            reset(tcb, cx);
+        } else {
+            match tcb.state {
+                State::SynSent => tcb.set_state(&mut cx.stats, State::Closed),
+                State::FinWait2 => tcb.timewait_at = Some(now + cx.config.fin_timeout),
+                _ => shut_write(tcb, cx),
+            }
+        }
+        self.after(idx);
+        Ok(())
+    }
+
+    /// Abortive close (SO_LINGER with 0): RST to the peer, buffers discarded, handle invalid.
+    pub fn abort(&mut self, h: Handle) -> Result<(), Errno> {
+        let idx = self.check_handle(h)?;
+        if matches!(self.slots[idx].sock, Some(Sock::Listener(_))) {
+            self.close_listener(idx);
+            return Ok(());
+        }
+        let (tcb, cx, idx) = self.parts(h)?;
+        tcb.owner = Owner::Orphan;
+        reset(tcb, cx);
+        self.after(idx);
+        Ok(())
+    }
+
+    /// Connection state (LISTEN for a listener).
+    pub fn state(&self, h: Handle) -> Result<State, Errno> {
+        let idx = self.check_handle(h)?;
+        Ok(self.conn(idx).map_or(State::Listen, |t| t.state))
+    }
+
+    /// SO_ERROR: the pending error, cleared by reading it.
+    pub fn take_error(&mut self, h: Handle) -> Result<Option<Errno>, Errno> {
+        let idx = self.check_handle(h)?;
+        Ok(self.conn_mut(idx).and_then(|t| t.error.take()))
+    }
+
+    pub fn local_addr(&self, h: Handle) -> Result<SocketAddrV4, Errno> {
+        let idx = self.check_handle(h)?;
+        match self.slots[idx].sock.as_ref() {
+            Some(Sock::Listener(l)) => Ok(l.local),
+            Some(Sock::Conn(t)) => Ok(t.local),
+            None => Err(Errno::EBADF),
+        }
+    }
+
+    pub fn peer_addr(&self, h: Handle) -> Result<SocketAddrV4, Errno> {
+        Ok(self.tcb_ref(h)?.remote)
+    }
+
+    /// Readiness, as poll(2) would report it.
+    pub fn poll_events(&self, h: Handle) -> Result<PollEvents, Errno> {
+        let idx = self.check_handle(h)?;
+        Ok(match self.slots[idx].sock.as_ref() {
+            Some(Sock::Listener(l)) => PollEvents {
+                readable: !l.accept_queue.is_empty(),
+                ..PollEvents::default()
+            },
+            Some(Sock::Conn(t)) => PollEvents {
+                readable: t.readable(),
+                writable: t.writable(),
+                hup: t.state == State::Closed || (t.fin_received && t.fin_queued),
+                error: t.error.is_some(),
+            },
+            None => PollEvents::default(),
+        })
+    }
+
+    /// Append the handles whose readiness may have changed since the last call (for the
+    /// socket layer's wait queues).
+    pub fn take_woken(&mut self, out: &mut Vec<Handle>) {
+        out.append(&mut self.woken);
+    }
+
+    /// The options of a socket.
+    pub fn sock_opts(&self, h: Handle) -> Result<SockOpts, Errno> {
+        let idx = self.check_handle(h)?;
+        match self.slots[idx].sock.as_ref() {
+            Some(Sock::Listener(l)) => Ok(l.opts),
+            Some(Sock::Conn(t)) => Ok(t.opts),
+            None => Err(Errno::EBADF),
+        }
+    }
+
+    fn with_opts(&mut self, h: Handle, f: impl FnOnce(&mut SockOpts)) -> Result<(), Errno> {
+        let idx = self.check_handle(h)?;
+        match self.slots[idx].sock.as_mut() {
+            Some(Sock::Listener(l)) => f(&mut l.opts),
+            Some(Sock::Conn(t)) => {
+                f(&mut t.opts);
+                // The receive buffer cannot outgrow the window scale chosen on the SYN.
+                let syn_sent = t.snd_max != t.iss;
+                if syn_sent || t.state != State::SynSent {
+                    t.opts.recv_buffer = t.opts.recv_buffer.min(0xffff << t.rcv_wscale);
+                } else {
+                    t.rcv_wscale = 0;
+                    while t.rcv_wscale < MAX_WSCALE && (t.opts.recv_buffer >> t.rcv_wscale) > 0xffff
+                    {
+                        t.rcv_wscale += 1;
+                    }
+                }
+                t.mss = t.mss.min(u32::from(t.opts.mss()));
+                t.wake = true;
+            }
+            None => return Err(Errno::EBADF),
+        }
+        self.after(idx);
+        Ok(())
+    }
+
+    /// TCP_NODELAY.
+    pub fn set_nodelay(&mut self, h: Handle, on: bool) -> Result<(), Errno> {
+        self.with_opts(h, |o| o.nodelay = on)
+    }
+    /// SO_KEEPALIVE.
+    pub fn set_keepalive(&mut self, h: Handle, on: bool) -> Result<(), Errno> {
+        self.with_opts(h, |o| o.keepalive = on)
+    }
+    /// TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT (`EINVAL` for zero values).
+    pub fn set_keepalive_params(
+        &mut self,
+        h: Handle,
+        idle: Duration,
+        interval: Duration,
+        count: u32,
+    ) -> Result<(), Errno> {
+        if idle.is_zero() || interval.is_zero() || count == 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.with_opts(h, |o| {
+            o.keepalive_idle = idle;
+            o.keepalive_interval = interval;
+            o.keepalive_count = count;
+        })
+    }
+    /// TCP_USER_TIMEOUT (`None` or zero: the retry limits apply).
+    pub fn set_user_timeout(&mut self, h: Handle, t: Option<Duration>) -> Result<(), Errno> {
+        self.with_opts(h, |o| o.user_timeout = t.filter(|d| !d.is_zero()))
+    }
+    /// SO_SNDBUF, clamped to [MIN_BUFFER, MAX_BUFFER].
+    pub fn set_send_buffer(&mut self, h: Handle, bytes: usize) -> Result<(), Errno> {
+        self.with_opts(h, |o| o.send_buffer = bytes.clamp(MIN_BUFFER, MAX_BUFFER))
+    }
+    /// SO_RCVBUF, clamped to [MIN_BUFFER, MAX_BUFFER] (and to what the window scale allows
+    /// once the SYN is out).
+    pub fn set_recv_buffer(&mut self, h: Handle, bytes: usize) -> Result<(), Errno> {
+        self.with_opts(h, |o| o.recv_buffer = bytes.clamp(MIN_BUFFER, MAX_BUFFER))
+    }
+    /// Path MTU for a listener's children or a connection (MSS = MTU − 40; it only shrinks).
+    pub fn set_mtu(&mut self, h: Handle, mtu: u16) -> Result<(), Errno> {
+        if mtu < MIN_MSS + 40 {
+            return Err(Errno::EINVAL);
+        }
+        self.with_opts(h, |o| o.mtu = mtu)
+    }
+}
+
+/// The application is done writing: queue a FIN and move to the closing states.
+fn shut_write(tcb: &mut Tcb, cx: &mut Shared) {
+    if tcb.fin_queued {
+        return;
+    }
+    match tcb.state {
+        State::Established => {
+            tcb.fin_queued = true;
+            tcb.set_state(&mut cx.stats, State::FinWait1);
+        }
+        State::CloseWait => {
+            tcb.fin_queued = true;
+            tcb.set_state(&mut cx.stats, State::LastAck);
+        }
+        State::SynSent | State::SynReceived => tcb.fin_queued = true,
+        _ => {}
+    }
+}
+
+/// Reset the connection from our side (abort, or close with unread data).
+fn reset(tcb: &mut Tcb, cx: &mut Shared) {
+    if matches!(
+        tcb.state,
+        State::SynReceived
+            | State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait
+    ) {
+        tcb.send_rst_on_close = true;
+    }
+    tcb.snd_nxt = tcb.snd_max.max(tcb.snd_nxt);
+    tcb.set_state(&mut cx.stats, State::Closed);
+}

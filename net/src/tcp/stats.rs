@@ -1,0 +1,121 @@
+//! TCP counters in the spirit of /proc/net/snmp (`Tcp:`, RFC 4022 names) and
+//! /proc/net/netstat (`TcpExt:`), and their text dump.
+//!
+//! Owns counting and formatting only; the protocol code increments the fields.
+
+use core::fmt::{self, Write};
+
+type Rows<const N: usize> = [(&'static str, u64); N];
+
+/// Every reason a segment was dropped and every recovery action, by name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    // RFC 4022 / Linux `Tcp:`.
+    pub active_opens: u64,
+    pub passive_opens: u64,
+    pub attempt_fails: u64,
+    pub estab_resets: u64,
+    pub curr_estab: u64,
+    pub in_segs: u64,
+    pub out_segs: u64,
+    pub retrans_segs: u64,
+    pub in_errs: u64,
+    pub out_rsts: u64,
+    pub in_csum_errors: u64,
+    // Linux `TcpExt:`.
+    pub listen_overflows: u64,
+    pub listen_drops: u64,
+    pub challenge_acks: u64,
+    pub challenge_acks_suppressed: u64,
+    pub malformed_options: u64,
+    pub paws_rejected: u64,
+    pub ofo_queued: u64,
+    pub ofo_drops: u64,
+    pub fast_retransmits: u64,
+    pub spurious_recoveries: u64,
+    pub timeouts: u64,
+    pub timeouts_abort: u64,
+    pub delayed_acks: u64,
+    pub window_probes: u64,
+    pub keepalive_probes: u64,
+    pub keepalive_timeouts: u64,
+    pub abort_on_close: u64,
+    pub abort_on_data: u64,
+    pub time_wait_reused: u64,
+    pub icmp_errors: u64,
+    pub icmp_ignored: u64,
+    pub no_port: u64,
+}
+
+impl Counters {
+    fn rows(&self) -> (Rows<15>, Rows<22>) {
+        (
+            [
+                ("RtoAlgorithm", 1),
+                ("RtoMin", 200),
+                ("RtoMax", 120_000),
+                ("MaxConn", u64::MAX),
+                ("ActiveOpens", self.active_opens),
+                ("PassiveOpens", self.passive_opens),
+                ("AttemptFails", self.attempt_fails),
+                ("EstabResets", self.estab_resets),
+                ("CurrEstab", self.curr_estab),
+                ("InSegs", self.in_segs),
+                ("OutSegs", self.out_segs),
+                ("RetransSegs", self.retrans_segs),
+                ("InErrs", self.in_errs),
+                ("OutRsts", self.out_rsts),
+                ("InCsumErrors", self.in_csum_errors),
+            ],
+            [
+                ("ListenOverflows", self.listen_overflows),
+                ("ListenDrops", self.listen_drops),
+                ("TCPChallengeACK", self.challenge_acks),
+                ("TCPChallengeACKSuppressed", self.challenge_acks_suppressed),
+                ("TCPMalformedOptions", self.malformed_options),
+                ("PAWSEstab", self.paws_rejected),
+                ("TCPOFOQueue", self.ofo_queued),
+                ("TCPOFODrop", self.ofo_drops),
+                ("TCPFastRetrans", self.fast_retransmits),
+                ("TCPSpuriousRecoveries", self.spurious_recoveries),
+                ("TCPTimeouts", self.timeouts),
+                ("TCPAbortOnTimeout", self.timeouts_abort),
+                ("DelayedACKs", self.delayed_acks),
+                ("TCPWinProbe", self.window_probes),
+                ("TCPKeepAlive", self.keepalive_probes),
+                ("TCPKeepAliveTimeouts", self.keepalive_timeouts),
+                ("TCPAbortOnClose", self.abort_on_close),
+                ("TCPAbortOnData", self.abort_on_data),
+                ("TWRecycled", self.time_wait_reused),
+                ("TCPIcmpErrors", self.icmp_errors),
+                ("TCPIcmpIgnored", self.icmp_ignored),
+                ("TCPNoPort", self.no_port),
+            ],
+        )
+    }
+
+    /// Write `Tcp:` and `TcpExt:` header/value line pairs, as /proc/net/snmp and netstat do.
+    pub fn dump(&self, w: &mut impl Write) -> fmt::Result {
+        let (tcp, ext) = self.rows();
+        write_pair(w, "Tcp:", &tcp)?;
+        write_pair(w, "TcpExt:", &ext)
+    }
+}
+
+fn write_pair(w: &mut impl Write, tag: &str, rows: &[(&'static str, u64)]) -> fmt::Result {
+    w.write_str(tag)?;
+    for (name, _) in rows {
+        write!(w, " {name}")?;
+    }
+    w.write_str("\n")?;
+    w.write_str(tag)?;
+    for (name, v) in rows {
+        // MaxConn is -1 (dynamic) in Linux's table.
+        if *name == "MaxConn" {
+            w.write_str(" -1")?;
+        } else {
+            write!(w, " {v}")?;
+        }
+    }
+    w.write_str("\n")
+}

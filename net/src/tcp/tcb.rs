@@ -1,0 +1,453 @@
+//! The transmission control block: everything TCP remembers about one connection (RFC 9293
+//! §3.3.1), its buffers, its per-socket options, and the small helpers shared by the input,
+//! output and timer code.
+//!
+//! Owns per-connection state only. It never touches the connection table, listeners, or other
+//! connections (that is `tcp::Tcp`); segment processing lives in `input.rs`, transmission in
+//! `output.rs`, timers in `timer.rs`.
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+use core::net::SocketAddrV4;
+
+use super::congestion::{CongestionControl, NewReno};
+use super::seq::Seq;
+use super::{Counters, Shared, State, TcpConfig};
+use crate::errno::Errno;
+use crate::time::{Duration, Instant};
+use crate::wire::tcp::MAX_WSCALE;
+
+/// Memory charged per out-of-order queue entry on top of its bytes, so that a flood of 1-byte
+/// segments cannot pin more memory than the receive buffer allows.
+pub const OOO_ENTRY_OVERHEAD: usize = 64;
+/// Highest duplicate-ACK threshold reordering may raise it to (Linux caps its reordering
+/// metric at 300 with SACK; without SACK a long wait for dupacks costs timeouts instead).
+pub const MAX_DUPTHRESH: u32 = 16;
+/// Smallest MSS accepted from a peer or a caller (RFC 9293 §3.7.1: 536 is the default; Linux
+/// clamps the lower bound to 88 bytes of payload, we keep a sane floor).
+pub const MIN_MSS: u16 = 88;
+/// Smallest buffer a caller may set (Linux's SOCK_MIN_SNDBUF/RCVBUF are in this range).
+pub const MIN_BUFFER: usize = 2048;
+/// Largest buffer a caller may set: 16 MiB bounds one connection's memory.
+pub const MAX_BUFFER: usize = 16 << 20;
+
+/// Who holds a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Owner {
+    /// The application holds a handle.
+    User,
+    /// A passive child not yet accepted: in its listener's SYN or accept queue.
+    Listener(usize),
+    /// The application closed its handle; TCP finishes the connection alone.
+    Orphan,
+}
+
+/// Per-socket options (setsockopt), inherited by children from their listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SockOpts {
+    /// TCP_NODELAY: disable Nagle.
+    pub nodelay: bool,
+    /// SO_KEEPALIVE.
+    pub keepalive: bool,
+    /// TCP_KEEPIDLE.
+    pub keepalive_idle: Duration,
+    /// TCP_KEEPINTVL.
+    pub keepalive_interval: Duration,
+    /// TCP_KEEPCNT.
+    pub keepalive_count: u32,
+    /// TCP_USER_TIMEOUT: how long transmitted data may stay unacknowledged.
+    pub user_timeout: Option<Duration>,
+    /// SO_SNDBUF in bytes.
+    pub send_buffer: usize,
+    /// SO_RCVBUF in bytes.
+    pub recv_buffer: usize,
+    /// The MTU of the path, giving our MSS (MTU − 40).
+    pub mtu: u16,
+}
+
+impl SockOpts {
+    pub fn from_config(c: &TcpConfig) -> Self {
+        SockOpts {
+            nodelay: false,
+            keepalive: false,
+            keepalive_idle: c.keepalive_idle,
+            keepalive_interval: c.keepalive_interval,
+            keepalive_count: c.keepalive_count,
+            user_timeout: None,
+            send_buffer: c.send_buffer,
+            recv_buffer: c.recv_buffer,
+            mtu: c.default_mtu,
+        }
+    }
+    /// Our MSS for this path.
+    pub fn mss(&self) -> u16 {
+        self.mtu.saturating_sub(40).max(MIN_MSS)
+    }
+}
+
+/// One connection.
+#[derive(Debug)]
+pub(crate) struct Tcb {
+    pub state: State,
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+    pub owner: Owner,
+    pub opts: SockOpts,
+    /// Whether the connection ever reached a synchronized state (for ENOTCONN vs EPIPE).
+    pub was_connected: bool,
+
+    // Send sequence space.
+    pub iss: Seq,
+    pub snd_una: Seq,
+    pub snd_nxt: Seq,
+    /// Highest sequence number sent (snd_nxt goes back on a retransmission timeout).
+    pub snd_max: Seq,
+    pub snd_wnd: u32,
+    pub max_snd_wnd: u32,
+    pub snd_wl1: Seq,
+    pub snd_wl2: Seq,
+    /// Unacknowledged and unsent data; `snd_buf[0]` has sequence number `snd_buf_seq`.
+    pub snd_buf: VecDeque<u8>,
+    pub snd_buf_seq: Seq,
+    /// The application shut down writing: a FIN follows the queued data.
+    pub fin_queued: bool,
+
+    // Receive sequence space.
+    pub irs: Seq,
+    pub rcv_nxt: Seq,
+    /// Right edge of the window we last advertised (never moves left).
+    pub rcv_adv: Seq,
+    /// In-order data not yet read by the application.
+    pub rcv_buf: VecDeque<u8>,
+    /// Stream offset (bytes since the SYN) of `rcv_nxt`; the out-of-order queue is keyed by
+    /// stream offsets so it needs no wrapping arithmetic.
+    pub rcv_off: u64,
+    /// Out-of-order data: non-overlapping runs keyed by stream offset.
+    pub ooo: BTreeMap<u64, Vec<u8>>,
+    /// Bytes plus per-entry overhead held in `ooo`; bounded by the receive buffer.
+    pub ooo_mem: usize,
+    /// Stream offset of a FIN that arrived out of order.
+    pub ooo_fin: Option<u64>,
+    pub fin_received: bool,
+    pub rd_shutdown: bool,
+
+    // Options negotiated on the SYN.
+    pub mss: u32,
+    /// Estimate of the peer's segment size, for delayed ACKs.
+    pub rcv_mss: u32,
+    pub snd_wscale: u8,
+    pub rcv_wscale: u8,
+    pub ws_ok: bool,
+    pub ts_ok: bool,
+    pub ts_recent: u32,
+    pub ts_recent_at: Instant,
+    pub ts_offset: u32,
+    /// Our TSval at the last retransmission timeout: older echoes give no RTT sample.
+    pub ts_last_rto: u32,
+    pub last_ack_sent: Seq,
+    /// The peer's SYN offered window scaling / timestamps (passive side).
+    pub peer_ws: Option<u8>,
+    pub peer_ts: bool,
+
+    // Round-trip time (RFC 6298), in microseconds.
+    pub srtt_us: Option<u64>,
+    pub rttvar_us: u64,
+    pub rto: Duration,
+    pub backoff: u32,
+    /// Karn timing of one segment: (end sequence, send time).
+    pub rtt_timing: Option<(Seq, Instant)>,
+
+    // Timers.
+    pub rto_at: Option<Instant>,
+    pub persist_at: Option<Instant>,
+    pub persist_backoff: u32,
+    pub delack_at: Option<Instant>,
+    /// TIME-WAIT expiry, or the FIN-WAIT-2 timeout of an orphan.
+    pub timewait_at: Option<Instant>,
+    /// Retransmissions since forward progress.
+    pub retries: u32,
+    /// When the first of those retransmissions happened (TCP_USER_TIMEOUT).
+    pub retrans_start: Option<Instant>,
+    pub last_recv: Instant,
+    pub ka_probes: u32,
+
+    // Loss recovery.
+    pub cc: Box<dyn CongestionControl>,
+    pub dupacks: u32,
+    pub in_recovery: bool,
+    pub recover: Seq,
+    pub rexmit_head: bool,
+    /// Duplicate ACKs that signal a loss: 3 (RFC 5681), raised when reordering made a fast
+    /// retransmit spurious, up to [`MAX_DUPTHRESH`].
+    pub dupthresh: u32,
+    /// Our TSval when the current fast recovery began: an ACK echoing an older one shows the
+    /// original arrived and the retransmission was spurious (RFC 3522).
+    pub undo_ts: Option<u32>,
+
+    // What the next output must do.
+    pub ack_now: bool,
+    pub unacked_bytes: u32,
+    pub probe_now: bool,
+    pub force_send: bool,
+
+    // Errors.
+    pub error: Option<Errno>,
+    pub soft_error: Option<Errno>,
+
+    // Bookkeeping for the table.
+    /// Send a RST when the table reaps this CLOSED block (keepalive timeout, abort).
+    pub send_rst_on_close: bool,
+    pub wake: bool,
+    pub dirty: bool,
+}
+
+impl Tcb {
+    /// A fresh block in `state` (SYN-SENT for an active open, SYN-RECEIVED for a child).
+    pub fn new(
+        cx: &Shared,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        opts: SockOpts,
+        state: State,
+        iss: u32,
+    ) -> Tcb {
+        let iss = Seq(iss);
+        let mss = u32::from(opts.mss());
+        let mut rcv_wscale = 0;
+        while rcv_wscale < MAX_WSCALE && (opts.recv_buffer >> rcv_wscale) > 0xffff {
+            rcv_wscale += 1;
+        }
+        Tcb {
+            state,
+            local,
+            remote,
+            owner: Owner::User,
+            opts,
+            was_connected: false,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: Seq(0),
+            snd_wl2: iss,
+            snd_buf: VecDeque::new(),
+            snd_buf_seq: iss + 1,
+            fin_queued: false,
+            irs: Seq(0),
+            rcv_nxt: Seq(0),
+            rcv_adv: Seq(0),
+            rcv_buf: VecDeque::new(),
+            rcv_off: 0,
+            ooo: BTreeMap::new(),
+            ooo_mem: 0,
+            ooo_fin: None,
+            fin_received: false,
+            rd_shutdown: false,
+            mss,
+            rcv_mss: mss,
+            snd_wscale: 0,
+            rcv_wscale,
+            ws_ok: false,
+            ts_ok: false,
+            ts_recent: 0,
+            ts_recent_at: now,
+            ts_offset: super::isn::ts_offset(&cx.key, local, remote),
+            ts_last_rto: 0,
+            last_ack_sent: Seq(0),
+            peer_ws: None,
+            peer_ts: false,
+            srtt_us: None,
+            rttvar_us: 0,
+            rto: cx.config.rto_initial,
+            backoff: 0,
+            rtt_timing: None,
+            rto_at: None,
+            persist_at: None,
+            persist_backoff: 0,
+            delack_at: None,
+            timewait_at: None,
+            retries: 0,
+            retrans_start: None,
+            last_recv: now,
+            ka_probes: 0,
+            cc: Box::new(NewReno::new(cx.config.initial_window, mss)),
+            dupacks: 0,
+            in_recovery: false,
+            recover: iss,
+            rexmit_head: false,
+            dupthresh: 3,
+            undo_ts: None,
+            ack_now: false,
+            unacked_bytes: 0,
+            probe_now: false,
+            force_send: false,
+            error: None,
+            soft_error: None,
+            send_rst_on_close: false,
+            wake: false,
+            dirty: false,
+        }
+    }
+
+    /// Change state, keeping the RFC 4022 counters (CurrEstab, EstabResets, AttemptFails) in
+    /// step, and wake the application.
+    pub fn set_state(&mut self, stats: &mut Counters, new: State) {
+        use State::*;
+        let old = self.state;
+        if old == new {
+            return;
+        }
+        let est = |s: State| matches!(s, Established | CloseWait);
+        if est(old) && !est(new) {
+            stats.curr_estab = stats.curr_estab.saturating_sub(1);
+            if new == Closed {
+                stats.estab_resets += 1;
+            }
+        } else if !est(old) && est(new) {
+            stats.curr_estab += 1;
+        }
+        if matches!(old, SynSent | SynReceived) && matches!(new, Closed) {
+            stats.attempt_fails += 1;
+        }
+        if new.is_synchronized() {
+            self.was_connected = true;
+        }
+        if new == Closed {
+            self.rto_at = None;
+            self.persist_at = None;
+            self.delack_at = None;
+            self.timewait_at = None;
+        }
+        self.state = new;
+        self.wake = true;
+    }
+
+    /// Close with `err` reported through SO_ERROR (reset, refused, timed out).
+    pub fn fail(&mut self, stats: &mut Counters, err: Errno) {
+        self.error = Some(err);
+        self.set_state(stats, State::Closed);
+    }
+
+    /// Sequence number of our FIN, once the application shut down writing.
+    pub fn fin_seq(&self) -> Option<Seq> {
+        if self.fin_queued {
+            Some(self.data_end())
+        } else {
+            None
+        }
+    }
+    /// Sequence number just past the queued data.
+    pub fn data_end(&self) -> Seq {
+        self.snd_buf_seq + self.snd_buf.len() as u32
+    }
+    /// Bytes sent and not yet acknowledged.
+    pub fn flight(&self) -> u32 {
+        self.snd_max.since(self.snd_una)
+    }
+    /// Free space in the send buffer.
+    pub fn send_space(&self) -> usize {
+        self.opts.send_buffer.saturating_sub(self.snd_buf.len())
+    }
+    /// Free space in the receive buffer.
+    pub fn recv_space(&self) -> usize {
+        self.opts.recv_buffer.saturating_sub(self.rcv_buf.len())
+    }
+    /// The window we currently advertise (right edge minus RCV.NXT).
+    pub fn rcv_wnd(&self) -> u32 {
+        if self.rcv_adv > self.rcv_nxt {
+            self.rcv_adv.since(self.rcv_nxt)
+        } else {
+            0
+        }
+    }
+    /// Our timestamp clock: milliseconds plus a per-connection offset.
+    pub fn ts_now(&self, now: Instant) -> u32 {
+        (now.as_millis() as u32).wrapping_add(self.ts_offset)
+    }
+    /// The current retransmission timeout with exponential backoff applied.
+    pub fn backed_off_rto(&self, cfg: &TcpConfig) -> Duration {
+        let mut d = self.rto;
+        for _ in 0..self.backoff.min(16) {
+            d = d.saturating_mul(2);
+            if d >= cfg.rto_max {
+                return cfg.rto_max;
+            }
+        }
+        d.min(cfg.rto_max)
+    }
+
+    /// RFC 6298 §2: fold one RTT measurement into SRTT/RTTVAR and recompute the RTO.
+    pub fn rtt_sample(&mut self, cfg: &TcpConfig, r_us: u64) {
+        let r = r_us.max(1);
+        match self.srtt_us {
+            None => {
+                self.srtt_us = Some(r);
+                self.rttvar_us = r / 2;
+            }
+            Some(srtt) => {
+                let delta = srtt.abs_diff(r);
+                self.rttvar_us = (3 * self.rttvar_us + delta) / 4;
+                self.srtt_us = Some((7 * srtt + r) / 8);
+            }
+        }
+        let srtt = self.srtt_us.unwrap_or(r);
+        // G = 1 ms clock granularity.
+        let rto_us = srtt + (4 * self.rttvar_us).max(1000);
+        self.rto = Duration::from_micros(rto_us).clamp(cfg.rto_min, cfg.rto_max);
+    }
+
+    /// Earliest timer deadline of this connection.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.rto_at,
+            self.persist_at,
+            self.delack_at,
+            self.timewait_at,
+            self.keepalive_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// When the next keepalive probe (or the keepalive verdict) is due.
+    pub fn keepalive_at(&self) -> Option<Instant> {
+        if !self.opts.keepalive
+            || !matches!(self.state, State::Established | State::CloseWait)
+            || self.snd_max != self.snd_una
+        {
+            return None;
+        }
+        let wait = self
+            .opts
+            .keepalive_idle
+            .saturating_add(self.opts.keepalive_interval.saturating_mul(self.ka_probes));
+        Some(self.last_recv + wait)
+    }
+
+    /// Readable: data, end of stream, or an error to report.
+    pub fn readable(&self) -> bool {
+        !self.rcv_buf.is_empty()
+            || self.fin_received
+            || self.rd_shutdown
+            || self.error.is_some()
+            || (self.state == State::Closed && self.was_connected)
+    }
+
+    /// Writable: connected with room in the send buffer (at least half of what is queued,
+    /// like Linux's stream write space), or writes would fail at once.
+    pub fn writable(&self) -> bool {
+        match self.state {
+            State::Established | State::CloseWait if !self.fin_queued => {
+                let free = self.send_space();
+                free > 0 && free * 2 >= self.snd_buf.len().min(self.opts.send_buffer)
+            }
+            State::SynSent | State::SynReceived => false,
+            _ => true,
+        }
+    }
+}

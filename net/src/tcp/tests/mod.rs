@@ -1,0 +1,9 @@
+//! TCP tests: scripted segment-level tests, simulation, property tests.
+
+mod flow;
+mod prop;
+mod script;
+mod security;
+mod sim;
+mod states;
+mod transfer;

@@ -1,0 +1,315 @@
+//! Scripted tests of every state transition (RFC 9293 §3.3.2 diagram).
+
+use super::script::*;
+use crate::errno::Errno;
+use crate::tcp::{Shutdown, State, TcpConfig};
+use crate::time::Duration;
+use crate::wire::tcp::{flags, kind};
+use alloc::vec::Vec;
+
+#[test]
+fn active_open_sends_linux_ordered_syn_and_reaches_established() {
+    let mut h = Harness::new();
+    let c = h.tcp.connect(h.now, us(), peer(), Some(1500)).unwrap();
+    assert_eq!(h.state(c), State::SynSent);
+    let syn = h.expect();
+    assert!(syn.is(flags::SYN));
+    // MSS 1460, NOP NOP TS, NOP WS (Linux's layout without SACK).
+    assert_eq!(&syn.raw_opts[..4], &[kind::MSS, 4, 0x05, 0xb4]);
+    assert_eq!(&syn.raw_opts[4..8], &[1, 1, kind::TIMESTAMP, 10]);
+    assert_eq!(&syn.raw_opts[16..20], &[1, kind::WSCALE, 3, 3]);
+    assert_eq!(syn.opts.timestamp.unwrap().1, 0);
+    assert!(!h.tcp.poll_events(c).unwrap().writable);
+    h.inject(
+        seg(5000)
+            .syn()
+            .ack(syn.seq + 1)
+            .mss(1400)
+            .ws(2)
+            .ts(77, syn.tsval()),
+    );
+    let ack = h.expect();
+    assert!(ack.is(flags::ACK));
+    assert_eq!((ack.seq, ack.ack), (syn.seq + 1, 5001));
+    assert_eq!(ack.opts.timestamp.unwrap().1, 77);
+    assert_eq!(h.state(c), State::Established);
+    assert!(h.tcp.poll_events(c).unwrap().writable);
+    assert_eq!(h.counters().active_opens, 1);
+    assert_eq!(h.counters().curr_estab, 1);
+    // MSS negotiated down to the peer's 1400: a 3000-byte write goes as 1400 + 1400 + 200.
+    h.tcp.set_nodelay(c, true).unwrap();
+    h.tcp.send(c, &[7u8; 3000]).unwrap();
+    let lens: Vec<usize> = (0..3).map(|_| h.expect().data.len()).collect();
+    assert_eq!(lens, [1400, 1400, 200]);
+}
+
+#[test]
+fn mss_comes_from_the_mtu() {
+    let mut h = Harness::new();
+    h.tcp.connect(h.now, us(), peer(), Some(1000)).unwrap();
+    assert_eq!(h.expect().opts.mss, Some(960));
+}
+
+#[test]
+fn passive_open_and_accept() {
+    let mut h = Harness::new();
+    let l = h.tcp.listen(us(), 8).unwrap();
+    assert_eq!(h.tcp.accept(l), Err(Errno::EAGAIN));
+    h.inject(seg(1000).syn().mss(1460).ws(7).ts(5, 0));
+    let synack = h.expect();
+    assert!(synack.is(flags::SYN | flags::ACK));
+    assert_eq!(synack.ack, 1001);
+    assert_eq!(synack.opts.wscale, Some(3));
+    assert_eq!(synack.opts.timestamp.unwrap().1, 5);
+    assert_eq!(h.tcp.accept(l), Err(Errno::EAGAIN));
+    h.inject(
+        seg(1001)
+            .ack(synack.seq + 1)
+            .ts(6, synack.tsval())
+            .data(b"hello"),
+    );
+    assert!(h.tcp.poll_events(l).unwrap().readable);
+    let c = h.tcp.accept(l).unwrap();
+    assert_eq!(h.state(c), State::Established);
+    assert_eq!(h.tcp.peer_addr(c).unwrap(), peer());
+    assert_eq!(h.read_all(c), b"hello");
+    assert_eq!(h.counters().passive_opens, 1);
+}
+
+#[test]
+fn simultaneous_open() {
+    let mut h = Harness::new();
+    let c = h.tcp.connect(h.now, us(), peer(), None).unwrap();
+    let syn = h.expect();
+    // The peer's SYN crosses ours.
+    h.inject(seg(9000).syn().mss(1460));
+    assert_eq!(h.state(c), State::SynReceived);
+    let synack = h.expect();
+    assert!(synack.is(flags::SYN | flags::ACK));
+    assert_eq!((synack.seq, synack.ack), (syn.seq, 9001));
+    // The peer's SYN-ACK acknowledges our SYN: established.
+    h.inject(seg(9000).syn().ack(syn.seq + 1));
+    assert_eq!(h.state(c), State::Established);
+    h.tcp.send(c, b"hi").unwrap();
+    let d = h.expect();
+    assert_eq!(
+        (d.seq, d.ack, d.data.as_slice()),
+        (syn.seq + 1, 9001, &b"hi"[..])
+    );
+}
+
+#[test]
+fn active_close_through_fin_wait_and_time_wait() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.shutdown(c, Shutdown::Write).unwrap();
+    assert_eq!(h.state(c), State::FinWait1);
+    let fin = h.expect();
+    assert!(fin.is(flags::FIN | flags::ACK));
+    assert_eq!(fin.seq, iss + 1);
+    assert_eq!(h.tcp.send(c, b"x"), Err(Errno::EPIPE));
+    h.inject(seg(5001).ack(iss + 2));
+    assert_eq!(h.state(c), State::FinWait2);
+    // Half-close: the peer may still send to us.
+    h.inject(seg(5001).ack(iss + 2).data(b"late"));
+    h.inject(seg(5005).ack(iss + 2).fin());
+    assert_eq!(h.state(c), State::TimeWait);
+    let ack = h.expect();
+    assert_eq!(ack.ack, 5006);
+    assert_eq!(h.read_all(c), b"late");
+    assert_eq!(h.tcp.recv(c, &mut [0; 4]), Ok(0));
+    // A retransmitted FIN is acknowledged again.
+    h.inject(seg(5005).ack(iss + 2).fin());
+    assert_eq!(h.expect().ack, 5006);
+    h.advance(Duration::from_secs(59));
+    assert_eq!(h.state(c), State::TimeWait);
+    h.advance(Duration::from_secs(2));
+    assert_eq!(h.state(c), State::Closed);
+    h.tcp.close(c).unwrap();
+    assert_eq!(h.tcp.state(c), Err(Errno::EBADF));
+}
+
+#[test]
+fn time_wait_length_is_configurable() {
+    let mut h = Harness::with_config(TcpConfig {
+        time_wait: Duration::from_secs(4),
+        ..TcpConfig::default()
+    });
+    let (c, iss) = h.connected_plain();
+    h.tcp.close(c).unwrap();
+    let _fin = h.expect();
+    h.inject(seg(5001).ack(iss + 2).fin());
+    let _ = h.expect();
+    assert_eq!(h.tcp.poll_at(), Some(h.now + Duration::from_secs(4)));
+    h.advance(Duration::from_secs(4));
+    assert_eq!(h.tcp.poll_at(), None);
+}
+
+#[test]
+fn passive_close_through_close_wait_and_last_ack() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.inject(seg(5001).ack(iss + 1).data(b"bye").fin());
+    assert_eq!(h.state(c), State::CloseWait);
+    assert_eq!(h.expect().ack, 5005);
+    assert_eq!(h.read_all(c), b"bye");
+    assert_eq!(h.tcp.recv(c, &mut [0; 8]), Ok(0));
+    assert!(h.tcp.poll_events(c).unwrap().readable);
+    // Half-close: we can still send.
+    h.tcp.send(c, b"reply").unwrap();
+    let d = h.expect();
+    assert_eq!(d.data, b"reply", "{d:?}");
+    h.tcp.close(c).unwrap();
+    let fin = h.expect();
+    assert!(fin.has(flags::FIN));
+    assert_eq!(fin.seq, iss + 6);
+    h.inject(seg(5005).ack(iss + 7));
+    assert_eq!(h.tcp.poll_at(), None);
+    assert_eq!(h.counters().curr_estab, 0);
+    assert_eq!(h.counters().estab_resets, 0);
+}
+
+#[test]
+fn simultaneous_close_goes_through_closing() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.shutdown(c, Shutdown::Write).unwrap();
+    let _fin = h.expect();
+    // The peer's FIN crosses ours, not yet acknowledging it.
+    h.inject(seg(5001).ack(iss + 1).fin());
+    assert_eq!(h.state(c), State::Closing);
+    assert_eq!(h.expect().ack, 5002);
+    h.inject(seg(5002).ack(iss + 2));
+    assert_eq!(h.state(c), State::TimeWait);
+    h.advance(Duration::from_secs(61));
+    assert_eq!(h.state(c), State::Closed);
+}
+
+#[test]
+fn fin_wait_1_straight_to_time_wait_on_fin_ack() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.shutdown(c, Shutdown::Write).unwrap();
+    let _ = h.expect();
+    h.inject(seg(5001).ack(iss + 2).fin());
+    assert_eq!(h.state(c), State::TimeWait);
+}
+
+#[test]
+fn close_with_unread_data_sends_rst() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.inject(seg(5001).ack(iss + 1).data(b"unread"));
+    h.advance(Duration::from_millis(50));
+    let _ = h.expect(); // delayed ACK
+    h.tcp.close(c).unwrap();
+    let rst = h.expect();
+    assert!(rst.is(flags::RST));
+    assert_eq!(rst.seq, iss + 1);
+    assert_eq!(h.counters().abort_on_close, 1);
+    assert_eq!(h.counters().estab_resets, 1);
+    h.expect_none();
+}
+
+#[test]
+fn abort_sends_rst_and_invalidates_handle() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.abort(c).unwrap();
+    let rst = h.expect();
+    assert!(rst.is(flags::RST) && rst.seq == iss + 1);
+    assert_eq!(h.tcp.send(c, b"x"), Err(Errno::EBADF));
+}
+
+#[test]
+fn rst_in_syn_sent_refuses_the_connection() {
+    let mut h = Harness::new();
+    let c = h.tcp.connect(h.now, us(), peer(), None).unwrap();
+    let syn = h.expect();
+    // A RST whose ACK does not acknowledge our SYN is ignored.
+    h.inject(seg(0).rst().ack(syn.seq + 5));
+    assert_eq!(h.state(c), State::SynSent);
+    h.inject(seg(0).rst().ack(syn.seq + 1));
+    assert_eq!(h.state(c), State::Closed);
+    let ev = h.tcp.poll_events(c).unwrap();
+    assert!(ev.error && ev.hup);
+    assert_eq!(h.tcp.take_error(c), Ok(Some(Errno::ECONNREFUSED)));
+    assert_eq!(h.tcp.take_error(c), Ok(None));
+    assert_eq!(h.tcp.send(c, b"x"), Err(Errno::ENOTCONN));
+    assert_eq!(h.counters().attempt_fails, 1);
+}
+
+#[test]
+fn bad_ack_in_syn_sent_draws_a_reset() {
+    let mut h = Harness::new();
+    let c = h.tcp.connect(h.now, us(), peer(), None).unwrap();
+    let syn = h.expect();
+    h.inject(seg(77).syn().ack(syn.seq + 100));
+    let rst = h.expect();
+    assert!(rst.is(flags::RST));
+    assert_eq!(rst.seq, syn.seq + 100);
+    assert_eq!(h.state(c), State::SynSent);
+}
+
+#[test]
+fn reset_in_established_reports_econnreset_then_epipe() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.inject(seg(5001).rst());
+    assert_eq!(h.state(c), State::Closed);
+    assert_eq!(h.tcp.send(c, b"x"), Err(Errno::ECONNRESET));
+    assert_eq!(h.tcp.send(c, b"x"), Err(Errno::EPIPE));
+    assert_eq!(h.tcp.recv(c, &mut [0; 4]), Ok(0));
+    assert_eq!(h.counters().estab_resets, 1);
+    let _ = iss;
+}
+
+#[test]
+fn segment_to_closed_port_is_answered_with_rst() {
+    let mut h = Harness::new();
+    h.inject(seg(100).syn());
+    let r = h.expect();
+    assert!(r.is(flags::RST | flags::ACK));
+    assert_eq!((r.seq, r.ack), (0, 101));
+    h.inject(seg(100).ack(4242).data(b"zz"));
+    let r = h.expect();
+    assert!(r.is(flags::RST));
+    assert_eq!(r.seq, 4242);
+    // Never a RST for a RST.
+    h.inject(seg(100).rst());
+    h.expect_none();
+    assert_eq!(h.counters().out_rsts, 2);
+}
+
+#[test]
+fn listener_close_resets_pending_children() {
+    let mut h = Harness::new();
+    let l = h.tcp.listen(us(), 4).unwrap();
+    h.inject(seg(1000).syn());
+    let synack = h.expect();
+    h.inject(seg(1001).ack(synack.seq + 1));
+    h.tcp.close(l).unwrap();
+    let rst = h.expect();
+    assert!(rst.has(flags::RST));
+    h.inject(seg(1001).ack(synack.seq + 1).data(b"x"));
+    assert!(h.expect().has(flags::RST));
+}
+
+#[test]
+fn syn_retries_then_etimedout() {
+    let mut h = Harness::new();
+    let c = h.tcp.connect(h.now, us(), peer(), None).unwrap();
+    let first = h.expect();
+    let mut gaps = Vec::new();
+    for _ in 0..6 {
+        let d = h.advance_to_next_timer();
+        let s = h.expect();
+        assert!(s.is(flags::SYN) && s.seq == first.seq);
+        gaps.push(d.as_secs());
+    }
+    assert_eq!(gaps, [1, 2, 4, 8, 16, 32]);
+    h.advance_to_next_timer();
+    h.expect_none();
+    assert_eq!(h.state(c), State::Closed);
+    assert_eq!(h.tcp.take_error(c), Ok(Some(Errno::ETIMEDOUT)));
+}

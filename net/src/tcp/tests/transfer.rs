@@ -1,0 +1,109 @@
+//! 10 MB bulk transfers through the simulated link under each impairment; each run prints its
+//! simulated completion time (visible with `--nocapture`).
+
+use super::sim::{bulk, LinkCfg};
+use crate::time::Duration;
+
+const TEN_MB: u64 = 10 * 1024 * 1024;
+
+fn run(name: &str, cfg: LinkCfg, seed: u64) {
+    let t = bulk(cfg, seed, TEN_MB);
+    std::println!(
+        "sim {name:<12} 10 MiB in {:>8.3} s simulated ({} retransmitted segments, {} packets dropped by the link)",
+        t.elapsed.as_secs_f64(),
+        t.retrans,
+        t.dropped
+    );
+    assert_eq!(t.received, TEN_MB, "{name}: bytes missing");
+    assert!(t.hash_ok, "{name}: stream corrupted or reordered");
+}
+
+#[test]
+fn clean_link() {
+    run("clean", LinkCfg::default(), 1);
+}
+
+#[test]
+fn loss_1_percent() {
+    run(
+        "loss 1%",
+        LinkCfg {
+            loss: 10,
+            ..LinkCfg::default()
+        },
+        2,
+    );
+}
+
+#[test]
+fn loss_5_percent() {
+    run(
+        "loss 5%",
+        LinkCfg {
+            loss: 50,
+            ..LinkCfg::default()
+        },
+        3,
+    );
+}
+
+#[test]
+fn loss_20_percent() {
+    run(
+        "loss 20%",
+        LinkCfg {
+            loss: 200,
+            ..LinkCfg::default()
+        },
+        4,
+    );
+}
+
+#[test]
+fn reorder_25_percent() {
+    run(
+        "reorder 25%",
+        LinkCfg {
+            reorder: 250,
+            ..LinkCfg::default()
+        },
+        5,
+    );
+}
+
+#[test]
+fn duplicate_5_percent() {
+    run(
+        "dup 5%",
+        LinkCfg {
+            dup: 50,
+            ..LinkCfg::default()
+        },
+        6,
+    );
+}
+
+#[test]
+fn corrupt_1_percent() {
+    run(
+        "corrupt 1%",
+        LinkCfg {
+            corrupt: 10,
+            ..LinkCfg::default()
+        },
+        7,
+    );
+}
+
+#[test]
+fn everything_at_once() {
+    let cfg = LinkCfg {
+        loss: 50,
+        reorder: 250,
+        dup: 50,
+        corrupt: 10,
+        delay: Duration::from_millis(20),
+        ..LinkCfg::default()
+    };
+    run("all at once", cfg, 8);
+}
