@@ -28,7 +28,8 @@ pub enum TapVerdict {
     Drop,
 }
 
-type Tap = Box<dyn FnMut(usize, &mut Vec<u8>) -> TapVerdict>;
+/// A test hook over frames in flight: (sending port, frame) → pass (possibly rewritten) or drop.
+pub type Tap = Box<dyn FnMut(usize, &mut Vec<u8>) -> TapVerdict>;
 
 struct Port {
     mac: MacAddr,

@@ -439,3 +439,25 @@ fn arp_requests_are_rate_limited() {
     assert_eq!(c.arp.out_requests, burst);
     assert_eq!(c.arp.requests_rate_limited, 50 - burst);
 }
+
+#[test]
+fn loopback_closed_port_refuses_too() {
+    let mut n = Net::new(1);
+    let s = n.hosts[0].udp_open().unwrap();
+    n.hosts[0]
+        .udp_connect(s, sa(Ipv4Addr::LOCALHOST, 53))
+        .unwrap();
+    let now = n.now;
+    n.hosts[0].udp_send_to(now, s, b"query", None).unwrap();
+    n.settle();
+    assert_eq!(n.hosts[0].udp_recv(s), Err(Errno::ECONNREFUSED));
+    let c = n.hosts[0].counters();
+    assert_eq!(
+        (
+            c.udp.no_ports,
+            c.icmp.out_dest_unreachs,
+            c.icmp.in_dest_unreachs
+        ),
+        (1, 1, 1)
+    );
+}

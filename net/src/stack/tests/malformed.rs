@@ -408,3 +408,31 @@ fn received_icmp_errors_reach_the_connected_socket_and_forgeries_do_not() {
         1
     );
 }
+
+#[test]
+fn udp_corrupted_in_flight_fails_its_checksum() {
+    let mut n = Net::new(2);
+    let s = n.hosts[1].udp_open().unwrap();
+    n.hosts[1].udp_bind(s, sa(ip(2), 9)).unwrap();
+    // Resolve first, then flip a payload bit of every IPv4 frame host 1 sends.
+    let a = n.hosts[0].udp_open().unwrap();
+    let now = n.now;
+    n.hosts[0]
+        .udp_send_to(now, a, b"clean", Some(sa(ip(2), 9)))
+        .unwrap();
+    n.settle();
+    assert_eq!(n.hosts[1].udp_recv(s).unwrap().data, b"clean");
+    n.hub.set_tap(Some(Box::new(|from, frame: &mut Vec<u8>| {
+        if from == 0 && frame[12..14] == ethertype::IPV4.to_be_bytes() {
+            let last = frame.len() - 1;
+            frame[last] ^= 0x10;
+        }
+        crate::sim::TapVerdict::Pass
+    })));
+    n.hosts[0]
+        .udp_send_to(now, a, b"dirty", Some(sa(ip(2), 9)))
+        .unwrap();
+    n.settle();
+    assert_eq!(n.hosts[1].udp_recv(s), Err(Errno::EAGAIN));
+    assert_eq!(n.hosts[1].counters().udp.in_csum_errors, 1);
+}
