@@ -33,6 +33,8 @@ pub mod dns;
 
 pub mod tcp;
 
+pub mod host;
+
 pub mod socket;
 pub mod sockfs;
 pub mod sys;

@@ -11,6 +11,7 @@ use alloc::vec::Vec;
 use core::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::errno::Errno;
+use crate::host::Host;
 use crate::socket::{PollMask, AF_INET};
 use crate::sockfs::FdTable;
 use crate::time::{Duration, Instant};
@@ -62,11 +63,15 @@ pub struct WaitInfo {
 
 /// The whole network side of the kernel: the stack, its protocols and the socket files.
 pub struct NetSys {
-    _private: (),
+    /// The stack and TCP; the kernel's network runtime polls it (`host.poll`, `host.poll_at`).
+    pub host: Host,
 }
 
 #[allow(unused_variables)]
 impl NetSys {
+    pub fn new(host: Host) -> Self {
+        NetSys { host }
+    }
     pub fn socket(
         &mut self,
         fds: &mut FdTable,

@@ -353,7 +353,7 @@ impl Stack {
     }
 
     /// Put the outbox on the devices and kick each device that got frames.
-    fn flush(&mut self) {
+    pub fn flush(&mut self) {
         let mut kicked = alloc::vec![false; self.devices.len()];
         for (i, frame) in self.core.outbox.drain(..) {
             let Some(dev) = self.devices.get_mut(i) else {
