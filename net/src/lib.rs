@@ -34,6 +34,7 @@ pub mod dns;
 pub mod tcp;
 
 pub mod host;
+pub mod inet;
 
 pub mod socket;
 pub mod sockfs;

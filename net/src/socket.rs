@@ -12,7 +12,7 @@ use alloc::boxed::Box;
 use core::net::SocketAddrV4;
 
 use crate::errno::Errno;
-use crate::time::Duration;
+use crate::time::{Duration, Instant};
 
 pub const AF_UNIX: i32 = 1;
 pub const AF_INET: i32 = 2;
@@ -132,15 +132,22 @@ pub enum OptValue {
     Timeout(Option<Duration>),
 }
 
+/// What a network context offers the socket layer: an identifier for each protocol endpoint,
+/// so readiness changes the protocols report can be mapped to the sockets' wait queues.
+pub trait NetCtx {
+    type WakeId: Ord + Copy;
+}
+
 /// The address family's operations on one socket's protocol side (the seeds' `proto_ops`).
 ///
 /// `Ctx` is the network stack the protocol lives in; it is passed to every call so the socket
-/// can reach its protocol control block without holding a reference to the stack.
-pub trait ProtoOps<Ctx> {
+/// can reach its protocol control block without holding a reference to the stack. Calls that
+/// may transmit take the current time.
+pub trait ProtoOps<Ctx: NetCtx> {
     fn bind(&mut self, ctx: &mut Ctx, addr: SocketAddrV4) -> Result<(), Errno>;
     /// Start (stream) or set (datagram) the connection; a stream connect that has to wait
     /// returns `EINPROGRESS` and completes through `poll` + `take_error`.
-    fn connect(&mut self, ctx: &mut Ctx, addr: SocketAddrV4) -> Result<(), Errno>;
+    fn connect(&mut self, ctx: &mut Ctx, now: Instant, addr: SocketAddrV4) -> Result<(), Errno>;
     fn listen(&mut self, ctx: &mut Ctx, backlog: i32) -> Result<(), Errno>;
     /// A new connection from the accept queue (`EAGAIN` when empty).
     fn accept(&mut self, ctx: &mut Ctx) -> Result<(Box<dyn ProtoOps<Ctx>>, SocketAddrV4), Errno>;
@@ -148,6 +155,7 @@ pub trait ProtoOps<Ctx> {
     fn send(
         &mut self,
         ctx: &mut Ctx,
+        now: Instant,
         buf: &[u8],
         flags: i32,
         dest: Option<SocketAddrV4>,
@@ -160,15 +168,19 @@ pub trait ProtoOps<Ctx> {
         flags: i32,
     ) -> Result<(usize, Option<SocketAddrV4>), Errno>;
     fn shutdown(&mut self, ctx: &mut Ctx, how: Shutdown) -> Result<(), Errno>;
-    /// The last socket reference went away (`inet_release` → `tcp_close`/`udp_lib_close`).
-    fn release(self: Box<Self>, ctx: &mut Ctx);
+    /// The last socket reference went away (`inet_release` → `tcp_close`/`udp_lib_close`);
+    /// `abort` is SO_LINGER with a zero timeout (RST instead of FIN).
+    fn release(self: Box<Self>, ctx: &mut Ctx, abort: bool);
     fn poll(&self, ctx: &Ctx) -> PollMask;
     /// `SO_ERROR`: the pending error, cleared by reading it.
     fn take_error(&mut self, ctx: &mut Ctx) -> Option<Errno>;
     /// The state as SS_* for the process side.
     fn state(&self, ctx: &Ctx) -> SocketState;
-    fn local_addr(&self, ctx: &Ctx) -> Result<SocketAddrV4, Errno>;
+    /// The bound local address, if any (port 0 = not bound).
+    fn local_addr(&self, ctx: &Ctx) -> Option<SocketAddrV4>;
     fn peer_addr(&self, ctx: &Ctx) -> Result<SocketAddrV4, Errno>;
+    /// Protocol-level options (SOL_TCP, and SOL_SOCKET ones the protocol keeps: buffers,
+    /// keepalive). `ENOPROTOOPT` for unknown ones.
     fn setsockopt(
         &mut self,
         ctx: &mut Ctx,
@@ -177,27 +189,50 @@ pub trait ProtoOps<Ctx> {
         value: OptValue,
     ) -> Result<(), Errno>;
     fn getsockopt(&self, ctx: &Ctx, level: i32, name: i32) -> Result<OptValue, Errno>;
+    /// A listening socket (its port cannot be shared even with SO_REUSEADDR).
+    fn is_listening(&self) -> bool {
+        false
+    }
+    /// The protocol endpoint whose readiness changes wake this socket.
+    fn wake_id(&self) -> Option<Ctx::WakeId>;
+}
+
+/// An address family: creates the protocol side of a new socket (the seeds' `inet_create`).
+pub trait Family<Ctx: NetCtx> {
+    fn create(
+        &self,
+        ctx: &mut Ctx,
+        ty: SockType,
+        protocol: i32,
+    ) -> Result<Box<dyn ProtoOps<Ctx>>, Errno>;
 }
 
 /// The process-facing socket: its type, the family's ops (which own the `sock`), and the
 /// options the socket layer itself keeps.
-pub struct Socket<Ctx> {
+pub struct Socket<Ctx: NetCtx> {
     pub ty: SockType,
     pub ops: Option<Box<dyn ProtoOps<Ctx>>>,
+    /// SO_RCVTIMEO / SO_SNDTIMEO (`None` = block forever).
     pub rcv_timeout: Option<Duration>,
     pub snd_timeout: Option<Duration>,
+    /// SO_REUSEADDR.
+    pub reuse_addr: bool,
+    /// SO_LINGER: `Some(seconds)` when on.
+    pub linger: Option<i32>,
     /// A wait-queue key: the syscall layer parks threads on it and wakes them when the
     /// socket's readiness changes.
     pub wait_key: u64,
 }
 
-impl<Ctx> Socket<Ctx> {
+impl<Ctx: NetCtx> Socket<Ctx> {
     pub fn new(ty: SockType, ops: Box<dyn ProtoOps<Ctx>>, wait_key: u64) -> Self {
         Socket {
             ty,
             ops: Some(ops),
             rcv_timeout: None,
             snd_timeout: None,
+            reuse_addr: false,
+            linger: None,
             wait_key,
         }
     }
@@ -207,10 +242,15 @@ impl<Ctx> Socket<Ctx> {
         self.ops.as_deref_mut().ok_or(Errno::EBADF)
     }
 
-    /// `sock_release`: hand the protocol side back to its family.
+    pub fn ops_ref(&self) -> Result<&(dyn ProtoOps<Ctx> + 'static), Errno> {
+        self.ops.as_deref().ok_or(Errno::EBADF)
+    }
+
+    /// `sock_release`: hand the protocol side back to its family (RST instead of FIN when
+    /// SO_LINGER is on with a zero timeout).
     pub fn release(&mut self, ctx: &mut Ctx) {
         if let Some(ops) = self.ops.take() {
-            ops.release(ctx);
+            ops.release(ctx, self.linger == Some(0));
         }
     }
 }

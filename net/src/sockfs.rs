@@ -134,6 +134,13 @@ impl<S> SockFs<S> {
         })
     }
 
+    /// Every open file with its socket.
+    pub fn iter(&self) -> impl Iterator<Item = (FileId, &S)> + '_ {
+        self.files
+            .iter()
+            .filter_map(|(id, f)| self.inodes.get(&f.ino).map(|s| (*id, s)))
+    }
+
     /// Number of live socket inodes.
     pub fn sockets(&self) -> usize {
         self.inodes.len()

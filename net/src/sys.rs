@@ -7,13 +7,16 @@
 //! `EINPROGRESS` for a stream connect); the caller then sleeps on [`NetSys::wait_info`]'s key
 //! until [`NetSys::take_woken`] names it, or its timeout passes, and tries again.
 
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::errno::Errno;
 use crate::host::Host;
-use crate::socket::{PollMask, AF_INET};
-use crate::sockfs::FdTable;
+use crate::inet::{Inet, WakeId, UNSPECIFIED};
+use crate::socket::*;
+use crate::sockfs::{FdTable, FileId, SockFs, O_NONBLOCK};
 use crate::time::{Duration, Instant};
 
 /// Size of `struct sockaddr_in`.
@@ -61,17 +64,125 @@ pub struct WaitInfo {
     pub wait_key: u64,
 }
 
-/// The whole network side of the kernel: the stack, its protocols and the socket files.
+/// A socket as sockfs stores it.
+type Sock = Socket<Host>;
+
+/// `fcntl` commands.
+pub const F_GETFD: i32 = 1;
+pub const F_SETFD: i32 = 2;
+pub const F_GETFL: i32 = 3;
+pub const F_SETFL: i32 = 4;
+
+/// The highest socket type number Linux knows (`SOCK_PACKET`); larger ones are EINVAL.
+const SOCK_TYPE_MAX: i32 = 10;
+
+/// The whole network side of the kernel: the host (stack + TCP), the socket files, and the
+/// map from protocol endpoints to the wait queues of the sockets that own them.
 pub struct NetSys {
-    /// The stack and TCP; the kernel's network runtime polls it (`host.poll`, `host.poll_at`).
+    /// The stack and TCP; the kernel's network runtime polls it through [`NetSys::poll`].
     pub host: Host,
+    fs: SockFs<Sock>,
+    next_wait_key: u64,
+    wake_keys: BTreeMap<WakeId, u64>,
+    woken: Vec<u64>,
+    tcp_woken: Vec<crate::tcp::Handle>,
 }
 
-#[allow(unused_variables)]
 impl NetSys {
     pub fn new(host: Host) -> Self {
-        NetSys { host }
+        NetSys {
+            host,
+            fs: SockFs::new(),
+            next_wait_key: 1,
+            wake_keys: BTreeMap::new(),
+            woken: Vec::new(),
+            tcp_woken: Vec::new(),
+        }
     }
+
+    /// Number of live sockets.
+    pub fn sockets(&self) -> usize {
+        self.fs.sockets()
+    }
+
+    fn file(fds: &FdTable, fd: i32) -> Result<FileId, Errno> {
+        match fds.get(fd) {
+            Ok(f) => Ok(f),
+            // stdin/stdout/stderr are the console, not sockets.
+            Err(_) if fds.reserved(fd) => Err(Errno::ENOTSOCK),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn sock(&mut self, fds: &FdTable, fd: i32) -> Result<(FileId, &mut Sock), Errno> {
+        let f = Self::file(fds, fd)?;
+        let s = self.fs.socket_mut(f).ok_or(Errno::EBADF)?;
+        Ok((f, s))
+    }
+
+    /// Run `op` on the socket's protocol side, then record which endpoint now wakes it and
+    /// transmit what the call made sendable.
+    fn with_ops<R>(
+        &mut self,
+        now: Instant,
+        fds: &FdTable,
+        fd: i32,
+        op: impl FnOnce(&mut dyn ProtoOps<Host>, &mut Host) -> Result<R, Errno>,
+    ) -> Result<R, Errno> {
+        let f = Self::file(fds, fd)?;
+        let sock = self.fs.socket_mut(f).ok_or(Errno::EBADF)?;
+        let key = sock.wait_key;
+        let ops = sock.ops()?;
+        let r = op(ops, &mut self.host);
+        if let Some(id) = ops.wake_id() {
+            self.wake_keys.insert(id, key);
+        }
+        self.host.flush(now);
+        r
+    }
+
+    fn new_wait_key(&mut self) -> u64 {
+        let k = self.next_wait_key;
+        self.next_wait_key += 1;
+        k
+    }
+
+    /// Put a new socket into sockfs and the caller's table (`sock_map_fd`).
+    fn map_fd(
+        &mut self,
+        fds: &mut FdTable,
+        ty: SockType,
+        ops: Box<dyn ProtoOps<Host>>,
+        nonblocking: bool,
+    ) -> Result<(i32, u64), Errno> {
+        let key = self.new_wait_key();
+        if let Some(id) = ops.wake_id() {
+            self.wake_keys.insert(id, key);
+        }
+        let flags = if nonblocking { O_NONBLOCK } else { 0 };
+        let file = self.fs.alloc(Socket::new(ty, ops, key), flags)?;
+        match fds.install(&mut self.fs, file) {
+            Ok(fd) => Ok((fd, key)),
+            Err(e) => {
+                if let Some(mut s) = self.fs.discard(file) {
+                    self.release(&mut s, true);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn release(&mut self, sock: &mut Sock, abort_connections: bool) {
+        if let Some(id) = sock.ops.as_ref().and_then(|o| o.wake_id()) {
+            self.wake_keys.remove(&id);
+        }
+        if abort_connections {
+            sock.linger = Some(0);
+        }
+        sock.release(&mut self.host);
+    }
+
+    /// `socket(2)`: `sys_socket` → `sock_create` → `inet_create` → `sock_map_fd`.
     pub fn socket(
         &mut self,
         fds: &mut FdTable,
@@ -79,13 +190,91 @@ impl NetSys {
         ty: i32,
         protocol: i32,
     ) -> Result<i32, Errno> {
-        Err(Errno::ENOSYS)
+        if domain != AF_INET {
+            return Err(Errno::EAFNOSUPPORT);
+        }
+        if ty & !(0xf | SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let ty_code = ty & 0xf;
+        let sock_ty = match ty_code {
+            SOCK_STREAM => SockType::Stream,
+            SOCK_DGRAM => SockType::Dgram,
+            SOCK_RAW => SockType::Raw,
+            4..=SOCK_TYPE_MAX => return Err(Errno::ESOCKTNOSUPPORT),
+            _ => return Err(Errno::EINVAL),
+        };
+        let ops = Inet.create(&mut self.host, sock_ty, protocol)?;
+        self.map_fd(fds, sock_ty, ops, ty & SOCK_NONBLOCK != 0)
+            .map(|(fd, _)| fd)
     }
+
+    /// Is `addr` free for a stream socket to bind (Linux's `inet_csk_get_port` conflict rule:
+    /// the same port on overlapping addresses conflicts unless both sockets set SO_REUSEADDR
+    /// and the other is not listening)?
+    fn tcp_port_free(&self, me: FileId, addr: SocketAddrV4, reuse: bool) -> bool {
+        self.fs.iter().all(|(f, s)| {
+            if f == me || s.ty != SockType::Stream {
+                return true;
+            }
+            let Some(ops) = s.ops.as_deref() else {
+                return true;
+            };
+            let Some(other) = ops.local_addr(&self.host) else {
+                return true;
+            };
+            if other.port() != addr.port() {
+                return true;
+            }
+            let overlap = other.ip() == addr.ip()
+                || other.ip().is_unspecified()
+                || addr.ip().is_unspecified();
+            if !overlap {
+                return true;
+            }
+            reuse && s.reuse_addr && !ops.is_listening()
+        })
+    }
+
+    /// A free ephemeral port for a stream socket binding port 0.
+    fn tcp_ephemeral(&self, me: FileId, ip: Ipv4Addr, reuse: bool) -> Result<u16, Errno> {
+        let range = crate::tcp::EPHEMERAL_PORTS;
+        let span = u32::from(*range.end() - *range.start()) + 1;
+        let start = (self.next_wait_key as u32).wrapping_mul(2_654_435_761) % span;
+        (0..span)
+            .map(|i| *range.start() + ((start + i) % span) as u16)
+            .find(|&p| self.tcp_port_free(me, SocketAddrV4::new(ip, p), reuse))
+            .ok_or(Errno::EADDRINUSE)
+    }
+
+    /// `bind(2)`.
     pub fn bind(&mut self, fds: &FdTable, fd: i32, addr: &[u8]) -> Result<(), Errno> {
-        Err(Errno::ENOSYS)
+        let mut addr = parse_sockaddr_in(addr)?;
+        let f = Self::file(fds, fd)?;
+        let s = self.fs.socket(f).ok_or(Errno::EBADF)?;
+        let (ty, reuse) = (s.ty, s.reuse_addr);
+        let ip = *addr.ip();
+        if !(ip.is_unspecified()
+            || ip.is_broadcast() && ty == SockType::Dgram
+            || self.host.stack.is_local_addr(ip))
+        {
+            return Err(Errno::EADDRNOTAVAIL);
+        }
+        if ty == SockType::Stream {
+            if s.ops_ref()?.local_addr(&self.host).is_some() {
+                return Err(Errno::EINVAL);
+            }
+            if addr.port() == 0 {
+                addr.set_port(self.tcp_ephemeral(f, ip, reuse)?);
+            } else if !self.tcp_port_free(f, addr, reuse) {
+                return Err(Errno::EADDRINUSE);
+            }
+        }
+        self.with_ops(Instant::ZERO, fds, fd, |ops, host| ops.bind(host, addr))
     }
-    /// Stream sockets: `EINPROGRESS` until established; then poll for `POLLOUT` and call
-    /// [`NetSys::connect_result`].
+
+    /// `connect(2)`. Stream sockets: `EINPROGRESS` until established; then poll for
+    /// `POLLOUT` and call [`NetSys::connect_result`].
     pub fn connect(
         &mut self,
         now: Instant,
@@ -93,16 +282,49 @@ impl NetSys {
         fd: i32,
         addr: &[u8],
     ) -> Result<(), Errno> {
-        Err(Errno::ENOSYS)
+        let remote = parse_sockaddr_in(addr)?;
+        self.with_ops(now, fds, fd, |ops, host| ops.connect(host, now, remote))
     }
+
     /// The outcome of a pending connect: `None` while still in progress.
     pub fn connect_result(&mut self, fds: &FdTable, fd: i32) -> Option<Result<(), Errno>> {
-        Some(Err(Errno::ENOSYS))
+        let s = match Self::file(fds, fd).and_then(|f| self.fs.socket_mut(f).ok_or(Errno::EBADF)) {
+            Ok(s) => s,
+            Err(e) => return Some(Err(e)),
+        };
+        let ops = match s.ops() {
+            Ok(o) => o,
+            Err(e) => return Some(Err(e)),
+        };
+        match ops.state(&self.host) {
+            SocketState::Connecting => None,
+            SocketState::Connected | SocketState::Disconnecting => Some(Ok(())),
+            SocketState::Unconnected => Some(Err(ops
+                .take_error(&mut self.host)
+                .unwrap_or(Errno::ECONNABORTED))),
+        }
     }
+
+    /// `listen(2)`: an unbound socket is bound to an ephemeral port first, as Linux does.
     pub fn listen(&mut self, fds: &FdTable, fd: i32, backlog: i32) -> Result<(), Errno> {
-        Err(Errno::ENOSYS)
+        let f = Self::file(fds, fd)?;
+        let s = self.fs.socket(f).ok_or(Errno::EBADF)?;
+        if s.ty != SockType::Stream {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        if s.ops_ref()?.local_addr(&self.host).is_none() {
+            let port = self.tcp_ephemeral(f, Ipv4Addr::UNSPECIFIED, s.reuse_addr)?;
+            self.with_ops(Instant::ZERO, fds, fd, |ops, host| {
+                ops.bind(host, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
+            })?;
+        }
+        self.with_ops(Instant::ZERO, fds, fd, |ops, host| {
+            ops.listen(host, backlog)
+        })
     }
-    /// `accept4`: flags may carry `SOCK_NONBLOCK`.
+
+    /// `accept4(2)`: flags may carry `SOCK_NONBLOCK` (and `SOCK_CLOEXEC`, which has no
+    /// meaning here).
     pub fn accept(
         &mut self,
         now: Instant,
@@ -110,8 +332,15 @@ impl NetSys {
         fd: i32,
         flags: i32,
     ) -> Result<(i32, SocketAddrV4), Errno> {
-        Err(Errno::ENOSYS)
+        if flags & !(SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let (child, peer) = self.with_ops(now, fds, fd, |ops, host| ops.accept(host))?;
+        let (newfd, _) = self.map_fd(fds, SockType::Stream, child, flags & SOCK_NONBLOCK != 0)?;
+        Ok((newfd, peer))
     }
+
+    /// `sendto(2)` (and `write(2)` with no address and no flags).
     pub fn sendto(
         &mut self,
         now: Instant,
@@ -121,8 +350,13 @@ impl NetSys {
         flags: i32,
         addr: Option<&[u8]>,
     ) -> Result<usize, Errno> {
-        Err(Errno::ENOSYS)
+        let dest = addr.map(parse_sockaddr_in).transpose()?;
+        self.with_ops(now, fds, fd, |ops, host| {
+            ops.send(host, now, buf, flags, dest)
+        })
     }
+
+    /// `recvfrom(2)` (and `read(2)`): 0 after the peer's FIN.
     pub fn recvfrom(
         &mut self,
         now: Instant,
@@ -131,8 +365,10 @@ impl NetSys {
         buf: &mut [u8],
         flags: i32,
     ) -> Result<(usize, Option<SocketAddrV4>), Errno> {
-        Err(Errno::ENOSYS)
+        self.with_ops(now, fds, fd, |ops, host| ops.recv(host, buf, flags))
     }
+
+    /// `shutdown(2)`.
     pub fn shutdown(
         &mut self,
         now: Instant,
@@ -140,17 +376,46 @@ impl NetSys {
         fd: i32,
         how: i32,
     ) -> Result<(), Errno> {
-        Err(Errno::ENOSYS)
+        let how = Shutdown::from_how(how)?;
+        self.with_ops(now, fds, fd, |ops, host| ops.shutdown(host, how))
     }
+
+    /// `close(2)`: the last descriptor of a file releases the socket: `sock_close` →
+    /// `sock_release` → `inet_release` → `tcp_close` (FIN after queued data, or RST with
+    /// SO_LINGER 0 or unread data).
     pub fn close(&mut self, now: Instant, fds: &mut FdTable, fd: i32) -> Result<(), Errno> {
-        Err(Errno::ENOSYS)
+        if fds.reserved(fd) && fds.get(fd).is_err() {
+            return Err(Errno::EBADF);
+        }
+        if let Some(mut sock) = fds.close(&mut self.fs, fd)? {
+            self.woken.push(sock.wait_key);
+            self.release(&mut sock, false);
+            self.host.flush(now);
+        }
+        Ok(())
     }
+
+    /// Release every socket of a descriptor table (a program exited).
+    pub fn close_all(&mut self, now: Instant, fds: &mut FdTable) {
+        let open: Vec<i32> = fds.open_fds().map(|(fd, _)| fd).collect();
+        for fd in open {
+            let _ = self.close(now, fds, fd);
+        }
+    }
+
     pub fn getsockname(&self, fds: &FdTable, fd: i32) -> Result<SocketAddrV4, Errno> {
-        Err(Errno::ENOSYS)
+        let f = Self::file(fds, fd)?;
+        let s = self.fs.socket(f).ok_or(Errno::EBADF)?;
+        Ok(s.ops_ref()?.local_addr(&self.host).unwrap_or(UNSPECIFIED))
     }
+
     pub fn getpeername(&self, fds: &FdTable, fd: i32) -> Result<SocketAddrV4, Errno> {
-        Err(Errno::ENOSYS)
+        let f = Self::file(fds, fd)?;
+        let s = self.fs.socket(f).ok_or(Errno::EBADF)?;
+        s.ops_ref()?.peer_addr(&self.host)
     }
+
+    /// `setsockopt(2)`; `value` is the caller's option bytes.
     pub fn setsockopt(
         &mut self,
         fds: &FdTable,
@@ -159,9 +424,46 @@ impl NetSys {
         name: i32,
         value: &[u8],
     ) -> Result<(), Errno> {
-        Err(Errno::ENOSYS)
+        let (_, s) = self.sock(fds, fd)?;
+        match (level, name) {
+            (SOL_SOCKET, SO_RCVTIMEO | SO_SNDTIMEO) => {
+                let t = parse_timeval(value)?;
+                if name == SO_RCVTIMEO {
+                    s.rcv_timeout = t;
+                } else {
+                    s.snd_timeout = t;
+                }
+                return Ok(());
+            }
+            (SOL_SOCKET, SO_LINGER) => {
+                if value.len() < 8 {
+                    return Err(Errno::EINVAL);
+                }
+                let on = i32::from_ne_bytes([value[0], value[1], value[2], value[3]]);
+                let secs = i32::from_ne_bytes([value[4], value[5], value[6], value[7]]);
+                s.linger = (on != 0).then_some(secs.max(0));
+                return Ok(());
+            }
+            (SOL_SOCKET, SO_TYPE | SO_ERROR) => return Err(Errno::ENOPROTOOPT),
+            _ => {}
+        }
+        let v = parse_int(value)?;
+        if (level, name) == (SOL_SOCKET, SO_REUSEADDR) {
+            s.reuse_addr = v != 0;
+            if s.ty == SockType::Stream {
+                return Ok(());
+            }
+        }
+        if level != SOL_SOCKET && level != SOL_TCP {
+            return Err(Errno::ENOPROTOOPT);
+        }
+        self.with_ops(Instant::ZERO, fds, fd, |ops, host| {
+            ops.setsockopt(host, level, name, OptValue::Int(v))
+        })
     }
-    /// Writes the option into `out`; returns its length.
+
+    /// `getsockopt(2)`: writes the option into `out` (truncated to its length, as Linux
+    /// does); returns the length written.
     pub fn getsockopt(
         &mut self,
         fds: &FdTable,
@@ -170,25 +472,144 @@ impl NetSys {
         name: i32,
         out: &mut [u8],
     ) -> Result<usize, Errno> {
-        Err(Errno::ENOSYS)
+        if out.len() < 4 {
+            return Err(Errno::EINVAL);
+        }
+        let f = Self::file(fds, fd)?;
+        let s = self.fs.socket_mut(f).ok_or(Errno::EBADF)?;
+        let bytes: Vec<u8> = match (level, name) {
+            (SOL_SOCKET, SO_TYPE) => s.ty.code().to_ne_bytes().to_vec(),
+            (SOL_SOCKET, SO_REUSEADDR) => i32::from(s.reuse_addr).to_ne_bytes().to_vec(),
+            (SOL_SOCKET, SO_ERROR) => {
+                let e = s.ops()?.take_error(&mut self.host).map_or(0, Errno::code);
+                e.to_ne_bytes().to_vec()
+            }
+            (SOL_SOCKET, SO_LINGER) => {
+                let mut b = Vec::with_capacity(8);
+                b.extend_from_slice(&i32::from(s.linger.is_some()).to_ne_bytes());
+                b.extend_from_slice(&s.linger.unwrap_or(0).to_ne_bytes());
+                b
+            }
+            (SOL_SOCKET, SO_RCVTIMEO) => timeval_bytes(s.rcv_timeout).to_vec(),
+            (SOL_SOCKET, SO_SNDTIMEO) => timeval_bytes(s.snd_timeout).to_vec(),
+            _ => match s.ops_ref()?.getsockopt(&self.host, level, name)? {
+                OptValue::Int(v) => v.to_ne_bytes().to_vec(),
+                _ => return Err(Errno::ENOPROTOOPT),
+            },
+        };
+        let n = bytes.len().min(out.len());
+        out[..n].copy_from_slice(&bytes[..n]);
+        Ok(n)
     }
-    /// `F_GETFL` / `F_SETFL` (`O_NONBLOCK`); other commands give `EINVAL`.
+
+    /// `fcntl(2)`: `F_GETFL` / `F_SETFL` (`O_NONBLOCK`), `F_GETFD` / `F_SETFD` (accepted,
+    /// no exec here); other commands give `EINVAL`.
     pub fn fcntl(&mut self, fds: &FdTable, fd: i32, cmd: i32, arg: u64) -> Result<i64, Errno> {
-        Err(Errno::ENOSYS)
+        let f = Self::file(fds, fd)?;
+        match cmd {
+            F_GETFL => Ok(i64::from(self.fs.file(f).ok_or(Errno::EBADF)?.flags)),
+            F_SETFL => {
+                self.fs.set_flags(f, arg as u32)?;
+                Ok(0)
+            }
+            F_GETFD | F_SETFD => Ok(0),
+            _ => Err(Errno::EINVAL),
+        }
     }
+
     /// Readiness of one descriptor for `poll` (`POLLNVAL` for a bad one).
     pub fn poll_fd(&self, fds: &FdTable, fd: i32) -> PollMask {
-        PollMask(crate::socket::POLLNVAL)
+        let Ok(f) = fds.get(fd) else {
+            return PollMask(POLLNVAL);
+        };
+        match self.fs.socket(f).and_then(|s| s.ops.as_deref()) {
+            Some(ops) => ops.poll(&self.host),
+            None => PollMask(POLLNVAL),
+        }
     }
+
     pub fn wait_info(&self, fds: &FdTable, fd: i32, dir: Direction) -> Result<WaitInfo, Errno> {
-        Err(Errno::ENOSYS)
+        let f = Self::file(fds, fd)?;
+        let file = self.fs.file(f).ok_or(Errno::EBADF)?;
+        let s = self.fs.socket(f).ok_or(Errno::EBADF)?;
+        Ok(WaitInfo {
+            nonblocking: file.nonblocking(),
+            timeout: match dir {
+                Direction::Read => s.rcv_timeout,
+                Direction::Write => s.snd_timeout,
+            },
+            wait_key: s.wait_key,
+        })
     }
+
     /// Run the stack: receive, protocol timers, transmit.
-    pub fn poll(&mut self, now: Instant) {}
+    pub fn poll(&mut self, now: Instant) -> bool {
+        let busy = self.host.poll(now);
+        self.collect_wakeups();
+        busy
+    }
+
     /// The next protocol timer.
     pub fn poll_at(&self) -> Option<Instant> {
-        None
+        self.host.poll_at()
     }
-    /// Wait keys whose sockets changed readiness since the last call.
-    pub fn take_woken(&mut self, out: &mut Vec<u64>) {}
+
+    fn collect_wakeups(&mut self) {
+        self.host.tcp.take_woken(&mut self.tcp_woken);
+        for h in self.tcp_woken.drain(..) {
+            if let Some(&k) = self.wake_keys.get(&WakeId::Tcp(h)) {
+                self.woken.push(k);
+            }
+        }
+        for h in self.host.stack.udp_take_wakeups() {
+            if let Some(&k) = self.wake_keys.get(&WakeId::Udp(h)) {
+                self.woken.push(k);
+            }
+        }
+    }
+
+    /// Wait keys whose sockets changed readiness since the last call (each at most once).
+    pub fn take_woken(&mut self, out: &mut Vec<u64>) {
+        self.collect_wakeups();
+        self.woken.sort_unstable();
+        self.woken.dedup();
+        out.append(&mut self.woken);
+    }
 }
+
+fn parse_int(value: &[u8]) -> Result<i32, Errno> {
+    match value {
+        [a, b, c, d, ..] => Ok(i32::from_ne_bytes([*a, *b, *c, *d])),
+        [a] => Ok(i32::from(*a)),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// Decode a `struct timeval` (16 bytes on x86_64); zero means "no timeout".
+fn parse_timeval(value: &[u8]) -> Result<Option<Duration>, Errno> {
+    if value.len() < 16 {
+        return Err(Errno::EINVAL);
+    }
+    let mut sec = [0u8; 8];
+    let mut usec = [0u8; 8];
+    sec.copy_from_slice(&value[0..8]);
+    usec.copy_from_slice(&value[8..16]);
+    let (sec, usec) = (i64::from_ne_bytes(sec), i64::from_ne_bytes(usec));
+    if sec < 0 || !(0..1_000_000).contains(&usec) {
+        return Err(Errno::EINVAL);
+    }
+    let d = Duration::from_secs(sec as u64) + Duration::from_micros(usec as u64);
+    Ok((!d.is_zero()).then_some(d))
+}
+
+fn timeval_bytes(t: Option<Duration>) -> [u8; 16] {
+    let d = t.unwrap_or(Duration::ZERO);
+    let mut b = [0u8; 16];
+    b[0..8].copy_from_slice(&(d.as_secs() as i64).to_ne_bytes());
+    b[8..16].copy_from_slice(&i64::from(d.subsec_micros()).to_ne_bytes());
+    b
+}
+
+#[cfg(test)]
+#[path = "sys_tests.rs"]
+mod tests;

@@ -326,6 +326,22 @@ impl UdpTable {
         Ok((n, d.from))
     }
 
+    /// `recvfrom` with MSG_PEEK: copy the oldest datagram but leave it queued.
+    pub fn peek_from(
+        &mut self,
+        h: UdpHandle,
+        buf: &mut [u8],
+    ) -> Result<(usize, SocketAddrV4), Errno> {
+        let s = self.sock_mut(h)?;
+        if let Some(e) = s.error.take() {
+            return Err(e);
+        }
+        let d = s.rx.front().ok_or(Errno::EAGAIN)?;
+        let n = d.data.len().min(buf.len());
+        buf[..n].copy_from_slice(&d.data[..n]);
+        Ok((n, d.from))
+    }
+
     /// SO_ERROR: take the pending error.
     pub fn take_error(&mut self, h: UdpHandle) -> Result<Option<Errno>, Errno> {
         Ok(self.sock_mut(h)?.error.take())

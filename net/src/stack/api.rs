@@ -108,6 +108,15 @@ impl Stack {
         self.core.udp.recv_from(h, buf)
     }
 
+    /// `recvfrom` with MSG_PEEK: the oldest datagram stays queued.
+    pub fn udp_peek_from(
+        &mut self,
+        h: UdpHandle,
+        buf: &mut [u8],
+    ) -> Result<(usize, SocketAddrV4), Errno> {
+        self.core.udp.peek_from(h, buf)
+    }
+
     /// The oldest datagram, whole, with its destination address (for DHCP/DNS clients).
     pub fn udp_recv(&mut self, h: UdpHandle) -> Result<Datagram, Errno> {
         self.core.udp.recv(h)

@@ -1,0 +1,537 @@
+//! AF_INET: the family's `create` (the seeds' `inet_create`) and the protocol side of TCP and
+//! UDP sockets as [`ProtoOps`] — `inet_stream_connect` → `tcp_v4_connect` with its route
+//! lookup, `inet_release` → `tcp_close`, and the datagram equivalents.
+//!
+//! Each socket here holds only a handle into the host's TCP or UDP tables, plus the options a
+//! TCP socket takes before it has a connection. Binding conflicts across sockets are checked
+//! by the socket layer ([`crate::sys`]), which sees every socket.
+
+use alloc::boxed::Box;
+use core::net::{Ipv4Addr, SocketAddrV4};
+
+use crate::errno::Errno;
+use crate::host::Host;
+use crate::socket::*;
+use crate::stack::UdpHandle;
+use crate::tcp::{self, State};
+use crate::time::{Duration, Instant};
+
+/// A protocol endpoint whose readiness changes wake a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum WakeId {
+    Tcp(tcp::Handle),
+    Udp(UdpHandle),
+}
+
+impl NetCtx for Host {
+    type WakeId = WakeId;
+}
+
+/// Smallest and largest SO_SNDBUF / SO_RCVBUF accepted (larger requests are clamped, as
+/// Linux clamps to `wmem_max`/`rmem_max`).
+pub const MIN_SOCKET_BUFFER: usize = 4096;
+pub const MAX_SOCKET_BUFFER: usize = 16 * 1024 * 1024;
+
+/// The AF_INET family.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Inet;
+
+impl Family<Host> for Inet {
+    fn create(
+        &self,
+        host: &mut Host,
+        ty: SockType,
+        protocol: i32,
+    ) -> Result<Box<dyn ProtoOps<Host>>, Errno> {
+        match (ty, protocol) {
+            (SockType::Stream, IPPROTO_IP | IPPROTO_TCP) => Ok(Box::new(TcpSock::new(host))),
+            (SockType::Dgram, IPPROTO_IP | IPPROTO_UDP) => {
+                let h = host.stack.udp_open()?;
+                Ok(Box::new(UdpSock {
+                    h,
+                    buffers: (DEFAULT_UDP_BUFFER, DEFAULT_UDP_BUFFER),
+                }))
+            }
+            (SockType::Stream | SockType::Dgram, _) => Err(Errno::EPROTONOSUPPORT),
+            (SockType::Raw, _) => Err(Errno::ESOCKTNOSUPPORT),
+        }
+    }
+}
+
+/// Options a TCP socket carries before (and mirrors after) it has a connection.
+#[derive(Debug, Clone, Copy)]
+struct TcpOpts {
+    nodelay: bool,
+    keepalive: bool,
+    keepidle: Duration,
+    keepintvl: Duration,
+    keepcnt: u32,
+    send_buffer: usize,
+    recv_buffer: usize,
+}
+
+enum TcpSide {
+    /// Created, maybe bound, neither connecting nor listening.
+    Fresh,
+    Listener(tcp::Handle),
+    Conn(tcp::Handle),
+}
+
+/// A TCP socket's protocol side.
+pub struct TcpSock {
+    side: TcpSide,
+    bound: Option<SocketAddrV4>,
+    opts: TcpOpts,
+}
+
+impl TcpSock {
+    fn new(host: &Host) -> Self {
+        let c = host.tcp.config();
+        TcpSock {
+            side: TcpSide::Fresh,
+            bound: None,
+            opts: TcpOpts {
+                nodelay: false,
+                keepalive: false,
+                keepidle: c.keepalive_idle,
+                keepintvl: c.keepalive_interval,
+                keepcnt: c.keepalive_count,
+                send_buffer: c.send_buffer,
+                recv_buffer: c.recv_buffer,
+            },
+        }
+    }
+
+    fn apply_opts(&self, tcp: &mut tcp::Tcp, h: tcp::Handle) -> Result<(), Errno> {
+        let o = &self.opts;
+        tcp.set_nodelay(h, o.nodelay)?;
+        tcp.set_keepalive_params(h, o.keepidle, o.keepintvl, o.keepcnt)?;
+        tcp.set_keepalive(h, o.keepalive)?;
+        tcp.set_send_buffer(h, o.send_buffer)?;
+        tcp.set_recv_buffer(h, o.recv_buffer)
+    }
+
+    fn handle(&self) -> Option<tcp::Handle> {
+        match self.side {
+            TcpSide::Fresh => None,
+            TcpSide::Listener(h) | TcpSide::Conn(h) => Some(h),
+        }
+    }
+}
+
+fn int_opt(value: OptValue) -> Result<i32, Errno> {
+    match value {
+        OptValue::Int(v) => Ok(v),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+fn buffer_size(v: i32) -> usize {
+    usize::try_from(v)
+        .unwrap_or(0)
+        .clamp(MIN_SOCKET_BUFFER, MAX_SOCKET_BUFFER)
+}
+
+fn secs(v: i32) -> Result<Duration, Errno> {
+    // Linux accepts 1..=MAX_TCP_KEEPIDLE (32767) seconds.
+    if !(1..=32767).contains(&v) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(Duration::from_secs(v as u64))
+}
+
+impl ProtoOps<Host> for TcpSock {
+    fn bind(&mut self, _host: &mut Host, addr: SocketAddrV4) -> Result<(), Errno> {
+        if self.bound.is_some() || !matches!(self.side, TcpSide::Fresh) {
+            return Err(Errno::EINVAL);
+        }
+        self.bound = Some(addr);
+        Ok(())
+    }
+
+    fn connect(
+        &mut self,
+        host: &mut Host,
+        now: Instant,
+        remote: SocketAddrV4,
+    ) -> Result<(), Errno> {
+        match self.side {
+            TcpSide::Listener(_) => return Err(Errno::EISCONN),
+            TcpSide::Conn(h) => {
+                return match host.tcp.state(h)? {
+                    State::SynSent | State::SynReceived => Err(Errno::EALREADY),
+                    State::Closed => Err(host.tcp.take_error(h)?.unwrap_or(Errno::ECONNABORTED)),
+                    _ => Err(Errno::EISCONN),
+                };
+            }
+            TcpSide::Fresh => {}
+        }
+        if remote.ip().is_unspecified() || remote.port() == 0 {
+            return Err(Errno::ECONNREFUSED);
+        }
+        // tcp_v4_connect: the route gives the source address and the path MTU.
+        let route = host.stack.route(*remote.ip())?;
+        let local_ip = match self.bound {
+            Some(b) if !b.ip().is_unspecified() => *b.ip(),
+            _ => route.source,
+        };
+        let local = SocketAddrV4::new(local_ip, self.bound.map_or(0, |b| b.port()));
+        let mtu = u16::try_from(route.mtu).unwrap_or(u16::MAX);
+        let h = host.tcp.connect(now, local, remote, Some(mtu))?;
+        self.side = TcpSide::Conn(h);
+        self.apply_opts(&mut host.tcp, h)?;
+        self.bound = Some(host.tcp.local_addr(h)?);
+        Err(Errno::EINPROGRESS)
+    }
+
+    fn listen(&mut self, host: &mut Host, backlog: i32) -> Result<(), Errno> {
+        let backlog = usize::try_from(backlog)
+            .unwrap_or(0)
+            .clamp(1, tcp::SOMAXCONN);
+        match self.side {
+            TcpSide::Listener(_) => Ok(()),
+            TcpSide::Conn(_) => Err(Errno::EINVAL),
+            TcpSide::Fresh => {
+                let local = self.bound.ok_or(Errno::EDESTADDRREQ)?;
+                let h = host.tcp.listen(local, backlog)?;
+                self.side = TcpSide::Listener(h);
+                self.apply_opts(&mut host.tcp, h)
+            }
+        }
+    }
+
+    fn accept(
+        &mut self,
+        host: &mut Host,
+    ) -> Result<(Box<dyn ProtoOps<Host>>, SocketAddrV4), Errno> {
+        let TcpSide::Listener(l) = self.side else {
+            return Err(Errno::EINVAL);
+        };
+        let h = host.tcp.accept(l)?;
+        let peer = host.tcp.peer_addr(h)?;
+        let child = TcpSock {
+            side: TcpSide::Conn(h),
+            bound: host.tcp.local_addr(h).ok(),
+            opts: self.opts,
+        };
+        Ok((Box::new(child), peer))
+    }
+
+    fn send(
+        &mut self,
+        host: &mut Host,
+        _now: Instant,
+        buf: &[u8],
+        _flags: i32,
+        _dest: Option<SocketAddrV4>,
+    ) -> Result<usize, Errno> {
+        match self.side {
+            TcpSide::Conn(h) => host.tcp.send(h, buf),
+            // sk_stream_wait_connect: not connecting → EPIPE.
+            _ => Err(Errno::EPIPE),
+        }
+    }
+
+    fn recv(
+        &mut self,
+        host: &mut Host,
+        buf: &mut [u8],
+        flags: i32,
+    ) -> Result<(usize, Option<SocketAddrV4>), Errno> {
+        let TcpSide::Conn(h) = self.side else {
+            return Err(Errno::ENOTCONN);
+        };
+        let n = if flags & MSG_PEEK != 0 {
+            host.tcp.peek(h, buf)?
+        } else {
+            host.tcp.recv(h, buf)?
+        };
+        Ok((n, None))
+    }
+
+    fn shutdown(&mut self, host: &mut Host, how: Shutdown) -> Result<(), Errno> {
+        let TcpSide::Conn(h) = self.side else {
+            return Err(Errno::ENOTCONN);
+        };
+        let how = match how {
+            Shutdown::Read => tcp::Shutdown::Read,
+            Shutdown::Write => tcp::Shutdown::Write,
+            Shutdown::Both => tcp::Shutdown::Both,
+        };
+        host.tcp.shutdown(h, how)
+    }
+
+    fn release(self: Box<Self>, host: &mut Host, abort: bool) {
+        // The handle can only be stale if TCP already freed it; nothing is left to release.
+        let _ = match self.side {
+            TcpSide::Fresh => Ok(()),
+            TcpSide::Listener(h) => host.tcp.close(h),
+            TcpSide::Conn(h) if abort => host.tcp.abort(h),
+            TcpSide::Conn(h) => host.tcp.close(h),
+        };
+    }
+
+    fn poll(&self, host: &Host) -> PollMask {
+        let Some(h) = self.handle() else {
+            // tcp_poll on a closed socket: hang-up, and writes would fail at once.
+            return PollMask(POLLOUT | POLLHUP);
+        };
+        let Ok(ev) = host.tcp.poll_events(h) else {
+            return PollMask(POLLHUP);
+        };
+        let mut m = 0;
+        if ev.readable {
+            m |= POLLIN;
+        }
+        if ev.writable {
+            m |= POLLOUT;
+        }
+        if ev.hup {
+            m |= POLLHUP;
+        }
+        if ev.error {
+            m |= POLLERR;
+        }
+        PollMask(m)
+    }
+
+    fn take_error(&mut self, host: &mut Host) -> Option<Errno> {
+        self.handle()
+            .and_then(|h| host.tcp.take_error(h).ok().flatten())
+    }
+
+    fn state(&self, host: &Host) -> SocketState {
+        let TcpSide::Conn(h) = self.side else {
+            return SocketState::Unconnected;
+        };
+        match host.tcp.state(h) {
+            Ok(State::SynSent | State::SynReceived) => SocketState::Connecting,
+            Ok(State::Established | State::CloseWait) => SocketState::Connected,
+            Ok(
+                State::FinWait1
+                | State::FinWait2
+                | State::Closing
+                | State::LastAck
+                | State::TimeWait,
+            ) => SocketState::Disconnecting,
+            Ok(State::Closed | State::Listen) | Err(_) => SocketState::Unconnected,
+        }
+    }
+
+    fn local_addr(&self, host: &Host) -> Option<SocketAddrV4> {
+        self.handle()
+            .and_then(|h| host.tcp.local_addr(h).ok())
+            .or(self.bound)
+    }
+
+    fn peer_addr(&self, host: &Host) -> Result<SocketAddrV4, Errno> {
+        match self.side {
+            TcpSide::Conn(h)
+                if !matches!(
+                    host.tcp.state(h),
+                    Ok(State::SynSent | State::Closed) | Err(_)
+                ) =>
+            {
+                host.tcp.peer_addr(h)
+            }
+            _ => Err(Errno::ENOTCONN),
+        }
+    }
+
+    fn setsockopt(
+        &mut self,
+        host: &mut Host,
+        level: i32,
+        name: i32,
+        value: OptValue,
+    ) -> Result<(), Errno> {
+        let v = int_opt(value)?;
+        let o = &mut self.opts;
+        match (level, name) {
+            (SOL_TCP, TCP_NODELAY) => o.nodelay = v != 0,
+            (SOL_TCP, TCP_KEEPIDLE) => o.keepidle = secs(v)?,
+            (SOL_TCP, TCP_KEEPINTVL) => o.keepintvl = secs(v)?,
+            (SOL_TCP, TCP_KEEPCNT) if (1..=127).contains(&v) => o.keepcnt = v as u32,
+            (SOL_TCP, TCP_KEEPCNT) => return Err(Errno::EINVAL),
+            (SOL_SOCKET, SO_KEEPALIVE) => o.keepalive = v != 0,
+            (SOL_SOCKET, SO_SNDBUF) => o.send_buffer = buffer_size(v),
+            (SOL_SOCKET, SO_RCVBUF) => o.recv_buffer = buffer_size(v),
+            _ => return Err(Errno::ENOPROTOOPT),
+        }
+        match self.handle() {
+            Some(h) => self.apply_opts(&mut host.tcp, h),
+            None => Ok(()),
+        }
+    }
+
+    fn getsockopt(&self, _host: &Host, level: i32, name: i32) -> Result<OptValue, Errno> {
+        let o = &self.opts;
+        let v = match (level, name) {
+            (SOL_TCP, TCP_NODELAY) => i32::from(o.nodelay),
+            (SOL_TCP, TCP_KEEPIDLE) => o.keepidle.as_secs() as i32,
+            (SOL_TCP, TCP_KEEPINTVL) => o.keepintvl.as_secs() as i32,
+            (SOL_TCP, TCP_KEEPCNT) => o.keepcnt as i32,
+            (SOL_SOCKET, SO_KEEPALIVE) => i32::from(o.keepalive),
+            (SOL_SOCKET, SO_SNDBUF) => o.send_buffer as i32,
+            (SOL_SOCKET, SO_RCVBUF) => o.recv_buffer as i32,
+            _ => return Err(Errno::ENOPROTOOPT),
+        };
+        Ok(OptValue::Int(v))
+    }
+
+    fn is_listening(&self) -> bool {
+        matches!(self.side, TcpSide::Listener(_))
+    }
+
+    fn wake_id(&self) -> Option<WakeId> {
+        self.handle().map(WakeId::Tcp)
+    }
+}
+
+/// What SO_RCVBUF / SO_SNDBUF report for a UDP socket by default (Linux's 212992).
+pub const DEFAULT_UDP_BUFFER: usize = 212_992;
+
+/// A UDP socket's protocol side.
+pub struct UdpSock {
+    h: UdpHandle,
+    /// SO_SNDBUF, SO_RCVBUF as set (the receive queue's own bound is the UDP table's).
+    buffers: (usize, usize),
+}
+
+impl ProtoOps<Host> for UdpSock {
+    fn bind(&mut self, host: &mut Host, addr: SocketAddrV4) -> Result<(), Errno> {
+        host.stack.udp_bind(self.h, addr).map(|_| ())
+    }
+
+    fn connect(&mut self, host: &mut Host, _now: Instant, addr: SocketAddrV4) -> Result<(), Errno> {
+        if addr.ip().is_unspecified() && addr.port() == 0 {
+            return host.stack.udp_disconnect(self.h);
+        }
+        host.stack.udp_connect(self.h, addr)
+    }
+
+    fn listen(&mut self, _host: &mut Host, _backlog: i32) -> Result<(), Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
+
+    fn accept(
+        &mut self,
+        _host: &mut Host,
+    ) -> Result<(Box<dyn ProtoOps<Host>>, SocketAddrV4), Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
+
+    fn send(
+        &mut self,
+        host: &mut Host,
+        now: Instant,
+        buf: &[u8],
+        _flags: i32,
+        dest: Option<SocketAddrV4>,
+    ) -> Result<usize, Errno> {
+        host.stack.udp_send_to(now, self.h, buf, dest)
+    }
+
+    fn recv(
+        &mut self,
+        host: &mut Host,
+        buf: &mut [u8],
+        flags: i32,
+    ) -> Result<(usize, Option<SocketAddrV4>), Errno> {
+        if flags & MSG_PEEK != 0 {
+            let (n, from) = host.stack.udp_peek_from(self.h, buf)?;
+            return Ok((n, Some(from)));
+        }
+        let (n, from) = host.stack.udp_recv_from(self.h, buf)?;
+        Ok((n, Some(from)))
+    }
+
+    fn shutdown(&mut self, host: &mut Host, _how: Shutdown) -> Result<(), Errno> {
+        host.stack
+            .udp_peer_addr(self.h)
+            .map(|_| ())
+            .map_err(|_| Errno::ENOTCONN)
+    }
+
+    fn release(self: Box<Self>, host: &mut Host, _abort: bool) {
+        let _ = host.stack.udp_close(self.h);
+    }
+
+    fn poll(&self, host: &Host) -> PollMask {
+        let Ok(r) = host.stack.udp_readiness(self.h) else {
+            return PollMask(POLLNVAL);
+        };
+        let mut m = 0;
+        if r.readable {
+            m |= POLLIN;
+        }
+        if r.writable {
+            m |= POLLOUT;
+        }
+        if r.error {
+            m |= POLLERR;
+        }
+        PollMask(m)
+    }
+
+    fn take_error(&mut self, host: &mut Host) -> Option<Errno> {
+        host.stack.udp_take_error(self.h).ok().flatten()
+    }
+
+    fn state(&self, host: &Host) -> SocketState {
+        if host.stack.udp_peer_addr(self.h).is_ok() {
+            SocketState::Connected
+        } else {
+            SocketState::Unconnected
+        }
+    }
+
+    fn local_addr(&self, host: &Host) -> Option<SocketAddrV4> {
+        host.stack.udp_local_addr(self.h).ok().flatten()
+    }
+
+    fn peer_addr(&self, host: &Host) -> Result<SocketAddrV4, Errno> {
+        host.stack
+            .udp_peer_addr(self.h)
+            .map_err(|_| Errno::ENOTCONN)
+    }
+
+    fn setsockopt(
+        &mut self,
+        host: &mut Host,
+        level: i32,
+        name: i32,
+        value: OptValue,
+    ) -> Result<(), Errno> {
+        let v = int_opt(value)?;
+        match (level, name) {
+            (SOL_SOCKET, SO_REUSEADDR) => host.stack.udp_set_reuse_addr(self.h, v != 0),
+            (SOL_SOCKET, SO_SNDBUF) => {
+                self.buffers.0 = buffer_size(v);
+                Ok(())
+            }
+            (SOL_SOCKET, SO_RCVBUF) => {
+                self.buffers.1 = buffer_size(v);
+                Ok(())
+            }
+            (SOL_SOCKET, SO_KEEPALIVE) => Ok(()),
+            _ => Err(Errno::ENOPROTOOPT),
+        }
+    }
+
+    fn getsockopt(&self, _host: &Host, level: i32, name: i32) -> Result<OptValue, Errno> {
+        match (level, name) {
+            (SOL_SOCKET, SO_SNDBUF) => Ok(OptValue::Int(self.buffers.0 as i32)),
+            (SOL_SOCKET, SO_RCVBUF) => Ok(OptValue::Int(self.buffers.1 as i32)),
+            (SOL_SOCKET, SO_KEEPALIVE) => Ok(OptValue::Int(0)),
+            _ => Err(Errno::ENOPROTOOPT),
+        }
+    }
+
+    fn wake_id(&self) -> Option<WakeId> {
+        Some(WakeId::Udp(self.h))
+    }
+}
+
+/// The unspecified address `0.0.0.0:0`, what getsockname reports for an unbound socket.
+pub const UNSPECIFIED: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);

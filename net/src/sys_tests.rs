@@ -1,0 +1,500 @@
+//! Tests of the socket system calls over the loopback interface: real TCP and UDP through the
+//! stack, driven the way the kernel's syscall layer drives them (non-blocking calls, polls in
+//! between), with a simulated clock.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::net::{Ipv4Addr, SocketAddrV4};
+
+use super::*;
+use crate::stack::Stack;
+use crate::tcp::{Tcp, TcpConfig};
+
+struct World {
+    net: NetSys,
+    fds: FdTable,
+    now: Instant,
+}
+
+fn lo(port: u16) -> [u8; SOCKADDR_IN_LEN] {
+    sockaddr_in_bytes(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
+}
+
+impl World {
+    fn new() -> Self {
+        Self::with_fd_limit(crate::sockfs::DEFAULT_FD_LIMIT)
+    }
+
+    fn with_fd_limit(limit: usize) -> Self {
+        let host = Host::new(
+            Stack::new_loopback_only(7),
+            Tcp::new(TcpConfig::default(), [3; 16], 11),
+        );
+        World {
+            net: NetSys::new(host),
+            fds: FdTable::new(limit),
+            now: Instant::from_millis(1),
+        }
+    }
+
+    /// Let the network run for a simulated while.
+    fn settle(&mut self) {
+        for _ in 0..20 {
+            self.now = self.now + Duration::from_millis(1);
+            self.net.poll(self.now);
+        }
+    }
+
+    fn socket(&mut self, ty: i32) -> i32 {
+        self.net
+            .socket(&mut self.fds, AF_INET, ty, 0)
+            .expect("socket")
+    }
+
+    fn listener(&mut self, port: u16) -> i32 {
+        let s = self.socket(SOCK_STREAM | SOCK_NONBLOCK);
+        self.net.bind(&self.fds, s, &lo(port)).expect("bind");
+        self.net.listen(&self.fds, s, 16).expect("listen");
+        s
+    }
+
+    /// A connected pair (client fd, server-side fd) on `port`.
+    fn pair(&mut self, port: u16) -> (i32, i32, i32) {
+        let l = self.listener(port);
+        let c = self.socket(SOCK_STREAM | SOCK_NONBLOCK);
+        assert_eq!(
+            self.net.connect(self.now, &self.fds, c, &lo(port)),
+            Err(Errno::EINPROGRESS)
+        );
+        self.settle();
+        assert_eq!(self.net.connect_result(&self.fds, c), Some(Ok(())));
+        let (a, peer) = self
+            .net
+            .accept(self.now, &mut self.fds, l, 0)
+            .expect("accept");
+        assert_eq!(peer, self.net.getsockname(&self.fds, c).unwrap());
+        (c, a, l)
+    }
+
+    fn send(&mut self, fd: i32, data: &[u8]) -> Result<usize, Errno> {
+        self.net.sendto(self.now, &self.fds, fd, data, 0, None)
+    }
+
+    fn recv(&mut self, fd: i32, n: usize) -> Result<Vec<u8>, Errno> {
+        let mut buf = vec![0u8; n];
+        let (got, _) = self.net.recvfrom(self.now, &self.fds, fd, &mut buf, 0)?;
+        buf.truncate(got);
+        Ok(buf)
+    }
+}
+
+#[test]
+fn tcp_echo_round_trip_and_orderly_close() {
+    let mut w = World::new();
+    let (c, a, _) = w.pair(7);
+    assert_eq!(w.send(c, b"hello"), Ok(5));
+    w.settle();
+    assert_eq!(w.recv(a, 100).unwrap(), b"hello");
+    assert_eq!(w.send(a, b"hello"), Ok(5));
+    w.settle();
+    assert_eq!(w.recv(c, 100).unwrap(), b"hello");
+    assert_eq!(
+        w.net.getpeername(&w.fds, a),
+        Ok(w.net.getsockname(&w.fds, c).unwrap())
+    );
+    w.net.close(w.now, &mut w.fds, c).unwrap();
+    w.settle();
+    assert_eq!(
+        w.recv(a, 100).unwrap(),
+        b"",
+        "read returns 0 after the peer's FIN"
+    );
+    w.net.close(w.now, &mut w.fds, a).unwrap();
+    assert_eq!(w.recv(a, 1), Err(Errno::EBADF));
+}
+
+#[test]
+fn a_megabyte_crosses_loopback_intact() {
+    let mut w = World::new();
+    let (c, a, _) = w.pair(9);
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    let (mut sent, mut got) = (0, Vec::new());
+    for _ in 0..10_000 {
+        if sent < data.len() {
+            match w.send(c, &data[sent..]) {
+                Ok(n) => sent += n,
+                Err(Errno::EAGAIN) => {}
+                Err(e) => panic!("send: {e}"),
+            }
+        }
+        w.now = w.now + Duration::from_millis(1);
+        w.net.poll(w.now);
+        match w.recv(a, 65536) {
+            Ok(b) => got.extend_from_slice(&b),
+            Err(Errno::EAGAIN) => {}
+            Err(e) => panic!("recv: {e}"),
+        }
+        if got.len() == data.len() {
+            break;
+        }
+    }
+    assert_eq!(got.len(), data.len());
+    assert!(got == data, "bytes differ");
+}
+
+#[test]
+fn socket_creation_errors() {
+    let mut w = World::new();
+    assert_eq!(
+        w.net.socket(&mut w.fds, AF_INET6, SOCK_STREAM, 0),
+        Err(Errno::EAFNOSUPPORT)
+    );
+    assert_eq!(
+        w.net.socket(&mut w.fds, AF_UNIX, SOCK_STREAM, 0),
+        Err(Errno::EAFNOSUPPORT)
+    );
+    assert_eq!(w.net.socket(&mut w.fds, AF_INET, 99, 0), Err(Errno::EINVAL));
+    assert_eq!(
+        w.net.socket(&mut w.fds, AF_INET, SOCK_SEQPACKET, 0),
+        Err(Errno::ESOCKTNOSUPPORT)
+    );
+    assert_eq!(
+        w.net.socket(&mut w.fds, AF_INET, SOCK_STREAM, IPPROTO_UDP),
+        Err(Errno::EPROTONOSUPPORT)
+    );
+    assert_eq!(
+        w.net.socket(&mut w.fds, AF_INET, SOCK_DGRAM, IPPROTO_TCP),
+        Err(Errno::EPROTONOSUPPORT)
+    );
+    assert_eq!(
+        w.net.sockets(),
+        0,
+        "failed creations leave no socket behind"
+    );
+    assert_eq!(
+        w.socket(SOCK_STREAM),
+        3,
+        "lowest free descriptor after stdio"
+    );
+}
+
+#[test]
+fn descriptor_errors() {
+    let mut w = World::new();
+    assert_eq!(w.net.bind(&w.fds, 99, &lo(1)), Err(Errno::EBADF));
+    assert_eq!(w.net.bind(&w.fds, -1, &lo(1)), Err(Errno::EBADF));
+    assert_eq!(w.net.bind(&w.fds, 1, &lo(1)), Err(Errno::ENOTSOCK));
+    assert_eq!(w.net.close(w.now, &mut w.fds, 99), Err(Errno::EBADF));
+    let s = w.socket(SOCK_STREAM);
+    assert_eq!(
+        w.net.bind(&w.fds, s, &[2, 0, 0]),
+        Err(Errno::EINVAL),
+        "short sockaddr"
+    );
+    let mut v6 = lo(1);
+    v6[0..2].copy_from_slice(&(AF_INET6 as u16).to_ne_bytes());
+    assert_eq!(w.net.bind(&w.fds, s, &v6), Err(Errno::EAFNOSUPPORT));
+    let foreign = sockaddr_in_bytes(SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 80));
+    assert_eq!(w.net.bind(&w.fds, s, &foreign), Err(Errno::EADDRNOTAVAIL));
+    assert_eq!(w.net.shutdown(w.now, &w.fds, s, 7), Err(Errno::EINVAL));
+    assert_eq!(w.net.fcntl(&w.fds, s, 999, 0), Err(Errno::EINVAL));
+}
+
+#[test]
+fn port_conflicts_and_reuseaddr() {
+    let mut w = World::new();
+    let a = w.socket(SOCK_STREAM);
+    let b = w.socket(SOCK_STREAM);
+    w.net.bind(&w.fds, a, &lo(5000)).unwrap();
+    assert_eq!(w.net.bind(&w.fds, b, &lo(5000)), Err(Errno::EADDRINUSE));
+    let any = sockaddr_in_bytes(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5000));
+    assert_eq!(
+        w.net.bind(&w.fds, b, &any),
+        Err(Errno::EADDRINUSE),
+        "wildcard overlaps"
+    );
+    assert_eq!(
+        w.net.bind(&w.fds, a, &lo(5001)),
+        Err(Errno::EINVAL),
+        "already bound"
+    );
+    // Both with SO_REUSEADDR and neither listening: allowed, as on Linux.
+    let one = 1i32.to_ne_bytes();
+    let c = w.socket(SOCK_STREAM);
+    let d = w.socket(SOCK_STREAM);
+    w.net
+        .setsockopt(&w.fds, c, SOL_SOCKET, SO_REUSEADDR, &one)
+        .unwrap();
+    w.net
+        .setsockopt(&w.fds, d, SOL_SOCKET, SO_REUSEADDR, &one)
+        .unwrap();
+    w.net.bind(&w.fds, c, &lo(6000)).unwrap();
+    w.net.bind(&w.fds, d, &lo(6000)).unwrap();
+    // ...but never onto a listener.
+    w.net.listen(&w.fds, c, 4).unwrap();
+    let e = w.socket(SOCK_STREAM);
+    w.net
+        .setsockopt(&w.fds, e, SOL_SOCKET, SO_REUSEADDR, &one)
+        .unwrap();
+    assert_eq!(w.net.bind(&w.fds, e, &lo(6000)), Err(Errno::EADDRINUSE));
+    // UDP conflicts come from the UDP table.
+    let u1 = w.socket(SOCK_DGRAM);
+    let u2 = w.socket(SOCK_DGRAM);
+    w.net.bind(&w.fds, u1, &lo(7000)).unwrap();
+    assert_eq!(w.net.bind(&w.fds, u2, &lo(7000)), Err(Errno::EADDRINUSE));
+}
+
+#[test]
+fn unconnected_stream_errors() {
+    let mut w = World::new();
+    let s = w.socket(SOCK_STREAM);
+    assert_eq!(w.recv(s, 10), Err(Errno::ENOTCONN));
+    assert_eq!(w.send(s, b"x"), Err(Errno::EPIPE));
+    assert_eq!(w.net.getpeername(&w.fds, s), Err(Errno::ENOTCONN));
+    assert_eq!(
+        w.net.shutdown(w.now, &w.fds, s, SHUT_WR),
+        Err(Errno::ENOTCONN)
+    );
+    assert_eq!(
+        w.net.getsockname(&w.fds, s),
+        Ok(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))
+    );
+    assert_eq!(
+        w.net.accept(w.now, &mut w.fds, s, 0).map(|_| ()),
+        Err(Errno::EINVAL)
+    );
+}
+
+#[test]
+fn nonblocking_calls_return_eagain() {
+    let mut w = World::new();
+    let (c, a, l) = w.pair(7);
+    assert_eq!(w.recv(a, 10), Err(Errno::EAGAIN));
+    assert_eq!(
+        w.net.accept(w.now, &mut w.fds, l, 0).map(|_| ()),
+        Err(Errno::EAGAIN)
+    );
+    // A blocking file reports itself so the syscall layer sleeps instead.
+    let info = w.net.wait_info(&w.fds, c, Direction::Read).unwrap();
+    assert!(info.nonblocking);
+    w.net.fcntl(&w.fds, c, F_SETFL, 0).unwrap();
+    assert!(
+        !w.net
+            .wait_info(&w.fds, c, Direction::Read)
+            .unwrap()
+            .nonblocking
+    );
+    assert_eq!(
+        w.net.fcntl(&w.fds, c, F_GETFL, 0).unwrap() & i64::from(O_NONBLOCK),
+        0
+    );
+}
+
+#[test]
+fn connect_to_a_closed_port_is_refused() {
+    let mut w = World::new();
+    let s = w.socket(SOCK_STREAM | SOCK_NONBLOCK);
+    assert_eq!(
+        w.net.connect(w.now, &w.fds, s, &lo(4444)),
+        Err(Errno::EINPROGRESS)
+    );
+    assert_eq!(
+        w.net.connect(w.now, &w.fds, s, &lo(4444)),
+        Err(Errno::EALREADY)
+    );
+    w.settle();
+    assert!(w.net.poll_fd(&w.fds, s).contains(POLLERR | POLLHUP));
+    let mut out = [0u8; 4];
+    assert_eq!(
+        w.net.getsockopt(&w.fds, s, SOL_SOCKET, SO_ERROR, &mut out),
+        Ok(4)
+    );
+    assert_eq!(i32::from_ne_bytes(out), Errno::ECONNREFUSED.code());
+    let t = w.socket(SOCK_STREAM | SOCK_NONBLOCK);
+    w.net.connect(w.now, &w.fds, t, &lo(4445)).unwrap_err();
+    w.settle();
+    assert_eq!(
+        w.net.connect_result(&w.fds, t),
+        Some(Err(Errno::ECONNREFUSED))
+    );
+}
+
+#[test]
+fn emfile_when_the_table_is_full() {
+    let mut w = World::with_fd_limit(6);
+    for fd in 3..6 {
+        assert_eq!(w.socket(SOCK_DGRAM), fd);
+    }
+    assert_eq!(
+        w.net.socket(&mut w.fds, AF_INET, SOCK_DGRAM, 0),
+        Err(Errno::EMFILE)
+    );
+    assert_eq!(w.net.sockets(), 3);
+}
+
+#[test]
+fn half_close_then_epipe() {
+    let mut w = World::new();
+    let (c, a, _) = w.pair(7);
+    w.net.shutdown(w.now, &w.fds, c, SHUT_WR).unwrap();
+    w.settle();
+    assert_eq!(w.recv(a, 10).unwrap(), b"", "the peer sees EOF");
+    assert_eq!(w.send(c, b"late"), Err(Errno::EPIPE));
+    // The other direction still works after the half-close.
+    assert_eq!(w.send(a, b"still open"), Ok(10));
+    w.settle();
+    assert_eq!(w.recv(c, 100).unwrap(), b"still open");
+}
+
+#[test]
+fn linger_zero_close_resets_the_peer() {
+    let mut w = World::new();
+    let (c, a, _) = w.pair(7);
+    let linger: Vec<u8> = [1i32.to_ne_bytes(), 0i32.to_ne_bytes()].concat();
+    w.net
+        .setsockopt(&w.fds, c, SOL_SOCKET, SO_LINGER, &linger)
+        .unwrap();
+    w.net.close(w.now, &mut w.fds, c).unwrap();
+    w.settle();
+    assert_eq!(w.recv(a, 10), Err(Errno::ECONNRESET));
+}
+
+#[test]
+fn peek_leaves_data_queued_and_wakeups_name_the_socket() {
+    let mut w = World::new();
+    let (c, a, _) = w.pair(7);
+    let mut keys = Vec::new();
+    w.net.take_woken(&mut keys);
+    keys.clear();
+    w.send(c, b"abc").unwrap();
+    w.settle();
+    w.net.take_woken(&mut keys);
+    let key = w
+        .net
+        .wait_info(&w.fds, a, Direction::Read)
+        .unwrap()
+        .wait_key;
+    assert!(keys.contains(&key), "the receiver's wait queue is woken");
+    assert!(w.net.poll_fd(&w.fds, a).contains(POLLIN));
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        w.net
+            .recvfrom(w.now, &w.fds, a, &mut buf, MSG_PEEK)
+            .unwrap()
+            .0,
+        3
+    );
+    assert_eq!(w.recv(a, 8).unwrap(), b"abc");
+}
+
+#[test]
+fn udp_echo_on_loopback() {
+    let mut w = World::new();
+    let srv = w.socket(SOCK_DGRAM | SOCK_NONBLOCK);
+    w.net.bind(&w.fds, srv, &lo(7)).unwrap();
+    let cli = w.socket(SOCK_DGRAM | SOCK_NONBLOCK);
+    assert_eq!(
+        w.net.sendto(w.now, &w.fds, cli, b"ping", 0, Some(&lo(7))),
+        Ok(4)
+    );
+    w.settle();
+    let mut buf = [0u8; 64];
+    let (n, from) = w
+        .net
+        .recvfrom(w.now, &w.fds, srv, &mut buf, MSG_PEEK)
+        .unwrap();
+    assert_eq!(&buf[..n], b"ping");
+    let (n, from2) = w.net.recvfrom(w.now, &w.fds, srv, &mut buf, 0).unwrap();
+    assert_eq!((n, from), (4, from2));
+    let from = from.unwrap();
+    // Auto-bound on sendto to the wildcard address and an ephemeral port, as on Linux.
+    assert_eq!(
+        w.net.getsockname(&w.fds, cli).unwrap(),
+        SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, from.port())
+    );
+    w.net
+        .sendto(
+            w.now,
+            &w.fds,
+            srv,
+            &buf[..n],
+            0,
+            Some(&sockaddr_in_bytes(from)),
+        )
+        .unwrap();
+    w.settle();
+    assert_eq!(w.recv(cli, 64).unwrap(), b"ping");
+    assert_eq!(w.recv(cli, 64), Err(Errno::EAGAIN));
+}
+
+#[test]
+fn connected_udp_sees_port_unreachable() {
+    let mut w = World::new();
+    let s = w.socket(SOCK_DGRAM | SOCK_NONBLOCK);
+    w.net.connect(w.now, &w.fds, s, &lo(3999)).unwrap();
+    w.send(s, b"anyone?").unwrap();
+    w.settle();
+    assert_eq!(w.recv(s, 10), Err(Errno::ECONNREFUSED));
+}
+
+#[test]
+fn socket_options_round_trip() {
+    let mut w = World::new();
+    let s = w.socket(SOCK_STREAM);
+    let mut out = [0u8; 16];
+    let set = |w: &mut World, level, name, v: i32| {
+        w.net.setsockopt(&w.fds, s, level, name, &v.to_ne_bytes())
+    };
+    set(&mut w, SOL_TCP, TCP_NODELAY, 1).unwrap();
+    set(&mut w, SOL_TCP, TCP_KEEPIDLE, 30).unwrap();
+    set(&mut w, SOL_TCP, TCP_KEEPINTVL, 5).unwrap();
+    set(&mut w, SOL_TCP, TCP_KEEPCNT, 3).unwrap();
+    set(&mut w, SOL_SOCKET, SO_KEEPALIVE, 1).unwrap();
+    set(&mut w, SOL_SOCKET, SO_RCVBUF, 65536).unwrap();
+    assert_eq!(set(&mut w, SOL_TCP, TCP_KEEPIDLE, 0), Err(Errno::EINVAL));
+    assert_eq!(set(&mut w, 999, 1, 1), Err(Errno::ENOPROTOOPT));
+    assert_eq!(set(&mut w, SOL_SOCKET, SO_TYPE, 1), Err(Errno::ENOPROTOOPT));
+    for (level, name, want) in [
+        (SOL_TCP, TCP_NODELAY, 1),
+        (SOL_TCP, TCP_KEEPIDLE, 30),
+        (SOL_TCP, TCP_KEEPCNT, 3),
+        (SOL_SOCKET, SO_KEEPALIVE, 1),
+        (SOL_SOCKET, SO_RCVBUF, 65536),
+        (SOL_SOCKET, SO_TYPE, SOCK_STREAM),
+    ] {
+        assert_eq!(w.net.getsockopt(&w.fds, s, level, name, &mut out), Ok(4));
+        assert_eq!(
+            i32::from_ne_bytes([out[0], out[1], out[2], out[3]]),
+            want,
+            "option {level}/{name}"
+        );
+    }
+    let tv: Vec<u8> = [2i64.to_ne_bytes(), 500_000i64.to_ne_bytes()].concat();
+    w.net
+        .setsockopt(&w.fds, s, SOL_SOCKET, SO_RCVTIMEO, &tv)
+        .unwrap();
+    assert_eq!(
+        w.net.wait_info(&w.fds, s, Direction::Read).unwrap().timeout,
+        Some(Duration::from_millis(2500))
+    );
+    assert_eq!(
+        w.net
+            .getsockopt(&w.fds, s, SOL_SOCKET, SO_RCVTIMEO, &mut out),
+        Ok(16)
+    );
+    assert_eq!(&out[..16], &tv[..]);
+    assert_eq!(
+        w.net
+            .getsockopt(&w.fds, s, SOL_SOCKET, SO_TYPE, &mut out[..2]),
+        Err(Errno::EINVAL)
+    );
+}
+
+#[test]
+fn sockaddr_codec() {
+    let a = SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 15), 4242);
+    assert_eq!(parse_sockaddr_in(&sockaddr_in_bytes(a)), Ok(a));
+    let b = sockaddr_in_bytes(a);
+    assert_eq!(&b[2..4], &4242u16.to_be_bytes());
+    assert_eq!(&b[4..8], &[10, 0, 2, 15]);
+}
