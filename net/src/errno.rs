@@ -55,6 +55,19 @@ impl Errno {
         self as i32
     }
 
+    /// The errno for a positive Linux errno number, `None` for one rinet never returns.
+    pub fn from_code(code: i32) -> Option<Errno> {
+        use Errno::*;
+        const ALL: [Errno; 41] = [
+            EPERM, ENOENT, EINTR, EIO, EBADF, EAGAIN, ENOMEM, EACCES, EFAULT, EBUSY, EEXIST, EINVAL, EMFILE, ENOSPC,
+            EPIPE, ERANGE, ENOSYS, ENOTSOCK, EDESTADDRREQ, EMSGSIZE, EPROTOTYPE, ENOPROTOOPT, EPROTONOSUPPORT,
+            ESOCKTNOSUPPORT, EOPNOTSUPP, EAFNOSUPPORT, EADDRINUSE, EADDRNOTAVAIL, ENETDOWN, ENETUNREACH,
+            ECONNABORTED, ECONNRESET, ENOBUFS, EISCONN, ENOTCONN, ETIMEDOUT, ECONNREFUSED, EHOSTDOWN, EHOSTUNREACH,
+            EALREADY, EINPROGRESS,
+        ];
+        ALL.iter().copied().find(|e| e.code() == code)
+    }
+
     /// The symbolic name, as strace prints it.
     pub fn name(self) -> &'static str {
         use Errno::*;
@@ -119,5 +132,12 @@ mod tests {
         assert_eq!(Errno::ECONNREFUSED.code(), 111);
         assert_eq!(Errno::EAGAIN.code(), 11);
         assert_eq!(Errno::EINPROGRESS.name(), "EINPROGRESS");
+        for code in 1..200 {
+            if let Some(e) = Errno::from_code(code) {
+                assert_eq!(e.code(), code);
+            }
+        }
+        assert_eq!(Errno::from_code(111), Some(Errno::ECONNREFUSED));
+        assert_eq!(Errno::from_code(0), None);
     }
 }
