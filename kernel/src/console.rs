@@ -174,6 +174,13 @@ pub fn emergency(args: fmt::Arguments) {
     write_line(args);
 }
 
+/// Write `bytes` as they are (no timestamp): a program's `write` to fd 1 or 2.
+pub fn write_raw(bytes: &[u8]) {
+    if let Some(uart) = UART.lock().as_mut() {
+        uart.write_bytes(bytes);
+    }
+}
+
 /// Wait until everything written has left the UART (before ending QEMU).
 pub fn flush() {
     if let Some(uart) = UART.lock().as_mut() {

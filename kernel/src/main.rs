@@ -3,8 +3,9 @@
 //!
 //! Boot order (each step only uses what the previous ones set up):
 //! console -> `rinet: kernel entry` -> GDT/TSS/IDT, stack guard, PICs masked -> TSC clock ->
-//! PVH boot info -> command line -> frames + heap -> LAPIC, IO-APIC -> entropy -> interrupts
-//! on -> NIC -> program.
+//! PVH boot info -> command line -> frames + heap -> LAPIC, IO-APIC -> entropy -> threads
+//! (this context becomes thread `main`, plus `idle`) -> `syscall` MSRs -> interrupts on -> NIC
+//! -> program.
 #![no_std]
 #![no_main]
 
@@ -18,9 +19,14 @@ pub mod exit;
 pub mod mem;
 pub mod netstack;
 pub mod nic;
+pub mod process;
 pub mod programs;
+pub mod sched;
 pub mod sync;
+pub mod syscall;
 pub mod time;
+pub mod user;
+pub mod wait;
 
 /// Rust entry, called by `arch::boot` in long mode on the boot stack.
 pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
@@ -46,8 +52,11 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
     if let Err(e) = mem::init(info.memmap()) {
         exit::failure(format_args!("memory: {e}"));
     }
+    syscall::uaccess::init(info.memmap());
     arch::init_interrupt_controllers();
     let _ = arch::entropy::source();
+    sched::init();
+    syscall::init();
     x86_64::instructions::interrupts::enable();
     log::info!(
         "boot: kernel up in {} us (heap {} KiB, {} frames free)",

@@ -2,7 +2,9 @@
 //! page tables, enters long mode and calls `kmain(start_info_paddr)`.
 //!
 //! Owns: the PVH ELF note, the boot GDT, the boot page tables (first 4 GiB identity-mapped with
-//! 2 MiB pages, 3–4 GiB cache-disabled for MMIO) and the boot stack. It must never touch
+//! 2 MiB pages; 0–3 GiB user-accessible, since ring-3 programs are compiled into the image and
+//! share the address space; 3–4 GiB supervisor-only and cache-disabled for MMIO) and the boot
+//! stack. It must never touch
 //! anything but those: no Rust runs until the stack and long mode are set up.
 //!
 //! Entry state (PVH spec): 32-bit protected mode, paging off, flat segments, %ebx holds the
@@ -51,7 +53,10 @@ pvh_start32:
     cmpl $1536, %ecx
     jb 2f
     orl $0x18, %eax                 /* 3-4 GiB: PWT | PCD (MMIO: LAPIC, IO-APIC, PCI BARs) */
+    jmp 4f
 2:
+    orl $0x04, %eax                 /* 0-3 GiB: user-accessible (ring-3 programs share it) */
+4:
     movl %eax, (%edi,%ecx,8)
     incl %ecx
     cmpl $2048, %ecx
@@ -126,6 +131,7 @@ boot_gdt_ptr:
 /* ---- Page tables and stack (zeroed above). ---- */
 .section .bss.boot, "aw", @nobits
 .p2align 12
+.global boot_pml4
 boot_pml4:
     .skip 4096
 boot_pdpt:

@@ -34,7 +34,9 @@ pub struct Selectors {
     pub tss: SegmentSelector,
 }
 
-static TSS: Once<TaskStateSegment> = Once::new();
+/// The TSS: IST stacks, and RSP0 (the kernel stack an interrupt from ring 3 switches to),
+/// rewritten at every thread switch by [`set_kernel_stack`].
+static mut TSS: TaskStateSegment = TaskStateSegment::new();
 static GDT: Once<(GlobalDescriptorTable, Selectors)> = Once::new();
 
 fn stack_top(i: usize) -> VirtAddr {
@@ -46,13 +48,15 @@ fn stack_top(i: usize) -> VirtAddr {
 
 /// Build and load the GDT and TSS, reload the segment registers.
 pub fn init() {
-    let tss = TSS.call_once(|| {
-        let mut tss = TaskStateSegment::new();
+    // SAFETY: runs once on the boot CPU before interrupts and threads exist: nothing else
+    // touches TSS; afterwards only `set_kernel_stack` writes it (interrupts off).
+    let tss: &'static TaskStateSegment = unsafe {
+        let tss = &mut *core::ptr::addr_of_mut!(TSS);
         tss.interrupt_stack_table[(IST_DOUBLE_FAULT - 1) as usize] = stack_top(0);
         tss.interrupt_stack_table[(IST_NMI - 1) as usize] = stack_top(1);
         tss.interrupt_stack_table[(IST_MACHINE_CHECK - 1) as usize] = stack_top(2);
-        tss
-    });
+        &*core::ptr::addr_of!(TSS)
+    };
     let (gdt, sel) = GDT.call_once(|| {
         let mut gdt = GlobalDescriptorTable::new();
         let kernel_code = gdt.append(Descriptor::kernel_code_segment());
@@ -83,7 +87,20 @@ pub fn init() {
     }
 }
 
-/// The selectors (for the future ring-3 and `syscall` code).
+/// Set TSS.RSP0: the stack the CPU switches to when an interrupt or exception arrives in
+/// ring 3. Called by the scheduler (interrupts off) when a thread starts running.
+pub fn set_kernel_stack(top: u64) {
+    // SAFETY: a single aligned 8-byte store into the TSS, which the CPU only reads when it
+    // takes an interrupt from ring 3 (impossible here: we run in ring 0 with interrupts off).
+    unsafe {
+        core::ptr::write_volatile(
+            core::ptr::addr_of_mut!(TSS.privilege_stack_table[0]),
+            VirtAddr::new(top),
+        )
+    };
+}
+
+/// The selectors (for the ring-3 and `syscall` code).
 pub fn selectors() -> Selectors {
     GDT.get().expect("gdt::init runs first in kmain").1
 }

@@ -175,6 +175,7 @@ extern "C" fn isr_dispatch(frame: &mut TrapFrame) {
         apic::TIMER_VECTOR => {
             crate::time::on_timer_interrupt();
             apic::eoi();
+            from_user_preempt(frame);
         }
         apic::SPURIOUS_VECTOR => {}
         // A masked 8259 can still raise its spurious IRQ 7/15: no EOI to the LAPIC for it.
@@ -184,7 +185,20 @@ extern "C" fn isr_dispatch(frame: &mut TrapFrame) {
                 log::warn!("irq: unexpected interrupt on vector {v:#x}");
             }
             apic::eoi();
+            from_user_preempt(frame);
         }
+    }
+}
+
+/// An interrupt that arrived in ring 3 (after its EOI): let another ready thread run (ring-3
+/// preemption, see `sched`), and stop here if the program is being ended.
+fn from_user_preempt(frame: &TrapFrame) {
+    if frame.cs & 3 != 3 {
+        return;
+    }
+    crate::sched::preempt_user();
+    if crate::sched::current_process().is_some_and(|p| p.is_ending()) {
+        crate::process::exit_thread(crate::process::STATUS_KILLED);
     }
 }
 
@@ -233,6 +247,18 @@ pub fn exception_name(vector: u8) -> &'static str {
 
 fn exception(f: &TrapFrame) -> ! {
     let cr2 = x86_64::registers::control::Cr2::read_raw();
+    if f.cs & 3 == 3 {
+        // A ring-3 program faulted: it ends, the kernel goes on.
+        let what = match f.vector {
+            14 => "page fault",
+            13 => "general protection fault",
+            6 => "invalid opcode",
+            0 => "divide error",
+            _ => exception_name(f.vector as u8),
+        };
+        let cr2 = (f.vector == 14).then_some(cr2);
+        crate::process::user_fault(what, f.rip, cr2);
+    }
     let p = |args: fmt::Arguments| crate::console::emergency(args);
     p(format_args!(
         "rinet: EXCEPTION {} {}, error code {:#x}",

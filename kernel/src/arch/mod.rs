@@ -13,6 +13,7 @@ pub mod ioapic;
 pub mod irq;
 pub mod paging;
 pub mod pic;
+pub mod usermode;
 
 use core::arch::asm;
 

@@ -2,9 +2,16 @@
 //! programs) or runs forever (`services`).
 //!
 //! Owns the dispatch table; the programs' real work lives in the modules they call.
+//!
+//! Kernel programs run on the boot thread (`main`). Ring-3 programs are registered in
+//! [`USER_PROGRAMS`] (name, `fn(&[&str]) -> i32`): `init=<name> -- args` starts one with
+//! `process::run_init`, which ends QEMU when no program is left, with the init program's
+//! status as the verdict. A program can start another by name with `user::program_spawn`.
 
 mod kernel_test;
+mod user_test;
 
+use crate::process::{self, UserMain};
 use crate::{arch, exit, marker, nic};
 
 /// Names accepted by `init=`, for the error message.
@@ -14,16 +21,34 @@ pub const PROGRAMS: &[&str] = &[
     "crash-test",
     "selftest-link",
     "kernel-test",
+    "user-test",
 ];
 
+/// Ring-3 programs, by name.
+pub const USER_PROGRAMS: &[(&str, UserMain)] = &[
+    ("user-test", user_test::main),
+    ("crash-user", user_test::crash_user),
+];
+
+/// The registered ring-3 program called `name`.
+pub fn user_program(name: &str) -> Option<(&'static str, UserMain)> {
+    USER_PROGRAMS.iter().copied().find(|(n, _)| *n == name)
+}
+
 /// Run program `name` with `args`. Never returns.
-pub fn run(name: &str, args: &[&str]) -> ! {
+pub fn run(name: &'static str, args: &'static [&'static str]) -> ! {
+    if let Some((name, main)) = user_program(name) {
+        process::run_init(name, main, args)
+    }
     match name {
         "boot-test" => {
             marker!("rinet: boot-test ok");
             exit::success()
         }
         "crash-test" if args.first() == Some(&"stack-overflow") => stack_overflow_test(),
+        "crash-test" if args.first() == Some(&"user") => {
+            process::run_init("crash-user", user_test::crash_user, &[])
+        }
         "crash-test" if args.first() == Some(&"panic") => {
             panic!("crash-test: deliberate panic (args {args:?})")
         }

@@ -1,0 +1,252 @@
+//! Programs (processes): one per started ring-3 program, owning its descriptor table and
+//! counting its threads; the exit rule that turns program statuses into QEMU's verdict.
+//!
+//! A program is a `fn(&[&str]) -> i32` compiled into the kernel image (see
+//! `programs::USER_PROGRAMS`) started in ring 3 by [`start`]; more threads join it with
+//! [`spawn_thread`]. It ends when its last thread ends (`exit`), at `exit_group`, when `main`
+//! returns, or when one of its threads faults ([`user_fault`]: status 139, like a shell shows
+//! SIGSEGV). Its sockets are closed when it ends.
+//!
+//! Exit rule ([`run_init`]): the machine ends when no program is left; the verdict is the
+//! `init=` program's status (0 -> success, 33; anything else -> failure, 35). Other programs'
+//! statuses are logged and can be collected by their parent with `program_wait` (syscall 1002).
+//!
+//! Never runs ring-3 code itself; never holds `fds` across a sleep.
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use net::sockfs::FdTable;
+
+use crate::sched::{self, ThreadId};
+use crate::sync::IrqMutex;
+use crate::{arch, exit, mem, wait};
+
+/// Entry point of a built-in ring-3 program.
+pub type UserMain = fn(&[&str]) -> i32;
+
+/// Status of a program killed by a fault (128 + SIGSEGV, as a shell reports it).
+pub const STATUS_KILLED: i32 = 139;
+/// User stack of each ring-3 thread: 128 KiB of frames (unoptimised builds use deep frames).
+pub const USER_STACK_FRAMES: usize = 32;
+/// Bound on ring-3 threads per program: a runaway `spawn` loop fails with EAGAIN instead of
+/// eating every frame (each thread costs 256 KiB of stacks).
+pub const MAX_THREADS_PER_PROGRAM: usize = 64;
+
+pub struct Process {
+    pub pid: u64,
+    pub name: &'static str,
+    /// The descriptor table shared by the program's threads (never held across a sleep).
+    pub fds: spin::Mutex<FdTable>,
+    state: IrqMutex<ProcState>,
+}
+
+struct ProcState {
+    live_threads: usize,
+    /// Set by `exit_group` or a fault: the program's status, and its threads must stop.
+    group_status: Option<i32>,
+}
+
+static NEXT_PID: AtomicU64 = AtomicU64::new(1);
+/// Programs started and not yet ended.
+static LIVE_PROGRAMS: AtomicUsize = AtomicUsize::new(0);
+/// Statuses of ended programs, by pid (kept for `program_wait`; a few bytes each).
+static EXITED: IrqMutex<BTreeMap<u64, i32>> = IrqMutex::new(BTreeMap::new());
+
+impl Process {
+    /// Whether the program is ending (`exit_group` or a fault): its threads must not return to
+    /// ring 3, and their blocking calls give up with `EINTR`.
+    pub fn is_ending(&self) -> bool {
+        self.state.lock().group_status.is_some()
+    }
+}
+
+/// How a new ring-3 thread starts: `rip(a0, a1, a2)` on a fresh user stack.
+struct UserStart {
+    rip: u64,
+    args: [u64; 3],
+}
+
+/// Start program `name` in ring 3: `main(args)` runs through the user runtime, whose return
+/// value is the program's status.
+pub fn start(
+    name: &'static str,
+    main: UserMain,
+    args: &'static [&'static str],
+) -> Result<Arc<Process>, &'static str> {
+    let p = Arc::new(Process {
+        pid: NEXT_PID.fetch_add(1, Ordering::Relaxed),
+        name,
+        fds: spin::Mutex::new(FdTable::default()),
+        state: IrqMutex::new(ProcState {
+            live_threads: 0,
+            group_status: None,
+        }),
+    });
+    LIVE_PROGRAMS.fetch_add(1, Ordering::AcqRel);
+    let r = spawn_thread(
+        &p,
+        crate::user::rt::program_start as *const () as u64,
+        [
+            main as usize as u64,
+            args.as_ptr() as u64,
+            args.len() as u64,
+        ],
+    );
+    if let Err(e) = r {
+        LIVE_PROGRAMS.fetch_sub(1, Ordering::AcqRel);
+        return Err(e);
+    }
+    log::info!("program {name} started (pid {})", p.pid);
+    Ok(p)
+}
+
+/// Start another ring-3 thread of `p` at `rip` with arguments `args` (rdi, rsi, rdx).
+pub fn spawn_thread(p: &Arc<Process>, rip: u64, args: [u64; 3]) -> Result<ThreadId, &'static str> {
+    {
+        let mut st = p.state.lock();
+        if st.live_threads >= MAX_THREADS_PER_PROGRAM {
+            return Err("too many threads in this program");
+        }
+        st.live_threads += 1;
+    }
+    let start = Box::into_raw(Box::new(UserStart { rip, args }));
+    match sched::spawn_in(p.clone(), p.name, user_thread_entry, start as usize) {
+        Ok(t) => Ok(t),
+        Err(e) => {
+            // SAFETY: the thread was not created, so the box is still ours alone.
+            drop(unsafe { Box::from_raw(start) });
+            p.state.lock().live_threads -= 1;
+            Err(e)
+        }
+    }
+}
+
+/// Kernel side of a new ring-3 thread: allocate its user stack and drop to ring 3.
+fn user_thread_entry(arg: usize) {
+    // SAFETY: `arg` is the pointer `spawn_thread` leaked for exactly this thread.
+    let start = unsafe { Box::from_raw(arg as *mut UserStart) };
+    let Some(base) = mem::alloc_frames(USER_STACK_FRAMES) else {
+        log::error!("program: no frames for a user stack");
+        exit_thread(STATUS_KILLED);
+    };
+    sched::set_user_stack(base, USER_STACK_FRAMES);
+    let top = base + (USER_STACK_FRAMES as u64) * mem::frames::FRAME_SIZE;
+    // As if `call`ed: the entry sees rsp = 8 mod 16.
+    arch::usermode::enter(start.rip, top - 8, start.args)
+}
+
+/// End the running thread with `status`; the program ends with its last thread.
+pub fn exit_thread(status: i32) -> ! {
+    if let Some(p) = sched::current_process() {
+        let last = {
+            let mut st = p.state.lock();
+            st.live_threads = st.live_threads.saturating_sub(1);
+            (st.live_threads == 0).then(|| st.group_status.unwrap_or(status))
+        };
+        if let Some(status) = last {
+            finish(&p, status);
+        }
+    }
+    sched::exit()
+}
+
+/// `exit_group`: end the whole program with `status` (its other threads stop at their next
+/// kernel entry or wakeup).
+pub fn exit_group(status: i32) -> ! {
+    if let Some(p) = sched::current_process() {
+        end_group(&p, status);
+    }
+    exit_thread(status)
+}
+
+fn end_group(p: &Arc<Process>, status: i32) {
+    let first = {
+        let mut st = p.state.lock();
+        let first = st.group_status.is_none();
+        if first {
+            st.group_status = Some(status);
+        }
+        first
+    };
+    if first {
+        sched::wake_process(p);
+    }
+}
+
+/// A ring-3 thread faulted: one log line, the program ends with [`STATUS_KILLED`].
+pub fn user_fault(what: &str, rip: u64, cr2: Option<u64>) -> ! {
+    let name = sched::current_process().map_or("?", |p| p.name);
+    match cr2 {
+        Some(cr2) => log::error!("program {name} killed: {what} at RIP {rip:#x} CR2 {cr2:#x}"),
+        None => log::error!("program {name} killed: {what} at RIP {rip:#x}"),
+    }
+    if let Some(p) = sched::current_process() {
+        end_group(&p, STATUS_KILLED);
+    }
+    exit_thread(STATUS_KILLED)
+}
+
+/// The program is over: close its sockets, record and announce its status.
+fn finish(p: &Arc<Process>, status: i32) {
+    let fds: Vec<i32> = p.fds.lock().open_fds().map(|(fd, _)| fd).collect();
+    if !fds.is_empty() {
+        let now = crate::time::now();
+        let mut table = p.fds.lock();
+        let _ = crate::netstack::with(|net| {
+            for fd in fds {
+                let _ = net.close(now, &mut table, fd);
+            }
+        });
+    }
+    log::info!("program {} exited with status {status}", p.name);
+    EXITED.lock().insert(p.pid, status);
+    LIVE_PROGRAMS.fetch_sub(1, Ordering::AcqRel);
+    wait::wake_all(wait::process_key(p.pid));
+    wait::wake_all(wait::PROGRAMS_KEY);
+}
+
+/// Status of program `pid`, sleeping until it ends; None for a pid never started.
+pub fn wait(pid: u64) -> Option<i32> {
+    if pid == 0 || pid >= NEXT_PID.load(Ordering::Relaxed) {
+        return None;
+    }
+    loop {
+        let key = wait::process_key(pid);
+        let g = wait::generation(key);
+        if let Some(&s) = EXITED.lock().get(&pid) {
+            return Some(s);
+        }
+        wait::sleep_on_if_unchanged(key, g, None);
+    }
+}
+
+/// Start the `init=` program and wait (on the boot thread) until no program is left; end
+/// QEMU with the init program's verdict.
+pub fn run_init(name: &'static str, main: UserMain, args: &'static [&'static str]) -> ! {
+    let p = match start(name, main, args) {
+        Ok(p) => p,
+        Err(e) => exit::failure(format_args!("init={name}: {e}")),
+    };
+    let pid = p.pid;
+    drop(p);
+    loop {
+        let g = wait::generation(wait::PROGRAMS_KEY);
+        if LIVE_PROGRAMS.load(Ordering::Acquire) == 0 {
+            break;
+        }
+        wait::sleep_on_if_unchanged(wait::PROGRAMS_KEY, g, None);
+    }
+    let status = EXITED.lock().get(&pid).copied();
+    match status {
+        Some(0) => {
+            crate::marker!("rinet: program {name} succeeded");
+            exit::success()
+        }
+        Some(s) => exit::failure(format_args!("program {name} exited with status {s}")),
+        None => exit::failure(format_args!("program {name} vanished")),
+    }
+}

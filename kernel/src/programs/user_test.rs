@@ -1,0 +1,263 @@
+//! `init=user-test`: a ring-3 program checking the system-call layer and the scheduler from
+//! the program's side. Prints `user-test: <check> ok` per check, and exits 0 (QEMU status 33)
+//! only if all pass; a failed check prints `user-test: FAIL <check>: <detail>` and exits 1.
+//!
+//! Also the ring-3 crash programs (`crash-user`, started by `crash-test -- user` and by
+//! user-test itself). Runs in ring 3: only `crate::user` may be called.
+
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+use net::Errno;
+
+use crate::user::{self, SockaddrIn, Timespec};
+use crate::{uprint, uprintln};
+
+type Check = (&'static str, fn() -> Result<(), &'static str>);
+
+const CHECKS: &[Check] = &[
+    ("write to stdout", write_stdout),
+    ("clock advances across nanosleep", clock_and_nanosleep),
+    ("getrandom", getrandom),
+    ("sched_yield interleaves threads", yield_interleaves),
+    ("unknown syscall is ENOSYS", unknown_syscall),
+    ("bad pointers are EFAULT", bad_pointers),
+    ("close(99) is EBADF", close_bad_fd),
+    (
+        "socket calls on the console are ENOTSOCK",
+        console_not_socket,
+    ),
+    ("socket() answers", socket_answers),
+    ("faulting program is killed, we go on", faulting_program),
+];
+
+pub fn main(_args: &[&str]) -> i32 {
+    let mut failed = 0;
+    for (name, check) in CHECKS {
+        match check() {
+            Ok(()) => uprintln!("user-test: {name} ok"),
+            Err(detail) => {
+                uprintln!("user-test: FAIL {name}: {detail}");
+                failed += 1;
+            }
+        }
+    }
+    if failed == 0 {
+        uprintln!("user-test: all {} checks passed", CHECKS.len());
+        0
+    } else {
+        uprintln!("user-test: {failed} of {} checks failed", CHECKS.len());
+        1
+    }
+}
+
+fn write_stdout() -> Result<(), &'static str> {
+    let msg = b"user-test: hello from ring 3\n";
+    if user::write(1, msg) != msg.len() as isize {
+        return Err("write(1) did not write every byte");
+    }
+    if user::write(2, b"") != 0 {
+        return Err("empty write(2) did not return 0");
+    }
+    Ok(())
+}
+
+fn clock_and_nanosleep() -> Result<(), &'static str> {
+    let mut t0 = Timespec::default();
+    if user::clock_gettime(crate::syscall::CLOCK_MONOTONIC, &mut t0) != 0 {
+        return Err("clock_gettime failed");
+    }
+    if user::sleep_ms(20) != 0 {
+        return Err("nanosleep failed");
+    }
+    let mut t1 = Timespec::default();
+    user::clock_gettime(crate::syscall::CLOCK_MONOTONIC, &mut t1);
+    let ns = |t: Timespec| t.tv_sec as i128 * 1_000_000_000 + t.tv_nsec as i128;
+    let slept = ns(t1) - ns(t0);
+    if slept < 20_000_000 {
+        uprintln!("user-test: slept only {slept} ns");
+        return Err("the clock advanced by less than 20 ms");
+    }
+    let bad = Timespec {
+        tv_sec: 0,
+        tv_nsec: 1_000_000_000,
+    };
+    if user::nanosleep(&bad, None) != -(Errno::EINVAL.code() as isize) {
+        return Err("nanosleep accepted tv_nsec = 1e9");
+    }
+    if user::clock_gettime(12345, &mut t1) != -(Errno::EINVAL.code() as isize) {
+        return Err("clock_gettime accepted an unknown clock");
+    }
+    Ok(())
+}
+
+fn getrandom() -> Result<(), &'static str> {
+    let mut a = [0u8; 32];
+    let mut b = [0u8; 32];
+    if user::getrandom(&mut a, 0) != 32 || user::getrandom(&mut b, 0) != 32 {
+        return Err("getrandom did not fill 32 bytes");
+    }
+    if a == [0; 32] || a == b {
+        return Err("getrandom bytes are zero or repeat");
+    }
+    if user::getrandom(&mut a, 0x80) != -(Errno::EINVAL.code() as isize) {
+        return Err("getrandom accepted unknown flags");
+    }
+    Ok(())
+}
+
+/// Order in which the two threads ran their steps: b'a' (main) and b'b' (the spawned one).
+static TRACE: [AtomicU8; 8] = [const { AtomicU8::new(0) }; 8];
+static TRACE_LEN: AtomicUsize = AtomicUsize::new(0);
+static OTHER_DONE: AtomicUsize = AtomicUsize::new(0);
+
+fn trace(c: u8) {
+    let i = TRACE_LEN.fetch_add(1, Ordering::SeqCst);
+    if let Some(slot) = TRACE.get(i) {
+        slot.store(c, Ordering::SeqCst);
+    }
+}
+
+fn other_thread(steps: usize) {
+    for _ in 0..steps {
+        trace(b'b');
+        user::sched_yield();
+    }
+    OTHER_DONE.store(1, Ordering::SeqCst);
+}
+
+fn yield_interleaves() -> Result<(), &'static str> {
+    if user::rt::spawn(other_thread, 3) < 0 {
+        return Err("spawn failed");
+    }
+    for _ in 0..3 {
+        trace(b'a');
+        user::sched_yield();
+    }
+    let mut spins = 0;
+    while OTHER_DONE.load(Ordering::SeqCst) == 0 {
+        user::sched_yield();
+        spins += 1;
+        if spins > 1000 {
+            return Err("the spawned thread never finished");
+        }
+    }
+    let mut t = [0u8; 6];
+    for (o, slot) in t.iter_mut().zip(TRACE.iter()) {
+        *o = slot.load(Ordering::SeqCst);
+    }
+    uprintln!(
+        "user-test: thread trace {}",
+        core::str::from_utf8(&t).unwrap_or("?")
+    );
+    // Each yield hands the CPU to the other thread: no thread runs two steps in a row.
+    if t.windows(2).any(|w| w[0] == w[1]) || t.iter().filter(|&&c| c == b'a').count() != 3 {
+        return Err("the threads did not alternate");
+    }
+    Ok(())
+}
+
+fn unknown_syscall() -> Result<(), &'static str> {
+    if user::syscall0(999) != -(Errno::ENOSYS.code() as isize) {
+        return Err("syscall 999 did not return -ENOSYS");
+    }
+    if user::syscall1(5000, 1) != -(Errno::ENOSYS.code() as isize) {
+        return Err("syscall 5000 did not return -ENOSYS");
+    }
+    Ok(())
+}
+
+fn bad_pointers() -> Result<(), &'static str> {
+    let efault = -(Errno::EFAULT.code() as isize);
+    if user::syscall3(crate::syscall::SYS_WRITE, 1, 0, 5) != efault {
+        return Err("write(1, NULL, 5) was not EFAULT");
+    }
+    if user::syscall3(crate::syscall::SYS_WRITE, 1, 0x7fff_dead_0000, 5) != efault {
+        return Err("write from an unmapped address was not EFAULT");
+    }
+    if user::syscall3(crate::syscall::SYS_WRITE, 1, u64::MAX - 2, 5) != efault {
+        return Err("write with a wrapping range was not EFAULT");
+    }
+    if user::syscall2(crate::syscall::SYS_CLOCK_GETTIME, 1, 0) != efault {
+        return Err("clock_gettime(NULL) was not EFAULT");
+    }
+    if user::syscall2(crate::syscall::SYS_NANOSLEEP, 0xc000_0000, 0) != efault {
+        return Err("nanosleep from MMIO space was not EFAULT");
+    }
+    Ok(())
+}
+
+fn close_bad_fd() -> Result<(), &'static str> {
+    let ebadf = -(Errno::EBADF.code() as isize);
+    if user::close(99) != ebadf {
+        return Err("close(99) was not EBADF");
+    }
+    if user::listen(99, 1) != ebadf {
+        return Err("listen(99) was not EBADF");
+    }
+    let mut buf = [0u8; 4];
+    if user::recv(99, &mut buf, 0) != ebadf {
+        return Err("recv(99) was not EBADF");
+    }
+    Ok(())
+}
+
+fn console_not_socket() -> Result<(), &'static str> {
+    let enotsock = -(Errno::ENOTSOCK.code() as isize);
+    if user::listen(1, 1) != enotsock {
+        return Err("listen(1) was not ENOTSOCK");
+    }
+    let addr = SockaddrIn::new([127, 0, 0, 1], 7);
+    if user::connect(2, &addr) != enotsock {
+        return Err("connect(2) was not ENOTSOCK");
+    }
+    let mut fds = [user::PollFd {
+        fd: 1,
+        events: user::POLLOUT as i16,
+        revents: 0,
+    }];
+    if user::poll(&mut fds, 0) != 1 || fds[0].revents != user::POLLOUT as i16 {
+        return Err("poll did not report stdout writable");
+    }
+    Ok(())
+}
+
+fn socket_answers() -> Result<(), &'static str> {
+    let fd = user::socket(user::AF_INET, user::SOCK_DGRAM, 0);
+    if fd == -(Errno::ENETDOWN.code() as isize) {
+        uprintln!("user-test: socket() -> ENETDOWN (no network stack yet)");
+        return Ok(());
+    }
+    if fd < 3 {
+        uprintln!("user-test: socket() returned {fd}");
+        return Err("socket() neither succeeded nor said ENETDOWN");
+    }
+    if user::close(fd as i32) != 0 {
+        return Err("close of a new socket failed");
+    }
+    Ok(())
+}
+
+fn faulting_program() -> Result<(), &'static str> {
+    let pid = user::program_spawn("crash-user");
+    if pid <= 0 {
+        return Err("program_spawn(crash-user) failed");
+    }
+    let status = user::program_wait(pid);
+    uprintln!("user-test: crash-user ended with status {status}");
+    if status != crate::process::STATUS_KILLED as isize {
+        return Err("the faulting program did not end with status 139");
+    }
+    if user::program_spawn("no-such-program") != -(Errno::ENOENT.code() as isize) {
+        return Err("program_spawn of an unknown name was not ENOENT");
+    }
+    Ok(())
+}
+
+/// `crash-user`: reads an unmapped address from ring 3.
+pub fn crash_user(_args: &[&str]) -> i32 {
+    uprint!("crash-user: reading unmapped address 0x7fffdead0000\n");
+    // SAFETY: deliberately faulting: the address is unmapped, the kernel ends this program.
+    let v = unsafe { core::ptr::read_volatile(0x0000_7fff_dead_0000 as *const u64) };
+    uprintln!("crash-user: the read returned {v:#x}");
+    0
+}

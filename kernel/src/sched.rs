@@ -1,0 +1,585 @@
+//! Kernel threads and the scheduler (one CPU).
+//!
+//! Owns the thread table, the run queue, the context switch and the idle thread. Each thread
+//! has its own kernel stack (frames; the boot stack for the `main` thread). The switch saves
+//! the callee-saved registers and `rsp` on the old stack (`rinet_switch`).
+//!
+//! Policy: cooperative in the kernel — a thread runs until it yields, blocks, sleeps or exits —
+//! and preemptive only for ring-3 code: when another thread is ready the one-shot timer is
+//! armed for a time slice ([`TIME_SLICE`]); if it fires while ring-3 code runs, that thread
+//! yields from the interrupt. Kernel code is therefore never preempted, so kernel state
+//! behind plain spin locks is never contended on this single CPU.
+//!
+//! The scheduler owns the LAPIC one-shot timer: it is armed for the earliest blocked thread's
+//! deadline (and the time slice). Code that needs a wakeup at a deadline sleeps with one
+//! (`sleep_until`, `wait::sleep_on(key, Some(deadline))`). The idle thread runs when nothing
+//! else is ready: interrupts off, check, arm, `sti; hlt`.
+//!
+//! Never allocates in [`wake_key`] (callable from interrupt handlers): the run queue keeps
+//! capacity for every thread.
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::arch::global_asm;
+
+use net::time::{Duration, Instant};
+use x86_64::instructions::interrupts;
+
+use crate::process::Process;
+use crate::sync::IrqMutex;
+use crate::{arch, mem, time};
+
+/// Kernel stack of every spawned thread: 128 KiB (an unoptimised build's deepest path, the
+/// virtio probe, was measured at ~116 KiB on the boot stack; the network path is shallower).
+pub const KERNEL_STACK_FRAMES: usize = 32;
+const STACK_BYTES: u64 = KERNEL_STACK_FRAMES as u64 * mem::frames::FRAME_SIZE;
+/// Written at the lowest word of each spawned stack and checked at every switch away from the
+/// thread: a cheap overflow detector (no guard page: the identity map uses 2 MiB pages).
+const STACK_CANARY: u64 = 0x5354_4143_4b5f_4f4b;
+/// Time slice of a ring-3 thread while other threads are ready.
+pub const TIME_SLICE: Duration = Duration::from_millis(10);
+
+/// A thread's identity (never reused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ThreadId(pub u64);
+
+/// Why a blocked thread runs again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WakeReason {
+    /// A `wait::wake_all` on one of its keys (or the key changed before it slept).
+    Woken,
+    /// Its deadline passed.
+    TimedOut,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Ready,
+    Running,
+    Blocked,
+    Dead,
+}
+
+struct Thread {
+    name: &'static str,
+    /// Saved stack pointer while not running.
+    rsp: u64,
+    /// Frames of the kernel stack (None: the boot stack, never freed).
+    stack: Option<u64>,
+    kstack_top: u64,
+    state: State,
+    /// Wait keys the thread is blocked on (capacity kept; cleared on wakeup).
+    keys: Vec<u64>,
+    deadline: Option<Instant>,
+    reason: WakeReason,
+    process: Option<Arc<Process>>,
+    /// User stack frames to free at exit (ring-3 threads).
+    user_stack: Option<(u64, usize)>,
+}
+
+struct Sched {
+    threads: BTreeMap<u64, Box<Thread>>,
+    runq: VecDeque<u64>,
+    current: u64,
+    idle: u64,
+    next_id: u64,
+    zombies: Vec<u64>,
+}
+
+static SCHED: IrqMutex<Option<Sched>> = IrqMutex::new(None);
+
+/// Per-CPU area reached through `swapgs` by the `syscall` entry: the current thread's kernel
+/// stack top (offset 0) and a scratch slot for the user `rsp` (offset 8).
+#[repr(C)]
+pub struct PerCpu {
+    pub kstack_top: u64,
+    pub user_rsp_scratch: u64,
+}
+
+/// The one CPU's area (written only with interrupts off, at each switch).
+pub static mut PER_CPU: PerCpu = PerCpu {
+    kstack_top: 0,
+    user_rsp_scratch: 0,
+};
+
+global_asm!(
+    r#"
+.section .text.rinet_switch, "ax", @progbits
+.global rinet_switch
+/* rinet_switch(old_rsp: *mut u64 [rdi], new_rsp: u64 [rsi]) */
+rinet_switch:
+    push rbp
+    push rbx
+    push r12
+    push r13
+    push r14
+    push r15
+    mov [rdi], rsp
+    mov rsp, rsi
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbx
+    pop rbp
+    ret
+
+.global rinet_thread_trampoline
+/* First return address of a new thread: r12 = entry, r13 = arg. */
+rinet_thread_trampoline:
+    mov rdi, r12
+    mov rsi, r13
+    call {start}
+    ud2
+"#,
+    start = sym thread_start,
+);
+
+extern "C" {
+    fn rinet_switch(old_rsp: *mut u64, new_rsp: u64);
+    fn rinet_thread_trampoline();
+}
+
+/// Turn the boot context into thread `main` and create the idle thread. Call once, with the
+/// heap and frames up.
+pub fn init() {
+    let mut s = Sched {
+        threads: BTreeMap::new(),
+        runq: VecDeque::with_capacity(16),
+        current: 1,
+        idle: 0,
+        next_id: 2,
+        zombies: Vec::with_capacity(16),
+    };
+    let boot_top = {
+        extern "C" {
+            static boot_stack_top: u8;
+        }
+        core::ptr::addr_of!(boot_stack_top) as u64
+    };
+    s.threads.insert(
+        1,
+        Box::new(Thread {
+            name: "main",
+            rsp: 0,
+            stack: None,
+            kstack_top: boot_top,
+            state: State::Running,
+            keys: Vec::new(),
+            deadline: None,
+            reason: WakeReason::Woken,
+            process: None,
+            user_stack: None,
+        }),
+    );
+    *SCHED.lock() = Some(s);
+    let idle = spawn_inner("idle", idle_loop, 0, None, false).expect("idle thread at boot");
+    if let Some(s) = SCHED.lock().as_mut() {
+        s.idle = idle.0;
+    }
+    log::info!("sched: threads up (cooperative kernel, {TIME_SLICE:?} slices for ring 3)");
+}
+
+/// Start a kernel thread running `entry(arg)`; it ends when `entry` returns or calls [`exit`].
+pub fn spawn(name: &'static str, entry: fn(usize), arg: usize) -> Result<ThreadId, &'static str> {
+    spawn_inner(name, entry, arg, None, true)
+}
+
+/// Like [`spawn`], for a thread of `process` (its ring-3 side is started by `entry`).
+pub fn spawn_in(
+    process: Arc<Process>,
+    name: &'static str,
+    entry: fn(usize),
+    arg: usize,
+) -> Result<ThreadId, &'static str> {
+    spawn_inner(name, entry, arg, Some(process), true)
+}
+
+fn spawn_inner(
+    name: &'static str,
+    entry: fn(usize),
+    arg: usize,
+    process: Option<Arc<Process>>,
+    ready: bool,
+) -> Result<ThreadId, &'static str> {
+    let base = mem::alloc_frames(KERNEL_STACK_FRAMES).ok_or("no frames for a kernel stack")?;
+    let top = base + STACK_BYTES;
+    // Initial frame popped by rinet_switch: r15 r14 r13 r12 rbx rbp, then the trampoline as
+    // return address; 16 bytes of padding above keep `thread_start`'s entry ABI-aligned.
+    let words: [u64; 7] = [
+        0,
+        0,
+        arg as u64,
+        entry as usize as u64,
+        0,
+        0,
+        rinet_thread_trampoline as *const () as u64,
+    ];
+    let rsp = top - 16 - 8 * words.len() as u64;
+    // SAFETY: the frames were just allocated to this thread and are identity-mapped RAM; the
+    // writes stay inside [base, top).
+    unsafe {
+        core::ptr::write_volatile(base as *mut u64, STACK_CANARY);
+        for (i, w) in words.iter().enumerate() {
+            core::ptr::write_volatile((rsp + 8 * i as u64) as *mut u64, *w);
+        }
+    }
+    let thread = Box::new(Thread {
+        name,
+        rsp,
+        stack: Some(base),
+        kstack_top: top,
+        state: if ready { State::Ready } else { State::Blocked },
+        keys: Vec::with_capacity(4),
+        deadline: None,
+        reason: WakeReason::Woken,
+        process,
+        user_stack: None,
+    });
+    let mut guard = SCHED.lock();
+    let s = guard.as_mut().ok_or("sched::init has not run")?;
+    let id = s.next_id;
+    s.next_id += 1;
+    s.threads.insert(id, thread);
+    // Capacity for every thread: `wake_key` never allocates.
+    let need = s.threads.len() + 1;
+    if s.runq.capacity() < need {
+        s.runq.reserve(need - s.runq.len());
+    }
+    if s.zombies.capacity() < need {
+        s.zombies.reserve(need - s.zombies.len());
+    }
+    if ready {
+        s.runq.push_back(id);
+    }
+    Ok(ThreadId(id))
+}
+
+extern "C" fn thread_start(entry: usize, arg: usize) -> ! {
+    reap();
+    interrupts::enable();
+    // SAFETY: `entry` was stored from a `fn(usize)` by `spawn_inner`.
+    let f: fn(usize) = unsafe { core::mem::transmute::<usize, fn(usize)>(entry) };
+    f(arg);
+    exit()
+}
+
+/// The running thread.
+pub fn current() -> ThreadId {
+    ThreadId(SCHED.lock().as_ref().map_or(0, |s| s.current))
+}
+
+/// Name of the running thread.
+pub fn current_name() -> &'static str {
+    SCHED
+        .lock()
+        .as_ref()
+        .and_then(|s| s.threads.get(&s.current).map(|t| t.name))
+        .unwrap_or("?")
+}
+
+/// The process the running thread belongs to (None for kernel threads).
+pub fn current_process() -> Option<Arc<Process>> {
+    let g = SCHED.lock();
+    let s = g.as_ref()?;
+    s.threads.get(&s.current)?.process.clone()
+}
+
+/// Record the user stack of the running thread (freed when it exits).
+pub fn set_user_stack(base: u64, frames: usize) {
+    if let Some(s) = SCHED.lock().as_mut() {
+        let cur = s.current;
+        if let Some(t) = s.threads.get_mut(&cur) {
+            t.user_stack = Some((base, frames));
+        }
+    }
+}
+
+/// Let every other ready thread run once, then continue.
+pub fn yield_now() {
+    let were = interrupts::are_enabled();
+    interrupts::disable();
+    reschedule();
+    if were {
+        interrupts::enable();
+    }
+}
+
+/// Whether another thread is waiting for the CPU.
+pub fn others_ready() -> bool {
+    SCHED.lock().as_ref().is_some_and(|s| !s.runq.is_empty())
+}
+
+/// End the running thread. Its stacks are freed by the next thread to run.
+pub fn exit() -> ! {
+    interrupts::disable();
+    {
+        let mut g = SCHED.lock();
+        if let Some(s) = g.as_mut() {
+            let cur = s.current;
+            if let Some(t) = s.threads.get_mut(&cur) {
+                t.state = State::Dead;
+            }
+            s.zombies.push(cur);
+        }
+    }
+    reschedule();
+    unreachable!("a dead thread was scheduled again")
+}
+
+/// Sleep until `deadline` (returns at once if it has passed).
+pub fn sleep_until(deadline: Instant) {
+    while time::now() < deadline {
+        if block(&[], Some(deadline), |_| true) == WakeReason::TimedOut {
+            break;
+        }
+    }
+}
+
+/// Block the running thread on `keys` until one is woken (`wake_key`) or `deadline` passes.
+/// `still_valid` runs with interrupts off just before blocking (the generation check of
+/// `wait`): if it returns false the thread does not sleep and `Woken` is returned.
+pub fn block(
+    keys: &[u64],
+    deadline: Option<Instant>,
+    still_valid: impl FnOnce(&[u64]) -> bool,
+) -> WakeReason {
+    let were = interrupts::are_enabled();
+    interrupts::disable();
+    let reason = 'out: {
+        if !still_valid(keys) {
+            break 'out WakeReason::Woken;
+        }
+        if deadline.is_some_and(|d| time::now() >= d) {
+            break 'out WakeReason::TimedOut;
+        }
+        {
+            let mut g = SCHED.lock();
+            let Some(s) = g.as_mut() else {
+                break 'out WakeReason::Woken;
+            };
+            let cur = s.current;
+            let Some(t) = s.threads.get_mut(&cur) else {
+                break 'out WakeReason::Woken;
+            };
+            t.keys.clear();
+            t.keys.extend_from_slice(keys);
+            t.deadline = deadline;
+            t.state = State::Blocked;
+            t.reason = WakeReason::Woken;
+        }
+        reschedule();
+        let g = SCHED.lock();
+        g.as_ref()
+            .and_then(|s| s.threads.get(&s.current).map(|t| t.reason))
+            .unwrap_or(WakeReason::Woken)
+    };
+    if were {
+        interrupts::enable();
+    }
+    reason
+}
+
+/// Make every thread blocked on `key` ready. Interrupt-safe: no allocation, one IrqMutex.
+pub fn wake_key(key: u64) {
+    let mut g = SCHED.lock();
+    let Some(s) = g.as_mut() else { return };
+    let Sched { threads, runq, .. } = s;
+    for (id, t) in threads.iter_mut() {
+        if t.state == State::Blocked && t.keys.contains(&key) {
+            make_ready(t, *id, runq, WakeReason::Woken);
+        }
+    }
+}
+
+/// Wake every blocked thread of `process` (it is being killed: their syscalls return EINTR).
+pub fn wake_process(process: &Arc<Process>) {
+    let mut g = SCHED.lock();
+    let Some(s) = g.as_mut() else { return };
+    let Sched { threads, runq, .. } = s;
+    for (id, t) in threads.iter_mut() {
+        if t.state == State::Blocked && t.process.as_ref().is_some_and(|p| Arc::ptr_eq(p, process))
+        {
+            make_ready(t, *id, runq, WakeReason::Woken);
+        }
+    }
+}
+
+fn make_ready(t: &mut Thread, id: u64, runq: &mut VecDeque<u64>, reason: WakeReason) {
+    t.state = State::Ready;
+    t.reason = reason;
+    t.keys.clear();
+    t.deadline = None;
+    runq.push_back(id);
+}
+
+impl Sched {
+    /// Ready every blocked thread whose deadline passed; the earliest remaining deadline.
+    fn wake_expired(&mut self, now: Instant) -> Option<Instant> {
+        let Sched { threads, runq, .. } = self;
+        let mut earliest: Option<Instant> = None;
+        for (id, t) in threads.iter_mut() {
+            if t.state != State::Blocked {
+                continue;
+            }
+            if let Some(d) = t.deadline {
+                if d <= now {
+                    make_ready(t, *id, runq, WakeReason::TimedOut);
+                } else {
+                    earliest = Some(earliest.map_or(d, |e| e.min(d)));
+                }
+            }
+        }
+        earliest
+    }
+}
+
+/// Switch to the next ready thread (or idle). Interrupts must be off; the current thread's
+/// state has been set by the caller (Running = still runnable: it goes to the queue's end).
+fn reschedule() {
+    let now = time::now();
+    let (old_rsp, new_rsp) = {
+        let mut g = SCHED.lock();
+        let Some(s) = g.as_mut() else { return };
+        let earliest = s.wake_expired(now);
+        let cur = s.current;
+        let idle = s.idle;
+        if let Some(t) = s.threads.get_mut(&cur) {
+            if t.state == State::Running && cur != idle {
+                t.state = State::Ready;
+                s.runq.push_back(cur);
+            }
+        }
+        let next = loop {
+            match s.runq.pop_front() {
+                Some(n) if s.threads.get(&n).is_some_and(|t| t.state == State::Ready) => break n,
+                Some(_) => continue,
+                None => break idle,
+            }
+        };
+        // Arm the one-shot for the earliest sleeper, and a time slice if others are waiting.
+        let slice = (!s.runq.is_empty()).then(|| now + TIME_SLICE);
+        match (earliest, slice) {
+            (Some(a), Some(b)) => time::set_deadline(a.min(b)),
+            (Some(a), None) | (None, Some(a)) => time::set_deadline(a),
+            (None, None) => {}
+        }
+        if next == cur {
+            if let Some(t) = s.threads.get_mut(&cur) {
+                t.state = State::Running;
+            }
+            return;
+        }
+        let old: *mut Thread = match s.threads.get_mut(&cur) {
+            Some(t) => &mut **t,
+            None => return,
+        };
+        // SAFETY: `old` points into a Box owned by the table; it stays there at least until
+        // this thread is reaped, which happens after the switch (by another thread).
+        let old = unsafe { &mut *old };
+        if let Some(base) = old.stack {
+            // SAFETY: the lowest word of the thread's own kernel stack (identity-mapped).
+            if unsafe { core::ptr::read_volatile(base as *const u64) } != STACK_CANARY {
+                drop(g);
+                panic!("kernel stack overflow in thread {}", old.name);
+            }
+        }
+        let Some(n) = s.threads.get_mut(&next) else {
+            return;
+        };
+        n.state = State::Running;
+        let new_rsp = n.rsp;
+        let top = n.kstack_top;
+        s.current = next;
+        // SAFETY: interrupts are off (caller contract); PER_CPU is only read by the syscall
+        // entry of the thread about to run, after this write.
+        unsafe { (*core::ptr::addr_of_mut!(PER_CPU)).kstack_top = top };
+        arch::gdt::set_kernel_stack(top);
+        (&mut old.rsp as *mut u64, new_rsp)
+    };
+    // SAFETY: `old_rsp` is the outgoing thread's save slot and `new_rsp` the incoming thread's
+    // saved stack pointer (laid out by `spawn_inner` or by a previous switch); interrupts are
+    // off so nothing runs between the two halves.
+    unsafe { rinet_switch(old_rsp, new_rsp) };
+    reap();
+}
+
+/// Free the stacks of threads that exited (never the running one).
+fn reap() {
+    let dead: Vec<Box<Thread>> = {
+        let mut g = SCHED.lock();
+        let Some(s) = g.as_mut() else { return };
+        if s.zombies.is_empty() {
+            return;
+        }
+        let cur = s.current;
+        let mut out = Vec::new();
+        s.zombies.retain(|&z| {
+            if z == cur {
+                return true;
+            }
+            if let Some(t) = s.threads.remove(&z) {
+                out.push(t);
+            }
+            false
+        });
+        out
+    };
+    for t in dead {
+        if let Some(base) = t.stack {
+            let _ = mem::free_frames(base, KERNEL_STACK_FRAMES);
+        }
+        if let Some((base, n)) = t.user_stack {
+            let _ = mem::free_frames(base, n);
+        }
+    }
+}
+
+/// Ring-3 preemption, called from the timer interrupt when it interrupted user code: if
+/// another thread is ready, yield (we are on this thread's kernel stack).
+pub fn preempt_user() {
+    let ready = {
+        let mut g = SCHED.lock();
+        g.as_mut().is_some_and(|s| {
+            s.wake_expired(time::now());
+            !s.runq.is_empty()
+        })
+    };
+    if ready {
+        reschedule();
+    }
+}
+
+/// The idle thread: halt until a sleeper's deadline or an interrupt readies someone.
+fn idle_loop(_: usize) {
+    loop {
+        interrupts::disable();
+        let (ready, earliest) = {
+            let mut g = SCHED.lock();
+            match g.as_mut() {
+                Some(s) => {
+                    let e = s.wake_expired(time::now());
+                    (!s.runq.is_empty(), e)
+                }
+                None => (false, None),
+            }
+        };
+        if ready {
+            reschedule();
+            continue;
+        }
+        match earliest {
+            Some(d) => time::set_deadline(d),
+            None => time::cancel_deadline(),
+        }
+        // sti; hlt: an interrupt after the check above still ends the halt.
+        arch::idle();
+    }
+}
+
+/// Threads alive (for diagnostics and tests).
+pub fn thread_count() -> usize {
+    SCHED.lock().as_ref().map_or(0, |s| s.threads.len())
+}

@@ -1,0 +1,357 @@
+//! The `syscall` entry and dispatch: Linux x86_64 numbers, arguments in rdi, rsi, rdx, r10, r8,
+//! r9, result (or `-errno`) in rax; rcx and r11 are clobbered, every other register preserved.
+//!
+//! Entry (`syscall_entry`, LSTAR): `swapgs` to reach the per-CPU area (`sched::PER_CPU`), stash
+//! the user `rsp`, load the current thread's kernel stack top, push the user `rsp`, `swapgs`
+//! back at once (so GS_BASE is the user's everywhere else, and a thread switch inside a system
+//! call never leaves it swapped), save all registers as a [`SyscallFrame`], enable interrupts
+//! and call [`dispatch`]. Return: interrupts off, restore, `sysretq`; the return address is
+//! checked canonical first (SYSRET to a non-canonical RIP would #GP in ring 0 on the user stack).
+//!
+//! Owns the MSRs STAR/LSTAR/SFMASK/EFER.SCE/KERNEL_GS_BASE and the syscall table. Unknown
+//! numbers return `-ENOSYS` and are logged once per number. Pointers are checked by
+//! `uaccess`. Private numbers (rinet's own, no Linux equivalent): [`SYS_SPAWN_THREAD`],
+//! [`SYS_PROGRAM_SPAWN`], [`SYS_PROGRAM_WAIT`].
+
+pub mod socket;
+pub mod uaccess;
+
+use core::arch::global_asm;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use net::time::Duration;
+use net::Errno;
+
+use crate::arch::{self, gdt};
+use crate::{process, programs, sched, time};
+
+pub const SYS_READ: u64 = 0;
+pub const SYS_WRITE: u64 = 1;
+pub const SYS_CLOSE: u64 = 3;
+pub const SYS_POLL: u64 = 7;
+pub const SYS_SCHED_YIELD: u64 = 24;
+pub const SYS_NANOSLEEP: u64 = 35;
+pub const SYS_SOCKET: u64 = 41;
+pub const SYS_CONNECT: u64 = 42;
+pub const SYS_ACCEPT: u64 = 43;
+pub const SYS_SENDTO: u64 = 44;
+pub const SYS_RECVFROM: u64 = 45;
+pub const SYS_SHUTDOWN: u64 = 48;
+pub const SYS_BIND: u64 = 49;
+pub const SYS_LISTEN: u64 = 50;
+pub const SYS_GETSOCKNAME: u64 = 51;
+pub const SYS_GETPEERNAME: u64 = 52;
+pub const SYS_SETSOCKOPT: u64 = 54;
+pub const SYS_GETSOCKOPT: u64 = 55;
+pub const SYS_EXIT: u64 = 60;
+pub const SYS_FCNTL: u64 = 72;
+pub const SYS_CLOCK_GETTIME: u64 = 228;
+pub const SYS_EXIT_GROUP: u64 = 231;
+pub const SYS_ACCEPT4: u64 = 288;
+pub const SYS_GETRANDOM: u64 = 318;
+/// rinet: `spawn_thread(entry: extern "C" fn(usize, usize) -> !, a0, a1) -> tid`: a new ring-3
+/// thread of the calling program starting at `entry(a0, a1)` on its own stack (Linux's clone is
+/// not offered). The user runtime passes its `thread_start` trampoline here.
+pub const SYS_SPAWN_THREAD: u64 = 1000;
+/// rinet: `program_spawn(name: *const u8, len) -> pid`: start the built-in program `name` (no
+/// arguments) as a separate program; `-ENOENT` for an unknown name.
+pub const SYS_PROGRAM_SPAWN: u64 = 1001;
+/// rinet: `program_wait(pid) -> status`: sleep until program `pid` ends; `-EINVAL` for an unknown pid (net::Errno has no ECHILD).
+pub const SYS_PROGRAM_WAIT: u64 = 1002;
+
+const IA32_EFER: u32 = 0xc000_0080;
+const IA32_STAR: u32 = 0xc000_0081;
+const IA32_LSTAR: u32 = 0xc000_0082;
+const IA32_FMASK: u32 = 0xc000_0084;
+const IA32_GS_BASE: u32 = 0xc000_0101;
+const IA32_KERNEL_GS_BASE: u32 = 0xc000_0102;
+const EFER_SCE: u64 = 1;
+/// RFLAGS bits cleared on entry: TF (0x100), IF (0x200), DF (0x400), AC (0x40000).
+const FMASK: u64 = 0x100 | 0x200 | 0x400 | 0x4_0000;
+
+/// Registers of the program at the `syscall`, as `syscall_entry` pushes them.
+#[repr(C)]
+#[derive(Debug)]
+pub struct SyscallFrame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub rbp: u64,
+    pub rbx: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub r10: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    /// Number in, result out.
+    pub rax: u64,
+    /// User RIP (the CPU put it in rcx).
+    pub rcx: u64,
+    /// User RFLAGS (the CPU put it in r11).
+    pub r11: u64,
+    pub user_rsp: u64,
+}
+
+global_asm!(
+    r#"
+.section .text.syscall_entry, "ax", @progbits
+.global syscall_entry
+syscall_entry:
+    swapgs
+    mov gs:[8], rsp
+    mov rsp, gs:[0]
+    push qword ptr gs:[8]
+    swapgs
+    push r11
+    push rcx
+    push rax
+    push rdi
+    push rsi
+    push rdx
+    push r10
+    push r8
+    push r9
+    push rbx
+    push rbp
+    push r12
+    push r13
+    push r14
+    push r15
+    mov rdi, rsp
+    sti
+    call {dispatch}
+    cli
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbp
+    pop rbx
+    pop r9
+    pop r8
+    pop r10
+    pop rdx
+    pop rsi
+    pop rdi
+    pop rax
+    pop rcx
+    pop r11
+    pop rsp
+    sysretq
+"#,
+    dispatch = sym dispatch,
+);
+
+extern "C" {
+    fn syscall_entry();
+}
+
+/// Program the `syscall` MSRs (after `gdt::init` and `sched::init`).
+///
+/// STAR (SDM vol. 2B, SYSCALL/SYSRET): bits 47:32 = kernel CS (SS = CS + 8): 0x08 -> CS 0x08,
+/// SS 0x10. Bits 63:48 = base for SYSRET to 64-bit mode: CS = base + 16, SS = base + 8, both
+/// with RPL 3: base 0x10 -> SS 0x18|3 (user data), CS 0x20|3 (user code), matching the GDT.
+pub fn init() {
+    let sel = gdt::selectors();
+    let kcs = u64::from(sel.kernel_code.0);
+    let base = u64::from(sel.user_data.0 & !3) - 8;
+    debug_assert_eq!(u64::from(sel.user_code.0 & !3), base + 16);
+    let per_cpu = core::ptr::addr_of!(sched::PER_CPU) as u64;
+    // SAFETY: these MSRs exist on every x86_64 CPU; the values follow the SDM layout above,
+    // LSTAR points at the entry stub, and GS_BASE/KERNEL_GS_BASE follow the swapgs convention
+    // (user value live, per-CPU area in KERNEL_GS_BASE).
+    unsafe {
+        arch::wrmsr(IA32_STAR, (base << 48) | (kcs << 32));
+        arch::wrmsr(IA32_LSTAR, syscall_entry as *const () as u64);
+        arch::wrmsr(IA32_FMASK, FMASK);
+        arch::wrmsr(IA32_GS_BASE, 0);
+        arch::wrmsr(IA32_KERNEL_GS_BASE, per_cpu);
+        let efer = arch::rdmsr(IA32_EFER);
+        arch::wrmsr(IA32_EFER, efer | EFER_SCE);
+    }
+}
+
+fn is_canonical(addr: u64) -> bool {
+    let top = addr >> 47;
+    top == 0 || top == 0x1ffff
+}
+
+/// A system call's result: a value or an errno.
+pub type SysResult = Result<i64, Errno>;
+
+extern "C" fn dispatch(f: &mut SyscallFrame) {
+    let a = [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9];
+    let r = call(f.rax, a);
+    f.rax = match r {
+        Ok(v) => v as u64,
+        Err(e) => (-(e.code() as i64)) as u64,
+    };
+    if let Some(p) = sched::current_process() {
+        if p.is_ending() {
+            drop(p);
+            process::exit_thread(process::STATUS_KILLED);
+        }
+    }
+    if !is_canonical(f.rcx) {
+        process::user_fault("non-canonical return address", f.rcx, None);
+    }
+}
+
+fn call(nr: u64, a: [u64; 6]) -> SysResult {
+    match nr {
+        SYS_READ => socket::read(a[0] as i32, a[1], a[2] as usize),
+        SYS_WRITE => socket::write(a[0] as i32, a[1], a[2] as usize),
+        SYS_CLOSE => socket::close(a[0] as i32),
+        SYS_POLL => socket::poll(a[0], a[1], a[2] as i32),
+        SYS_SCHED_YIELD => {
+            sched::yield_now();
+            Ok(0)
+        }
+        SYS_NANOSLEEP => nanosleep(a[0], a[1]),
+        SYS_SOCKET => socket::socket(a[0] as i32, a[1] as i32, a[2] as i32),
+        SYS_CONNECT => socket::connect(a[0] as i32, a[1], a[2] as i32),
+        SYS_ACCEPT => socket::accept4(a[0] as i32, a[1], a[2], 0),
+        SYS_ACCEPT4 => socket::accept4(a[0] as i32, a[1], a[2], a[3] as i32),
+        SYS_SENDTO => socket::sendto(
+            a[0] as i32,
+            a[1],
+            a[2] as usize,
+            a[3] as i32,
+            a[4],
+            a[5] as i32,
+        ),
+        SYS_RECVFROM => socket::recvfrom(a[0] as i32, a[1], a[2] as usize, a[3] as i32, a[4], a[5]),
+        SYS_SHUTDOWN => socket::shutdown(a[0] as i32, a[1] as i32),
+        SYS_BIND => socket::bind(a[0] as i32, a[1], a[2] as i32),
+        SYS_LISTEN => socket::listen(a[0] as i32, a[1] as i32),
+        SYS_GETSOCKNAME => socket::getname(a[0] as i32, a[1], a[2], false),
+        SYS_GETPEERNAME => socket::getname(a[0] as i32, a[1], a[2], true),
+        SYS_SETSOCKOPT => {
+            socket::setsockopt(a[0] as i32, a[1] as i32, a[2] as i32, a[3], a[4] as i32)
+        }
+        SYS_GETSOCKOPT => socket::getsockopt(a[0] as i32, a[1] as i32, a[2] as i32, a[3], a[4]),
+        SYS_FCNTL => socket::fcntl(a[0] as i32, a[1] as i32, a[2]),
+        SYS_EXIT => process::exit_thread((a[0] & 0xff) as i32),
+        SYS_EXIT_GROUP => process::exit_group((a[0] & 0xff) as i32),
+        SYS_CLOCK_GETTIME => clock_gettime(a[0] as i32, a[1]),
+        SYS_GETRANDOM => getrandom(a[0], a[1] as usize, a[2] as u32),
+        SYS_SPAWN_THREAD => spawn_thread(a[0], a[1], a[2]),
+        SYS_PROGRAM_SPAWN => program_spawn(a[0], a[1] as usize),
+        SYS_PROGRAM_WAIT => match process::wait(a[0]) {
+            Some(s) => Ok(i64::from(s)),
+            None => Err(Errno::EINVAL),
+        },
+        other => {
+            log_unknown(other);
+            Err(Errno::ENOSYS)
+        }
+    }
+}
+
+/// One bit per number below 1024: logged already.
+static UNKNOWN_SEEN: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
+static UNKNOWN_HIGH_SEEN: AtomicBool = AtomicBool::new(false);
+
+fn log_unknown(nr: u64) {
+    let first = if nr < 1024 {
+        let bit = 1u64 << (nr % 64);
+        UNKNOWN_SEEN[(nr / 64) as usize].fetch_or(bit, Ordering::Relaxed) & bit == 0
+    } else {
+        !UNKNOWN_HIGH_SEEN.swap(true, Ordering::Relaxed)
+    };
+    if first {
+        let name = sched::current_process().map_or("?", |p| p.name);
+        log::warn!("syscall: program {name} called unknown syscall {nr}: ENOSYS");
+    }
+}
+
+/// `struct timespec` (x86_64).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct Timespec {
+    pub tv_sec: i64,
+    pub tv_nsec: i64,
+}
+
+fn nanosleep(req: u64, rem: u64) -> SysResult {
+    let ts: Timespec = uaccess::read(req)?;
+    if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+        return Err(Errno::EINVAL);
+    }
+    if rem != 0 {
+        uaccess::check(rem, core::mem::size_of::<Timespec>())?;
+    }
+    let d = Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+    sched::sleep_until(time::now() + d);
+    if rem != 0 {
+        uaccess::write(rem, Timespec::default())?;
+    }
+    Ok(0)
+}
+
+pub const CLOCK_REALTIME: i32 = 0;
+pub const CLOCK_MONOTONIC: i32 = 1;
+pub const CLOCK_MONOTONIC_RAW: i32 = 4;
+pub const CLOCK_REALTIME_COARSE: i32 = 5;
+pub const CLOCK_MONOTONIC_COARSE: i32 = 6;
+pub const CLOCK_BOOTTIME: i32 = 7;
+
+/// Every supported clock reads the monotonic clock (time since boot): there is no RTC, so
+/// CLOCK_REALTIME starts at the epoch at boot.
+fn clock_gettime(clock: i32, tp: u64) -> SysResult {
+    match clock {
+        CLOCK_REALTIME
+        | CLOCK_MONOTONIC
+        | CLOCK_MONOTONIC_RAW
+        | CLOCK_REALTIME_COARSE
+        | CLOCK_MONOTONIC_COARSE
+        | CLOCK_BOOTTIME => {}
+        _ => return Err(Errno::EINVAL),
+    }
+    let ns = time::now().as_nanos();
+    uaccess::write(
+        tp,
+        Timespec {
+            tv_sec: (ns / 1_000_000_000) as i64,
+            tv_nsec: (ns % 1_000_000_000) as i64,
+        },
+    )?;
+    Ok(0)
+}
+
+const GRND_NONBLOCK: u32 = 1;
+const GRND_RANDOM: u32 = 2;
+const GRND_INSECURE: u32 = 4;
+/// Linux's cap on one getrandom call (32 MiB - 1).
+const GETRANDOM_MAX: usize = (1 << 25) - 1;
+
+fn getrandom(buf: u64, len: usize, flags: u32) -> SysResult {
+    if flags & !(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let len = len.min(GETRANDOM_MAX);
+    let out = uaccess::slice_mut(buf, len)?;
+    arch::entropy::fill(out);
+    Ok(len as i64)
+}
+
+fn spawn_thread(entry: u64, a0: u64, a1: u64) -> SysResult {
+    let p = sched::current_process().ok_or(Errno::EPERM)?;
+    if entry == 0 || !is_canonical(entry) {
+        return Err(Errno::EINVAL);
+    }
+    process::spawn_thread(&p, entry, [a0, a1, 0])
+        .map(|t| t.0 as i64)
+        .map_err(|_| Errno::EAGAIN)
+}
+
+fn program_spawn(name: u64, len: usize) -> SysResult {
+    let bytes = uaccess::slice(name, len.min(64))?;
+    let name = core::str::from_utf8(bytes).map_err(|_| Errno::EINVAL)?;
+    let (name, main) = programs::user_program(name).ok_or(Errno::ENOENT)?;
+    process::start(name, main, &[])
+        .map(|p| p.pid as i64)
+        .map_err(|_| Errno::EAGAIN)
+}
