@@ -286,8 +286,8 @@ impl Host {
                         Ok(()) => {
                             self.counters.leases_applied += 1;
                             self.gateway = lease.router;
-                            log::info!(
-                                "dhcp: bound {}/{} router {:?} dns {:?} lease {} s",
+                            log::debug!(
+                                "dhcp: applied {}/{} router {:?} dns {:?} lease {} s",
                                 lease.address,
                                 lease.prefix_len,
                                 lease.router,

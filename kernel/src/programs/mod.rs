@@ -4,6 +4,7 @@
 //! Owns the dispatch table; the programs' real work lives in the modules they call.
 
 mod kernel_test;
+mod net_test;
 
 use crate::{arch, exit, marker, nic};
 
@@ -14,12 +15,16 @@ pub const PROGRAMS: &[&str] = &[
     "crash-test",
     "selftest-link",
     "kernel-test",
+    "net-test",
 ];
 
 /// Run program `name` with `args`. Never returns.
 pub fn run(name: &str, args: &[&str]) -> ! {
     match name {
         "boot-test" => {
+            if let Err(e) = crate::netstack::wait_ready_if_nic() {
+                exit::failure(format_args!("boot-test: {e}"))
+            }
             marker!("rinet: boot-test ok");
             exit::success()
         }
@@ -35,6 +40,7 @@ pub fn run(name: &str, args: &[&str]) -> ! {
             }
             Err(e) => exit::failure(format_args!("kernel-test: {e}")),
         },
+        "net-test" => net_test::main(args),
         "selftest-link" => match nic::selftest_link(args) {
             Ok(()) => {
                 marker!("rinet: selftest-link ok");
