@@ -460,3 +460,54 @@ fn tcp_between_two_hosts_moves_a_megabyte_byte_exact_and_closes() {
     assert_eq!(a.tcp.counters().active_opens, 1);
     assert_eq!(b.tcp.counters().passive_opens, 1);
 }
+
+#[test]
+fn configuration_errors_are_reported() {
+    let hub = Hub::new();
+    let now = Instant::from_millis(1);
+    let tcp = || Tcp::new(TcpConfig::default(), [1; 16], 1);
+    // The subnet's broadcast address cannot be a host's.
+    let stack = Stack::new(Box::new(hub.attach(mac(1))), 1);
+    let bad = HostConfig {
+        ip: IpConfig::Static(StaticConfig {
+            address: Ipv4Addr::new(10, 0, 0, 255),
+            prefix_len: 24,
+            gateway: None,
+        }),
+        nameserver: None,
+        seed: 1,
+    };
+    assert_eq!(
+        Host::with_config(stack, tcp(), now, &bad).err(),
+        Some(Errno::EINVAL)
+    );
+    // DHCP needs a NIC.
+    let dhcp = HostConfig {
+        ip: IpConfig::Dhcp,
+        nameserver: None,
+        seed: 1,
+    };
+    assert_eq!(
+        Host::with_config(Stack::new_loopback_only(1), tcp(), now, &dhcp).err(),
+        Some(Errno::ENETDOWN)
+    );
+}
+
+#[test]
+fn poll_at_includes_the_dhcp_and_resolver_timers() {
+    let hub = Hub::new();
+    let mut now = Instant::from_millis(1_000);
+    let mut server = Server::new(&hub, now);
+    let mut client = host_on(&hub, 2, now, IpConfig::Dhcp, None);
+    // Before the first poll the DISCOVER is due at once.
+    assert!(client.poll_at().is_some_and(|t| t <= now));
+    run_for(&mut client, &mut server, &mut now, Duration::from_secs(1));
+    let t1 = client.dhcp_lease().unwrap().t1_at();
+    assert!(client.poll_at().is_some_and(|t| t <= t1));
+    // A query to a server that never answers sets a deadline one second out.
+    server.host.stack.udp_close(server.dns).unwrap();
+    client.resolve_start(now, "echo.rinet.test").unwrap();
+    assert!(client
+        .poll_at()
+        .is_some_and(|t| t <= now + Duration::from_secs(1)));
+}
