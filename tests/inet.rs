@@ -12,8 +12,8 @@
 //! std UDP socket inside its namespace without unsafe `setns`.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, UdpSocket};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, TcpListener, UdpSocket};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -70,6 +70,53 @@ fn boot_test_waits_for_the_network_when_a_nic_exists() {
         "the ready marker must come before boot-test ok:\n{}",
         out.console
     );
+}
+
+/// Echo one TCP connection accepted on `listener` until the peer half-closes, then close;
+/// returns the bytes echoed.
+fn echo_one(listener: TcpListener) -> std::io::Result<usize> {
+    listener.set_nonblocking(true)?;
+    let start = Instant::now();
+    let mut s = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && start.elapsed() < TIMEOUT => {
+                thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    s.set_nonblocking(false)?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0;
+    loop {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        s.write_all(&buf[..n])?;
+        total += n;
+    }
+    s.shutdown(Shutdown::Write)?;
+    Ok(total)
+}
+
+#[test]
+fn tcp_echo_of_a_megabyte_through_the_user_network() {
+    // User networking connects the guest's 10.0.2.2:PORT to the host's 127.0.0.1:PORT.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = thread::spawn(move || echo_one(listener));
+    let out = user_net(
+        Machine::Microvm,
+        "52:54:00:ab:ce:08",
+        &format!("init=net-test -- tcp-echo 10.0.2.2 {port} 1048576"),
+    )
+    .run(TIMEOUT);
+    out.assert_exit(EXIT_SUCCESS);
+    out.assert_console_contains("1048576 bytes echoed byte-exact");
+    assert_eq!(server.join().unwrap().unwrap(), 1 << 20);
 }
 
 /// UDP frames to port 67 (DHCP server) in a pcap capture.

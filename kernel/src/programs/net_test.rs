@@ -7,16 +7,19 @@
 //! - `resolve NAME EXPECTED_IP`: a DNS lookup through the configured server must return
 //!   EXPECTED_IP among its addresses;
 //! - `serve SECONDS`: stay up that long answering ARP and pings (host-side ping tests);
+//! - `tcp-echo IP PORT BYTES`: connect to an echo server, send BYTES of a pattern, half-close,
+//!   and read the echo back until the server closes: it must be byte-exact;
 //! - `counters`: log every network counter at the end (they are logged at debug level anyway).
 //!
 //! Owns nothing; prints `rinet: net-test ok` before the success exit.
 
 use alloc::format;
 use alloc::string::String;
-use core::net::Ipv4Addr;
+use core::net::{Ipv4Addr, SocketAddrV4};
 
 use net::config::IpConfig;
 use net::neigh::NeighState;
+use net::tcp::Shutdown;
 use net::{Duration, Errno};
 
 use crate::{arch, cmdline, exit, marker, netstack, time};
@@ -27,6 +30,8 @@ const PINGS: u16 = 3;
 const PING_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a DNS answer may take: the resolver's own attempts (1 + 2 + 4 s) end sooner.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a `tcp-echo` exchange may take in all (TCG and user networking move a few MB/s).
+const TCP_ECHO_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Run the checks and end QEMU with the verdict.
 pub fn main(args: &[&str]) -> ! {
@@ -49,10 +54,12 @@ pub fn main(args: &[&str]) -> ! {
 enum Action {
     Resolve(String, Ipv4Addr),
     Serve(u64),
+    TcpEcho(SocketAddrV4, usize),
 }
 
 fn parse(args: &[&str]) -> Result<alloc::vec::Vec<Action>, String> {
-    let usage = "usage: init=net-test [-- resolve NAME EXPECTED_IP | serve SECONDS | counters]...";
+    let usage = "usage: init=net-test [-- resolve NAME EXPECTED_IP | serve SECONDS | \
+                 tcp-echo IP PORT BYTES | counters]...";
     let mut out = alloc::vec::Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -72,6 +79,16 @@ fn parse(args: &[&str]) -> Result<alloc::vec::Vec<Action>, String> {
                     .and_then(|s| s.parse().ok())
                     .ok_or_else(|| format!("serve needs a number of seconds; {usage}"))?;
                 out.push(Action::Serve(secs));
+            }
+            "tcp-echo" => {
+                let parsed = (it.next(), it.next(), it.next());
+                let (Some(ip), Some(port), Some(len)) = parsed else {
+                    return Err(usage.into());
+                };
+                let (Ok(ip), Ok(port), Ok(len)) = (ip.parse(), port.parse(), len.parse()) else {
+                    return Err(format!("tcp-echo: bad IP, port or length; {usage}"));
+                };
+                out.push(Action::TcpEcho(SocketAddrV4::new(ip, port), len));
             }
             "counters" => {}
             other => return Err(format!("unknown argument '{other}'; {usage}")),
@@ -120,6 +137,7 @@ fn run(args: &[&str]) -> Result<(), String> {
                 let until = time::now() + Duration::from_secs(secs);
                 netstack::run_until(until, |_| false);
             }
+            Action::TcpEcho(to, len) => tcp_echo(to, len)?,
         }
     }
     Ok(())
@@ -186,4 +204,94 @@ fn resolve(name: &str, expected: Ipv4Addr) -> Result<(), String> {
             Err(format!("resolve {name}: no answer within {} s", RESOLVE_TIMEOUT.as_secs()))
         }
     }
+}
+
+/// The byte at offset `i` of the `tcp-echo` stream: not periodic in any power of two, so a
+/// misplaced segment shows.
+fn pattern(i: usize) -> u8 {
+    (i.wrapping_mul(131) ^ (i / 1021)) as u8
+}
+
+/// Connect to `to`, send `len` bytes and half-close; the echo must come back byte-exact,
+/// followed by the server's FIN.
+fn tcp_echo(to: SocketAddrV4, len: usize) -> Result<(), String> {
+    let start = time::now();
+    let h = net_with(|ns| {
+        let route = ns.host.stack.route(*to.ip())?;
+        let local = SocketAddrV4::new(route.source, 0);
+        let mtu = u16::try_from(route.mtu).unwrap_or(u16::MAX);
+        let h = ns.host.tcp.connect(start, local, to, Some(mtu))?;
+        ns.host.flush(start);
+        Ok::<_, Errno>(h)
+    })?
+    .map_err(|e| format!("tcp-echo {to}: connect: {e}"))?;
+    let mut out = alloc::vec![0u8; 16 * 1024];
+    let mut inbuf = alloc::vec![0u8; 16 * 1024];
+    let (mut sent, mut got, mut shut, mut eof) = (0usize, 0usize, false, false);
+    let mut failure: Option<String> = None;
+    netstack::run_until(start + TCP_ECHO_TIMEOUT, |ns| {
+        let tcp = &mut ns.host.tcp;
+        while sent < len {
+            let n = out.len().min(len - sent);
+            for (k, b) in out[..n].iter_mut().enumerate() {
+                *b = pattern(sent + k);
+            }
+            match tcp.send(h, &out[..n]) {
+                Ok(k) => sent += k,
+                Err(Errno::EAGAIN) => break,
+                Err(e) => {
+                    failure = Some(format!("send after {sent} bytes: {e}"));
+                    return true;
+                }
+            }
+        }
+        if sent == len && !shut {
+            if let Err(e) = tcp.shutdown(h, Shutdown::Write) {
+                failure = Some(format!("shutdown: {e}"));
+                return true;
+            }
+            shut = true;
+        }
+        loop {
+            match tcp.recv(h, &mut inbuf) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    if let Some(k) = (0..n).find(|&k| inbuf[k] != pattern(got + k)) {
+                        failure = Some(format!("byte {} differs", got + k));
+                        return true;
+                    }
+                    got += n;
+                }
+                Err(Errno::EAGAIN) => break,
+                Err(e) => {
+                    failure = Some(format!("recv after {got} bytes: {e}"));
+                    return true;
+                }
+            }
+        }
+        ns.host.flush(time::now());
+        eof
+    });
+    let _ = net_with(|ns| {
+        let _ = ns.host.tcp.close(h);
+        ns.host.flush(time::now());
+    });
+    if let Some(f) = failure {
+        return Err(format!("tcp-echo {to}: {f}"));
+    }
+    if !eof || got != len {
+        return Err(format!(
+            "tcp-echo {to}: sent {sent} of {len}, got back {got} bytes, eof {eof} after {} s",
+            TCP_ECHO_TIMEOUT.as_secs()
+        ));
+    }
+    let us = time::now().saturating_since(start).as_micros().max(1);
+    log::info!(
+        "net-test: tcp-echo {to}: {len} bytes echoed byte-exact in {us} us ({} KiB/s)",
+        (len as u128 * 2 * 1_000_000 / us) / 1024
+    );
+    Ok(())
 }
