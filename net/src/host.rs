@@ -95,6 +95,8 @@ impl Host {
         cfg: &HostConfig,
     ) -> Result<Self, Errno> {
         let mut h = Host::new(stack, tcp);
+        // DNS ids come from a generator seeded apart from DHCP's xids ("dns_seed" in ASCII),
+        // so one seed does not make the two sequences equal.
         h.resolver = Resolver::new(&[], cfg.seed ^ 0x646e_735f_7365_6564);
         h.nameserver = cfg.nameserver;
         match cfg.ip {
