@@ -68,6 +68,7 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
     if let Err(e) = nic::init(cfg.raw) {
         log::error!("nic: {e}");
     }
+    netstack::init(cfg);
     programs::run(cfg.init, cfg.args())
 }
 

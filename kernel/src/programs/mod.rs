@@ -9,6 +9,10 @@
 //! status as the verdict. A program can start another by name with `user::program_spawn`.
 
 mod kernel_test;
+mod echo_client;
+mod net_test;
+mod selftest;
+mod services;
 mod user_test;
 
 use crate::process::{self, UserMain};
@@ -22,10 +26,16 @@ pub const PROGRAMS: &[&str] = &[
     "selftest-link",
     "kernel-test",
     "user-test",
+    "net-test",
+    "selftest",
+    "echo-client",
 ];
 
 /// Ring-3 programs, by name.
 pub const USER_PROGRAMS: &[(&str, UserMain)] = &[
+    ("services", services::main),
+    ("selftest", selftest::main),
+    ("echo-client", echo_client::main),
     ("user-test", user_test::main),
     ("crash-user", user_test::crash_user),
 ];
@@ -42,6 +52,9 @@ pub fn run(name: &'static str, args: &'static [&'static str]) -> ! {
     }
     match name {
         "boot-test" => {
+            if let Err(e) = crate::netstack::wait_ready_if_nic() {
+                exit::failure(format_args!("boot-test: {e}"))
+            }
             marker!("rinet: boot-test ok");
             exit::success()
         }
@@ -60,6 +73,7 @@ pub fn run(name: &'static str, args: &'static [&'static str]) -> ! {
             }
             Err(e) => exit::failure(format_args!("kernel-test: {e}")),
         },
+        "net-test" => net_test::main(args),
         "selftest-link" => match nic::selftest_link(args) {
             Ok(()) => {
                 marker!("rinet: selftest-link ok");
@@ -67,12 +81,6 @@ pub fn run(name: &'static str, args: &'static [&'static str]) -> ! {
             }
             Err(e) => exit::failure(format_args!("selftest-link: {e}")),
         },
-        "services" => {
-            log::warn!("init=services: the network services are not built yet; idling");
-            loop {
-                arch::idle();
-            }
-        }
         other => {
             log::warn!("init={other}: program not available yet");
             exit::failure(format_args!(

@@ -169,7 +169,9 @@ impl Tcb {
             }
             _ => {}
         }
-        let mss = self.mss as usize;
+        // RFC 6691: the MSS excludes options; a segment carrying timestamps (12 bytes) carries
+        // that much less data, or it would exceed the path MTU (DF set: EMSGSIZE on the wire).
+        let mss = (self.mss as usize).saturating_sub(if self.ts_ok { 12 } else { 0 });
         let mut sent_any = false;
         if self.rexmit_head && self.snd_una < self.snd_max && self.snd_una <= self.data_end() {
             self.rexmit_head = false;

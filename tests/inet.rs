@@ -1,0 +1,485 @@
+//! End-to-end tests of the inet module under TCG: the guest runs `init=net-test` (address
+//! configured, gateway ARP-resolved and pinged, optional DNS lookup) and the verdict is QEMU's
+//! exit status; the host side checks the console's "network ready" marker, serves DNS and pings
+//! the guest.
+//!
+//! DNS without the internet: QEMU user networking's 10.0.2.3 forwards to the host's own
+//! resolver, which may need the internet, so the DNS test never uses it. Instead the guest gets
+//! `nameserver=10.0.2.2`: user networking delivers the guest's UDP to 10.0.2.2 to the host's
+//! 127.0.0.1, where the test answers on port 53 (root only, and only if :53 is free on
+//! 127.0.0.1; otherwise it says why and skips). This keeps the test on the user network, with
+//! no namespace and no route to set up; the tap test below needs root anyway but cannot host a
+//! std UDP socket inside its namespace without unsafe `setns`.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, TcpListener, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rinet::{Guest, Machine, Net, EXIT_SUCCESS, MARK_NETWORK_READY};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+/// What QEMU's user network hands out (slirp's defaults).
+const USER_NET_READY: &str = "addr=10.0.2.15/24 gw=10.0.2.2 dns=10.0.2.3";
+
+fn user_net(machine: Machine, mac: &str, append: &str) -> Guest {
+    Guest::new(machine)
+        .net(Net::User {
+            port_base: rinet::free_port_base(),
+        })
+        .mac(mac)
+        .append(append)
+}
+
+fn dhcp_from_user_net(machine: Machine, mac: &str) {
+    let out = user_net(machine, mac, "init=net-test").run(TIMEOUT);
+    out.assert_exit(EXIT_SUCCESS);
+    out.assert_console_contains(&format!("{MARK_NETWORK_READY} {USER_NET_READY}"));
+    out.assert_console_contains("icmp_seq=3");
+    out.assert_console_contains("rinet: net-test ok");
+}
+
+#[test]
+fn dhcp_configures_the_user_network_on_microvm() {
+    dhcp_from_user_net(Machine::Microvm, "52:54:00:ab:ce:01");
+}
+
+#[test]
+fn dhcp_configures_the_user_network_on_q35() {
+    dhcp_from_user_net(Machine::Q35, "52:54:00:ab:ce:02");
+}
+
+#[test]
+fn boot_test_waits_for_the_network_when_a_nic_exists() {
+    let out = user_net(
+        Machine::Microvm,
+        "52:54:00:ab:ce:03",
+        "init=boot-test quiet",
+    )
+    .run(TIMEOUT);
+    out.assert_exit(EXIT_SUCCESS);
+    let ready = out.console.find(MARK_NETWORK_READY);
+    let ok = out.console.find("rinet: boot-test ok");
+    assert!(
+        matches!((ready, ok), (Some(r), Some(o)) if r < o),
+        "the ready marker must come before boot-test ok:\n{}",
+        out.console
+    );
+}
+
+/// Echo one TCP connection accepted on `listener` until the peer half-closes, then close;
+/// returns the bytes echoed.
+fn echo_one(listener: TcpListener) -> std::io::Result<usize> {
+    listener.set_nonblocking(true)?;
+    let start = Instant::now();
+    let mut s = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && start.elapsed() < TIMEOUT => {
+                thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    s.set_nonblocking(false)?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0;
+    loop {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        s.write_all(&buf[..n])?;
+        total += n;
+    }
+    s.shutdown(Shutdown::Write)?;
+    Ok(total)
+}
+
+#[test]
+fn tcp_echo_of_a_megabyte_through_the_user_network() {
+    // User networking connects the guest's 10.0.2.2:PORT to the host's 127.0.0.1:PORT.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = thread::spawn(move || echo_one(listener));
+    let out = user_net(
+        Machine::Microvm,
+        "52:54:00:ab:ce:08",
+        &format!("init=net-test -- tcp-echo 10.0.2.2 {port} 1048576"),
+    )
+    .run(TIMEOUT);
+    out.assert_exit(EXIT_SUCCESS);
+    out.assert_console_contains("1048576 bytes echoed byte-exact");
+    assert_eq!(server.join().unwrap().unwrap(), 1 << 20);
+}
+
+/// UDP frames to port 67 (DHCP server) in a pcap capture.
+fn dhcp_frames_in(pcap: &Path) -> usize {
+    let b = fs::read(pcap).expect("read the pcap file");
+    assert!(b.len() >= 24, "pcap too short");
+    let mut i = 24;
+    let mut n = 0;
+    while i + 16 <= b.len() {
+        let caplen = u32::from_le_bytes(b[i + 8..i + 12].try_into().unwrap()) as usize;
+        let f = &b[(i + 16).min(b.len())..(i + 16 + caplen).min(b.len())];
+        i += 16 + caplen;
+        // Ethernet IPv4, protocol UDP, destination port 67 (20-byte IP header: ours has none
+        // longer).
+        if f.len() >= 14 + 20 + 8 && f[12..14] == [8, 0] && f[23] == 17 {
+            let ihl = usize::from(f[14] & 15) * 4;
+            if f.len() >= 14 + ihl + 4 && f[14 + ihl + 2..14 + ihl + 4] == [0, 67] {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn static_ip_configures_without_dhcp() {
+    let dir = std::env::temp_dir().join(format!("rinet-inet-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("static.pcap");
+    let mut guest = user_net(
+        Machine::Microvm,
+        "52:54:00:ab:ce:04",
+        "ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off init=net-test",
+    );
+    guest.pcap = Some(pcap.clone());
+    let out = guest.run(TIMEOUT);
+    out.assert_exit(EXIT_SUCCESS);
+    out.assert_console_contains(&format!(
+        "{MARK_NETWORK_READY} addr=10.0.2.15/24 gw=10.0.2.2 dns=none"
+    ));
+    out.assert_console_contains("rinet: net-test ok");
+    assert_eq!(dhcp_frames_in(&pcap), 0, "a static address needs no DHCP");
+    // The same capture reader does see DHCP when it is used.
+    let pcap2 = dir.join("dhcp.pcap");
+    let mut guest = user_net(Machine::Microvm, "52:54:00:ab:ce:05", "init=net-test");
+    guest.pcap = Some(pcap2.clone());
+    guest.run(TIMEOUT).assert_exit(EXIT_SUCCESS);
+    assert!(dhcp_frames_in(&pcap2) >= 2, "DISCOVER and REQUEST");
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// The answer to DNS query `q`: one A record (`name` → `addr`, TTL 60) for `echo.rinet.test`,
+/// NXDOMAIN for any other name. `None` for a datagram that is not a one-question query.
+fn dns_answer(q: &[u8], addr: Ipv4Addr) -> Option<Vec<u8>> {
+    if q.len() < 12 || q[2] & 0x80 != 0 || q[4..6] != [0, 1] {
+        return None;
+    }
+    let mut i = 12;
+    let mut labels = Vec::new();
+    while *q.get(i)? != 0 {
+        let n = usize::from(q[i]);
+        labels.push(String::from_utf8_lossy(q.get(i + 1..i + 1 + n)?).to_lowercase());
+        i += 1 + n;
+    }
+    let question = q.get(12..i + 5)?;
+    let known =
+        labels.join(".") == "echo.rinet.test" && question[question.len() - 4..] == [0, 1, 0, 1];
+    let mut b = Vec::new();
+    b.extend_from_slice(&q[0..2]);
+    b.extend_from_slice(&(if known { 0x8180u16 } else { 0x8183 }).to_be_bytes());
+    b.extend_from_slice(&[0, 1, 0, u8::from(known), 0, 0, 0, 0]);
+    b.extend_from_slice(question);
+    if known {
+        b.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+        b.extend_from_slice(&addr.octets());
+    }
+    Some(b)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+#[test]
+fn dns_lookup_through_a_test_name_server() {
+    // See the module comment: the guest's 10.0.2.2:53 is the host's 127.0.0.1:53.
+    let sock = match UdpSocket::bind("127.0.0.1:53") {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "skipped: cannot serve DNS on 127.0.0.1:53 ({e}); needs root and a free port 53"
+            );
+            return;
+        }
+    };
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let server = {
+        let (stop, answered) = (stop.clone(), answered.clone());
+        thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while !stop.load(Ordering::Relaxed) {
+                let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
+                if let Some(a) = dns_answer(&buf[..n], Ipv4Addr::new(10, 0, 2, 2)) {
+                    let _ = sock.send_to(&a, from);
+                    answered.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let out = user_net(
+        Machine::Microvm,
+        "52:54:00:ab:ce:06",
+        "nameserver=10.0.2.2 init=net-test -- resolve echo.rinet.test 10.0.2.2",
+    )
+    .run(TIMEOUT);
+    // A name the server does not know must fail the run (NXDOMAIN → ENOENT).
+    let missing = user_net(
+        Machine::Microvm,
+        "52:54:00:ab:ce:07",
+        "nameserver=10.0.2.2 init=net-test -- resolve nope.rinet.test 10.0.2.2",
+    )
+    .run(TIMEOUT);
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+    out.assert_exit(EXIT_SUCCESS);
+    out.assert_console_contains(&format!(
+        "{MARK_NETWORK_READY} addr=10.0.2.15/24 gw=10.0.2.2 dns=10.0.2.2"
+    ));
+    out.assert_console_contains("echo.rinet.test is [10.0.2.2]");
+    missing.assert_exit(rinet::EXIT_FAILURE);
+    missing.assert_console_contains("resolve nope.rinet.test: ENOENT");
+    assert!(answered.load(Ordering::Relaxed) >= 2);
+}
+
+/// A network namespace with a tap device, deleted (with the QEMU in it) when dropped, also
+/// when the test fails.
+struct Netns {
+    name: String,
+    qemu: Option<Child>,
+}
+
+impl Netns {
+    fn create(name: &str) -> Result<Netns, String> {
+        run("ip", &["netns", "add", name])?;
+        let ns = Netns {
+            name: name.into(),
+            qemu: None,
+        };
+        ns.exec(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"])?;
+        ns.exec(&["ip", "addr", "add", "192.168.77.1/24", "dev", "tap0"])?;
+        ns.exec(&["ip", "link", "set", "tap0", "up"])?;
+        ns.exec(&["ip", "link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    fn exec(&self, cmd: &[&str]) -> Result<String, String> {
+        let mut args = vec!["netns", "exec", &self.name];
+        args.extend_from_slice(cmd);
+        run("ip", &args)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if let Some(mut q) = self.qemu.take() {
+            let _ = q.kill();
+            let _ = q.wait();
+        }
+        let _ = run("ip", &["netns", "del", &self.name]);
+    }
+}
+
+/// Run a command; Err carries its output when it fails.
+fn run(prog: &str, args: &[&str]) -> Result<String, String> {
+    let o = Command::new(prog)
+        .args(args)
+        .output()
+        .map_err(|e| format!("{prog}: {e}"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    if o.status.success() {
+        Ok(text)
+    } else {
+        Err(format!("{prog} {args:?} failed ({}): {text}", o.status))
+    }
+}
+
+fn have(prog: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {prog}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// ICMP echo with a raw socket, for machines without iputils-ping: `count` requests of `size`
+/// data bytes (fragmented by the host when over the MTU), each reply checked byte for byte.
+const PY_PING: &str = r#"
+import os, socket, struct, sys, time
+dst, size, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+s.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER = IP_PMTUDISC_DONT: fragment locally
+s.settimeout(0.5)
+ident = os.getpid() & 0xffff
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while t >> 16: t = (t & 0xffff) + (t >> 16)
+    return ~t & 0xffff
+ok = 0
+for seq in range(1, count + 1):
+    data = bytes((i * 7 + seq) & 255 for i in range(size))
+    c = csum(struct.pack("!BBHHH", 8, 0, 0, ident, seq) + data)
+    s.sendto(struct.pack("!BBHHH", 8, 0, c, ident, seq) + data, (dst, 0))
+    end = time.time() + 2
+    while time.time() < end:
+        try: r, a = s.recvfrom(70000)
+        except socket.timeout: continue
+        icmp = r[(r[0] & 15) * 4:]
+        if a[0] == dst and icmp[0] == 0 and struct.unpack("!HH", icmp[4:8]) == (ident, seq) and icmp[8:] == data:
+            ok += 1
+            print("%d bytes from %s: icmp_seq=%d" % (len(icmp), dst, seq))
+            break
+print("%d/%d replies" % (ok, count))
+sys.exit(0 if ok == count else 1)
+"#;
+
+#[test]
+fn host_pings_the_guest_through_a_tap_in_a_netns() {
+    if !is_root() {
+        eprintln!("skipped: creating a network namespace and a tap device needs root");
+        return;
+    }
+    if !have("ip") {
+        eprintln!("skipped: 'ip' not found (install iproute2)");
+        return;
+    }
+    let pinger = if have("ping") {
+        "ping"
+    } else if have("python3") {
+        "python3"
+    } else {
+        eprintln!("skipped: neither 'ping' (install iputils-ping) nor python3 is available");
+        return;
+    };
+    if !Path::new("/dev/net/tun").exists() {
+        eprintln!("skipped: /dev/net/tun is missing");
+        return;
+    }
+    let mut ns = Netns::create(&format!("rinet-t{}", std::process::id())).unwrap();
+    let kernel = rinet::kernel_path();
+    let script = rinet::qemu_run_script();
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &ns.name])
+        .arg(&script)
+        .args([
+            "--machine",
+            "microvm",
+            "--accel",
+            "tcg",
+            "--net",
+            "tap",
+            "--tap",
+            "tap0",
+        ])
+        .arg("--kernel")
+        .arg(&kernel)
+        .args([
+            "--append",
+            "ip=192.168.77.2::192.168.77.1:255.255.255.0::eth0:off init=net-test -- serve 8",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start QEMU in the namespace");
+    let stdout = child.stdout.take().unwrap();
+    ns.qemu = Some(child);
+    let (tx, rx) = mpsc::channel::<String>();
+    let reader = thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut console = Vec::new();
+    let start = Instant::now();
+    let mut serving = false;
+    while !serving && start.elapsed() < TIMEOUT {
+        match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(l) => {
+                serving = l.contains("rinet: net-test serving");
+                console.push(l);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    assert!(
+        serving,
+        "the guest never started serving:\n{}",
+        console.join("\n")
+    );
+    assert!(console.iter().any(|l| l.contains(&format!(
+        "{MARK_NETWORK_READY} addr=192.168.77.2/24 gw=192.168.77.1"
+    ))));
+    let small = if pinger == "ping" {
+        ns.exec(&["ping", "-c", "3", "-i", "0.3", "-W", "2", "192.168.77.2"])
+    } else {
+        ns.exec(&["python3", "-c", PY_PING, "192.168.77.2", "56", "3"])
+    };
+    let small = small.unwrap_or_else(|e| panic!("ping failed: {e}\n{}", console.join("\n")));
+    // 8000 bytes: six fragments each way, reassembled by the guest and by the host.
+    let large = if pinger == "ping" {
+        ns.exec(&[
+            "ping",
+            "-c",
+            "2",
+            "-i",
+            "0.3",
+            "-W",
+            "2",
+            "-s",
+            "8000",
+            "192.168.77.2",
+        ])
+    } else {
+        ns.exec(&["python3", "-c", PY_PING, "192.168.77.2", "8000", "2"])
+    };
+    let large = large.unwrap_or_else(|e| panic!("large ping failed: {e}\n{}", console.join("\n")));
+    eprintln!("{small}{large}");
+    // The guest serves its 8 s and ends with the verdict.
+    let mut q = ns.qemu.take().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = q.try_wait().unwrap() {
+            break s.code();
+        }
+        if Instant::now() > deadline {
+            let _ = q.kill();
+            let _ = q.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(100));
+    };
+    let _ = reader.join();
+    console.extend(rx.try_iter());
+    assert_eq!(
+        status,
+        Some(EXIT_SUCCESS),
+        "guest verdict; console:\n{}",
+        console.join("\n")
+    );
+    drop(ns);
+}
