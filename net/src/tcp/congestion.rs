@@ -99,8 +99,9 @@ impl CongestionControl for NewReno {
     }
     fn undo(&mut self) {
         if self.prior.0 > 0 {
-            self.cwnd = self.cwnd.max(self.prior.0);
-            self.ssthresh = self.ssthresh.max(self.prior.1);
+            // Recovery's inflation no longer applies: back to exactly where we were.
+            self.cwnd = self.prior.0;
+            self.ssthresh = self.prior.1;
             self.prior = (0, 0);
         }
     }

@@ -145,12 +145,14 @@ impl Tcb {
         self.persist_at = None;
     }
 
-    /// Emit whatever this connection may send now.
+    /// Emit whatever this connection may send now. Pure ACKs carry SND.MAX, not SND.NXT: after
+    /// a timeout rewinds SND.NXT the peer has already seen up to SND.MAX, and an ACK below its
+    /// RCV.NXT would be unacceptable and ignored.
     pub(crate) fn output(&mut self, cx: &mut Shared, now: Instant, emit: &mut Emit) {
         match self.state {
             State::Closed | State::Listen | State::TimeWait | State::FinWait2 => {
                 if self.ack_now && self.state != State::Closed && self.state != State::Listen {
-                    self.send_segment(cx, now, self.snd_nxt, flags::ACK, 0, 0, emit);
+                    self.send_segment(cx, now, self.snd_max, flags::ACK, 0, 0, emit);
                 }
                 return;
             }
@@ -163,7 +165,7 @@ impl Tcb {
                     };
                     self.send_sequenced(cx, now, self.iss, fl, 0, true, emit);
                 } else if self.ack_now && self.state == State::SynReceived {
-                    self.send_segment(cx, now, self.snd_nxt, flags::ACK, 0, 0, emit);
+                    self.send_segment(cx, now, self.snd_max, flags::ACK, 0, 0, emit);
                 }
                 return;
             }
@@ -259,7 +261,7 @@ impl Tcb {
             self.send_segment(cx, now, self.snd_una - 1, flags::ACK, 0, 0, emit);
         }
         if self.ack_now && !sent_any {
-            self.send_segment(cx, now, self.snd_nxt, flags::ACK, 0, 0, emit);
+            self.send_segment(cx, now, self.snd_max, flags::ACK, 0, 0, emit);
         }
     }
 
