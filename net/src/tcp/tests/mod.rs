@@ -1,6 +1,7 @@
 //! TCP tests: scripted segment-level tests, simulation, property tests.
 
 mod flow;
+mod misc;
 mod prop;
 mod script;
 mod security;
