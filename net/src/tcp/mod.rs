@@ -27,12 +27,14 @@
 //! ICMP errors (RFC 5927), `congestion.rs` NewReno behind a trait, `isn.rs` keyed hashes,
 //! `seq.rs` sequence arithmetic, `stats.rs` counters.
 
+mod ack;
 pub mod congestion;
 mod icmp;
 mod input;
 pub mod isn;
 mod listen;
 mod output;
+mod reassembly;
 pub mod seq;
 mod socket;
 mod stats;

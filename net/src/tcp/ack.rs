@@ -1,0 +1,145 @@
+//! ACK processing (RFC 9293 §3.10.7.4 "fifth, check the ACK field"): the send window, RTT
+//! samples (RFC 6298 with RFC 7323 timestamps, Karn's rule otherwise), duplicate-ACK loss
+//! detection with NewReno fast recovery (RFC 5681, RFC 6582), Eifel undo (RFC 3522), and the
+//! closing states our FIN being acknowledged moves us through.
+//!
+//! Owns what an acceptable ACK does to the send side of one TCB; it never sends.
+
+use super::input::Segment;
+use super::tcb::{Owner, Tcb};
+use super::{Shared, State};
+use crate::time::Instant;
+use crate::wire::tcp::flags;
+
+impl Tcb {
+    pub(crate) fn process_ack(&mut self, cx: &mut Shared, now: Instant, seg: &Segment) {
+        let mss = self.mss;
+        // Window update (RFC 9293 §3.10.7.4, SND.WL1/WL2 rule).
+        let new_wnd = u32::from(seg.window) << self.snd_wscale;
+        let mut window_changed = false;
+        if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= seg.ack) {
+            window_changed = new_wnd != self.snd_wnd;
+            self.snd_wnd = new_wnd;
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+            self.max_snd_wnd = self.max_snd_wnd.max(new_wnd);
+            if new_wnd > 0 && self.persist_at.is_some() {
+                self.persist_at = None;
+                self.persist_backoff = 0;
+            }
+        }
+        if seg.ack > self.snd_una {
+            let acked = seg.ack.since(self.snd_una);
+            // Drop acknowledged data from the send buffer.
+            let data_acked = seg.ack.min(self.data_end());
+            if data_acked > self.snd_buf_seq {
+                let n = data_acked.since(self.snd_buf_seq) as usize;
+                self.snd_buf.drain(..n.min(self.snd_buf.len()));
+                self.snd_buf_seq = data_acked;
+            }
+            self.snd_una = seg.ack;
+            if self.snd_nxt < self.snd_una {
+                self.snd_nxt = self.snd_una;
+            }
+            // RTT: timestamps when negotiated, otherwise Karn's timed segment.
+            let mut sampled = false;
+            if self.ts_ok {
+                if let Some((_, ecr)) = seg.opts.timestamp {
+                    let ms = self.ts_now(now).wrapping_sub(ecr);
+                    // An echo older than our last timeout comes from a segment sent before
+                    // it (the receiver echoes the last in-order segment, RFC 7323 §4.3):
+                    // it would measure the recovery, not the path.
+                    let stale = (ecr.wrapping_sub(self.ts_last_rto) as i32) < 0;
+                    if ecr != 0 && ms < 600_000 && !stale {
+                        self.rtt_sample(&cx.config, u64::from(ms) * 1000);
+                        sampled = true;
+                    }
+                }
+            }
+            if let Some((end, t)) = self.rtt_timing {
+                if seg.ack >= end {
+                    if !sampled {
+                        self.rtt_sample(&cx.config, now.saturating_since(t).as_micros() as u64);
+                    }
+                    self.rtt_timing = None;
+                }
+            }
+            self.retries = 0;
+            self.backoff = 0;
+            self.retrans_start = None;
+            // Eifel detection: was the fast retransmit needed?
+            if let (Some(uts), Some((_, ecr))) = (self.undo_ts.take(), seg.opts.timestamp) {
+                if self.in_recovery && ecr != 0 && (ecr.wrapping_sub(uts) as i32) < 0 {
+                    cx.stats.spurious_recoveries += 1;
+                    self.cc.undo();
+                    self.in_recovery = false;
+                    self.rexmit_head = false;
+                    self.recover = self.snd_una;
+                    self.dupthresh = (self.dupthresh * 2).min(super::tcb::MAX_DUPTHRESH);
+                }
+            }
+            // Loss recovery and congestion control.
+            if self.in_recovery {
+                if seg.ack >= self.recover {
+                    self.in_recovery = false;
+                    self.cc.on_exit_recovery(self.flight(), mss);
+                } else {
+                    self.cc.on_partial_ack(acked, mss);
+                    self.rexmit_head = true;
+                }
+            } else {
+                self.cc.on_ack(acked, mss);
+            }
+            self.dupacks = 0;
+            self.rto_at = if self.snd_una == self.snd_max {
+                None
+            } else {
+                Some(now + self.backed_off_rto(&cx.config))
+            };
+            self.wake = true;
+            // Our FIN acknowledged?
+            if let Some(fin) = self.fin_seq() {
+                if self.snd_una == fin + 1 {
+                    match self.state {
+                        State::FinWait1 => {
+                            self.set_state(&mut cx.stats, State::FinWait2);
+                            if self.owner == Owner::Orphan {
+                                self.timewait_at = Some(now + cx.config.fin_timeout);
+                            }
+                        }
+                        State::Closing => self.enter_time_wait(cx, now),
+                        State::LastAck => self.set_state(&mut cx.stats, State::Closed),
+                        _ => {}
+                    }
+                }
+            }
+        } else if seg.ack == self.snd_una
+            && seg.payload.is_empty()
+            && !seg.has(flags::FIN)
+            && !window_changed
+            && self.snd_max > self.snd_una
+        {
+            // Duplicate ACK (RFC 5681 §2).
+            self.dupacks += 1;
+            if self.in_recovery {
+                self.cc.on_dupack_in_recovery(mss);
+            } else if self.dupacks == self.dupthresh && self.snd_una > self.recover {
+                // Fast retransmit, enter NewReno fast recovery (RFC 6582 §3.2).
+                cx.stats.fast_retransmits += 1;
+                self.recover = self.snd_max;
+                self.in_recovery = true;
+                self.cc.on_enter_recovery(self.flight(), mss);
+                self.rexmit_head = true;
+                self.rtt_timing = None;
+                self.undo_ts = self.ts_ok.then(|| self.ts_now(now));
+            }
+        }
+    }
+
+    pub(crate) fn enter_time_wait(&mut self, cx: &mut Shared, now: Instant) {
+        self.set_state(&mut cx.stats, State::TimeWait);
+        self.timewait_at = Some(now + cx.config.time_wait);
+        self.rto_at = None;
+        self.persist_at = None;
+    }
+}
