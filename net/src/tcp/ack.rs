@@ -28,6 +28,7 @@ impl Tcb {
                 self.persist_backoff = 0;
             }
         }
+        self.sack_update(seg);
         if seg.ack > self.snd_una {
             let acked = seg.ack.since(self.snd_una);
             // Drop acknowledged data from the send buffer.
@@ -41,6 +42,7 @@ impl Tcb {
             if self.snd_nxt < self.snd_una {
                 self.snd_nxt = self.snd_una;
             }
+            self.sack_trim();
             // RTT: timestamps when negotiated, otherwise Karn's timed segment.
             let mut sampled = false;
             if self.ts_ok {
@@ -83,6 +85,12 @@ impl Tcb {
                 if seg.ack >= self.recover {
                     self.in_recovery = false;
                     self.cc.on_exit_recovery(self.flight(), mss);
+                } else if self.sack_ok {
+                    // RFC 6675: the scoreboard drives retransmission; without any SACK
+                    // information fall back to retransmitting the new head.
+                    if self.sacked.is_empty() {
+                        self.rexmit_head = true;
+                    }
                 } else {
                     self.cc.on_partial_ack(acked, mss);
                     self.rexmit_head = true;
@@ -121,18 +129,31 @@ impl Tcb {
         {
             // Duplicate ACK (RFC 5681 §2).
             self.dupacks += 1;
-            if self.in_recovery {
+            if self.in_recovery && !self.sack_ok {
                 self.cc.on_dupack_in_recovery(mss);
-            } else if self.dupacks == self.dupthresh && self.snd_una > self.recover {
-                // Fast retransmit, enter NewReno fast recovery (RFC 6582 §3.2).
-                cx.stats.fast_retransmits += 1;
-                self.recover = self.snd_max;
-                self.in_recovery = true;
-                self.cc.on_enter_recovery(self.flight(), mss);
-                self.rexmit_head = true;
-                self.rtt_timing = None;
-                self.undo_ts = self.ts_ok.then(|| self.ts_now(now));
             }
+        }
+        // Loss detection: DupThresh duplicate ACKs, or (with SACK) more than DupThresh − 1
+        // segments' worth of data SACKed above SND.UNA (RFC 6675 §4 IsLost).
+        let sack_lost = self.sack_ok && self.sacked_bytes() > (self.dupthresh - 1) * mss;
+        if !self.in_recovery
+            && (self.dupacks >= self.dupthresh || sack_lost)
+            && self.snd_una > self.recover
+            && self.snd_max > self.snd_una
+        {
+            // Fast retransmit, enter fast recovery (RFC 6582 §3.2 / RFC 6675 §5).
+            cx.stats.fast_retransmits += 1;
+            self.recover = self.snd_max;
+            self.in_recovery = true;
+            if self.sack_ok {
+                self.cc.on_enter_sack_recovery(self.flight(), mss);
+                self.high_rxt = self.snd_una;
+            } else {
+                self.cc.on_enter_recovery(self.flight(), mss);
+            }
+            self.rexmit_head = true;
+            self.rtt_timing = None;
+            self.undo_ts = self.ts_ok.then(|| self.ts_now(now));
         }
     }
 

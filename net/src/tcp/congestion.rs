@@ -13,6 +13,11 @@ pub trait CongestionControl: Debug + Send {
     fn on_ack(&mut self, acked: u32, mss: u32);
     /// Third duplicate ACK: enter fast recovery with `flight` bytes outstanding.
     fn on_enter_recovery(&mut self, flight: u32, mss: u32);
+    /// Enter SACK-based recovery (RFC 6675 §5): no window inflation, `pipe` does the
+    /// accounting.
+    fn on_enter_sack_recovery(&mut self, flight: u32, mss: u32) {
+        self.on_enter_recovery(flight, mss);
+    }
     /// A further duplicate ACK during fast recovery.
     fn on_dupack_in_recovery(&mut self, mss: u32);
     /// A partial ACK (RFC 6582 §3.2 step 5) acknowledged `acked` bytes.
@@ -76,6 +81,12 @@ impl CongestionControl for NewReno {
         self.prior = (self.cwnd, self.ssthresh);
         self.ssthresh = half_flight(flight, mss);
         self.cwnd = self.ssthresh + 3 * mss;
+        self.ca_acked = 0;
+    }
+    fn on_enter_sack_recovery(&mut self, flight: u32, mss: u32) {
+        self.prior = (self.cwnd, self.ssthresh);
+        self.ssthresh = half_flight(flight, mss);
+        self.cwnd = self.ssthresh;
         self.ca_acked = 0;
     }
     fn on_dupack_in_recovery(&mut self, mss: u32) {

@@ -81,6 +81,7 @@ impl Tcb {
         // Active side: both must have offered. Passive side: we offer what the peer did.
         self.ws_ok = cx.config.window_scaling && self.peer_ws.is_some();
         self.ts_ok = cx.config.timestamps && self.peer_ts;
+        self.sack_ok = cx.config.sack_permitted && seg.opts.sack_permitted;
         if self.ws_ok {
             self.snd_wscale = self.peer_ws.unwrap_or(0);
         } else {

@@ -35,6 +35,7 @@ pub mod isn;
 mod listen;
 mod output;
 mod reassembly;
+mod sack;
 pub mod seq;
 mod socket;
 mod stats;
@@ -107,7 +108,7 @@ pub struct TcpConfig {
     pub challenge_ack_limit: u32,
     pub window_scaling: bool,
     pub timestamps: bool,
-    /// Offer SACK-permitted on SYNs. Off: SACK blocks are parsed but not used.
+    /// Offer SACK-permitted on SYNs and use SACK (RFC 2018) when the peer does too.
     pub sack_permitted: bool,
 }
 
@@ -133,7 +134,7 @@ impl Default for TcpConfig {
             challenge_ack_limit: 1000,
             window_scaling: true,
             timestamps: true,
-            sack_permitted: false,
+            sack_permitted: true,
         }
     }
 }

@@ -64,8 +64,12 @@ impl Tcb {
         let mut options = TcpOptions::default();
         if syn {
             options.mss = Some(self.opts.mss());
-            options.sack_permitted = cx.config.sack_permitted;
             let active = self.state == State::SynSent;
+            options.sack_permitted = if active {
+                cx.config.sack_permitted
+            } else {
+                self.sack_ok
+            };
             if (active && cx.config.window_scaling) || self.ws_ok {
                 options.wscale = Some(self.rcv_wscale);
             }
@@ -73,8 +77,13 @@ impl Tcb {
                 let ecr = if active { 0 } else { self.ts_recent };
                 options.timestamp = Some((self.ts_now(now), ecr));
             }
-        } else if self.ts_ok {
-            options.timestamp = Some((self.ts_now(now), self.ts_recent));
+        } else {
+            if self.ts_ok {
+                options.timestamp = Some((self.ts_now(now), self.ts_recent));
+            }
+            if fl & flags::ACK != 0 {
+                options.sack_count = self.sack_blocks(&mut options.sack_blocks);
+            }
         }
         let ack_flag = fl & flags::ACK != 0;
         let window = self.window_field(syn);
@@ -187,11 +196,41 @@ impl Tcb {
                 let advance = self.snd_nxt == self.snd_una;
                 self.send_sequenced(cx, now, self.snd_una, fl, len, advance, emit);
                 sent_any = true;
+                let end = self.snd_una + len as u32;
+                if end > self.high_rxt {
+                    self.high_rxt = end;
+                }
+            }
+        }
+        // SACK recovery (RFC 6675 §5): retransmit the holes while the pipe has room.
+        if self.in_recovery && self.sack_ok {
+            while self.pipe() + self.mss <= self.cc.cwnd() {
+                let Some((s, len)) = self.next_hole(self.mss) else {
+                    break;
+                };
+                let len = if s < self.data_end() {
+                    len.min(self.data_end().since(s))
+                } else {
+                    0
+                };
+                if len == 0 {
+                    break;
+                }
+                self.send_sequenced(cx, now, s, flags::ACK, len as usize, false, emit);
+                self.high_rxt = s + len;
+                sent_any = true;
             }
         }
         loop {
             if self.snd_nxt < self.snd_buf_seq {
                 self.snd_nxt = self.snd_buf_seq;
+            }
+            // Resending after a timeout: skip what the peer SACKed.
+            if self.snd_nxt < self.snd_max {
+                if let Some(end) = self.sacked_end_at(self.snd_nxt) {
+                    self.snd_nxt = end;
+                    continue;
+                }
             }
             let data_end = self.data_end();
             let unsent = if self.snd_nxt <= data_end {
@@ -210,13 +249,30 @@ impl Tcb {
                 self.dupacks.min(self.dupthresh - 1) * self.mss
             };
             let cwnd = self.cc.cwnd().saturating_add(extra);
-            let limit = self.snd_una + self.snd_wnd.min(cwnd);
-            let usable = if limit > self.snd_nxt {
-                limit.since(self.snd_nxt) as usize
+            let usable = if self.in_recovery && self.sack_ok {
+                // New data during SACK recovery: what the pipe and the peer's window allow.
+                let edge = self.snd_una + self.snd_wnd;
+                let rwnd = if edge > self.snd_nxt {
+                    edge.since(self.snd_nxt)
+                } else {
+                    0
+                };
+                self.cc.cwnd().saturating_sub(self.pipe()).min(rwnd) as usize
             } else {
-                0
+                let limit = self.snd_una + self.snd_wnd.min(cwnd);
+                if limit > self.snd_nxt {
+                    limit.since(self.snd_nxt) as usize
+                } else {
+                    0
+                }
             };
-            let len = unsent.min(usable).min(mss);
+            let mut len = unsent.min(usable).min(mss);
+            if self.snd_nxt < self.snd_max {
+                // Do not resend into the next SACKed range.
+                if let Some(&(l, _)) = self.sacked.iter().find(|&&(l, _)| l > self.snd_nxt) {
+                    len = len.min(l.since(self.snd_nxt) as usize);
+                }
+            }
             if len == 0 && unsent > 0 {
                 break;
             }

@@ -126,6 +126,7 @@ impl Tcb {
     /// memory bound (the receive buffer size).
     fn queue_ooo(&mut self, cx: &mut Shared, at: u64, data: &[u8]) {
         let limit = self.opts.recv_buffer;
+        self.last_ooo = at;
         let mut s = at;
         let e = at + data.len() as u64;
         if let Some((&ps, prev)) = self.ooo.range(..=s).next_back() {

@@ -146,6 +146,14 @@ pub(crate) struct Tcb {
     /// Our TSval at the last retransmission timeout: older echoes give no RTT sample.
     pub ts_last_rto: u32,
     pub last_ack_sent: Seq,
+    /// Both sides offered SACK-permitted.
+    pub sack_ok: bool,
+    /// SACK scoreboard: ranges above SND.UNA the peer holds, sorted, disjoint.
+    pub sacked: Vec<(Seq, Seq)>,
+    /// Highest sequence retransmitted in the current SACK recovery (RFC 6675 HighRxt).
+    pub high_rxt: Seq,
+    /// Stream offset of the most recent out-of-order arrival (the first SACK block).
+    pub last_ooo: u64,
     /// The peer's SYN offered window scaling / timestamps (passive side).
     pub peer_ws: Option<u8>,
     pub peer_ts: bool,
@@ -258,6 +266,10 @@ impl Tcb {
             ts_offset: super::isn::ts_offset(&cx.key, local, remote),
             ts_last_rto: 0,
             last_ack_sent: Seq(0),
+            sack_ok: false,
+            sacked: Vec::new(),
+            high_rxt: iss,
+            last_ooo: 0,
             peer_ws: None,
             peer_ts: false,
             srtt_us: None,

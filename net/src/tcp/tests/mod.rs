@@ -3,6 +3,7 @@
 mod flow;
 mod misc;
 mod prop;
+mod sack;
 mod script;
 mod security;
 mod sim;

@@ -14,9 +14,13 @@ fn active_open_sends_linux_ordered_syn_and_reaches_established() {
     assert_eq!(h.state(c), State::SynSent);
     let syn = h.expect();
     assert!(syn.is(flags::SYN));
-    // MSS 1460, NOP NOP TS, NOP WS (Linux's layout without SACK).
+    // MSS 1460, SACK-permitted, TS, NOP, WS: Linux's layout.
+    assert_eq!(syn.raw_opts.len(), 20);
     assert_eq!(&syn.raw_opts[..4], &[kind::MSS, 4, 0x05, 0xb4]);
-    assert_eq!(&syn.raw_opts[4..8], &[1, 1, kind::TIMESTAMP, 10]);
+    assert_eq!(
+        &syn.raw_opts[4..8],
+        &[kind::SACK_PERMITTED, 2, kind::TIMESTAMP, 10]
+    );
     assert_eq!(&syn.raw_opts[16..20], &[1, kind::WSCALE, 3, 3]);
     assert_eq!(syn.opts.timestamp.unwrap().1, 0);
     assert!(!h.tcp.poll_events(c).unwrap().writable);
