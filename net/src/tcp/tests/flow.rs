@@ -313,3 +313,24 @@ fn window_scaling_applies_to_the_peer_window() {
     // Our own window field is scaled by our shift (3 for 256 KiB).
     assert_eq!(u32::from(s.window) << 3, 256 * 1024);
 }
+
+/// Regression (found by the property test): after a timeout rewinds SND.NXT, pure ACKs must
+/// still carry SND.MAX. With SND.NXT they fell below the peer's RCV.NXT, were unacceptable,
+/// and two sides timing out together deadlocked.
+#[test]
+fn pure_acks_after_a_timeout_carry_snd_max() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.set_nodelay(c, true).unwrap();
+    h.tcp.send(c, &[1u8; 3 * 1460]).unwrap();
+    for _ in 0..3 {
+        let _ = h.expect();
+    }
+    h.advance_to_next_timer();
+    assert_eq!(h.expect().seq, iss + 1, "go-back-N resends the head");
+    h.inject(seg(5001).ack(iss + 1).data(b"x"));
+    h.advance(Duration::from_millis(50));
+    let ack = h.expect();
+    assert!(ack.data.is_empty());
+    assert_eq!(ack.seq, iss + 1 + 3 * 1460);
+}
