@@ -46,7 +46,7 @@ mod timer;
 mod tests;
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use core::net::{Ipv4Addr, SocketAddrV4};
 
@@ -224,6 +224,10 @@ pub struct Tcp {
     /// RSTs to send (stray segments), as (src, dst, segment).
     rsts: VecDeque<(Ipv4Addr, Ipv4Addr, Vec<u8>)>,
     dirty: Vec<usize>,
+    /// Connections by their earliest timer deadline (each at most once, see `reschedule`).
+    timers: BTreeSet<(Instant, usize)>,
+    /// Scratch list for `poll`.
+    due: Vec<usize>,
     woken: Vec<Handle>,
     /// RFC 6056 algorithm 3's `next_ephemeral`.
     next_ephemeral: u32,
@@ -250,6 +254,8 @@ impl Tcp {
             listeners: BTreeMap::new(),
             rsts: VecDeque::new(),
             dirty: Vec::new(),
+            timers: BTreeSet::new(),
+            due: Vec::new(),
             woken: Vec::new(),
             // RFC 6056 algorithm 3 allows any start; a random one hides the host's history.
             next_ephemeral: Rng::new(rng_seed).next_u32(),
@@ -433,6 +439,25 @@ impl Tcp {
         }
         if closed && owner != Owner::User {
             self.free_slot(idx);
+        } else {
+            self.reschedule(idx);
+        }
+    }
+
+    /// Keep the timer index in step with connection `idx`'s earliest deadline.
+    fn reschedule(&mut self, idx: usize) {
+        let Some(Sock::Conn(tcb)) = self.slots.get_mut(idx).and_then(|s| s.sock.as_mut()) else {
+            return;
+        };
+        let new = tcb.next_deadline();
+        if new != tcb.timer_key {
+            if let Some(old) = tcb.timer_key {
+                self.timers.remove(&(old, idx));
+            }
+            if let Some(t) = new {
+                self.timers.insert((t, idx));
+            }
+            tcb.timer_key = new;
         }
     }
 
@@ -472,6 +497,7 @@ impl Tcp {
             {
                 tcb.dirty = false;
                 tcb.output(&mut self.cx, now, emit);
+                self.reschedule(idx);
             }
         }
         let mut dirty = dirty;
@@ -484,22 +510,31 @@ impl Tcp {
     /// Run every timer due at `now`.
     pub fn poll(&mut self, now: Instant) {
         self.last_now = self.last_now.max(now);
-        for idx in 0..self.slots.len() {
-            let due = self
-                .conn(idx)
-                .and_then(|t| t.next_deadline())
-                .is_some_and(|t| t <= now);
-            if due {
-                if let Some(Slot {
-                    sock: Some(Sock::Conn(tcb)),
-                    ..
-                }) = self.slots.get_mut(idx)
-                {
-                    tcb.on_timer(&mut self.cx, now);
-                }
-                self.after(idx);
+        // Each connection runs its timers at most once per call, so a deadline a timer
+        // handler leaves in the past cannot spin here.
+        let mut due = core::mem::take(&mut self.due);
+        while let Some(&(t, idx)) = self.timers.first() {
+            if t > now {
+                break;
             }
+            self.timers.pop_first();
+            if let Some(tcb) = self.conn_mut(idx) {
+                tcb.timer_key = None;
+            }
+            due.push(idx);
         }
+        for &idx in &due {
+            if let Some(Slot {
+                sock: Some(Sock::Conn(tcb)),
+                ..
+            }) = self.slots.get_mut(idx)
+            {
+                tcb.on_timer(&mut self.cx, now);
+            }
+            self.after(idx);
+        }
+        due.clear();
+        self.due = due;
     }
 
     /// The next time `poll` has work; "now" if output is pending (call `dispatch`).
@@ -507,13 +542,7 @@ impl Tcp {
         if !self.dirty.is_empty() || !self.rsts.is_empty() {
             return Some(self.last_now);
         }
-        self.slots
-            .iter()
-            .filter_map(|s| match &s.sock {
-                Some(Sock::Conn(t)) => t.next_deadline(),
-                _ => None,
-            })
-            .min()
+        self.timers.first().map(|&(t, _)| t)
     }
 
     fn conn(&self, idx: usize) -> Option<&Tcb> {
@@ -558,6 +587,9 @@ impl Tcp {
         self.free.push(idx);
         match sock {
             Sock::Conn(tcb) => {
+                if let Some(t) = tcb.timer_key {
+                    self.timers.remove(&(t, idx));
+                }
                 if self.conns.get(&(tcb.local, tcb.remote)) == Some(&idx) {
                     self.conns.remove(&(tcb.local, tcb.remote));
                 }

@@ -208,6 +208,8 @@ pub(crate) struct Tcb {
     pub send_rst_on_close: bool,
     pub wake: bool,
     pub dirty: bool,
+    /// The deadline under which the table's timer index holds this block.
+    pub timer_key: Option<Instant>,
 }
 
 impl Tcb {
@@ -302,6 +304,7 @@ impl Tcb {
             send_rst_on_close: false,
             wake: false,
             dirty: false,
+            timer_key: None,
         }
     }
 
