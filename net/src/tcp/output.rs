@@ -180,7 +180,8 @@ impl Tcb {
             }
             _ => {}
         }
-        let mss = self.mss as usize;
+        // Payload per segment: the MSS less the options each segment carries.
+        let mss = self.send_mss() as usize;
         let mut sent_any = false;
         if self.rexmit_head && self.snd_una < self.snd_max && self.snd_una <= self.data_end() {
             self.rexmit_head = false;
@@ -205,7 +206,7 @@ impl Tcb {
         // SACK recovery (RFC 6675 §5): retransmit the holes while the pipe has room.
         if self.in_recovery && self.sack_ok {
             while self.pipe() + self.mss <= self.cc.cwnd() {
-                let Some((s, len)) = self.next_hole(self.mss) else {
+                let Some((s, len)) = self.next_hole(mss as u32) else {
                     break;
                 };
                 let len = if s < self.data_end() {

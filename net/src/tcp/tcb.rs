@@ -359,6 +359,19 @@ impl Tcb {
     pub fn data_end(&self) -> Seq {
         self.snd_buf_seq + self.snd_buf.len() as u32
     }
+    /// Largest payload for our next segment: the MSS less the TCP options it will carry
+    /// (RFC 6691: the MSS counts neither IP nor TCP options), so segments fit the MTU.
+    pub fn send_mss(&self) -> u32 {
+        let mut options = 0;
+        if self.ts_ok {
+            options += 12;
+        }
+        if self.sack_ok && !self.ooo.is_empty() {
+            // NOP NOP, kind, length and 3 blocks (4 without timestamps).
+            options += if self.ts_ok { 28 } else { 36 };
+        }
+        self.mss.saturating_sub(options).max(32)
+    }
     /// Bytes sent and not yet acknowledged.
     pub fn flight(&self) -> u32 {
         self.snd_max.since(self.snd_una)

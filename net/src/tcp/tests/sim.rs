@@ -89,6 +89,11 @@ impl Net {
 
     /// Put one packet on the link.
     fn send(&mut self, to_b: bool, bytes: &[u8]) {
+        assert!(
+            bytes.len() + 20 <= 1500,
+            "a {}-byte segment exceeds the 1500-byte MTU",
+            bytes.len()
+        );
         let d = usize::from(to_b);
         let now = self.now;
         self.queued[d].retain(|&t| t > now);

@@ -40,11 +40,16 @@ fn active_open_sends_linux_ordered_syn_and_reaches_established() {
     assert!(h.tcp.poll_events(c).unwrap().writable);
     assert_eq!(h.counters().active_opens, 1);
     assert_eq!(h.counters().curr_estab, 1);
-    // MSS negotiated down to the peer's 1400: a 3000-byte write goes as 1400 + 1400 + 200.
+    // MSS negotiated down to the peer's 1400, less 12 bytes of timestamp option per segment:
+    // a 3000-byte write goes as 1388 + 1388 + 224, and every segment fits 1400 + 40.
     h.tcp.set_nodelay(c, true).unwrap();
     h.tcp.send(c, &[7u8; 3000]).unwrap();
-    let lens: Vec<usize> = (0..3).map(|_| h.expect().data.len()).collect();
-    assert_eq!(lens, [1400, 1400, 200]);
+    let segs: Vec<Out> = (0..3).map(|_| h.expect()).collect();
+    let lens: Vec<usize> = segs.iter().map(|o| o.data.len()).collect();
+    assert_eq!(lens, [1388, 1388, 224]);
+    assert!(segs
+        .iter()
+        .all(|o| 20 + o.raw_opts.len() + o.data.len() <= 1400 + 20));
 }
 
 #[test]
