@@ -61,6 +61,9 @@ impl RstReply {
     }
 }
 
+/// Least interval between answers to unacceptable segments without data (Linux: 500 ms).
+pub const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
+
 /// RFC 7323 §5.5: TS.Recent older than 24 days is no longer used by PAWS.
 const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
 
@@ -92,6 +95,23 @@ impl Tcb {
             cx.config.initial_window,
             self.mss,
         ));
+    }
+
+    /// The duplicate ACK answering an unacceptable segment. Segments without data cannot be
+    /// part of a data exchange, only of an ACK loop or a reflection attack: for them at most
+    /// one answer per [`OOW_ACK_INTERVAL`] (Linux's tcp_invalid_ratelimit).
+    fn oow_ack(&mut self, cx: &mut Shared, now: Instant, seg: &Segment) {
+        if seg.payload.is_empty() && !seg.has(flags::FIN) {
+            if self
+                .last_oow_ack
+                .is_some_and(|t| now.saturating_since(t) < OOW_ACK_INTERVAL)
+            {
+                cx.stats.oow_acks_suppressed += 1;
+                return;
+            }
+            self.last_oow_ack = Some(now);
+        }
+        self.ack_now = true;
     }
 
     /// Challenge ACK (RFC 5961 §3.2, §4.2, §5.2), under the host-wide rate limit.
@@ -245,14 +265,14 @@ impl Tcb {
                 let older = (tsval.wrapping_sub(self.ts_recent) as i32) < 0;
                 if older && now.saturating_since(self.ts_recent_at) < PAWS_IDLE {
                     cx.stats.paws_rejected += 1;
-                    self.ack_now = true;
+                    self.oow_ack(cx, now, seg);
                     return None;
                 }
             }
         }
         if !self.acceptable(seg) {
             if !seg.has(flags::RST) {
-                self.ack_now = true;
+                self.oow_ack(cx, now, seg);
                 if self.state == State::TimeWait && seg.has(flags::FIN) {
                     self.timewait_at = Some(now + cx.config.time_wait);
                 }

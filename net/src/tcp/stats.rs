@@ -29,6 +29,7 @@ pub struct Counters {
     pub challenge_acks_suppressed: u64,
     pub malformed_options: u64,
     pub paws_rejected: u64,
+    pub oow_acks_suppressed: u64,
     pub ofo_queued: u64,
     pub ofo_drops: u64,
     pub fast_retransmits: u64,
@@ -48,7 +49,7 @@ pub struct Counters {
 }
 
 impl Counters {
-    fn rows(&self) -> (Rows<15>, Rows<22>) {
+    fn rows(&self) -> (Rows<15>, Rows<23>) {
         (
             [
                 ("RtoAlgorithm", 1),
@@ -74,6 +75,7 @@ impl Counters {
                 ("TCPChallengeACKSuppressed", self.challenge_acks_suppressed),
                 ("TCPMalformedOptions", self.malformed_options),
                 ("PAWSEstab", self.paws_rejected),
+                ("TCPACKSkippedSeq", self.oow_acks_suppressed),
                 ("TCPOFOQueue", self.ofo_queued),
                 ("TCPOFODrop", self.ofo_drops),
                 ("TCPFastRetrans", self.fast_retransmits),

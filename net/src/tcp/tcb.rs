@@ -195,6 +195,8 @@ pub(crate) struct Tcb {
 
     // What the next output must do.
     pub ack_now: bool,
+    /// When we last answered an unacceptable segment without data.
+    pub last_oow_ack: Option<Instant>,
     pub unacked_bytes: u32,
     pub probe_now: bool,
     pub force_send: bool,
@@ -296,6 +298,7 @@ impl Tcb {
             dupthresh: 3,
             undo_ts: None,
             ack_now: false,
+            last_oow_ack: None,
             unacked_bytes: 0,
             probe_now: false,
             force_send: false,
