@@ -22,10 +22,21 @@
 //!   `set_user_timeout`, `set_send_buffer`, `set_recv_buffer`, `set_mtu`
 //! - counters: [`Tcp::counters`], [`Counters::dump`]
 //!
-//! Files: `tcb.rs` per-connection state, `input.rs` segment arrival, `output.rs` transmission,
-//! `timer.rs` timers, `listen.rs` passive opens, `socket.rs` the application calls, `icmp.rs`
-//! ICMP errors (RFC 5927), `congestion.rs` NewReno behind a trait, `isn.rs` keyed hashes,
-//! `seq.rs` sequence arithmetic, `stats.rs` counters.
+//! Files: `tcb.rs` per-connection state, `input.rs` segment arrival and the RFC 5961 checks,
+//! `ack.rs` ACK processing and loss detection, `reassembly.rs` receiving data,
+//! `sack.rs` SACK both ways, `output.rs` transmission, `timer.rs` timers, `listen.rs` passive
+//! opens, `socket.rs` the application calls, `icmp.rs` ICMP errors (RFC 5927),
+//! `congestion.rs` NewReno behind a trait, `isn.rs` keyed hashes (SipHash-2-4), `seq.rs`
+//! sequence arithmetic, `stats.rs` counters. Tests: `tests/` (scripted segment-level tests
+//! with a small harness, a deterministic two-host link simulation, property tests).
+//!
+//! # Bounds
+//! Send and receive buffers [`DEFAULT_SEND_BUFFER`] / [`DEFAULT_RECV_BUFFER`] (per socket,
+//! settable within `tcb::MIN_BUFFER..=tcb::MAX_BUFFER`); the out-of-order queue within the
+//! receive buffer, counting `tcb::OOO_ENTRY_OVERHEAD` per run; SYN and accept queues each
+//! bounded by the backlog (≤ [`SOMAXCONN`]); at most [`MAX_SOCKETS`] sockets (TIME-WAIT
+//! included); at most [`MAX_PENDING_RSTS`] RSTs between two `dispatch` calls; the SACK
+//! scoreboard at `sack::MAX_SACK_RANGES` ranges.
 
 mod ack;
 pub mod congestion;
