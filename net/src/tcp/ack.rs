@@ -135,9 +135,18 @@ impl Tcb {
         }
         // Loss detection: DupThresh duplicate ACKs, or (with SACK) more than DupThresh − 1
         // segments' worth of data SACKed above SND.UNA (RFC 6675 §4 IsLost).
-        let sack_lost = self.sack_ok && self.sacked_bytes() > (self.dupthresh - 1) * mss;
+        // Early retransmit (RFC 5827): with fewer than 4 segments outstanding and nothing new
+        // to send, fewer duplicate ACKs will ever come; lower the threshold to match.
+        let outstanding = self.flight().div_ceil(mss.max(1));
+        let blocked = self.snd_nxt >= self.data_end() || self.flight() >= self.snd_wnd;
+        let thresh = if outstanding < 4 && blocked {
+            outstanding.saturating_sub(1).clamp(1, self.dupthresh)
+        } else {
+            self.dupthresh
+        };
+        let sack_lost = self.sack_ok && self.sacked_bytes() > (thresh - 1) * mss;
         if !self.in_recovery
-            && (self.dupacks >= self.dupthresh || sack_lost)
+            && (self.dupacks >= thresh || sack_lost)
             && self.snd_una > self.recover
             && self.snd_max > self.snd_una
         {

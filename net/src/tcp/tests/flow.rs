@@ -112,6 +112,21 @@ fn fast_retransmit_on_third_dupack_and_newreno_partial_ack() {
 }
 
 #[test]
+fn early_retransmit_with_few_segments_outstanding() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.set_nodelay(c, true).unwrap();
+    h.tcp.send(c, &[3u8; 2 * 1460]).unwrap();
+    let _ = h.expect();
+    let _ = h.expect();
+    // Two segments outstanding, nothing more to send: one duplicate ACK is enough.
+    h.inject(seg(5001).ack(iss + 1));
+    let r = h.expect();
+    assert_eq!((r.seq, r.data.len()), (iss + 1, 1460));
+    assert_eq!(h.counters().fast_retransmits, 1);
+}
+
+#[test]
 fn out_of_order_data_is_reassembled_and_acknowledged_at_once() {
     let mut h = Harness::new();
     let (c, iss) = h.connected_plain();

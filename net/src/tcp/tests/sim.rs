@@ -187,6 +187,8 @@ pub struct Transfer {
     pub received: u64,
     pub hash_ok: bool,
     pub retrans: u64,
+    pub timeouts: u64,
+    pub fast_retransmits: u64,
     pub dropped: u64,
 }
 
@@ -273,6 +275,8 @@ pub fn bulk(cfg: LinkCfg, seed: u64, total: u64) -> Transfer {
         received,
         hash_ok: got_hash.0 == sent_hash.0 && received == total,
         retrans: net.a.counters().retrans_segs,
+        timeouts: net.a.counters().timeouts,
+        fast_retransmits: net.a.counters().fast_retransmits,
         dropped: net.dropped,
     }
 }
