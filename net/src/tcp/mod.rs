@@ -239,6 +239,7 @@ pub struct Tcp {
     timers: BTreeSet<(Instant, usize)>,
     /// Scratch list for `poll`.
     due: Vec<usize>,
+    /// Handles to wake, each at most once until `take_woken` (so at most one per socket).
     woken: Vec<Handle>,
     /// RFC 6056 algorithm 3's `next_ephemeral`.
     next_ephemeral: u32,
@@ -432,13 +433,14 @@ impl Tcp {
         let owner = tcb.owner;
         let rst = if closed && tcb.send_rst_on_close {
             tcb.send_rst_on_close = false;
-            Some((tcb.local, tcb.remote, tcb.snd_nxt))
+            Some((tcb.local, tcb.remote, tcb.snd_max))
         } else {
             None
         };
         if tcb.wake {
             tcb.wake = false;
-            if owner == Owner::User {
+            if owner == Owner::User && !tcb.in_woken {
+                tcb.in_woken = true;
                 self.woken.push(Handle {
                     idx: idx as u32,
                     gen,

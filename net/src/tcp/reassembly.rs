@@ -57,7 +57,7 @@ impl Tcb {
                 // Data for a closed socket: nobody will read it (Linux resets too).
                 cx.stats.abort_on_data += 1;
                 let rst = RstReply {
-                    seq: self.snd_nxt,
+                    seq: self.snd_max,
                     ack: None,
                 };
                 self.set_state(&mut cx.stats, State::Closed);

@@ -308,7 +308,18 @@ impl Tcp {
     /// Append the handles whose readiness may have changed since the last call (for the
     /// socket layer's wait queues).
     pub fn take_woken(&mut self, out: &mut Vec<Handle>) {
-        out.append(&mut self.woken);
+        for h in self.woken.drain(..) {
+            if let Some(slot) = self.slots.get_mut(h.idx as usize) {
+                if slot.gen == h.gen {
+                    match slot.sock.as_mut() {
+                        Some(Sock::Conn(t)) => t.in_woken = false,
+                        Some(Sock::Listener(l)) => l.in_woken = false,
+                        None => {}
+                    }
+                }
+            }
+            out.push(h);
+        }
     }
 
     /// The options of a socket.

@@ -209,6 +209,8 @@ pub(crate) struct Tcb {
     /// Send a RST when the table reaps this CLOSED block (keepalive timeout, abort).
     pub send_rst_on_close: bool,
     pub wake: bool,
+    /// Already in the table's wake list.
+    pub in_woken: bool,
     pub dirty: bool,
     /// The deadline under which the table's timer index holds this block.
     pub timer_key: Option<Instant>,
@@ -306,6 +308,7 @@ impl Tcb {
             soft_error: None,
             send_rst_on_close: false,
             wake: false,
+            in_woken: false,
             dirty: false,
             timer_key: None,
         }
