@@ -72,7 +72,6 @@ impl Tcb {
     pub(crate) fn take_syn_options(&mut self, cx: &Shared, seg: &Segment, now: Instant) {
         let peer_mss = u32::from(seg.opts.mss.unwrap_or(536)).max(u32::from(super::tcb::MIN_MSS));
         self.mss = self.mss.min(peer_mss);
-        self.rcv_mss = self.mss;
         if let Some(ws) = seg.opts.wscale {
             self.peer_ws = Some(ws);
         }
@@ -85,6 +84,8 @@ impl Tcb {
         self.ws_ok = cx.config.window_scaling && self.peer_ws.is_some();
         self.ts_ok = cx.config.timestamps && self.peer_ts;
         self.sack_ok = cx.config.sack_permitted && seg.opts.sack_permitted;
+        // A full-sized segment from the peer: the MSS less its timestamp option.
+        self.rcv_mss = self.mss - if self.ts_ok { 12 } else { 0 };
         if self.ws_ok {
             self.snd_wscale = self.peer_ws.unwrap_or(0);
         } else {

@@ -70,7 +70,11 @@ impl Tcb {
                     self.check_ooo_fin(cx, now);
                 }
                 self.unacked_bytes = self.unacked_bytes.saturating_add(data.len() as u32);
-                self.rcv_mss = self.rcv_mss.max(data.len() as u32).min(65535);
+                // Estimate the peer's segment size, never beyond the MSS we announced.
+                self.rcv_mss = self
+                    .rcv_mss
+                    .max(data.len() as u32)
+                    .min(u32::from(self.opts.mss()));
                 if filled_hole || self.unacked_bytes >= 2 * self.rcv_mss {
                     self.ack_now = true;
                 } else if self.delack_at.is_none() {

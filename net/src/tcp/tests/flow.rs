@@ -181,6 +181,17 @@ fn delayed_ack_after_40ms_or_every_second_full_segment() {
 }
 
 #[test]
+fn every_second_full_segment_is_acknowledged_with_timestamps_too() {
+    let mut h = Harness::new();
+    let (_c, iss) = h.connected();
+    // Full-sized with a timestamp option: 1460 − 12 = 1448 bytes of data.
+    h.inject(seg(5001).ack(iss + 1).ts(101, 0).data(&[1; 1448]));
+    h.expect_none();
+    h.inject(seg(5001 + 1448).ack(iss + 1).ts(102, 0).data(&[2; 1448]));
+    assert_eq!(h.expect().ack, 5001 + 2 * 1448);
+}
+
+#[test]
 fn nagle_holds_small_segments_while_data_is_unacknowledged() {
     let mut h = Harness::new();
     let (c, iss) = h.connected_plain();
