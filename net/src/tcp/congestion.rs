@@ -26,6 +26,9 @@ pub trait CongestionControl: Debug + Send {
     fn on_exit_recovery(&mut self, flight: u32, mss: u32);
     /// The retransmission timer expired with `flight` bytes outstanding.
     fn on_rto(&mut self, flight: u32, mss: u32);
+    /// Sending resumes after an idle period longer than the RTO (RFC 5681 §4.1): the
+    /// window is no longer a valid measure of the path.
+    fn on_idle_restart(&mut self, restart_window: u32);
     /// The last congestion event was spurious (RFC 3522 Eifel detection): restore the state
     /// from before it.
     fn undo(&mut self);
@@ -107,6 +110,9 @@ impl CongestionControl for NewReno {
         self.ssthresh = half_flight(flight, mss);
         self.cwnd = mss;
         self.ca_acked = 0;
+    }
+    fn on_idle_restart(&mut self, restart_window: u32) {
+        self.cwnd = self.cwnd.min(restart_window);
     }
     fn undo(&mut self) {
         if self.prior.0 > 0 {

@@ -142,6 +142,7 @@ impl Tcb {
             self.rtt_timing = Some((end, now));
         }
         self.send_segment(cx, now, seq, fl, data_at, len, emit);
+        self.last_send = now;
         if advance_nxt && end > self.snd_nxt {
             self.snd_nxt = end;
         }
@@ -182,6 +183,14 @@ impl Tcb {
         }
         // Payload per segment: the MSS less the options each segment carries.
         let mss = self.send_mss() as usize;
+        // Restart after idle (RFC 5681 §4.1): nothing in flight for longer than the RTO.
+        if self.snd_una == self.snd_max
+            && self.data_end() > self.snd_nxt
+            && now.saturating_since(self.last_send) > self.rto
+        {
+            let iw = cx.config.initial_window.max(1).saturating_mul(self.mss);
+            self.cc.on_idle_restart(iw);
+        }
         let mut sent_any = false;
         if self.rexmit_head && self.snd_una < self.snd_max && self.snd_una <= self.data_end() {
             self.rexmit_head = false;

@@ -178,6 +178,8 @@ pub(crate) struct Tcb {
     /// When the first of those retransmissions happened (TCP_USER_TIMEOUT).
     pub retrans_start: Option<Instant>,
     pub last_recv: Instant,
+    /// When we last sent a segment occupying sequence space (restart after idle).
+    pub last_send: Instant,
     pub ka_probes: u32,
 
     // Loss recovery.
@@ -291,6 +293,7 @@ impl Tcb {
             retries: 0,
             retrans_start: None,
             last_recv: now,
+            last_send: now,
             ka_probes: 0,
             cc: Box::new(NewReno::new(cx.config.initial_window, mss)),
             dupacks: 0,

@@ -84,6 +84,37 @@ fn initial_window_is_ten_segments() {
 }
 
 #[test]
+fn window_restarts_after_idle() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.set_nodelay(c, true).unwrap();
+    // Grow the window: 10 segments acknowledged one by one (slow start: +1 each).
+    h.tcp.send(c, &[0; 14600]).unwrap();
+    for _ in 0..10 {
+        let _ = h.expect();
+    }
+    for k in 1..=10 {
+        h.inject(seg(5001).ack(iss + 1 + k * 1460));
+    }
+    // Right away a 30-segment write goes 20 at a time...
+    h.tcp.send(c, &[0; 30 * 1460]).unwrap();
+    h.flush();
+    assert_eq!(h.out.drain(..).count(), 20);
+    h.inject(seg(5001).ack(iss + 1 + 14600 + 20 * 1460));
+    h.flush();
+    assert_eq!(h.out.drain(..).count(), 10);
+    h.inject(seg(5001).ack(iss + 1 + 14600 + 30 * 1460));
+    h.flush();
+    h.out.clear();
+    assert_eq!(h.tcp.poll_at(), None);
+    // ...but after a second of silence the window is back to the initial 10.
+    h.advance(Duration::from_secs(1));
+    h.tcp.send(c, &[0; 30 * 1460]).unwrap();
+    h.flush();
+    assert_eq!(h.out.drain(..).count(), 10);
+}
+
+#[test]
 fn fast_retransmit_on_third_dupack_and_newreno_partial_ack() {
     let mut h = Harness::new();
     let (c, iss, _segs) = ten_in_flight(&mut h);
