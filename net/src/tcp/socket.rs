@@ -322,6 +322,45 @@ impl Tcp {
         }
     }
 
+    /// Whether a listener or a connection uses local address `local` (for the inet layer's
+    /// bind checks; 0.0.0.0 matches any address on the port).
+    pub fn port_in_use(&self, local: SocketAddrV4) -> bool {
+        let same = |a: &SocketAddrV4| {
+            a.port() == local.port()
+                && (a.ip() == local.ip() || a.ip().is_unspecified() || local.ip().is_unspecified())
+        };
+        self.listeners.keys().any(same) || self.conns.keys().any(|(l, _)| same(l))
+    }
+
+    /// One line per socket in the spirit of /proc/net/tcp: local, remote, state, bytes queued
+    /// to send, bytes waiting to be read, retransmissions in a row.
+    pub fn dump_sockets(&self, w: &mut impl core::fmt::Write) -> core::fmt::Result {
+        writeln!(w, "local remote state tx_queue rx_queue retrnsmt")?;
+        for slot in &self.slots {
+            match slot.sock.as_ref() {
+                Some(Sock::Listener(l)) => writeln!(
+                    w,
+                    "{} 0.0.0.0:0 {:?} 0 {} 0",
+                    l.local,
+                    State::Listen,
+                    l.accept_queue.len()
+                )?,
+                Some(Sock::Conn(t)) => writeln!(
+                    w,
+                    "{} {} {:?} {} {} {}",
+                    t.local,
+                    t.remote,
+                    t.state,
+                    t.snd_buf.len(),
+                    t.rcv_buf.len(),
+                    t.retries
+                )?,
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
     /// The options of a socket.
     pub fn sock_opts(&self, h: Handle) -> Result<SockOpts, Errno> {
         let idx = self.check_handle(h)?;

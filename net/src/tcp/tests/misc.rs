@@ -201,6 +201,27 @@ fn stale_handles_are_ebadf() {
 }
 
 #[test]
+fn socket_dump_and_port_use() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.inject(seg(5001).ack(iss + 1).data(b"abc"));
+    h.tcp
+        .listen(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8080), 4)
+        .unwrap();
+    let mut s = alloc::string::String::new();
+    h.tcp.dump_sockets(&mut s).unwrap();
+    assert!(
+        s.contains("10.0.0.1:80 10.0.0.2:40000 Established 0 3 0"),
+        "{s}"
+    );
+    assert!(s.contains("0.0.0.0:8080 0.0.0.0:0 Listen"), "{s}");
+    assert!(h.tcp.port_in_use(us()));
+    assert!(h.tcp.port_in_use(SocketAddrV4::new(US, 8080)));
+    assert!(!h.tcp.port_in_use(SocketAddrV4::new(US, 81)));
+    let _ = c;
+}
+
+#[test]
 fn counters_dump_in_proc_net_snmp_style() {
     let mut h = Harness::new();
     let (_c, _) = h.connected_plain();
