@@ -312,13 +312,10 @@ impl Tcb {
             }
         }
         self.force_send = false;
-        // Persist timer: data waits, nothing is in flight, and the window does not let it go.
+        // Persist timer: data waits and no retransmission timer runs (nothing in flight, or
+        // a timeout rewound SND.NXT into a window the peer has since closed).
         let waiting = self.data_end() > self.snd_nxt;
-        if waiting
-            && self.snd_una == self.snd_max
-            && self.rto_at.is_none()
-            && self.persist_at.is_none()
-        {
+        if waiting && self.rto_at.is_none() && self.persist_at.is_none() {
             self.persist_at = Some(now + self.persist_interval(cx));
         }
         if self.probe_now {

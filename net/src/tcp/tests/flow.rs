@@ -269,6 +269,29 @@ fn zero_window_persist_probes_back_off_and_resume() {
 }
 
 #[test]
+fn window_closing_on_data_in_flight_keeps_probing() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.send(c, b"in flight").unwrap();
+    let _ = h.expect();
+    // The peer closes its window without acknowledging anything.
+    h.inject(seg(5001).ack(iss + 1).win(0));
+    // The timeout cannot resend into a zero window; probes take over.
+    for _ in 0..3 {
+        h.advance_to_next_timer();
+        h.flush();
+        assert!(
+            h.out.iter().all(|o| o.data.is_empty()),
+            "data sent into a zero window"
+        );
+        h.out.clear();
+    }
+    assert!(h.counters().window_probes >= 2);
+    h.inject(seg(5001).ack(iss + 1).win(1000));
+    assert_eq!(h.expect().data, b"in flight");
+}
+
+#[test]
 fn receiver_advertises_zero_window_when_full_and_reopens_it() {
     let mut h = Harness::new();
     let l = h.tcp.listen(us(), 4).unwrap();
