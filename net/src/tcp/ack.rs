@@ -28,7 +28,22 @@ impl Tcb {
                 self.persist_backoff = 0;
             }
         }
+        let sacked_before = self.sacked_bytes();
         self.sack_update(seg);
+        // A lost retransmission (the idea of RACK, RFC 8985, for the head only): newer data
+        // keeps being SACKed more than a round trip after we resent SND.UNA, yet SND.UNA has
+        // not moved. Resend it rather than wait for the timeout.
+        if self.in_recovery && self.sack_ok && self.sacked_bytes() > sacked_before {
+            if let (Some((s, t)), Some(srtt)) = (self.rxt_una_at, self.srtt_us) {
+                let rtt = crate::time::Duration::from_micros(srtt + srtt / 4);
+                if s == self.snd_una && seg.ack == self.snd_una && now.saturating_since(t) > rtt {
+                    cx.stats.lost_retransmits += 1;
+                    self.rxt_una_at = None;
+                    // Mark the holes as not retransmitted: they go again as the pipe allows.
+                    self.high_rxt = self.snd_una;
+                }
+            }
+        }
         if seg.ack > self.snd_una {
             let acked = seg.ack.since(self.snd_una);
             // Drop acknowledged data from the send buffer.

@@ -138,6 +138,9 @@ impl Tcb {
         if retrans {
             cx.stats.retrans_segs += 1;
             self.rtt_timing = None;
+            if seq == self.snd_una && self.in_recovery {
+                self.rxt_una_at = Some((seq, now));
+            }
         } else if self.rtt_timing.is_none() {
             self.rtt_timing = Some((end, now));
         }

@@ -34,6 +34,7 @@ pub struct Counters {
     pub ofo_drops: u64,
     pub fast_retransmits: u64,
     pub spurious_recoveries: u64,
+    pub lost_retransmits: u64,
     pub timeouts: u64,
     pub timeouts_abort: u64,
     pub delayed_acks: u64,
@@ -49,7 +50,7 @@ pub struct Counters {
 }
 
 impl Counters {
-    fn rows(&self) -> (Rows<15>, Rows<23>) {
+    fn rows(&self) -> (Rows<15>, Rows<24>) {
         (
             [
                 ("RtoAlgorithm", 1),
@@ -80,6 +81,7 @@ impl Counters {
                 ("TCPOFODrop", self.ofo_drops),
                 ("TCPFastRetrans", self.fast_retransmits),
                 ("TCPSpuriousRecoveries", self.spurious_recoveries),
+                ("TCPLostRetransmit", self.lost_retransmits),
                 ("TCPTimeouts", self.timeouts),
                 ("TCPAbortOnTimeout", self.timeouts_abort),
                 ("DelayedACKs", self.delayed_acks),

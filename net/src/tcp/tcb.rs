@@ -152,6 +152,9 @@ pub(crate) struct Tcb {
     pub sacked: Vec<(Seq, Seq)>,
     /// Highest sequence retransmitted in the current SACK recovery (RFC 6675 HighRxt).
     pub high_rxt: Seq,
+    /// When the segment at SND.UNA was last retransmitted in SACK recovery, to notice that
+    /// the retransmission itself was lost.
+    pub rxt_una_at: Option<(Seq, Instant)>,
     /// Stream offset of the most recent out-of-order arrival (the first SACK block).
     pub last_ooo: u64,
     /// The peer's SYN offered window scaling / timestamps (passive side).
@@ -277,6 +280,7 @@ impl Tcb {
             sack_ok: false,
             sacked: Vec::new(),
             high_rxt: iss,
+            rxt_una_at: None,
             last_ooo: 0,
             peer_ws: None,
             peer_ts: false,

@@ -133,3 +133,33 @@ fn timeout_resends_only_what_was_not_sacked() {
     assert_eq!(next, [una + 4 * m]);
     assert_eq!(h.counters().retrans_segs, 3);
 }
+
+#[test]
+fn lost_retransmission_of_the_head_is_resent_without_a_timeout() {
+    let mut h = Harness::new();
+    let (c, iss) = sack_connected(&mut h);
+    let una = iss + 1;
+    let m = 1460u32;
+    h.tcp.send(c, &[4u8; 10 * 1460]).unwrap();
+    h.flush();
+    h.out.clear();
+    let s = |a: u32, b: u32| (una + a * m, una + b * m);
+    // Segment 0 lost; 1..=3 SACKed: fast retransmit of the head.
+    h.inject(seg(5001).ack(una).sack(&[s(1, 2)]));
+    h.inject(seg(5001).ack(una).sack(&[s(1, 3)]));
+    h.inject(seg(5001).ack(una).sack(&[s(1, 4)]));
+    h.flush();
+    assert!(h.out.drain(..).any(|o| o.seq == una));
+    // A round trip later newer segments are still being SACKed but SND.UNA has not moved:
+    // the retransmission was lost too, and goes again.
+    h.advance(crate::time::Duration::from_millis(5));
+    h.out.clear();
+    // The hole is taken as lost again and resent as soon as the pipe has room.
+    for k in 5..=7 {
+        h.inject(seg(5001).ack(una).sack(&[s(1, k)]));
+    }
+    h.flush();
+    assert!(h.out.drain(..).any(|o| o.seq == una), "head not resent");
+    assert_eq!(h.counters().lost_retransmits, 1);
+    assert_eq!(h.counters().timeouts, 0);
+}
