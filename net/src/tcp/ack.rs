@@ -84,6 +84,10 @@ impl Tcb {
             self.retries = 0;
             self.backoff = 0;
             self.retrans_start = None;
+            self.tlp_out = false;
+            if self.snd_una == self.snd_max {
+                self.tlp_at = None;
+            }
             // Eifel detection: was the fast retransmit needed?
             if let (Some(uts), Some((_, ecr))) = (self.undo_ts.take(), seg.opts.timestamp) {
                 if self.in_recovery && ecr != 0 && (ecr.wrapping_sub(uts) as i32) < 0 {

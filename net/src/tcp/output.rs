@@ -234,6 +234,12 @@ impl Tcb {
                 sent_any = true;
             }
         }
+        if self.tlp_now {
+            self.tlp_now = false;
+            self.send_loss_probe(cx, now, mss, emit);
+            sent_any = true;
+        }
+        let sent_before = self.snd_max;
         loop {
             if self.snd_nxt < self.snd_buf_seq {
                 self.snd_nxt = self.snd_buf_seq;
@@ -315,6 +321,22 @@ impl Tcb {
             }
         }
         self.force_send = false;
+        // New data went out: (re)arm the tail loss probe if it comes before the timeout.
+        if self.snd_max > sent_before && !self.in_recovery && !self.tlp_out {
+            if let Some(srtt) = self.srtt_us {
+                let mut pto = crate::time::Duration::from_micros(2 * srtt);
+                if self.flight() <= self.mss {
+                    // A lone segment may wait for a delayed ACK (RFC 8985 §7.2).
+                    pto += crate::time::Duration::from_millis(200);
+                }
+                let pto = pto.max(crate::time::Duration::from_millis(10));
+                let at = now + pto;
+                self.tlp_at = match self.rto_at {
+                    Some(rto) if rto <= at => None,
+                    _ => Some(at),
+                };
+            }
+        }
         // Persist timer: data waits and no retransmission timer runs (nothing in flight, or
         // a timeout rewound SND.NXT into a window the peer has since closed).
         let waiting = self.data_end() > self.snd_nxt;
@@ -328,6 +350,36 @@ impl Tcb {
         }
         if self.ack_now && !sent_any {
             self.send_segment(cx, now, self.snd_max, flags::ACK, 0, 0, emit);
+        }
+    }
+
+    /// The tail loss probe (RFC 8985 §7.3): new data if the windows allow, otherwise the last
+    /// segment sent again, so that its ACK (with SACK) starts fast recovery instead of a
+    /// timeout.
+    fn send_loss_probe(&mut self, cx: &mut Shared, now: Instant, mss: usize, emit: &mut Emit) {
+        let unsent = if self.snd_nxt < self.data_end() {
+            self.data_end().since(self.snd_nxt) as usize
+        } else {
+            0
+        };
+        let edge = self.snd_una + self.snd_wnd;
+        if unsent > 0 && self.snd_nxt == self.snd_max && edge > self.snd_nxt {
+            let len = unsent.min(mss).min(edge.since(self.snd_nxt) as usize);
+            let fl = flags::ACK | if len == unsent { flags::PSH } else { 0 };
+            self.send_sequenced(cx, now, self.snd_nxt, fl, len, true, emit);
+            return;
+        }
+        let end = self.snd_max.min(self.data_end());
+        let start = if end.since(self.snd_una) as usize > mss {
+            end - mss as u32
+        } else {
+            self.snd_una
+        };
+        let len = end.since(start) as usize;
+        let fin = self.fin_seq().is_some_and(|f| f == end && self.snd_max > f);
+        if len > 0 || fin {
+            let fl = flags::ACK | if fin { flags::FIN } else { 0 };
+            self.send_sequenced(cx, now, start, fl, len, false, emit);
         }
     }
 

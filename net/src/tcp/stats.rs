@@ -35,6 +35,7 @@ pub struct Counters {
     pub fast_retransmits: u64,
     pub spurious_recoveries: u64,
     pub lost_retransmits: u64,
+    pub loss_probes: u64,
     pub timeouts: u64,
     pub timeouts_abort: u64,
     pub delayed_acks: u64,
@@ -50,7 +51,7 @@ pub struct Counters {
 }
 
 impl Counters {
-    fn rows(&self) -> (Rows<15>, Rows<24>) {
+    fn rows(&self) -> (Rows<15>, Rows<25>) {
         (
             [
                 ("RtoAlgorithm", 1),
@@ -82,6 +83,7 @@ impl Counters {
                 ("TCPFastRetrans", self.fast_retransmits),
                 ("TCPSpuriousRecoveries", self.spurious_recoveries),
                 ("TCPLostRetransmit", self.lost_retransmits),
+                ("TCPLossProbes", self.loss_probes),
                 ("TCPTimeouts", self.timeouts),
                 ("TCPAbortOnTimeout", self.timeouts_abort),
                 ("DelayedACKs", self.delayed_acks),

@@ -171,6 +171,12 @@ pub(crate) struct Tcb {
 
     // Timers.
     pub rto_at: Option<Instant>,
+    /// Tail loss probe deadline (RFC 8985 §7), armed after new data when SRTT is known.
+    pub tlp_at: Option<Instant>,
+    /// A probe is outstanding (one per tail, until SND.UNA advances).
+    pub tlp_out: bool,
+    /// The next output sends the probe.
+    pub tlp_now: bool,
     pub persist_at: Option<Instant>,
     pub persist_backoff: u32,
     pub delack_at: Option<Instant>,
@@ -290,6 +296,9 @@ impl Tcb {
             backoff: 0,
             rtt_timing: None,
             rto_at: None,
+            tlp_at: None,
+            tlp_out: false,
+            tlp_now: false,
             persist_at: None,
             persist_backoff: 0,
             delack_at: None,
@@ -346,6 +355,7 @@ impl Tcb {
         }
         if new == Closed {
             self.rto_at = None;
+            self.tlp_at = None;
             self.persist_at = None;
             self.delack_at = None;
             self.timewait_at = None;
@@ -445,6 +455,7 @@ impl Tcb {
     pub fn next_deadline(&self) -> Option<Instant> {
         [
             self.rto_at,
+            self.tlp_at,
             self.persist_at,
             self.delack_at,
             self.timewait_at,

@@ -35,6 +35,32 @@ fn data_is_retransmitted_with_exponential_backoff_then_etimedout() {
 }
 
 #[test]
+fn tail_loss_probe_resends_the_last_segment_before_the_timeout() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.set_nodelay(c, true).unwrap();
+    // Measure an RTT of 20 ms.
+    h.tcp.send(c, b"x").unwrap();
+    let _ = h.expect();
+    h.advance(Duration::from_millis(20));
+    h.inject(seg(5001).ack(iss + 2));
+    h.tcp.send(c, &[1u8; 3 * 1460]).unwrap();
+    for _ in 0..3 {
+        let _ = h.expect();
+    }
+    // No ACK: a probe after about two round trips, well before the 200 ms timeout.
+    let waited = h.advance_to_next_timer();
+    assert!(waited < Duration::from_millis(200), "{waited:?}");
+    let p = h.expect();
+    assert_eq!((p.seq, p.data.len()), (iss + 2 + 2 * 1460, 1460));
+    assert_eq!(h.counters().loss_probes, 1);
+    // One probe per tail: the next timer is the retransmission timeout.
+    h.advance_to_next_timer();
+    assert_eq!(h.expect().seq, iss + 2);
+    assert_eq!(h.counters().timeouts, 1);
+}
+
+#[test]
 fn rto_follows_measured_rtt_with_200ms_floor() {
     let mut h = Harness::new();
     let (c, iss) = h.connected_plain();
@@ -406,6 +432,10 @@ fn pure_acks_after_a_timeout_carry_snd_max() {
     for _ in 0..3 {
         let _ = h.expect();
     }
+    // First the tail loss probe resends the last segment, then the timeout goes back to
+    // the head.
+    h.advance_to_next_timer();
+    assert_eq!(h.expect().seq, iss + 1 + 2 * 1460, "tail loss probe");
     h.advance_to_next_timer();
     assert_eq!(h.expect().seq, iss + 1, "go-back-N resends the head");
     h.inject(seg(5001).ack(iss + 1).data(b"x"));
