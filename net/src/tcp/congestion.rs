@@ -13,6 +13,11 @@ pub trait CongestionControl: Debug + Send {
     fn on_ack(&mut self, acked: u32, mss: u32);
     /// Third duplicate ACK: enter fast recovery with `flight` bytes outstanding.
     fn on_enter_recovery(&mut self, flight: u32, mss: u32);
+    /// Enter SACK-based recovery (RFC 6675 §5): no window inflation, `pipe` does the
+    /// accounting.
+    fn on_enter_sack_recovery(&mut self, flight: u32, mss: u32) {
+        self.on_enter_recovery(flight, mss);
+    }
     /// A further duplicate ACK during fast recovery.
     fn on_dupack_in_recovery(&mut self, mss: u32);
     /// A partial ACK (RFC 6582 §3.2 step 5) acknowledged `acked` bytes.
@@ -21,6 +26,9 @@ pub trait CongestionControl: Debug + Send {
     fn on_exit_recovery(&mut self, flight: u32, mss: u32);
     /// The retransmission timer expired with `flight` bytes outstanding.
     fn on_rto(&mut self, flight: u32, mss: u32);
+    /// Sending resumes after an idle period longer than the RTO (RFC 5681 §4.1): the
+    /// window is no longer a valid measure of the path.
+    fn on_idle_restart(&mut self, restart_window: u32);
     /// The last congestion event was spurious (RFC 3522 Eifel detection): restore the state
     /// from before it.
     fn undo(&mut self);
@@ -78,6 +86,12 @@ impl CongestionControl for NewReno {
         self.cwnd = self.ssthresh + 3 * mss;
         self.ca_acked = 0;
     }
+    fn on_enter_sack_recovery(&mut self, flight: u32, mss: u32) {
+        self.prior = (self.cwnd, self.ssthresh);
+        self.ssthresh = half_flight(flight, mss);
+        self.cwnd = self.ssthresh;
+        self.ca_acked = 0;
+    }
     fn on_dupack_in_recovery(&mut self, mss: u32) {
         self.cwnd = self.cwnd.saturating_add(mss);
     }
@@ -97,10 +111,14 @@ impl CongestionControl for NewReno {
         self.cwnd = mss;
         self.ca_acked = 0;
     }
+    fn on_idle_restart(&mut self, restart_window: u32) {
+        self.cwnd = self.cwnd.min(restart_window);
+    }
     fn undo(&mut self) {
         if self.prior.0 > 0 {
-            self.cwnd = self.cwnd.max(self.prior.0);
-            self.ssthresh = self.ssthresh.max(self.prior.1);
+            // Recovery's inflation no longer applies: back to exactly where we were.
+            self.cwnd = self.prior.0;
+            self.ssthresh = self.prior.1;
             self.prior = (0, 0);
         }
     }

@@ -30,6 +30,8 @@ pub(crate) struct Listener {
     pub accept_queue: VecDeque<usize>,
     /// Options children inherit.
     pub opts: SockOpts,
+    /// Already in the table's wake list.
+    pub in_woken: bool,
 }
 
 impl Tcp {
@@ -52,6 +54,7 @@ impl Tcp {
             syn_queue: Vec::new(),
             accept_queue: VecDeque::new(),
             opts: SockOpts::from_config(&self.cx.config),
+            in_woken: false,
         };
         let idx = self.alloc_slot(Sock::Listener(listener))?;
         self.listeners.insert(local, idx);
@@ -144,8 +147,11 @@ impl Tcp {
         if let Some(Sock::Listener(l)) = self.slots.get_mut(lidx).and_then(|s| s.sock.as_mut()) {
             l.syn_queue.retain(|&c| c != idx);
             l.accept_queue.push_back(idx);
-            let h = self.handle_of(lidx);
-            self.woken.push(h);
+            if !l.in_woken {
+                l.in_woken = true;
+                let h = self.handle_of(lidx);
+                self.woken.push(h);
+            }
         }
     }
 

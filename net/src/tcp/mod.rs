@@ -22,17 +22,32 @@
 //!   `set_user_timeout`, `set_send_buffer`, `set_recv_buffer`, `set_mtu`
 //! - counters: [`Tcp::counters`], [`Counters::dump`]
 //!
-//! Files: `tcb.rs` per-connection state, `input.rs` segment arrival, `output.rs` transmission,
-//! `timer.rs` timers, `listen.rs` passive opens, `socket.rs` the application calls, `icmp.rs`
-//! ICMP errors (RFC 5927), `congestion.rs` NewReno behind a trait, `isn.rs` keyed hashes,
-//! `seq.rs` sequence arithmetic, `stats.rs` counters.
+//! Files: `tcb.rs` per-connection state, `input.rs` segment arrival and the RFC 5961 checks,
+//! `ack.rs` ACK processing and loss detection, `reassembly.rs` receiving data,
+//! `sack.rs` SACK both ways, `output.rs` transmission, `timer.rs` timers, `listen.rs` passive
+//! opens, `socket.rs` the application calls, `icmp.rs` ICMP errors (RFC 5927),
+//! `congestion.rs` NewReno behind a trait, `isn.rs` keyed hashes (SipHash-2-4), `seq.rs`
+//! sequence arithmetic, `stats.rs` counters. Tests: `tests/` (scripted segment-level tests
+//! with a small harness, a deterministic two-host link simulation, property tests).
+//!
+//! # Bounds
+//! Send and receive buffers [`DEFAULT_SEND_BUFFER`] / [`DEFAULT_RECV_BUFFER`] (per socket,
+//! settable within `tcb::MIN_BUFFER..=tcb::MAX_BUFFER`); the out-of-order queue within the
+//! receive buffer, counting `tcb::OOO_ENTRY_OVERHEAD` per run; SYN and accept queues each
+//! bounded by the backlog (≤ [`SOMAXCONN`]); at most [`MAX_SOCKETS`] sockets (TIME-WAIT
+//! included); at most [`MAX_PENDING_RSTS`] RSTs between two `dispatch` calls; the SACK
+//! scoreboard at `sack::MAX_SACK_RANGES` ranges.
 
+mod ack;
+mod config;
 pub mod congestion;
 mod icmp;
 mod input;
 pub mod isn;
 mod listen;
 mod output;
+mod reassembly;
+mod sack;
 pub mod seq;
 mod socket;
 mod stats;
@@ -43,7 +58,7 @@ mod timer;
 mod tests;
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use core::net::{Ipv4Addr, SocketAddrV4};
 
@@ -51,6 +66,10 @@ use crate::rand::Rng;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::{flags, TcpOptions, TcpPacket, TcpRepr};
 
+pub use config::{
+    TcpConfig, DEFAULT_RECV_BUFFER, DEFAULT_SEND_BUFFER, EPHEMERAL_PORTS, MAX_PENDING_RSTS,
+    MAX_SOCKETS, SOMAXCONN,
+};
 pub use icmp::IcmpError;
 pub use output::Emit;
 pub use socket::{PollEvents, Shutdown};
@@ -61,80 +80,6 @@ use input::{RstReply, Segment};
 use listen::Listener;
 use seq::Seq;
 use tcb::{Owner, Tcb};
-
-/// Default send buffer (SO_SNDBUF): 256 KiB, enough for a 20 ms × 100 Mbit/s path.
-pub const DEFAULT_SEND_BUFFER: usize = 256 * 1024;
-/// Default receive buffer (SO_RCVBUF): 256 KiB; it also bounds the out-of-order queue.
-pub const DEFAULT_RECV_BUFFER: usize = 256 * 1024;
-/// Largest listen backlog (Linux's SOMAXCONN).
-pub const SOMAXCONN: usize = 4096;
-/// Most sockets (listeners + connections, TIME-WAIT included) one host keeps: bounds memory
-/// against SYN floods and TIME-WAIT accumulation.
-pub const MAX_SOCKETS: usize = 65536;
-/// Most RSTs queued between two `dispatch` calls (answers to stray segments); beyond it they
-/// are dropped, as a rate limit.
-pub const MAX_PENDING_RSTS: usize = 256;
-/// Ephemeral port range (Linux's ip_local_port_range default).
-pub const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 32768..=60999;
-
-/// Host-wide TCP settings (the sysctls).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TcpConfig {
-    pub send_buffer: usize,
-    pub recv_buffer: usize,
-    /// MTU used for listeners' children and when a caller gives none.
-    pub default_mtu: u16,
-    /// 2·MSL.
-    pub time_wait: Duration,
-    /// How long an orphaned connection waits in FIN-WAIT-2 (tcp_fin_timeout).
-    pub fin_timeout: Duration,
-    pub syn_retries: u32,
-    pub synack_retries: u32,
-    /// tcp_retries2.
-    pub data_retries: u32,
-    pub rto_min: Duration,
-    pub rto_initial: Duration,
-    pub rto_max: Duration,
-    pub delayed_ack: Duration,
-    /// Initial congestion window in segments (RFC 6928).
-    pub initial_window: u32,
-    pub keepalive_idle: Duration,
-    pub keepalive_interval: Duration,
-    pub keepalive_count: u32,
-    /// Challenge ACKs per second, host-wide (RFC 5961 §7).
-    pub challenge_ack_limit: u32,
-    pub window_scaling: bool,
-    pub timestamps: bool,
-    /// Offer SACK-permitted on SYNs. Off: SACK blocks are parsed but not used.
-    pub sack_permitted: bool,
-}
-
-impl Default for TcpConfig {
-    fn default() -> Self {
-        TcpConfig {
-            send_buffer: DEFAULT_SEND_BUFFER,
-            recv_buffer: DEFAULT_RECV_BUFFER,
-            default_mtu: 1500,
-            time_wait: Duration::from_secs(60),
-            fin_timeout: Duration::from_secs(60),
-            syn_retries: 6,
-            synack_retries: 5,
-            data_retries: 15,
-            rto_min: Duration::from_millis(200),
-            rto_initial: Duration::from_secs(1),
-            rto_max: Duration::from_secs(120),
-            delayed_ack: Duration::from_millis(40),
-            initial_window: 10,
-            keepalive_idle: Duration::from_secs(7200),
-            keepalive_interval: Duration::from_secs(75),
-            keepalive_count: 9,
-            challenge_ack_limit: 1000,
-            window_scaling: true,
-            timestamps: true,
-            sack_permitted: false,
-        }
-    }
-}
 
 /// Connection states (RFC 9293 §3.3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -221,6 +166,11 @@ pub struct Tcp {
     /// RSTs to send (stray segments), as (src, dst, segment).
     rsts: VecDeque<(Ipv4Addr, Ipv4Addr, Vec<u8>)>,
     dirty: Vec<usize>,
+    /// Connections by their earliest timer deadline (each at most once, see `reschedule`).
+    timers: BTreeSet<(Instant, usize)>,
+    /// Scratch list for `poll`.
+    due: Vec<usize>,
+    /// Handles to wake, each at most once until `take_woken` (so at most one per socket).
     woken: Vec<Handle>,
     /// RFC 6056 algorithm 3's `next_ephemeral`.
     next_ephemeral: u32,
@@ -247,6 +197,8 @@ impl Tcp {
             listeners: BTreeMap::new(),
             rsts: VecDeque::new(),
             dirty: Vec::new(),
+            timers: BTreeSet::new(),
+            due: Vec::new(),
             woken: Vec::new(),
             // RFC 6056 algorithm 3 allows any start; a random one hides the host's history.
             next_ephemeral: Rng::new(rng_seed).next_u32(),
@@ -412,13 +364,14 @@ impl Tcp {
         let owner = tcb.owner;
         let rst = if closed && tcb.send_rst_on_close {
             tcb.send_rst_on_close = false;
-            Some((tcb.local, tcb.remote, tcb.snd_nxt))
+            Some((tcb.local, tcb.remote, tcb.snd_max))
         } else {
             None
         };
         if tcb.wake {
             tcb.wake = false;
-            if owner == Owner::User {
+            if owner == Owner::User && !tcb.in_woken {
+                tcb.in_woken = true;
                 self.woken.push(Handle {
                     idx: idx as u32,
                     gen,
@@ -430,6 +383,25 @@ impl Tcp {
         }
         if closed && owner != Owner::User {
             self.free_slot(idx);
+        } else {
+            self.reschedule(idx);
+        }
+    }
+
+    /// Keep the timer index in step with connection `idx`'s earliest deadline.
+    fn reschedule(&mut self, idx: usize) {
+        let Some(Sock::Conn(tcb)) = self.slots.get_mut(idx).and_then(|s| s.sock.as_mut()) else {
+            return;
+        };
+        let new = tcb.next_deadline();
+        if new != tcb.timer_key {
+            if let Some(old) = tcb.timer_key {
+                self.timers.remove(&(old, idx));
+            }
+            if let Some(t) = new {
+                self.timers.insert((t, idx));
+            }
+            tcb.timer_key = new;
         }
     }
 
@@ -469,6 +441,7 @@ impl Tcp {
             {
                 tcb.dirty = false;
                 tcb.output(&mut self.cx, now, emit);
+                self.reschedule(idx);
             }
         }
         let mut dirty = dirty;
@@ -481,22 +454,31 @@ impl Tcp {
     /// Run every timer due at `now`.
     pub fn poll(&mut self, now: Instant) {
         self.last_now = self.last_now.max(now);
-        for idx in 0..self.slots.len() {
-            let due = self
-                .conn(idx)
-                .and_then(|t| t.next_deadline())
-                .is_some_and(|t| t <= now);
-            if due {
-                if let Some(Slot {
-                    sock: Some(Sock::Conn(tcb)),
-                    ..
-                }) = self.slots.get_mut(idx)
-                {
-                    tcb.on_timer(&mut self.cx, now);
-                }
-                self.after(idx);
+        // Each connection runs its timers at most once per call, so a deadline a timer
+        // handler leaves in the past cannot spin here.
+        let mut due = core::mem::take(&mut self.due);
+        while let Some(&(t, idx)) = self.timers.first() {
+            if t > now {
+                break;
             }
+            self.timers.pop_first();
+            if let Some(tcb) = self.conn_mut(idx) {
+                tcb.timer_key = None;
+            }
+            due.push(idx);
         }
+        for &idx in &due {
+            if let Some(Slot {
+                sock: Some(Sock::Conn(tcb)),
+                ..
+            }) = self.slots.get_mut(idx)
+            {
+                tcb.on_timer(&mut self.cx, now);
+            }
+            self.after(idx);
+        }
+        due.clear();
+        self.due = due;
     }
 
     /// The next time `poll` has work; "now" if output is pending (call `dispatch`).
@@ -504,13 +486,7 @@ impl Tcp {
         if !self.dirty.is_empty() || !self.rsts.is_empty() {
             return Some(self.last_now);
         }
-        self.slots
-            .iter()
-            .filter_map(|s| match &s.sock {
-                Some(Sock::Conn(t)) => t.next_deadline(),
-                _ => None,
-            })
-            .min()
+        self.timers.first().map(|&(t, _)| t)
     }
 
     fn conn(&self, idx: usize) -> Option<&Tcb> {
@@ -555,6 +531,9 @@ impl Tcp {
         self.free.push(idx);
         match sock {
             Sock::Conn(tcb) => {
+                if let Some(t) = tcb.timer_key {
+                    self.timers.remove(&(t, idx));
+                }
                 if self.conns.get(&(tcb.local, tcb.remote)) == Some(&idx) {
                     self.conns.remove(&(tcb.local, tcb.remote));
                 }

@@ -64,8 +64,12 @@ impl Tcb {
         let mut options = TcpOptions::default();
         if syn {
             options.mss = Some(self.opts.mss());
-            options.sack_permitted = cx.config.sack_permitted;
             let active = self.state == State::SynSent;
+            options.sack_permitted = if active {
+                cx.config.sack_permitted
+            } else {
+                self.sack_ok
+            };
             if (active && cx.config.window_scaling) || self.ws_ok {
                 options.wscale = Some(self.rcv_wscale);
             }
@@ -73,8 +77,13 @@ impl Tcb {
                 let ecr = if active { 0 } else { self.ts_recent };
                 options.timestamp = Some((self.ts_now(now), ecr));
             }
-        } else if self.ts_ok {
-            options.timestamp = Some((self.ts_now(now), self.ts_recent));
+        } else {
+            if self.ts_ok {
+                options.timestamp = Some((self.ts_now(now), self.ts_recent));
+            }
+            if fl & flags::ACK != 0 {
+                options.sack_count = self.sack_blocks(&mut options.sack_blocks);
+            }
         }
         let ack_flag = fl & flags::ACK != 0;
         let window = self.window_field(syn);
@@ -129,10 +138,14 @@ impl Tcb {
         if retrans {
             cx.stats.retrans_segs += 1;
             self.rtt_timing = None;
+            if seq == self.snd_una && self.in_recovery {
+                self.rxt_una_at = Some((seq, now));
+            }
         } else if self.rtt_timing.is_none() {
             self.rtt_timing = Some((end, now));
         }
         self.send_segment(cx, now, seq, fl, data_at, len, emit);
+        self.last_send = now;
         if advance_nxt && end > self.snd_nxt {
             self.snd_nxt = end;
         }
@@ -145,12 +158,14 @@ impl Tcb {
         self.persist_at = None;
     }
 
-    /// Emit whatever this connection may send now.
+    /// Emit whatever this connection may send now. Pure ACKs carry SND.MAX, not SND.NXT: after
+    /// a timeout rewinds SND.NXT the peer has already seen up to SND.MAX, and an ACK below its
+    /// RCV.NXT would be unacceptable and ignored.
     pub(crate) fn output(&mut self, cx: &mut Shared, now: Instant, emit: &mut Emit) {
         match self.state {
             State::Closed | State::Listen | State::TimeWait | State::FinWait2 => {
                 if self.ack_now && self.state != State::Closed && self.state != State::Listen {
-                    self.send_segment(cx, now, self.snd_nxt, flags::ACK, 0, 0, emit);
+                    self.send_segment(cx, now, self.snd_max, flags::ACK, 0, 0, emit);
                 }
                 return;
             }
@@ -163,15 +178,22 @@ impl Tcb {
                     };
                     self.send_sequenced(cx, now, self.iss, fl, 0, true, emit);
                 } else if self.ack_now && self.state == State::SynReceived {
-                    self.send_segment(cx, now, self.snd_nxt, flags::ACK, 0, 0, emit);
+                    self.send_segment(cx, now, self.snd_max, flags::ACK, 0, 0, emit);
                 }
                 return;
             }
             _ => {}
         }
-        // RFC 6691: the MSS excludes options; a segment carrying timestamps (12 bytes) carries
-        // that much less data, or it would exceed the path MTU (DF set: EMSGSIZE on the wire).
-        let mss = (self.mss as usize).saturating_sub(if self.ts_ok { 12 } else { 0 });
+        // Payload per segment: the MSS less the options each segment carries.
+        let mss = self.send_mss() as usize;
+        // Restart after idle (RFC 5681 §4.1): nothing in flight for longer than the RTO.
+        if self.snd_una == self.snd_max
+            && self.data_end() > self.snd_nxt
+            && now.saturating_since(self.last_send) > self.rto
+        {
+            let iw = cx.config.initial_window.max(1).saturating_mul(self.mss);
+            self.cc.on_idle_restart(iw);
+        }
         let mut sent_any = false;
         if self.rexmit_head && self.snd_una < self.snd_max && self.snd_una <= self.data_end() {
             self.rexmit_head = false;
@@ -187,11 +209,47 @@ impl Tcb {
                 let advance = self.snd_nxt == self.snd_una;
                 self.send_sequenced(cx, now, self.snd_una, fl, len, advance, emit);
                 sent_any = true;
+                let end = self.snd_una + len as u32;
+                if end > self.high_rxt {
+                    self.high_rxt = end;
+                }
             }
         }
+        // SACK recovery (RFC 6675 §5): retransmit the holes while the pipe has room.
+        if self.in_recovery && self.sack_ok {
+            while self.pipe() + self.mss <= self.cc.cwnd() {
+                let Some((s, len)) = self.next_hole(mss as u32) else {
+                    break;
+                };
+                let len = if s < self.data_end() {
+                    len.min(self.data_end().since(s))
+                } else {
+                    0
+                };
+                if len == 0 {
+                    break;
+                }
+                self.send_sequenced(cx, now, s, flags::ACK, len as usize, false, emit);
+                self.high_rxt = s + len;
+                sent_any = true;
+            }
+        }
+        if self.tlp_now {
+            self.tlp_now = false;
+            self.send_loss_probe(cx, now, mss, emit);
+            sent_any = true;
+        }
+        let sent_before = self.snd_max;
         loop {
             if self.snd_nxt < self.snd_buf_seq {
                 self.snd_nxt = self.snd_buf_seq;
+            }
+            // Resending after a timeout: skip what the peer SACKed.
+            if self.snd_nxt < self.snd_max {
+                if let Some(end) = self.sacked_end_at(self.snd_nxt) {
+                    self.snd_nxt = end;
+                    continue;
+                }
             }
             let data_end = self.data_end();
             let unsent = if self.snd_nxt <= data_end {
@@ -210,13 +268,30 @@ impl Tcb {
                 self.dupacks.min(self.dupthresh - 1) * self.mss
             };
             let cwnd = self.cc.cwnd().saturating_add(extra);
-            let limit = self.snd_una + self.snd_wnd.min(cwnd);
-            let usable = if limit > self.snd_nxt {
-                limit.since(self.snd_nxt) as usize
+            let usable = if self.in_recovery && self.sack_ok {
+                // New data during SACK recovery: what the pipe and the peer's window allow.
+                let edge = self.snd_una + self.snd_wnd;
+                let rwnd = if edge > self.snd_nxt {
+                    edge.since(self.snd_nxt)
+                } else {
+                    0
+                };
+                self.cc.cwnd().saturating_sub(self.pipe()).min(rwnd) as usize
             } else {
-                0
+                let limit = self.snd_una + self.snd_wnd.min(cwnd);
+                if limit > self.snd_nxt {
+                    limit.since(self.snd_nxt) as usize
+                } else {
+                    0
+                }
             };
-            let len = unsent.min(usable).min(mss);
+            let mut len = unsent.min(usable).min(mss);
+            if self.snd_nxt < self.snd_max {
+                // Do not resend into the next SACKed range.
+                if let Some(&(l, _)) = self.sacked.iter().find(|&&(l, _)| l > self.snd_nxt) {
+                    len = len.min(l.since(self.snd_nxt) as usize);
+                }
+            }
             if len == 0 && unsent > 0 {
                 break;
             }
@@ -246,13 +321,26 @@ impl Tcb {
             }
         }
         self.force_send = false;
-        // Persist timer: data waits, nothing is in flight, and the window does not let it go.
+        // New data went out: (re)arm the tail loss probe if it comes before the timeout.
+        if self.snd_max > sent_before && !self.in_recovery && !self.tlp_out {
+            if let Some(srtt) = self.srtt_us {
+                let mut pto = crate::time::Duration::from_micros(2 * srtt);
+                if self.flight() <= self.mss {
+                    // A lone segment may wait for a delayed ACK (RFC 8985 §7.2).
+                    pto += crate::time::Duration::from_millis(200);
+                }
+                let pto = pto.max(crate::time::Duration::from_millis(10));
+                let at = now + pto;
+                self.tlp_at = match self.rto_at {
+                    Some(rto) if rto <= at => None,
+                    _ => Some(at),
+                };
+            }
+        }
+        // Persist timer: data waits and no retransmission timer runs (nothing in flight, or
+        // a timeout rewound SND.NXT into a window the peer has since closed).
         let waiting = self.data_end() > self.snd_nxt;
-        if waiting
-            && self.snd_una == self.snd_max
-            && self.rto_at.is_none()
-            && self.persist_at.is_none()
-        {
+        if waiting && self.rto_at.is_none() && self.persist_at.is_none() {
             self.persist_at = Some(now + self.persist_interval(cx));
         }
         if self.probe_now {
@@ -261,7 +349,37 @@ impl Tcb {
             self.send_segment(cx, now, self.snd_una - 1, flags::ACK, 0, 0, emit);
         }
         if self.ack_now && !sent_any {
-            self.send_segment(cx, now, self.snd_nxt, flags::ACK, 0, 0, emit);
+            self.send_segment(cx, now, self.snd_max, flags::ACK, 0, 0, emit);
+        }
+    }
+
+    /// The tail loss probe (RFC 8985 §7.3): new data if the windows allow, otherwise the last
+    /// segment sent again, so that its ACK (with SACK) starts fast recovery instead of a
+    /// timeout.
+    fn send_loss_probe(&mut self, cx: &mut Shared, now: Instant, mss: usize, emit: &mut Emit) {
+        let unsent = if self.snd_nxt < self.data_end() {
+            self.data_end().since(self.snd_nxt) as usize
+        } else {
+            0
+        };
+        let edge = self.snd_una + self.snd_wnd;
+        if unsent > 0 && self.snd_nxt == self.snd_max && edge > self.snd_nxt {
+            let len = unsent.min(mss).min(edge.since(self.snd_nxt) as usize);
+            let fl = flags::ACK | if len == unsent { flags::PSH } else { 0 };
+            self.send_sequenced(cx, now, self.snd_nxt, fl, len, true, emit);
+            return;
+        }
+        let end = self.snd_max.min(self.data_end());
+        let start = if end.since(self.snd_una) as usize > mss {
+            end - mss as u32
+        } else {
+            self.snd_una
+        };
+        let len = end.since(start) as usize;
+        let fin = self.fin_seq().is_some_and(|f| f == end && self.snd_max > f);
+        if len > 0 || fin {
+            let fl = flags::ACK | if fin { flags::FIN } else { 0 };
+            self.send_sequenced(cx, now, start, fl, len, false, emit);
         }
     }
 

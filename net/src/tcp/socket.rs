@@ -308,7 +308,57 @@ impl Tcp {
     /// Append the handles whose readiness may have changed since the last call (for the
     /// socket layer's wait queues).
     pub fn take_woken(&mut self, out: &mut Vec<Handle>) {
-        out.append(&mut self.woken);
+        for h in self.woken.drain(..) {
+            if let Some(slot) = self.slots.get_mut(h.idx as usize) {
+                if slot.gen == h.gen {
+                    match slot.sock.as_mut() {
+                        Some(Sock::Conn(t)) => t.in_woken = false,
+                        Some(Sock::Listener(l)) => l.in_woken = false,
+                        None => {}
+                    }
+                }
+            }
+            out.push(h);
+        }
+    }
+
+    /// Whether a listener or a connection uses local address `local` (for the inet layer's
+    /// bind checks; 0.0.0.0 matches any address on the port).
+    pub fn port_in_use(&self, local: SocketAddrV4) -> bool {
+        let same = |a: &SocketAddrV4| {
+            a.port() == local.port()
+                && (a.ip() == local.ip() || a.ip().is_unspecified() || local.ip().is_unspecified())
+        };
+        self.listeners.keys().any(same) || self.conns.keys().any(|(l, _)| same(l))
+    }
+
+    /// One line per socket in the spirit of /proc/net/tcp: local, remote, state, bytes queued
+    /// to send, bytes waiting to be read, retransmissions in a row.
+    pub fn dump_sockets(&self, w: &mut impl core::fmt::Write) -> core::fmt::Result {
+        writeln!(w, "local remote state tx_queue rx_queue retrnsmt")?;
+        for slot in &self.slots {
+            match slot.sock.as_ref() {
+                Some(Sock::Listener(l)) => writeln!(
+                    w,
+                    "{} 0.0.0.0:0 {:?} 0 {} 0",
+                    l.local,
+                    State::Listen,
+                    l.accept_queue.len()
+                )?,
+                Some(Sock::Conn(t)) => writeln!(
+                    w,
+                    "{} {} {:?} {} {} {}",
+                    t.local,
+                    t.remote,
+                    t.state,
+                    t.snd_buf.len(),
+                    t.rcv_buf.len(),
+                    t.retries
+                )?,
+                None => {}
+            }
+        }
+        Ok(())
     }
 
     /// The options of a socket.

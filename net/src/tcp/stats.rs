@@ -29,10 +29,13 @@ pub struct Counters {
     pub challenge_acks_suppressed: u64,
     pub malformed_options: u64,
     pub paws_rejected: u64,
+    pub oow_acks_suppressed: u64,
     pub ofo_queued: u64,
     pub ofo_drops: u64,
     pub fast_retransmits: u64,
     pub spurious_recoveries: u64,
+    pub lost_retransmits: u64,
+    pub loss_probes: u64,
     pub timeouts: u64,
     pub timeouts_abort: u64,
     pub delayed_acks: u64,
@@ -48,7 +51,7 @@ pub struct Counters {
 }
 
 impl Counters {
-    fn rows(&self) -> (Rows<15>, Rows<22>) {
+    fn rows(&self) -> (Rows<15>, Rows<25>) {
         (
             [
                 ("RtoAlgorithm", 1),
@@ -74,10 +77,13 @@ impl Counters {
                 ("TCPChallengeACKSuppressed", self.challenge_acks_suppressed),
                 ("TCPMalformedOptions", self.malformed_options),
                 ("PAWSEstab", self.paws_rejected),
+                ("TCPACKSkippedSeq", self.oow_acks_suppressed),
                 ("TCPOFOQueue", self.ofo_queued),
                 ("TCPOFODrop", self.ofo_drops),
                 ("TCPFastRetrans", self.fast_retransmits),
                 ("TCPSpuriousRecoveries", self.spurious_recoveries),
+                ("TCPLostRetransmit", self.lost_retransmits),
+                ("TCPLossProbes", self.loss_probes),
                 ("TCPTimeouts", self.timeouts),
                 ("TCPAbortOnTimeout", self.timeouts_abort),
                 ("DelayedACKs", self.delayed_acks),

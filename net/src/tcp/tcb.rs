@@ -146,6 +146,17 @@ pub(crate) struct Tcb {
     /// Our TSval at the last retransmission timeout: older echoes give no RTT sample.
     pub ts_last_rto: u32,
     pub last_ack_sent: Seq,
+    /// Both sides offered SACK-permitted.
+    pub sack_ok: bool,
+    /// SACK scoreboard: ranges above SND.UNA the peer holds, sorted, disjoint.
+    pub sacked: Vec<(Seq, Seq)>,
+    /// Highest sequence retransmitted in the current SACK recovery (RFC 6675 HighRxt).
+    pub high_rxt: Seq,
+    /// When the segment at SND.UNA was last retransmitted in SACK recovery, to notice that
+    /// the retransmission itself was lost.
+    pub rxt_una_at: Option<(Seq, Instant)>,
+    /// Stream offset of the most recent out-of-order arrival (the first SACK block).
+    pub last_ooo: u64,
     /// The peer's SYN offered window scaling / timestamps (passive side).
     pub peer_ws: Option<u8>,
     pub peer_ts: bool,
@@ -160,6 +171,12 @@ pub(crate) struct Tcb {
 
     // Timers.
     pub rto_at: Option<Instant>,
+    /// Tail loss probe deadline (RFC 8985 §7), armed after new data when SRTT is known.
+    pub tlp_at: Option<Instant>,
+    /// A probe is outstanding (one per tail, until SND.UNA advances).
+    pub tlp_out: bool,
+    /// The next output sends the probe.
+    pub tlp_now: bool,
     pub persist_at: Option<Instant>,
     pub persist_backoff: u32,
     pub delack_at: Option<Instant>,
@@ -170,6 +187,8 @@ pub(crate) struct Tcb {
     /// When the first of those retransmissions happened (TCP_USER_TIMEOUT).
     pub retrans_start: Option<Instant>,
     pub last_recv: Instant,
+    /// When we last sent a segment occupying sequence space (restart after idle).
+    pub last_send: Instant,
     pub ka_probes: u32,
 
     // Loss recovery.
@@ -187,6 +206,8 @@ pub(crate) struct Tcb {
 
     // What the next output must do.
     pub ack_now: bool,
+    /// When we last answered an unacceptable segment without data.
+    pub last_oow_ack: Option<Instant>,
     pub unacked_bytes: u32,
     pub probe_now: bool,
     pub force_send: bool,
@@ -199,7 +220,11 @@ pub(crate) struct Tcb {
     /// Send a RST when the table reaps this CLOSED block (keepalive timeout, abort).
     pub send_rst_on_close: bool,
     pub wake: bool,
+    /// Already in the table's wake list.
+    pub in_woken: bool,
     pub dirty: bool,
+    /// The deadline under which the table's timer index holds this block.
+    pub timer_key: Option<Instant>,
 }
 
 impl Tcb {
@@ -258,6 +283,11 @@ impl Tcb {
             ts_offset: super::isn::ts_offset(&cx.key, local, remote),
             ts_last_rto: 0,
             last_ack_sent: Seq(0),
+            sack_ok: false,
+            sacked: Vec::new(),
+            high_rxt: iss,
+            rxt_una_at: None,
+            last_ooo: 0,
             peer_ws: None,
             peer_ts: false,
             srtt_us: None,
@@ -266,6 +296,9 @@ impl Tcb {
             backoff: 0,
             rtt_timing: None,
             rto_at: None,
+            tlp_at: None,
+            tlp_out: false,
+            tlp_now: false,
             persist_at: None,
             persist_backoff: 0,
             delack_at: None,
@@ -273,6 +306,7 @@ impl Tcb {
             retries: 0,
             retrans_start: None,
             last_recv: now,
+            last_send: now,
             ka_probes: 0,
             cc: Box::new(NewReno::new(cx.config.initial_window, mss)),
             dupacks: 0,
@@ -282,6 +316,7 @@ impl Tcb {
             dupthresh: 3,
             undo_ts: None,
             ack_now: false,
+            last_oow_ack: None,
             unacked_bytes: 0,
             probe_now: false,
             force_send: false,
@@ -289,7 +324,9 @@ impl Tcb {
             soft_error: None,
             send_rst_on_close: false,
             wake: false,
+            in_woken: false,
             dirty: false,
+            timer_key: None,
         }
     }
 
@@ -318,6 +355,7 @@ impl Tcb {
         }
         if new == Closed {
             self.rto_at = None;
+            self.tlp_at = None;
             self.persist_at = None;
             self.delack_at = None;
             self.timewait_at = None;
@@ -343,6 +381,19 @@ impl Tcb {
     /// Sequence number just past the queued data.
     pub fn data_end(&self) -> Seq {
         self.snd_buf_seq + self.snd_buf.len() as u32
+    }
+    /// Largest payload for our next segment: the MSS less the TCP options it will carry
+    /// (RFC 6691: the MSS counts neither IP nor TCP options), so segments fit the MTU.
+    pub fn send_mss(&self) -> u32 {
+        let mut options = 0;
+        if self.ts_ok {
+            options += 12;
+        }
+        if self.sack_ok && !self.ooo.is_empty() {
+            // NOP NOP, kind, length and 3 blocks (4 without timestamps).
+            options += if self.ts_ok { 28 } else { 36 };
+        }
+        self.mss.saturating_sub(options).max(32)
     }
     /// Bytes sent and not yet acknowledged.
     pub fn flight(&self) -> u32 {
@@ -404,6 +455,7 @@ impl Tcb {
     pub fn next_deadline(&self) -> Option<Instant> {
         [
             self.rto_at,
+            self.tlp_at,
             self.persist_at,
             self.delack_at,
             self.timewait_at,

@@ -19,8 +19,17 @@ impl Tcb {
             self.set_state(&mut cx.stats, State::Closed);
             return;
         }
+        if self.tlp_at.is_some_and(|t| t <= now) {
+            self.tlp_at = None;
+            if !self.in_recovery && self.snd_max > self.snd_una && self.state.is_synchronized() {
+                cx.stats.loss_probes += 1;
+                self.tlp_out = true;
+                self.tlp_now = true;
+            }
+        }
         if self.rto_at.is_some_and(|t| t <= now) {
             self.rto_at = None;
+            self.tlp_at = None;
             self.on_rto(cx, now);
             if self.state == State::Closed {
                 return;

@@ -140,7 +140,13 @@ pub struct TcpOptions {
     pub sack_permitted: bool,
     /// (TSval, TSecr).
     pub timestamp: Option<(u32, u32)>,
+    /// SACK blocks (left edge, right edge); the first `sack_count` are valid.
+    pub sack_blocks: [(u32, u32); MAX_SACK_BLOCKS],
+    pub sack_count: u8,
 }
+
+/// Most SACK blocks an option can carry (4 × 8 + 2 bytes fill the 40-byte option space).
+pub const MAX_SACK_BLOCKS: usize = 4;
 
 impl TcpOptions {
     /// Strict parse of an option list (see the module doc for what is malformed).
@@ -181,10 +187,17 @@ impl TcpOptions {
                     o.sack_permitted = true;
                 }
                 kind::SACK => {
-                    // Parsed for validity only; SACK blocks are not acted upon.
                     if (len - 2) % 8 != 0 || len == 2 {
                         return Err(WireError::Malformed);
                     }
+                    let mut n = 0;
+                    for b in body.chunks_exact(8).take(MAX_SACK_BLOCKS) {
+                        let l = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+                        let r = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+                        o.sack_blocks[n] = (l, r);
+                        n += 1;
+                    }
+                    o.sack_count = n as u8;
                 }
                 kind::TIMESTAMP => {
                     if len != 10 {
@@ -223,6 +236,20 @@ impl TcpOptions {
         }
         if let Some(ws) = self.wscale {
             out.extend_from_slice(&[kind::NOP, kind::WSCALE, 3, ws]);
+        }
+        // With timestamps only three blocks fit in the 40 bytes.
+        let room = if self.timestamp.is_some() {
+            3
+        } else {
+            MAX_SACK_BLOCKS
+        };
+        let n = usize::from(self.sack_count).min(room);
+        if !syn && n > 0 {
+            out.extend_from_slice(&[kind::NOP, kind::NOP, kind::SACK, (2 + 8 * n) as u8]);
+            for &(l, r) in &self.sack_blocks[..n] {
+                out.extend_from_slice(&l.to_be_bytes());
+                out.extend_from_slice(&r.to_be_bytes());
+            }
         }
     }
 }
@@ -282,6 +309,7 @@ mod tests {
                 wscale: Some(7),
                 sack_permitted: true,
                 timestamp: Some((1, 0)),
+                ..TcpOptions::default()
             },
         };
         let mut out = Vec::new();
@@ -298,6 +326,20 @@ mod tests {
         assert_eq!(TcpOptions::parse(p.options()), Ok(repr.options));
         assert_eq!(p.seq(), 0xdead_beef);
         assert_eq!(p.flags(), flags::SYN);
+    }
+
+    #[test]
+    fn sack_blocks_roundtrip() {
+        let mut o = TcpOptions {
+            timestamp: Some((5, 6)),
+            sack_count: 3,
+            ..TcpOptions::default()
+        };
+        o.sack_blocks[..3].copy_from_slice(&[(10, 20), (30, 40), (50, 60)]);
+        let mut out = Vec::new();
+        o.emit(false, &mut out);
+        assert_eq!(out.len(), 40);
+        assert_eq!(TcpOptions::parse(&out), Ok(o));
     }
 
     #[test]

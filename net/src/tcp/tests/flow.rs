@@ -35,6 +35,32 @@ fn data_is_retransmitted_with_exponential_backoff_then_etimedout() {
 }
 
 #[test]
+fn tail_loss_probe_resends_the_last_segment_before_the_timeout() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.set_nodelay(c, true).unwrap();
+    // Measure an RTT of 20 ms.
+    h.tcp.send(c, b"x").unwrap();
+    let _ = h.expect();
+    h.advance(Duration::from_millis(20));
+    h.inject(seg(5001).ack(iss + 2));
+    h.tcp.send(c, &[1u8; 3 * 1460]).unwrap();
+    for _ in 0..3 {
+        let _ = h.expect();
+    }
+    // No ACK: a probe after about two round trips, well before the 200 ms timeout.
+    let waited = h.advance_to_next_timer();
+    assert!(waited < Duration::from_millis(200), "{waited:?}");
+    let p = h.expect();
+    assert_eq!((p.seq, p.data.len()), (iss + 2 + 2 * 1460, 1460));
+    assert_eq!(h.counters().loss_probes, 1);
+    // One probe per tail: the next timer is the retransmission timeout.
+    h.advance_to_next_timer();
+    assert_eq!(h.expect().seq, iss + 2);
+    assert_eq!(h.counters().timeouts, 1);
+}
+
+#[test]
 fn rto_follows_measured_rtt_with_200ms_floor() {
     let mut h = Harness::new();
     let (c, iss) = h.connected_plain();
@@ -84,6 +110,37 @@ fn initial_window_is_ten_segments() {
 }
 
 #[test]
+fn window_restarts_after_idle() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.set_nodelay(c, true).unwrap();
+    // Grow the window: 10 segments acknowledged one by one (slow start: +1 each).
+    h.tcp.send(c, &[0; 14600]).unwrap();
+    for _ in 0..10 {
+        let _ = h.expect();
+    }
+    for k in 1..=10 {
+        h.inject(seg(5001).ack(iss + 1 + k * 1460));
+    }
+    // Right away a 30-segment write goes 20 at a time...
+    h.tcp.send(c, &[0; 30 * 1460]).unwrap();
+    h.flush();
+    assert_eq!(h.out.drain(..).count(), 20);
+    h.inject(seg(5001).ack(iss + 1 + 14600 + 20 * 1460));
+    h.flush();
+    assert_eq!(h.out.drain(..).count(), 10);
+    h.inject(seg(5001).ack(iss + 1 + 14600 + 30 * 1460));
+    h.flush();
+    h.out.clear();
+    assert_eq!(h.tcp.poll_at(), None);
+    // ...but after a second of silence the window is back to the initial 10.
+    h.advance(Duration::from_secs(1));
+    h.tcp.send(c, &[0; 30 * 1460]).unwrap();
+    h.flush();
+    assert_eq!(h.out.drain(..).count(), 10);
+}
+
+#[test]
 fn fast_retransmit_on_third_dupack_and_newreno_partial_ack() {
     let mut h = Harness::new();
     let (c, iss, _segs) = ten_in_flight(&mut h);
@@ -109,6 +166,21 @@ fn fast_retransmit_on_third_dupack_and_newreno_partial_ack() {
     h.inject(seg(5001).ack(una + 14600 + 2920));
     assert_eq!(h.tcp.poll_at(), None, "nothing outstanding, no timer");
     assert_eq!(h.state(c), State::Established);
+}
+
+#[test]
+fn early_retransmit_with_few_segments_outstanding() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.set_nodelay(c, true).unwrap();
+    h.tcp.send(c, &[3u8; 2 * 1460]).unwrap();
+    let _ = h.expect();
+    let _ = h.expect();
+    // Two segments outstanding, nothing more to send: one duplicate ACK is enough.
+    h.inject(seg(5001).ack(iss + 1));
+    let r = h.expect();
+    assert_eq!((r.seq, r.data.len()), (iss + 1, 1460));
+    assert_eq!(h.counters().fast_retransmits, 1);
 }
 
 #[test]
@@ -166,6 +238,17 @@ fn delayed_ack_after_40ms_or_every_second_full_segment() {
 }
 
 #[test]
+fn every_second_full_segment_is_acknowledged_with_timestamps_too() {
+    let mut h = Harness::new();
+    let (_c, iss) = h.connected();
+    // Full-sized with a timestamp option: 1460 − 12 = 1448 bytes of data.
+    h.inject(seg(5001).ack(iss + 1).ts(101, 0).data(&[1; 1448]));
+    h.expect_none();
+    h.inject(seg(5001 + 1448).ack(iss + 1).ts(102, 0).data(&[2; 1448]));
+    assert_eq!(h.expect().ack, 5001 + 2 * 1448);
+}
+
+#[test]
 fn nagle_holds_small_segments_while_data_is_unacknowledged() {
     let mut h = Harness::new();
     let (c, iss) = h.connected_plain();
@@ -209,6 +292,29 @@ fn zero_window_persist_probes_back_off_and_resume() {
     // The window opens: the data goes.
     h.inject(seg(5001).ack(iss + 1).win(1000));
     assert_eq!(h.expect().data, b"blocked");
+}
+
+#[test]
+fn window_closing_on_data_in_flight_keeps_probing() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.send(c, b"in flight").unwrap();
+    let _ = h.expect();
+    // The peer closes its window without acknowledging anything.
+    h.inject(seg(5001).ack(iss + 1).win(0));
+    // The timeout cannot resend into a zero window; probes take over.
+    for _ in 0..3 {
+        h.advance_to_next_timer();
+        h.flush();
+        assert!(
+            h.out.iter().all(|o| o.data.is_empty()),
+            "data sent into a zero window"
+        );
+        h.out.clear();
+    }
+    assert!(h.counters().window_probes >= 2);
+    h.inject(seg(5001).ack(iss + 1).win(1000));
+    assert_eq!(h.expect().data, b"in flight");
 }
 
 #[test]
@@ -312,4 +418,29 @@ fn window_scaling_applies_to_the_peer_window() {
     h.expect_none();
     // Our own window field is scaled by our shift (3 for 256 KiB).
     assert_eq!(u32::from(s.window) << 3, 256 * 1024);
+}
+
+/// Regression (found by the property test): after a timeout rewinds SND.NXT, pure ACKs must
+/// still carry SND.MAX. With SND.NXT they fell below the peer's RCV.NXT, were unacceptable,
+/// and two sides timing out together deadlocked.
+#[test]
+fn pure_acks_after_a_timeout_carry_snd_max() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.set_nodelay(c, true).unwrap();
+    h.tcp.send(c, &[1u8; 3 * 1460]).unwrap();
+    for _ in 0..3 {
+        let _ = h.expect();
+    }
+    // First the tail loss probe resends the last segment, then the timeout goes back to
+    // the head.
+    h.advance_to_next_timer();
+    assert_eq!(h.expect().seq, iss + 1 + 2 * 1460, "tail loss probe");
+    h.advance_to_next_timer();
+    assert_eq!(h.expect().seq, iss + 1, "go-back-N resends the head");
+    h.inject(seg(5001).ack(iss + 1).data(b"x"));
+    h.advance(Duration::from_millis(50));
+    let ack = h.expect();
+    assert!(ack.data.is_empty());
+    assert_eq!(ack.seq, iss + 1 + 3 * 1460);
 }

@@ -1,7 +1,9 @@
 //! TCP tests: scripted segment-level tests, simulation, property tests.
 
 mod flow;
+mod misc;
 mod prop;
+mod sack;
 mod script;
 mod security;
 mod sim;

@@ -85,6 +85,18 @@ impl SegB {
         self.repr.options.timestamp = Some((val, ecr));
         self
     }
+    pub fn sack_perm(mut self) -> Self {
+        self.repr.options.sack_permitted = true;
+        self
+    }
+    /// SACK blocks (left, right).
+    pub fn sack(mut self, blocks: &[(u32, u32)]) -> Self {
+        for (i, b) in blocks.iter().take(4).enumerate() {
+            self.repr.options.sack_blocks[i] = *b;
+        }
+        self.repr.options.sack_count = blocks.len().min(4) as u8;
+        self
+    }
     pub fn data(mut self, d: &[u8]) -> Self {
         self.data = d.to_vec();
         self

@@ -78,6 +78,25 @@ fn ack_of_unsent_data_is_challenged_and_its_data_ignored() {
 }
 
 #[test]
+fn answers_to_unacceptable_empty_segments_are_rate_limited() {
+    let mut h = Harness::new();
+    let (_c, iss) = h.connected_plain();
+    // Old pure ACKs (below RCV.NXT): one answer, then silence for 500 ms.
+    for _ in 0..5 {
+        h.inject(seg(4000).ack(iss + 1));
+    }
+    assert!(h.expect().is(flags::ACK));
+    h.expect_none();
+    assert_eq!(h.counters().oow_acks_suppressed, 4);
+    // Old data is always answered: the sender needs to learn RCV.NXT.
+    h.inject(seg(4000).ack(iss + 1).data(b"old"));
+    assert_eq!(h.expect().ack, 5001);
+    h.advance(Duration::from_millis(500));
+    h.inject(seg(4000).ack(iss + 1));
+    assert!(h.expect().is(flags::ACK));
+}
+
+#[test]
 fn paws_drops_segments_with_old_timestamps() {
     let mut h = Harness::new();
     let (c, iss) = h.connected();

@@ -89,6 +89,11 @@ impl Net {
 
     /// Put one packet on the link.
     fn send(&mut self, to_b: bool, bytes: &[u8]) {
+        assert!(
+            bytes.len() + 20 <= 1500,
+            "a {}-byte segment exceeds the 1500-byte MTU",
+            bytes.len()
+        );
         let d = usize::from(to_b);
         let now = self.now;
         self.queued[d].retain(|&t| t > now);
@@ -182,6 +187,8 @@ pub struct Transfer {
     pub received: u64,
     pub hash_ok: bool,
     pub retrans: u64,
+    pub timeouts: u64,
+    pub fast_retransmits: u64,
     pub dropped: u64,
 }
 
@@ -268,6 +275,8 @@ pub fn bulk(cfg: LinkCfg, seed: u64, total: u64) -> Transfer {
         received,
         hash_ok: got_hash.0 == sent_hash.0 && received == total,
         retrans: net.a.counters().retrans_segs,
+        timeouts: net.a.counters().timeouts,
+        fast_retransmits: net.a.counters().fast_retransmits,
         dropped: net.dropped,
     }
 }

@@ -14,9 +14,13 @@ fn active_open_sends_linux_ordered_syn_and_reaches_established() {
     assert_eq!(h.state(c), State::SynSent);
     let syn = h.expect();
     assert!(syn.is(flags::SYN));
-    // MSS 1460, NOP NOP TS, NOP WS (Linux's layout without SACK).
+    // MSS 1460, SACK-permitted, TS, NOP, WS: Linux's layout.
+    assert_eq!(syn.raw_opts.len(), 20);
     assert_eq!(&syn.raw_opts[..4], &[kind::MSS, 4, 0x05, 0xb4]);
-    assert_eq!(&syn.raw_opts[4..8], &[1, 1, kind::TIMESTAMP, 10]);
+    assert_eq!(
+        &syn.raw_opts[4..8],
+        &[kind::SACK_PERMITTED, 2, kind::TIMESTAMP, 10]
+    );
     assert_eq!(&syn.raw_opts[16..20], &[1, kind::WSCALE, 3, 3]);
     assert_eq!(syn.opts.timestamp.unwrap().1, 0);
     assert!(!h.tcp.poll_events(c).unwrap().writable);
@@ -36,12 +40,16 @@ fn active_open_sends_linux_ordered_syn_and_reaches_established() {
     assert!(h.tcp.poll_events(c).unwrap().writable);
     assert_eq!(h.counters().active_opens, 1);
     assert_eq!(h.counters().curr_estab, 1);
-    // MSS negotiated down to the peer's 1400, less the 12 bytes of timestamps every segment
-    // carries (RFC 6691): a 3000-byte write goes as 1388 + 1388 + 224.
+    // MSS negotiated down to the peer's 1400, less 12 bytes of timestamp option per segment:
+    // a 3000-byte write goes as 1388 + 1388 + 224, and every segment fits 1400 + 40.
     h.tcp.set_nodelay(c, true).unwrap();
     h.tcp.send(c, &[7u8; 3000]).unwrap();
-    let lens: Vec<usize> = (0..3).map(|_| h.expect().data.len()).collect();
+    let segs: Vec<Out> = (0..3).map(|_| h.expect()).collect();
+    let lens: Vec<usize> = segs.iter().map(|o| o.data.len()).collect();
     assert_eq!(lens, [1388, 1388, 224]);
+    assert!(segs
+        .iter()
+        .all(|o| 20 + o.raw_opts.len() + o.data.len() <= 1400 + 20));
 }
 
 #[test]

@@ -9,9 +9,11 @@ const TEN_MB: u64 = 10 * 1024 * 1024;
 fn run(name: &str, cfg: LinkCfg, seed: u64) {
     let t = bulk(cfg, seed, TEN_MB);
     std::println!(
-        "sim {name:<12} 10 MiB in {:>8.3} s simulated ({} retransmitted segments, {} packets dropped by the link)",
+        "sim {name:<12} 10 MiB in {:>8.3} s simulated: {:>5} retransmitted, {:>4} timeouts, {:>4} fast retransmits, {:>5} dropped by the link",
         t.elapsed.as_secs_f64(),
         t.retrans,
+        t.timeouts,
+        t.fast_retransmits,
         t.dropped
     );
     assert_eq!(t.received, TEN_MB, "{name}: bytes missing");

@@ -1,0 +1,194 @@
+//! ACK processing (RFC 9293 §3.10.7.4 "fifth, check the ACK field"): the send window, RTT
+//! samples (RFC 6298 with RFC 7323 timestamps, Karn's rule otherwise), duplicate-ACK loss
+//! detection with NewReno fast recovery (RFC 5681, RFC 6582), Eifel undo (RFC 3522), and the
+//! closing states our FIN being acknowledged moves us through.
+//!
+//! Owns what an acceptable ACK does to the send side of one TCB; it never sends.
+
+use super::input::Segment;
+use super::tcb::{Owner, Tcb};
+use super::{Shared, State};
+use crate::time::Instant;
+use crate::wire::tcp::flags;
+
+impl Tcb {
+    pub(crate) fn process_ack(&mut self, cx: &mut Shared, now: Instant, seg: &Segment) {
+        let mss = self.mss;
+        // Window update (RFC 9293 §3.10.7.4, SND.WL1/WL2 rule).
+        let new_wnd = u32::from(seg.window) << self.snd_wscale;
+        let mut window_changed = false;
+        if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= seg.ack) {
+            window_changed = new_wnd != self.snd_wnd;
+            self.snd_wnd = new_wnd;
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+            self.max_snd_wnd = self.max_snd_wnd.max(new_wnd);
+            if new_wnd > 0 && self.persist_at.is_some() {
+                self.persist_at = None;
+                self.persist_backoff = 0;
+            }
+        }
+        let sacked_before = self.sacked_bytes();
+        self.sack_update(seg);
+        // A lost retransmission (the idea of RACK, RFC 8985, for the head only): newer data
+        // keeps being SACKed more than a round trip after we resent SND.UNA, yet SND.UNA has
+        // not moved. Resend it rather than wait for the timeout.
+        if self.in_recovery && self.sack_ok && self.sacked_bytes() > sacked_before {
+            if let (Some((s, t)), Some(srtt)) = (self.rxt_una_at, self.srtt_us) {
+                let rtt = crate::time::Duration::from_micros(srtt + srtt / 4);
+                if s == self.snd_una && seg.ack == self.snd_una && now.saturating_since(t) > rtt {
+                    cx.stats.lost_retransmits += 1;
+                    self.rxt_una_at = None;
+                    // Mark the holes as not retransmitted: they go again as the pipe allows.
+                    self.high_rxt = self.snd_una;
+                }
+            }
+        }
+        if seg.ack > self.snd_una {
+            let acked = seg.ack.since(self.snd_una);
+            // Drop acknowledged data from the send buffer.
+            let data_acked = seg.ack.min(self.data_end());
+            if data_acked > self.snd_buf_seq {
+                let n = data_acked.since(self.snd_buf_seq) as usize;
+                self.snd_buf.drain(..n.min(self.snd_buf.len()));
+                self.snd_buf_seq = data_acked;
+            }
+            self.snd_una = seg.ack;
+            if self.snd_nxt < self.snd_una {
+                self.snd_nxt = self.snd_una;
+            }
+            self.sack_trim();
+            // RTT: timestamps when negotiated, otherwise Karn's timed segment.
+            let mut sampled = false;
+            if self.ts_ok {
+                if let Some((_, ecr)) = seg.opts.timestamp {
+                    let ms = self.ts_now(now).wrapping_sub(ecr);
+                    // An echo older than our last timeout comes from a segment sent before
+                    // it (the receiver echoes the last in-order segment, RFC 7323 §4.3):
+                    // it would measure the recovery, not the path.
+                    let stale = (ecr.wrapping_sub(self.ts_last_rto) as i32) < 0;
+                    if ecr != 0 && ms < 600_000 && !stale {
+                        self.rtt_sample(&cx.config, u64::from(ms) * 1000);
+                        sampled = true;
+                    }
+                }
+            }
+            if let Some((end, t)) = self.rtt_timing {
+                if seg.ack >= end {
+                    if !sampled {
+                        self.rtt_sample(&cx.config, now.saturating_since(t).as_micros() as u64);
+                    }
+                    self.rtt_timing = None;
+                }
+            }
+            self.retries = 0;
+            self.backoff = 0;
+            self.retrans_start = None;
+            self.tlp_out = false;
+            if self.snd_una == self.snd_max {
+                self.tlp_at = None;
+            }
+            // Eifel detection: was the fast retransmit needed?
+            if let (Some(uts), Some((_, ecr))) = (self.undo_ts.take(), seg.opts.timestamp) {
+                if self.in_recovery && ecr != 0 && (ecr.wrapping_sub(uts) as i32) < 0 {
+                    cx.stats.spurious_recoveries += 1;
+                    self.cc.undo();
+                    self.in_recovery = false;
+                    self.rexmit_head = false;
+                    self.recover = self.snd_una;
+                    self.dupthresh = (self.dupthresh * 2).min(super::tcb::MAX_DUPTHRESH);
+                }
+            }
+            // Loss recovery and congestion control.
+            if self.in_recovery {
+                if seg.ack >= self.recover {
+                    self.in_recovery = false;
+                    self.cc.on_exit_recovery(self.flight(), mss);
+                } else if self.sack_ok {
+                    // RFC 6675: the scoreboard drives retransmission; without any SACK
+                    // information fall back to retransmitting the new head.
+                    if self.sacked.is_empty() {
+                        self.rexmit_head = true;
+                    }
+                } else {
+                    self.cc.on_partial_ack(acked, mss);
+                    self.rexmit_head = true;
+                }
+            } else {
+                self.cc.on_ack(acked, mss);
+            }
+            self.dupacks = 0;
+            self.rto_at = if self.snd_una == self.snd_max {
+                None
+            } else {
+                Some(now + self.backed_off_rto(&cx.config))
+            };
+            self.wake = true;
+            // Our FIN acknowledged?
+            if let Some(fin) = self.fin_seq() {
+                if self.snd_una == fin + 1 {
+                    match self.state {
+                        State::FinWait1 => {
+                            self.set_state(&mut cx.stats, State::FinWait2);
+                            if self.owner == Owner::Orphan {
+                                self.timewait_at = Some(now + cx.config.fin_timeout);
+                            }
+                        }
+                        State::Closing => self.enter_time_wait(cx, now),
+                        State::LastAck => self.set_state(&mut cx.stats, State::Closed),
+                        _ => {}
+                    }
+                }
+            }
+        } else if seg.ack == self.snd_una
+            && seg.payload.is_empty()
+            && !seg.has(flags::FIN)
+            && !window_changed
+            && self.snd_max > self.snd_una
+        {
+            // Duplicate ACK (RFC 5681 §2).
+            self.dupacks += 1;
+            if self.in_recovery && !self.sack_ok {
+                self.cc.on_dupack_in_recovery(mss);
+            }
+        }
+        // Loss detection: DupThresh duplicate ACKs, or (with SACK) more than DupThresh − 1
+        // segments' worth of data SACKed above SND.UNA (RFC 6675 §4 IsLost).
+        // Early retransmit (RFC 5827): with fewer than 4 segments outstanding and nothing new
+        // to send, fewer duplicate ACKs will ever come; lower the threshold to match.
+        let outstanding = self.flight().div_ceil(mss.max(1));
+        let blocked = self.snd_nxt >= self.data_end() || self.flight() >= self.snd_wnd;
+        let thresh = if outstanding < 4 && blocked {
+            outstanding.saturating_sub(1).clamp(1, self.dupthresh)
+        } else {
+            self.dupthresh
+        };
+        let sack_lost = self.sack_ok && self.sacked_bytes() > (thresh - 1) * mss;
+        if !self.in_recovery
+            && (self.dupacks >= thresh || sack_lost)
+            && self.snd_una > self.recover
+            && self.snd_max > self.snd_una
+        {
+            // Fast retransmit, enter fast recovery (RFC 6582 §3.2 / RFC 6675 §5).
+            cx.stats.fast_retransmits += 1;
+            self.recover = self.snd_max;
+            self.in_recovery = true;
+            if self.sack_ok {
+                self.cc.on_enter_sack_recovery(self.flight(), mss);
+                self.high_rxt = self.snd_una;
+            } else {
+                self.cc.on_enter_recovery(self.flight(), mss);
+            }
+            self.rexmit_head = true;
+            self.rtt_timing = None;
+            self.undo_ts = self.ts_ok.then(|| self.ts_now(now));
+        }
+    }
+
+    pub(crate) fn enter_time_wait(&mut self, cx: &mut Shared, now: Instant) {
+        self.set_state(&mut cx.stats, State::TimeWait);
+        self.timewait_at = Some(now + cx.config.time_wait);
+        self.rto_at = None;
+        self.persist_at = None;
+    }
+}

@@ -1,0 +1,79 @@
+//! Host-wide TCP settings (the sysctls) and the named bounds of the TCP table.
+//!
+//! Owns defaults only; nothing here acts on them.
+
+use crate::time::Duration;
+
+/// Default send buffer (SO_SNDBUF): 256 KiB, enough for a 20 ms × 100 Mbit/s path.
+pub const DEFAULT_SEND_BUFFER: usize = 256 * 1024;
+/// Default receive buffer (SO_RCVBUF): 256 KiB; it also bounds the out-of-order queue.
+pub const DEFAULT_RECV_BUFFER: usize = 256 * 1024;
+/// Largest listen backlog (Linux's SOMAXCONN).
+pub const SOMAXCONN: usize = 4096;
+/// Most sockets (listeners + connections, TIME-WAIT included) one host keeps: bounds memory
+/// against SYN floods and TIME-WAIT accumulation.
+pub const MAX_SOCKETS: usize = 65536;
+/// Most RSTs queued between two `dispatch` calls (answers to stray segments); beyond it they
+/// are dropped, as a rate limit.
+pub const MAX_PENDING_RSTS: usize = 256;
+/// Ephemeral port range (Linux's ip_local_port_range default).
+pub const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 32768..=60999;
+
+/// Host-wide TCP settings (the sysctls).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpConfig {
+    pub send_buffer: usize,
+    pub recv_buffer: usize,
+    /// MTU used for listeners' children and when a caller gives none.
+    pub default_mtu: u16,
+    /// 2·MSL.
+    pub time_wait: Duration,
+    /// How long an orphaned connection waits in FIN-WAIT-2 (tcp_fin_timeout).
+    pub fin_timeout: Duration,
+    pub syn_retries: u32,
+    pub synack_retries: u32,
+    /// tcp_retries2.
+    pub data_retries: u32,
+    pub rto_min: Duration,
+    pub rto_initial: Duration,
+    pub rto_max: Duration,
+    pub delayed_ack: Duration,
+    /// Initial congestion window in segments (RFC 6928).
+    pub initial_window: u32,
+    pub keepalive_idle: Duration,
+    pub keepalive_interval: Duration,
+    pub keepalive_count: u32,
+    /// Challenge ACKs per second, host-wide (RFC 5961 §7).
+    pub challenge_ack_limit: u32,
+    pub window_scaling: bool,
+    pub timestamps: bool,
+    /// Offer SACK-permitted on SYNs and use SACK (RFC 2018) when the peer does too.
+    pub sack_permitted: bool,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            send_buffer: DEFAULT_SEND_BUFFER,
+            recv_buffer: DEFAULT_RECV_BUFFER,
+            default_mtu: 1500,
+            time_wait: Duration::from_secs(60),
+            fin_timeout: Duration::from_secs(60),
+            syn_retries: 6,
+            synack_retries: 5,
+            data_retries: 15,
+            rto_min: Duration::from_millis(200),
+            rto_initial: Duration::from_secs(1),
+            rto_max: Duration::from_secs(120),
+            delayed_ack: Duration::from_millis(40),
+            initial_window: 10,
+            keepalive_idle: Duration::from_secs(7200),
+            keepalive_interval: Duration::from_secs(75),
+            keepalive_count: 9,
+            challenge_ack_limit: 1000,
+            window_scaling: true,
+            timestamps: true,
+            sack_permitted: true,
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Receiving data and FIN (RFC 9293 §3.10.7.4 "seventh/eighth"): trimming to the window,
+//! in-order delivery, the out-of-order queue (non-overlapping runs keyed by stream offset,
+//! bounded by memory: bytes plus a per-entry overhead within the receive buffer), delayed and
+//! immediate ACK decisions, and FIN arriving in or out of order.
+//!
+//! Owns the receive side of one TCB; it never sends (it sets `ack_now` / `delack_at`).
+
+use super::input::{RstReply, Segment};
+use super::tcb::{Owner, Tcb, OOO_ENTRY_OVERHEAD};
+use super::{Shared, State};
+use crate::time::Instant;
+use crate::wire::tcp::flags;
+
+impl Tcb {
+    pub(crate) fn process_data(
+        &mut self,
+        cx: &mut Shared,
+        now: Instant,
+        seg: &Segment,
+    ) -> Option<RstReply> {
+        let mut seq = seg.seq;
+        let mut data = seg.payload;
+        let mut fin = seg.has(flags::FIN);
+        // Trim what we already have.
+        if seq < self.rcv_nxt {
+            let skip = self.rcv_nxt.since(seq) as usize;
+            if skip > data.len() {
+                // Everything, FIN included, is old.
+                fin = false;
+                data = &[];
+                seq = self.rcv_nxt;
+            } else {
+                data = &data[skip..];
+                seq = self.rcv_nxt;
+            }
+        }
+        // Trim to the advertised window.
+        let room = if self.rcv_adv >= seq {
+            self.rcv_adv.since(seq) as usize
+        } else {
+            0
+        };
+        if data.len() > room {
+            // Beyond the window: tell the sender where the window really ends.
+            data = &data[..room];
+            fin = false;
+            self.ack_now = true;
+        }
+        // Stream offset of the (trimmed) segment start, `seq` is now at or after RCV.NXT.
+        let base_off = self.rcv_off + u64::from(seq.since(self.rcv_nxt));
+        let receiving = matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        );
+        if !data.is_empty() && receiving {
+            if self.owner == Owner::Orphan {
+                // Data for a closed socket: nobody will read it (Linux resets too).
+                cx.stats.abort_on_data += 1;
+                let rst = RstReply {
+                    seq: self.snd_max,
+                    ack: None,
+                };
+                self.set_state(&mut cx.stats, State::Closed);
+                return Some(rst);
+            }
+            if base_off == self.rcv_off {
+                self.deliver(data);
+                let filled_hole = self.pull_ooo();
+                if filled_hole {
+                    self.check_ooo_fin(cx, now);
+                }
+                self.unacked_bytes = self.unacked_bytes.saturating_add(data.len() as u32);
+                // Estimate the peer's segment size, never beyond the MSS we announced.
+                self.rcv_mss = self
+                    .rcv_mss
+                    .max(data.len() as u32)
+                    .min(u32::from(self.opts.mss()));
+                if filled_hole || self.unacked_bytes >= 2 * self.rcv_mss {
+                    self.ack_now = true;
+                } else if self.delack_at.is_none() {
+                    self.delack_at = Some(now + cx.config.delayed_ack);
+                }
+            } else {
+                self.queue_ooo(cx, base_off, data);
+                self.ack_now = true;
+            }
+            self.wake = true;
+        }
+        if fin && receiving && !self.fin_received {
+            let fin_off = base_off + data.len() as u64;
+            if fin_off == self.rcv_off {
+                self.receive_fin(cx, now);
+            } else if fin_off > self.rcv_off {
+                self.ooo_fin = Some(fin_off);
+                self.ack_now = true;
+            }
+        }
+        None
+    }
+
+    fn deliver(&mut self, data: &[u8]) {
+        if !self.rd_shutdown {
+            self.rcv_buf.extend(data);
+        }
+        self.rcv_nxt = self.rcv_nxt + data.len() as u32;
+        self.rcv_off += data.len() as u64;
+    }
+
+    /// Move out-of-order runs that became in-order into the receive buffer.
+    fn pull_ooo(&mut self) -> bool {
+        let mut any = false;
+        while let Some(entry) = self.ooo.first_entry() {
+            let start = *entry.key();
+            if start > self.rcv_off {
+                break;
+            }
+            let run = entry.remove();
+            self.ooo_mem = self.ooo_mem.saturating_sub(run.len() + OOO_ENTRY_OVERHEAD);
+            let end = start + run.len() as u64;
+            if end > self.rcv_off {
+                let skip = (self.rcv_off - start) as usize;
+                self.deliver(&run[skip..]);
+            }
+            any = true;
+        }
+        any
+    }
+
+    /// Insert `data` at stream offset `at`, keeping only bytes not already queued, within the
+    /// memory bound (the receive buffer size).
+    fn queue_ooo(&mut self, cx: &mut Shared, at: u64, data: &[u8]) {
+        let limit = self.opts.recv_buffer;
+        self.last_ooo = at;
+        let mut s = at;
+        let e = at + data.len() as u64;
+        if let Some((&ps, prev)) = self.ooo.range(..=s).next_back() {
+            s = s.max(ps + prev.len() as u64);
+        }
+        while s < e {
+            let next = self
+                .ooo
+                .range(s..e)
+                .next()
+                .map(|(&k, v)| (k, v.len() as u64));
+            let piece_end = next.map_or(e, |(k, _)| k);
+            if piece_end > s {
+                let piece = &data[(s - at) as usize..(piece_end - at) as usize];
+                if self.ooo_mem + piece.len() + OOO_ENTRY_OVERHEAD > limit {
+                    cx.stats.ofo_drops += 1;
+                    return;
+                }
+                self.ooo_mem += piece.len() + OOO_ENTRY_OVERHEAD;
+                self.ooo.insert(s, piece.to_vec());
+                cx.stats.ofo_queued += 1;
+            }
+            match next {
+                Some((k, len)) => s = k + len,
+                None => break,
+            }
+        }
+    }
+
+    fn receive_fin(&mut self, cx: &mut Shared, now: Instant) {
+        self.rcv_nxt = self.rcv_nxt + 1;
+        self.fin_received = true;
+        self.ooo_fin = None;
+        self.ack_now = true;
+        self.wake = true;
+        match self.state {
+            State::SynReceived | State::Established => {
+                self.set_state(&mut cx.stats, State::CloseWait)
+            }
+            State::FinWait1 => {
+                if self.fin_seq().is_some_and(|f| self.snd_una == f + 1) {
+                    self.enter_time_wait(cx, now);
+                } else {
+                    self.set_state(&mut cx.stats, State::Closing);
+                }
+            }
+            State::FinWait2 => self.enter_time_wait(cx, now),
+            _ => {}
+        }
+    }
+
+    /// Called after in-order data advanced: a FIN that arrived early may now apply.
+    pub(crate) fn check_ooo_fin(&mut self, cx: &mut Shared, now: Instant) {
+        if self.ooo_fin == Some(self.rcv_off) {
+            self.receive_fin(cx, now);
+        }
+    }
+}

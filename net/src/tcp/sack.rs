@@ -1,0 +1,156 @@
+//! Selective acknowledgements (RFC 2018) in both directions, and the RFC 6675 quantities loss
+//! recovery uses with them.
+//!
+//! Receiver: the blocks our ACKs report, computed from the out-of-order queue (first the block
+//! holding the most recent arrival, then the highest others). Sender: a scoreboard of the
+//! ranges the peer reported, bounded by [`MAX_SACK_RANGES`], trimmed as SND.UNA advances and
+//! dropped if the peer reneges; `pipe` (bytes believed in flight) and `next_hole` (the next
+//! range to retransmit). Owns no timers and never sends.
+
+use super::input::Segment;
+use super::seq::Seq;
+use super::tcb::Tcb;
+use crate::wire::tcp::MAX_SACK_BLOCKS;
+
+/// Ranges the sender remembers. Each ACK carries at most 4 blocks and adjacent ranges merge,
+/// so this bound is only reached under heavy, scattered loss; forgetting the highest ranges
+/// then costs needless retransmissions, never correctness.
+pub const MAX_SACK_RANGES: usize = 32;
+
+impl Tcb {
+    /// Fill `out` with the blocks for our next ACK; returns how many.
+    pub(crate) fn sack_blocks(&self, out: &mut [(u32, u32); MAX_SACK_BLOCKS]) -> u8 {
+        if !self.sack_ok || self.ooo.is_empty() {
+            return 0;
+        }
+        let max = if self.ts_ok { 3 } else { MAX_SACK_BLOCKS };
+        let to_seq = |off: u64| (self.rcv_nxt + (off - self.rcv_off) as u32).0;
+        // Contiguous runs, highest first.
+        let mut runs = self.ooo.iter().rev().map(|(&s, v)| (s, s + v.len() as u64));
+        let mut merged = core::iter::from_fn(move || {
+            let (mut s, e) = runs.next()?;
+            loop {
+                let mut peek = runs.clone();
+                match peek.next() {
+                    Some((ps, pe)) if pe == s => {
+                        s = ps;
+                        runs = peek;
+                    }
+                    _ => return Some((s, e)),
+                }
+            }
+        });
+        let recent = self.last_ooo;
+        let first = merged.clone().find(|&(s, e)| s <= recent && recent < e);
+        let mut n = 0;
+        if let Some((s, e)) = first {
+            out[0] = (to_seq(s), to_seq(e));
+            n = 1;
+        }
+        for (s, e) in merged.by_ref() {
+            if n >= max {
+                break;
+            }
+            if Some((s, e)) != first {
+                out[n] = (to_seq(s), to_seq(e));
+                n += 1;
+            }
+        }
+        n as u8
+    }
+
+    /// Record the blocks of an acceptable ACK in the scoreboard.
+    pub(crate) fn sack_update(&mut self, seg: &Segment) {
+        if !self.sack_ok {
+            return;
+        }
+        for &(l, r) in
+            &seg.opts.sack_blocks[..usize::from(seg.opts.sack_count).min(MAX_SACK_BLOCKS)]
+        {
+            let (l, r) = (Seq(l), Seq(r));
+            // Ignore D-SACKs and blocks outside what we sent.
+            if l >= r
+                || r <= self.snd_una
+                || r > self.snd_max
+                || r.since(l) > self.snd_max.since(self.snd_una)
+            {
+                continue;
+            }
+            self.sacked.push((l.max(self.snd_una), r));
+        }
+        self.sacked.sort_by(|a, b| a.0.diff(b.0).cmp(&0));
+        let mut merged: alloc::vec::Vec<(Seq, Seq)> =
+            alloc::vec::Vec::with_capacity(self.sacked.len());
+        for &(l, r) in &self.sacked {
+            match merged.last_mut() {
+                Some(last) if l <= last.1 => last.1 = last.1.max(r),
+                _ => merged.push((l, r)),
+            }
+        }
+        merged.truncate(MAX_SACK_RANGES);
+        self.sacked = merged;
+    }
+
+    /// SND.UNA advanced: forget what it covers. A range starting exactly at SND.UNA means the
+    /// peer dropped data it had SACKed (reneging, RFC 2018 §8): trust nothing then.
+    pub(crate) fn sack_trim(&mut self) {
+        let una = self.snd_una;
+        self.sacked.retain(|&(_, r)| r > una);
+        if let Some(first) = self.sacked.first_mut() {
+            if first.0 < una {
+                first.0 = una;
+            }
+            if first.0 == una {
+                self.sacked.clear();
+            }
+        }
+        if self.high_rxt < una {
+            self.high_rxt = una;
+        }
+    }
+
+    /// Bytes the peer reported holding above SND.UNA.
+    pub(crate) fn sacked_bytes(&self) -> u32 {
+        self.sacked.iter().map(|&(l, r)| r.since(l)).sum()
+    }
+
+    /// SACKed bytes below `x`.
+    fn sacked_below(&self, x: Seq) -> u32 {
+        self.sacked
+            .iter()
+            .filter(|&&(l, _)| l < x)
+            .map(|&(l, r)| r.min(x).since(l))
+            .sum()
+    }
+
+    /// RFC 6675 pipe: bytes beyond the highest SACK (still in flight) plus the holes below it
+    /// that we already retransmitted; the other holes are taken as lost.
+    pub(crate) fn pipe(&self) -> u32 {
+        let high = self.sacked.last().map_or(self.snd_una, |&(_, r)| r);
+        let beyond = self.snd_max.since(high);
+        let rx = self.high_rxt.min(high).max(self.snd_una);
+        let rexmitted = rx.since(self.snd_una) - self.sacked_below(rx);
+        beyond + rexmitted
+    }
+
+    /// The next hole below the highest SACK not yet retransmitted in this recovery
+    /// (RFC 6675 NextSeg rule 1), at most `mss` long.
+    pub(crate) fn next_hole(&self, mss: u32) -> Option<(Seq, u32)> {
+        let mut cursor = self.high_rxt.max(self.snd_una);
+        for &(l, r) in &self.sacked {
+            if cursor < l {
+                return Some((cursor, l.since(cursor).min(mss)));
+            }
+            cursor = cursor.max(r);
+        }
+        None
+    }
+
+    /// If `seq` lies in a SACKed range, where that range ends.
+    pub(crate) fn sacked_end_at(&self, seq: Seq) -> Option<Seq> {
+        self.sacked
+            .iter()
+            .find(|&&(l, r)| seq >= l && seq < r)
+            .map(|&(_, r)| r)
+    }
+}

@@ -1,0 +1,240 @@
+//! Scripted tests of bounds and of the socket-facing API: out-of-order memory bound, sender
+//! SWS avoidance, SYN-ACK retries, orphan timeouts, ports, readiness and wake-ups, counters.
+
+use super::script::*;
+use crate::errno::Errno;
+use crate::tcp::{Shutdown, Sock, State};
+use crate::time::Duration;
+use crate::wire::tcp::flags;
+use alloc::vec::Vec;
+use core::net::{Ipv4Addr, SocketAddrV4};
+
+#[test]
+fn out_of_order_queue_is_bounded_by_memory_not_by_holes() {
+    let mut h = Harness::new();
+    let l = h.tcp.listen(us(), 4).unwrap();
+    h.tcp.set_recv_buffer(l, 8192).unwrap();
+    h.inject(seg(5000).syn());
+    let sa = h.expect();
+    h.inject(seg(5001).ack(sa.seq + 1));
+    let c = h.tcp.accept(l).unwrap();
+    // 1-byte segments with holes between them: each costs its byte plus the entry overhead.
+    for i in 0..200u32 {
+        h.inject(seg(5001 + 1 + 2 * i).ack(sa.seq + 1).data(&[i as u8]));
+    }
+    h.flush();
+    h.out.clear();
+    let drops = h.counters().ofo_drops;
+    assert!(drops > 0, "the bound was never reached");
+    let idx = c.idx as usize;
+    let Some(Sock::Conn(t)) = h.tcp.slots[idx].sock.as_ref() else {
+        panic!("connection gone");
+    };
+    assert!(t.ooo_mem <= 8192);
+    assert!(
+        t.ooo.len() > 50,
+        "many holes are kept, not a small fixed number"
+    );
+    // What was queued is delivered once the holes fill, in order, with nothing lost.
+    let queued = t.ooo.len() as u32;
+    for i in 0..=queued {
+        h.inject(seg(5001 + 2 * i).ack(sa.seq + 1).data(&[0xee]));
+    }
+    let data = h.read_all(c);
+    assert_eq!(data.len() as u32, 2 * queued + 1);
+    for i in 0..queued as usize {
+        assert_eq!(data[2 * i], 0xee);
+        assert_eq!(data[2 * i + 1], i as u8);
+    }
+}
+
+#[test]
+fn sender_sws_avoidance_waits_for_a_useful_window() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.set_nodelay(c, true).unwrap();
+    // The peer's window shrinks to 100 bytes (max seen 65535): 100 bytes of a 1000-byte
+    // write are not worth a segment.
+    h.inject(seg(5001).ack(iss + 1).win(100));
+    h.tcp.send(c, &[5; 1000]).unwrap();
+    h.expect_none();
+    // The persist timer's SWS override eventually sends what fits.
+    h.advance_to_next_timer();
+    let s = h.expect();
+    assert_eq!(s.data.len(), 100);
+    // A full window opening sends the rest at once.
+    h.inject(seg(5001).ack(iss + 101).win(65535));
+    assert_eq!(h.expect().data.len(), 900);
+}
+
+#[test]
+fn unanswered_synack_gives_up_and_frees_the_child() {
+    let mut h = Harness::new();
+    let l = h.tcp.listen(us(), 4).unwrap();
+    h.inject(seg(7000).syn());
+    let sa = h.expect();
+    for _ in 0..5 {
+        h.advance_to_next_timer();
+        let r = h.expect();
+        assert!(r.is(flags::SYN | flags::ACK) && r.seq == sa.seq);
+    }
+    h.advance_to_next_timer();
+    h.expect_none();
+    assert_eq!(h.tcp.poll_at(), None);
+    assert_eq!(h.counters().attempt_fails, 1);
+    // The late ACK finds no connection: reset.
+    h.inject(seg(7001).ack(sa.seq + 1));
+    assert!(h.expect().is(flags::RST));
+    assert_eq!(h.tcp.accept(l), Err(Errno::EAGAIN));
+}
+
+#[test]
+fn orphaned_fin_wait_2_times_out() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.close(c).unwrap();
+    let _fin = h.expect();
+    h.inject(seg(5001).ack(iss + 2));
+    assert!(h.tcp.poll_at().is_some());
+    h.advance(Duration::from_secs(61));
+    assert_eq!(h.tcp.poll_at(), None);
+    h.inject(seg(5001).ack(iss + 2).data(b"late"));
+    assert!(h.expect().is(flags::RST));
+}
+
+#[test]
+fn data_for_a_closed_socket_resets_the_connection() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.close(c).unwrap();
+    let _fin = h.expect();
+    h.inject(seg(5001).ack(iss + 2).data(b"nobody reads this"));
+    let r = h.expect();
+    assert!(r.is(flags::RST));
+    assert_eq!(h.counters().abort_on_data, 1);
+}
+
+#[test]
+fn ephemeral_ports_and_address_conflicts() {
+    let mut h = Harness::new();
+    let any = SocketAddrV4::new(US, 0);
+    let a = h.tcp.connect(h.now, any, peer(), None).unwrap();
+    let b = h.tcp.connect(h.now, any, peer(), None).unwrap();
+    let pa = h.tcp.local_addr(a).unwrap().port();
+    let pb = h.tcp.local_addr(b).unwrap().port();
+    assert_ne!(pa, pb);
+    assert!((32768..=60999).contains(&pa) && (32768..=60999).contains(&pb));
+    let fixed = SocketAddrV4::new(US, 1234);
+    h.tcp.connect(h.now, fixed, peer(), None).unwrap();
+    assert_eq!(
+        h.tcp.connect(h.now, fixed, peer(), None),
+        Err(Errno::EADDRINUSE)
+    );
+    h.tcp.listen(us(), 1).unwrap();
+    assert_eq!(h.tcp.listen(us(), 1), Err(Errno::EADDRINUSE));
+    assert_eq!(
+        h.tcp
+            .listen(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, US_PORT), 1),
+        Err(Errno::EADDRINUSE)
+    );
+    assert_eq!(
+        h.tcp.connect(h.now, any, SocketAddrV4::new(PEER, 0), None),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        h.tcp.connect(
+            h.now,
+            SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+            peer(),
+            None
+        ),
+        Err(Errno::EINVAL)
+    );
+}
+
+#[test]
+fn readiness_and_wakeups() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    let mut woken = Vec::new();
+    h.tcp.take_woken(&mut woken);
+    assert!(
+        woken.contains(&c),
+        "establishing wakes the connecting socket"
+    );
+    woken.clear();
+    let ev = h.tcp.poll_events(c).unwrap();
+    assert!(ev.writable && !ev.readable && !ev.hup && !ev.error);
+    h.inject(seg(5001).ack(iss + 1).data(b"pi"));
+    h.inject(seg(5003).ack(iss + 1).data(b"ng"));
+    // Woken once however many events happened (the list is bounded by the socket count).
+    h.tcp.take_woken(&mut woken);
+    assert_eq!(woken, [c]);
+    assert!(h.tcp.poll_events(c).unwrap().readable);
+    let mut buf = [0u8; 2];
+    assert_eq!(h.tcp.peek(c, &mut buf), Ok(2));
+    assert_eq!(&buf, b"pi");
+    assert_eq!(h.read_all(c), b"ping");
+    assert!(!h.tcp.poll_events(c).unwrap().readable);
+    h.tcp.shutdown(c, Shutdown::Read).unwrap();
+    assert_eq!(h.tcp.recv(c, &mut buf), Ok(0));
+    assert!(h.tcp.poll_events(c).unwrap().readable);
+    h.inject(seg(5005).ack(iss + 1).fin());
+    h.tcp.shutdown(c, Shutdown::Write).unwrap();
+    assert_eq!(h.state(c), State::LastAck);
+    assert!(h.tcp.poll_events(c).unwrap().hup);
+}
+
+#[test]
+fn stale_handles_are_ebadf() {
+    let mut h = Harness::new();
+    let (c, _) = h.connected_plain();
+    h.tcp.abort(c).unwrap();
+    assert!(h.expect().is(flags::RST));
+    assert_eq!(h.tcp.recv(c, &mut [0; 1]), Err(Errno::EBADF));
+    assert_eq!(h.tcp.close(c), Err(Errno::EBADF));
+    // The slot is reused with a new generation: the old handle stays dead.
+    let (d, _) = h.connected_plain();
+    assert_ne!(c, d);
+    assert_eq!(h.tcp.state(c), Err(Errno::EBADF));
+    assert_eq!(h.state(d), State::Established);
+}
+
+#[test]
+fn socket_dump_and_port_use() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.inject(seg(5001).ack(iss + 1).data(b"abc"));
+    h.tcp
+        .listen(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8080), 4)
+        .unwrap();
+    let mut s = alloc::string::String::new();
+    h.tcp.dump_sockets(&mut s).unwrap();
+    assert!(
+        s.contains("10.0.0.1:80 10.0.0.2:40000 Established 0 3 0"),
+        "{s}"
+    );
+    assert!(s.contains("0.0.0.0:8080 0.0.0.0:0 Listen"), "{s}");
+    assert!(h.tcp.port_in_use(us()));
+    assert!(h.tcp.port_in_use(SocketAddrV4::new(US, 8080)));
+    assert!(!h.tcp.port_in_use(SocketAddrV4::new(US, 81)));
+    let _ = c;
+}
+
+#[test]
+fn counters_dump_in_proc_net_snmp_style() {
+    let mut h = Harness::new();
+    let (_c, _) = h.connected_plain();
+    let mut s = alloc::string::String::new();
+    h.tcp.counters().dump(&mut s).unwrap();
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(lines.len(), 4);
+    let names: Vec<&str> = lines[0].split(' ').collect();
+    let values: Vec<&str> = lines[1].split(' ').collect();
+    assert_eq!(names.len(), values.len());
+    let get = |n: &str| values[names.iter().position(|x| *x == n).unwrap()];
+    assert_eq!(get("ActiveOpens"), "1");
+    assert_eq!(get("CurrEstab"), "1");
+    assert_eq!(get("MaxConn"), "-1");
+    assert!(lines[2].starts_with("TcpExt: ListenOverflows ListenDrops"));
+}

@@ -1,0 +1,168 @@
+//! Scripted tests of SACK (RFC 2018) and SACK-based loss recovery (RFC 6675).
+
+use super::script::*;
+use crate::tcp::{Handle, State};
+use alloc::vec::Vec;
+
+/// Connected with SACK (no timestamps, so 4 blocks fit), nodelay.
+fn sack_connected(h: &mut Harness) -> (Handle, u32) {
+    let c = h.tcp.connect(h.now, us(), peer(), None).unwrap();
+    let syn = h.expect();
+    assert!(syn.opts.sack_permitted);
+    h.inject(seg(5000).syn().ack(syn.seq + 1).mss(1460).sack_perm());
+    let _ = h.expect();
+    assert_eq!(h.state(c), State::Established);
+    h.tcp.set_nodelay(c, true).unwrap();
+    (c, syn.seq)
+}
+
+#[test]
+fn synack_offers_sack_only_if_the_syn_did() {
+    let mut h = Harness::new();
+    h.tcp.listen(us(), 4).unwrap();
+    h.inject(seg(1000).syn().port(1));
+    assert!(!h.expect().opts.sack_permitted);
+    h.inject(seg(1000).syn().sack_perm().port(2));
+    assert!(h.expect().opts.sack_permitted);
+}
+
+#[test]
+fn receiver_reports_most_recent_block_first() {
+    let mut h = Harness::new();
+    let (c, iss) = sack_connected(&mut h);
+    h.inject(seg(5001 + 100).ack(iss + 1).data(&[1; 100]));
+    let a = h.expect();
+    assert_eq!(a.ack, 5001);
+    assert_eq!(
+        &a.opts.sack_blocks[..usize::from(a.opts.sack_count)],
+        &[(5101, 5201)]
+    );
+    h.inject(seg(5001 + 300).ack(iss + 1).data(&[2; 100]));
+    let a = h.expect();
+    assert_eq!(
+        &a.opts.sack_blocks[..usize::from(a.opts.sack_count)],
+        &[(5301, 5401), (5101, 5201)]
+    );
+    // Adjacent runs are reported as one block; the most recent block comes first.
+    h.inject(seg(5001 + 200).ack(iss + 1).data(&[3; 100]));
+    let a = h.expect();
+    assert_eq!(
+        &a.opts.sack_blocks[..usize::from(a.opts.sack_count)],
+        &[(5101, 5401)]
+    );
+    // Filling the hole: cumulative ACK, no blocks left.
+    h.inject(seg(5001).ack(iss + 1).data(&[0; 100]));
+    let a = h.expect();
+    assert_eq!((a.ack, a.opts.sack_count), (5401, 0));
+    assert_eq!(h.read_all(c).len(), 400);
+}
+
+#[test]
+fn sender_retransmits_holes_from_the_scoreboard() {
+    let mut h = Harness::new();
+    let (c, iss) = sack_connected(&mut h);
+    let una = iss + 1;
+    let m = 1460u32;
+    let data: Vec<u8> = (0..10 * m).map(|i| i as u8).collect();
+    h.tcp.send(c, &data).unwrap();
+    let segs: Vec<Out> = (0..10).map(|_| h.expect()).collect();
+    assert_eq!(segs[9].seq, una + 9 * m);
+    // Segments 0 and 3 are lost; the others arrive and are SACKed one by one.
+    let s = |a: u32, b: u32| (una + a * m, una + b * m);
+    h.inject(seg(5001).ack(una).sack(&[s(1, 2)]));
+    h.inject(seg(5001).ack(una).sack(&[s(1, 3)]));
+    h.flush();
+    h.out.clear(); // limited transmit has nothing new to send
+    h.inject(seg(5001).ack(una).sack(&[s(4, 5), s(1, 3)]));
+    // More than 2 segments SACKed above SND.UNA: the head is retransmitted.
+    let r = h.expect();
+    assert_eq!(r.seq, una);
+    assert_eq!(h.counters().fast_retransmits, 1);
+    // As later segments are SACKed the pipe drains and the second hole goes too, before any
+    // cumulative ACK moves (NewReno alone would wait a round trip).
+    for k in 6..=10 {
+        h.inject(seg(5001).ack(una).sack(&[s(4, k), s(1, 3)]));
+    }
+    h.flush();
+    let rexmits: Vec<u32> = h.out.drain(..).map(|o| o.seq).collect();
+    assert!(
+        rexmits.contains(&(una + 3 * m)),
+        "hole 3 not retransmitted: {rexmits:?}"
+    );
+    assert!(!rexmits.contains(&(una + m)), "SACKed data was resent");
+    // Everything acknowledged: recovery over, nothing outstanding.
+    h.inject(seg(5001).ack(una + 10 * m));
+    assert_eq!(h.tcp.poll_at(), None);
+}
+
+#[test]
+fn timeout_resends_only_what_was_not_sacked() {
+    let mut h = Harness::new();
+    let (c, iss) = sack_connected(&mut h);
+    let una = iss + 1;
+    let m = 1460u32;
+    h.tcp.send(c, &[9u8; 5 * 1460]).unwrap();
+    for _ in 0..5 {
+        let _ = h.expect();
+    }
+    // Segments 2 and 3 SACKed (one ACK: no fast retransmit), then silence.
+    h.inject(seg(5001).ack(una).sack(&[(una + 2 * m, una + 4 * m)]));
+    h.flush();
+    h.out.clear();
+    // The tail loss probe resends the last segment; its ACK brings no news.
+    h.advance_to_next_timer();
+    assert_eq!(h.expect().seq, una + 4 * m);
+    h.advance_to_next_timer();
+    assert_eq!(h.expect().seq, una);
+    // Segment 0 arrives; 1 is still missing, and is the only thing resent.
+    h.inject(seg(5001).ack(una + m).sack(&[(una + 2 * m, una + 4 * m)]));
+    h.flush();
+    let next: Vec<u32> = h
+        .out
+        .drain(..)
+        .filter(|o| !o.data.is_empty())
+        .map(|o| o.seq)
+        .collect();
+    assert_eq!(next, [una + m]);
+    // Segment 1 arrives: 2 and 3 are skipped, 4 is resent.
+    h.inject(seg(5001).ack(una + 4 * m));
+    h.flush();
+    let next: Vec<u32> = h
+        .out
+        .drain(..)
+        .filter(|o| !o.data.is_empty())
+        .map(|o| o.seq)
+        .collect();
+    assert_eq!(next, [una + 4 * m]);
+    assert_eq!(h.counters().retrans_segs, 4);
+}
+
+#[test]
+fn lost_retransmission_of_the_head_is_resent_without_a_timeout() {
+    let mut h = Harness::new();
+    let (c, iss) = sack_connected(&mut h);
+    let una = iss + 1;
+    let m = 1460u32;
+    h.tcp.send(c, &[4u8; 10 * 1460]).unwrap();
+    h.flush();
+    h.out.clear();
+    let s = |a: u32, b: u32| (una + a * m, una + b * m);
+    // Segment 0 lost; 1..=3 SACKed: fast retransmit of the head.
+    h.inject(seg(5001).ack(una).sack(&[s(1, 2)]));
+    h.inject(seg(5001).ack(una).sack(&[s(1, 3)]));
+    h.inject(seg(5001).ack(una).sack(&[s(1, 4)]));
+    h.flush();
+    assert!(h.out.drain(..).any(|o| o.seq == una));
+    // A round trip later newer segments are still being SACKed but SND.UNA has not moved:
+    // the retransmission was lost too, and goes again.
+    h.advance(crate::time::Duration::from_millis(5));
+    h.out.clear();
+    // The hole is taken as lost again and resent as soon as the pipe has room.
+    for k in 5..=7 {
+        h.inject(seg(5001).ack(una).sack(&[s(1, k)]));
+    }
+    h.flush();
+    assert!(h.out.drain(..).any(|o| o.seq == una), "head not resent");
+    assert_eq!(h.counters().lost_retransmits, 1);
+    assert_eq!(h.counters().timeouts, 0);
+}
