@@ -2,6 +2,7 @@
 //!
 //! Owns defaults only; nothing here acts on them.
 
+use super::congestion::CongestionFactory;
 use crate::time::Duration;
 
 /// Default send buffer (SO_SNDBUF): 256 KiB, enough for a 20 ms × 100 Mbit/s path.
@@ -20,7 +21,7 @@ pub const MAX_PENDING_RSTS: usize = 256;
 pub const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 32768..=60999;
 
 /// Host-wide TCP settings (the sysctls).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct TcpConfig {
     pub send_buffer: usize,
     pub recv_buffer: usize,
@@ -49,6 +50,8 @@ pub struct TcpConfig {
     pub timestamps: bool,
     /// Offer SACK-permitted on SYNs and use SACK (RFC 2018) when the peer does too.
     pub sack_permitted: bool,
+    /// Makes the congestion controller of each connection (NewReno by default).
+    pub congestion: CongestionFactory,
 }
 
 impl Default for TcpConfig {
@@ -74,6 +77,7 @@ impl Default for TcpConfig {
             window_scaling: true,
             timestamps: true,
             sack_permitted: true,
+            congestion: super::congestion::new_reno,
         }
     }
 }

@@ -92,10 +92,7 @@ impl Tcb {
             self.snd_wscale = 0;
             self.rcv_wscale = 0;
         }
-        self.cc = alloc::boxed::Box::new(super::congestion::NewReno::new(
-            cx.config.initial_window,
-            self.mss,
-        ));
+        self.cc = (cx.config.congestion)(cx.config.initial_window, self.mss);
     }
 
     /// The duplicate ACK answering an unacceptable segment. Segments without data cannot be

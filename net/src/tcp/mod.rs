@@ -32,11 +32,11 @@
 //!
 //! # Bounds
 //! Send and receive buffers [`DEFAULT_SEND_BUFFER`] / [`DEFAULT_RECV_BUFFER`] (per socket,
-//! settable within `tcb::MIN_BUFFER..=tcb::MAX_BUFFER`); the out-of-order queue within the
-//! receive buffer, counting `tcb::OOO_ENTRY_OVERHEAD` per run; SYN and accept queues each
+//! settable within [`MIN_BUFFER`]`..=`[`MAX_BUFFER`]); the out-of-order queue within the
+//! receive buffer, counting [`OOO_ENTRY_OVERHEAD`] per run; SYN and accept queues each
 //! bounded by the backlog (≤ [`SOMAXCONN`]); at most [`MAX_SOCKETS`] sockets (TIME-WAIT
 //! included); at most [`MAX_PENDING_RSTS`] RSTs between two `dispatch` calls; the SACK
-//! scoreboard at `sack::MAX_SACK_RANGES` ranges.
+//! scoreboard at [`MAX_SACK_RANGES`] ranges.
 
 mod ack;
 mod config;
@@ -72,9 +72,10 @@ pub use config::{
 };
 pub use icmp::IcmpError;
 pub use output::Emit;
+pub use sack::MAX_SACK_RANGES;
 pub use socket::{PollEvents, Shutdown};
 pub use stats::Counters;
-pub use tcb::SockOpts;
+pub use tcb::{SockOpts, MAX_BUFFER, MAX_DUPTHRESH, MIN_BUFFER, MIN_MSS, OOO_ENTRY_OVERHEAD};
 
 use input::{RstReply, Segment};
 use listen::Listener;

@@ -11,7 +11,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
 
-use super::congestion::{CongestionControl, NewReno};
+use super::congestion::CongestionControl;
 use super::seq::Seq;
 use super::{Counters, Shared, State, TcpConfig};
 use crate::errno::Errno;
@@ -308,7 +308,7 @@ impl Tcb {
             last_recv: now,
             last_send: now,
             ka_probes: 0,
-            cc: Box::new(NewReno::new(cx.config.initial_window, mss)),
+            cc: (cx.config.congestion)(cx.config.initial_window, mss),
             dupacks: 0,
             in_recovery: false,
             recover: iss,
