@@ -156,7 +156,7 @@ impl Tcp {
     }
 
     /// A child left the table: forget it in its listener's queues.
-    pub(crate) fn child_gone(&mut self, lidx: usize, idx: usize, _state: State) {
+    pub(crate) fn child_gone(&mut self, lidx: usize, idx: usize) {
         if let Some(Sock::Listener(l)) = self.slots.get_mut(lidx).and_then(|s| s.sock.as_mut()) {
             l.syn_queue.retain(|&c| c != idx);
             l.accept_queue.retain(|&c| c != idx);

@@ -538,14 +538,12 @@ impl Tcp {
                 if self.conns.get(&(tcb.local, tcb.remote)) == Some(&idx) {
                     self.conns.remove(&(tcb.local, tcb.remote));
                 }
-                if tcb.state.is_synchronized() || tcb.state == State::Closed {
-                    // CurrEstab bookkeeping for blocks freed without passing through CLOSED.
-                    if matches!(tcb.state, State::Established | State::CloseWait) {
-                        self.cx.stats.curr_estab = self.cx.stats.curr_estab.saturating_sub(1);
-                    }
+                // CurrEstab bookkeeping for a block freed without passing through CLOSED.
+                if matches!(tcb.state, State::Established | State::CloseWait) {
+                    self.cx.stats.curr_estab = self.cx.stats.curr_estab.saturating_sub(1);
                 }
                 if let Owner::Listener(l) = tcb.owner {
-                    self.child_gone(l, idx, tcb.state);
+                    self.child_gone(l, idx);
                 }
             }
             Sock::Listener(l) => {
