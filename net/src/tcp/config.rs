@@ -48,7 +48,9 @@ pub struct TcpConfig {
     pub keepalive_idle: Duration,
     pub keepalive_interval: Duration,
     pub keepalive_count: u32,
-    /// Challenge ACKs per second, host-wide (RFC 5961 §7).
+    /// Challenge ACKs per second per connection (RFC 5961 §7). Per connection, not
+    /// host-wide as RFC 5961 suggests: a shared counter is an off-path side channel that
+    /// reveals whether a guessed 4-tuple exists (CVE-2016-5696).
     pub challenge_ack_limit: u32,
     pub window_scaling: bool,
     pub timestamps: bool,
@@ -77,7 +79,7 @@ impl Default for TcpConfig {
             keepalive_idle: Duration::from_secs(7200),
             keepalive_interval: Duration::from_secs(75),
             keepalive_count: 9,
-            challenge_ack_limit: 1000,
+            challenge_ack_limit: 10,
             window_scaling: true,
             timestamps: true,
             sack_permitted: true,

@@ -114,7 +114,12 @@ impl Tcb {
 
     /// Challenge ACK (RFC 5961 §3.2, §4.2, §5.2), under the host-wide rate limit.
     fn challenge_ack(&mut self, cx: &mut Shared, now: Instant) {
-        if cx.challenge_allowed(now) {
+        if now.saturating_since(self.challenge_window) >= Duration::from_secs(1) {
+            self.challenge_window = now;
+            self.challenge_count = 0;
+        }
+        if self.challenge_count < cx.config.challenge_ack_limit {
+            self.challenge_count += 1;
             cx.stats.challenge_acks += 1;
             self.ack_now = true;
         } else {

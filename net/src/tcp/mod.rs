@@ -63,7 +63,7 @@ use alloc::vec::Vec;
 use core::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::rand::Rng;
-use crate::time::{Duration, Instant};
+use crate::time::Instant;
 use crate::wire::tcp::{flags, TcpOptions, TcpPacket, TcpRepr};
 
 pub use config::{
@@ -122,24 +122,6 @@ pub(crate) struct Shared {
     pub key: [u8; 16],
     pub stats: Counters,
     pub scratch: Vec<u8>,
-    challenge_window: Instant,
-    challenge_count: u32,
-}
-
-impl Shared {
-    /// RFC 5961 §7: at most `challenge_ack_limit` challenge ACKs per second.
-    pub fn challenge_allowed(&mut self, now: Instant) -> bool {
-        if now.saturating_since(self.challenge_window) >= Duration::from_secs(1) {
-            self.challenge_window = now;
-            self.challenge_count = 0;
-        }
-        if self.challenge_count < self.config.challenge_ack_limit {
-            self.challenge_count += 1;
-            true
-        } else {
-            false
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -189,8 +171,6 @@ impl Tcp {
                 key: isn_key,
                 stats: Counters::default(),
                 scratch: Vec::new(),
-                challenge_window: Instant::ZERO,
-                challenge_count: 0,
             },
             slots: Vec::new(),
             free: Vec::new(),

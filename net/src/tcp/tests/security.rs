@@ -6,6 +6,7 @@ use crate::errno::Errno;
 use crate::tcp::{IcmpError, State, TcpConfig};
 use crate::time::Duration;
 use crate::wire::tcp::flags;
+use core::net::SocketAddrV4;
 
 #[test]
 fn in_window_rst_not_at_rcv_nxt_draws_challenge_ack() {
@@ -56,7 +57,18 @@ fn challenge_acks_are_rate_limited() {
     h.expect_none();
     assert_eq!(h.counters().challenge_acks, 2);
     assert_eq!(h.counters().challenge_acks_suppressed, 3);
-    // A second later the budget is back.
+    // The budget is per connection (a shared one is a side channel, CVE-2016-5696): another
+    // connection still gets its challenge ACK.
+    let other = SocketAddrV4::new(PEER, 40001);
+    let c2 = h.tcp.connect(h.now, us(), other, None).unwrap();
+    let syn = h.expect();
+    h.inject(seg(9000).port(40001).syn().ack(syn.seq + 1));
+    let _ = h.expect();
+    assert_eq!(h.state(c2), State::Established);
+    h.inject(seg(9001 + 10).port(40001).rst());
+    assert!(h.expect().is(flags::ACK));
+    assert_eq!(h.counters().challenge_acks, 3);
+    // A second later the first connection's budget is back.
     h.advance(Duration::from_secs(1));
     h.inject(seg(5001 + 10).rst());
     assert!(h.expect().is(flags::ACK));
