@@ -99,7 +99,8 @@ impl Tcp {
             self.queue_rst(local, remote, RstReply::for_segment(seg));
             return;
         }
-        if !seg.has(flags::SYN) {
+        // SYN+FIN is a scanning trick, not an open (Linux drops it too).
+        if !seg.has(flags::SYN) || seg.has(flags::FIN) {
             return;
         }
         let Some(Sock::Listener(l)) = self.slots.get(lidx).and_then(|s| s.sock.as_ref()) else {

@@ -222,6 +222,16 @@ fn bad_checksum_and_truncation_are_counted() {
 }
 
 #[test]
+fn syn_fin_to_a_listener_is_dropped() {
+    let mut h = Harness::new();
+    let l = h.tcp.listen(us(), 4).unwrap();
+    h.inject(seg(1000).syn().fin());
+    h.expect_none();
+    assert_eq!(h.tcp.accept(l), Err(Errno::EAGAIN));
+    assert_eq!(h.counters().passive_opens, 0);
+}
+
+#[test]
 fn backlog_bounds_syn_and_accept_queues() {
     let mut h = Harness::new();
     let l = h.tcp.listen(us(), 1).unwrap();
