@@ -243,7 +243,7 @@ impl Tcp {
             if let Some(floor) = self.time_wait_reusable(idx, &seg) {
                 // RFC 6191: a new incarnation may take over the TIME-WAIT 4-tuple.
                 self.cx.stats.time_wait_reused += 1;
-                self.free_slot(idx);
+                self.retire_time_wait(idx);
                 iss_floor = Some(floor);
             } else {
                 self.conn_input(idx, now, &seg);
@@ -267,6 +267,22 @@ impl Tcp {
                 }
             }
         }
+    }
+
+    /// Make way for a new incarnation: an orphan is freed; a block the application still holds
+    /// becomes CLOSED and leaves the 4-tuple index.
+    fn retire_time_wait(&mut self, idx: usize) {
+        let Some(Sock::Conn(tcb)) = self.slots.get_mut(idx).and_then(|s| s.sock.as_mut()) else {
+            return;
+        };
+        if tcb.owner != Owner::User {
+            self.free_slot(idx);
+            return;
+        }
+        tcb.set_state(&mut self.cx.stats, State::Closed);
+        let key = (tcb.local, tcb.remote);
+        self.conns.remove(&key);
+        self.after(idx);
     }
 
     /// A SYN may reopen a TIME-WAIT 4-tuple if it is newer (timestamp, else sequence

@@ -159,6 +159,32 @@ fn time_wait_is_reused_by_a_newer_syn() {
 }
 
 #[test]
+fn time_wait_reuse_leaves_a_held_handle_closed_not_dangling() {
+    let mut h = Harness::new();
+    let l = h.tcp.listen(us(), 4).unwrap();
+    h.inject(seg(1000).syn());
+    let sa = h.expect();
+    h.inject(seg(1001).ack(sa.seq + 1));
+    let c = h.tcp.accept(l).unwrap();
+    // Half-close from our side, the peer's FIN: TIME-WAIT with the handle still held.
+    h.tcp.shutdown(c, crate::tcp::Shutdown::Write).unwrap();
+    let fin = h.expect();
+    h.inject(seg(1001).ack(fin.seq + 1).fin());
+    let _ = h.expect();
+    assert_eq!(h.state(c), State::TimeWait);
+    h.inject(seg(90_000).syn());
+    let sa2 = h.expect();
+    assert!(sa2.is(flags::SYN | flags::ACK));
+    assert_eq!(h.state(c), State::Closed);
+    h.tcp.close(c).unwrap();
+    // Closing the old handle left the new incarnation intact.
+    h.inject(seg(90_001).ack(sa2.seq + 1).data(b"new"));
+    let c2 = h.tcp.accept(l).unwrap();
+    assert_eq!(h.read_all(c2), b"new");
+    assert_eq!(h.counters().time_wait_reused, 1);
+}
+
+#[test]
 fn time_wait_reuse_by_newer_timestamp() {
     let mut h = Harness::new();
     let l = h.tcp.listen(us(), 4).unwrap();
