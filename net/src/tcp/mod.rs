@@ -280,8 +280,6 @@ impl Tcp {
             return;
         }
         tcb.set_state(&mut self.cx.stats, State::Closed);
-        let key = (tcb.local, tcb.remote);
-        self.conns.remove(&key);
         self.after(idx);
     }
 
@@ -381,6 +379,16 @@ impl Tcp {
         if closed && owner != Owner::User {
             self.free_slot(idx);
         } else {
+            if closed {
+                // A CLOSED block the application still holds no longer owns its 4-tuple
+                // (Linux unhashes it too): a new connection may use it.
+                if let Some(Sock::Conn(tcb)) = self.slots.get(idx).and_then(|s| s.sock.as_ref()) {
+                    let key = (tcb.local, tcb.remote);
+                    if self.conns.get(&key) == Some(&idx) {
+                        self.conns.remove(&key);
+                    }
+                }
+            }
             self.reschedule(idx);
         }
     }

@@ -270,6 +270,11 @@ fn reset_in_established_reports_econnreset_then_epipe() {
     assert_eq!(h.tcp.send(c, b"x"), Err(Errno::EPIPE));
     assert_eq!(h.tcp.recv(c, &mut [0; 4]), Ok(0));
     assert_eq!(h.counters().estab_resets, 1);
+    // The reset connection no longer owns its 4-tuple although the handle is still open.
+    let again = h.tcp.connect(h.now, us(), peer(), None).unwrap();
+    assert!(h.expect().is(flags::SYN));
+    assert_eq!(h.state(c), State::Closed);
+    assert_eq!(h.state(again), State::SynSent);
     let _ = iss;
 }
 
