@@ -3,6 +3,7 @@
 //! Owns cwnd and ssthresh only. Loss detection (duplicate ACKs, partial ACKs, RTO) lives in
 //! the input and timer code, which tells the algorithm what happened; the algorithm never sends.
 
+use alloc::boxed::Box;
 use core::fmt::Debug;
 
 /// What loss recovery reports to a congestion controller. All sizes in bytes.
@@ -32,6 +33,15 @@ pub trait CongestionControl: Debug + Send {
     /// The last congestion event was spurious (RFC 3522 Eifel detection): restore the state
     /// from before it.
     fn undo(&mut self);
+}
+
+/// Builds a connection's congestion controller from the initial window (segments) and MSS
+/// (bytes); `TcpConfig::congestion` selects the algorithm.
+pub type CongestionFactory = fn(initial_window: u32, mss: u32) -> Box<dyn CongestionControl>;
+
+/// The default factory: [`NewReno`].
+pub fn new_reno(initial_window: u32, mss: u32) -> Box<dyn CongestionControl> {
+    Box::new(NewReno::new(initial_window, mss))
 }
 
 /// RFC 5681 slow start / congestion avoidance with RFC 6582 fast recovery.

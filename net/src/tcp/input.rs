@@ -92,10 +92,7 @@ impl Tcb {
             self.snd_wscale = 0;
             self.rcv_wscale = 0;
         }
-        self.cc = alloc::boxed::Box::new(super::congestion::NewReno::new(
-            cx.config.initial_window,
-            self.mss,
-        ));
+        self.cc = (cx.config.congestion)(cx.config.initial_window, self.mss);
     }
 
     /// The duplicate ACK answering an unacceptable segment. Segments without data cannot be
@@ -117,7 +114,12 @@ impl Tcb {
 
     /// Challenge ACK (RFC 5961 §3.2, §4.2, §5.2), under the host-wide rate limit.
     fn challenge_ack(&mut self, cx: &mut Shared, now: Instant) {
-        if cx.challenge_allowed(now) {
+        if now.saturating_since(self.challenge_window) >= Duration::from_secs(1) {
+            self.challenge_window = now;
+            self.challenge_count = 0;
+        }
+        if self.challenge_count < cx.config.challenge_ack_limit {
+            self.challenge_count += 1;
             cx.stats.challenge_acks += 1;
             self.ack_now = true;
         } else {

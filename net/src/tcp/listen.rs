@@ -99,7 +99,8 @@ impl Tcp {
             self.queue_rst(local, remote, RstReply::for_segment(seg));
             return;
         }
-        if !seg.has(flags::SYN) {
+        // SYN+FIN is a scanning trick, not an open (Linux drops it too).
+        if !seg.has(flags::SYN) || seg.has(flags::FIN) {
             return;
         }
         let Some(Sock::Listener(l)) = self.slots.get(lidx).and_then(|s| s.sock.as_ref()) else {
@@ -156,7 +157,7 @@ impl Tcp {
     }
 
     /// A child left the table: forget it in its listener's queues.
-    pub(crate) fn child_gone(&mut self, lidx: usize, idx: usize, _state: State) {
+    pub(crate) fn child_gone(&mut self, lidx: usize, idx: usize) {
         if let Some(Sock::Listener(l)) = self.slots.get_mut(lidx).and_then(|s| s.sock.as_mut()) {
             l.syn_queue.retain(|&c| c != idx);
             l.accept_queue.retain(|&c| c != idx);

@@ -32,11 +32,11 @@
 //!
 //! # Bounds
 //! Send and receive buffers [`DEFAULT_SEND_BUFFER`] / [`DEFAULT_RECV_BUFFER`] (per socket,
-//! settable within `tcb::MIN_BUFFER..=tcb::MAX_BUFFER`); the out-of-order queue within the
-//! receive buffer, counting `tcb::OOO_ENTRY_OVERHEAD` per run; SYN and accept queues each
+//! settable within [`MIN_BUFFER`]`..=`[`MAX_BUFFER`]); the out-of-order queue within the
+//! receive buffer, counting [`OOO_ENTRY_OVERHEAD`] per run; SYN and accept queues each
 //! bounded by the backlog (≤ [`SOMAXCONN`]); at most [`MAX_SOCKETS`] sockets (TIME-WAIT
 //! included); at most [`MAX_PENDING_RSTS`] RSTs between two `dispatch` calls; the SACK
-//! scoreboard at `sack::MAX_SACK_RANGES` ranges.
+//! scoreboard at [`MAX_SACK_RANGES`] ranges.
 
 mod ack;
 mod config;
@@ -63,7 +63,7 @@ use alloc::vec::Vec;
 use core::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::rand::Rng;
-use crate::time::{Duration, Instant};
+use crate::time::Instant;
 use crate::wire::tcp::{flags, TcpOptions, TcpPacket, TcpRepr};
 
 pub use config::{
@@ -72,9 +72,10 @@ pub use config::{
 };
 pub use icmp::IcmpError;
 pub use output::Emit;
+pub use sack::MAX_SACK_RANGES;
 pub use socket::{PollEvents, Shutdown};
 pub use stats::Counters;
-pub use tcb::SockOpts;
+pub use tcb::{SockOpts, MAX_BUFFER, MAX_DUPTHRESH, MIN_BUFFER, MIN_MSS, OOO_ENTRY_OVERHEAD};
 
 use input::{RstReply, Segment};
 use listen::Listener;
@@ -121,24 +122,6 @@ pub(crate) struct Shared {
     pub key: [u8; 16],
     pub stats: Counters,
     pub scratch: Vec<u8>,
-    challenge_window: Instant,
-    challenge_count: u32,
-}
-
-impl Shared {
-    /// RFC 5961 §7: at most `challenge_ack_limit` challenge ACKs per second.
-    pub fn challenge_allowed(&mut self, now: Instant) -> bool {
-        if now.saturating_since(self.challenge_window) >= Duration::from_secs(1) {
-            self.challenge_window = now;
-            self.challenge_count = 0;
-        }
-        if self.challenge_count < self.config.challenge_ack_limit {
-            self.challenge_count += 1;
-            true
-        } else {
-            false
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -188,8 +171,6 @@ impl Tcp {
                 key: isn_key,
                 stats: Counters::default(),
                 scratch: Vec::new(),
-                challenge_window: Instant::ZERO,
-                challenge_count: 0,
             },
             slots: Vec::new(),
             free: Vec::new(),
@@ -262,7 +243,7 @@ impl Tcp {
             if let Some(floor) = self.time_wait_reusable(idx, &seg) {
                 // RFC 6191: a new incarnation may take over the TIME-WAIT 4-tuple.
                 self.cx.stats.time_wait_reused += 1;
-                self.free_slot(idx);
+                self.retire_time_wait(idx);
                 iss_floor = Some(floor);
             } else {
                 self.conn_input(idx, now, &seg);
@@ -286,6 +267,20 @@ impl Tcp {
                 }
             }
         }
+    }
+
+    /// Make way for a new incarnation: an orphan is freed; a block the application still holds
+    /// becomes CLOSED and leaves the 4-tuple index.
+    fn retire_time_wait(&mut self, idx: usize) {
+        let Some(Sock::Conn(tcb)) = self.slots.get_mut(idx).and_then(|s| s.sock.as_mut()) else {
+            return;
+        };
+        if tcb.owner != Owner::User {
+            self.free_slot(idx);
+            return;
+        }
+        tcb.set_state(&mut self.cx.stats, State::Closed);
+        self.after(idx);
     }
 
     /// A SYN may reopen a TIME-WAIT 4-tuple if it is newer (timestamp, else sequence
@@ -384,6 +379,16 @@ impl Tcp {
         if closed && owner != Owner::User {
             self.free_slot(idx);
         } else {
+            if closed {
+                // A CLOSED block the application still holds no longer owns its 4-tuple
+                // (Linux unhashes it too): a new connection may use it.
+                if let Some(Sock::Conn(tcb)) = self.slots.get(idx).and_then(|s| s.sock.as_ref()) {
+                    let key = (tcb.local, tcb.remote);
+                    if self.conns.get(&key) == Some(&idx) {
+                        self.conns.remove(&key);
+                    }
+                }
+            }
             self.reschedule(idx);
         }
     }
@@ -537,14 +542,12 @@ impl Tcp {
                 if self.conns.get(&(tcb.local, tcb.remote)) == Some(&idx) {
                     self.conns.remove(&(tcb.local, tcb.remote));
                 }
-                if tcb.state.is_synchronized() || tcb.state == State::Closed {
-                    // CurrEstab bookkeeping for blocks freed without passing through CLOSED.
-                    if matches!(tcb.state, State::Established | State::CloseWait) {
-                        self.cx.stats.curr_estab = self.cx.stats.curr_estab.saturating_sub(1);
-                    }
+                // CurrEstab bookkeeping for a block freed without passing through CLOSED.
+                if matches!(tcb.state, State::Established | State::CloseWait) {
+                    self.cx.stats.curr_estab = self.cx.stats.curr_estab.saturating_sub(1);
                 }
                 if let Owner::Listener(l) = tcb.owner {
-                    self.child_gone(l, idx, tcb.state);
+                    self.child_gone(l, idx);
                 }
             }
             Sock::Listener(l) => {

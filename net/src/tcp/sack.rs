@@ -24,7 +24,7 @@ impl Tcb {
             return 0;
         }
         let max = if self.ts_ok { 3 } else { MAX_SACK_BLOCKS };
-        let to_seq = |off: u64| (self.rcv_nxt + (off - self.rcv_off) as u32).0;
+        let to_seq = |off: u64| (self.rcv_nxt + off.saturating_sub(self.rcv_off) as u32).0;
         // Contiguous runs, highest first.
         let mut runs = self.ooo.iter().rev().map(|(&s, v)| (s, s + v.len() as u64));
         let mut merged = core::iter::from_fn(move || {
@@ -129,7 +129,7 @@ impl Tcb {
         let high = self.sacked.last().map_or(self.snd_una, |&(_, r)| r);
         let beyond = self.snd_max.since(high);
         let rx = self.high_rxt.min(high).max(self.snd_una);
-        let rexmitted = rx.since(self.snd_una) - self.sacked_below(rx);
+        let rexmitted = rx.since(self.snd_una).saturating_sub(self.sacked_below(rx));
         beyond + rexmitted
     }
 

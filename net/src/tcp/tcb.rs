@@ -11,7 +11,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
 
-use super::congestion::{CongestionControl, NewReno};
+use super::congestion::CongestionControl;
 use super::seq::Seq;
 use super::{Counters, Shared, State, TcpConfig};
 use crate::errno::Errno;
@@ -206,6 +206,9 @@ pub(crate) struct Tcb {
 
     // What the next output must do.
     pub ack_now: bool,
+    /// Start of the current one-second challenge ACK budget, and what was spent of it.
+    pub challenge_window: Instant,
+    pub challenge_count: u32,
     /// When we last answered an unacceptable segment without data.
     pub last_oow_ack: Option<Instant>,
     pub unacked_bytes: u32,
@@ -308,7 +311,7 @@ impl Tcb {
             last_recv: now,
             last_send: now,
             ka_probes: 0,
-            cc: Box::new(NewReno::new(cx.config.initial_window, mss)),
+            cc: (cx.config.congestion)(cx.config.initial_window, mss),
             dupacks: 0,
             in_recovery: false,
             recover: iss,
@@ -317,6 +320,8 @@ impl Tcb {
             undo_ts: None,
             ack_now: false,
             last_oow_ack: None,
+            challenge_window: now,
+            challenge_count: 0,
             unacked_bytes: 0,
             probe_now: false,
             force_send: false,

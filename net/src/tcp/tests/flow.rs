@@ -444,3 +444,44 @@ fn pure_acks_after_a_timeout_carry_snd_max() {
     assert!(ack.data.is_empty());
     assert_eq!(ack.seq, iss + 1 + 3 * 1460);
 }
+
+/// A congestion controller with a fixed two-segment window, to show the trait is the only
+/// thing output consults.
+#[derive(Debug)]
+struct TwoSegments(u32);
+
+impl crate::tcp::congestion::CongestionControl for TwoSegments {
+    fn cwnd(&self) -> u32 {
+        2 * self.0
+    }
+    fn ssthresh(&self) -> u32 {
+        2 * self.0
+    }
+    fn on_ack(&mut self, _: u32, _: u32) {}
+    fn on_enter_recovery(&mut self, _: u32, _: u32) {}
+    fn on_dupack_in_recovery(&mut self, _: u32) {}
+    fn on_partial_ack(&mut self, _: u32, _: u32) {}
+    fn on_exit_recovery(&mut self, _: u32, _: u32) {}
+    fn on_rto(&mut self, _: u32, _: u32) {}
+    fn on_idle_restart(&mut self, _: u32) {}
+    fn undo(&mut self) {}
+}
+
+#[test]
+fn congestion_control_is_pluggable() {
+    fn two(_: u32, mss: u32) -> alloc::boxed::Box<dyn crate::tcp::congestion::CongestionControl> {
+        alloc::boxed::Box::new(TwoSegments(mss))
+    }
+    let mut h = Harness::with_config(TcpConfig {
+        congestion: two,
+        ..TcpConfig::default()
+    });
+    let (c, iss) = h.connected_plain();
+    h.tcp.set_nodelay(c, true).unwrap();
+    h.tcp.send(c, &[0; 10 * 1460]).unwrap();
+    h.flush();
+    assert_eq!(h.out.drain(..).count(), 2);
+    h.inject(seg(5001).ack(iss + 1 + 2 * 1460));
+    h.flush();
+    assert_eq!(h.out.drain(..).count(), 2);
+}

@@ -324,3 +324,61 @@ proptest! {
         prop_assert!(got == stream);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Well-formed but hostile segments near the connection's sequence space (any flags, SACK
+    /// blocks, windows, timestamps), interleaved with application calls and timers: no panic,
+    /// and the bounds hold.
+    #[test]
+    fn hostile_segments_near_the_window(
+        segs in proptest::collection::vec(
+            (any::<u8>(), -3000i32..70_000, -70_000i32..3000, any::<u16>(), 0usize..1500,
+             any::<Option<(u32, u32)>>(), proptest::collection::vec((-5000i32..70_000, 0u32..5000), 0..4),
+             0u16..500),
+            1..80),
+    ) {
+        use super::script::{seg, Harness};
+        let mut h = Harness::new();
+        let (c, iss) = h.connected();
+        let _ = h.tcp.send(c, &[7u8; 40_000]);
+        h.flush();
+        h.out.clear();
+        let mut rcv = 5001u32;
+        for (flags, dseq, dack, win, len, ts, sack, wait) in segs {
+            let mut s = seg(rcv.wrapping_add(dseq as u32))
+                .ack((iss + 1).wrapping_add(dack as u32))
+                .win(win)
+                .data(&alloc::vec![0x55u8; len]);
+            s.repr.flags = flags;
+            if let Some((v, e)) = ts {
+                s = s.ts(v, e);
+            }
+            let blocks: Vec<(u32, u32)> = sack
+                .iter()
+                .map(|&(o, l)| {
+                    let l0 = (iss + 1).wrapping_add(o as u32);
+                    (l0, l0.wrapping_add(l))
+                })
+                .collect();
+            s = s.sack(&blocks);
+            h.inject(s);
+            h.advance(Duration::from_millis(u64::from(wait)));
+            let _ = h.tcp.recv(c, &mut [0u8; 3000]);
+            let _ = h.tcp.send(c, &[1u8; 2000]);
+            h.flush();
+            if let Some(last) = h.out.back() {
+                rcv = last.ack;
+            }
+            h.out.clear();
+            if let Ok(idx) = h.tcp.check_handle(c) {
+                if let Some(t) = h.tcp.conn(idx) {
+                    prop_assert!(t.ooo_mem <= t.opts.recv_buffer);
+                    prop_assert!(t.sacked.len() <= crate::tcp::MAX_SACK_RANGES);
+                    prop_assert!(t.snd_buf.len() <= t.opts.send_buffer);
+                }
+            }
+        }
+    }
+}

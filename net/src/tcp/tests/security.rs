@@ -6,6 +6,7 @@ use crate::errno::Errno;
 use crate::tcp::{IcmpError, State, TcpConfig};
 use crate::time::Duration;
 use crate::wire::tcp::flags;
+use core::net::SocketAddrV4;
 
 #[test]
 fn in_window_rst_not_at_rcv_nxt_draws_challenge_ack() {
@@ -56,7 +57,18 @@ fn challenge_acks_are_rate_limited() {
     h.expect_none();
     assert_eq!(h.counters().challenge_acks, 2);
     assert_eq!(h.counters().challenge_acks_suppressed, 3);
-    // A second later the budget is back.
+    // The budget is per connection (a shared one is a side channel, CVE-2016-5696): another
+    // connection still gets its challenge ACK.
+    let other = SocketAddrV4::new(PEER, 40001);
+    let c2 = h.tcp.connect(h.now, us(), other, None).unwrap();
+    let syn = h.expect();
+    h.inject(seg(9000).port(40001).syn().ack(syn.seq + 1));
+    let _ = h.expect();
+    assert_eq!(h.state(c2), State::Established);
+    h.inject(seg(9001 + 10).port(40001).rst());
+    assert!(h.expect().is(flags::ACK));
+    assert_eq!(h.counters().challenge_acks, 3);
+    // A second later the first connection's budget is back.
     h.advance(Duration::from_secs(1));
     h.inject(seg(5001 + 10).rst());
     assert!(h.expect().is(flags::ACK));
@@ -147,6 +159,32 @@ fn time_wait_is_reused_by_a_newer_syn() {
 }
 
 #[test]
+fn time_wait_reuse_leaves_a_held_handle_closed_not_dangling() {
+    let mut h = Harness::new();
+    let l = h.tcp.listen(us(), 4).unwrap();
+    h.inject(seg(1000).syn());
+    let sa = h.expect();
+    h.inject(seg(1001).ack(sa.seq + 1));
+    let c = h.tcp.accept(l).unwrap();
+    // Half-close from our side, the peer's FIN: TIME-WAIT with the handle still held.
+    h.tcp.shutdown(c, crate::tcp::Shutdown::Write).unwrap();
+    let fin = h.expect();
+    h.inject(seg(1001).ack(fin.seq + 1).fin());
+    let _ = h.expect();
+    assert_eq!(h.state(c), State::TimeWait);
+    h.inject(seg(90_000).syn());
+    let sa2 = h.expect();
+    assert!(sa2.is(flags::SYN | flags::ACK));
+    assert_eq!(h.state(c), State::Closed);
+    h.tcp.close(c).unwrap();
+    // Closing the old handle left the new incarnation intact.
+    h.inject(seg(90_001).ack(sa2.seq + 1).data(b"new"));
+    let c2 = h.tcp.accept(l).unwrap();
+    assert_eq!(h.read_all(c2), b"new");
+    assert_eq!(h.counters().time_wait_reused, 1);
+}
+
+#[test]
 fn time_wait_reuse_by_newer_timestamp() {
     let mut h = Harness::new();
     let l = h.tcp.listen(us(), 4).unwrap();
@@ -207,6 +245,16 @@ fn bad_checksum_and_truncation_are_counted() {
     // Verified by the device: the checksum is not looked at.
     h.tcp.input(h.now, PEER, US, &b, true);
     assert!(h.expect().has(flags::SYN));
+}
+
+#[test]
+fn syn_fin_to_a_listener_is_dropped() {
+    let mut h = Harness::new();
+    let l = h.tcp.listen(us(), 4).unwrap();
+    h.inject(seg(1000).syn().fin());
+    h.expect_none();
+    assert_eq!(h.tcp.accept(l), Err(Errno::EAGAIN));
+    assert_eq!(h.counters().passive_opens, 0);
 }
 
 #[test]

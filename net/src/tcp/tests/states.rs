@@ -270,6 +270,11 @@ fn reset_in_established_reports_econnreset_then_epipe() {
     assert_eq!(h.tcp.send(c, b"x"), Err(Errno::EPIPE));
     assert_eq!(h.tcp.recv(c, &mut [0; 4]), Ok(0));
     assert_eq!(h.counters().estab_resets, 1);
+    // The reset connection no longer owns its 4-tuple although the handle is still open.
+    let again = h.tcp.connect(h.now, us(), peer(), None).unwrap();
+    assert!(h.expect().is(flags::SYN));
+    assert_eq!(h.state(c), State::Closed);
+    assert_eq!(h.state(again), State::SynSent);
     let _ = iss;
 }
 
@@ -321,4 +326,42 @@ fn syn_retries_then_etimedout() {
     h.expect_none();
     assert_eq!(h.state(c), State::Closed);
     assert_eq!(h.tcp.take_error(c), Ok(Some(Errno::ETIMEDOUT)));
+}
+
+#[test]
+fn rst_in_syn_received_returns_the_listener_to_listen() {
+    let mut h = Harness::new();
+    let l = h.tcp.listen(us(), 4).unwrap();
+    h.inject(seg(1000).syn());
+    let sa = h.expect();
+    h.inject(seg(1001).rst());
+    assert_eq!(h.counters().attempt_fails, 1);
+    assert_eq!(
+        h.tcp.poll_at(),
+        None,
+        "the child and its SYN-ACK timer are gone"
+    );
+    // The listener still listens: a new SYN from the same peer opens afresh.
+    h.inject(seg(2000).syn());
+    let sa2 = h.expect();
+    assert!(sa2.is(flags::SYN | flags::ACK));
+    assert_eq!(sa2.ack, 2001);
+    h.inject(seg(2001).ack(sa2.seq + 1));
+    assert!(h.tcp.accept(l).is_ok());
+    let _ = sa;
+}
+
+#[test]
+fn close_during_syn_sent_goes_to_closed_silently() {
+    let mut h = Harness::new();
+    let c = h.tcp.connect(h.now, us(), peer(), None).unwrap();
+    let syn = h.expect();
+    h.tcp.close(c).unwrap();
+    h.expect_none();
+    assert_eq!(h.tcp.poll_at(), None);
+    // A late SYN-ACK finds no connection and is reset.
+    h.inject(seg(5000).syn().ack(syn.seq + 1));
+    let r = h.expect();
+    assert!(r.is(flags::RST));
+    assert_eq!(r.seq, syn.seq + 1);
 }
