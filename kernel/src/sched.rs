@@ -23,6 +23,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::arch::global_asm;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use net::time::{Duration, Instant};
 use x86_64::instructions::interrupts;
@@ -537,8 +538,25 @@ fn reap() {
     }
 }
 
-/// Ring-3 preemption, called from the timer interrupt when it interrupted user code: if
-/// another thread is ready, yield (we are on this thread's kernel stack).
+/// Set by interrupts that arrive in kernel mode; taken on the way back to ring 3.
+static NEED_RESCHED: AtomicBool = AtomicBool::new(false);
+
+/// An interrupt arrived while the kernel ran: re-check the run queue before returning to ring
+/// 3 (the kernel itself is never preempted).
+pub fn set_need_resched() {
+    NEED_RESCHED.store(true, Ordering::Release);
+}
+
+/// Called on a system call's way back to ring 3: preempt if an interrupt asked for it.
+pub fn resched_if_needed() {
+    if NEED_RESCHED.swap(false, Ordering::AcqRel) {
+        preempt_user();
+    }
+}
+
+/// Ring-3 preemption, called from an interrupt that interrupted user code (or on a system
+/// call's return): if another thread is ready (or a sleeper's deadline passed), yield. We are
+/// on this thread's kernel stack, so it resumes where it was.
 pub fn preempt_user() {
     let ready = {
         let mut g = SCHED.lock();
@@ -577,6 +595,11 @@ fn idle_loop(_: usize) {
         // sti; hlt: an interrupt after the check above still ends the halt.
         arch::idle();
     }
+}
+
+/// Whether `init` ran (threads can block).
+pub fn is_running() -> bool {
+    SCHED.lock().is_some()
 }
 
 /// Threads alive (for diagnostics and tests).

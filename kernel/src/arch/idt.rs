@@ -192,8 +192,11 @@ extern "C" fn isr_dispatch(frame: &mut TrapFrame) {
 
 /// An interrupt that arrived in ring 3 (after its EOI): let another ready thread run (ring-3
 /// preemption, see `sched`), and stop here if the program is being ended.
+/// An interrupt in the kernel (e.g. during a system call) only marks the preemption due; the
+/// system call's return path performs it.
 fn from_user_preempt(frame: &TrapFrame) {
     if frame.cs & 3 != 3 {
+        crate::sched::set_need_resched();
         return;
     }
     crate::sched::preempt_user();

@@ -9,6 +9,7 @@
 //! status as the verdict. A program can start another by name with `user::program_spawn`.
 
 mod kernel_test;
+mod sched_checks;
 mod user_test;
 
 use crate::process::{self, UserMain};

@@ -19,6 +19,7 @@ const CHECKS: &[Check] = &[
     ("clock advances across nanosleep", clock_and_nanosleep),
     ("getrandom", getrandom),
     ("sched_yield interleaves threads", yield_interleaves),
+    ("a ring-3 busy loop is preempted", busy_loop_preempted),
     ("unknown syscall is ENOSYS", unknown_syscall),
     ("bad pointers are EFAULT", bad_pointers),
     ("close(99) is EBADF", close_bad_fd),
@@ -149,9 +150,59 @@ fn yield_interleaves() -> Result<(), &'static str> {
         "user-test: thread trace {}",
         core::str::from_utf8(&t).unwrap_or("?")
     );
-    // Each yield hands the CPU to the other thread: no thread runs two steps in a row.
-    if t.windows(2).any(|w| w[0] == w[1]) || t.iter().filter(|&&c| c == b'a').count() != 3 {
-        return Err("the threads did not alternate");
+    // Each yield hands the CPU to the other thread ("ababab"); a time slice ending in the
+    // middle (a slow host) may shift a step, but one thread never runs all its steps first.
+    if t.iter().filter(|&&c| c == b'a').count() != 3
+        || t.iter().filter(|&&c| c == b'b').count() != 3
+    {
+        return Err("a thread's steps are missing");
+    }
+    if t == *b"aaabbb" || t == *b"bbbaaa" {
+        return Err("the threads did not interleave");
+    }
+    Ok(())
+}
+
+static STOP_SPINNING: AtomicUsize = AtomicUsize::new(0);
+/// 1 = the spinner saw the flag, 2 = it gave up after its time bound.
+static SPINNER_RESULT: AtomicUsize = AtomicUsize::new(0);
+
+/// Spins in ring 3 without any system call that could yield (clock reads do not).
+fn spinner(_: usize) {
+    let start = user::monotonic_ns();
+    loop {
+        if STOP_SPINNING.load(Ordering::SeqCst) != 0 {
+            SPINNER_RESULT.store(1, Ordering::SeqCst);
+            return;
+        }
+        if user::monotonic_ns().saturating_sub(start) > 2_000_000_000 {
+            SPINNER_RESULT.store(2, Ordering::SeqCst);
+            return;
+        }
+        core::hint::spin_loop();
+    }
+}
+
+/// While another thread spins in ring 3, this one's 5 ms sleep still ends (the timer preempts
+/// the spinner), and it can stop the spinner.
+fn busy_loop_preempted() -> Result<(), &'static str> {
+    if user::rt::spawn(spinner, 0) < 0 {
+        return Err("spawn failed");
+    }
+    user::sched_yield(); // the spinner starts
+    let t0 = user::monotonic_ns();
+    user::sleep_ms(5);
+    let woke = user::monotonic_ns();
+    STOP_SPINNING.store(1, Ordering::SeqCst);
+    while SPINNER_RESULT.load(Ordering::SeqCst) == 0 {
+        user::sched_yield();
+    }
+    uprintln!(
+        "user-test: slept 5 ms beside a spinner, woke after {} us",
+        (woke - t0) / 1000
+    );
+    if SPINNER_RESULT.load(Ordering::SeqCst) != 1 {
+        return Err("the sleeper only ran after the spinner gave up (no preemption)");
     }
     Ok(())
 }

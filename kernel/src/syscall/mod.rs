@@ -188,6 +188,7 @@ extern "C" fn dispatch(f: &mut SyscallFrame) {
         Ok(v) => v as u64,
         Err(e) => (-(e.code() as i64)) as u64,
     };
+    sched::resched_if_needed();
     if let Some(p) = sched::current_process() {
         if p.is_ending() {
             drop(p);
