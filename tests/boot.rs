@@ -179,6 +179,12 @@ fn kernel_cases_on_every_machine() {
             None,
         ),
         (
+            "init=crash-test -- thread-stack-overflow",
+            EXIT_FAILURE,
+            "kernel stack overflow (thread stack guard page)",
+            None,
+        ),
+        (
             "init=user-test",
             EXIT_SUCCESS,
             "rinet: program user-test succeeded",

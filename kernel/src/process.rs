@@ -209,7 +209,8 @@ fn finish(p: &Arc<Process>, status: i32) {
     wait::wake_all(wait::PROGRAMS_KEY);
 }
 
-/// Status of program `pid`, sleeping until it ends; None for a pid never started.
+/// Status of program `pid`, sleeping until it ends; None for a pid never started (or if the
+/// caller's own program is being ended meanwhile).
 pub fn wait(pid: u64) -> Option<i32> {
     if pid == 0 || pid >= NEXT_PID.load(Ordering::Relaxed) {
         return None;
@@ -219,6 +220,9 @@ pub fn wait(pid: u64) -> Option<i32> {
         let g = wait::generation(key);
         if let Some(&s) = EXITED.lock().get(&pid) {
             return Some(s);
+        }
+        if sched::current_process().is_some_and(|p| p.is_ending()) {
+            return None;
         }
         wait::sleep_on_if_unchanged(key, g, None);
     }

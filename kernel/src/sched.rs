@@ -1,7 +1,8 @@
 //! Kernel threads and the scheduler (one CPU).
 //!
 //! Owns the thread table, the run queue, the context switch and the idle thread. Each thread
-//! has its own kernel stack (frames; the boot stack for the `main` thread). The switch saves
+//! has its own kernel stack (frames, with an unmapped guard page below; the boot stack for the
+//! `main` thread). The switch saves
 //! the callee-saved registers and `rsp` on the old stack (`rinet_switch`).
 //!
 //! Policy: cooperative in the kernel — a thread runs until it yields, blocks, sleeps or exits —
@@ -37,7 +38,8 @@ use crate::{arch, mem, time};
 pub const KERNEL_STACK_FRAMES: usize = 32;
 const STACK_BYTES: u64 = KERNEL_STACK_FRAMES as u64 * mem::frames::FRAME_SIZE;
 /// Written at the lowest word of each spawned stack and checked at every switch away from the
-/// thread: a cheap overflow detector (no guard page: the identity map uses 2 MiB pages).
+/// thread: a second overflow detector, for a stack whose guard page could not be unmapped (the
+/// guard page below each stack turns an overflow into a double fault report).
 const STACK_CANARY: u64 = 0x5354_4143_4b5f_4f4b;
 /// Time slice of a ring-3 thread while other threads are ready.
 pub const TIME_SLICE: Duration = Duration::from_millis(10);
@@ -205,7 +207,12 @@ fn spawn_inner(
     process: Option<Arc<Process>>,
     ready: bool,
 ) -> Result<ThreadId, &'static str> {
-    let base = mem::alloc_frames(KERNEL_STACK_FRAMES).ok_or("no frames for a kernel stack")?;
+    // One more frame below the stack: its guard page, unmapped.
+    let guard = mem::alloc_frames(KERNEL_STACK_FRAMES + 1).ok_or("no frames for a kernel stack")?;
+    if let Err(e) = arch::paging::unmap_guard(guard) {
+        log::debug!("sched: no guard page for thread {name}: {e}");
+    }
+    let base = guard + mem::frames::FRAME_SIZE;
     let top = base + STACK_BYTES;
     // Initial frame popped by rinet_switch: r15 r14 r13 r12 rbx rbp, then the trampoline as
     // return address; 16 bytes of padding above keep `thread_start`'s entry ABI-aligned.
@@ -530,7 +537,9 @@ fn reap() {
     };
     for t in dead {
         if let Some(base) = t.stack {
-            let _ = mem::free_frames(base, KERNEL_STACK_FRAMES);
+            let guard = base - mem::frames::FRAME_SIZE;
+            arch::paging::remap_guard(guard);
+            let _ = mem::free_frames(guard, KERNEL_STACK_FRAMES + 1);
         }
         if let Some((base, n)) = t.user_stack {
             let _ = mem::free_frames(base, n);

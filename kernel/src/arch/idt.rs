@@ -281,6 +281,11 @@ fn exception(f: &TrapFrame) -> ! {
         p(format_args!(
             "  CR2 is in the stack guard page: kernel stack overflow"
         ));
+    } else if matches!(f.vector, 8 | 14) && cr2 < f.rsp && f.rsp - cr2 <= 4096 {
+        // A thread stack's guard page (sched): the failed push was just below RSP.
+        p(format_args!(
+            "  CR2 is just below RSP: kernel stack overflow (thread stack guard page)"
+        ));
     }
     p(format_args!(
         "  RAX {:#018x}  RBX {:#018x}  RCX {:#018x}",

@@ -50,6 +50,9 @@ pub fn run(name: &'static str, args: &'static [&'static str]) -> ! {
         "crash-test" if args.first() == Some(&"user") => {
             process::run_init("crash-user", user_test::crash_user, &[])
         }
+        "crash-test" if args.first() == Some(&"thread-stack-overflow") => {
+            thread_stack_overflow_test()
+        }
         "crash-test" if args.first() == Some(&"panic") => {
             panic!("crash-test: deliberate panic (args {args:?})")
         }
@@ -103,6 +106,23 @@ fn stack_overflow_test() -> ! {
     exit::failure(format_args!(
         "crash-test: recursion returned at depth {depth}"
     ))
+}
+
+/// `init=crash-test -- thread-stack-overflow`: a kernel thread recurses into its stack's guard
+/// page; the double fault is reported and QEMU exits with 35.
+fn thread_stack_overflow_test() -> ! {
+    marker!("rinet: crash-test: overflowing a kernel thread's stack");
+    if let Err(e) = crate::sched::spawn(
+        "overflow",
+        |_| {
+            core::hint::black_box(recurse(0));
+        },
+        0,
+    ) {
+        exit::failure(format_args!("crash-test: spawn: {e}"));
+    }
+    crate::time::sleep(net::time::Duration::from_secs(5));
+    exit::failure("crash-test: the overflowing thread was not stopped")
 }
 
 #[inline(never)]

@@ -285,7 +285,13 @@ fn nanosleep(req: u64, rem: u64) -> SysResult {
         uaccess::check(rem, core::mem::size_of::<Timespec>())?;
     }
     let d = Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
-    sched::sleep_until(time::now() + d);
+    let deadline = time::now() + d;
+    while time::now() < deadline {
+        if sched::current_process().is_some_and(|p| p.is_ending()) {
+            return Err(Errno::EINTR);
+        }
+        sched::block(&[], Some(deadline), |_| true);
+    }
     if rem != 0 {
         uaccess::write(rem, Timespec::default())?;
     }
