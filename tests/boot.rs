@@ -73,7 +73,10 @@ fn user_test_passes_in_ring_3() {
     out.assert_console_contains("unknown syscall 999: ENOSYS");
     out.assert_console_contains("program crash-user killed: page fault at RIP");
     out.assert_console_contains("CR2 0x7fffdead0000");
-    out.assert_console_contains("user-test: all 11 checks passed");
+    out.assert_console_contains("program crash-user-gp killed: general protection fault");
+    out.assert_console_contains("program crash-user-stack killed: page fault");
+    out.assert_console_contains("exit-group-user ended with status 7");
+    out.assert_console_contains("checks passed");
     out.assert_console_contains("rinet: program user-test succeeded");
     assert!(
         !out.console.contains("FAIL"),

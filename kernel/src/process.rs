@@ -129,12 +129,17 @@ pub fn spawn_thread(p: &Arc<Process>, rip: u64, args: [u64; 3]) -> Result<Thread
 fn user_thread_entry(arg: usize) {
     // SAFETY: `arg` is the pointer `spawn_thread` leaked for exactly this thread.
     let start = unsafe { Box::from_raw(arg as *mut UserStart) };
-    let Some(base) = mem::alloc_frames(USER_STACK_FRAMES) else {
+    // One more frame below the stack, unmapped: a ring-3 stack overflow page-faults (and
+    // ends the program) instead of overwriting whatever frame lies below.
+    let Some(guard) = mem::alloc_frames(USER_STACK_FRAMES + 1) else {
         log::error!("program: no frames for a user stack");
         exit_thread(STATUS_KILLED);
     };
-    sched::set_user_stack(base, USER_STACK_FRAMES);
-    let top = base + (USER_STACK_FRAMES as u64) * mem::frames::FRAME_SIZE;
+    if let Err(e) = arch::paging::unmap_guard(guard) {
+        log::debug!("program: no guard page below a user stack: {e}");
+    }
+    sched::set_user_stack(guard, USER_STACK_FRAMES + 1);
+    let top = guard + (USER_STACK_FRAMES as u64 + 1) * mem::frames::FRAME_SIZE;
     // As if `call`ed: the entry sees rsp = 8 mod 16.
     arch::usermode::enter(start.rip, top - 8, start.args)
 }

@@ -295,7 +295,8 @@ pub fn current_process() -> Option<Arc<Process>> {
     s.threads.get(&s.current)?.process.clone()
 }
 
-/// Record the user stack of the running thread (freed when it exits).
+/// Record the user stack of the running thread: `frames` frames from `base`, the first one its
+/// guard page (re-mapped and freed when the thread exits).
 pub fn set_user_stack(base: u64, frames: usize) {
     if let Some(s) = SCHED.lock().as_mut() {
         let cur = s.current;
@@ -542,6 +543,7 @@ fn reap() {
             let _ = mem::free_frames(guard, KERNEL_STACK_FRAMES + 1);
         }
         if let Some((base, n)) = t.user_stack {
+            arch::paging::remap_guard(base);
             let _ = mem::free_frames(base, n);
         }
     }

@@ -29,6 +29,9 @@ pub const PROGRAMS: &[&str] = &[
 pub const USER_PROGRAMS: &[(&str, UserMain)] = &[
     ("user-test", user_test::main),
     ("crash-user", user_test::crash_user),
+    ("crash-user-gp", user_test::crash_user_gp),
+    ("crash-user-stack", user_test::crash_user_stack),
+    ("exit-group-user", user_test::exit_group_user),
 ];
 
 /// The registered ring-3 program called `name`.
@@ -73,8 +76,9 @@ pub fn run(name: &'static str, args: &'static [&'static str]) -> ! {
         },
         "services" => {
             log::warn!("init=services: the network services are not built yet; idling");
+            // Sleep, not halt: other threads (the network) keep running.
             loop {
-                arch::idle();
+                crate::wait::sleep_on(crate::wait::KERNEL_KEY_BIT | 3, None);
             }
         }
         other => {

@@ -28,7 +28,13 @@ const CHECKS: &[Check] = &[
         console_not_socket,
     ),
     ("socket() answers", socket_answers),
-    ("faulting program is killed, we go on", faulting_program),
+    ("poll: console, bad fd, timeout", poll_checks),
+    ("console fds: read EOF, fcntl", console_fds),
+    ("faulting programs are killed, we go on", faulting_programs),
+    (
+        "exit_group ends sleeping and spinning threads",
+        exit_group_ends_threads,
+    ),
 ];
 
 pub fn main(_args: &[&str]) -> i32 {
@@ -288,20 +294,132 @@ fn socket_answers() -> Result<(), &'static str> {
     Ok(())
 }
 
-fn faulting_program() -> Result<(), &'static str> {
-    let pid = user::program_spawn("crash-user");
-    if pid <= 0 {
-        return Err("program_spawn(crash-user) failed");
+fn poll_checks() -> Result<(), &'static str> {
+    let mut fds = [
+        user::PollFd {
+            fd: 1,
+            events: (user::POLLOUT | user::POLLIN) as i16,
+            revents: 0,
+        },
+        user::PollFd {
+            fd: 99,
+            events: user::POLLIN as i16,
+            revents: 0,
+        },
+        user::PollFd {
+            fd: -1,
+            events: user::POLLIN as i16,
+            revents: 7,
+        },
+    ];
+    if user::poll(&mut fds, -1) != 2 {
+        return Err("poll did not count stdout and the bad fd");
     }
-    let status = user::program_wait(pid);
-    uprintln!("user-test: crash-user ended with status {status}");
-    if status != crate::process::STATUS_KILLED as isize {
-        return Err("the faulting program did not end with status 139");
+    if fds[0].revents != user::POLLOUT as i16
+        || fds[1].revents != net::socket::POLLNVAL as i16
+        || fds[2].revents != 0
+    {
+        return Err("poll revents wrong (stdout POLLOUT, fd 99 POLLNVAL, fd -1 nothing)");
+    }
+    let t0 = user::monotonic_ns();
+    if user::poll(&mut [], 30) != 0 {
+        return Err("poll with no fds did not time out with 0");
+    }
+    if user::monotonic_ns() - t0 < 30_000_000 {
+        return Err("poll returned before its 30 ms timeout");
+    }
+    Ok(())
+}
+
+fn console_fds() -> Result<(), &'static str> {
+    let mut buf = [0u8; 8];
+    if user::read(0, &mut buf) != 0 {
+        return Err("read(0) is not end of file");
+    }
+    if user::fcntl(1, user::F_GETFL, 0) != net::sockfs::O_RDWR as isize {
+        return Err("fcntl(1, F_GETFL) is not O_RDWR");
+    }
+    if user::fcntl(1, 12345, 0) != -(Errno::EINVAL.code() as isize) {
+        return Err("fcntl with an unknown command is not EINVAL");
+    }
+    Ok(())
+}
+
+fn faulting_programs() -> Result<(), &'static str> {
+    for name in ["crash-user", "crash-user-gp", "crash-user-stack"] {
+        let pid = user::program_spawn(name);
+        if pid <= 0 {
+            return Err("program_spawn of a crash program failed");
+        }
+        let status = user::program_wait(pid);
+        uprintln!("user-test: {name} ended with status {status}");
+        if status != crate::process::STATUS_KILLED as isize {
+            return Err("a faulting program did not end with status 139");
+        }
     }
     if user::program_spawn("no-such-program") != -(Errno::ENOENT.code() as isize) {
         return Err("program_spawn of an unknown name was not ENOENT");
     }
     Ok(())
+}
+
+fn exit_group_ends_threads() -> Result<(), &'static str> {
+    let t0 = user::monotonic_ns();
+    let pid = user::program_spawn("exit-group-user");
+    if pid <= 0 {
+        return Err("program_spawn(exit-group-user) failed");
+    }
+    let status = user::program_wait(pid);
+    let ms = (user::monotonic_ns() - t0) / 1_000_000;
+    uprintln!("user-test: exit-group-user ended with status {status} after {ms} ms");
+    if status != 7 {
+        return Err("the program's status is not its exit_group(7)");
+    }
+    if ms > 5_000 {
+        return Err("the program's other threads kept it alive");
+    }
+    Ok(())
+}
+
+fn sleep_long(_: usize) {
+    user::sleep_ms(60_000);
+}
+
+fn spin_forever(_: usize) {
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// `exit-group-user`: one thread sleeps for a minute, one spins forever in ring 3, and main
+/// calls `exit_group(7)`: the program must end at once with status 7.
+pub fn exit_group_user(_args: &[&str]) -> i32 {
+    if user::rt::spawn(sleep_long, 0) < 0 || user::rt::spawn(spin_forever, 0) < 0 {
+        return 1;
+    }
+    user::sched_yield();
+    user::sched_yield();
+    user::exit_group(7)
+}
+
+/// `crash-user-gp`: a privileged instruction in ring 3 (#GP).
+pub fn crash_user_gp(_args: &[&str]) -> i32 {
+    uprintln!("crash-user-gp: executing cli in ring 3");
+    // SAFETY: deliberately faulting: `cli` at CPL 3 with IOPL 0 raises #GP.
+    unsafe { core::arch::asm!("cli") };
+    0
+}
+
+#[inline(never)]
+fn deep(n: u64) -> u64 {
+    let frame = core::hint::black_box([n; 64]);
+    deep(n + 1) + core::hint::black_box(frame[63])
+}
+
+/// `crash-user-stack`: unbounded recursion into the user stack's guard page.
+pub fn crash_user_stack(_args: &[&str]) -> i32 {
+    uprintln!("crash-user-stack: recursing");
+    deep(0) as i32
 }
 
 /// `crash-user`: reads an unmapped address from ring 3.
