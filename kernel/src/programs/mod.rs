@@ -13,7 +13,7 @@ mod sched_checks;
 mod user_test;
 
 use crate::process::{self, UserMain};
-use crate::{arch, exit, marker, nic};
+use crate::{exit, marker, nic};
 
 /// Names accepted by `init=`, for the error message.
 pub const PROGRAMS: &[&str] = &[

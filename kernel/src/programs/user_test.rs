@@ -413,6 +413,9 @@ pub fn crash_user_gp(_args: &[&str]) -> i32 {
 #[inline(never)]
 fn deep(n: u64) -> u64 {
     let frame = core::hint::black_box([n; 64]);
+    if n == u64::MAX {
+        return frame[0];
+    }
     deep(n + 1) + core::hint::black_box(frame[63])
 }
 
