@@ -7,9 +7,10 @@
 //!
 //! Policy: cooperative in the kernel — a thread runs until it yields, blocks, sleeps or exits —
 //! and preemptive only for ring-3 code: when another thread is ready the one-shot timer is
-//! armed for a time slice ([`TIME_SLICE`]); if it fires while ring-3 code runs, that thread
-//! yields from the interrupt. Kernel code is therefore never preempted, so kernel state
-//! behind plain spin locks is never contended on this single CPU.
+//! armed for a time slice ([`TIME_SLICE`]); an interrupt that arrives in ring 3 lets the next
+//! ready thread run, and one that arrives in the kernel, or a wakeup, marks a reschedule that
+//! the system call return path performs. Kernel code is therefore never preempted, so kernel
+//! state behind plain spin locks is never contended on this single CPU.
 //!
 //! The scheduler owns the LAPIC one-shot timer: it is armed for the earliest blocked thread's
 //! deadline (and the time slice). Code that needs a wakeup at a deadline sleeps with one
@@ -417,6 +418,9 @@ pub fn wake_process(process: &Arc<Process>) {
 }
 
 fn make_ready(t: &mut Thread, id: u64, runq: &mut VecDeque<u64>, reason: WakeReason) {
+    // Wakeup preemption: a ring-3 thread running now yields at its next kernel exit, so a
+    // woken thread (say, the network poll thread) cannot be starved by a busy program.
+    NEED_RESCHED.store(true, Ordering::Release);
     t.state = State::Ready;
     t.reason = reason;
     t.keys.clear();
@@ -468,6 +472,8 @@ fn reschedule() {
                 None => break idle,
             }
         };
+        // This pick accounts for every wakeup so far: no reschedule is owed any more.
+        NEED_RESCHED.store(false, Ordering::Release);
         // Arm the one-shot for the earliest sleeper, and a time slice if others are waiting.
         let slice = (!s.runq.is_empty()).then(|| now + TIME_SLICE);
         match (earliest, slice) {
@@ -569,6 +575,8 @@ pub fn resched_if_needed() {
 /// call's return): if another thread is ready (or a sleeper's deadline passed), yield. We are
 /// on this thread's kernel stack, so it resumes where it was.
 pub fn preempt_user() {
+    let were = interrupts::are_enabled();
+    interrupts::disable();
     let ready = {
         let mut g = SCHED.lock();
         g.as_mut().is_some_and(|s| {
@@ -578,6 +586,9 @@ pub fn preempt_user() {
     };
     if ready {
         reschedule();
+    }
+    if were {
+        interrupts::enable();
     }
 }
 
