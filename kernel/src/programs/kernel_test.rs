@@ -34,6 +34,10 @@ const CHECKS: &[Check] = &[
         "interrupt handler wakes a thread",
         super::sched_checks::irq_wakes_thread,
     ),
+    (
+        "blocking socket calls sleep, wake, time out",
+        super::sched_checks::blocking_socket_calls,
+    ),
 ];
 
 /// Run every check; Err names the first that failed.

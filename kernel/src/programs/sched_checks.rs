@@ -153,3 +153,96 @@ pub fn irq_wakes_thread() -> Result<(), &'static str> {
     }
     Ok(())
 }
+
+const SOCK_KEY: u64 = 0x1003;
+static SOCK_READY: AtomicU8 = AtomicU8::new(0);
+
+fn fake_peer(ms: usize) {
+    time::sleep(Duration::from_millis(ms as u64));
+    SOCK_READY.store(1, Ordering::SeqCst);
+    wait::wake_all(SOCK_KEY);
+}
+
+fn fake_info(nonblocking: bool, timeout: Option<Duration>) -> net::sys::WaitInfo {
+    net::sys::WaitInfo {
+        nonblocking,
+        timeout,
+        wait_key: SOCK_KEY,
+    }
+}
+
+fn fake_op() -> Result<u32, net::Errno> {
+    if SOCK_READY.load(Ordering::SeqCst) != 0 {
+        Ok(42)
+    } else {
+        Err(net::Errno::EAGAIN)
+    }
+}
+
+/// The syscall layer's blocking discipline over a fake socket: a blocking call sleeps until
+/// the socket's key is woken and then succeeds; its timeout gives the timeout errno; a
+/// non-blocking file, MSG_DONTWAIT or an ending program return at once.
+pub fn blocking_socket_calls() -> Result<(), &'static str> {
+    use crate::syscall::socket::retry_blocking;
+    use net::Errno;
+    SOCK_READY.store(0, Ordering::SeqCst);
+    let t0 = time::now();
+    let r = retry_blocking(
+        || Ok(fake_info(true, None)),
+        false,
+        || false,
+        Errno::EAGAIN,
+        fake_op,
+    );
+    let r2 = retry_blocking(
+        || Ok(fake_info(false, None)),
+        true,
+        || false,
+        Errno::EAGAIN,
+        fake_op,
+    );
+    let r3 = retry_blocking(
+        || Ok(fake_info(false, None)),
+        false,
+        || true,
+        Errno::EAGAIN,
+        fake_op,
+    );
+    if r != Err(Errno::EAGAIN) || r2 != Err(Errno::EAGAIN) || r3 != Err(Errno::EINTR) {
+        return Err("non-blocking, MSG_DONTWAIT or ending call did not return at once");
+    }
+    if time::now().saturating_since(t0) > Duration::from_millis(500) {
+        return Err("a non-blocking call slept");
+    }
+    let t1 = time::now();
+    let timeout = Some(Duration::from_millis(15));
+    let r = retry_blocking(
+        || Ok(fake_info(false, timeout)),
+        false,
+        || false,
+        Errno::EINPROGRESS,
+        fake_op,
+    );
+    if r != Err(Errno::EINPROGRESS) {
+        return Err("a blocking call past its timeout did not give the timeout errno");
+    }
+    if time::now().saturating_since(t1) < Duration::from_millis(15) {
+        return Err("a blocking call timed out early");
+    }
+    sched::spawn("fake-peer", fake_peer, 20)?;
+    let t2 = time::now();
+    let r = retry_blocking(
+        || Ok(fake_info(false, None)),
+        false,
+        || false,
+        Errno::EAGAIN,
+        fake_op,
+    );
+    if r != Ok(42) {
+        return Err("a blocking call did not succeed once woken");
+    }
+    if time::now().saturating_since(t2) < Duration::from_millis(20) {
+        return Err("a blocking call returned before the socket was ready");
+    }
+    Ok(())
+}
