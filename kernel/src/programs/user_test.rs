@@ -88,10 +88,10 @@ fn clock_and_nanosleep() -> Result<(), &'static str> {
         tv_sec: 0,
         tv_nsec: 1_000_000_000,
     };
-    if user::nanosleep(&bad, None) != -(Errno::EINVAL.code() as isize) {
+    if user::nanosleep(&bad, None) != user::neg(Errno::EINVAL) {
         return Err("nanosleep accepted tv_nsec = 1e9");
     }
-    if user::clock_gettime(12345, &mut t1) != -(Errno::EINVAL.code() as isize) {
+    if user::clock_gettime(12345, &mut t1) != user::neg(Errno::EINVAL) {
         return Err("clock_gettime accepted an unknown clock");
     }
     Ok(())
@@ -106,7 +106,7 @@ fn getrandom() -> Result<(), &'static str> {
     if a == [0; 32] || a == b {
         return Err("getrandom bytes are zero or repeat");
     }
-    if user::getrandom(&mut a, 0x80) != -(Errno::EINVAL.code() as isize) {
+    if user::getrandom(&mut a, 0x80) != user::neg(Errno::EINVAL) {
         return Err("getrandom accepted unknown flags");
     }
     Ok(())
@@ -214,17 +214,17 @@ fn busy_loop_preempted() -> Result<(), &'static str> {
 }
 
 fn unknown_syscall() -> Result<(), &'static str> {
-    if user::syscall0(999) != -(Errno::ENOSYS.code() as isize) {
+    if user::syscall0(999) != user::neg(Errno::ENOSYS) {
         return Err("syscall 999 did not return -ENOSYS");
     }
-    if user::syscall1(5000, 1) != -(Errno::ENOSYS.code() as isize) {
+    if user::syscall1(5000, 1) != user::neg(Errno::ENOSYS) {
         return Err("syscall 5000 did not return -ENOSYS");
     }
     Ok(())
 }
 
 fn bad_pointers() -> Result<(), &'static str> {
-    let efault = -(Errno::EFAULT.code() as isize);
+    let efault = user::neg(Errno::EFAULT);
     if user::syscall3(crate::syscall::SYS_WRITE, 1, 0, 5) != efault {
         return Err("write(1, NULL, 5) was not EFAULT");
     }
@@ -244,7 +244,7 @@ fn bad_pointers() -> Result<(), &'static str> {
 }
 
 fn close_bad_fd() -> Result<(), &'static str> {
-    let ebadf = -(Errno::EBADF.code() as isize);
+    let ebadf = user::neg(Errno::EBADF);
     if user::close(99) != ebadf {
         return Err("close(99) was not EBADF");
     }
@@ -259,7 +259,7 @@ fn close_bad_fd() -> Result<(), &'static str> {
 }
 
 fn console_not_socket() -> Result<(), &'static str> {
-    let enotsock = -(Errno::ENOTSOCK.code() as isize);
+    let enotsock = user::neg(Errno::ENOTSOCK);
     if user::listen(1, 1) != enotsock {
         return Err("listen(1) was not ENOTSOCK");
     }
@@ -280,7 +280,7 @@ fn console_not_socket() -> Result<(), &'static str> {
 
 fn socket_answers() -> Result<(), &'static str> {
     let fd = user::socket(user::AF_INET, user::SOCK_DGRAM, 0);
-    if fd == -(Errno::ENETDOWN.code() as isize) {
+    if fd == user::neg(Errno::ENETDOWN) {
         uprintln!("user-test: socket() -> ENETDOWN (no network stack yet)");
         return Ok(());
     }
@@ -339,7 +339,7 @@ fn console_fds() -> Result<(), &'static str> {
     if user::fcntl(1, user::F_GETFL, 0) != net::sockfs::O_RDWR as isize {
         return Err("fcntl(1, F_GETFL) is not O_RDWR");
     }
-    if user::fcntl(1, 12345, 0) != -(Errno::EINVAL.code() as isize) {
+    if user::fcntl(1, 12345, 0) != user::neg(Errno::EINVAL) {
         return Err("fcntl with an unknown command is not EINVAL");
     }
     Ok(())
@@ -357,7 +357,7 @@ fn faulting_programs() -> Result<(), &'static str> {
             return Err("a faulting program did not end with status 139");
         }
     }
-    if user::program_spawn("no-such-program") != -(Errno::ENOENT.code() as isize) {
+    if user::program_spawn("no-such-program") != user::neg(Errno::ENOENT) {
         return Err("program_spawn of an unknown name was not ENOENT");
     }
     Ok(())
