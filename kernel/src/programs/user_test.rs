@@ -30,6 +30,7 @@ const CHECKS: &[Check] = &[
     ("socket() answers", socket_answers),
     ("poll: console, bad fd, timeout", poll_checks),
     ("console fds: read EOF, fcntl", console_fds),
+    ("gethostbyname argument checks", gethostbyname_checks),
     ("faulting programs are killed, we go on", faulting_programs),
     (
         "exit_group ends sleeping and spinning threads",
@@ -341,6 +342,29 @@ fn console_fds() -> Result<(), &'static str> {
     }
     if user::fcntl(1, 12345, 0) != user::neg(Errno::EINVAL) {
         return Err("fcntl with an unknown command is not EINVAL");
+    }
+    Ok(())
+}
+
+fn gethostbyname_checks() -> Result<(), &'static str> {
+    let mut out = [0u8; 4];
+    if user::gethostbyname("", &mut out) != user::neg(Errno::EINVAL) {
+        return Err("gethostbyname(\"\") was not EINVAL");
+    }
+    let r = user::syscall3(
+        crate::syscall::SYS_GETHOSTBYNAME,
+        0,
+        5,
+        out.as_mut_ptr() as u64,
+    );
+    if r != user::neg(Errno::EFAULT) {
+        return Err("gethostbyname(NULL) was not EFAULT");
+    }
+    // Without a resolver (no network yet) ENETDOWN; with one, an answer either way.
+    let r = user::gethostbyname("localhost.invalid", &mut out);
+    uprintln!("user-test: gethostbyname(localhost.invalid) -> {r}");
+    if r > 0 {
+        return Err("gethostbyname returned a positive value");
     }
     Ok(())
 }

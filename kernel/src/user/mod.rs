@@ -440,6 +440,17 @@ pub const F_SETFL: i32 = 4;
 pub fn program_spawn(name: &str) -> isize {
     syscall2(SYS_PROGRAM_SPAWN, name.as_ptr() as u64, name.len() as u64)
 }
+/// Resolve `name` to an IPv4 address (`out`, network order octets): 0 or `-errno` (`ENOENT`:
+/// no such name; `ENETDOWN`: no network). The kernel's private system call 1003.
+pub fn gethostbyname(name: &str, out: &mut [u8; 4]) -> isize {
+    syscall3(
+        SYS_GETHOSTBYNAME,
+        name.as_ptr() as u64,
+        name.len() as u64,
+        out.as_mut_ptr() as u64,
+    )
+}
+
 /// Wait for program `pid` to end; its exit status or `-errno`.
 pub fn program_wait(pid: isize) -> isize {
     syscall1(SYS_PROGRAM_WAIT, pid as u64)
