@@ -10,6 +10,7 @@
 
 mod kernel_test;
 mod sched_checks;
+mod socket_test;
 mod user_test;
 
 use crate::process::{self, UserMain};
@@ -23,11 +24,13 @@ pub const PROGRAMS: &[&str] = &[
     "selftest-link",
     "kernel-test",
     "user-test",
+    "socket-test",
 ];
 
 /// Ring-3 programs, by name.
 pub const USER_PROGRAMS: &[(&str, UserMain)] = &[
     ("user-test", user_test::main),
+    ("socket-test", socket_test::main),
     ("crash-user", user_test::crash_user),
     ("crash-user-gp", user_test::crash_user_gp),
     ("crash-user-stack", user_test::crash_user_stack),
