@@ -7,9 +7,11 @@
 //! returns, or when one of its threads faults ([`user_fault`]: status 139, like a shell shows
 //! SIGSEGV). Its sockets are closed when it ends.
 //!
-//! Exit rule ([`run_init`]): the machine ends when no program is left; the verdict is the
-//! `init=` program's status (0 -> success, 33; anything else -> failure, 35). Other programs'
-//! statuses are logged and can be collected by their parent with `program_wait` (syscall 1002).
+//! Exit rule ([`run_init`]): the machine ends when the `init=` program ends (like Linux when
+//! PID 1 exits), whatever other programs still run (a test starts `services` and ends); the
+//! verdict is the init program's status (0 -> success, 33; anything else -> failure, 35).
+//! Other programs' statuses are logged and can be collected by their parent with
+//! `program_wait` (syscall 1002).
 //!
 //! Never runs ring-3 code itself; never holds `fds` across a sleep.
 
@@ -30,11 +32,14 @@ pub type UserMain = fn(&[&str]) -> i32;
 
 /// Status of a program killed by a fault (128 + SIGSEGV, as a shell reports it).
 pub const STATUS_KILLED: i32 = 139;
-/// User stack of each ring-3 thread: 128 KiB of frames (unoptimised builds use deep frames).
+/// User stack of each ring-3 thread: 128 KiB of frames (a UDP server keeps a 64 KiB datagram
+/// buffer on its stack; 64 KiB stacks overflowed into the guard page in the services test).
 pub const USER_STACK_FRAMES: usize = 32;
 /// Bound on ring-3 threads per program: a runaway `spawn` loop fails with EAGAIN instead of
-/// eating every frame (each thread costs 256 KiB of stacks).
-pub const MAX_THREADS_PER_PROGRAM: usize = 64;
+/// eating every frame (each thread costs ~200 KiB: 128 + 64 KiB of stacks and their guards).
+/// A server gives each client a thread: 256 covers the self-tests' 64 concurrent connections
+/// with room to spare.
+pub const MAX_THREADS_PER_PROGRAM: usize = 256;
 
 pub struct Process {
     pub pid: u64,
@@ -51,7 +56,7 @@ struct ProcState {
 }
 
 static NEXT_PID: AtomicU64 = AtomicU64::new(1);
-/// Programs started and not yet ended.
+/// Programs started and not yet ended (reported when init ends).
 static LIVE_PROGRAMS: AtomicUsize = AtomicUsize::new(0);
 /// Statuses of ended programs, by pid (kept for `program_wait`; a few bytes each).
 static EXITED: IrqMutex<BTreeMap<u64, i32>> = IrqMutex::new(BTreeMap::new());
@@ -139,7 +144,11 @@ fn user_thread_entry(arg: usize) {
         log::debug!("program: no guard page below a user stack: {e}");
     }
     sched::set_user_stack(guard, USER_STACK_FRAMES + 1);
-    let top = guard + (USER_STACK_FRAMES as u64 + 1) * mem::frames::FRAME_SIZE;
+    let bottom = guard + mem::frames::FRAME_SIZE;
+    let top = bottom + USER_STACK_FRAMES as u64 * mem::frames::FRAME_SIZE;
+    // SAFETY: the frames above the guard were just allocated for this stack (identity-mapped
+    // RAM); zeroed so no stale kernel data reaches the program and the high-water mark works.
+    unsafe { core::ptr::write_bytes(bottom as *mut u8, 0, (top - bottom) as usize) };
     // As if `call`ed: the entry sees rsp = 8 mod 16.
     arch::usermode::enter(start.rip, top - 8, start.args)
 }
@@ -233,8 +242,9 @@ pub fn wait(pid: u64) -> Option<i32> {
     }
 }
 
-/// Start the `init=` program and wait (on the boot thread) until no program is left; end
-/// QEMU with the init program's verdict.
+/// Start the `init=` program and wait (on the boot thread) until it ends; end QEMU with its
+/// verdict (programs it started end with the machine, as everything does when Linux's PID 1
+/// exits).
 pub fn run_init(name: &'static str, main: UserMain, args: &'static [&'static str]) -> ! {
     let p = match start(name, main, args) {
         Ok(p) => p,
@@ -242,14 +252,17 @@ pub fn run_init(name: &'static str, main: UserMain, args: &'static [&'static str
     };
     let pid = p.pid;
     drop(p);
-    loop {
-        let g = wait::generation(wait::PROGRAMS_KEY);
-        if LIVE_PROGRAMS.load(Ordering::Acquire) == 0 {
-            break;
-        }
-        wait::sleep_on_if_unchanged(wait::PROGRAMS_KEY, g, None);
+    let status = wait(pid);
+    let (kstack, ustack) = sched::stack_high_water();
+    log::debug!(
+        "process: threads used at most {} KiB of kernel stack, {} KiB of user stack",
+        kstack / 1024,
+        ustack / 1024
+    );
+    let others = LIVE_PROGRAMS.load(Ordering::Acquire);
+    if others > 0 {
+        log::info!("init program {name} ended; {others} other program(s) end with it");
     }
-    let status = EXITED.lock().get(&pid).copied();
     match status {
         Some(0) => {
             crate::marker!("rinet: program {name} succeeded");

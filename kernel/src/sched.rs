@@ -25,7 +25,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::arch::global_asm;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use net::time::{Duration, Instant};
 use x86_64::instructions::interrupts;
@@ -34,10 +34,13 @@ use crate::process::Process;
 use crate::sync::IrqMutex;
 use crate::{arch, mem, time};
 
-/// Kernel stack of every spawned thread: 128 KiB (an unoptimised build's deepest path, the
-/// virtio probe, was measured at ~116 KiB on the boot stack; the network path is shallower).
+/// Kernel stack of a kernel thread: 128 KiB (an unoptimised build's deepest path, the virtio
+/// probe, was measured at ~116 KiB on the boot stack; the network path is shallower).
 pub const KERNEL_STACK_FRAMES: usize = 32;
-const STACK_BYTES: u64 = KERNEL_STACK_FRAMES as u64 * mem::frames::FRAME_SIZE;
+/// Kernel stack of a ring-3 thread, used only by its system calls and interrupts: 64 KiB
+/// (an unoptimised build's socket self-tests measured under 4 KiB; servers run hundreds of
+/// these threads, so they are kept small).
+pub const USER_THREAD_KERNEL_STACK_FRAMES: usize = 16;
 /// Written at the lowest word of each spawned stack and checked at every switch away from the
 /// thread: a second overflow detector, for a stack whose guard page could not be unmapped (the
 /// guard page below each stack turns an overflow into a double fault report).
@@ -70,8 +73,8 @@ struct Thread {
     name: &'static str,
     /// Saved stack pointer while not running.
     rsp: u64,
-    /// Frames of the kernel stack (None: the boot stack, never freed).
-    stack: Option<u64>,
+    /// Kernel stack: lowest usable address and frames (None: the boot stack, never freed).
+    stack: Option<(u64, usize)>,
     kstack_top: u64,
     state: State,
     /// Wait keys the thread is blocked on (capacity kept; cleared on wakeup).
@@ -179,7 +182,8 @@ pub fn init() {
         }),
     );
     *SCHED.lock() = Some(s);
-    let idle = spawn_inner("idle", idle_loop, 0, None, false).expect("idle thread at boot");
+    let idle = spawn_inner("idle", idle_loop, 0, None, false, KERNEL_STACK_FRAMES)
+        .expect("idle thread at boot");
     if let Some(s) = SCHED.lock().as_mut() {
         s.idle = idle.0;
     }
@@ -188,7 +192,7 @@ pub fn init() {
 
 /// Start a kernel thread running `entry(arg)`; it ends when `entry` returns or calls [`exit`].
 pub fn spawn(name: &'static str, entry: fn(usize), arg: usize) -> Result<ThreadId, &'static str> {
-    spawn_inner(name, entry, arg, None, true)
+    spawn_inner(name, entry, arg, None, true, KERNEL_STACK_FRAMES)
 }
 
 /// Like [`spawn`], for a thread of `process` (its ring-3 side is started by `entry`).
@@ -198,7 +202,14 @@ pub fn spawn_in(
     entry: fn(usize),
     arg: usize,
 ) -> Result<ThreadId, &'static str> {
-    spawn_inner(name, entry, arg, Some(process), true)
+    spawn_inner(
+        name,
+        entry,
+        arg,
+        Some(process),
+        true,
+        USER_THREAD_KERNEL_STACK_FRAMES,
+    )
 }
 
 fn spawn_inner(
@@ -207,14 +218,16 @@ fn spawn_inner(
     arg: usize,
     process: Option<Arc<Process>>,
     ready: bool,
+    frames: usize,
 ) -> Result<ThreadId, &'static str> {
+    let stack_bytes = frames as u64 * mem::frames::FRAME_SIZE;
     // One more frame below the stack: its guard page, unmapped.
-    let guard = mem::alloc_frames(KERNEL_STACK_FRAMES + 1).ok_or("no frames for a kernel stack")?;
+    let guard = mem::alloc_frames(frames + 1).ok_or("no frames for a kernel stack")?;
     if let Err(e) = arch::paging::unmap_guard(guard) {
         log::debug!("sched: no guard page for thread {name}: {e}");
     }
     let base = guard + mem::frames::FRAME_SIZE;
-    let top = base + STACK_BYTES;
+    let top = base + stack_bytes;
     // Initial frame popped by rinet_switch: r15 r14 r13 r12 rbx rbp, then the trampoline as
     // return address; 16 bytes of padding above keep `thread_start`'s entry ABI-aligned.
     let words: [u64; 7] = [
@@ -228,8 +241,9 @@ fn spawn_inner(
     ];
     let rsp = top - 16 - 8 * words.len() as u64;
     // SAFETY: the frames were just allocated to this thread and are identity-mapped RAM; the
-    // writes stay inside [base, top).
+    // writes stay inside [base, top). Zeroed so the high-water mark can be measured at exit.
     unsafe {
+        core::ptr::write_bytes(base as *mut u8, 0, stack_bytes as usize);
         core::ptr::write_volatile(base as *mut u64, STACK_CANARY);
         for (i, w) in words.iter().enumerate() {
             core::ptr::write_volatile((rsp + 8 * i as u64) as *mut u64, *w);
@@ -238,7 +252,7 @@ fn spawn_inner(
     let thread = Box::new(Thread {
         name,
         rsp,
-        stack: Some(base),
+        stack: Some((base, frames)),
         kstack_top: top,
         state: if ready { State::Ready } else { State::Blocked },
         keys: Vec::with_capacity(4),
@@ -494,7 +508,7 @@ fn reschedule() {
         // SAFETY: `old` points into a Box owned by the table; it stays there at least until
         // this thread is reaped, which happens after the switch (by another thread).
         let old = unsafe { &mut *old };
-        if let Some(base) = old.stack {
+        if let Some((base, _)) = old.stack {
             // SAFETY: the lowest word of the thread's own kernel stack (identity-mapped).
             if unsafe { core::ptr::read_volatile(base as *const u64) } != STACK_CANARY {
                 drop(g);
@@ -543,12 +557,24 @@ fn reap() {
         out
     };
     for t in dead {
-        if let Some(base) = t.stack {
+        if let Some((base, frames)) = t.stack {
+            let used = high_water(base + 8, base + frames as u64 * mem::frames::FRAME_SIZE);
+            MAX_KERNEL_STACK.fetch_max(used, Ordering::Relaxed);
+            log::trace!(
+                "sched: thread {} used {} KiB of kernel stack",
+                t.name,
+                used / 1024
+            );
             let guard = base - mem::frames::FRAME_SIZE;
             arch::paging::remap_guard(guard);
-            let _ = mem::free_frames(guard, KERNEL_STACK_FRAMES + 1);
+            let _ = mem::free_frames(guard, frames + 1);
         }
         if let Some((base, n)) = t.user_stack {
+            let used = high_water(
+                base + mem::frames::FRAME_SIZE,
+                base + n as u64 * mem::frames::FRAME_SIZE,
+            );
+            MAX_USER_STACK.fetch_max(used, Ordering::Relaxed);
             arch::paging::remap_guard(base);
             let _ = mem::free_frames(base, n);
         }
@@ -617,6 +643,31 @@ fn idle_loop(_: usize) {
         // sti; hlt: an interrupt after the check above still ends the halt.
         arch::idle();
     }
+}
+
+static MAX_KERNEL_STACK: AtomicUsize = AtomicUsize::new(0);
+static MAX_USER_STACK: AtomicUsize = AtomicUsize::new(0);
+
+/// Bytes of `[bottom, top)` ever written (zeroed at creation: the lowest non-zero word marks
+/// the deepest point; an estimate, a frame may store zeros).
+fn high_water(bottom: u64, top: u64) -> usize {
+    let mut p = bottom;
+    while p < top {
+        // SAFETY: a dead thread's stack, still allocated and mapped; nobody runs on it.
+        if unsafe { core::ptr::read_volatile(p as *const u64) } != 0 {
+            break;
+        }
+        p += 8;
+    }
+    (top - p) as usize
+}
+
+/// Deepest kernel and user stack use of any exited thread so far (bytes).
+pub fn stack_high_water() -> (usize, usize) {
+    (
+        MAX_KERNEL_STACK.load(Ordering::Relaxed),
+        MAX_USER_STACK.load(Ordering::Relaxed),
+    )
 }
 
 /// Whether `init` ran (threads can block).

@@ -29,7 +29,7 @@ pub use crate::sched::WakeReason;
 pub const KERNEL_KEY_BIT: u64 = 1 << 63;
 /// The NIC interrupt wakes the network poll thread through this key.
 pub const NIC_KEY: u64 = KERNEL_KEY_BIT | 1;
-/// Woken whenever a program ends (the boot thread waits on it for the verdict).
+/// Woken whenever a program ends.
 pub const PROGRAMS_KEY: u64 = KERNEL_KEY_BIT | 2;
 
 /// Key woken when process `pid` ends.
