@@ -16,7 +16,7 @@
 //! Never runs ring-3 code itself; never holds `fds` across a sleep.
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -58,8 +58,13 @@ struct ProcState {
 static NEXT_PID: AtomicU64 = AtomicU64::new(1);
 /// Programs started and not yet ended (reported when init ends).
 static LIVE_PROGRAMS: AtomicUsize = AtomicUsize::new(0);
+/// Ended programs whose status is kept for `program_wait` (the oldest is forgotten first: a
+/// program spawning others in a loop cannot grow the table without bound).
+const MAX_EXITED: usize = 1024;
 /// Statuses of ended programs, by pid (kept for `program_wait`; a few bytes each).
 static EXITED: IrqMutex<BTreeMap<u64, i32>> = IrqMutex::new(BTreeMap::new());
+/// Pids of programs started and not yet ended.
+static LIVE_PIDS: IrqMutex<BTreeSet<u64>> = IrqMutex::new(BTreeSet::new());
 
 impl Process {
     /// Whether the program is ending (`exit_group` or a fault): its threads must not return to
@@ -92,6 +97,7 @@ pub fn start(
         }),
     });
     LIVE_PROGRAMS.fetch_add(1, Ordering::AcqRel);
+    LIVE_PIDS.lock().insert(p.pid);
     let r = spawn_thread(
         &p,
         crate::user::rt::program_start as *const () as u64,
@@ -103,6 +109,7 @@ pub fn start(
     );
     if let Err(e) = r {
         LIVE_PROGRAMS.fetch_sub(1, Ordering::AcqRel);
+        LIVE_PIDS.lock().remove(&p.pid);
         return Err(e);
     }
     log::info!("program {name} started (pid {})", p.pid);
@@ -217,14 +224,21 @@ fn finish(p: &Arc<Process>, status: i32) {
         });
     }
     log::info!("program {} exited with status {status}", p.name);
-    EXITED.lock().insert(p.pid, status);
+    {
+        let mut exited = EXITED.lock();
+        exited.insert(p.pid, status);
+        if exited.len() > MAX_EXITED {
+            exited.pop_first();
+        }
+    }
+    LIVE_PIDS.lock().remove(&p.pid);
     LIVE_PROGRAMS.fetch_sub(1, Ordering::AcqRel);
     wait::wake_all(wait::process_key(p.pid));
     wait::wake_all(wait::PROGRAMS_KEY);
 }
 
-/// Status of program `pid`, sleeping until it ends; None for a pid never started (or if the
-/// caller's own program is being ended meanwhile).
+/// Status of program `pid`, sleeping until it ends; None for a pid never started, one whose
+/// status was forgotten ([`MAX_EXITED`]), or if the caller's own program is being ended.
 pub fn wait(pid: u64) -> Option<i32> {
     if pid == 0 || pid >= NEXT_PID.load(Ordering::Relaxed) {
         return None;
@@ -234,6 +248,9 @@ pub fn wait(pid: u64) -> Option<i32> {
         let g = wait::generation(key);
         if let Some(&s) = EXITED.lock().get(&pid) {
             return Some(s);
+        }
+        if !LIVE_PIDS.lock().contains(&pid) {
+            return None; // ended long ago, status forgotten
         }
         if sched::current_process().is_some_and(|p| p.is_ending()) {
             return None;

@@ -250,7 +250,8 @@ pub fn exception_name(vector: u8) -> &'static str {
 
 fn exception(f: &TrapFrame) -> ! {
     let cr2 = x86_64::registers::control::Cr2::read_raw();
-    if f.cs & 3 == 3 {
+    // NMI, double fault and machine check are the machine's, not the program's.
+    if f.cs & 3 == 3 && !matches!(f.vector, 2 | 8 | 18) {
         // A ring-3 program faulted: it ends, the kernel goes on.
         let what = match f.vector {
             14 => "page fault",
