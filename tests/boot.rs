@@ -59,6 +59,48 @@ fn unknown_program_is_rejected() {
     out.assert_console_contains("no-such-program");
 }
 
+#[test]
+fn user_test_passes_in_ring_3() {
+    let out = Guest::new(Machine::Microvm)
+        .net(Net::None)
+        .append("init=user-test")
+        .run(BOOT_TIMEOUT);
+    out.assert_exit(EXIT_SUCCESS);
+    out.assert_console_contains("user-test: hello from ring 3");
+    out.assert_console_contains("user-test: sched_yield interleaves threads ok");
+    out.assert_console_contains("user-test: a ring-3 busy loop is preempted ok");
+    out.assert_console_contains("user-test: bad pointers are EFAULT ok");
+    out.assert_console_contains("unknown syscall 999: ENOSYS");
+    out.assert_console_contains("program crash-user killed: page fault at RIP");
+    out.assert_console_contains("CR2 0x7fffdead0000");
+    out.assert_console_contains("program crash-user-gp killed: general protection fault");
+    out.assert_console_contains("program crash-user-stack killed: page fault");
+    out.assert_console_contains("exit-group-user ended with status 7");
+    out.assert_console_contains("checks passed");
+    out.assert_console_contains("rinet: program user-test succeeded");
+    assert!(
+        !out.console.contains("FAIL"),
+        "a user-test check failed:\n{}",
+        out.console
+    );
+}
+
+#[test]
+fn ring_3_fault_kills_the_program_not_the_kernel() {
+    let out = Guest::new(Machine::Microvm)
+        .net(Net::None)
+        .append("init=crash-test -- user")
+        .run(BOOT_TIMEOUT);
+    out.assert_exit(EXIT_FAILURE);
+    out.assert_console_contains("program crash-user killed: page fault at RIP");
+    out.assert_console_contains("program crash-user exited with status 139");
+    assert!(
+        !out.console.contains("rinet: EXCEPTION"),
+        "a ring-3 fault was reported as a kernel exception:\n{}",
+        out.console
+    );
+}
+
 fn selftest_link(machine: Machine, mac: &str, expected: &str) -> rinet::Outcome {
     Guest::new(machine)
         .net(Net::User {
@@ -138,6 +180,24 @@ fn kernel_cases_on_every_machine() {
             EXIT_FAILURE,
             "CR2 0x00007fffdead0000",
             None,
+        ),
+        (
+            "init=crash-test -- thread-stack-overflow",
+            EXIT_FAILURE,
+            "kernel stack overflow (thread stack guard page)",
+            None,
+        ),
+        (
+            "init=user-test",
+            EXIT_SUCCESS,
+            "rinet: program user-test succeeded",
+            Some("FAIL"),
+        ),
+        (
+            "init=crash-test -- user",
+            EXIT_FAILURE,
+            "program crash-user killed: page fault",
+            Some("rinet: EXCEPTION"),
         ),
         (
             "init=crash-test -- stack-overflow",

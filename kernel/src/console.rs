@@ -176,8 +176,11 @@ pub fn emergency(args: fmt::Arguments) {
 
 /// Write `bytes` as they are (no timestamp): a program's `write` to fd 1 or 2.
 pub fn write_raw(bytes: &[u8]) {
-    if let Some(uart) = UART.lock().as_mut() {
-        uart.write_bytes(bytes);
+    // A line buffer's worth per lock: a large write does not hold interrupts off throughout.
+    for chunk in bytes.chunks(LINE_BUFFER) {
+        if let Some(uart) = UART.lock().as_mut() {
+            uart.write_bytes(chunk);
+        }
     }
 }
 

@@ -7,14 +7,16 @@
 //! returns, or when one of its threads faults ([`user_fault`]: status 139, like a shell shows
 //! SIGSEGV). Its sockets are closed when it ends.
 //!
-//! Exit rule ([`run_init`]): the machine ends when no program is left; the verdict is the
-//! `init=` program's status (0 -> success, 33; anything else -> failure, 35). Other programs'
-//! statuses are logged and can be collected by their parent with `program_wait` (syscall 1002).
+//! Exit rule ([`run_init`]): the machine ends when the `init=` program ends (like Linux when
+//! PID 1 exits), whatever other programs still run (a test starts `services` and ends); the
+//! verdict is the init program's status (0 -> success, 33; anything else -> failure, 35).
+//! Other programs' statuses are logged and can be collected by their parent with
+//! `program_wait` (syscall 1002).
 //!
 //! Never runs ring-3 code itself; never holds `fds` across a sleep.
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -30,11 +32,14 @@ pub type UserMain = fn(&[&str]) -> i32;
 
 /// Status of a program killed by a fault (128 + SIGSEGV, as a shell reports it).
 pub const STATUS_KILLED: i32 = 139;
-/// User stack of each ring-3 thread: 128 KiB of frames (unoptimised builds use deep frames).
+/// User stack of each ring-3 thread: 128 KiB of frames (a UDP server keeps a 64 KiB datagram
+/// buffer on its stack; 64 KiB stacks overflowed into the guard page in the services test).
 pub const USER_STACK_FRAMES: usize = 32;
 /// Bound on ring-3 threads per program: a runaway `spawn` loop fails with EAGAIN instead of
-/// eating every frame (each thread costs 256 KiB of stacks).
-pub const MAX_THREADS_PER_PROGRAM: usize = 64;
+/// eating every frame (each thread costs ~200 KiB: 128 + 64 KiB of stacks and their guards).
+/// A server gives each client a thread: 256 covers the self-tests' 64 concurrent connections
+/// with room to spare.
+pub const MAX_THREADS_PER_PROGRAM: usize = 256;
 
 pub struct Process {
     pub pid: u64,
@@ -51,10 +56,15 @@ struct ProcState {
 }
 
 static NEXT_PID: AtomicU64 = AtomicU64::new(1);
-/// Programs started and not yet ended.
+/// Programs started and not yet ended (reported when init ends).
 static LIVE_PROGRAMS: AtomicUsize = AtomicUsize::new(0);
+/// Ended programs whose status is kept for `program_wait` (the oldest is forgotten first: a
+/// program spawning others in a loop cannot grow the table without bound).
+const MAX_EXITED: usize = 1024;
 /// Statuses of ended programs, by pid (kept for `program_wait`; a few bytes each).
 static EXITED: IrqMutex<BTreeMap<u64, i32>> = IrqMutex::new(BTreeMap::new());
+/// Pids of programs started and not yet ended.
+static LIVE_PIDS: IrqMutex<BTreeSet<u64>> = IrqMutex::new(BTreeSet::new());
 
 impl Process {
     /// Whether the program is ending (`exit_group` or a fault): its threads must not return to
@@ -87,6 +97,7 @@ pub fn start(
         }),
     });
     LIVE_PROGRAMS.fetch_add(1, Ordering::AcqRel);
+    LIVE_PIDS.lock().insert(p.pid);
     let r = spawn_thread(
         &p,
         crate::user::rt::program_start as *const () as u64,
@@ -98,6 +109,7 @@ pub fn start(
     );
     if let Err(e) = r {
         LIVE_PROGRAMS.fetch_sub(1, Ordering::AcqRel);
+        LIVE_PIDS.lock().remove(&p.pid);
         return Err(e);
     }
     log::info!("program {name} started (pid {})", p.pid);
@@ -129,12 +141,21 @@ pub fn spawn_thread(p: &Arc<Process>, rip: u64, args: [u64; 3]) -> Result<Thread
 fn user_thread_entry(arg: usize) {
     // SAFETY: `arg` is the pointer `spawn_thread` leaked for exactly this thread.
     let start = unsafe { Box::from_raw(arg as *mut UserStart) };
-    let Some(base) = mem::alloc_frames(USER_STACK_FRAMES) else {
+    // One more frame below the stack, unmapped: a ring-3 stack overflow page-faults (and
+    // ends the program) instead of overwriting whatever frame lies below.
+    let Some(guard) = mem::alloc_frames(USER_STACK_FRAMES + 1) else {
         log::error!("program: no frames for a user stack");
         exit_thread(STATUS_KILLED);
     };
-    sched::set_user_stack(base, USER_STACK_FRAMES);
-    let top = base + (USER_STACK_FRAMES as u64) * mem::frames::FRAME_SIZE;
+    if let Err(e) = arch::paging::unmap_guard(guard) {
+        log::debug!("program: no guard page below a user stack: {e}");
+    }
+    sched::set_user_stack(guard, USER_STACK_FRAMES + 1);
+    let bottom = guard + mem::frames::FRAME_SIZE;
+    let top = bottom + USER_STACK_FRAMES as u64 * mem::frames::FRAME_SIZE;
+    // SAFETY: the frames above the guard were just allocated for this stack (identity-mapped
+    // RAM); zeroed so no stale kernel data reaches the program and the high-water mark works.
+    unsafe { core::ptr::write_bytes(bottom as *mut u8, 0, (top - bottom) as usize) };
     // As if `call`ed: the entry sees rsp = 8 mod 16.
     arch::usermode::enter(start.rip, top - 8, start.args)
 }
@@ -203,13 +224,21 @@ fn finish(p: &Arc<Process>, status: i32) {
         });
     }
     log::info!("program {} exited with status {status}", p.name);
-    EXITED.lock().insert(p.pid, status);
+    {
+        let mut exited = EXITED.lock();
+        exited.insert(p.pid, status);
+        if exited.len() > MAX_EXITED {
+            exited.pop_first();
+        }
+    }
+    LIVE_PIDS.lock().remove(&p.pid);
     LIVE_PROGRAMS.fetch_sub(1, Ordering::AcqRel);
     wait::wake_all(wait::process_key(p.pid));
     wait::wake_all(wait::PROGRAMS_KEY);
 }
 
-/// Status of program `pid`, sleeping until it ends; None for a pid never started.
+/// Status of program `pid`, sleeping until it ends; None for a pid never started, one whose
+/// status was forgotten ([`MAX_EXITED`]), or if the caller's own program is being ended.
 pub fn wait(pid: u64) -> Option<i32> {
     if pid == 0 || pid >= NEXT_PID.load(Ordering::Relaxed) {
         return None;
@@ -220,12 +249,19 @@ pub fn wait(pid: u64) -> Option<i32> {
         if let Some(&s) = EXITED.lock().get(&pid) {
             return Some(s);
         }
+        if !LIVE_PIDS.lock().contains(&pid) {
+            return None; // ended long ago, status forgotten
+        }
+        if sched::current_process().is_some_and(|p| p.is_ending()) {
+            return None;
+        }
         wait::sleep_on_if_unchanged(key, g, None);
     }
 }
 
-/// Start the `init=` program and wait (on the boot thread) until no program is left; end
-/// QEMU with the init program's verdict.
+/// Start the `init=` program and wait (on the boot thread) until it ends; end QEMU with its
+/// verdict (programs it started end with the machine, as everything does when Linux's PID 1
+/// exits).
 pub fn run_init(name: &'static str, main: UserMain, args: &'static [&'static str]) -> ! {
     let p = match start(name, main, args) {
         Ok(p) => p,
@@ -233,14 +269,17 @@ pub fn run_init(name: &'static str, main: UserMain, args: &'static [&'static str
     };
     let pid = p.pid;
     drop(p);
-    loop {
-        let g = wait::generation(wait::PROGRAMS_KEY);
-        if LIVE_PROGRAMS.load(Ordering::Acquire) == 0 {
-            break;
-        }
-        wait::sleep_on_if_unchanged(wait::PROGRAMS_KEY, g, None);
+    let status = wait(pid);
+    let (kstack, ustack) = sched::stack_high_water();
+    log::debug!(
+        "process: threads used at most {} KiB of kernel stack, {} KiB of user stack",
+        kstack / 1024,
+        ustack / 1024
+    );
+    let others = LIVE_PROGRAMS.load(Ordering::Acquire);
+    if others > 0 {
+        log::info!("init program {name} ended; {others} other program(s) end with it");
     }
-    let status = EXITED.lock().get(&pid).copied();
     match status {
         Some(0) => {
             crate::marker!("rinet: program {name} succeeded");

@@ -1,14 +1,16 @@
 //! Kernel threads and the scheduler (one CPU).
 //!
 //! Owns the thread table, the run queue, the context switch and the idle thread. Each thread
-//! has its own kernel stack (frames; the boot stack for the `main` thread). The switch saves
+//! has its own kernel stack (frames, with an unmapped guard page below; the boot stack for the
+//! `main` thread). The switch saves
 //! the callee-saved registers and `rsp` on the old stack (`rinet_switch`).
 //!
 //! Policy: cooperative in the kernel — a thread runs until it yields, blocks, sleeps or exits —
 //! and preemptive only for ring-3 code: when another thread is ready the one-shot timer is
-//! armed for a time slice ([`TIME_SLICE`]); if it fires while ring-3 code runs, that thread
-//! yields from the interrupt. Kernel code is therefore never preempted, so kernel state
-//! behind plain spin locks is never contended on this single CPU.
+//! armed for a time slice ([`TIME_SLICE`]); an interrupt that arrives in ring 3 lets the next
+//! ready thread run, and one that arrives in the kernel, or a wakeup, marks a reschedule that
+//! the system call return path performs. Kernel code is therefore never preempted, so kernel
+//! state behind plain spin locks is never contended on this single CPU.
 //!
 //! The scheduler owns the LAPIC one-shot timer: it is armed for the earliest blocked thread's
 //! deadline (and the time slice). Code that needs a wakeup at a deadline sleeps with one
@@ -23,6 +25,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::arch::global_asm;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use net::time::{Duration, Instant};
 use x86_64::instructions::interrupts;
@@ -31,12 +34,16 @@ use crate::process::Process;
 use crate::sync::IrqMutex;
 use crate::{arch, mem, time};
 
-/// Kernel stack of every spawned thread: 128 KiB (an unoptimised build's deepest path, the
-/// virtio probe, was measured at ~116 KiB on the boot stack; the network path is shallower).
+/// Kernel stack of a kernel thread: 128 KiB (an unoptimised build's deepest path, the virtio
+/// probe, was measured at ~116 KiB on the boot stack; the network path is shallower).
 pub const KERNEL_STACK_FRAMES: usize = 32;
-const STACK_BYTES: u64 = KERNEL_STACK_FRAMES as u64 * mem::frames::FRAME_SIZE;
+/// Kernel stack of a ring-3 thread, used only by its system calls and interrupts: 64 KiB
+/// (an unoptimised build's socket self-tests measured under 4 KiB; servers run hundreds of
+/// these threads, so they are kept small).
+pub const USER_THREAD_KERNEL_STACK_FRAMES: usize = 16;
 /// Written at the lowest word of each spawned stack and checked at every switch away from the
-/// thread: a cheap overflow detector (no guard page: the identity map uses 2 MiB pages).
+/// thread: a second overflow detector, for a stack whose guard page could not be unmapped (the
+/// guard page below each stack turns an overflow into a double fault report).
 const STACK_CANARY: u64 = 0x5354_4143_4b5f_4f4b;
 /// Time slice of a ring-3 thread while other threads are ready.
 pub const TIME_SLICE: Duration = Duration::from_millis(10);
@@ -66,8 +73,8 @@ struct Thread {
     name: &'static str,
     /// Saved stack pointer while not running.
     rsp: u64,
-    /// Frames of the kernel stack (None: the boot stack, never freed).
-    stack: Option<u64>,
+    /// Kernel stack: lowest usable address and frames (None: the boot stack, never freed).
+    stack: Option<(u64, usize)>,
     kstack_top: u64,
     state: State,
     /// Wait keys the thread is blocked on (capacity kept; cleared on wakeup).
@@ -175,7 +182,8 @@ pub fn init() {
         }),
     );
     *SCHED.lock() = Some(s);
-    let idle = spawn_inner("idle", idle_loop, 0, None, false).expect("idle thread at boot");
+    let idle = spawn_inner("idle", idle_loop, 0, None, false, KERNEL_STACK_FRAMES)
+        .expect("idle thread at boot");
     if let Some(s) = SCHED.lock().as_mut() {
         s.idle = idle.0;
     }
@@ -184,7 +192,7 @@ pub fn init() {
 
 /// Start a kernel thread running `entry(arg)`; it ends when `entry` returns or calls [`exit`].
 pub fn spawn(name: &'static str, entry: fn(usize), arg: usize) -> Result<ThreadId, &'static str> {
-    spawn_inner(name, entry, arg, None, true)
+    spawn_inner(name, entry, arg, None, true, KERNEL_STACK_FRAMES)
 }
 
 /// Like [`spawn`], for a thread of `process` (its ring-3 side is started by `entry`).
@@ -194,7 +202,14 @@ pub fn spawn_in(
     entry: fn(usize),
     arg: usize,
 ) -> Result<ThreadId, &'static str> {
-    spawn_inner(name, entry, arg, Some(process), true)
+    spawn_inner(
+        name,
+        entry,
+        arg,
+        Some(process),
+        true,
+        USER_THREAD_KERNEL_STACK_FRAMES,
+    )
 }
 
 fn spawn_inner(
@@ -203,9 +218,16 @@ fn spawn_inner(
     arg: usize,
     process: Option<Arc<Process>>,
     ready: bool,
+    frames: usize,
 ) -> Result<ThreadId, &'static str> {
-    let base = mem::alloc_frames(KERNEL_STACK_FRAMES).ok_or("no frames for a kernel stack")?;
-    let top = base + STACK_BYTES;
+    let stack_bytes = frames as u64 * mem::frames::FRAME_SIZE;
+    // One more frame below the stack: its guard page, unmapped.
+    let guard = mem::alloc_frames(frames + 1).ok_or("no frames for a kernel stack")?;
+    if let Err(e) = arch::paging::unmap_guard(guard) {
+        log::debug!("sched: no guard page for thread {name}: {e}");
+    }
+    let base = guard + mem::frames::FRAME_SIZE;
+    let top = base + stack_bytes;
     // Initial frame popped by rinet_switch: r15 r14 r13 r12 rbx rbp, then the trampoline as
     // return address; 16 bytes of padding above keep `thread_start`'s entry ABI-aligned.
     let words: [u64; 7] = [
@@ -219,8 +241,9 @@ fn spawn_inner(
     ];
     let rsp = top - 16 - 8 * words.len() as u64;
     // SAFETY: the frames were just allocated to this thread and are identity-mapped RAM; the
-    // writes stay inside [base, top).
+    // writes stay inside [base, top). Zeroed so the high-water mark can be measured at exit.
     unsafe {
+        core::ptr::write_bytes(base as *mut u8, 0, stack_bytes as usize);
         core::ptr::write_volatile(base as *mut u64, STACK_CANARY);
         for (i, w) in words.iter().enumerate() {
             core::ptr::write_volatile((rsp + 8 * i as u64) as *mut u64, *w);
@@ -229,7 +252,7 @@ fn spawn_inner(
     let thread = Box::new(Thread {
         name,
         rsp,
-        stack: Some(base),
+        stack: Some((base, frames)),
         kstack_top: top,
         state: if ready { State::Ready } else { State::Blocked },
         keys: Vec::with_capacity(4),
@@ -287,7 +310,8 @@ pub fn current_process() -> Option<Arc<Process>> {
     s.threads.get(&s.current)?.process.clone()
 }
 
-/// Record the user stack of the running thread (freed when it exits).
+/// Record the user stack of the running thread: `frames` frames from `base`, the first one its
+/// guard page (re-mapped and freed when the thread exits).
 pub fn set_user_stack(base: u64, frames: usize) {
     if let Some(s) = SCHED.lock().as_mut() {
         let cur = s.current;
@@ -408,6 +432,9 @@ pub fn wake_process(process: &Arc<Process>) {
 }
 
 fn make_ready(t: &mut Thread, id: u64, runq: &mut VecDeque<u64>, reason: WakeReason) {
+    // Wakeup preemption: a ring-3 thread running now yields at its next kernel exit, so a
+    // woken thread (say, the network poll thread) cannot be starved by a busy program.
+    NEED_RESCHED.store(true, Ordering::Release);
     t.state = State::Ready;
     t.reason = reason;
     t.keys.clear();
@@ -459,6 +486,8 @@ fn reschedule() {
                 None => break idle,
             }
         };
+        // This pick accounts for every wakeup so far: no reschedule is owed any more.
+        NEED_RESCHED.store(false, Ordering::Release);
         // Arm the one-shot for the earliest sleeper, and a time slice if others are waiting.
         let slice = (!s.runq.is_empty()).then(|| now + TIME_SLICE);
         match (earliest, slice) {
@@ -479,7 +508,7 @@ fn reschedule() {
         // SAFETY: `old` points into a Box owned by the table; it stays there at least until
         // this thread is reaped, which happens after the switch (by another thread).
         let old = unsafe { &mut *old };
-        if let Some(base) = old.stack {
+        if let Some((base, _)) = old.stack {
             // SAFETY: the lowest word of the thread's own kernel stack (identity-mapped).
             if unsafe { core::ptr::read_volatile(base as *const u64) } != STACK_CANARY {
                 drop(g);
@@ -528,18 +557,52 @@ fn reap() {
         out
     };
     for t in dead {
-        if let Some(base) = t.stack {
-            let _ = mem::free_frames(base, KERNEL_STACK_FRAMES);
+        if let Some((base, frames)) = t.stack {
+            let used = high_water(base + 8, base + frames as u64 * mem::frames::FRAME_SIZE);
+            MAX_KERNEL_STACK.fetch_max(used, Ordering::Relaxed);
+            log::trace!(
+                "sched: thread {} used {} KiB of kernel stack",
+                t.name,
+                used / 1024
+            );
+            let guard = base - mem::frames::FRAME_SIZE;
+            arch::paging::remap_guard(guard);
+            let _ = mem::free_frames(guard, frames + 1);
         }
         if let Some((base, n)) = t.user_stack {
+            let used = high_water(
+                base + mem::frames::FRAME_SIZE,
+                base + n as u64 * mem::frames::FRAME_SIZE,
+            );
+            MAX_USER_STACK.fetch_max(used, Ordering::Relaxed);
+            arch::paging::remap_guard(base);
             let _ = mem::free_frames(base, n);
         }
     }
 }
 
-/// Ring-3 preemption, called from the timer interrupt when it interrupted user code: if
-/// another thread is ready, yield (we are on this thread's kernel stack).
+/// Set by interrupts that arrive in kernel mode; taken on the way back to ring 3.
+static NEED_RESCHED: AtomicBool = AtomicBool::new(false);
+
+/// An interrupt arrived while the kernel ran: re-check the run queue before returning to ring
+/// 3 (the kernel itself is never preempted).
+pub fn set_need_resched() {
+    NEED_RESCHED.store(true, Ordering::Release);
+}
+
+/// Called on a system call's way back to ring 3: preempt if an interrupt asked for it.
+pub fn resched_if_needed() {
+    if NEED_RESCHED.swap(false, Ordering::AcqRel) {
+        preempt_user();
+    }
+}
+
+/// Ring-3 preemption, called from an interrupt that interrupted user code (or on a system
+/// call's return): if another thread is ready (or a sleeper's deadline passed), yield. We are
+/// on this thread's kernel stack, so it resumes where it was.
 pub fn preempt_user() {
+    let were = interrupts::are_enabled();
+    interrupts::disable();
     let ready = {
         let mut g = SCHED.lock();
         g.as_mut().is_some_and(|s| {
@@ -549,6 +612,9 @@ pub fn preempt_user() {
     };
     if ready {
         reschedule();
+    }
+    if were {
+        interrupts::enable();
     }
 }
 
@@ -577,6 +643,36 @@ fn idle_loop(_: usize) {
         // sti; hlt: an interrupt after the check above still ends the halt.
         arch::idle();
     }
+}
+
+static MAX_KERNEL_STACK: AtomicUsize = AtomicUsize::new(0);
+static MAX_USER_STACK: AtomicUsize = AtomicUsize::new(0);
+
+/// Bytes of `[bottom, top)` ever written (zeroed at creation: the lowest non-zero word marks
+/// the deepest point; an estimate, a frame may store zeros).
+fn high_water(bottom: u64, top: u64) -> usize {
+    let mut p = bottom;
+    while p < top {
+        // SAFETY: a dead thread's stack, still allocated and mapped; nobody runs on it.
+        if unsafe { core::ptr::read_volatile(p as *const u64) } != 0 {
+            break;
+        }
+        p += 8;
+    }
+    (top - p) as usize
+}
+
+/// Deepest kernel and user stack use of any exited thread so far (bytes).
+pub fn stack_high_water() -> (usize, usize) {
+    (
+        MAX_KERNEL_STACK.load(Ordering::Relaxed),
+        MAX_USER_STACK.load(Ordering::Relaxed),
+    )
+}
+
+/// Whether `init` ran (threads can block).
+pub fn is_running() -> bool {
+    SCHED.lock().is_some()
 }
 
 /// Threads alive (for diagnostics and tests).

@@ -182,9 +182,15 @@ pub fn take_timer_fired() -> bool {
     TIMER_FIRED.swap(false, Ordering::AcqRel)
 }
 
-/// Halt until at least `d` has passed (the CPU sleeps; the one-shot timer wakes it).
+/// Wait until at least `d` has passed. Once the scheduler runs, the thread sleeps
+/// (`sched::sleep_until`: other threads run, the idle thread halts); before, the CPU halts
+/// here with the one-shot timer armed.
 pub fn sleep(d: Duration) {
     let until = now() + d;
+    if crate::sched::is_running() {
+        crate::sched::sleep_until(until);
+        return;
+    }
     let were_enabled = x86_64::instructions::interrupts::are_enabled();
     loop {
         // Check and arm with interrupts off, then `arch::idle` (sti; hlt): a timer interrupt

@@ -17,6 +17,23 @@
 //! ```
 //!
 //! [`wake_all`] is callable from interrupt handlers (no allocation, one interrupt-masking lock).
+//!
+//! The network poll thread (a kernel thread, `sched::spawn`) sleeps on [`NIC_KEY`] until the
+//! NIC interrupt wakes it or the stack's next timer is due:
+//!
+//! ```ignore
+//! loop {
+//!     let g = wait::generation(wait::NIC_KEY);
+//!     let next = netstack::with(|n| { n.poll(time::now()); n.take_woken(&mut keys); n.poll_at() });
+//!     for k in keys.drain(..) { wait::wake_all(k) }       // sockets' waiters
+//!     if nic::take_pending() { continue }                  // receive budget hit: go again
+//!     wait::sleep_on_if_unchanged(wait::NIC_KEY, g, next); // IRQ, a syscall's kick, or timer
+//! }
+//! ```
+//!
+//! with the NIC interrupt handler calling `wait::wake_all(wait::NIC_KEY)` after raising its
+//! pending flag, and socket system calls kicking the thread the same way when they queued
+//! output (or polling inline).
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -29,7 +46,7 @@ pub use crate::sched::WakeReason;
 pub const KERNEL_KEY_BIT: u64 = 1 << 63;
 /// The NIC interrupt wakes the network poll thread through this key.
 pub const NIC_KEY: u64 = KERNEL_KEY_BIT | 1;
-/// Woken whenever a program ends (the boot thread waits on it for the verdict).
+/// Woken whenever a program ends.
 pub const PROGRAMS_KEY: u64 = KERNEL_KEY_BIT | 2;
 
 /// Key woken when process `pid` ends.

@@ -90,10 +90,11 @@ pub fn init() {
 /// Set TSS.RSP0: the stack the CPU switches to when an interrupt or exception arrives in
 /// ring 3. Called by the scheduler (interrupts off) when a thread starts running.
 pub fn set_kernel_stack(top: u64) {
-    // SAFETY: a single aligned 8-byte store into the TSS, which the CPU only reads when it
-    // takes an interrupt from ring 3 (impossible here: we run in ring 0 with interrupts off).
+    // SAFETY: an 8-byte store into the TSS, which the CPU only reads when it takes an
+    // interrupt from ring 3 (impossible here: we run in ring 0 with interrupts off). The TSS is
+    // packed (RSP0 sits at offset 4), hence the unaligned store.
     unsafe {
-        core::ptr::write_volatile(
+        core::ptr::write_unaligned(
             core::ptr::addr_of_mut!(TSS.privilege_stack_table[0]),
             VirtAddr::new(top),
         )

@@ -192,8 +192,11 @@ extern "C" fn isr_dispatch(frame: &mut TrapFrame) {
 
 /// An interrupt that arrived in ring 3 (after its EOI): let another ready thread run (ring-3
 /// preemption, see `sched`), and stop here if the program is being ended.
+/// An interrupt in the kernel (e.g. during a system call) only marks the preemption due; the
+/// system call's return path performs it.
 fn from_user_preempt(frame: &TrapFrame) {
     if frame.cs & 3 != 3 {
+        crate::sched::set_need_resched();
         return;
     }
     crate::sched::preempt_user();
@@ -247,7 +250,8 @@ pub fn exception_name(vector: u8) -> &'static str {
 
 fn exception(f: &TrapFrame) -> ! {
     let cr2 = x86_64::registers::control::Cr2::read_raw();
-    if f.cs & 3 == 3 {
+    // NMI, double fault and machine check are the machine's, not the program's.
+    if f.cs & 3 == 3 && !matches!(f.vector, 2 | 8 | 18) {
         // A ring-3 program faulted: it ends, the kernel goes on.
         let what = match f.vector {
             14 => "page fault",
@@ -277,6 +281,11 @@ fn exception(f: &TrapFrame) -> ! {
     if matches!(f.vector, 8 | 14) && super::paging::is_stack_guard(cr2) {
         p(format_args!(
             "  CR2 is in the stack guard page: kernel stack overflow"
+        ));
+    } else if matches!(f.vector, 8 | 14) && cr2 < f.rsp && f.rsp - cr2 <= 4096 {
+        // A thread stack's guard page (sched): the failed push was just below RSP.
+        p(format_args!(
+            "  CR2 is just below RSP: kernel stack overflow (thread stack guard page)"
         ));
     }
     p(format_args!(

@@ -22,6 +22,22 @@ const CHECKS: &[Check] = &[
     ("entropy varies", entropy_varies),
     ("irq registration", irq_registration),
     ("command line parsing", cmdline_parsing),
+    (
+        "threads sleep in deadline order, stacks reaped",
+        super::sched_checks::threads_sleep_in_order,
+    ),
+    (
+        "wait queues wake, time out, lose nothing",
+        super::sched_checks::wait_queue_semantics,
+    ),
+    (
+        "interrupt handler wakes a thread",
+        super::sched_checks::irq_wakes_thread,
+    ),
+    (
+        "blocking socket calls sleep, wake, time out",
+        super::sched_checks::blocking_socket_calls,
+    ),
 ];
 
 /// Run every check; Err names the first that failed.

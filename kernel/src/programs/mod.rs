@@ -11,12 +11,14 @@
 mod kernel_test;
 mod echo_client;
 mod net_test;
+mod sched_checks;
 mod selftest;
 mod services;
+mod socket_test;
 mod user_test;
 
 use crate::process::{self, UserMain};
-use crate::{arch, exit, marker, nic};
+use crate::{exit, marker, nic};
 
 /// Names accepted by `init=`, for the error message.
 pub const PROGRAMS: &[&str] = &[
@@ -29,6 +31,7 @@ pub const PROGRAMS: &[&str] = &[
     "net-test",
     "selftest",
     "echo-client",
+    "socket-test",
 ];
 
 /// Ring-3 programs, by name.
@@ -37,7 +40,11 @@ pub const USER_PROGRAMS: &[(&str, UserMain)] = &[
     ("selftest", selftest::main),
     ("echo-client", echo_client::main),
     ("user-test", user_test::main),
+    ("socket-test", socket_test::main),
     ("crash-user", user_test::crash_user),
+    ("crash-user-gp", user_test::crash_user_gp),
+    ("crash-user-stack", user_test::crash_user_stack),
+    ("exit-group-user", user_test::exit_group_user),
 ];
 
 /// The registered ring-3 program called `name`.
@@ -61,6 +68,9 @@ pub fn run(name: &'static str, args: &'static [&'static str]) -> ! {
         "crash-test" if args.first() == Some(&"stack-overflow") => stack_overflow_test(),
         "crash-test" if args.first() == Some(&"user") => {
             process::run_init("crash-user", user_test::crash_user, &[])
+        }
+        "crash-test" if args.first() == Some(&"thread-stack-overflow") => {
+            thread_stack_overflow_test()
         }
         "crash-test" if args.first() == Some(&"panic") => {
             panic!("crash-test: deliberate panic (args {args:?})")
@@ -110,6 +120,23 @@ fn stack_overflow_test() -> ! {
     exit::failure(format_args!(
         "crash-test: recursion returned at depth {depth}"
     ))
+}
+
+/// `init=crash-test -- thread-stack-overflow`: a kernel thread recurses into its stack's guard
+/// page; the double fault is reported and QEMU exits with 35.
+fn thread_stack_overflow_test() -> ! {
+    marker!("rinet: crash-test: overflowing a kernel thread's stack");
+    if let Err(e) = crate::sched::spawn(
+        "overflow",
+        |_| {
+            core::hint::black_box(recurse(0));
+        },
+        0,
+    ) {
+        exit::failure(format_args!("crash-test: spawn: {e}"));
+    }
+    crate::time::sleep(net::time::Duration::from_secs(5));
+    exit::failure("crash-test: the overflowing thread was not stopped")
 }
 
 #[inline(never)]

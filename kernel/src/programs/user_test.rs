@@ -19,6 +19,7 @@ const CHECKS: &[Check] = &[
     ("clock advances across nanosleep", clock_and_nanosleep),
     ("getrandom", getrandom),
     ("sched_yield interleaves threads", yield_interleaves),
+    ("a ring-3 busy loop is preempted", busy_loop_preempted),
     ("unknown syscall is ENOSYS", unknown_syscall),
     ("bad pointers are EFAULT", bad_pointers),
     ("close(99) is EBADF", close_bad_fd),
@@ -27,7 +28,14 @@ const CHECKS: &[Check] = &[
         console_not_socket,
     ),
     ("socket() answers", socket_answers),
-    ("faulting program is killed, we go on", faulting_program),
+    ("poll: console, bad fd, timeout", poll_checks),
+    ("console fds: read EOF, fcntl", console_fds),
+    ("gethostbyname argument checks", gethostbyname_checks),
+    ("faulting programs are killed, we go on", faulting_programs),
+    (
+        "exit_group ends sleeping and spinning threads",
+        exit_group_ends_threads,
+    ),
 ];
 
 pub fn main(_args: &[&str]) -> i32 {
@@ -81,10 +89,10 @@ fn clock_and_nanosleep() -> Result<(), &'static str> {
         tv_sec: 0,
         tv_nsec: 1_000_000_000,
     };
-    if user::nanosleep(&bad, None) != -(Errno::EINVAL.code() as isize) {
+    if user::nanosleep(&bad, None) != user::neg(Errno::EINVAL) {
         return Err("nanosleep accepted tv_nsec = 1e9");
     }
-    if user::clock_gettime(12345, &mut t1) != -(Errno::EINVAL.code() as isize) {
+    if user::clock_gettime(12345, &mut t1) != user::neg(Errno::EINVAL) {
         return Err("clock_gettime accepted an unknown clock");
     }
     Ok(())
@@ -99,7 +107,7 @@ fn getrandom() -> Result<(), &'static str> {
     if a == [0; 32] || a == b {
         return Err("getrandom bytes are zero or repeat");
     }
-    if user::getrandom(&mut a, 0x80) != -(Errno::EINVAL.code() as isize) {
+    if user::getrandom(&mut a, 0x80) != user::neg(Errno::EINVAL) {
         return Err("getrandom accepted unknown flags");
     }
     Ok(())
@@ -149,25 +157,75 @@ fn yield_interleaves() -> Result<(), &'static str> {
         "user-test: thread trace {}",
         core::str::from_utf8(&t).unwrap_or("?")
     );
-    // Each yield hands the CPU to the other thread: no thread runs two steps in a row.
-    if t.windows(2).any(|w| w[0] == w[1]) || t.iter().filter(|&&c| c == b'a').count() != 3 {
-        return Err("the threads did not alternate");
+    // Each yield hands the CPU to the other thread ("ababab"); a time slice ending in the
+    // middle (a slow host) may shift a step, but one thread never runs all its steps first.
+    if t.iter().filter(|&&c| c == b'a').count() != 3
+        || t.iter().filter(|&&c| c == b'b').count() != 3
+    {
+        return Err("a thread's steps are missing");
+    }
+    if t == *b"aaabbb" || t == *b"bbbaaa" {
+        return Err("the threads did not interleave");
+    }
+    Ok(())
+}
+
+static STOP_SPINNING: AtomicUsize = AtomicUsize::new(0);
+/// 1 = the spinner saw the flag, 2 = it gave up after its time bound.
+static SPINNER_RESULT: AtomicUsize = AtomicUsize::new(0);
+
+/// Spins in ring 3 without any system call that could yield (clock reads do not).
+fn spinner(_: usize) {
+    let start = user::monotonic_ns();
+    loop {
+        if STOP_SPINNING.load(Ordering::SeqCst) != 0 {
+            SPINNER_RESULT.store(1, Ordering::SeqCst);
+            return;
+        }
+        if user::monotonic_ns().saturating_sub(start) > 2_000_000_000 {
+            SPINNER_RESULT.store(2, Ordering::SeqCst);
+            return;
+        }
+        core::hint::spin_loop();
+    }
+}
+
+/// While another thread spins in ring 3, this one's 5 ms sleep still ends (the timer preempts
+/// the spinner), and it can stop the spinner.
+fn busy_loop_preempted() -> Result<(), &'static str> {
+    if user::rt::spawn(spinner, 0) < 0 {
+        return Err("spawn failed");
+    }
+    user::sched_yield(); // the spinner starts
+    let t0 = user::monotonic_ns();
+    user::sleep_ms(5);
+    let woke = user::monotonic_ns();
+    STOP_SPINNING.store(1, Ordering::SeqCst);
+    while SPINNER_RESULT.load(Ordering::SeqCst) == 0 {
+        user::sched_yield();
+    }
+    uprintln!(
+        "user-test: slept 5 ms beside a spinner, woke after {} us",
+        (woke - t0) / 1000
+    );
+    if SPINNER_RESULT.load(Ordering::SeqCst) != 1 {
+        return Err("the sleeper only ran after the spinner gave up (no preemption)");
     }
     Ok(())
 }
 
 fn unknown_syscall() -> Result<(), &'static str> {
-    if user::syscall0(999) != -(Errno::ENOSYS.code() as isize) {
+    if user::syscall0(999) != user::neg(Errno::ENOSYS) {
         return Err("syscall 999 did not return -ENOSYS");
     }
-    if user::syscall1(5000, 1) != -(Errno::ENOSYS.code() as isize) {
+    if user::syscall1(5000, 1) != user::neg(Errno::ENOSYS) {
         return Err("syscall 5000 did not return -ENOSYS");
     }
     Ok(())
 }
 
 fn bad_pointers() -> Result<(), &'static str> {
-    let efault = -(Errno::EFAULT.code() as isize);
+    let efault = user::neg(Errno::EFAULT);
     if user::syscall3(crate::syscall::SYS_WRITE, 1, 0, 5) != efault {
         return Err("write(1, NULL, 5) was not EFAULT");
     }
@@ -187,7 +245,7 @@ fn bad_pointers() -> Result<(), &'static str> {
 }
 
 fn close_bad_fd() -> Result<(), &'static str> {
-    let ebadf = -(Errno::EBADF.code() as isize);
+    let ebadf = user::neg(Errno::EBADF);
     if user::close(99) != ebadf {
         return Err("close(99) was not EBADF");
     }
@@ -202,7 +260,7 @@ fn close_bad_fd() -> Result<(), &'static str> {
 }
 
 fn console_not_socket() -> Result<(), &'static str> {
-    let enotsock = -(Errno::ENOTSOCK.code() as isize);
+    let enotsock = user::neg(Errno::ENOTSOCK);
     if user::listen(1, 1) != enotsock {
         return Err("listen(1) was not ENOTSOCK");
     }
@@ -223,7 +281,7 @@ fn console_not_socket() -> Result<(), &'static str> {
 
 fn socket_answers() -> Result<(), &'static str> {
     let fd = user::socket(user::AF_INET, user::SOCK_DGRAM, 0);
-    if fd == -(Errno::ENETDOWN.code() as isize) {
+    if fd == user::neg(Errno::ENETDOWN) {
         uprintln!("user-test: socket() -> ENETDOWN (no network stack yet)");
         return Ok(());
     }
@@ -237,20 +295,158 @@ fn socket_answers() -> Result<(), &'static str> {
     Ok(())
 }
 
-fn faulting_program() -> Result<(), &'static str> {
-    let pid = user::program_spawn("crash-user");
-    if pid <= 0 {
-        return Err("program_spawn(crash-user) failed");
+fn poll_checks() -> Result<(), &'static str> {
+    let mut fds = [
+        user::PollFd {
+            fd: 1,
+            events: (user::POLLOUT | user::POLLIN) as i16,
+            revents: 0,
+        },
+        user::PollFd {
+            fd: 99,
+            events: user::POLLIN as i16,
+            revents: 0,
+        },
+        user::PollFd {
+            fd: -1,
+            events: user::POLLIN as i16,
+            revents: 7,
+        },
+    ];
+    if user::poll(&mut fds, -1) != 2 {
+        return Err("poll did not count stdout and the bad fd");
     }
-    let status = user::program_wait(pid);
-    uprintln!("user-test: crash-user ended with status {status}");
-    if status != crate::process::STATUS_KILLED as isize {
-        return Err("the faulting program did not end with status 139");
+    if fds[0].revents != user::POLLOUT as i16
+        || fds[1].revents != net::socket::POLLNVAL as i16
+        || fds[2].revents != 0
+    {
+        return Err("poll revents wrong (stdout POLLOUT, fd 99 POLLNVAL, fd -1 nothing)");
     }
-    if user::program_spawn("no-such-program") != -(Errno::ENOENT.code() as isize) {
+    let t0 = user::monotonic_ns();
+    if user::poll(&mut [], 30) != 0 {
+        return Err("poll with no fds did not time out with 0");
+    }
+    if user::monotonic_ns() - t0 < 30_000_000 {
+        return Err("poll returned before its 30 ms timeout");
+    }
+    Ok(())
+}
+
+fn console_fds() -> Result<(), &'static str> {
+    let mut buf = [0u8; 8];
+    if user::read(0, &mut buf) != 0 {
+        return Err("read(0) is not end of file");
+    }
+    if user::fcntl(1, user::F_GETFL, 0) != net::sockfs::O_RDWR as isize {
+        return Err("fcntl(1, F_GETFL) is not O_RDWR");
+    }
+    if user::fcntl(1, 12345, 0) != user::neg(Errno::EINVAL) {
+        return Err("fcntl with an unknown command is not EINVAL");
+    }
+    Ok(())
+}
+
+fn gethostbyname_checks() -> Result<(), &'static str> {
+    let mut out = [0u8; 4];
+    if user::gethostbyname("", &mut out) != user::neg(Errno::EINVAL) {
+        return Err("gethostbyname(\"\") was not EINVAL");
+    }
+    let r = user::syscall3(
+        crate::syscall::SYS_GETHOSTBYNAME,
+        0,
+        5,
+        out.as_mut_ptr() as u64,
+    );
+    if r != user::neg(Errno::EFAULT) {
+        return Err("gethostbyname(NULL) was not EFAULT");
+    }
+    // Without a resolver (no network yet) ENETDOWN; with one, an answer either way.
+    let r = user::gethostbyname("localhost.invalid", &mut out);
+    uprintln!("user-test: gethostbyname(localhost.invalid) -> {r}");
+    if r > 0 {
+        return Err("gethostbyname returned a positive value");
+    }
+    Ok(())
+}
+
+fn faulting_programs() -> Result<(), &'static str> {
+    for name in ["crash-user", "crash-user-gp", "crash-user-stack"] {
+        let pid = user::program_spawn(name);
+        if pid <= 0 {
+            return Err("program_spawn of a crash program failed");
+        }
+        let status = user::program_wait(pid);
+        uprintln!("user-test: {name} ended with status {status}");
+        if status != crate::process::STATUS_KILLED as isize {
+            return Err("a faulting program did not end with status 139");
+        }
+    }
+    if user::program_spawn("no-such-program") != user::neg(Errno::ENOENT) {
         return Err("program_spawn of an unknown name was not ENOENT");
     }
     Ok(())
+}
+
+fn exit_group_ends_threads() -> Result<(), &'static str> {
+    let t0 = user::monotonic_ns();
+    let pid = user::program_spawn("exit-group-user");
+    if pid <= 0 {
+        return Err("program_spawn(exit-group-user) failed");
+    }
+    let status = user::program_wait(pid);
+    let ms = (user::monotonic_ns() - t0) / 1_000_000;
+    uprintln!("user-test: exit-group-user ended with status {status} after {ms} ms");
+    if status != 7 {
+        return Err("the program's status is not its exit_group(7)");
+    }
+    if ms > 5_000 {
+        return Err("the program's other threads kept it alive");
+    }
+    Ok(())
+}
+
+fn sleep_long(_: usize) {
+    user::sleep_ms(60_000);
+}
+
+fn spin_forever(_: usize) {
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// `exit-group-user`: one thread sleeps for a minute, one spins forever in ring 3, and main
+/// calls `exit_group(7)`: the program must end at once with status 7.
+pub fn exit_group_user(_args: &[&str]) -> i32 {
+    if user::rt::spawn(sleep_long, 0) < 0 || user::rt::spawn(spin_forever, 0) < 0 {
+        return 1;
+    }
+    user::sched_yield();
+    user::sched_yield();
+    user::exit_group(7)
+}
+
+/// `crash-user-gp`: a privileged instruction in ring 3 (#GP).
+pub fn crash_user_gp(_args: &[&str]) -> i32 {
+    uprintln!("crash-user-gp: executing cli in ring 3");
+    // SAFETY: deliberately faulting: `cli` at CPL 3 with IOPL 0 raises #GP.
+    unsafe { core::arch::asm!("cli") };
+    0
+}
+
+#[inline(never)]
+fn deep(n: u64) -> u64 {
+    let frame = core::hint::black_box([n; 64]);
+    if n == u64::MAX {
+        return frame[0];
+    }
+    deep(n + 1) + core::hint::black_box(frame[63])
+}
+
+/// `crash-user-stack`: unbounded recursion into the user stack's guard page.
+pub fn crash_user_stack(_args: &[&str]) -> i32 {
+    uprintln!("crash-user-stack: recursing");
+    deep(0) as i32
 }
 
 /// `crash-user`: reads an unmapped address from ring 3.

@@ -11,7 +11,7 @@
 //! Owns the MSRs STAR/LSTAR/SFMASK/EFER.SCE/KERNEL_GS_BASE and the syscall table. Unknown
 //! numbers return `-ENOSYS` and are logged once per number. Pointers are checked by
 //! `uaccess`. Private numbers (rinet's own, no Linux equivalent): [`SYS_SPAWN_THREAD`],
-//! [`SYS_PROGRAM_SPAWN`], [`SYS_PROGRAM_WAIT`].
+//! [`SYS_PROGRAM_SPAWN`], [`SYS_PROGRAM_WAIT`], [`SYS_GETHOSTBYNAME`].
 
 pub mod socket;
 pub mod uaccess;
@@ -58,6 +58,25 @@ pub const SYS_SPAWN_THREAD: u64 = 1000;
 pub const SYS_PROGRAM_SPAWN: u64 = 1001;
 /// rinet: `program_wait(pid) -> status`: sleep until program `pid` ends; `-EINVAL` for an unknown pid (net::Errno has no ECHILD).
 pub const SYS_PROGRAM_WAIT: u64 = 1002;
+
+/// rinet: `gethostbyname(name: *const u8, len, out: *mut [u8; 4]) -> 0`: resolve `name` to an
+/// IPv4 address through the resolver the network runtime registered ([`set_resolver`]);
+/// `-ENETDOWN` while none is registered, else the resolver's errno (`ENOENT` for no such
+/// name, ...). Blocks the calling thread.
+pub const SYS_GETHOSTBYNAME: u64 = 1003;
+
+/// Longest DNS name (RFC 1035: 255 octets on the wire, 253 characters as text).
+const MAX_HOSTNAME: usize = 253;
+
+/// A blocking name-to-address lookup, run on the calling thread (it may sleep).
+pub type ResolveFn = fn(&str) -> Result<[u8; 4], Errno>;
+
+static RESOLVER: spin::Once<ResolveFn> = spin::Once::new();
+
+/// Register the resolver behind [`SYS_GETHOSTBYNAME`] (the network runtime, once up).
+pub fn set_resolver(f: ResolveFn) {
+    RESOLVER.call_once(|| f);
+}
 
 const IA32_EFER: u32 = 0xc000_0080;
 const IA32_STAR: u32 = 0xc000_0081;
@@ -188,6 +207,7 @@ extern "C" fn dispatch(f: &mut SyscallFrame) {
         Ok(v) => v as u64,
         Err(e) => (-(e.code() as i64)) as u64,
     };
+    sched::resched_if_needed();
     if let Some(p) = sched::current_process() {
         if p.is_ending() {
             drop(p);
@@ -239,6 +259,7 @@ fn call(nr: u64, a: [u64; 6]) -> SysResult {
         SYS_GETRANDOM => getrandom(a[0], a[1] as usize, a[2] as u32),
         SYS_SPAWN_THREAD => spawn_thread(a[0], a[1], a[2]),
         SYS_PROGRAM_SPAWN => program_spawn(a[0], a[1] as usize),
+        SYS_GETHOSTBYNAME => gethostbyname(a[0], a[1] as usize, a[2]),
         SYS_PROGRAM_WAIT => match process::wait(a[0]) {
             Some(s) => Ok(i64::from(s)),
             None => Err(Errno::EINVAL),
@@ -284,7 +305,13 @@ fn nanosleep(req: u64, rem: u64) -> SysResult {
         uaccess::check(rem, core::mem::size_of::<Timespec>())?;
     }
     let d = Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
-    sched::sleep_until(time::now() + d);
+    let deadline = time::now() + d;
+    while time::now() < deadline {
+        if sched::current_process().is_some_and(|p| p.is_ending()) {
+            return Err(Errno::EINTR);
+        }
+        sched::block(&[], Some(deadline), |_| true);
+    }
     if rem != 0 {
         uaccess::write(rem, Timespec::default())?;
     }
@@ -354,4 +381,18 @@ fn program_spawn(name: u64, len: usize) -> SysResult {
     process::start(name, main, &[])
         .map(|p| p.pid as i64)
         .map_err(|_| Errno::EAGAIN)
+}
+
+fn gethostbyname(name: u64, len: usize, out: u64) -> SysResult {
+    if len == 0 || len > MAX_HOSTNAME {
+        return Err(Errno::EINVAL);
+    }
+    let mut buf = [0u8; MAX_HOSTNAME];
+    buf[..len].copy_from_slice(uaccess::slice(name, len)?);
+    let name = core::str::from_utf8(&buf[..len]).map_err(|_| Errno::EINVAL)?;
+    uaccess::check(out, 4)?;
+    let resolve = RESOLVER.get().ok_or(Errno::ENETDOWN)?;
+    let ip = resolve(name)?;
+    uaccess::write(out, ip)?;
+    Ok(0)
 }

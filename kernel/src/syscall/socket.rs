@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 
 use net::socket::{MSG_DONTWAIT, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT};
 use net::sockfs::{FdTable, O_RDWR};
-use net::sys::{sockaddr_in_bytes, Direction, NetSys, SOCKADDR_IN_LEN};
+use net::sys::{sockaddr_in_bytes, Direction, NetSys, WaitInfo, SOCKADDR_IN_LEN};
 use net::time::{Duration, Instant};
 use net::Errno;
 
@@ -71,20 +71,40 @@ fn blocking<R>(
     dontwait: bool,
     mut op: impl FnMut(&mut NetSys, &mut FdTable, Instant) -> Result<R, Errno>,
 ) -> Result<R, Errno> {
+    retry_blocking(
+        || net(p, |n, fds| n.wait_info(fds, fd, dir)),
+        dontwait,
+        || p.is_ending(),
+        Errno::EAGAIN,
+        || net(p, |n, fds| op(n, fds, time::now())),
+    )
+}
+
+/// The blocking discipline on its own (the kernel-test drives it with a fake socket): read the
+/// wait info and the key's generation, try `op`; on `EAGAIN` from a blocking file (and no
+/// `dontwait`) sleep until the key is woken or the file's timeout passes (then `timeout_err`),
+/// and try again. `ending` says the caller's program is being ended (`EINTR`).
+pub fn retry_blocking<R>(
+    mut info: impl FnMut() -> Result<WaitInfo, Errno>,
+    dontwait: bool,
+    ending: impl Fn() -> bool,
+    timeout_err: Errno,
+    mut op: impl FnMut() -> Result<R, Errno>,
+) -> Result<R, Errno> {
     let mut deadline: Option<Option<Instant>> = None;
     loop {
-        let info = net(p, |n, fds| n.wait_info(fds, fd, dir))?;
+        let info = info()?;
         let gen = wait::generation(info.wait_key);
-        match net(p, |n, fds| op(n, fds, time::now())) {
+        match op() {
             Err(Errno::EAGAIN) if !info.nonblocking && !dontwait => {}
             r => return r,
         }
         let dl = *deadline.get_or_insert_with(|| info.timeout.map(|t| time::now() + t));
-        if p.is_ending() {
+        if ending() {
             return Err(Errno::EINTR);
         }
         if wait::sleep_on_if_unchanged(info.wait_key, gen, dl) == wait::WakeReason::TimedOut {
-            return Err(Errno::EAGAIN);
+            return Err(timeout_err);
         }
     }
 }
@@ -195,19 +215,22 @@ pub fn connect(fd: i32, addr: u64, len: i32) -> SysResult {
     if info.nonblocking {
         return Err(Errno::EINPROGRESS);
     }
-    let deadline = info.timeout.map(|t| time::now() + t);
-    loop {
-        let gen = wait::generation(info.wait_key);
-        if let Some(r) = net(&p, |n, fds| Ok(n.connect_result(fds, fd)))? {
-            return r.map(|_| 0);
-        }
-        if p.is_ending() {
-            return Err(Errno::EINTR);
-        }
-        if wait::sleep_on_if_unchanged(info.wait_key, gen, deadline) == wait::WakeReason::TimedOut {
-            return Err(Errno::EINPROGRESS);
-        }
+    // Still in progress: wait for the outcome (`None` reads as EAGAIN to the retry loop).
+    let r = retry_blocking(
+        || net(&p, |n, fds| n.wait_info(fds, fd, Direction::Write)),
+        false,
+        || p.is_ending(),
+        Errno::EINPROGRESS,
+        || match net(&p, |n, fds| Ok(n.connect_result(fds, fd)))? {
+            Some(r) => r.map(|_| 0),
+            None => Err(Errno::EAGAIN),
+        },
+    );
+    // A file made non-blocking meanwhile: the connect is still in progress.
+    if r == Err(Errno::EAGAIN) {
+        return Err(Errno::EINPROGRESS);
     }
+    r
 }
 
 pub fn accept4(fd: i32, addr: u64, lenp: u64, flags: i32) -> SysResult {

@@ -15,6 +15,8 @@ pub mod rt;
 
 use core::arch::asm;
 
+pub use net::Errno;
+
 pub use net::socket::{
     AF_INET, IPPROTO_TCP, IPPROTO_UDP, MSG_DONTWAIT, POLLERR, POLLHUP, POLLIN, POLLOUT, SHUT_RD,
     SHUT_RDWR, SHUT_WR, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SO_RCVTIMEO,
@@ -106,25 +108,82 @@ pub fn syscall6(nr: u64, a0: u64, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -
     ret
 }
 
+/// A failed call's errno (the positive number), named when `net::Errno` knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Error(pub i32);
+
+/// Every errno `net::Errno` names (for turning a number back into a name).
+const KNOWN_ERRNOS: [Errno; 41] = [
+    Errno::EPERM,
+    Errno::ENOENT,
+    Errno::EINTR,
+    Errno::EIO,
+    Errno::EBADF,
+    Errno::EAGAIN,
+    Errno::ENOMEM,
+    Errno::EACCES,
+    Errno::EFAULT,
+    Errno::EBUSY,
+    Errno::EEXIST,
+    Errno::EINVAL,
+    Errno::EMFILE,
+    Errno::ENOSPC,
+    Errno::EPIPE,
+    Errno::ERANGE,
+    Errno::ENOSYS,
+    Errno::ENOTSOCK,
+    Errno::EDESTADDRREQ,
+    Errno::EMSGSIZE,
+    Errno::EPROTOTYPE,
+    Errno::ENOPROTOOPT,
+    Errno::EPROTONOSUPPORT,
+    Errno::ESOCKTNOSUPPORT,
+    Errno::EOPNOTSUPP,
+    Errno::EAFNOSUPPORT,
+    Errno::EADDRINUSE,
+    Errno::EADDRNOTAVAIL,
+    Errno::ENETDOWN,
+    Errno::ENETUNREACH,
+    Errno::ECONNABORTED,
+    Errno::ECONNRESET,
+    Errno::ENOBUFS,
+    Errno::EISCONN,
+    Errno::ENOTCONN,
+    Errno::ETIMEDOUT,
+    Errno::ECONNREFUSED,
+    Errno::EHOSTDOWN,
+    Errno::EHOSTUNREACH,
+    Errno::EALREADY,
+    Errno::EINPROGRESS,
+];
+
+impl Error {
+    pub fn errno(self) -> Option<Errno> {
+        KNOWN_ERRNOS.iter().copied().find(|e| e.code() == self.0)
+    }
+    pub fn name(self) -> &'static str {
+        self.errno().map_or("E?", Errno::name)
+    }
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} ({})", self.name(), self.0)
+    }
+}
+
 /// `Ok(value)` or `Err(errno)` from a raw return value.
-pub fn check(ret: isize) -> Result<usize, net::Errno> {
+pub fn check(ret: isize) -> Result<usize, Error> {
     if ret < 0 {
-        Err(errno_from(-ret))
+        Err(Error((-ret) as i32))
     } else {
         Ok(ret as usize)
     }
 }
 
-/// The `Errno` for a positive errno number (`EINVAL` for one `net` does not name).
-pub fn errno_from(code: isize) -> net::Errno {
-    use net::Errno::*;
-    const ALL: [net::Errno; 8] = [
-        EBADF, EFAULT, EAGAIN, ENOSYS, ENOTSOCK, ENETDOWN, EINTR, EINVAL,
-    ];
-    ALL.iter()
-        .copied()
-        .find(|e| e.code() as isize == code)
-        .unwrap_or(EINVAL)
+/// The raw return value a call gives for `e` (`-errno`), for comparisons in programs.
+pub fn neg(e: Errno) -> isize {
+    -(e.code() as isize)
 }
 
 /// `struct sockaddr_in` (16 bytes, fields in network byte order).
@@ -381,6 +440,17 @@ pub const F_SETFL: i32 = 4;
 pub fn program_spawn(name: &str) -> isize {
     syscall2(SYS_PROGRAM_SPAWN, name.as_ptr() as u64, name.len() as u64)
 }
+/// Resolve `name` to an IPv4 address (`out`, network order octets): 0 or `-errno` (`ENOENT`:
+/// no such name; `ENETDOWN`: no network). The kernel's private system call 1003.
+pub fn gethostbyname(name: &str, out: &mut [u8; 4]) -> isize {
+    syscall3(
+        SYS_GETHOSTBYNAME,
+        name.as_ptr() as u64,
+        name.len() as u64,
+        out.as_mut_ptr() as u64,
+    )
+}
+
 /// Wait for program `pid` to end; its exit status or `-errno`.
 pub fn program_wait(pid: isize) -> isize {
     syscall1(SYS_PROGRAM_WAIT, pid as u64)

@@ -1,0 +1,300 @@
+//! `init=socket-test`: the socket system calls from ring 3 over loopback (127.0.0.1): UDP and
+//! TCP data, blocking calls that sleep and are woken, timeouts (`SO_RCVTIMEO`), `MSG_DONTWAIT`,
+//! `poll`, non-blocking connect, names and options. Exits 0 only if every check passes.
+//!
+//! Needs the network runtime (a `NetSys` and a poll thread); without it every check reports
+//! `ENETDOWN`. Runs in ring 3: only `crate::user` may be called.
+
+use net::socket::{POLLIN, POLLOUT, SOL_SOCKET, SO_ERROR, SO_RCVTIMEO, SO_TYPE};
+use net::Errno;
+
+use crate::uprintln;
+use crate::user::{self, PollFd, SockaddrIn};
+
+type Check = (&'static str, fn() -> Result<(), &'static str>);
+
+const CHECKS: &[Check] = &[
+    ("udp datagram over loopback", udp_loopback),
+    ("udp recv timeout and MSG_DONTWAIT", udp_timeouts),
+    ("poll wakes on data", poll_wakes),
+    ("tcp connect, accept, echo, close", tcp_echo),
+    ("non-blocking connect completes", tcp_nonblocking_connect),
+];
+
+const LOOPBACK: [u8; 4] = [127, 0, 0, 1];
+
+pub fn main(_args: &[&str]) -> i32 {
+    let mut failed = 0;
+    for (name, check) in CHECKS {
+        match check() {
+            Ok(()) => uprintln!("socket-test: {name} ok"),
+            Err(e) => {
+                uprintln!("socket-test: FAIL {name}: {e}");
+                failed += 1;
+            }
+        }
+    }
+    if failed == 0 {
+        uprintln!("socket-test: all {} checks passed", CHECKS.len());
+        0
+    } else {
+        1
+    }
+}
+
+fn errno_text(ret: isize) -> &'static str {
+    user::check(ret).err().map_or("no error", |e| e.name())
+}
+
+fn udp_socket() -> Result<i32, &'static str> {
+    let fd = user::socket(user::AF_INET, user::SOCK_DGRAM, 0);
+    if fd < 0 {
+        uprintln!("socket-test: socket(SOCK_DGRAM): {}", errno_text(fd));
+        return Err("socket(SOCK_DGRAM) failed");
+    }
+    Ok(fd as i32)
+}
+
+fn udp_loopback() -> Result<(), &'static str> {
+    let rx = udp_socket()?;
+    let tx = udp_socket()?;
+    if user::bind(rx, &SockaddrIn::new(LOOPBACK, 5001)) != 0 {
+        return Err("bind 127.0.0.1:5001 failed");
+    }
+    let mut name = SockaddrIn::default();
+    if user::getsockname(rx, &mut name) != 0 || name.port() != 5001 {
+        return Err("getsockname does not show port 5001");
+    }
+    let to = SockaddrIn::new(LOOPBACK, 5001);
+    if user::sendto(tx, b"hello", 0, Some(&to)) != 5 {
+        return Err("sendto did not send 5 bytes");
+    }
+    let mut buf = [0u8; 16];
+    let mut from = SockaddrIn::default();
+    let n = user::recvfrom(rx, &mut buf, 0, Some(&mut from));
+    if n != 5 || &buf[..5] != b"hello" {
+        uprintln!("socket-test: recvfrom -> {n} ({})", errno_text(n));
+        return Err("blocking recvfrom did not return the datagram");
+    }
+    let mut txname = SockaddrIn::default();
+    user::getsockname(tx, &mut txname);
+    if from.ip() != LOOPBACK || from.port() != txname.port() {
+        return Err("recvfrom's source address is not the sender");
+    }
+    let mut ty = [0u8; 4];
+    if user::getsockopt(rx, SOL_SOCKET, SO_TYPE, &mut ty) != 4
+        || i32::from_ne_bytes(ty) != user::SOCK_DGRAM
+    {
+        return Err("getsockopt(SO_TYPE) is not SOCK_DGRAM");
+    }
+    if user::close(rx) != 0 || user::close(tx) != 0 {
+        return Err("close failed");
+    }
+    if user::close(rx) != user::neg(Errno::EBADF) {
+        return Err("second close was not EBADF");
+    }
+    Ok(())
+}
+
+fn udp_timeouts() -> Result<(), &'static str> {
+    let fd = udp_socket()?;
+    if user::bind(fd, &SockaddrIn::new(LOOPBACK, 5002)) != 0 {
+        return Err("bind failed");
+    }
+    let mut buf = [0u8; 8];
+    let t0 = user::monotonic_ns();
+    if user::recv(fd, &mut buf, user::MSG_DONTWAIT) != user::neg(Errno::EAGAIN) {
+        return Err("recv(MSG_DONTWAIT) on an empty socket was not EAGAIN");
+    }
+    // struct timeval { 0 s, 50000 us }
+    let mut tv = [0u8; 16];
+    tv[8..].copy_from_slice(&50_000i64.to_ne_bytes());
+    if user::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv) != 0 {
+        return Err("setsockopt(SO_RCVTIMEO) failed");
+    }
+    let t1 = user::monotonic_ns();
+    let r = user::recv(fd, &mut buf, 0);
+    let waited = user::monotonic_ns() - t1;
+    if r != user::neg(Errno::EAGAIN) {
+        uprintln!("socket-test: recv with SO_RCVTIMEO -> {r}");
+        return Err("recv past SO_RCVTIMEO was not EAGAIN");
+    }
+    if waited < 50_000_000 || t1 - t0 > 50_000_000 {
+        uprintln!("socket-test: recv waited {} us", waited / 1000);
+        return Err("MSG_DONTWAIT slept or SO_RCVTIMEO did not wait 50 ms");
+    }
+    user::close(fd);
+    Ok(())
+}
+
+fn poll_wakes() -> Result<(), &'static str> {
+    let rx = udp_socket()?;
+    let tx = udp_socket()?;
+    if user::bind(rx, &SockaddrIn::new(LOOPBACK, 5003)) != 0 {
+        return Err("bind failed");
+    }
+    let mut pfd = [PollFd {
+        fd: rx,
+        events: POLLIN as i16,
+        revents: 0,
+    }];
+    let t0 = user::monotonic_ns();
+    if user::poll(&mut pfd, 30) != 0 || user::monotonic_ns() - t0 < 30_000_000 {
+        return Err("poll on an empty socket did not time out after 30 ms");
+    }
+    SENDER_FD.store(tx as usize, core::sync::atomic::Ordering::SeqCst);
+    if user::rt::spawn(delayed_sender, 5003) < 0 {
+        return Err("spawn failed");
+    }
+    let t1 = user::monotonic_ns();
+    let n = user::poll(&mut pfd, 5_000);
+    let waited = user::monotonic_ns() - t1;
+    if n != 1 || pfd[0].revents & POLLIN as i16 == 0 {
+        return Err("poll did not report POLLIN after a datagram arrived");
+    }
+    if waited < 20_000_000 {
+        return Err("poll returned before the datagram was sent");
+    }
+    user::close(rx);
+    user::close(tx);
+    Ok(())
+}
+
+static SENDER_FD: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+fn delayed_sender(port: usize) {
+    user::sleep_ms(20);
+    let fd = SENDER_FD.load(core::sync::atomic::Ordering::SeqCst) as i32;
+    user::sendto(
+        fd,
+        b"wake",
+        0,
+        Some(&SockaddrIn::new(LOOPBACK, port as u16)),
+    );
+}
+
+fn tcp_socket() -> Result<i32, &'static str> {
+    let fd = user::socket(user::AF_INET, user::SOCK_STREAM, 0);
+    if fd < 0 {
+        uprintln!("socket-test: socket(SOCK_STREAM): {}", errno_text(fd));
+        return Err("socket(SOCK_STREAM) failed");
+    }
+    Ok(fd as i32)
+}
+
+/// Accepts one connection on the listener `fd` and echoes until end of file.
+fn echo_server(fd: usize) {
+    let mut peer = SockaddrIn::default();
+    let c = user::accept(fd as i32, Some(&mut peer));
+    if c < 0 {
+        uprintln!("socket-test: accept: {}", errno_text(c));
+        return;
+    }
+    let mut buf = [0u8; 256];
+    loop {
+        let n = user::read(c as i32, &mut buf);
+        if n <= 0 {
+            break;
+        }
+        let mut off = 0;
+        while off < n as usize {
+            let w = user::write(c as i32, &buf[off..n as usize]);
+            if w <= 0 {
+                break;
+            }
+            off += w as usize;
+        }
+    }
+    user::close(c as i32);
+}
+
+fn tcp_echo() -> Result<(), &'static str> {
+    let l = tcp_socket()?;
+    user::setsockopt_int(l, SOL_SOCKET, user::SO_REUSEADDR, 1);
+    if user::bind(l, &SockaddrIn::new(LOOPBACK, 7007)) != 0 || user::listen(l, 4) != 0 {
+        return Err("bind/listen on 127.0.0.1:7007 failed");
+    }
+    if user::rt::spawn(echo_server, l as usize) < 0 {
+        return Err("spawn failed");
+    }
+    let c = tcp_socket()?;
+    let r = user::connect(c, &SockaddrIn::new(LOOPBACK, 7007));
+    if r != 0 {
+        uprintln!("socket-test: connect: {}", errno_text(r));
+        return Err("blocking connect failed");
+    }
+    let mut peer = SockaddrIn::default();
+    if user::getpeername(c, &mut peer) != 0 || peer.port() != 7007 {
+        return Err("getpeername does not show port 7007");
+    }
+    let msg = b"ping over loopback";
+    if user::write(c, msg) != msg.len() as isize {
+        return Err("write did not take the whole message");
+    }
+    let mut back = [0u8; 64];
+    let mut got = 0;
+    while got < msg.len() {
+        let n = user::read(c, &mut back[got..]);
+        if n <= 0 {
+            uprintln!("socket-test: read -> {n} ({})", errno_text(n));
+            return Err("read ended before the echo came back");
+        }
+        got += n as usize;
+    }
+    if &back[..got] != msg {
+        return Err("the echo differs");
+    }
+    if user::shutdown(c, user::SHUT_WR) != 0 {
+        return Err("shutdown(SHUT_WR) failed");
+    }
+    // The server sees end of file, closes; we see end of file too.
+    let n = user::read(c, &mut back);
+    if n != 0 {
+        uprintln!("socket-test: read after shutdown -> {n}");
+        return Err("no end of file after the server closed");
+    }
+    user::close(c);
+    user::close(l);
+    Ok(())
+}
+
+fn tcp_nonblocking_connect() -> Result<(), &'static str> {
+    let l = tcp_socket()?;
+    if user::bind(l, &SockaddrIn::new(LOOPBACK, 7008)) != 0 || user::listen(l, 4) != 0 {
+        return Err("bind/listen on 127.0.0.1:7008 failed");
+    }
+    let c = user::socket(user::AF_INET, user::SOCK_STREAM | user::SOCK_NONBLOCK, 0);
+    if c < 0 {
+        return Err("socket(SOCK_NONBLOCK) failed");
+    }
+    let c = c as i32;
+    let r = user::connect(c, &SockaddrIn::new(LOOPBACK, 7008));
+    if r != 0 && r != user::neg(Errno::EINPROGRESS) {
+        uprintln!("socket-test: non-blocking connect: {}", errno_text(r));
+        return Err("non-blocking connect neither connected nor said EINPROGRESS");
+    }
+    let mut pfd = [PollFd {
+        fd: c,
+        events: POLLOUT as i16,
+        revents: 0,
+    }];
+    if user::poll(&mut pfd, 5_000) != 1 || pfd[0].revents & POLLOUT as i16 == 0 {
+        return Err("poll never reported the connection writable");
+    }
+    let mut err = [0xffu8; 4];
+    if user::getsockopt(c, SOL_SOCKET, SO_ERROR, &mut err) != 4 || err != [0; 4] {
+        return Err("SO_ERROR after connecting is not 0");
+    }
+    let a = user::accept4(l, None, user::SOCK_NONBLOCK);
+    if a < 0 {
+        uprintln!("socket-test: accept4: {}", errno_text(a));
+        return Err("accept4 after the connection completed failed");
+    }
+    if user::fcntl(a as i32, user::F_GETFL, 0) & user::O_NONBLOCK as isize == 0 {
+        return Err("accept4(SOCK_NONBLOCK) socket is blocking");
+    }
+    user::close(a as i32);
+    user::close(c);
+    user::close(l);
+    Ok(())
+}
