@@ -4,7 +4,9 @@
 //! Options: `--quick` (small sizes, a few seconds), `--bulk-mib N` (total per bulk run),
 //! `--rr N` (request/response rounds), `--cps N` (connections), `--buffer KIB` (socket
 //! buffers), `--timestamps` (TCP timestamps on both stacks), `--only rinet|smoltcp`,
-//! `--verbose` (frames, virtual time and idle jumps per run).
+//! `--runs N` (repeat each measurement, report the median; default 3), `--scenario
+//! bulk1|bulk8|rr|cps|cps-small` (only these rows; repeatable), `--verbose` (frames, virtual
+//! time and idle jumps per run).
 
 use std::process::ExitCode;
 
@@ -18,17 +20,25 @@ struct Opts {
     rr: u64,
     cps: u64,
     params: Params,
+    cps_small: u64,
     only: Option<String>,
+    scenarios: Vec<String>,
+    runs: usize,
     verbose: bool,
 }
 
+const SCENARIOS: [&str; 5] = ["bulk1", "bulk8", "rr", "cps", "cps-small"];
+
 fn parse() -> Result<Opts, String> {
     let mut o = Opts {
-        bulk_bytes: 64 << 20,
+        bulk_bytes: 256 << 20,
         rr: 200_000,
-        cps: 10_000,
+        cps: 5_000,
+        cps_small: 1_000,
         params: Params::default(),
         only: None,
+        scenarios: Vec::new(),
+        runs: 3,
         verbose: false,
     };
     let mut args = std::env::args().skip(1);
@@ -40,9 +50,10 @@ fn parse() -> Result<Opts, String> {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => {
-                o.bulk_bytes = 8 << 20;
+                o.bulk_bytes = 32 << 20;
                 o.rr = 20_000;
-                o.cps = 1_000;
+                o.cps = 2_000;
+                o.cps_small = 200;
             }
             "--bulk-mib" => o.bulk_bytes = num(args.next(), &a)? << 20,
             "--rr" => o.rr = num(args.next(), &a)?,
@@ -50,12 +61,21 @@ fn parse() -> Result<Opts, String> {
             "--buffer" => o.params.buffer = num(args.next(), &a)? as usize * 1024,
             "--timestamps" => o.params.timestamps = true,
             "--only" => o.only = args.next(),
+            "--runs" => o.runs = num(args.next(), &a)?.max(1) as usize,
+            "--scenario" => {
+                let v = args.next().unwrap_or_default();
+                if !SCENARIOS.contains(&v.as_str()) {
+                    return Err(format!("--scenario: one of {SCENARIOS:?}"));
+                }
+                o.scenarios.push(v);
+            }
             "--verbose" => o.verbose = true,
             "--bench" => {} // passed by `cargo bench`
             "-h" | "--help" => {
                 return Err(
                     "usage: stackbench [--quick] [--bulk-mib N] [--rr N] [--cps N] \
-                            [--buffer KIB] [--timestamps] [--only rinet|smoltcp] [--verbose]"
+                            [--buffer KIB] [--timestamps] [--only rinet|smoltcp] [--runs N] \
+                            [--scenario bulk1|bulk8|rr|cps|cps-small] [--verbose]"
                         .into(),
                 )
             }
@@ -78,34 +98,42 @@ fn run<P: Pair>(
     which: &str,
     mut make: impl FnMut() -> P,
     verbose: &mut Vec<String>,
-) -> Option<[f64; 4]> {
+) -> [Option<f64>; 5] {
+    let mut out = [None; 5];
     if o.only.as_deref().is_some_and(|w| w != which) {
-        return None;
+        return out;
     }
-    let mut note = |what: &str, r: &Outcome| {
-        verbose.push(format!(
-            "{which:8} {what:10} units {:>10}  wall {:>8.3} s  virtual {:>8.3} s  jumps {:>6}  frames {:>9}",
-            r.units,
-            r.wall.as_secs_f64(),
-            r.virtual_ns as f64 / 1e9,
-            r.jumps,
-            r.frames
-        ));
-    };
-    let b1 = bulk(&mut make(), 1, o.bulk_bytes);
-    note("bulk x1", &b1);
-    let b8 = bulk(&mut make(), 8, o.bulk_bytes);
-    note("bulk x8", &b8);
-    let rr = request_response(&mut make(), o.rr);
-    note("rr", &rr);
-    let cps = connect_close(&mut make(), o.cps);
-    note("cps", &cps);
-    Some([
-        b1.gbit_per_sec(),
-        b8.gbit_per_sec(),
-        rr.per_sec(),
-        cps.per_sec(),
-    ])
+    for (k, name) in SCENARIOS.iter().enumerate() {
+        if !o.scenarios.is_empty() && !o.scenarios.iter().any(|s| s == name) {
+            continue;
+        }
+        let mut figures = Vec::new();
+        for _ in 0..o.runs {
+            let r: Outcome = match *name {
+                "bulk1" => bulk(&mut make(), 1, o.bulk_bytes),
+                "bulk8" => bulk(&mut make(), 8, o.bulk_bytes),
+                "rr" => request_response(&mut make(), o.rr),
+                "cps" => connect_close(&mut make(), o.cps),
+                _ => connect_close(&mut make(), o.cps_small),
+            };
+            verbose.push(format!(
+                "{which:8} {name:10} units {:>10}  wall {:>8.3} s  virtual {:>8.3} s  jumps {:>6}  frames {:>9}",
+                r.units,
+                r.wall.as_secs_f64(),
+                r.virtual_ns as f64 / 1e9,
+                r.jumps,
+                r.frames
+            ));
+            figures.push(if name.starts_with("bulk") {
+                r.gbit_per_sec()
+            } else {
+                r.per_sec()
+            });
+        }
+        figures.sort_by(f64::total_cmp);
+        out[k] = Some(figures[figures.len() / 2]);
+    }
+    out
 }
 
 fn main() -> ExitCode {
@@ -129,6 +157,10 @@ fn main() -> ExitCode {
             "rounds/s",
         ),
         (format!("connect+close ({} connections)", o.cps), "conns/s"),
+        (
+            format!("connect+close ({} connections)", o.cps_small),
+            "conns/s",
+        ),
     ];
     let rows: Vec<Row> = labels
         .into_iter()
@@ -136,16 +168,18 @@ fn main() -> ExitCode {
         .map(|(i, (label, unit))| Row {
             label,
             unit,
-            rinet: r.map(|v| v[i]),
-            smol: s.map(|v| v[i]),
+            rinet: r[i],
+            smol: s[i],
         })
+        .filter(|row| row.rinet.is_some() || row.smol.is_some())
         .collect();
     println!(
         "stack to stack over an in-memory Ethernet link: MTU {}, buffers {} KiB each side, \
-         timestamps {}, no loss, no delay; both endpoints on one thread",
+         timestamps {}, no loss, no delay; both endpoints on one thread; median of {} runs",
         p.mtu,
         p.buffer / 1024,
-        if p.timestamps { "on" } else { "off" }
+        if p.timestamps { "on" } else { "off" },
+        o.runs
     );
     println!(
         "| {:<40} | {:>8} | {:>12} | {:>12} | {:>13} |",
