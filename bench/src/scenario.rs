@@ -106,8 +106,8 @@ struct Receiver {
 pub fn bulk<P: Pair>(p: &mut P, conns: usize, total: u64) -> Outcome {
     const PORT: u16 = 5001;
     let mut clock = Clock::new();
-    let frames0 = p.link().frames();
-    let t0 = Instant::now();
+    // Sockets (and smoltcp's up-front buffers) are created before the clock starts; the
+    // handshakes are timed with the transfer.
     p.listen(clock.now(), PORT, conns);
     let per = total / conns as u64;
     let mut senders: Vec<Sender> = (0..conns)
@@ -124,6 +124,8 @@ pub fn bulk<P: Pair>(p: &mut P, conns: usize, total: u64) -> Outcome {
             },
         })
         .collect();
+    let frames0 = p.link().frames();
+    let t0 = Instant::now();
     let mut receivers: Vec<Receiver> = Vec::new();
     let mut buf = vec![0u8; RECV_CHUNK];
     let mut delivered = 0u64;

@@ -1,7 +1,10 @@
 //! smoltcp 0.14's side: two `Interface`s with their `SocketSet`s whose device is a port of the
 //! in-memory [`Link`]. smoltcp has no listen backlog, so the server keeps `backlog` sockets
 //! listening and "accepts" one when it leaves LISTEN/SYN-RECEIVED, putting a fresh listener
-//! in its place. Timestamps follow [`Params::timestamps`] on both stacks, so both carry the
+//! in its place. Released sockets are reused (a client socket in TIME-WAIT may `connect`
+//! again, a closed server socket `listen`s again), as a smoltcp application does: allocating
+//! and zeroing two fresh 256 KiB buffers per connection would otherwise be most of what
+//! connect+close measures. Timestamps follow [`Params::timestamps`] on both stacks, so both carry the
 //! same options per segment.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -156,6 +159,8 @@ pub struct SmolPair {
     listen_port: u16,
     /// Server sockets in LISTEN or SYN-RECEIVED.
     listeners: Vec<SocketHandle>,
+    /// Released sockets kept for reuse, per side (client in TIME-WAIT, server CLOSED).
+    spare: [Vec<SocketHandle>; 2],
     next_port: u16,
 }
 
@@ -171,6 +176,7 @@ impl SmolPair {
             params: p,
             listen_port: 0,
             listeners: Vec::new(),
+            spare: [Vec::new(), Vec::new()],
             next_port: EPHEMERAL_FIRST,
         }
     }
@@ -183,9 +189,16 @@ impl SmolPair {
     }
 
     fn add_listener(&mut self) {
-        let mut s = new_socket(self.params);
-        s.listen(self.listen_port).expect("listen");
-        let h = self.server.sockets.add(s);
+        let h = match self.spare[1].pop() {
+            Some(h) => h,
+            None => self.server.sockets.add(new_socket(self.params)),
+        };
+        let port = self.listen_port;
+        self.server
+            .sockets
+            .get_mut::<tcp::Socket>(h)
+            .listen(port)
+            .expect("listen");
         self.listeners.push(h);
     }
 }
@@ -225,21 +238,22 @@ impl Pair for SmolPair {
     }
 
     fn connect(&mut self, _now_ns: u64, port: u16) -> usize {
-        let mut s = new_socket(self.params);
+        let h = match self.spare[0].pop() {
+            Some(h) => h,
+            None => self.client.sockets.add(new_socket(self.params)),
+        };
         let local = self.next_port;
         self.next_port = if local == u16::MAX {
             EPHEMERAL_FIRST
         } else {
             local + 1
         };
-        s.connect(
-            self.client.iface.context(),
-            (IpAddress::v4(10, 0, 0, 2), port),
-            local,
-        )
-        .expect("connect");
-        let h = self.client.sockets.add(s);
-        self.client.add(h)
+        let c = &mut self.client;
+        c.sockets
+            .get_mut::<tcp::Socket>(h)
+            .connect(c.iface.context(), (IpAddress::v4(10, 0, 0, 2), port), local)
+            .expect("connect");
+        c.add(h)
     }
 
     fn accept(&mut self) -> Option<usize> {
@@ -289,7 +303,11 @@ impl Pair for SmolPair {
         let e = self.end(side);
         let h = e.ids[id].take().expect("live connection id");
         e.free.push(id);
-        e.sockets.remove(h);
+        let k = match side {
+            Side::Client => 0,
+            Side::Server => 1,
+        };
+        self.spare[k].push(h);
     }
 
     fn link(&self) -> &Link {
