@@ -43,9 +43,10 @@ pub struct Params {
     pub buffer: usize,
     /// IP MTU of the link.
     pub mtu: usize,
-    /// TCP timestamp option (RFC 7323) on both stacks. Off by default: rinet on `main`
-    /// does not subtract the 12 option bytes from its segment size, so with timestamps its
-    /// full-sized data segments exceed the MTU and are dropped (DF set, `FragFails`).
+    /// TCP timestamp option (RFC 7323) on both stacks. Off by default (smoltcp's default).
+    /// rinet before main's dd91b99 ("MSS less options") does not subtract the 12 option
+    /// bytes from its segment size, so with timestamps its full-sized data segments exceed
+    /// the MTU and are dropped (DF set, counted in `FragFails`) and bulk transfers stall.
     pub timestamps: bool,
 }
 
