@@ -31,9 +31,9 @@ const SCENARIOS: [&str; 5] = ["bulk1", "bulk8", "rr", "cps", "cps-small"];
 
 fn parse() -> Result<Opts, String> {
     let mut o = Opts {
-        bulk_bytes: 256 << 20,
-        rr: 200_000,
-        cps: 5_000,
+        bulk_bytes: 1 << 30,
+        rr: 500_000,
+        cps: 10_000,
         cps_small: 1_000,
         params: Params::default(),
         only: None,
@@ -149,9 +149,14 @@ fn main() -> ExitCode {
     let r = run(&o, "rinet", || RinetPair::new(p), &mut verbose);
     let s = run(&o, "smoltcp", || SmolPair::new(p), &mut verbose);
     let mib = o.bulk_bytes >> 20;
+    let size = if mib >= 1024 && mib % 1024 == 0 {
+        format!("{} GiB", mib / 1024)
+    } else {
+        format!("{mib} MiB")
+    };
     let labels = [
-        (format!("bulk, 1 connection ({mib} MiB)"), "Gbit/s"),
-        (format!("bulk, 8 connections ({mib} MiB)"), "Gbit/s"),
+        (format!("bulk, 1 connection ({size})"), "Gbit/s"),
+        (format!("bulk, 8 connections ({size})"), "Gbit/s"),
         (
             format!("1-byte request/response ({} rounds)", o.rr),
             "rounds/s",
