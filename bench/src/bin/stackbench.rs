@@ -201,6 +201,7 @@ fn main() -> ExitCode {
     };
     for row in &rows {
         let ratio = match (row.rinet, row.smol) {
+            (Some(a), Some(b)) if b > 0.0 && a / b < 0.1 => format!("{:.4}", a / b),
             (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
             _ => "-".into(),
         };
