@@ -26,3 +26,20 @@ fn rinet_moves_verified_bytes() {
 fn smoltcp_moves_verified_bytes() {
     exercise(|| SmolPair::new(Params::default()));
 }
+
+#[test]
+fn payload_check_rejects_wrong_bytes_and_wrong_offsets() {
+    use crate::pattern;
+    // A window crossing the end of the pattern is contiguous and still matches.
+    let w = pattern::window(pattern::LEN as u64 - 10, 100).to_vec();
+    assert!(pattern::matches(pattern::LEN as u64 - 10, &w));
+    assert!(pattern::matches(2 * pattern::LEN as u64 - 10, &w));
+    let mut bad = w.clone();
+    bad[57] ^= 1;
+    assert!(!pattern::matches(pattern::LEN as u64 - 10, &bad));
+    // The same bytes at another connection's offset do not match.
+    assert!(!pattern::matches(
+        pattern::start_of(1),
+        pattern::window(pattern::start_of(2), 64)
+    ));
+}
