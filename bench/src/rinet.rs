@@ -1,0 +1,261 @@
+//! rinet's side: two [`net::host::Host`]s (IPv4 stack + TCP, default settings) whose NIC is a
+//! port of the in-memory [`Link`]. Driven through `net::tcp::Tcp` calls directly, as the
+//! kernel's socket layer does, with `Host::poll` doing receive, timers and transmit.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use net::dev::{Capabilities, DevStats, Device, TxError};
+use net::host::Host;
+use net::stack::Stack;
+use net::tcp::{Handle, Shutdown, State, Tcp, TcpConfig};
+use net::{Errno, Instant, MacAddr};
+
+use crate::link::Link;
+use crate::{Pair, Params, Recv, Side};
+
+pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+/// One end of the link as a rinet [`Device`].
+struct Port {
+    link: Link,
+    side: Side,
+    mac: MacAddr,
+    mtu: usize,
+    stats: DevStats,
+}
+
+impl Device for Port {
+    fn mac(&self) -> MacAddr {
+        self.mac
+    }
+    fn mtu(&self) -> usize {
+        self.mtu
+    }
+    fn capabilities(&self) -> Capabilities {
+        // No offloads: both stacks compute and verify every checksum in software.
+        Capabilities {
+            rx_checksum_verified: false,
+            tx_checksum: false,
+            max_frame: self.mtu + 14,
+        }
+    }
+    fn receive(&mut self, budget: usize, sink: &mut dyn FnMut(&[u8])) -> usize {
+        let mut n = 0;
+        while n < budget {
+            let Some(frame) = self.link.take(self.side) else {
+                break;
+            };
+            self.stats.rx_packets += 1;
+            self.stats.rx_bytes += frame.len() as u64;
+            sink(&frame);
+            self.link.recycle(frame);
+            n += 1;
+        }
+        n
+    }
+    fn transmit(&mut self, frame: &[u8]) -> Result<(), TxError> {
+        if frame.len() > self.mtu + 14 {
+            self.stats.tx_dropped += 1;
+            return Err(TxError::TooLarge);
+        }
+        self.stats.tx_packets += 1;
+        self.stats.tx_bytes += frame.len() as u64;
+        self.link
+            .send_with(self.side, frame.len(), |b| b.copy_from_slice(frame));
+        Ok(())
+    }
+    fn stats(&self) -> DevStats {
+        self.stats
+    }
+}
+
+/// Connection ids → handles for one side.
+#[derive(Default)]
+struct Ids {
+    slots: Vec<Option<Handle>>,
+    free: Vec<usize>,
+}
+
+impl Ids {
+    fn add(&mut self, h: Handle) -> usize {
+        if let Some(i) = self.free.pop() {
+            self.slots[i] = Some(h);
+            i
+        } else {
+            self.slots.push(Some(h));
+            self.slots.len() - 1
+        }
+    }
+    fn get(&self, id: usize) -> Handle {
+        self.slots[id].expect("live connection id")
+    }
+    fn remove(&mut self, id: usize) -> Handle {
+        let h = self.slots[id].take().expect("live connection id");
+        self.free.push(id);
+        h
+    }
+}
+
+/// Two rinet hosts over one link.
+pub struct RinetPair {
+    link: Link,
+    client: Host,
+    server: Host,
+    listener: Option<Handle>,
+    ids: [Ids; 2],
+    now: Instant,
+}
+
+fn host(link: &Link, side: Side, ip: Ipv4Addr, p: Params, seed: u64) -> Host {
+    let port = Port {
+        link: link.clone(),
+        side,
+        mac: MacAddr([0x02, 0, 0, 0, 0, seed as u8]),
+        mtu: p.mtu,
+        stats: DevStats::default(),
+    };
+    let mut stack = Stack::new(Box::new(port), seed);
+    stack
+        .configure(Instant::from_millis(1000), ip, 24, None)
+        .expect("configure");
+    let config = TcpConfig {
+        send_buffer: p.buffer,
+        recv_buffer: p.buffer,
+        default_mtu: p.mtu as u16,
+        timestamps: p.timestamps,
+        ..TcpConfig::default()
+    };
+    Host::new(stack, Tcp::new(config, [seed as u8; 16], seed))
+}
+
+impl RinetPair {
+    pub fn new(p: Params) -> Self {
+        let link = Link::new();
+        RinetPair {
+            client: host(&link, Side::Client, CLIENT_IP, p, 1),
+            server: host(&link, Side::Server, SERVER_IP, p, 2),
+            link,
+            listener: None,
+            ids: [Ids::default(), Ids::default()],
+            now: Instant::from_millis(1000),
+        }
+    }
+
+    fn side(&mut self, side: Side) -> (&mut Tcp, &mut Ids) {
+        match side {
+            Side::Client => (&mut self.client.tcp, &mut self.ids[0]),
+            Side::Server => (&mut self.server.tcp, &mut self.ids[1]),
+        }
+    }
+
+    /// Both hosts' stack counters, /proc/net/snmp style.
+    pub fn dump(&self) -> String {
+        let mut out = String::new();
+        let _ = self.client.stack.dump_counters(&mut out);
+        let _ = self.server.stack.dump_counters(&mut out);
+        out
+    }
+
+    /// Connections (TIME-WAIT included) the server and client TCPs still hold.
+    pub fn counters(&self) -> (net::tcp::Counters, net::tcp::Counters) {
+        (self.client.tcp.counters(), self.server.tcp.counters())
+    }
+}
+
+impl Pair for RinetPair {
+    fn name(&self) -> &'static str {
+        "rinet"
+    }
+
+    fn poll(&mut self, now_ns: u64) {
+        self.now = Instant::from_nanos(now_ns);
+        self.client.poll(self.now);
+        self.server.poll(self.now);
+    }
+
+    fn poll_at(&mut self, _now_ns: u64) -> Option<u64> {
+        [self.client.poll_at(), self.server.poll_at()]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|t| t.as_nanos())
+    }
+
+    fn listen(&mut self, _now_ns: u64, port: u16, backlog: usize) {
+        let h = self
+            .server
+            .tcp
+            .listen(SocketAddrV4::new(SERVER_IP, port), backlog)
+            .expect("listen");
+        self.listener = Some(h);
+    }
+
+    fn connect(&mut self, now_ns: u64, port: u16) -> usize {
+        let h = self
+            .client
+            .tcp
+            .connect(
+                Instant::from_nanos(now_ns),
+                SocketAddrV4::new(CLIENT_IP, 0),
+                SocketAddrV4::new(SERVER_IP, port),
+                None,
+            )
+            .expect("connect");
+        self.ids[0].add(h)
+    }
+
+    fn accept(&mut self) -> Option<usize> {
+        let l = self.listener?;
+        match self.server.tcp.accept(l) {
+            Ok(h) => Some(self.ids[1].add(h)),
+            Err(Errno::EAGAIN) => None,
+            Err(e) => panic!("rinet accept: {e:?}"),
+        }
+    }
+
+    fn send(&mut self, side: Side, id: usize, data: &[u8]) -> usize {
+        let (tcp, ids) = self.side(side);
+        match tcp.send(ids.get(id), data) {
+            Ok(n) => n,
+            Err(Errno::EAGAIN) => 0,
+            Err(e) => panic!("rinet send: {e:?}"),
+        }
+    }
+
+    fn recv(&mut self, side: Side, id: usize, buf: &mut [u8]) -> Recv {
+        let (tcp, ids) = self.side(side);
+        match tcp.recv(ids.get(id), buf) {
+            Ok(0) => Recv::Eof,
+            Ok(n) => Recv::Data(n),
+            Err(Errno::EAGAIN) => Recv::WouldBlock,
+            Err(e) => panic!("rinet recv: {e:?}"),
+        }
+    }
+
+    fn set_nodelay(&mut self, side: Side, id: usize) {
+        let (tcp, ids) = self.side(side);
+        tcp.set_nodelay(ids.get(id), true).expect("set_nodelay");
+    }
+
+    fn shutdown(&mut self, side: Side, id: usize) {
+        let (tcp, ids) = self.side(side);
+        tcp.shutdown(ids.get(id), Shutdown::Write)
+            .expect("shutdown");
+    }
+
+    fn finished(&mut self, side: Side, id: usize) -> bool {
+        let (tcp, ids) = self.side(side);
+        matches!(tcp.state(ids.get(id)), Ok(State::Closed | State::TimeWait))
+    }
+
+    fn release(&mut self, side: Side, id: usize) {
+        let (tcp, ids) = self.side(side);
+        let h = ids.remove(id);
+        tcp.close(h).expect("close");
+    }
+
+    fn link(&self) -> &Link {
+        &self.link
+    }
+}
