@@ -12,8 +12,9 @@
 
 use alloc::boxed::Box;
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt::Write;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use net::config::IpConfig;
 use net::dev::{Capabilities, DevStats, Device, TxError};
@@ -25,7 +26,7 @@ use net::{Duration, Errno, Instant, MacAddr};
 use spin::Mutex;
 
 use crate::cmdline::BootConfig;
-use crate::{arch, marker, nic, time};
+use crate::{arch, marker, nic, sched, time, wait};
 
 /// How long boot-time programs wait for DHCP before giving up with an error. QEMU's user
 /// network answers in milliseconds; a real DHCP server's first OFFER can take a few seconds.
@@ -121,16 +122,88 @@ pub fn init(cfg: &BootConfig) {
     }
     *NET.lock() = Some(Net(NetSys::new(host)));
     poll_once();
+    crate::syscall::set_resolver(resolve);
+    if let Err(e) = sched::spawn("net-poll", poll_thread, 0) {
+        log::error!("netstack: cannot start the poll thread: {e}");
+    }
 }
 
-/// Run `f` on the network side; `ENETDOWN` before the network is up.
+/// Run `f` on the network side; `ENETDOWN` before the network is up. Afterwards the sockets
+/// whose readiness `f` changed are woken, and the poll thread is kicked when `f` left work for
+/// it (loopback frames, an earlier protocol deadline than it sleeps for).
 pub fn with<R>(f: impl FnOnce(&mut NetSys) -> R) -> Result<R, Errno> {
+    let mut woken = Vec::new();
+    let (r, next) = with_quiet(|ns| {
+        let r = f(ns);
+        ns.take_woken(&mut woken);
+        (r, ns.poll_at())
+    })?;
+    for key in woken {
+        wait::wake_all(key);
+    }
+    let sleeping_until = POLL_SLEEP_UNTIL.load(Ordering::Acquire);
+    if next.is_some_and(|t| t.as_nanos() < sleeping_until) {
+        wait::wake_all(wait::NIC_KEY);
+    }
+    Ok(r)
+}
+
+/// Run `f` on the network side without the wakeups of [`with`] (the poll thread's own use).
+fn with_quiet<R>(f: impl FnOnce(&mut NetSys) -> R) -> Result<R, Errno> {
     let mut guard = NET.lock();
     match guard.as_mut() {
         Some(net) => Ok(f(&mut net.0)),
         None => Err(Errno::ENETDOWN),
     }
 }
+
+/// When the poll thread will wake by itself (ns since boot; `u64::MAX`: only on an event).
+static POLL_SLEEP_UNTIL: AtomicU64 = AtomicU64::new(0);
+
+/// The network poll thread (the NAPI loop): poll, wake sockets, then sleep until the NIC
+/// interrupts, a socket call kicks it, or the next protocol deadline.
+fn poll_thread(_: usize) {
+    loop {
+        let gen = wait::generation(wait::NIC_KEY);
+        // Announce "awake" first so callers kick us for anything they add while we poll.
+        POLL_SLEEP_UNTIL.store(0, Ordering::Release);
+        let next = poll_once();
+        if nic::take_pending() || next == Some(Instant::ZERO) {
+            // The NIC stopped at its budget or frames are waiting on loopback: go again, but
+            // let ready threads run first.
+            sched::yield_now();
+            continue;
+        }
+        POLL_SLEEP_UNTIL.store(next.map_or(u64::MAX, Instant::as_nanos), Ordering::Release);
+        wait::sleep_on_if_unchanged(wait::NIC_KEY, gen, next);
+    }
+}
+
+/// How long `gethostbyname` waits for the resolver (its own retries end sooner).
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The blocking resolver behind the `gethostbyname` system call (the seeds' client flow).
+fn resolve(name: &str) -> Result<[u8; 4], Errno> {
+    let now = time::now();
+    let q = with(|ns| ns.host.resolve_start(now, name))??;
+    let deadline = now + RESOLVE_TIMEOUT;
+    loop {
+        let gen = wait::generation(RESOLVER_KEY);
+        if let Some(r) = with(|ns| ns.host.resolve_result(q))? {
+            let addrs = r?;
+            return addrs.first().map(|a| a.octets()).ok_or(Errno::ENOENT);
+        }
+        if time::now() >= deadline {
+            let _ = with(|ns| ns.host.resolve_cancel(q));
+            return Err(Errno::ETIMEDOUT);
+        }
+        // The poll thread wakes RESOLVER_KEY after each round; re-check then.
+        wait::sleep_on_if_unchanged(RESOLVER_KEY, gen, Some(deadline.min(time::now() + Duration::from_millis(100))));
+    }
+}
+
+/// Waiters for DNS answers (woken after every poll round).
+const RESOLVER_KEY: u64 = wait::KERNEL_KEY_BIT | 16;
 
 /// Whether a NIC is part of the stack.
 pub fn has_nic() -> bool {
@@ -143,11 +216,17 @@ pub fn has_nic() -> bool {
 pub fn poll_once() -> Option<Instant> {
     let now = time::now();
     let _ = nic::take_pending();
-    let (next, ready) = with(|ns| {
-        ns.host.poll(now);
-        (ns.host.poll_at(), ready_line(&ns.host))
+    let mut woken = Vec::new();
+    let (next, ready) = with_quiet(|ns| {
+        ns.poll(now);
+        ns.take_woken(&mut woken);
+        (ns.poll_at(), ready_line(&ns.host))
     })
     .ok()?;
+    for key in woken {
+        wait::wake_all(key);
+    }
+    wait::wake_all(RESOLVER_KEY);
     match ready {
         Some(line) if !ANNOUNCED.swap(true, Ordering::AcqRel) => marker!("{line}"),
         None if ANNOUNCED.swap(false, Ordering::AcqRel) => {
@@ -197,7 +276,6 @@ pub fn run_until(deadline: Instant, mut cond: impl FnMut(&mut NetSys) -> bool) -
             nic::wait_pending(wake);
         }
     };
-    time::cancel_deadline();
     met
 }
 

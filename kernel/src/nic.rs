@@ -58,6 +58,8 @@ fn on_interrupt() {
         ack.ack();
     }
     PENDING.store(true, Ordering::Release);
+    // Wake the network poll thread (allocation-free, safe in interrupt context).
+    crate::wait::wake_all(crate::wait::NIC_KEY);
 }
 
 /// Runs `f` on the NIC; `None` if there is none. Not for interrupt context.
@@ -77,17 +79,13 @@ pub fn interrupt_count() -> u64 {
     INTERRUPTS.load(Ordering::Relaxed)
 }
 
-/// Halts until the NIC flags work or `deadline` passes, whichever is first; never spins. Call
-/// with interrupts enabled (thread context); they are enabled on return.
+/// Sleeps until the NIC flags work or `deadline` passes, whichever is first; never spins and
+/// lets other threads run meanwhile. Thread context.
 pub fn wait_pending(deadline: net::Instant) {
-    time::set_deadline(deadline);
-    x86_64::instructions::interrupts::disable();
-    // Checked with interrupts off, then `sti; hlt` back to back: a NIC interrupt between the
-    // check and the halt still wakes it.
+    let gen = crate::wait::generation(crate::wait::NIC_KEY);
     if !PENDING.load(Ordering::Acquire) && time::now() < deadline {
-        arch::idle();
+        crate::wait::sleep_on_if_unchanged(crate::wait::NIC_KEY, gen, Some(deadline));
     }
-    x86_64::instructions::interrupts::enable();
 }
 
 /// Our address and the gateway's on QEMU's user-mode network.
@@ -196,6 +194,5 @@ fn await_replies(
         }
         wait_pending(deadline);
     }
-    time::cancel_deadline();
     Ok(())
 }
