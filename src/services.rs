@@ -259,6 +259,11 @@ fn echo_one_byte(addr: SocketAddr, limit: Duration, attempt: u32) -> Result<(), 
             show_byte(got[0]),
             show_byte(probe[0])
         )),
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Err(format!(
+            "no echo within {:.1} s after connect and write succeeded (under user networking \
+             the host side connects even when the guest never answers QEMU's SYN)",
+            limit.as_secs_f64()
+        )),
         Err(e) => Err(format!("read: {e}")),
     }
 }
@@ -370,11 +375,13 @@ fn read_echo(stream: &TcpStream, data: &[u8], others: &[&[u8]]) -> Result<(), St
                 ))
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(format!(
+            Err(e) => {
+                return Err(format!(
                 "all {} bytes echoed, but the server did not close after our shutdown(Write): {}",
                 data.len(),
                 io_err(&e)
-            )),
+            ))
+            }
         }
     }
 }
