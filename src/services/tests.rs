@@ -2,7 +2,9 @@
 //! deliberately broken one must fail with the reason a user would need (offset, byte counts).
 
 use super::*;
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{TcpListener, UdpSocket};
+use std::thread;
 
 /// Serve each accepted connection with `handler` on its own thread; returns the address.
 fn tcp_server(handler: fn(TcpStream, usize)) -> SocketAddr {
