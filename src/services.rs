@@ -8,7 +8,7 @@
 //! makes a check fail, never hang. This module never starts or stops guests and never talks to
 //! anything but the address it is given.
 //!
-//! Split by concern: `echo` (TCP echo), `bulk` (discard, chargen), `udp` (UDP echo); this file
+//! Split by concern: `wait` (first echo while booting), `echo` (TCP echo), `bulk` (discard, chargen), `udp` (UDP echo); this file
 //! holds what they share (endpoints, reports, payload generator, socket helpers) and `run_all`.
 
 use std::fmt;
@@ -19,12 +19,14 @@ use std::time::Duration;
 mod bulk;
 mod echo;
 mod udp;
+mod wait;
 
 pub use bulk::{
     chargen_byte, chargen_check, chargen_mismatch, discard_bulk, CHARGEN_LINE, CHARGEN_RING,
 };
-pub use echo::{echo_concurrent, echo_payloads, wait_for_echo, CONNECT_PACE};
+pub use echo::{echo_concurrent, echo_payloads, CONNECT_PACE};
 pub use udp::{udp_echo, UDP_TRIES, UDP_WAIT_FIRST, UDP_WAIT_MAX};
+pub use wait::{wait_for_echo, WAIT_ATTEMPT_TIMEOUT, WAIT_INTERVAL};
 
 /// Longest a single read, write or connect may block before the check fails. Generous because
 /// a TCG guest can stall for seconds (another QEMU on the same 2 cores, a GC-like pause in the
