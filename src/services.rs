@@ -24,7 +24,7 @@ mod wait;
 pub use bulk::{
     chargen_byte, chargen_check, chargen_mismatch, discard_bulk, CHARGEN_LINE, CHARGEN_RING,
 };
-pub use echo::{echo_concurrent, echo_payloads, CONNECT_PACE};
+pub use echo::{echo_concurrent, echo_payloads, CONNECT_PACE, CONNECT_PACE_MAX};
 pub use udp::{udp_echo, UDP_TRIES, UDP_WAIT_FIRST, UDP_WAIT_MAX};
 pub use wait::{wait_for_echo, WAIT_ATTEMPT_TIMEOUT, WAIT_INTERVAL};
 
