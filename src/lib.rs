@@ -13,6 +13,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+pub mod services;
 
 /// QEMU's exit status when the kernel reports success (isa-debug-exit value 0x10).
 pub const EXIT_SUCCESS: i32 = 33;
