@@ -55,6 +55,11 @@ pub fn user_program(name: &str) -> Option<(&'static str, UserMain)> {
 /// Run program `name` with `args`. Never returns.
 pub fn run(name: &'static str, args: &'static [&'static str]) -> ! {
     if let Some((name, main)) = user_program(name) {
+        // As Linux's ip= autoconfiguration does before init: programs start on a configured
+        // network (bounded wait; the error names the fix).
+        if let Err(e) = crate::netstack::wait_ready_if_nic() {
+            exit::failure(format_args!("init={name}: {e}"))
+        }
         process::run_init(name, main, args)
     }
     match name {
