@@ -620,7 +620,3 @@ impl Shim {
         }
     }
 }
-
-#[cfg(test)]
-#[path = "shim_tests.rs"]
-mod tests;
