@@ -467,3 +467,69 @@ fn teardown_rst_from_packetdrill_is_accepted() {
     assert!(fd2 >= 0);
     assert_eq!(pd.close(fd2), (0, 0));
 }
+
+#[test]
+fn poll_timeout_passes_in_virtual_time_and_reports_readable_data() {
+    let pd = Pd::new(FLAGS);
+    let l = pd.listener(8080);
+    let (fd, isn, tsv) = established(&pd, l);
+    let mut p = [PollFd {
+        fd,
+        events: 0x1,
+        revents: 0,
+    }];
+    let before = pd.now();
+    // SAFETY: one valid pollfd.
+    let r = unsafe { (pd.i.poll.unwrap())(pd.ud(), p.as_mut_ptr(), 1, 100) };
+    assert_eq!((r, p[0].revents), (0, 0), "nothing readable");
+    let waited = pd.now() - before;
+    assert!(
+        (100_000..101_000).contains(&waited),
+        "waited {waited} µs of virtual time"
+    );
+    pd.send(&segment(
+        40000,
+        8080,
+        1001,
+        isn + 1,
+        ACK | PSH,
+        257,
+        &ts_opts(300, tsv),
+        b"hi",
+    ));
+    // SAFETY: as above.
+    let r = unsafe { (pd.i.poll.unwrap())(pd.ud(), p.as_mut_ptr(), 1, 100) };
+    assert_eq!((r, p[0].revents & 0x1), (1, 0x1));
+    let mut n = 0i32;
+    // SAFETY: FIONREAD writes one int through the pointer.
+    let r = unsafe { (pd.i.ioctl.unwrap())(pd.ud(), fd, 0x541b, &mut n as *mut i32 as usize) };
+    assert_eq!((r, n), (0, 2));
+}
+
+#[test]
+fn blocking_read_on_another_thread_wakes_on_injected_data() {
+    let pd = Pd::new(FLAGS);
+    let l = pd.listener(8080);
+    let (fd, isn, tsv) = established(&pd, l);
+    let ud = pd.ud() as usize;
+    let read = pd.i.read.unwrap();
+    let t = std::thread::spawn(move || {
+        let mut buf = [0u8; 100];
+        // SAFETY: the shim outlives the thread (joined below); a valid buffer.
+        let n = unsafe { read(ud as Ud, fd, buf.as_mut_ptr(), buf.len()) };
+        buf[..n.max(0) as usize].to_vec()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert!(!t.is_finished(), "read returned before any data");
+    pd.send(&segment(
+        40000,
+        8080,
+        1001,
+        isn + 1,
+        ACK | PSH,
+        257,
+        &ts_opts(300, tsv),
+        b"hello",
+    ));
+    assert_eq!(t.join().unwrap(), b"hello");
+}
