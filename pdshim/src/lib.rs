@@ -9,6 +9,7 @@
 //! bridges bare IPv4 datagrams to the stack's Ethernet device, `shim.rs` holds the stack, the
 //! virtual clock and the blocking rules, `os.rs` the host calls (backing fds, errno).
 
+mod epoll;
 mod flags;
 mod link;
 mod os;
@@ -610,31 +611,68 @@ unsafe extern "C" fn pd_gettimeofday(ud: Ud, tv: *mut TimeVal, _tz: *mut c_void)
     })
 }
 
-unsafe extern "C" fn pd_epoll_create(_ud: Ud, _size: c_int) -> c_int {
-    os::set_errno(Errno::ENOSYS.code());
-    -1
+/// Size of `struct epoll_event`: packed `{u32 events; u64 data}` on x86-64, naturally
+/// aligned elsewhere.
+#[cfg(target_arch = "x86_64")]
+const EPOLL_EVENT_LEN: usize = 12;
+#[cfg(not(target_arch = "x86_64"))]
+const EPOLL_EVENT_LEN: usize = 16;
+/// Offset of `data` in `struct epoll_event`.
+const EPOLL_DATA_AT: usize = EPOLL_EVENT_LEN - 8;
+
+unsafe extern "C" fn pd_epoll_create(ud: Ud, size: c_int) -> c_int {
+    run(ud, -1, |s| s.epoll_create(size))
 }
 
 unsafe extern "C" fn pd_epoll_ctl(
-    _ud: Ud,
-    _ep: c_int,
-    _op: c_int,
-    _fd: c_int,
-    _ev: *mut c_void,
+    ud: Ud,
+    ep: c_int,
+    op: c_int,
+    fd: c_int,
+    ev: *mut c_void,
 ) -> c_int {
-    os::set_errno(Errno::ENOSYS.code());
-    -1
+    run(ud, -1, |s| {
+        let ev = if ev.is_null() {
+            None
+        } else {
+            // SAFETY: a non-null `struct epoll_event` of the caller, readable for its size.
+            let b = unsafe { slice(ev as *const u8, EPOLL_EVENT_LEN)? };
+            let events = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+            let mut d = [0u8; 8];
+            d.copy_from_slice(&b[EPOLL_DATA_AT..EPOLL_EVENT_LEN]);
+            Some((events, u64::from_ne_bytes(d)))
+        };
+        s.epoll_ctl(ep, op, fd, ev).map(|_| 0)
+    })
 }
 
 unsafe extern "C" fn pd_epoll_wait(
-    _ud: Ud,
-    _ep: c_int,
-    _ev: *mut c_void,
-    _max: c_int,
-    _t: c_int,
+    ud: Ud,
+    ep: c_int,
+    evs: *mut c_void,
+    max: c_int,
+    t: c_int,
 ) -> c_int {
-    os::set_errno(Errno::ENOSYS.code());
-    -1
+    run(ud, -1, |s| {
+        if evs.is_null() {
+            return Err(Errno::EFAULT);
+        }
+        let got = s.epoll_wait(ep, max, t)?;
+        for (k, (events, data)) in got.iter().enumerate() {
+            let mut b = [0u8; EPOLL_EVENT_LEN];
+            b[0..4].copy_from_slice(&events.to_ne_bytes());
+            b[EPOLL_DATA_AT..].copy_from_slice(&data.to_ne_bytes());
+            // SAFETY: the caller's array holds `max` events and `got.len() <= max`.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    b.as_ptr(),
+                    (evs as *mut u8).add(k * EPOLL_EVENT_LEN),
+                    EPOLL_EVENT_LEN,
+                )
+            };
+        }
+        Ok(got.len() as c_int)
+    })
 }
 
 unsafe extern "C" fn pd_pipe(_ud: Ud, _fds: *mut c_int) -> c_int {

@@ -15,7 +15,7 @@
 //! advances it to the next timer, and gives up (count 0) when none falls within
 //! [`RECEIVE_HORIZON_US`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread::{self, ThreadId};
 use std::time::Duration as WallDuration;
@@ -28,6 +28,7 @@ use net::sys::{Direction, NetSys};
 use net::tcp::{Tcp, TcpConfig};
 use net::{Errno, Instant, Ipv4Addr};
 
+use crate::epoll::Epoll;
 use crate::flags::LinkConfig;
 use crate::link::LinkHandle;
 use crate::os;
@@ -66,6 +67,8 @@ pub struct State {
     pub now: u64,
     /// Real process descriptor → rinet descriptor.
     socks: BTreeMap<i32, i32>,
+    /// Real descriptor → epoll instance.
+    epolls: BTreeMap<i32, Epoll>,
     /// Bumped each time the main thread changed something a blocked call may wait for.
     gen: u64,
     /// `gen` as the blocked call last saw it.
@@ -106,10 +109,17 @@ impl State {
                 break;
             }
         }
-        // Nobody sleeps on rinet's wait keys (the condition variable wakes on any change):
-        // drain them so the list stays bounded.
+        // Blocked calls sleep on the condition variable, which wakes on any change; the
+        // wait keys only feed edge-triggered epoll interests (and are drained so the list
+        // stays bounded).
         let mut woken = Vec::new();
         self.net.take_woken(&mut woken);
+        if !woken.is_empty() && !self.epolls.is_empty() {
+            let keys: BTreeSet<u64> = woken.into_iter().collect();
+            for e in self.epolls.values_mut() {
+                e.woken(&keys);
+            }
+        }
     }
 
     fn next_timer(&self) -> Option<u64> {
@@ -157,13 +167,35 @@ impl State {
                 return Err(e);
             }
         };
-        // packetdrill closed this number itself (teardown) and the process reused it: the
-        // socket it stood for is gone for the script; release it.
-        if let Some(stale) = self.socks.insert(real, nfd) {
+        self.forget_stale(real);
+        self.socks.insert(real, nfd);
+        Ok(real)
+    }
+
+    /// The kernel handed out `real` again while we still map it: packetdrill closed it
+    /// itself (teardown) and the process reused the number. What it stood for is gone for
+    /// the script; release it.
+    fn forget_stale(&mut self, real: i32) {
+        if let Some(stale) = self.socks.remove(&real) {
             let now = self.instant();
             let _ = self.net.close(now, &mut self.fds, stale);
+            for e in self.epolls.values_mut() {
+                e.forget(real);
+            }
         }
-        Ok(real)
+        self.epolls.remove(&real);
+    }
+
+    fn epoll(&mut self, epfd: i32) -> Result<&mut Epoll, Errno> {
+        if !self.epolls.contains_key(&epfd) {
+            // Linux: EINVAL for an open descriptor that is not an epoll instance.
+            return Err(if os::fd_is_open(epfd) {
+                Errno::EINVAL
+            } else {
+                Errno::EBADF
+            });
+        }
+        self.epolls.get_mut(&epfd).ok_or(Errno::EBADF)
     }
 }
 
@@ -214,6 +246,7 @@ impl Shim {
             link,
             now: START_US,
             socks: BTreeMap::new(),
+            epolls: BTreeMap::new(),
             gen: 0,
             seen: 0,
             waiters: 0,
@@ -529,16 +562,103 @@ impl Shim {
         })
     }
 
-    /// `close` through the interface: release the socket and its backing descriptor.
+    /// `close` through the interface: release the socket (or epoll instance) and its
+    /// backing descriptor.
     pub fn close(&self, fd: i32) -> Result<(), Errno> {
         self.call(|st| {
+            if st.epolls.remove(&fd).is_some() {
+                os::close_fd(fd);
+                return Ok(());
+            }
             let nfd = st.netfd(fd)?;
             let now = st.instant();
             let r = st.net.close(now, &mut st.fds, nfd);
             st.socks.remove(&fd);
+            for e in st.epolls.values_mut() {
+                e.forget(fd);
+            }
             os::close_fd(fd);
             r
         })
+    }
+
+    /// `epoll_create`: a new instance behind a real descriptor.
+    pub fn epoll_create(&self, size: i32) -> Result<i32, Errno> {
+        if size <= 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.call(|st| {
+            let real = os::backing_fd()?;
+            st.forget_stale(real);
+            st.epolls.insert(real, Epoll::default());
+            Ok(real)
+        })
+    }
+
+    /// `epoll_ctl`; `ev` is (events, data) from the caller's `struct epoll_event`.
+    pub fn epoll_ctl(
+        &self,
+        epfd: i32,
+        op: i32,
+        fd: i32,
+        ev: Option<(u32, u64)>,
+    ) -> Result<(), Errno> {
+        self.call(|st| {
+            st.epoll(epfd)?;
+            if fd == epfd {
+                return Err(Errno::EINVAL);
+            }
+            let target = match st.netfd(fd) {
+                Ok(nfd) => Some((
+                    nfd,
+                    st.net.wait_info(&st.fds, nfd, Direction::Read)?.wait_key,
+                )),
+                // An open descriptor that cannot be polled here (Linux: a regular file).
+                Err(Errno::ENOTSOCK) => None,
+                Err(e) => return Err(e),
+            };
+            st.epoll(epfd)?.ctl(op, fd, target, ev)
+        })
+    }
+
+    /// `epoll_wait`: up to `max` (events, data) pairs, waiting up to `timeout_ms` (virtual).
+    pub fn epoll_wait(
+        &self,
+        epfd: i32,
+        max: i32,
+        timeout_ms: i32,
+    ) -> Result<Vec<(u32, u64)>, Errno> {
+        let max = usize::try_from(max)
+            .ok()
+            .filter(|&m| m > 0)
+            .ok_or(Errno::EINVAL)?
+            .min(crate::epoll::MAX_INTERESTS);
+        let mut st = self.lock();
+        st.epoll(epfd)?;
+        let deadline = u64::try_from(timeout_ms)
+            .ok()
+            .map(|ms| st.now.saturating_add(ms.saturating_mul(1000)));
+        loop {
+            st.settle();
+            let State {
+                net, fds, epolls, ..
+            } = &mut *st;
+            let ep = epolls.get_mut(&epfd).ok_or(Errno::EBADF)?;
+            let events = ep.collect(max, |nfd| {
+                let m = net.poll_fd(fds, nfd).0;
+                (m & POLLNVAL == 0).then_some(u32::from(m))
+            });
+            if self.on_main() {
+                self.kick(&mut st);
+            }
+            if !events.is_empty() || deadline.is_some_and(|d| st.now >= d) {
+                return Ok(events);
+            }
+            match self.sleep(st, deadline) {
+                Some(g) => st = g,
+                None => return Ok(events),
+            }
+        }
     }
 
     /// `getsockopt` into a buffer of the caller's `optlen`; returns the length written.

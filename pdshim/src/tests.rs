@@ -408,8 +408,11 @@ fn errors_come_back_as_minus_one_and_errno() {
         assert_eq!((r, os::errno()), (-1, libc::ENOTSOCK));
         let r = (pd.i.socket.unwrap())(pd.ud(), 10, 1, 6);
         assert_eq!((r, os::errno()), (-1, libc::EAFNOSUPPORT));
-        let r = (pd.i.epoll_create.unwrap())(pd.ud(), 1);
+        let mut fds = [0i32; 2];
+        let r = (pd.i.pipe.unwrap())(pd.ud(), fds.as_mut_ptr());
         assert_eq!((r, os::errno()), (-1, libc::ENOSYS));
+        let r = (pd.i.epoll_create.unwrap())(pd.ud(), 0);
+        assert_eq!((r, os::errno()), (-1, libc::EINVAL));
     }
     let fd = pd.socket();
     let (r, _, _, _) = pd.accept(fd);
@@ -532,4 +535,65 @@ fn blocking_read_on_another_thread_wakes_on_injected_data() {
         b"hello",
     ));
     assert_eq!(t.join().unwrap(), b"hello");
+}
+
+/// `epoll_wait(ep, evs, 4, timeout)` → (events, data) pairs.
+fn epoll_wait(pd: &Pd, ep: i32, timeout: i32) -> Vec<(u32, u64)> {
+    let mut raw = [0u8; 4 * EPOLL_EVENT_LEN];
+    // SAFETY: room for 4 events.
+    let n = unsafe {
+        (pd.i.epoll_wait.unwrap())(pd.ud(), ep, raw.as_mut_ptr() as *mut c_void, 4, timeout)
+    };
+    assert!(n >= 0, "epoll_wait: errno {}", os::errno());
+    raw.chunks(EPOLL_EVENT_LEN)
+        .take(n as usize)
+        .map(|b| {
+            let mut d = [0u8; 8];
+            d.copy_from_slice(&b[EPOLL_DATA_AT..]);
+            (
+                u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
+                u64::from_ne_bytes(d),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn edge_triggered_epoll_reports_new_data_once() {
+    let pd = Pd::new(FLAGS);
+    let l = pd.listener(8080);
+    let (fd, isn, tsv) = established(&pd, l);
+    // SAFETY: plain integers.
+    let ep = unsafe { (pd.i.epoll_create.unwrap())(pd.ud(), 1) };
+    assert!(ep >= 0 && os::fd_is_open(ep));
+    let (epollin, epollout, epollet) = (0x1u32, 0x4u32, 1u32 << 31);
+    let mut ev = [0u8; EPOLL_EVENT_LEN];
+    ev[0..4].copy_from_slice(&(epollin | epollout | epollet).to_ne_bytes());
+    ev[EPOLL_DATA_AT..].copy_from_slice(&(fd as u64).to_ne_bytes());
+    // SAFETY: one valid epoll_event.
+    let r =
+        unsafe { (pd.i.epoll_ctl.unwrap())(pd.ud(), ep, 1, fd, ev.as_mut_ptr() as *mut c_void) };
+    assert_eq!(r, 0);
+    assert_eq!(epoll_wait(&pd, ep, 0), [(epollout, fd as u64)]);
+    assert_eq!(epoll_wait(&pd, ep, 0), [], "no new edge");
+    pd.send(&segment(
+        40000,
+        8080,
+        1001,
+        isn + 1,
+        ACK | PSH,
+        257,
+        &ts_opts(300, tsv),
+        &[1; 400],
+    ));
+    assert_eq!(epoll_wait(&pd, ep, 0), [(epollin | epollout, fd as u64)]);
+    assert_eq!(epoll_wait(&pd, ep, 0), []);
+    let before = pd.now();
+    assert_eq!(epoll_wait(&pd, ep, 50), []);
+    assert!(
+        pd.now() - before >= 50_000,
+        "the timeout passed in virtual time"
+    );
+    assert_eq!(pd.close(ep), (0, 0));
+    assert!(!os::fd_is_open(ep));
 }
