@@ -5,6 +5,7 @@ use std::ffi::CString;
 use std::net::Ipv4Addr;
 
 use super::*;
+use crate::entry::{EPOLL_DATA_AT, EPOLL_EVENT_LEN};
 
 const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
 const REMOTE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
