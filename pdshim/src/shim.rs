@@ -277,16 +277,20 @@ impl Shim {
     }
 
     /// Wait for a state change before a blocked call retries, until `deadline` (virtual µs).
-    /// Returns `None` when waiting can never help: on the main thread (nobody else would
-    /// move the clock or inject packets) when no timer can fire before the deadline.
-    fn sleep<'a>(&'a self, mut st: Guard<'a>, deadline: Option<u64>) -> Option<Guard<'a>> {
+    /// `started` is when the call began. Returns `None` when waiting can never help: on the
+    /// main thread (nobody else would move the clock or inject packets) when no timer fires
+    /// before the deadline, or, without a deadline, within [`RECEIVE_HORIZON_US`] of the start.
+    fn sleep<'a>(
+        &'a self,
+        mut st: Guard<'a>,
+        deadline: Option<u64>,
+        started: u64,
+    ) -> Option<Guard<'a>> {
         if self.on_main() {
-            let limit = deadline.unwrap_or(u64::MAX);
-            let next = st
-                .next_timer()
-                .filter(|&t| t <= st.now + RECEIVE_HORIZON_US);
-            return match next {
-                Some(t) if t < limit => {
+            let limit = deadline.unwrap_or(started.saturating_add(RECEIVE_HORIZON_US));
+            // Only strictly future timers: one stuck at "now" must not spin this loop.
+            return match st.next_timer() {
+                Some(t) if t > st.now && t < limit => {
                     st.advance_to(t);
                     Some(st)
                 }
@@ -342,7 +346,7 @@ impl Shim {
             if deadline.is_some_and(|d| st.now >= d) {
                 return r;
             }
-            match self.sleep(st, deadline) {
+            match self.sleep(st, deadline, start) {
                 Some(g) => st = g,
                 None => {
                     eprintln!(

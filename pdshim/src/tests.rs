@@ -598,3 +598,16 @@ fn edge_triggered_epoll_reports_new_data_once() {
     assert_eq!(pd.close(ep), (0, 0));
     assert!(!os::fd_is_open(ep));
 }
+
+#[test]
+fn a_blocking_call_on_the_main_thread_that_nothing_can_complete_fails_instead_of_hanging() {
+    let pd = Pd::new(FLAGS);
+    let l = pd.listener(8080);
+    let before = pd.now();
+    let (r, e, _, _) = pd.accept(l);
+    assert_eq!((r, e), (-1, libc::EAGAIN));
+    assert!(
+        pd.now() - before <= 1_000,
+        "no timer to wait for: the clock did not jump"
+    );
+}

@@ -199,6 +199,7 @@ impl Shim {
             .min(crate::epoll::MAX_INTERESTS);
         let mut st = self.lock();
         st.epoll(epfd)?;
+        let start = st.now;
         let deadline = u64::try_from(timeout_ms)
             .ok()
             .map(|ms| st.now.saturating_add(ms.saturating_mul(1000)));
@@ -218,7 +219,7 @@ impl Shim {
             if !events.is_empty() || deadline.is_some_and(|d| st.now >= d) {
                 return Ok(events);
             }
-            match self.sleep(st, deadline) {
+            match self.sleep(st, deadline, start) {
                 Some(g) => st = g,
                 None => return Ok(events),
             }
@@ -270,6 +271,7 @@ impl Shim {
     /// `poll`: `fds` is (descriptor, events, revents); returns how many have revents.
     pub fn poll(&self, fds: &mut [(i32, i16, i16)], timeout_ms: i32) -> Result<usize, Errno> {
         let mut st = self.lock();
+        let start = st.now;
         let deadline = u64::try_from(timeout_ms)
             .ok()
             .map(|ms| st.now.saturating_add(ms.saturating_mul(1000)));
@@ -297,7 +299,7 @@ impl Shim {
             if ready > 0 || deadline.is_some_and(|d| st.now >= d) {
                 return Ok(ready);
             }
-            match self.sleep(st, deadline) {
+            match self.sleep(st, deadline, start) {
                 Some(g) => st = g,
                 None => return Ok(0),
             }
