@@ -201,12 +201,12 @@ impl State {
     }
 }
 
-/// rinet's TCP defaults with the two settings the public scripts' `defaults.sh` sysctls fix
-/// differently (the shim runs no sysctl, so it applies them here):
+/// rinet's TCP defaults with the settings of the public scripts' `defaults.sh` sysctls pinned
+/// (the shim runs no sysctl, so it applies them here):
 /// - `tcp_rmem` max 15 MiB: Linux derives the window-scale shift from it (8); rinet derives
 ///   it from the receive buffer, so the buffer is 15 MiB here (it only bounds buffering).
-/// - `tcp_sack=1`: SYNs and SYN-ACKs carry SACK-permitted (`sack` false keeps rinet's
-///   default, off).
+/// - `tcp_sack=1`: SACK-permitted offered (`sack` false turns it off; rinet's default was off
+///   when this shim was written and is on in later `net`).
 ///
 /// Everything else (initial window 10, 200 ms minimum RTO, 40 ms delayed ACK, 1 s initial
 /// RTO, timestamps and window scaling on) is `TcpConfig::default()` unchanged.
