@@ -18,18 +18,24 @@ const RST: u8 = 0x04;
 const PSH: u8 = 0x08;
 const ACK: u8 = 0x10;
 
+/// Tests assert that descriptors are closed; another test opening an eventfd in between
+/// could reuse the number, so tests that own a shim run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// One loaded "object": the filled interface.
 struct Pd {
     i: PacketdrillInterface,
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Pd {
     fn new(flags: &str) -> Pd {
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let c = CString::new(flags).unwrap();
         let mut i = PacketdrillInterface::default();
         // SAFETY: a valid C string and a writable interface struct.
         unsafe { packetdrill_interface_init(c.as_ptr(), &mut i) };
-        Pd { i }
+        Pd { i, _serial: serial }
     }
 
     fn ud(&self) -> Ud {
