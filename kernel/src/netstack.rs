@@ -198,7 +198,11 @@ fn resolve(name: &str) -> Result<[u8; 4], Errno> {
             return Err(Errno::ETIMEDOUT);
         }
         // The poll thread wakes RESOLVER_KEY after each round; re-check then.
-        wait::sleep_on_if_unchanged(RESOLVER_KEY, gen, Some(deadline.min(time::now() + Duration::from_millis(100))));
+        wait::sleep_on_if_unchanged(
+            RESOLVER_KEY,
+            gen,
+            Some(deadline.min(time::now() + Duration::from_millis(100))),
+        );
     }
 }
 
@@ -262,7 +266,7 @@ fn ready_line(host: &Host) -> Option<String> {
 /// until the NIC interrupts or the next protocol deadline, whichever is first. Thread context,
 /// interrupts enabled.
 pub fn run_until(deadline: Instant, mut cond: impl FnMut(&mut NetSys) -> bool) -> bool {
-    let met = loop {
+    loop {
         let next = poll_once();
         if with(&mut cond).unwrap_or(false) {
             break true;
@@ -275,8 +279,7 @@ pub fn run_until(deadline: Instant, mut cond: impl FnMut(&mut NetSys) -> bool) -
         if wake > now {
             nic::wait_pending(wake);
         }
-    };
-    met
+    }
 }
 
 /// Wait (at most `timeout`) until the NIC has an address; returns it. `ENETDOWN` without a

@@ -124,8 +124,7 @@ pub fn selftest_link(args: &[&str]) -> Result<(), &'static str> {
 
     let mut rounds = 0u64;
     let mut gateway_mac = None;
-    await_replies(1, &mut gateway_mac, &mut rounds)
-        .map_err(|_| "no ARP reply from 10.0.2.2")?;
+    await_replies(1, &mut gateway_mac, &mut rounds).map_err(|_| "no ARP reply from 10.0.2.2")?;
     let gateway_mac = gateway_mac.ok_or("no ARP reply from 10.0.2.2")?;
     let interrupts = interrupt_count();
     log::info!(

@@ -5,8 +5,8 @@
 
 use core::net::Ipv4Addr;
 
-use crate::user::{self, SockaddrIn};
 use crate::uprintln;
+use crate::user::{self, SockaddrIn};
 
 const DEFAULT_COUNT: usize = 10;
 const DEFAULT_SIZE: usize = 1000;
@@ -40,9 +40,17 @@ fn run(args: &[&str]) -> Result<(usize, usize), &'static str> {
     let (Some(host), Some(port)) = (args.first(), args.get(1)) else {
         return Err("usage: echo-client -- HOST PORT [COUNT SIZE]");
     };
-    let port: u16 = port.parse().map_err(|_| "PORT is not a number from 1 to 65535")?;
-    let count: usize = args.get(2).map_or(Ok(DEFAULT_COUNT), |c| c.parse()).map_err(|_| "COUNT is not a number")?;
-    let size: usize = args.get(3).map_or(Ok(DEFAULT_SIZE), |s| s.parse()).map_err(|_| "SIZE is not a number")?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| "PORT is not a number from 1 to 65535")?;
+    let count: usize = args
+        .get(2)
+        .map_or(Ok(DEFAULT_COUNT), |c| c.parse())
+        .map_err(|_| "COUNT is not a number")?;
+    let size: usize = args
+        .get(3)
+        .map_or(Ok(DEFAULT_SIZE), |s| s.parse())
+        .map_err(|_| "SIZE is not a number")?;
     // server = gethostbyname(SERVER_NAME)
     let ip = match host.parse::<Ipv4Addr>() {
         Ok(ip) => ip.octets(),
@@ -56,7 +64,13 @@ fn run(args: &[&str]) -> Result<(usize, usize), &'static str> {
             out
         }
     };
-    uprintln!("echo-client: {host} is {}.{}.{}.{}", ip[0], ip[1], ip[2], ip[3]);
+    uprintln!(
+        "echo-client: {host} is {}.{}.{}.{}",
+        ip[0],
+        ip[1],
+        ip[2],
+        ip[3]
+    );
     // sockfd = socket(AF_INET, SOCK_STREAM, 0); connect(sockfd, &address, len)
     let fd = user::socket(user::AF_INET, user::SOCK_STREAM, 0);
     if fd < 0 {

@@ -8,8 +8,8 @@
 //! `process::run_init`, which ends QEMU when no program is left, with the init program's
 //! status as the verdict. A program can start another by name with `user::program_spawn`.
 
-mod kernel_test;
 mod echo_client;
+mod kernel_test;
 mod net_test;
 mod sched_checks;
 mod selftest;

@@ -110,7 +110,11 @@ fn run(args: &[&str]) -> Result<(), String> {
         )
     })?;
     let gateway = net_with(|ns| ns.host.gateway())?;
-    log::info!("net-test: address {}/{} gateway {gateway:?}", addr.addr, addr.prefix_len);
+    log::info!(
+        "net-test: address {}/{} gateway {gateway:?}",
+        addr.addr,
+        addr.prefix_len
+    );
     match cfg.ip {
         IpConfig::Static(s) => {
             if (addr.addr, addr.prefix_len) != (s.address, s.prefix_len) || gateway != s.gateway {
@@ -197,11 +201,16 @@ fn resolve(name: &str, expected: Ipv4Addr) -> Result<(), String> {
             log::info!("net-test: {name} is {addrs:?} (via {servers:?})");
             Ok(())
         }
-        Some(Ok(addrs)) => Err(format!("resolve {name}: got {addrs:?}, expected {expected}")),
+        Some(Ok(addrs)) => Err(format!(
+            "resolve {name}: got {addrs:?}, expected {expected}"
+        )),
         Some(Err(e)) => Err(format!("resolve {name}: {e} (name servers {servers:?})")),
         None => {
             let _ = net_with(|ns| ns.host.resolve_cancel(q));
-            Err(format!("resolve {name}: no answer within {} s", RESOLVE_TIMEOUT.as_secs()))
+            Err(format!(
+                "resolve {name}: no answer within {} s",
+                RESOLVE_TIMEOUT.as_secs()
+            ))
         }
     }
 }

@@ -10,8 +10,8 @@ use net::socket::{SOL_TCP, SO_ERROR, TCP_NODELAY};
 use net::Errno;
 
 use super::services::{chargen_fill, CHARGEN_PORT, DISCARD_PORT, ECHO_PORT};
-use crate::user::{self, PollFd, SockaddrIn};
 use crate::uprintln;
+use crate::user::{self, PollFd, SockaddrIn};
 
 const LOCALHOST: [u8; 4] = [127, 0, 0, 1];
 /// Simultaneous connections in the concurrency check.
@@ -233,14 +233,19 @@ fn udp_echo() -> Result<(), &'static str> {
     let mut result = Err("no reply");
     for _ in 0..5 {
         user::sendto(fd, msg, 0, Some(&to));
-        let mut pfd = [PollFd { fd, events: user::POLLIN as i16, revents: 0 }];
+        let mut pfd = [PollFd {
+            fd,
+            events: user::POLLIN as i16,
+            revents: 0,
+        }];
         if user::poll(&mut pfd, 500) <= 0 {
             continue;
         }
         let mut buf = [0u8; 64];
         let mut from = SockaddrIn::default();
         let n = user::recvfrom(fd, &mut buf, 0, Some(&mut from));
-        result = if n as usize == msg.len() && &buf[..msg.len()] == msg && from.port() == ECHO_PORT {
+        result = if n as usize == msg.len() && &buf[..msg.len()] == msg && from.port() == ECHO_PORT
+        {
             Ok(())
         } else {
             Err("wrong reply")
@@ -295,13 +300,21 @@ fn ebadf() -> Result<(), &'static str> {
 }
 
 fn enotsock() -> Result<(), &'static str> {
-    expect_errno(user::bind(1, &SockaddrIn::new(LOCALHOST, 1234)), Errno::ENOTSOCK, "bind(stdout)")
+    expect_errno(
+        user::bind(1, &SockaddrIn::new(LOCALHOST, 1234)),
+        Errno::ENOTSOCK,
+        "bind(stdout)",
+    )
 }
 
 fn einval() -> Result<(), &'static str> {
     let fd = user::socket(user::AF_INET, user::SOCK_STREAM, 0) as i32;
     user::bind(fd, &SockaddrIn::new(LOCALHOST, 0));
-    let r = expect_errno(user::bind(fd, &SockaddrIn::new(LOCALHOST, 0)), Errno::EINVAL, "second bind");
+    let r = expect_errno(
+        user::bind(fd, &SockaddrIn::new(LOCALHOST, 0)),
+        Errno::EINVAL,
+        "second bind",
+    );
     let r2 = expect_errno(user::shutdown(fd, 7), Errno::EINVAL, "shutdown(how=7)");
     user::close(fd);
     r.and(r2)
@@ -309,14 +322,22 @@ fn einval() -> Result<(), &'static str> {
 
 fn econnrefused() -> Result<(), &'static str> {
     let fd = user::socket(user::AF_INET, user::SOCK_STREAM, 0) as i32;
-    let r = expect_errno(user::connect(fd, &SockaddrIn::new(LOCALHOST, 1)), Errno::ECONNREFUSED, "connect to a closed port");
+    let r = expect_errno(
+        user::connect(fd, &SockaddrIn::new(LOCALHOST, 1)),
+        Errno::ECONNREFUSED,
+        "connect to a closed port",
+    );
     user::close(fd);
     r
 }
 
 fn eaddrinuse() -> Result<(), &'static str> {
     let fd = user::socket(user::AF_INET, user::SOCK_STREAM, 0) as i32;
-    let r = expect_errno(user::bind(fd, &SockaddrIn::new([0; 4], ECHO_PORT)), Errno::EADDRINUSE, "bind to echo's port");
+    let r = expect_errno(
+        user::bind(fd, &SockaddrIn::new([0; 4], ECHO_PORT)),
+        Errno::EADDRINUSE,
+        "bind to echo's port",
+    );
     user::close(fd);
     r
 }
@@ -324,16 +345,28 @@ fn eaddrinuse() -> Result<(), &'static str> {
 fn eagain() -> Result<(), &'static str> {
     let fd = tcp_connect(LOCALHOST, ECHO_PORT)?;
     let mut b = [0u8; 8];
-    let r = expect_errno(user::recv(fd, &mut b, user::MSG_DONTWAIT), Errno::EAGAIN, "recv with nothing queued");
+    let r = expect_errno(
+        user::recv(fd, &mut b, user::MSG_DONTWAIT),
+        Errno::EAGAIN,
+        "recv with nothing queued",
+    );
     user::close(fd);
     r
 }
 
 fn einprogress() -> Result<(), &'static str> {
     let fd = user::socket(user::AF_INET, user::SOCK_STREAM | user::SOCK_NONBLOCK, 0) as i32;
-    let mut r = expect_errno(user::connect(fd, &SockaddrIn::new(LOCALHOST, ECHO_PORT)), Errno::EINPROGRESS, "non-blocking connect");
+    let mut r = expect_errno(
+        user::connect(fd, &SockaddrIn::new(LOCALHOST, ECHO_PORT)),
+        Errno::EINPROGRESS,
+        "non-blocking connect",
+    );
     if r.is_ok() {
-        let mut pfd = [PollFd { fd, events: user::POLLOUT as i16, revents: 0 }];
+        let mut pfd = [PollFd {
+            fd,
+            events: user::POLLOUT as i16,
+            revents: 0,
+        }];
         if user::poll(&mut pfd, 2000) != 1 || pfd[0].revents & user::POLLOUT as i16 == 0 {
             r = Err("poll did not report the connection writable");
         } else {
@@ -345,13 +378,15 @@ fn einprogress() -> Result<(), &'static str> {
         }
     }
     user::close(fd);
-    if r.is_err() {
-        return r;
-    }
+    r?;
     // And a refused one reports through SO_ERROR.
     let fd = user::socket(user::AF_INET, user::SOCK_STREAM | user::SOCK_NONBLOCK, 0) as i32;
     user::connect(fd, &SockaddrIn::new(LOCALHOST, 2));
-    let mut pfd = [PollFd { fd, events: user::POLLOUT as i16, revents: 0 }];
+    let mut pfd = [PollFd {
+        fd,
+        events: user::POLLOUT as i16,
+        revents: 0,
+    }];
     user::poll(&mut pfd, 2000);
     let mut e = [0u8; 4];
     user::getsockopt(fd, user::SOL_SOCKET, SO_ERROR, &mut e);
@@ -366,7 +401,11 @@ fn einprogress() -> Result<(), &'static str> {
 fn enotconn() -> Result<(), &'static str> {
     let fd = user::socket(user::AF_INET, user::SOCK_STREAM, 0) as i32;
     let mut b = [0u8; 8];
-    let r = expect_errno(user::recv(fd, &mut b, 0), Errno::ENOTCONN, "recv on an unconnected socket");
+    let r = expect_errno(
+        user::recv(fd, &mut b, 0),
+        Errno::ENOTCONN,
+        "recv on an unconnected socket",
+    );
     user::close(fd);
     r
 }
@@ -374,7 +413,11 @@ fn enotconn() -> Result<(), &'static str> {
 fn epipe() -> Result<(), &'static str> {
     let fd = tcp_connect(LOCALHOST, DISCARD_PORT)?;
     user::shutdown(fd, user::SHUT_WR);
-    let r = expect_errno(user::send(fd, b"late", net::socket::MSG_NOSIGNAL), Errno::EPIPE, "send after shutdown");
+    let r = expect_errno(
+        user::send(fd, b"late", net::socket::MSG_NOSIGNAL),
+        Errno::EPIPE,
+        "send after shutdown",
+    );
     user::close(fd);
     r
 }
@@ -405,7 +448,11 @@ fn emfile() -> Result<(), &'static str> {
 fn efault() -> Result<(), &'static str> {
     let fd = tcp_connect(LOCALHOST, ECHO_PORT)?;
     // write(fd, (void *)8, 16): an address no program owns.
-    let r = expect_errno(user::syscall3(1, fd as u64, 8, 16), Errno::EFAULT, "write from address 8");
+    let r = expect_errno(
+        user::syscall3(1, fd as u64, 8, 16),
+        Errno::EFAULT,
+        "write from address 8",
+    );
     user::close(fd);
     r
 }

@@ -3,8 +3,8 @@
 //! clients at once, one thread per TCP connection. Runs in ring 3: only `crate::user` may be
 //! called (no heap, no kernel functions).
 
-use crate::user::{self, rt, SockaddrIn};
 use crate::uprintln;
+use crate::user::{self, rt, SockaddrIn};
 
 pub const ECHO_PORT: u16 = 7;
 pub const DISCARD_PORT: u16 = 9;
@@ -64,7 +64,10 @@ fn tcp_listener(port: usize) {
             continue;
         }
         let [a, b, cc, d] = peer.ip();
-        uprintln!("services: tcp/{port} connection from {a}.{b}.{cc}.{d}:{}", peer.port());
+        uprintln!(
+            "services: tcp/{port} connection from {a}.{b}.{cc}.{d}:{}",
+            peer.port()
+        );
         let arg = (c as usize) | (usize::from(port) << 32);
         if rt::spawn(serve_connection, arg) < 0 {
             uprintln!("services: no thread for a tcp/{port} connection; closing it");
