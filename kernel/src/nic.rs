@@ -43,7 +43,8 @@ pub fn init(cmdline: &str) -> Result<(), &'static str> {
     arch::irq::register(probed.irq, true, on_interrupt)?;
     // Frames may have arrived before the line was routed: poll once without waiting.
     PENDING.store(true, Ordering::Release);
-    log::info!(
+    // A boot milestone: printed even with `quiet` (the boot benchmark times it).
+    crate::marker!(
         "rinet: nic up mac={mac} mtu={mtu} transport={} irq={}",
         probed.transport,
         probed.irq
