@@ -119,6 +119,12 @@ impl TcpSock {
     }
 }
 
+/// poll(2) bits from a protocol's readiness.
+fn poll_mask(readable: bool, writable: bool, hup: bool, error: bool) -> PollMask {
+    let bit = |on: bool, b: u16| if on { b } else { 0 };
+    PollMask(bit(readable, POLLIN) | bit(writable, POLLOUT) | bit(hup, POLLHUP) | bit(error, POLLERR))
+}
+
 fn int_opt(value: OptValue) -> Result<i32, Errno> {
     match value {
         OptValue::Int(v) => Ok(v),
@@ -276,23 +282,10 @@ impl ProtoOps<Host> for TcpSock {
             // tcp_poll on a closed socket: hang-up, and writes would fail at once.
             return PollMask(POLLOUT | POLLHUP);
         };
-        let Ok(ev) = host.tcp.poll_events(h) else {
-            return PollMask(POLLHUP);
-        };
-        let mut m = 0;
-        if ev.readable {
-            m |= POLLIN;
+        match host.tcp.poll_events(h) {
+            Ok(ev) => poll_mask(ev.readable, ev.writable, ev.hup, ev.error),
+            Err(_) => PollMask(POLLHUP),
         }
-        if ev.writable {
-            m |= POLLOUT;
-        }
-        if ev.hup {
-            m |= POLLHUP;
-        }
-        if ev.error {
-            m |= POLLERR;
-        }
-        PollMask(m)
     }
 
     fn take_error(&mut self, host: &mut Host) -> Option<Errno> {
@@ -458,20 +451,10 @@ impl ProtoOps<Host> for UdpSock {
     }
 
     fn poll(&self, host: &Host) -> PollMask {
-        let Ok(r) = host.stack.udp_readiness(self.h) else {
-            return PollMask(POLLNVAL);
-        };
-        let mut m = 0;
-        if r.readable {
-            m |= POLLIN;
+        match host.stack.udp_readiness(self.h) {
+            Ok(r) => poll_mask(r.readable, r.writable, false, r.error),
+            Err(_) => PollMask(POLLNVAL),
         }
-        if r.writable {
-            m |= POLLOUT;
-        }
-        if r.error {
-            m |= POLLERR;
-        }
-        PollMask(m)
     }
 
     fn take_error(&mut self, host: &mut Host) -> Option<Errno> {
