@@ -248,8 +248,27 @@ fn dns_lookup_through_a_test_name_server() {
         "nameserver=10.0.2.2 init=net-test -- resolve nope.rinet.test 10.0.2.2",
     )
     .run(TIMEOUT);
+    // The seeds' client flow from ring 3: gethostbyname through the resolver, then echo
+    // against a server on the host (echo.rinet.test is 10.0.2.2, the host's loopback).
+    let echo = TcpListener::bind("127.0.0.1:0").unwrap();
+    let echo_port = echo.local_addr().unwrap().port();
+    let echo_server = thread::spawn(move || echo_one(echo));
+    let by_name = user_net(
+        Machine::Microvm,
+        "52:54:00:ab:ce:08",
+        &format!("nameserver=10.0.2.2 init=echo-client -- echo.rinet.test {echo_port} 5 1000"),
+    )
+    .run(TIMEOUT);
     stop.store(true, Ordering::Relaxed);
     server.join().unwrap();
+    by_name.assert_exit(EXIT_SUCCESS);
+    by_name.assert_console_contains("echo-client: echo.rinet.test is 10.0.2.2");
+    by_name.assert_console_contains("echo-client: 5 rounds of 1000 bytes echoed intact");
+    assert_eq!(
+        echo_server.join().unwrap().unwrap(),
+        5000,
+        "bytes the host server echoed"
+    );
     out.assert_exit(EXIT_SUCCESS);
     out.assert_console_contains(&format!(
         "{MARK_NETWORK_READY} addr=10.0.2.15/24 gw=10.0.2.2 dns=10.0.2.2"

@@ -122,7 +122,9 @@ impl TcpSock {
 /// poll(2) bits from a protocol's readiness.
 fn poll_mask(readable: bool, writable: bool, hup: bool, error: bool) -> PollMask {
     let bit = |on: bool, b: u16| if on { b } else { 0 };
-    PollMask(bit(readable, POLLIN) | bit(writable, POLLOUT) | bit(hup, POLLHUP) | bit(error, POLLERR))
+    PollMask(
+        bit(readable, POLLIN) | bit(writable, POLLOUT) | bit(hup, POLLHUP) | bit(error, POLLERR),
+    )
 }
 
 fn int_opt(value: OptValue) -> Result<i32, Errno> {
