@@ -68,6 +68,8 @@ struct TcpOpts {
     keepcnt: u32,
     send_buffer: usize,
     recv_buffer: usize,
+    /// TCP_USER_TIMEOUT in milliseconds (0: the retry limit decides).
+    user_timeout_ms: u32,
 }
 
 enum TcpSide {
@@ -98,6 +100,7 @@ impl TcpSock {
                 keepcnt: c.keepalive_count,
                 send_buffer: c.send_buffer,
                 recv_buffer: c.recv_buffer,
+                user_timeout_ms: 0,
             },
         }
     }
@@ -107,6 +110,9 @@ impl TcpSock {
         tcp.set_nodelay(h, o.nodelay)?;
         tcp.set_keepalive_params(h, o.keepidle, o.keepintvl, o.keepcnt)?;
         tcp.set_keepalive(h, o.keepalive)?;
+        let user_timeout =
+            (o.user_timeout_ms > 0).then(|| Duration::from_millis(u64::from(o.user_timeout_ms)));
+        tcp.set_user_timeout(h, user_timeout)?;
         tcp.set_send_buffer(h, o.send_buffer)?;
         tcp.set_recv_buffer(h, o.recv_buffer)
     }
@@ -134,9 +140,12 @@ fn int_opt(value: OptValue) -> Result<i32, Errno> {
     }
 }
 
+/// SO_SNDBUF / SO_RCVBUF as Linux applies them: the value is doubled (room for bookkeeping)
+/// and clamped; getsockopt reports the doubled value.
 fn buffer_size(v: i32) -> usize {
     usize::try_from(v)
         .unwrap_or(0)
+        .saturating_mul(2)
         .clamp(MIN_SOCKET_BUFFER, MAX_SOCKET_BUFFER)
 }
 
@@ -348,6 +357,8 @@ impl ProtoOps<Host> for TcpSock {
             (SOL_TCP, TCP_KEEPINTVL) => o.keepintvl = secs(v)?,
             (SOL_TCP, TCP_KEEPCNT) if (1..=127).contains(&v) => o.keepcnt = v as u32,
             (SOL_TCP, TCP_KEEPCNT) => return Err(Errno::EINVAL),
+            (SOL_TCP, TCP_USER_TIMEOUT) if v >= 0 => o.user_timeout_ms = v as u32,
+            (SOL_TCP, TCP_USER_TIMEOUT) => return Err(Errno::EINVAL),
             (SOL_SOCKET, SO_KEEPALIVE) => o.keepalive = v != 0,
             (SOL_SOCKET, SO_SNDBUF) => o.send_buffer = buffer_size(v),
             (SOL_SOCKET, SO_RCVBUF) => o.recv_buffer = buffer_size(v),
@@ -366,6 +377,7 @@ impl ProtoOps<Host> for TcpSock {
             (SOL_TCP, TCP_KEEPIDLE) => o.keepidle.as_secs() as i32,
             (SOL_TCP, TCP_KEEPINTVL) => o.keepintvl.as_secs() as i32,
             (SOL_TCP, TCP_KEEPCNT) => o.keepcnt as i32,
+            (SOL_TCP, TCP_USER_TIMEOUT) => o.user_timeout_ms as i32,
             (SOL_SOCKET, SO_KEEPALIVE) => i32::from(o.keepalive),
             (SOL_SOCKET, SO_SNDBUF) => o.send_buffer as i32,
             (SOL_SOCKET, SO_RCVBUF) => o.recv_buffer as i32,

@@ -54,6 +54,8 @@ pub const TCP_NODELAY: i32 = 1;
 pub const TCP_KEEPIDLE: i32 = 4;
 pub const TCP_KEEPINTVL: i32 = 5;
 pub const TCP_KEEPCNT: i32 = 6;
+pub const TCP_CONGESTION: i32 = 13;
+pub const TCP_USER_TIMEOUT: i32 = 18;
 
 /// Poll events, Linux's values.
 pub const POLLIN: u16 = 0x001;

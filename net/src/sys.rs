@@ -336,7 +336,15 @@ impl NetSys {
             return Err(Errno::EINVAL);
         }
         let (child, peer) = self.with_ops(now, fds, fd, |ops, host| ops.accept(host))?;
+        let reuse = self
+            .fs
+            .socket(Self::file(fds, fd)?)
+            .is_some_and(|s| s.reuse_addr);
         let (newfd, _) = self.map_fd(fds, SockType::Stream, child, flags & SOCK_NONBLOCK != 0)?;
+        // The child inherits the listener's SO_REUSEADDR, as Linux's sk_clone does.
+        if let Some(s) = self.fs.socket_mut(Self::file(fds, newfd)?) {
+            s.reuse_addr = reuse;
+        }
         Ok((newfd, peer))
     }
 

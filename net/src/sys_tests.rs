@@ -449,6 +449,7 @@ fn socket_options_round_trip() {
     set(&mut w, SOL_TCP, TCP_KEEPIDLE, 30).unwrap();
     set(&mut w, SOL_TCP, TCP_KEEPINTVL, 5).unwrap();
     set(&mut w, SOL_TCP, TCP_KEEPCNT, 3).unwrap();
+    set(&mut w, SOL_TCP, TCP_USER_TIMEOUT, 5000).unwrap();
     set(&mut w, SOL_SOCKET, SO_KEEPALIVE, 1).unwrap();
     set(&mut w, SOL_SOCKET, SO_RCVBUF, 65536).unwrap();
     assert_eq!(set(&mut w, SOL_TCP, TCP_KEEPIDLE, 0), Err(Errno::EINVAL));
@@ -459,7 +460,8 @@ fn socket_options_round_trip() {
         (SOL_TCP, TCP_KEEPIDLE, 30),
         (SOL_TCP, TCP_KEEPCNT, 3),
         (SOL_SOCKET, SO_KEEPALIVE, 1),
-        (SOL_SOCKET, SO_RCVBUF, 65536),
+        (SOL_SOCKET, SO_RCVBUF, 131072),
+        (SOL_TCP, TCP_USER_TIMEOUT, 5000),
         (SOL_SOCKET, SO_TYPE, SOCK_STREAM),
     ] {
         assert_eq!(w.net.getsockopt(&w.fds, s, level, name, &mut out), Ok(4));
@@ -497,4 +499,24 @@ fn sockaddr_codec() {
     let b = sockaddr_in_bytes(a);
     assert_eq!(&b[2..4], &4242u16.to_be_bytes());
     assert_eq!(&b[4..8], &[10, 0, 2, 15]);
+}
+
+#[test]
+fn accepted_sockets_inherit_so_reuseaddr() {
+    let mut w = World::new();
+    let l = w.socket(SOCK_STREAM | SOCK_NONBLOCK);
+    w.net
+        .setsockopt(&w.fds, l, SOL_SOCKET, SO_REUSEADDR, &1i32.to_ne_bytes())
+        .unwrap();
+    w.net.bind(&w.fds, l, &lo(8080)).unwrap();
+    w.net.listen(&w.fds, l, 4).unwrap();
+    let c = w.socket(SOCK_STREAM | SOCK_NONBLOCK);
+    w.net.connect(w.now, &w.fds, c, &lo(8080)).unwrap_err();
+    w.settle();
+    let (a, _) = w.net.accept(w.now, &mut w.fds, l, 0).unwrap();
+    let mut out = [0u8; 4];
+    w.net
+        .getsockopt(&w.fds, a, SOL_SOCKET, SO_REUSEADDR, &mut out)
+        .unwrap();
+    assert_eq!(i32::from_ne_bytes(out), 1);
 }
