@@ -195,7 +195,12 @@ pub struct Transfer {
 /// Send `total` bytes from A to B, then close both ends; returns when B saw the end of the
 /// stream and both sides are closed.
 pub fn bulk(cfg: LinkCfg, seed: u64, total: u64) -> Transfer {
-    let mut net = Net::new(cfg, seed, TcpConfig::default());
+    bulk_with(cfg, seed, total, TcpConfig::default())
+}
+
+/// [`bulk`] with both hosts using `tcp_cfg`.
+pub fn bulk_with(cfg: LinkCfg, seed: u64, total: u64, tcp_cfg: TcpConfig) -> Transfer {
+    let mut net = Net::new(cfg, seed, tcp_cfg);
     let l = net.b.listen(SocketAddrV4::new(B, 80), 16).unwrap();
     let c = net
         .a
