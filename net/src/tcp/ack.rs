@@ -115,7 +115,8 @@ impl Tcb {
                     self.rexmit_head = true;
                 }
             } else {
-                self.cc.on_ack(acked, mss);
+                let rtt = self.srtt_us.map(crate::time::Duration::from_micros);
+                self.cc.on_ack_at(now, rtt, acked, mss);
             }
             self.dupacks = 0;
             self.rto_at = if self.snd_una == self.snd_max {

@@ -56,7 +56,8 @@ pub struct TcpConfig {
     pub timestamps: bool,
     /// Offer SACK-permitted on SYNs and use SACK (RFC 2018) when the peer does too.
     pub sack_permitted: bool,
-    /// Makes the congestion controller of each connection (NewReno by default).
+    /// Makes the congestion controller of each new socket (CUBIC by default; per socket with
+    /// `Tcp::set_congestion`).
     pub congestion: CongestionFactory,
 }
 
@@ -83,7 +84,7 @@ impl Default for TcpConfig {
             window_scaling: true,
             timestamps: true,
             sack_permitted: true,
-            congestion: super::congestion::new_reno,
+            congestion: super::congestion::cubic,
         }
     }
 }

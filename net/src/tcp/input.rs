@@ -92,7 +92,7 @@ impl Tcb {
             self.snd_wscale = 0;
             self.rcv_wscale = 0;
         }
-        self.cc = (cx.config.congestion)(cx.config.initial_window, self.mss);
+        self.cc = self.opts.congestion_factory(&cx.config)(cx.config.initial_window, self.mss);
     }
 
     /// The duplicate ACK answering an unacceptable segment. Segments without data cannot be

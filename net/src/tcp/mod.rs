@@ -19,14 +19,16 @@
 //! - sockets (`socket.rs`): `listen`, `accept`, `connect`, `send`, `recv`, `peek`, `shutdown`,
 //!   `close`, `abort`, `state`, `take_error`, `local_addr`, `peer_addr`, `poll_events`,
 //!   `take_woken`, `set_nodelay`, `set_keepalive`, `set_keepalive_params`,
-//!   `set_user_timeout`, `set_send_buffer`, `set_recv_buffer`, `set_mtu`
+//!   `set_user_timeout`, `set_send_buffer`, `set_recv_buffer`, `set_mtu`,
+//!   `set_congestion` ("cubic" — the default — or "reno"; `ENOENT` otherwise),
+//!   `congestion_name`
 //! - counters: [`Tcp::counters`], [`Counters::dump`]
 //!
 //! Files: `tcb.rs` per-connection state, `input.rs` segment arrival and the RFC 5961 checks,
 //! `ack.rs` ACK processing and loss detection, `reassembly.rs` receiving data,
 //! `sack.rs` SACK both ways, `output.rs` transmission, `timer.rs` timers, `listen.rs` passive
 //! opens, `socket.rs` the application calls, `icmp.rs` ICMP errors (RFC 5927),
-//! `congestion.rs` NewReno behind a trait, `isn.rs` keyed hashes (SipHash-2-4), `seq.rs`
+//! `congestion.rs` the congestion-control trait and NewReno, `cubic.rs` CUBIC (RFC 9438), `isn.rs` keyed hashes (SipHash-2-4), `seq.rs`
 //! sequence arithmetic, `stats.rs` counters. Tests: `tests/` (scripted segment-level tests
 //! with a small harness, a deterministic two-host link simulation, property tests).
 //!
@@ -41,6 +43,7 @@
 mod ack;
 mod config;
 pub mod congestion;
+mod cubic;
 mod icmp;
 mod input;
 pub mod isn;

@@ -11,7 +11,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
 
-use super::congestion::CongestionControl;
+use super::congestion::{CongestionControl, CongestionFactory};
 use super::seq::Seq;
 use super::{Counters, Shared, State, TcpConfig};
 use crate::errno::Errno;
@@ -64,6 +64,9 @@ pub struct SockOpts {
     pub recv_buffer: usize,
     /// The MTU of the path, giving our MSS (MTU − 40).
     pub mtu: u16,
+    /// TCP_CONGESTION: the algorithm's name, `None` for the host's
+    /// [`TcpConfig::congestion`].
+    pub congestion: Option<&'static str>,
 }
 
 impl SockOpts {
@@ -78,7 +81,14 @@ impl SockOpts {
             send_buffer: c.send_buffer,
             recv_buffer: c.recv_buffer,
             mtu: c.default_mtu,
+            congestion: None,
         }
+    }
+    /// The factory for this socket's congestion controller.
+    pub fn congestion_factory(&self, c: &TcpConfig) -> CongestionFactory {
+        self.congestion
+            .and_then(super::congestion::by_name)
+            .unwrap_or(c.congestion)
     }
     /// Our MSS for this path.
     pub fn mss(&self) -> u16 {
@@ -311,7 +321,7 @@ impl Tcb {
             last_recv: now,
             last_send: now,
             ka_probes: 0,
-            cc: (cx.config.congestion)(cx.config.initial_window, mss),
+            cc: opts.congestion_factory(&cx.config)(cx.config.initial_window, mss),
             dupacks: 0,
             in_recovery: false,
             recover: iss,

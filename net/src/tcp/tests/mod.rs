@@ -1,5 +1,6 @@
 //! TCP tests: scripted segment-level tests, simulation, property tests.
 
+mod cc;
 mod flow;
 mod misc;
 mod prop;
