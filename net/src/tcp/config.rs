@@ -56,6 +56,9 @@ pub struct TcpConfig {
     pub timestamps: bool,
     /// Offer SACK-permitted on SYNs and use SACK (RFC 2018) when the peer does too.
     pub sack_permitted: bool,
+    /// Answer SYNs with SYN cookies when a listener's SYN queue is full (tcp_syncookies=1);
+    /// off, such SYNs are dropped.
+    pub syncookies: bool,
     /// Makes the congestion controller of each new socket (CUBIC by default; per socket with
     /// `Tcp::set_congestion`).
     pub congestion: CongestionFactory,
@@ -84,6 +87,7 @@ impl Default for TcpConfig {
             window_scaling: true,
             timestamps: true,
             sack_permitted: true,
+            syncookies: true,
             congestion: super::congestion::cubic,
         }
     }

@@ -27,7 +27,7 @@
 //! Files: `tcb.rs` per-connection state, `input.rs` segment arrival and the RFC 5961 checks,
 //! `ack.rs` ACK processing and loss detection, `reassembly.rs` receiving data,
 //! `sack.rs` SACK both ways, `output.rs` transmission, `timer.rs` timers, `listen.rs` passive
-//! opens, `socket.rs` the application calls, `icmp.rs` ICMP errors (RFC 5927),
+//! opens, `syncookie.rs` SYN cookies for a full SYN queue, `socket.rs` the application calls, `icmp.rs` ICMP errors (RFC 5927),
 //! `congestion.rs` the congestion-control trait and NewReno, `cubic.rs` CUBIC (RFC 9438), `isn.rs` keyed hashes (SipHash-2-4), `seq.rs`
 //! sequence arithmetic, `stats.rs` counters. Tests: `tests/` (scripted segment-level tests
 //! with a small harness, a deterministic two-host link simulation, property tests).
@@ -36,7 +36,7 @@
 //! Send and receive buffers [`DEFAULT_SEND_BUFFER`] / [`DEFAULT_RECV_BUFFER`] (per socket,
 //! settable within [`MIN_BUFFER`]`..=`[`MAX_BUFFER`]); the out-of-order queue within the
 //! receive buffer, counting [`OOO_ENTRY_OVERHEAD`] per run; SYN and accept queues each
-//! bounded by the backlog (≤ [`SOMAXCONN`]); at most [`MAX_SOCKETS`] sockets (TIME-WAIT
+//! bounded by the backlog (≤ [`SOMAXCONN`]; beyond the SYN queue, SYN cookies keep no state); at most [`MAX_SOCKETS`] sockets (TIME-WAIT
 //! included); at most [`MAX_PENDING_RSTS`] RSTs between two `dispatch` calls; the SACK
 //! scoreboard at [`MAX_SACK_RANGES`] ranges.
 
@@ -54,6 +54,7 @@ mod sack;
 pub mod seq;
 mod socket;
 mod stats;
+mod syncookie;
 mod tcb;
 mod timer;
 

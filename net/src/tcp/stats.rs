@@ -48,10 +48,13 @@ pub struct Counters {
     pub icmp_errors: u64,
     pub icmp_ignored: u64,
     pub no_port: u64,
+    pub syncookies_sent: u64,
+    pub syncookies_recv: u64,
+    pub syncookies_failed: u64,
 }
 
 impl Counters {
-    fn rows(&self) -> (Rows<15>, Rows<25>) {
+    fn rows(&self) -> (Rows<15>, Rows<28>) {
         (
             [
                 ("RtoAlgorithm", 1),
@@ -96,6 +99,9 @@ impl Counters {
                 ("TCPIcmpErrors", self.icmp_errors),
                 ("TCPIcmpIgnored", self.icmp_ignored),
                 ("TCPNoPort", self.no_port),
+                ("SyncookiesSent", self.syncookies_sent),
+                ("SyncookiesRecv", self.syncookies_recv),
+                ("SyncookiesFailed", self.syncookies_failed),
             ],
         )
     }

@@ -9,4 +9,5 @@ mod script;
 mod security;
 mod sim;
 mod states;
+mod syncookies;
 mod transfer;
