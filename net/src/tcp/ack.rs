@@ -29,7 +29,7 @@ impl Tcb {
             }
         }
         let sacked_before = self.sacked_bytes();
-        self.sack_update(seg);
+        self.sack_update(cx, seg);
         // A lost retransmission (the idea of RACK, RFC 8985, for the head only): newer data
         // keeps being SACKed more than a round trip after we resent SND.UNA, yet SND.UNA has
         // not moved. Resend it rather than wait for the timeout.

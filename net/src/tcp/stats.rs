@@ -51,10 +51,13 @@ pub struct Counters {
     pub syncookies_sent: u64,
     pub syncookies_recv: u64,
     pub syncookies_failed: u64,
+    pub dsack_old_sent: u64,
+    pub dsack_ofo_sent: u64,
+    pub dsack_recv: u64,
 }
 
 impl Counters {
-    fn rows(&self) -> (Rows<15>, Rows<28>) {
+    fn rows(&self) -> (Rows<15>, Rows<31>) {
         (
             [
                 ("RtoAlgorithm", 1),
@@ -102,6 +105,9 @@ impl Counters {
                 ("SyncookiesSent", self.syncookies_sent),
                 ("SyncookiesRecv", self.syncookies_recv),
                 ("SyncookiesFailed", self.syncookies_failed),
+                ("TCPDSACKOldSent", self.dsack_old_sent),
+                ("TCPDSACKOfoSent", self.dsack_ofo_sent),
+                ("TCPDSACKRecv", self.dsack_recv),
             ],
         )
     }

@@ -167,6 +167,8 @@ pub(crate) struct Tcb {
     pub rxt_una_at: Option<(Seq, Instant)>,
     /// Stream offset of the most recent out-of-order arrival (the first SACK block).
     pub last_ooo: u64,
+    /// A duplicate range to report as the first block of our next ACK (D-SACK, RFC 2883).
+    pub dsack: Option<(Seq, Seq)>,
     /// The peer's SYN offered window scaling / timestamps (passive side).
     pub peer_ws: Option<u8>,
     pub peer_ts: bool,
@@ -301,6 +303,7 @@ impl Tcb {
             high_rxt: iss,
             rxt_una_at: None,
             last_ooo: 0,
+            dsack: None,
             peer_ws: None,
             peer_ts: false,
             srtt_us: None,
@@ -404,7 +407,7 @@ impl Tcb {
         if self.ts_ok {
             options += 12;
         }
-        if self.sack_ok && !self.ooo.is_empty() {
+        if self.sack_ok && (!self.ooo.is_empty() || self.dsack.is_some()) {
             // NOP NOP, kind, length and 3 blocks (4 without timestamps).
             options += if self.ts_ok { 28 } else { 36 };
         }
