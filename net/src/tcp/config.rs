@@ -18,8 +18,8 @@ pub const SOMAXCONN: usize = 4096;
 /// Most sockets (listeners + connections, TIME-WAIT included) one host keeps: bounds memory
 /// against SYN floods and TIME-WAIT accumulation.
 pub const MAX_SOCKETS: usize = 65536;
-/// Most RSTs queued between two `dispatch` calls (answers to stray segments); beyond it they
-/// are dropped, as a rate limit.
+/// Most stateless replies (RSTs to stray segments, SYN-cookie SYN-ACKs) queued between two
+/// `dispatch` calls; beyond it they are dropped, as a rate limit.
 pub const MAX_PENDING_RSTS: usize = 256;
 /// Ephemeral port range (Linux's ip_local_port_range default).
 pub const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 32768..=60999;

@@ -160,7 +160,9 @@ impl Cubic {
         let t = now.saturating_since(start);
         let cwnd = u64::from(self.cwnd.max(1));
         // Reno-friendly estimate: W_est += α·acked/cwnd segments.
-        self.est_rem += ALPHA_NUM * u64::from(acked) * u64::from(self.mss);
+        self.est_rem = self
+            .est_rem
+            .saturating_add(ALPHA_NUM * u64::from(acked) * u64::from(self.mss));
         let den = ALPHA_DEN * cwnd;
         self.w_est = self
             .w_est
@@ -174,7 +176,9 @@ impl Cubic {
         // Concave / convex regions (§4.4, §4.5): grow towards W_cubic(t + RTT), clamped to
         // [cwnd, 1.5·cwnd].
         let target = u64::from(self.w_cubic(t + rtt)).clamp(cwnd, cwnd + cwnd / 2);
-        self.cwnd_rem += (target - cwnd) * u64::from(acked);
+        self.cwnd_rem = self
+            .cwnd_rem
+            .saturating_add((target - cwnd).saturating_mul(u64::from(acked)));
         let inc = self.cwnd_rem / cwnd;
         self.cwnd_rem %= cwnd;
         self.cwnd = self
