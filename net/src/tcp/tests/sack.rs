@@ -221,3 +221,33 @@ fn sender_counts_received_dsacks() {
     assert_eq!(h.counters().fast_retransmits, 0);
     h.expect_none();
 }
+
+/// A D-SACK riding on a full-sized data segment still fits the MSS (options count against it).
+#[test]
+fn dsack_on_data_segments_fits_the_mss() {
+    let mut h = Harness::new();
+    let (c, iss) = sack_connected(&mut h);
+    h.inject(seg(5001).ack(iss + 1).data(&[1; 100]));
+    h.advance(crate::time::Duration::from_millis(200));
+    h.out.clear();
+    // Data waits to go out when the duplicate arrives: the D-SACK rides on it.
+    h.tcp.send(c, &[5; 4 * 1460]).unwrap();
+    let dup = seg(5001).ack(iss + 1).data(&[1; 100]).bytes();
+    h.tcp.input(h.now, PEER, US, &dup, false);
+    h.flush();
+    let segs: Vec<Out> = h.out.drain(..).collect();
+    assert!(segs.len() >= 2);
+    assert_eq!(segs[0].opts.sack_blocks[0], (5001, 5101));
+    assert!(
+        !segs[0].data.is_empty(),
+        "the D-SACK went on a data segment"
+    );
+    for s in &segs {
+        assert!(
+            s.data.len() + s.raw_opts.len() <= 1460,
+            "{} + {}",
+            s.data.len(),
+            s.raw_opts.len()
+        );
+    }
+}
