@@ -280,3 +280,33 @@ fn syn_flood_does_not_stop_a_legitimate_client() {
     assert!(c.syncookies_failed > 0 && c.syncookies_failed <= acks);
     assert_eq!(net.b.accept(l), Err(Errno::EAGAIN));
 }
+
+/// A valid cookie ACK into a full accept queue is dropped (as Linux does), creating nothing;
+/// once `accept` makes room, the client's retransmitted ACK (or data) gets in.
+#[test]
+fn valid_cookie_into_a_full_accept_queue_waits_for_room() {
+    let mut h = Harness::new();
+    let l = h.tcp.listen(us(), 1).unwrap();
+    // Port 1 is half-open (SYN queue full); port 3 gets a cookie.
+    h.inject(seg(1000).syn().port(1));
+    let a1 = h.expect();
+    h.inject(seg(3000).syn().port(3));
+    let a3 = h.expect();
+    assert_eq!(h.counters().syncookies_sent, 1);
+    // Port 1 completes: the accept queue (1) is full when port 3's ACK returns.
+    h.inject(seg(1001).ack(a1.seq.wrapping_add(1)).port(1));
+    let overflows = h.counters().listen_overflows;
+    h.inject(seg(3001).ack(a3.seq.wrapping_add(1)).port(3).data(b"early"));
+    h.expect_none();
+    assert_eq!(h.counters().listen_overflows, overflows + 1);
+    assert_eq!(h.counters().syncookies_recv, 0);
+    assert_eq!(h.tcp.conns.len(), 1);
+    // Room made: the same segment again now creates the connection.
+    let first = h.tcp.accept(l).unwrap();
+    assert_eq!(h.tcp.peer_addr(first).unwrap().port(), 1);
+    h.inject(seg(3001).ack(a3.seq.wrapping_add(1)).port(3).data(b"early"));
+    assert_eq!(h.counters().syncookies_recv, 1);
+    let c = h.tcp.accept(l).unwrap();
+    assert_eq!(h.tcp.peer_addr(c).unwrap().port(), 3);
+    assert_eq!(h.read_all(c), b"early");
+}
