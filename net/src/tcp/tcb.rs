@@ -255,6 +255,7 @@ impl Tcb {
     ) -> Tcb {
         let iss = Seq(iss);
         let mss = u32::from(opts.mss());
+        let ts_offset = super::isn::ts_offset(&cx.key, local, remote);
         let mut rcv_wscale = 0;
         while rcv_wscale < MAX_WSCALE && (opts.recv_buffer >> rcv_wscale) > 0xffff {
             rcv_wscale += 1;
@@ -295,8 +296,10 @@ impl Tcb {
             ts_ok: false,
             ts_recent: 0,
             ts_recent_at: now,
-            ts_offset: super::isn::ts_offset(&cx.key, local, remote),
-            ts_last_rto: 0,
+            ts_offset,
+            // "Before any timeout": no echo of ours can be older than our clock at creation
+            // (0 would make every echo with the offset's top bit set look stale).
+            ts_last_rto: (now.as_millis() as u32).wrapping_add(ts_offset),
             last_ack_sent: Seq(0),
             sack_ok: false,
             sacked: Vec::new(),
