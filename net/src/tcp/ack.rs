@@ -29,7 +29,7 @@ impl Tcb {
             }
         }
         let sacked_before = self.sacked_bytes();
-        self.sack_update(seg);
+        self.sack_update(cx, seg);
         // A lost retransmission (the idea of RACK, RFC 8985, for the head only): newer data
         // keeps being SACKed more than a round trip after we resent SND.UNA, yet SND.UNA has
         // not moved. Resend it rather than wait for the timeout.
@@ -115,7 +115,8 @@ impl Tcb {
                     self.rexmit_head = true;
                 }
             } else {
-                self.cc.on_ack(acked, mss);
+                let rtt = self.srtt_us.map(crate::time::Duration::from_micros);
+                self.cc.on_ack_at(now, rtt, acked, mss);
             }
             self.dupacks = 0;
             self.rto_at = if self.snd_una == self.snd_max {

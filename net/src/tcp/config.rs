@@ -18,8 +18,8 @@ pub const SOMAXCONN: usize = 4096;
 /// Most sockets (listeners + connections, TIME-WAIT included) one host keeps: bounds memory
 /// against SYN floods and TIME-WAIT accumulation.
 pub const MAX_SOCKETS: usize = 65536;
-/// Most RSTs queued between two `dispatch` calls (answers to stray segments); beyond it they
-/// are dropped, as a rate limit.
+/// Most stateless replies (RSTs to stray segments, SYN-cookie SYN-ACKs) queued between two
+/// `dispatch` calls; beyond it they are dropped, as a rate limit.
 pub const MAX_PENDING_RSTS: usize = 256;
 /// Ephemeral port range (Linux's ip_local_port_range default).
 pub const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 32768..=60999;
@@ -56,7 +56,11 @@ pub struct TcpConfig {
     pub timestamps: bool,
     /// Offer SACK-permitted on SYNs and use SACK (RFC 2018) when the peer does too.
     pub sack_permitted: bool,
-    /// Makes the congestion controller of each connection (NewReno by default).
+    /// Answer SYNs with SYN cookies when a listener's SYN queue is full (tcp_syncookies=1);
+    /// off, such SYNs are dropped.
+    pub syncookies: bool,
+    /// Makes the congestion controller of each new socket (CUBIC by default; per socket with
+    /// `Tcp::set_congestion`).
     pub congestion: CongestionFactory,
 }
 
@@ -83,7 +87,8 @@ impl Default for TcpConfig {
             window_scaling: true,
             timestamps: true,
             sack_permitted: true,
-            congestion: super::congestion::new_reno,
+            syncookies: true,
+            congestion: super::congestion::cubic,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Congestion control behind a trait (RFC 5681 / RFC 6582 NewReno today; CUBIC can plug in).
+//! Congestion control behind a trait: RFC 5681 / RFC 6582 NewReno here, RFC 9438 CUBIC in
+//! `cubic.rs` (the default), chosen per socket by name ([`by_name`]).
 //!
 //! Owns cwnd and ssthresh only. Loss detection (duplicate ACKs, partial ACKs, RTO) lives in
 //! the input and timer code, which tells the algorithm what happened; the algorithm never sends.
@@ -6,12 +7,31 @@
 use alloc::boxed::Box;
 use core::fmt::Debug;
 
+use crate::time::{Duration, Instant};
+
+pub use super::cubic::{cubic, Cubic};
+
 /// What loss recovery reports to a congestion controller. All sizes in bytes.
 pub trait CongestionControl: Debug + Send {
     fn cwnd(&self) -> u32;
     fn ssthresh(&self) -> u32;
+    /// The algorithm's name as `TCP_CONGESTION` reports it.
+    fn name(&self) -> &'static str {
+        "unknown"
+    }
     /// New data was cumulatively acknowledged outside fast recovery.
     fn on_ack(&mut self, acked: u32, mss: u32);
+    /// [`on_ack`](Self::on_ack) with the time and the smoothed round-trip time, for
+    /// algorithms whose window is a function of time (CUBIC). The ACK path calls this one.
+    fn on_ack_at(&mut self, now: Instant, rtt: Option<Duration>, acked: u32, mss: u32) {
+        let _ = (now, rtt);
+        self.on_ack(acked, mss);
+    }
+    /// The algorithm replaces another on a live connection (`set_congestion`): continue
+    /// from the predecessor's window and threshold.
+    fn restart_from(&mut self, cwnd: u32, ssthresh: u32) {
+        let _ = (cwnd, ssthresh);
+    }
     /// Third duplicate ACK: enter fast recovery with `flight` bytes outstanding.
     fn on_enter_recovery(&mut self, flight: u32, mss: u32);
     /// Enter SACK-based recovery (RFC 6675 §5): no window inflation, `pipe` does the
@@ -39,7 +59,15 @@ pub trait CongestionControl: Debug + Send {
 /// (bytes); `TcpConfig::congestion` selects the algorithm.
 pub type CongestionFactory = fn(initial_window: u32, mss: u32) -> Box<dyn CongestionControl>;
 
-/// The default factory: [`NewReno`].
+/// The algorithms `set_congestion` accepts, by their Linux names.
+pub const AVAILABLE: [(&str, CongestionFactory); 2] = [("cubic", cubic), ("reno", new_reno)];
+
+/// The factory for a Linux algorithm name ("cubic", "reno").
+pub fn by_name(name: &str) -> Option<CongestionFactory> {
+    AVAILABLE.iter().find(|(n, _)| *n == name).map(|&(_, f)| f)
+}
+
+/// The factory for [`NewReno`].
 pub fn new_reno(initial_window: u32, mss: u32) -> Box<dyn CongestionControl> {
     Box::new(NewReno::new(initial_window, mss))
 }
@@ -77,6 +105,14 @@ impl CongestionControl for NewReno {
     }
     fn ssthresh(&self) -> u32 {
         self.ssthresh
+    }
+    fn name(&self) -> &'static str {
+        "reno"
+    }
+    fn restart_from(&mut self, cwnd: u32, ssthresh: u32) {
+        self.cwnd = cwnd.max(1);
+        self.ssthresh = ssthresh;
+        self.ca_acked = 0;
     }
     fn on_ack(&mut self, acked: u32, mss: u32) {
         if self.cwnd < self.ssthresh {

@@ -92,7 +92,7 @@ impl Tcb {
             self.snd_wscale = 0;
             self.rcv_wscale = 0;
         }
-        self.cc = (cx.config.congestion)(cx.config.initial_window, self.mss);
+        self.cc = self.opts.congestion_factory(&cx.config)(cx.config.initial_window, self.mss);
     }
 
     /// The duplicate ACK answering an unacceptable segment. Segments without data cannot be
@@ -275,6 +275,12 @@ impl Tcb {
         }
         if !self.acceptable(seg) {
             if !seg.has(flags::RST) {
+                // Data we already have, entirely: report it as a D-SACK (RFC 2883).
+                let end = seg.seq + seg.payload.len() as u32;
+                if self.sack_ok && !seg.payload.is_empty() && end <= self.rcv_nxt {
+                    cx.stats.dsack_old_sent += 1;
+                    self.note_duplicate(seg.seq, end);
+                }
                 self.oow_ack(cx, now, seg);
                 if self.state == State::TimeWait && seg.has(flags::FIN) {
                     self.timewait_at = Some(now + cx.config.time_wait);

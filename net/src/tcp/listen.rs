@@ -2,8 +2,8 @@
 //! and the SYN processing of RFC 9293 §3.10.7.2.
 //!
 //! Owns listeners and the hand-over of children to `accept`. Children are full TCBs in the
-//! table from their SYN on (no SYN cookies); a full queue drops the SYN and counts it, as Linux
-//! does without syncookies.
+//! table from their SYN on; when the SYN queue is full the SYN is answered with a SYN cookie
+//! (`syncookie.rs`, no state kept) or, with `TcpConfig::syncookies` off, dropped and counted.
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
@@ -32,6 +32,8 @@ pub(crate) struct Listener {
     pub opts: SockOpts,
     /// Already in the table's wake list.
     pub in_woken: bool,
+    /// When the SYN queue last overflowed into SYN cookies: only then may an ACK carry one.
+    pub last_overflow: Option<Instant>,
 }
 
 impl Tcp {
@@ -55,6 +57,7 @@ impl Tcp {
             accept_queue: VecDeque::new(),
             opts: SockOpts::from_config(&self.cx.config),
             in_woken: false,
+            last_overflow: None,
         };
         let idx = self.alloc_slot(Sock::Listener(listener))?;
         self.listeners.insert(local, idx);
@@ -96,6 +99,10 @@ impl Tcp {
             return;
         }
         if seg.has(flags::ACK) {
+            if !seg.has(flags::SYN) && self.cookies_recent(lidx, now) {
+                self.cookie_ack(lidx, now, local, remote, seg);
+                return;
+            }
             self.queue_rst(local, remote, RstReply::for_segment(seg));
             return;
         }
@@ -112,7 +119,11 @@ impl Tcp {
             return;
         }
         if l.syn_queue.len() >= l.backlog {
-            self.cx.stats.listen_drops += 1;
+            if self.cx.config.syncookies {
+                self.send_cookie(lidx, now, local, remote, seg);
+            } else {
+                self.cx.stats.listen_drops += 1;
+            }
             return;
         }
         let opts = l.opts;

@@ -19,28 +19,34 @@
 //! - sockets (`socket.rs`): `listen`, `accept`, `connect`, `send`, `recv`, `peek`, `shutdown`,
 //!   `close`, `abort`, `state`, `take_error`, `local_addr`, `peer_addr`, `poll_events`,
 //!   `take_woken`, `set_nodelay`, `set_keepalive`, `set_keepalive_params`,
-//!   `set_user_timeout`, `set_send_buffer`, `set_recv_buffer`, `set_mtu`
+//!   `set_user_timeout`, `set_send_buffer`, `set_recv_buffer`, `set_mtu`,
+//!   `set_congestion` ("cubic" — the default — or "reno"; `ENOENT` otherwise),
+//!   `congestion_name`
 //! - counters: [`Tcp::counters`], [`Counters::dump`]
 //!
 //! Files: `tcb.rs` per-connection state, `input.rs` segment arrival and the RFC 5961 checks,
 //! `ack.rs` ACK processing and loss detection, `reassembly.rs` receiving data,
-//! `sack.rs` SACK both ways, `output.rs` transmission, `timer.rs` timers, `listen.rs` passive
-//! opens, `socket.rs` the application calls, `icmp.rs` ICMP errors (RFC 5927),
-//! `congestion.rs` NewReno behind a trait, `isn.rs` keyed hashes (SipHash-2-4), `seq.rs`
-//! sequence arithmetic, `stats.rs` counters. Tests: `tests/` (scripted segment-level tests
-//! with a small harness, a deterministic two-host link simulation, property tests).
+//! `sack.rs` SACK both ways (D-SACK included), `output.rs` transmission, `timer.rs` timers,
+//! `listen.rs` passive opens, `syncookie.rs` SYN cookies for a full SYN queue, `socket.rs`
+//! the application calls, `icmp.rs` ICMP errors (RFC 5927), `congestion.rs` the
+//! congestion-control trait and NewReno, `cubic.rs` CUBIC (RFC 9438, the default), `isn.rs`
+//! keyed hashes (SipHash-2-4), `seq.rs` sequence arithmetic, `stats.rs` counters. Tests:
+//! `tests/` (scripted segment-level tests with a small harness, a deterministic link
+//! simulation with one or several flows and a SYN flood, property tests).
 //!
 //! # Bounds
 //! Send and receive buffers [`DEFAULT_SEND_BUFFER`] / [`DEFAULT_RECV_BUFFER`] (per socket,
 //! settable within [`MIN_BUFFER`]`..=`[`MAX_BUFFER`]); the out-of-order queue within the
 //! receive buffer, counting [`OOO_ENTRY_OVERHEAD`] per run; SYN and accept queues each
-//! bounded by the backlog (≤ [`SOMAXCONN`]); at most [`MAX_SOCKETS`] sockets (TIME-WAIT
-//! included); at most [`MAX_PENDING_RSTS`] RSTs between two `dispatch` calls; the SACK
-//! scoreboard at [`MAX_SACK_RANGES`] ranges.
+//! bounded by the backlog (≤ [`SOMAXCONN`]; past a full SYN queue, SYN cookies keep no
+//! state); at most [`MAX_SOCKETS`] sockets (TIME-WAIT included); at most
+//! [`MAX_PENDING_RSTS`] stateless replies (RSTs, cookie SYN-ACKs) between two `dispatch`
+//! calls; the SACK scoreboard at [`MAX_SACK_RANGES`] ranges.
 
 mod ack;
 mod config;
 pub mod congestion;
+mod cubic;
 mod icmp;
 mod input;
 pub mod isn;
@@ -51,6 +57,7 @@ mod sack;
 pub mod seq;
 mod socket;
 mod stats;
+mod syncookie;
 mod tcb;
 mod timer;
 
@@ -146,7 +153,8 @@ pub struct Tcp {
     conns: BTreeMap<(SocketAddrV4, SocketAddrV4), usize>,
     /// Listeners by local address (0.0.0.0 for any).
     listeners: BTreeMap<SocketAddrV4, usize>,
-    /// RSTs to send (stray segments), as (src, dst, segment).
+    /// Stateless replies to send (RSTs to stray segments, cookie SYN-ACKs), as (src, dst,
+    /// segment).
     rsts: VecDeque<(Ipv4Addr, Ipv4Addr, Vec<u8>)>,
     dirty: Vec<usize>,
     /// Connections by their earliest timer deadline (each at most once, see `reschedule`).

@@ -83,6 +83,9 @@ impl Tcb {
             }
             if fl & flags::ACK != 0 {
                 options.sack_count = self.sack_blocks(&mut options.sack_blocks);
+                if options.sack_count > 0 {
+                    self.dsack = None;
+                }
             }
         }
         let ack_flag = fl & flags::ACK != 0;

@@ -6,6 +6,7 @@
 //! Owns the receive side of one TCB; it never sends (it sets `ack_now` / `delack_at`).
 
 use super::input::{RstReply, Segment};
+use super::seq::Seq;
 use super::tcb::{Owner, Tcb, OOO_ENTRY_OVERHEAD};
 use super::{Shared, State};
 use crate::time::Instant;
@@ -21,9 +22,13 @@ impl Tcb {
         let mut seq = seg.seq;
         let mut data = seg.payload;
         let mut fin = seg.has(flags::FIN);
-        // Trim what we already have.
+        // Trim what we already have (and report it: D-SACK).
         if seq < self.rcv_nxt {
             let skip = self.rcv_nxt.since(seq) as usize;
+            if !data.is_empty() && self.sack_ok {
+                cx.stats.dsack_old_sent += 1;
+                self.note_duplicate(seq, seq + skip.min(data.len()) as u32);
+            }
             if skip > data.len() {
                 // Everything, FIN included, is old.
                 fin = false;
@@ -81,7 +86,7 @@ impl Tcb {
                     self.delack_at = Some(now + cx.config.delayed_ack);
                 }
             } else {
-                self.queue_ooo(cx, base_off, data);
+                self.queue_ooo(cx, seq, base_off, data);
                 self.ack_now = true;
             }
             self.wake = true;
@@ -128,13 +133,27 @@ impl Tcb {
 
     /// Insert `data` at stream offset `at`, keeping only bytes not already queued, within the
     /// memory bound (the receive buffer size).
-    fn queue_ooo(&mut self, cx: &mut Shared, at: u64, data: &[u8]) {
+    fn queue_ooo(&mut self, cx: &mut Shared, seq: Seq, at: u64, data: &[u8]) {
         let limit = self.opts.recv_buffer;
         self.last_ooo = at;
         let mut s = at;
         let e = at + data.len() as u64;
         if let Some((&ps, prev)) = self.ooo.range(..=s).next_back() {
             s = s.max(ps + prev.len() as u64);
+        }
+        // The first part we already hold, for a D-SACK.
+        let dup = if s > at {
+            Some((at, s.min(e)))
+        } else {
+            self.ooo
+                .range(s..e)
+                .next()
+                .map(|(&k, v)| (k, (k + v.len() as u64).min(e)))
+        };
+        if let Some((l, r)) = dup.filter(|_| self.sack_ok) {
+            cx.stats.dsack_ofo_sent += 1;
+            let to_seq = |o: u64| seq + (o - at) as u32;
+            self.note_duplicate(to_seq(l), to_seq(r));
         }
         while s < e {
             let next = self

@@ -20,10 +20,18 @@ pub const MAX_SACK_RANGES: usize = 32;
 impl Tcb {
     /// Fill `out` with the blocks for our next ACK; returns how many.
     pub(crate) fn sack_blocks(&self, out: &mut [(u32, u32); MAX_SACK_BLOCKS]) -> u8 {
-        if !self.sack_ok || self.ooo.is_empty() {
+        if !self.sack_ok || (self.ooo.is_empty() && self.dsack.is_none()) {
             return 0;
         }
         let max = if self.ts_ok { 3 } else { MAX_SACK_BLOCKS };
+        // A D-SACK goes first (RFC 2883 §4); the ordinary blocks follow.
+        let (out, max, dn) = match self.dsack {
+            Some((l, r)) => {
+                out[0] = (l.0, r.0);
+                (&mut out[1..], max - 1, 1)
+            }
+            None => (&mut out[..], max, 0),
+        };
         let to_seq = |off: u64| (self.rcv_nxt + off.saturating_sub(self.rcv_off) as u32).0;
         // Contiguous runs, highest first.
         let mut runs = self.ooo.iter().rev().map(|(&s, v)| (s, s + v.len() as u64));
@@ -56,13 +64,36 @@ impl Tcb {
                 n += 1;
             }
         }
-        n as u8
+        (n + dn) as u8
+    }
+
+    /// Remember `[l, r)` arrived twice, for the next ACK's D-SACK block (the first duplicate
+    /// since the last ACK wins), and ACK at once.
+    pub(crate) fn note_duplicate(&mut self, l: Seq, r: Seq) {
+        if self.sack_ok && l < r {
+            if self.dsack.is_none() {
+                self.dsack = Some((l, r));
+            }
+            self.ack_now = true;
+        }
     }
 
     /// Record the blocks of an acceptable ACK in the scoreboard.
-    pub(crate) fn sack_update(&mut self, seg: &Segment) {
+    pub(crate) fn sack_update(&mut self, cx: &mut super::Shared, seg: &Segment) {
         if !self.sack_ok {
             return;
+        }
+        // A D-SACK (RFC 2883 §4): the first block lies below the cumulative ACK or inside
+        // the second block. It reports a duplicate, not a hole filled; it is only counted.
+        let blocks = &seg.opts.sack_blocks[..usize::from(seg.opts.sack_count).min(MAX_SACK_BLOCKS)];
+        if let Some(&(l, r)) = blocks.first() {
+            let (l, r) = (Seq(l), Seq(r));
+            let inside_second = blocks
+                .get(1)
+                .is_some_and(|&(l2, r2)| l >= Seq(l2) && r <= Seq(r2));
+            if l < r && (r <= seg.ack || inside_second) {
+                cx.stats.dsack_recv += 1;
+            }
         }
         for &(l, r) in
             &seg.opts.sack_blocks[..usize::from(seg.opts.sack_count).min(MAX_SACK_BLOCKS)]

@@ -435,6 +435,32 @@ impl Tcp {
     pub fn set_recv_buffer(&mut self, h: Handle, bytes: usize) -> Result<(), Errno> {
         self.with_opts(h, |o| o.recv_buffer = bytes.clamp(MIN_BUFFER, MAX_BUFFER))
     }
+    /// TCP_CONGESTION: "cubic" or "reno" (`ENOENT` for any other name, as Linux). A live
+    /// connection switches at once and keeps its window; a listener's future children
+    /// inherit the choice.
+    pub fn set_congestion(&mut self, h: Handle, name: &str) -> Result<(), Errno> {
+        let (name, factory) = super::congestion::AVAILABLE
+            .iter()
+            .find(|(n, _)| *n == name)
+            .copied()
+            .ok_or(Errno::ENOENT)?;
+        let idx = self.check_handle(h)?;
+        if let Some(Sock::Conn(t)) = self.slots[idx].sock.as_mut() {
+            let mut cc = factory(self.cx.config.initial_window, t.mss);
+            cc.restart_from(t.cc.cwnd(), t.cc.ssthresh());
+            t.cc = cc;
+        }
+        self.with_opts(h, |o| o.congestion = Some(name))
+    }
+    /// The name of a socket's congestion control algorithm (TCP_CONGESTION).
+    pub fn congestion_name(&self, h: Handle) -> Result<&'static str, Errno> {
+        let idx = self.check_handle(h)?;
+        match self.slots[idx].sock.as_ref() {
+            Some(Sock::Conn(t)) => Ok(t.cc.name()),
+            Some(Sock::Listener(l)) => Ok(l.opts.congestion_factory(&self.cx.config)(1, 1).name()),
+            None => Err(Errno::EBADF),
+        }
+    }
     /// Path MTU for a listener's children or a connection (MSS = MTU − 40; it only shrinks).
     pub fn set_mtu(&mut self, h: Handle, mtu: u16) -> Result<(), Errno> {
         if mtu < MIN_MSS + 40 {

@@ -48,10 +48,16 @@ pub struct Counters {
     pub icmp_errors: u64,
     pub icmp_ignored: u64,
     pub no_port: u64,
+    pub syncookies_sent: u64,
+    pub syncookies_recv: u64,
+    pub syncookies_failed: u64,
+    pub dsack_old_sent: u64,
+    pub dsack_ofo_sent: u64,
+    pub dsack_recv: u64,
 }
 
 impl Counters {
-    fn rows(&self) -> (Rows<15>, Rows<25>) {
+    fn rows(&self) -> (Rows<15>, Rows<31>) {
         (
             [
                 ("RtoAlgorithm", 1),
@@ -96,6 +102,12 @@ impl Counters {
                 ("TCPIcmpErrors", self.icmp_errors),
                 ("TCPIcmpIgnored", self.icmp_ignored),
                 ("TCPNoPort", self.no_port),
+                ("SyncookiesSent", self.syncookies_sent),
+                ("SyncookiesRecv", self.syncookies_recv),
+                ("SyncookiesFailed", self.syncookies_failed),
+                ("TCPDSACKOldSent", self.dsack_old_sent),
+                ("TCPDSACKOfoSent", self.dsack_ofo_sent),
+                ("TCPDSACKRecv", self.dsack_recv),
             ],
         )
     }

@@ -11,7 +11,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
 
-use super::congestion::CongestionControl;
+use super::congestion::{CongestionControl, CongestionFactory};
 use super::seq::Seq;
 use super::{Counters, Shared, State, TcpConfig};
 use crate::errno::Errno;
@@ -64,6 +64,9 @@ pub struct SockOpts {
     pub recv_buffer: usize,
     /// The MTU of the path, giving our MSS (MTU − 40).
     pub mtu: u16,
+    /// TCP_CONGESTION: the algorithm's name, `None` for the host's
+    /// [`TcpConfig::congestion`].
+    pub congestion: Option<&'static str>,
 }
 
 impl SockOpts {
@@ -78,7 +81,14 @@ impl SockOpts {
             send_buffer: c.send_buffer,
             recv_buffer: c.recv_buffer,
             mtu: c.default_mtu,
+            congestion: None,
         }
+    }
+    /// The factory for this socket's congestion controller.
+    pub fn congestion_factory(&self, c: &TcpConfig) -> CongestionFactory {
+        self.congestion
+            .and_then(super::congestion::by_name)
+            .unwrap_or(c.congestion)
     }
     /// Our MSS for this path.
     pub fn mss(&self) -> u16 {
@@ -157,6 +167,8 @@ pub(crate) struct Tcb {
     pub rxt_una_at: Option<(Seq, Instant)>,
     /// Stream offset of the most recent out-of-order arrival (the first SACK block).
     pub last_ooo: u64,
+    /// A duplicate range to report as the first block of our next ACK (D-SACK, RFC 2883).
+    pub dsack: Option<(Seq, Seq)>,
     /// The peer's SYN offered window scaling / timestamps (passive side).
     pub peer_ws: Option<u8>,
     pub peer_ts: bool,
@@ -243,6 +255,7 @@ impl Tcb {
     ) -> Tcb {
         let iss = Seq(iss);
         let mss = u32::from(opts.mss());
+        let ts_offset = super::isn::ts_offset(&cx.key, local, remote);
         let mut rcv_wscale = 0;
         while rcv_wscale < MAX_WSCALE && (opts.recv_buffer >> rcv_wscale) > 0xffff {
             rcv_wscale += 1;
@@ -283,14 +296,17 @@ impl Tcb {
             ts_ok: false,
             ts_recent: 0,
             ts_recent_at: now,
-            ts_offset: super::isn::ts_offset(&cx.key, local, remote),
-            ts_last_rto: 0,
+            ts_offset,
+            // "Before any timeout": no echo of ours can be older than our clock at creation
+            // (0 would make every echo with the offset's top bit set look stale).
+            ts_last_rto: (now.as_millis() as u32).wrapping_add(ts_offset),
             last_ack_sent: Seq(0),
             sack_ok: false,
             sacked: Vec::new(),
             high_rxt: iss,
             rxt_una_at: None,
             last_ooo: 0,
+            dsack: None,
             peer_ws: None,
             peer_ts: false,
             srtt_us: None,
@@ -311,7 +327,7 @@ impl Tcb {
             last_recv: now,
             last_send: now,
             ka_probes: 0,
-            cc: (cx.config.congestion)(cx.config.initial_window, mss),
+            cc: opts.congestion_factory(&cx.config)(cx.config.initial_window, mss),
             dupacks: 0,
             in_recovery: false,
             recover: iss,
@@ -394,7 +410,7 @@ impl Tcb {
         if self.ts_ok {
             options += 12;
         }
-        if self.sack_ok && !self.ooo.is_empty() {
+        if self.sack_ok && (!self.ooo.is_empty() || self.dsack.is_some()) {
             // NOP NOP, kind, length and 3 blocks (4 without timestamps).
             options += if self.ts_ok { 28 } else { 36 };
         }

@@ -238,3 +238,46 @@ fn counters_dump_in_proc_net_snmp_style() {
     assert_eq!(get("MaxConn"), "-1");
     assert!(lines[2].starts_with("TcpExt: ListenOverflows ListenDrops"));
 }
+
+/// Timestamps give an RTT sample on every ACK, whatever the connection's TSval offset: one
+/// with the top bit set used to look "older than the last timeout" (which starts at 0) and
+/// fell back to timing one segment per round trip.
+#[test]
+fn timestamp_rtt_samples_with_any_tsval_offset() {
+    let mut h = Harness::new();
+    // A peer port whose TSval offset has the top bit set.
+    let port = (40000u16..41000)
+        .find(|&p| {
+            crate::tcp::isn::ts_offset(&KEY, us(), SocketAddrV4::new(PEER, p)) >= 0x8000_0000
+        })
+        .expect("some port");
+    let c = h
+        .tcp
+        .connect(h.now, us(), SocketAddrV4::new(PEER, port), Some(1500))
+        .unwrap();
+    let syn = h.expect();
+    h.advance(Duration::from_millis(10));
+    h.inject(
+        seg(5000)
+            .syn()
+            .ack(syn.seq + 1)
+            .mss(1460)
+            .ws(0)
+            .ts(100, syn.tsval())
+            .port(port),
+    );
+    h.expect();
+    h.tcp.set_nodelay(c, true).unwrap();
+    h.tcp.send(c, &[1; 2 * 1448]).unwrap();
+    let d1 = h.expect();
+    let d2 = h.expect();
+    let srtt = |h: &Harness| h.tcp.conn(c.idx as usize).and_then(|t| t.srtt_us).unwrap();
+    h.advance(Duration::from_millis(50));
+    h.inject(seg(5001).ack(d2.seq).ts(101, d1.tsval()).port(port));
+    let after_first = srtt(&h);
+    // The second ACK's echo measures 100 ms: only a timestamp sample can see it (the timed
+    // segment was the first).
+    h.advance(Duration::from_millis(50));
+    h.inject(seg(5001).ack(d2.seq + 1448).ts(102, d2.tsval()).port(port));
+    assert!(srtt(&h) > after_first, "{} vs {after_first}", srtt(&h));
+}

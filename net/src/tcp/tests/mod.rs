@@ -1,5 +1,6 @@
 //! TCP tests: scripted segment-level tests, simulation, property tests.
 
+mod cc;
 mod flow;
 mod misc;
 mod prop;
@@ -8,4 +9,5 @@ mod script;
 mod security;
 mod sim;
 mod states;
+mod syncookies;
 mod transfer;

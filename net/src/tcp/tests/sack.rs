@@ -166,3 +166,88 @@ fn lost_retransmission_of_the_head_is_resent_without_a_timeout() {
     assert_eq!(h.counters().lost_retransmits, 1);
     assert_eq!(h.counters().timeouts, 0);
 }
+
+/// D-SACK (RFC 2883): a duplicate below RCV.NXT, a partly old segment and a duplicate of
+/// queued out-of-order data are each reported once, as the first block of the next ACK.
+#[test]
+fn receiver_reports_duplicates_with_dsack() {
+    let mut h = Harness::new();
+    let (c, iss) = sack_connected(&mut h);
+    h.inject(seg(5001).ack(iss + 1).data(&[1; 100]));
+    h.advance(crate::time::Duration::from_millis(200));
+    h.out.clear();
+    let blocks = |a: &Out| a.opts.sack_blocks[..usize::from(a.opts.sack_count)].to_vec();
+    // The same segment again: entirely old.
+    h.inject(seg(5001).ack(iss + 1).data(&[1; 100]));
+    let a = h.expect();
+    assert_eq!((a.ack, blocks(&a)), (5101, alloc::vec![(5001, 5101)]));
+    assert_eq!(h.counters().dsack_old_sent, 1);
+    // Reported once: the next ACK carries no block.
+    h.inject(seg(5101).ack(iss + 1).data(&[2; 100]));
+    h.inject(seg(5201).ack(iss + 1).data(&[2; 100]));
+    h.advance(crate::time::Duration::from_millis(50)); // the delayed ACK
+    let a = h.expect();
+    assert_eq!((a.ack, a.opts.sack_count), (5301, 0));
+    // Partly old: 5251..5351 holds 50 old bytes.
+    h.inject(seg(5251).ack(iss + 1).data(&[2; 100]));
+    let a = h.expect();
+    assert_eq!((a.ack, blocks(&a)), (5351, alloc::vec![(5251, 5301)]));
+    // Out-of-order data, then part of it again: D-SACK first, then the block holding it.
+    h.inject(seg(5451).ack(iss + 1).data(&[3; 100]));
+    let a = h.expect();
+    assert_eq!(blocks(&a), alloc::vec![(5451, 5551)]);
+    h.inject(seg(5501).ack(iss + 1).data(&[3; 100]));
+    let a = h.expect();
+    assert_eq!(blocks(&a), alloc::vec![(5501, 5551), (5451, 5601)]);
+    assert_eq!(h.counters().dsack_ofo_sent, 1);
+    assert_eq!(h.read_all(c).len(), 350);
+}
+
+/// The sender counts D-SACKs it receives and does not take them for new SACK information.
+#[test]
+fn sender_counts_received_dsacks() {
+    let mut h = Harness::new();
+    let (c, iss) = sack_connected(&mut h);
+    h.tcp.send(c, &[9; 3 * 1460]).unwrap();
+    h.flush();
+    assert_eq!(h.out.drain(..).count(), 3);
+    // Everything acknowledged, with a D-SACK for the first segment (spuriously resent).
+    h.inject(
+        seg(5001)
+            .ack(iss + 1 + 3 * 1460)
+            .sack(&[(iss + 1, iss + 1 + 1460)]),
+    );
+    assert_eq!(h.counters().dsack_recv, 1);
+    assert_eq!(h.counters().fast_retransmits, 0);
+    h.expect_none();
+}
+
+/// A D-SACK riding on a full-sized data segment still fits the MSS (options count against it).
+#[test]
+fn dsack_on_data_segments_fits_the_mss() {
+    let mut h = Harness::new();
+    let (c, iss) = sack_connected(&mut h);
+    h.inject(seg(5001).ack(iss + 1).data(&[1; 100]));
+    h.advance(crate::time::Duration::from_millis(200));
+    h.out.clear();
+    // Data waits to go out when the duplicate arrives: the D-SACK rides on it.
+    h.tcp.send(c, &[5; 4 * 1460]).unwrap();
+    let dup = seg(5001).ack(iss + 1).data(&[1; 100]).bytes();
+    h.tcp.input(h.now, PEER, US, &dup, false);
+    h.flush();
+    let segs: Vec<Out> = h.out.drain(..).collect();
+    assert!(segs.len() >= 2);
+    assert_eq!(segs[0].opts.sack_blocks[0], (5001, 5101));
+    assert!(
+        !segs[0].data.is_empty(),
+        "the D-SACK went on a data segment"
+    );
+    for s in &segs {
+        assert!(
+            s.data.len() + s.raw_opts.len() <= 1460,
+            "{} + {}",
+            s.data.len(),
+            s.raw_opts.len()
+        );
+    }
+}

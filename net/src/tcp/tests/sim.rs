@@ -64,6 +64,9 @@ pub struct Net {
     queued: [Vec<Instant>; 2],
     pub delivered: u64,
     pub dropped: u64,
+    /// Segments B sent to addresses other than A (replies to spoofed sources): they leave
+    /// by another path and are only counted.
+    pub offlink: u64,
 }
 
 impl Net {
@@ -80,6 +83,7 @@ impl Net {
             queued: [Vec::new(), Vec::new()],
             delivered: 0,
             dropped: 0,
+            offlink: 0,
         }
     }
 
@@ -133,8 +137,15 @@ impl Net {
         let now = self.now;
         self.a
             .dispatch(now, &mut |_, d, b| out.push((d == B, b.to_vec())));
-        self.b
-            .dispatch(now, &mut |_, d, b| out.push((d == B, b.to_vec())));
+        let mut offlink = 0;
+        self.b.dispatch(now, &mut |_, d, b| {
+            if d == A {
+                out.push((false, b.to_vec()));
+            } else {
+                offlink += 1;
+            }
+        });
+        self.offlink += offlink;
         for (to_b, b) in out {
             self.send(to_b, &b);
         }
@@ -143,13 +154,22 @@ impl Net {
     /// Advance to the next event (packet arrival or timer) and process everything due.
     /// Returns false when nothing at all is scheduled.
     pub fn step(&mut self) -> bool {
+        self.step_until(None)
+    }
+
+    /// [`step`](Self::step), but never past `limit` (then only the clock moves to it).
+    pub fn step_until(&mut self, limit: Option<Instant>) -> bool {
         let next_pkt = self.heap.peek().map(|Reverse((t, ..))| *t);
         let next = [next_pkt, self.a.poll_at(), self.b.poll_at()]
             .into_iter()
             .flatten()
             .min();
-        let Some(next) = next else {
-            return false;
+        let next = match (next, limit) {
+            (Some(n), Some(l)) => n.min(l),
+            (n, l) => match n.or(l) {
+                Some(t) => t,
+                None => return false,
+            },
         };
         self.now = self.now.max(next);
         while let Some(Reverse((t, ..))) = self.heap.peek() {
@@ -195,7 +215,12 @@ pub struct Transfer {
 /// Send `total` bytes from A to B, then close both ends; returns when B saw the end of the
 /// stream and both sides are closed.
 pub fn bulk(cfg: LinkCfg, seed: u64, total: u64) -> Transfer {
-    let mut net = Net::new(cfg, seed, TcpConfig::default());
+    bulk_with(cfg, seed, total, TcpConfig::default())
+}
+
+/// [`bulk`] with both hosts using `tcp_cfg`.
+pub fn bulk_with(cfg: LinkCfg, seed: u64, total: u64, tcp_cfg: TcpConfig) -> Transfer {
+    let mut net = Net::new(cfg, seed, tcp_cfg);
     let l = net.b.listen(SocketAddrV4::new(B, 80), 16).unwrap();
     let c = net
         .a
