@@ -70,6 +70,8 @@ struct TcpOpts {
     recv_buffer: usize,
     /// TCP_USER_TIMEOUT in milliseconds (0: the retry limit decides).
     user_timeout_ms: u32,
+    /// TCP_CONGESTION (`None`: the host default).
+    congestion: Option<&'static str>,
 }
 
 enum TcpSide {
@@ -101,6 +103,7 @@ impl TcpSock {
                 send_buffer: c.send_buffer,
                 recv_buffer: c.recv_buffer,
                 user_timeout_ms: 0,
+                congestion: None,
             },
         }
     }
@@ -113,6 +116,9 @@ impl TcpSock {
         let user_timeout =
             (o.user_timeout_ms > 0).then(|| Duration::from_millis(u64::from(o.user_timeout_ms)));
         tcp.set_user_timeout(h, user_timeout)?;
+        if let Some(name) = o.congestion {
+            tcp.set_congestion(h, name)?;
+        }
         tcp.set_send_buffer(h, o.send_buffer)?;
         tcp.set_recv_buffer(h, o.recv_buffer)
     }
@@ -349,6 +355,13 @@ impl ProtoOps<Host> for TcpSock {
         name: i32,
         value: OptValue,
     ) -> Result<(), Errno> {
+        if let ((SOL_TCP, TCP_CONGESTION), OptValue::Name(cc)) = ((level, name), value) {
+            self.opts.congestion = Some(cc);
+            return match self.handle() {
+                Some(h) => host.tcp.set_congestion(h, cc),
+                None => Ok(()),
+            };
+        }
         let v = int_opt(value)?;
         let o = &mut self.opts;
         match (level, name) {
@@ -370,8 +383,13 @@ impl ProtoOps<Host> for TcpSock {
         }
     }
 
-    fn getsockopt(&self, _host: &Host, level: i32, name: i32) -> Result<OptValue, Errno> {
+    fn getsockopt(&self, host: &Host, level: i32, name: i32) -> Result<OptValue, Errno> {
         let o = &self.opts;
+        if (level, name) == (SOL_TCP, TCP_CONGESTION) {
+            let current = self.handle().and_then(|h| host.tcp.congestion_name(h).ok());
+            let default = crate::tcp::congestion::AVAILABLE[0].0;
+            return Ok(OptValue::Name(current.or(o.congestion).unwrap_or(default)));
+        }
         let v = match (level, name) {
             (SOL_TCP, TCP_NODELAY) => i32::from(o.nodelay),
             (SOL_TCP, TCP_KEEPIDLE) => o.keepidle.as_secs() as i32,

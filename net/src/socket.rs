@@ -130,8 +130,13 @@ impl Shutdown {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OptValue {
     Int(i32),
-    Linger { on: bool, seconds: i32 },
+    Linger {
+        on: bool,
+        seconds: i32,
+    },
     Timeout(Option<Duration>),
+    /// A congestion-control algorithm's name (TCP_CONGESTION).
+    Name(&'static str),
 }
 
 /// What a network context offers the socket layer: an identifier for each protocol endpoint,

@@ -453,6 +453,21 @@ impl NetSys {
                 return Ok(());
             }
             (SOL_SOCKET, SO_TYPE | SO_ERROR) => return Err(Errno::ENOPROTOOPT),
+            (SOL_TCP, TCP_CONGESTION) => {
+                // A NUL-terminated or length-delimited name, as Linux takes it.
+                let end = value.iter().position(|&b| b == 0).unwrap_or(value.len());
+                let wanted = core::str::from_utf8(&value[..end]).map_err(|_| Errno::ENOENT)?;
+                let (name, _) = crate::tcp::congestion::AVAILABLE
+                    .iter()
+                    .find(|(n, _)| *n == wanted)
+                    .ok_or(Errno::ENOENT)?;
+                if s.ty != SockType::Stream {
+                    return Err(Errno::ENOPROTOOPT);
+                }
+                return self.with_ops(Instant::ZERO, fds, fd, |ops, host| {
+                    ops.setsockopt(host, level, TCP_CONGESTION, OptValue::Name(name))
+                });
+            }
             _ => {}
         }
         let v = parse_int(value)?;
@@ -502,6 +517,8 @@ impl NetSys {
             (SOL_SOCKET, SO_SNDTIMEO) => timeval_bytes(s.snd_timeout).to_vec(),
             _ => match s.ops_ref()?.getsockopt(&self.host, level, name)? {
                 OptValue::Int(v) => v.to_ne_bytes().to_vec(),
+                // Linux copies the name's bytes (no NUL when the buffer is exactly filled).
+                OptValue::Name(n) => n.as_bytes().to_vec(),
                 _ => return Err(Errno::ENOPROTOOPT),
             },
         };

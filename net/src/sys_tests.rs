@@ -520,3 +520,39 @@ fn accepted_sockets_inherit_so_reuseaddr() {
         .unwrap();
     assert_eq!(i32::from_ne_bytes(out), 1);
 }
+
+#[test]
+fn congestion_control_is_chosen_per_socket() {
+    let mut w = World::new();
+    let (c, _a, _) = w.pair(7);
+    let mut out = [0u8; 16];
+    let n = w
+        .net
+        .getsockopt(&w.fds, c, SOL_TCP, TCP_CONGESTION, &mut out)
+        .unwrap();
+    assert_eq!(&out[..n], b"cubic", "CUBIC is the default");
+    w.net
+        .setsockopt(&w.fds, c, SOL_TCP, TCP_CONGESTION, b"reno\0")
+        .unwrap();
+    let n = w
+        .net
+        .getsockopt(&w.fds, c, SOL_TCP, TCP_CONGESTION, &mut out)
+        .unwrap();
+    assert_eq!(&out[..n], b"reno");
+    assert_eq!(
+        w.net.setsockopt(&w.fds, c, SOL_TCP, TCP_CONGESTION, b"bbr"),
+        Err(Errno::ENOENT)
+    );
+    // Chosen before connecting, it applies to the connection.
+    let s = w.socket(SOCK_STREAM | SOCK_NONBLOCK);
+    w.net
+        .setsockopt(&w.fds, s, SOL_TCP, TCP_CONGESTION, b"reno")
+        .unwrap();
+    w.net.connect(w.now, &w.fds, s, &lo(7)).unwrap_err();
+    w.settle();
+    let n = w
+        .net
+        .getsockopt(&w.fds, s, SOL_TCP, TCP_CONGESTION, &mut out)
+        .unwrap();
+    assert_eq!(&out[..n], b"reno");
+}
