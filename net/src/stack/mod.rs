@@ -61,6 +61,12 @@ pub const POLL_BUDGET: usize = 64;
 /// Locally generated errors (ARP gave up on queued packets) waiting for the next poll to
 /// reach their senders; beyond this they are dropped (the packets are already counted).
 pub const LOCAL_ERROR_QUEUE: usize = 256;
+/// Transmitted frame buffers kept for reuse, so the steady state allocates no frame: two
+/// poll budgets' worth (a burst out and the replies it provokes); beyond it buffers are freed.
+pub const FRAME_POOL: usize = 2 * POLL_BUDGET;
+/// Larger buffers (loopback datagrams up to 64 KiB) are freed rather than pooled, so the pool
+/// holds at most `FRAME_POOL` × 16 KiB.
+pub const FRAME_POOL_BUF_MAX: usize = 16 * 1024;
 
 /// Where a transport hands segments: `(src, dst, segment)`; src 0.0.0.0 = the route's.
 pub type SegmentSink<'a> = dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8]) -> Result<(), Errno> + 'a;
@@ -187,6 +193,8 @@ struct Core {
     link: LinkStats,
     /// Frames produced since the last flush: (interface, frame).
     outbox: Vec<(usize, Vec<u8>)>,
+    /// Empty frame buffers for the outbox, bounded by [`FRAME_POOL`].
+    frame_pool: Vec<Vec<u8>>,
     /// Local failures for the senders, delivered at the next poll: (error, quoted packet).
     local_errors: VecDeque<(IcmpError, Vec<u8>)>,
     /// A device hit the budget or the loopback holds frames: poll again at once.
@@ -228,6 +236,7 @@ impl Stack {
                 arp: ArpStats::default(),
                 link: LinkStats::default(),
                 outbox: Vec::new(),
+                frame_pool: Vec::new(),
                 local_errors: VecDeque::new(),
                 more_work: false,
             },
@@ -354,23 +363,28 @@ impl Stack {
 
     /// Put the outbox on the devices and kick each device that got frames.
     pub fn flush(&mut self) {
-        let mut kicked = alloc::vec![false; self.devices.len()];
-        for (i, frame) in self.core.outbox.drain(..) {
-            let Some(dev) = self.devices.get_mut(i) else {
-                continue;
-            };
-            if dev.transmit(&frame).is_err() {
-                self.core.ip.out_discards += 1;
-                self.core.ip_drops.tx_device_errors += 1;
-            } else if self.core.ifaces[i].loopback {
-                self.core.more_work = true;
+        if self.core.outbox.is_empty() {
+            return;
+        }
+        // Devices that got frames: bit i for device i; devices past 63 are always kicked.
+        let mut kicked: u64 = 0;
+        let core = &mut self.core;
+        for (i, frame) in core.outbox.drain(..) {
+            if let Some(dev) = self.devices.get_mut(i) {
+                if dev.transmit(&frame).is_err() {
+                    core.ip.out_discards += 1;
+                    core.ip_drops.tx_device_errors += 1;
+                } else if core.ifaces[i].loopback {
+                    core.more_work = true;
+                }
+                kicked |= 1u64.checked_shl(i as u32).unwrap_or(0);
             }
-            if let Some(k) = kicked.get_mut(i) {
-                *k = true;
+            if core.frame_pool.len() < FRAME_POOL && frame.capacity() <= FRAME_POOL_BUF_MAX {
+                core.frame_pool.push(frame);
             }
         }
         for (i, dev) in self.devices.iter_mut().enumerate() {
-            if kicked.get(i).copied().unwrap_or(false) {
+            if i >= 64 || kicked & (1 << i) != 0 {
                 dev.flush();
             }
         }

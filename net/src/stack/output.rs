@@ -1,7 +1,6 @@
 //! Transmit path: a datagram → route → IPv4 header (+ fragmentation) → neighbour resolution →
 //! an Ethernet frame in the outbox; plus the ARP and ICMP-error frames the stack originates.
 
-use alloc::vec;
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 
@@ -14,7 +13,9 @@ use crate::time::Instant;
 use crate::wire::arp::{ArpOp, ArpRepr, PACKET_LEN as ARP_LEN};
 use crate::wire::ethernet::{ethertype, EthernetRepr, HEADER_LEN as ETH_LEN};
 use crate::wire::icmp::{msg_type, unreach};
-use crate::wire::ipv4::{protocol, Ipv4Repr, Packet as Ipv4Packet, MAX_PACKET_LEN};
+use crate::wire::ipv4::{
+    protocol, Ipv4Repr, Packet as Ipv4Packet, HEADER_LEN as IP_LEN, MAX_PACKET_LEN,
+};
 use crate::wire::MacAddr;
 
 impl Core {
@@ -62,6 +63,17 @@ impl Core {
             frag_offset: 0,
             payload_len: payload.len(),
         };
+        if IP_LEN + payload.len() <= route.mtu {
+            if let Some(mac) = self.link_dst(now, route.iface, route.next_hop, dst) {
+                // The fast path: one frame, built once with both headers in front of the
+                // payload, no intermediate packet.
+                if dst.is_broadcast() {
+                    self.ip.out_bcast_pkts += 1;
+                }
+                self.emit_ipv4_frame(route.iface, mac, &repr, payload);
+                return Ok(());
+            }
+        }
         let mut packets = Vec::new();
         fragment(&repr, payload, route.mtu, &mut self.ip, &mut |p| {
             packets.push(p)
@@ -88,25 +100,12 @@ impl Core {
         dst: Ipv4Addr,
         packet: Vec<u8>,
     ) -> Result<(), Errno> {
-        let ifc = &mut self.ifaces[iface];
-        if ifc.loopback {
-            self.emit_frame(iface, MacAddr::ZERO, ethertype::IPV4, &packet);
-            return Ok(());
-        }
-        let subnet_bcast = ifc.addr.and_then(|a| a.broadcast());
-        if dst.is_broadcast() || Some(dst) == subnet_bcast {
-            self.emit_frame(iface, MacAddr::BROADCAST, ethertype::IPV4, &packet);
-            return Ok(());
-        }
-        if dst.is_multicast() {
-            // RFC 1112 §6.4: 01:00:5e + the low 23 bits of the group.
-            let o = dst.octets();
-            let mac = MacAddr([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]);
+        if let Some(mac) = self.link_dst(now, iface, next_hop, dst) {
             self.emit_frame(iface, mac, ethertype::IPV4, &packet);
             return Ok(());
         }
         let mut actions = Vec::new();
-        let r = ifc
+        let r = self.ifaces[iface]
             .neigh
             .output(now, next_hop, packet, &mut self.arp, &mut actions);
         self.neigh_actions(iface, actions);
@@ -114,6 +113,32 @@ impl Core {
             self.ip.out_discards += 1;
         }
         r
+    }
+
+    /// The destination MAC for a packet to `dst` via `next_hop` on `iface` when it is known
+    /// now: loopback (zero), broadcast and multicast (computed), a usable neighbour entry.
+    /// `None`: the neighbour must be resolved first (`NeighTable::output` queues the packet).
+    fn link_dst(
+        &mut self,
+        now: Instant,
+        iface: usize,
+        next_hop: Ipv4Addr,
+        dst: Ipv4Addr,
+    ) -> Option<MacAddr> {
+        let ifc = self.ifaces.get_mut(iface)?;
+        if ifc.loopback {
+            return Some(MacAddr::ZERO);
+        }
+        let subnet_bcast = ifc.addr.and_then(|a| a.broadcast());
+        if dst.is_broadcast() || Some(dst) == subnet_bcast {
+            return Some(MacAddr::BROADCAST);
+        }
+        if dst.is_multicast() {
+            // RFC 1112 §6.4: 01:00:5e + the low 23 bits of the group.
+            let o = dst.octets();
+            return Some(MacAddr([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]));
+        }
+        ifc.neigh.resolved(now, next_hop)
     }
 
     /// Carry out what the neighbour table asked for.
@@ -199,6 +224,13 @@ impl Core {
         self.emit_frame(iface, dst, ethertype::ARP, &buf);
     }
 
+    /// A frame buffer from the pool (empty, capacity kept), or a new one.
+    fn take_frame(&mut self) -> Vec<u8> {
+        let mut f = self.frame_pool.pop().unwrap_or_default();
+        f.clear();
+        f
+    }
+
     /// Put a frame in the outbox.
     pub(super) fn emit_frame(
         &mut self,
@@ -210,15 +242,36 @@ impl Core {
         let Some(ifc) = self.ifaces.get(iface) else {
             return;
         };
-        let mut frame = vec![0u8; ETH_LEN + payload.len()];
         let eth = EthernetRepr {
             src: ifc.mac,
             dst,
             ethertype,
         };
+        let mut frame = self.take_frame();
+        frame.extend_from_slice(&[0u8; ETH_LEN]);
+        frame.extend_from_slice(payload);
         // Cannot fail: the frame has room for the header.
         let _ = eth.emit(&mut frame);
-        frame[ETH_LEN..].copy_from_slice(payload);
+        self.outbox.push((iface, frame));
+    }
+
+    /// Put an unfragmented IPv4 packet (`repr` + `payload`, which fits the MTU) in the outbox
+    /// as one frame: a single copy of the payload, into a recycled buffer.
+    fn emit_ipv4_frame(&mut self, iface: usize, dst: MacAddr, repr: &Ipv4Repr, payload: &[u8]) {
+        let Some(ifc) = self.ifaces.get(iface) else {
+            return;
+        };
+        let eth = EthernetRepr {
+            src: ifc.mac,
+            dst,
+            ethertype: ethertype::IPV4,
+        };
+        let mut frame = self.take_frame();
+        frame.extend_from_slice(&[0u8; ETH_LEN + IP_LEN]);
+        frame.extend_from_slice(payload);
+        // Cannot fail: the frame has room for both headers and the caller checked the length.
+        let _ = eth.emit(&mut frame);
+        let _ = repr.emit(&mut frame[ETH_LEN..]);
         self.outbox.push((iface, frame));
     }
 
