@@ -423,6 +423,12 @@ impl NeighTable {
         }
     }
 
+    /// Whether [`Self::poll`] may have work at `now` (false: a call would return at once).
+    #[inline]
+    pub fn timers_due(&self, now: Instant) -> bool {
+        now >= self.no_timer_before
+    }
+
     /// Run the timers due at `now`.
     pub fn poll(&mut self, now: Instant, stats: &mut ArpStats, actions: &mut Vec<Action>) {
         if now < self.no_timer_before {

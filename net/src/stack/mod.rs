@@ -199,6 +199,9 @@ struct Core {
     local_errors: VecDeque<(IcmpError, Vec<u8>)>,
     /// A device hit the budget or the loopback holds frames: poll again at once.
     more_work: bool,
+    /// The stack's own loopback device ([`LOOPBACK_IFACE`], a [`Loopback`] only the stack
+    /// transmits into) may hold frames: while false, `poll` skips asking it.
+    loopback_pending: bool,
 }
 
 /// One host's network stack.
@@ -239,6 +242,7 @@ impl Stack {
                 frame_pool: Vec::new(),
                 local_errors: VecDeque::new(),
                 more_work: false,
+                loopback_pending: false,
             },
         };
         s.add_device(Box::new(Loopback::new()), true);
@@ -311,11 +315,19 @@ impl Stack {
         let mut work = false;
         for (i, dev) in self.devices.iter_mut().enumerate() {
             let core = &mut self.core;
+            let loopback = i == LOOPBACK_IFACE;
+            if loopback {
+                if !core.loopback_pending {
+                    continue;
+                }
+                core.loopback_pending = false;
+            }
             let n = dev.receive(POLL_BUDGET, &mut |frame| {
                 core.input_frame(now, i, frame, upper)
             });
             if n >= POLL_BUDGET {
                 core.more_work = true;
+                core.loopback_pending |= loopback;
             }
             work |= n > 0;
         }
@@ -376,6 +388,7 @@ impl Stack {
                     core.ip_drops.tx_device_errors += 1;
                 } else if core.ifaces[i].loopback {
                     core.more_work = true;
+                    core.loopback_pending |= i == LOOPBACK_IFACE;
                 }
                 kicked |= 1u64.checked_shl(i as u32).unwrap_or(0);
             }
@@ -453,10 +466,18 @@ impl Core {
 
     fn run_timers(&mut self, now: Instant) {
         for i in 0..self.ifaces.len() {
+            if !self.ifaces[i].neigh.timers_due(now) {
+                continue;
+            }
             let mut actions = Vec::new();
             let f = &mut self.ifaces[i];
             f.neigh.poll(now, &mut self.arp, &mut actions);
-            self.neigh_actions(i, actions);
+            if !actions.is_empty() {
+                self.neigh_actions(i, actions);
+            }
+        }
+        if self.reasm.sets() == 0 {
+            return;
         }
         let quotes = self.reasm.poll(now, &mut self.ip);
         for q in quotes {
