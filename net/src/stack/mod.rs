@@ -71,6 +71,13 @@ pub const FRAME_POOL_BUF_MAX: usize = 16 * 1024;
 /// Where a transport hands segments: `(src, dst, segment)`; src 0.0.0.0 = the route's.
 pub type SegmentSink<'a> = dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8]) -> Result<(), Errno> + 'a;
 
+/// Where a transport builds segments in place: `(src, dst, fill)`, src 0.0.0.0 = the route's.
+/// `fill` appends the whole segment (checksum included) to the buffer it is handed, which
+/// already holds room for the link and IP headers; it must only append. The stack then writes
+/// the headers in front: no copy of the segment on the fast path.
+pub type AppendSink<'a> =
+    dyn FnMut(Ipv4Addr, Ipv4Addr, &mut dyn FnMut(&mut Vec<u8>)) -> Result<(), Errno> + 'a;
+
 /// A transport protocol living outside the stack (TCP): the stack hands it datagrams of its
 /// protocol number and ICMP errors about its segments, and drains its output at each poll.
 ///
@@ -96,6 +103,16 @@ pub trait TransportHandler {
     /// Hand queued segments to `tx(src, dst, segment)`, which routes and sends each one
     /// (src 0.0.0.0 = let the route choose). Called at the end of each poll.
     fn dispatch(&mut self, _now: Instant, _tx: &mut SegmentSink<'_>) {}
+    /// [`Self::dispatch`] for a handler that can write each segment straight into the frame
+    /// buffer (see [`AppendSink`]); this is what [`Stack::poll`] calls. The default hands
+    /// `dispatch`'s segments over with one copy each.
+    fn dispatch_in_place(&mut self, now: Instant, tx: &mut AppendSink<'_>) {
+        self.dispatch(now, &mut |src, dst, seg| {
+            tx(src, dst, &mut |buf: &mut Vec<u8>| {
+                buf.extend_from_slice(seg)
+            })
+        });
+    }
     /// The handler's next timer (the kernel takes the minimum with [`Stack::poll_at`]).
     fn poll_at(&self) -> Option<Instant> {
         None
@@ -307,6 +324,35 @@ impl Stack {
         r
     }
 
+    /// [`Stack::send_ipv4_with`] without transmitting: the frame waits in the outbox for the
+    /// next [`Stack::flush`] or poll, so a burst of datagrams kicks the device once.
+    pub fn queue_ipv4_with(
+        &mut self,
+        now: Instant,
+        src: Option<Ipv4Addr>,
+        dst: Ipv4Addr,
+        protocol: u8,
+        payload: &[u8],
+        opts: SendOptions,
+    ) -> Result<(), Errno> {
+        self.core.send_ipv4(now, src, dst, protocol, payload, opts)
+    }
+
+    /// [`Stack::queue_ipv4_with`] with the payload appended in place by `fill` (see
+    /// [`AppendSink`]): a transport that emits its segment there is sent without a copy.
+    pub fn queue_ipv4_append(
+        &mut self,
+        now: Instant,
+        src: Option<Ipv4Addr>,
+        dst: Ipv4Addr,
+        protocol: u8,
+        opts: SendOptions,
+        fill: &mut dyn FnMut(&mut Vec<u8>),
+    ) -> Result<(), Errno> {
+        self.core
+            .send_ipv4_append(now, src, dst, protocol, opts, fill)
+    }
+
     /// Receive up to [`POLL_BUDGET`] frames from each device, process them, run timers,
     /// deliver local errors, drain `upper`'s output and transmit the burst. Returns whether
     /// anything was received or sent.
@@ -335,18 +381,18 @@ impl Stack {
         self.core.deliver_local_errors(now, upper);
         let proto = upper.protocol();
         let core = &mut self.core;
-        upper.dispatch(now, &mut |src, dst, seg| {
+        upper.dispatch_in_place(now, &mut |src, dst, fill| {
             let src = (!src.is_unspecified()).then_some(src);
-            core.send_ipv4(
+            core.send_ipv4_append(
                 now,
                 src,
                 dst,
                 proto,
-                seg,
                 SendOptions {
                     dont_frag: true,
                     ..Default::default()
                 },
+                fill,
             )
         });
         work |= !self.core.outbox.is_empty();
@@ -381,7 +427,8 @@ impl Stack {
         // Devices that got frames: bit i for device i; devices past 63 are always kicked.
         let mut kicked: u64 = 0;
         let core = &mut self.core;
-        for (i, frame) in core.outbox.drain(..) {
+        let mut outbox = ::core::mem::take(&mut core.outbox);
+        for (i, frame) in outbox.drain(..) {
             if let Some(dev) = self.devices.get_mut(i) {
                 if dev.transmit(&frame).is_err() {
                     core.ip.out_discards += 1;
@@ -392,10 +439,11 @@ impl Stack {
                 }
                 kicked |= 1u64.checked_shl(i as u32).unwrap_or(0);
             }
-            if core.frame_pool.len() < FRAME_POOL && frame.capacity() <= FRAME_POOL_BUF_MAX {
-                core.frame_pool.push(frame);
-            }
+            core.recycle_frame(frame);
         }
+        // Keep the outbox's capacity (frames queued during the loop cannot exist: nothing
+        // above produces any).
+        core.outbox = outbox;
         for (i, dev) in self.devices.iter_mut().enumerate() {
             if i >= 64 || kicked & (1 << i) != 0 {
                 dev.flush();

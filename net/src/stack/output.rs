@@ -4,7 +4,7 @@
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 
-use super::{Core, SendOptions, LOCAL_ERROR_QUEUE};
+use super::{Core, SendOptions, FRAME_POOL, FRAME_POOL_BUF_MAX, LOCAL_ERROR_QUEUE};
 use crate::errno::Errno;
 use crate::icmp::{build_error, may_send_error, IcmpError};
 use crate::ipv4::fragment;
@@ -18,6 +18,9 @@ use crate::wire::ipv4::{
 };
 use crate::wire::MacAddr;
 
+/// Room kept in front of a payload for the Ethernet and IPv4 headers.
+const HEADROOM: usize = ETH_LEN + IP_LEN;
+
 impl Core {
     /// Route, build, fragment and hand to the neighbour layer. See `Stack::send_ipv4`.
     pub(super) fn send_ipv4(
@@ -29,8 +32,55 @@ impl Core {
         payload: &[u8],
         opts: SendOptions,
     ) -> Result<(), Errno> {
+        if payload.len() + IP_LEN > MAX_PACKET_LEN {
+            // Refused before any copy; counted as send_ipv4_frame would count it.
+            self.ip.out_requests += 1;
+            self.ip.out_discards += 1;
+            return Err(Errno::EMSGSIZE);
+        }
+        self.send_ipv4_append(now, src, dst, proto, opts, &mut |f| {
+            f.extend_from_slice(payload)
+        })
+    }
+
+    /// [`Core::send_ipv4`] with the payload appended by `fill` straight into the frame buffer,
+    /// behind room for the Ethernet and IPv4 headers: a transport that builds its segment
+    /// there makes no copy of its own. `fill` must only append.
+    pub(super) fn send_ipv4_append(
+        &mut self,
+        now: Instant,
+        src: Option<Ipv4Addr>,
+        dst: Ipv4Addr,
+        proto: u8,
+        opts: SendOptions,
+        fill: &mut dyn FnMut(&mut Vec<u8>),
+    ) -> Result<(), Errno> {
+        let mut frame = self.take_frame();
+        frame.extend_from_slice(&[0u8; HEADROOM]);
+        fill(&mut frame);
+        let r = self.send_ipv4_frame(now, src, dst, proto, &mut frame, opts);
+        // Still ours unless the fast path queued it (then `frame` is empty, capacity 0).
+        if frame.capacity() != 0 {
+            self.recycle_frame(frame);
+        }
+        r
+    }
+
+    /// Send the payload at `frame[HEADROOM..]`. On the fast path (fits the MTU, neighbour
+    /// usable) the headers are written into the headroom and the buffer moves to the outbox
+    /// (`frame` is left empty); otherwise the payload is fragmented / queued from a copy.
+    fn send_ipv4_frame(
+        &mut self,
+        now: Instant,
+        src: Option<Ipv4Addr>,
+        dst: Ipv4Addr,
+        proto: u8,
+        frame: &mut Vec<u8>,
+        opts: SendOptions,
+    ) -> Result<(), Errno> {
         self.ip.out_requests += 1;
-        if payload.len() + 20 > MAX_PACKET_LEN {
+        let payload_len = frame.len().saturating_sub(HEADROOM);
+        if frame.len() < HEADROOM || payload_len + IP_LEN > MAX_PACKET_LEN {
             self.ip.out_discards += 1;
             return Err(Errno::EMSGSIZE);
         }
@@ -61,19 +111,29 @@ impl Core {
             dont_frag: opts.dont_frag,
             more_frags: false,
             frag_offset: 0,
-            payload_len: payload.len(),
+            payload_len,
         };
-        if IP_LEN + payload.len() <= route.mtu {
+        if IP_LEN + payload_len <= route.mtu {
             if let Some(mac) = self.link_dst(now, route.iface, route.next_hop, dst) {
-                // The fast path: one frame, built once with both headers in front of the
-                // payload, no intermediate packet.
+                // The fast path: the headers go in front of the payload, in the same buffer.
                 if dst.is_broadcast() {
                     self.ip.out_bcast_pkts += 1;
                 }
-                self.emit_ipv4_frame(route.iface, mac, &repr, payload);
+                if let Some(ifc) = self.ifaces.get(route.iface) {
+                    let eth = EthernetRepr {
+                        src: ifc.mac,
+                        dst: mac,
+                        ethertype: ethertype::IPV4,
+                    };
+                    // Cannot fail: the headroom holds both headers; the length was checked.
+                    let _ = eth.emit(&mut frame[..]);
+                    let _ = repr.emit(&mut frame[ETH_LEN..]);
+                    self.outbox.push((route.iface, core::mem::take(frame)));
+                }
                 return Ok(());
             }
         }
+        let payload = &frame[HEADROOM..];
         let mut packets = Vec::new();
         fragment(&repr, payload, route.mtu, &mut self.ip, &mut |p| {
             packets.push(p)
@@ -231,6 +291,13 @@ impl Core {
         f
     }
 
+    /// Give a frame buffer back to the pool (bounded by `FRAME_POOL`, `FRAME_POOL_BUF_MAX`).
+    pub(super) fn recycle_frame(&mut self, frame: Vec<u8>) {
+        if self.frame_pool.len() < FRAME_POOL && frame.capacity() <= FRAME_POOL_BUF_MAX {
+            self.frame_pool.push(frame);
+        }
+    }
+
     /// Put a frame in the outbox.
     pub(super) fn emit_frame(
         &mut self,
@@ -252,26 +319,6 @@ impl Core {
         frame.extend_from_slice(payload);
         // Cannot fail: the frame has room for the header.
         let _ = eth.emit(&mut frame);
-        self.outbox.push((iface, frame));
-    }
-
-    /// Put an unfragmented IPv4 packet (`repr` + `payload`, which fits the MTU) in the outbox
-    /// as one frame: a single copy of the payload, into a recycled buffer.
-    fn emit_ipv4_frame(&mut self, iface: usize, dst: MacAddr, repr: &Ipv4Repr, payload: &[u8]) {
-        let Some(ifc) = self.ifaces.get(iface) else {
-            return;
-        };
-        let eth = EthernetRepr {
-            src: ifc.mac,
-            dst,
-            ethertype: ethertype::IPV4,
-        };
-        let mut frame = self.take_frame();
-        frame.extend_from_slice(&[0u8; ETH_LEN + IP_LEN]);
-        frame.extend_from_slice(payload);
-        // Cannot fail: the frame has room for both headers and the caller checked the length.
-        let _ = eth.emit(&mut frame);
-        let _ = repr.emit(&mut frame[ETH_LEN..]);
         self.outbox.push((iface, frame));
     }
 
