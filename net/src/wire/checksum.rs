@@ -50,21 +50,22 @@ fn sum_le_wide(data: &[u8]) -> u64 {
             *a = add_carry(*a, le64(b, k * 8));
         }
     }
+    // At most seven 32-bit words and three bytes: no overflow. Plain indexing keeps short
+    // inputs (IP headers, pure ACKs) cheap.
     let rest = blocks.remainder();
-    let mut words = rest.chunks_exact(4);
-    // At most seven 32-bit words and a few bytes: no overflow.
     let mut tail: u64 = 0;
-    for w in &mut words {
-        tail += le32(w, 0);
+    let mut i = 0;
+    while i + 4 <= rest.len() {
+        tail += le32(rest, i);
+        i += 4;
     }
-    let rest = words.remainder();
-    let mut pairs = rest.chunks_exact(2);
-    for p in &mut pairs {
-        tail += u64::from(u16::from_le_bytes([p[0], p[1]]));
+    if i + 2 <= rest.len() {
+        tail += u64::from(u16::from_le_bytes([rest[i], rest[i + 1]]));
+        i += 2;
     }
-    if let [last] = pairs.remainder() {
+    if let Some(&last) = rest.get(i) {
         // Big-endian padding puts the odd byte high; in little-endian words it is the low byte.
-        tail += u64::from(*last);
+        tail += u64::from(last);
     }
     acc.iter().fold(tail, |s, &a| add_carry(s, a))
 }
@@ -103,12 +104,15 @@ pub fn copy_and_sum(initial: u32, dst: &mut [u8], src: &[u8]) -> Option<u16> {
     Some(sum(initial, dst))
 }
 
-/// Fold a wide ones'-complement accumulator down to 16 bits.
-pub fn fold(mut acc: u64) -> u16 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc as u16
+/// Fold a wide ones'-complement accumulator down to 16 bits. Each step keeps the value
+/// congruent modulo 0xffff and never turns a non-zero value into zero, so the result is the
+/// same as folding 16 bits at a time until it fits.
+pub fn fold(acc: u64) -> u16 {
+    let a = (acc & 0xffff_ffff) + (acc >> 32); // < 2^33
+    let a = (a & 0xffff) + (a >> 16); // < 2^17 + 2^16
+    let a = (a & 0xffff) + (a >> 16); // <= 0x1_0001
+    let a = (a & 0xffff) + (a >> 16); // <= 0xffff
+    a as u16
 }
 
 /// The checksum field value for `data`: the inverted folded sum.
@@ -194,6 +198,28 @@ mod tests {
     }
 
     #[test]
+    fn fold_matches_sixteen_bits_at_a_time() {
+        fn slow(mut a: u64) -> u16 {
+            while a > 0xffff {
+                a = (a & 0xffff) + (a >> 16);
+            }
+            a as u16
+        }
+        for v in [
+            0,
+            1,
+            0xffff,
+            0x1_0000,
+            0x1_fffe,
+            0xffff_ffff,
+            0x1_0000_0000,
+            u64::MAX,
+        ] {
+            assert_eq!(fold(v), slow(v), "{v:#x}");
+        }
+    }
+
+    #[test]
     fn carries_wrap_around_on_saturated_data() {
         // All-ones words overflow every accumulator on every step: end-around carry must
         // still give the 16-bit result.
@@ -244,6 +270,15 @@ mod tests {
             prop_assert_eq!(copy_and_sum(0, &mut copy, &data), Some(sum(0, &data)));
             prop_assert_eq!(&copy, &data);
             prop_assert_eq!(copy_and_sum(0, &mut [0u8; 3], &data[..data.len().min(2)]), None);
+        }
+
+        #[test]
+        fn fold_matches_reference_fold(v in any::<u64>()) {
+            let mut a = v;
+            while a > 0xffff {
+                a = (a & 0xffff) + (a >> 16);
+            }
+            prop_assert_eq!(fold(v), a as u16);
         }
 
         #[test]
