@@ -428,9 +428,9 @@ impl Stack {
         let mut kicked: u64 = 0;
         let core = &mut self.core;
         let mut outbox = ::core::mem::take(&mut core.outbox);
-        for (i, frame) in outbox.drain(..) {
+        for (i, mut frame) in outbox.drain(..) {
             if let Some(dev) = self.devices.get_mut(i) {
-                if dev.transmit(&frame).is_err() {
+                if dev.transmit_buf(&mut frame).is_err() {
                     core.ip.out_discards += 1;
                     core.ip_drops.tx_device_errors += 1;
                 } else if core.ifaces[i].loopback {

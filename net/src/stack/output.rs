@@ -293,7 +293,10 @@ impl Core {
 
     /// Give a frame buffer back to the pool (bounded by `FRAME_POOL`, `FRAME_POOL_BUF_MAX`).
     pub(super) fn recycle_frame(&mut self, frame: Vec<u8>) {
-        if self.frame_pool.len() < FRAME_POOL && frame.capacity() <= FRAME_POOL_BUF_MAX {
+        if self.frame_pool.len() < FRAME_POOL
+            && frame.capacity() != 0
+            && frame.capacity() <= FRAME_POOL_BUF_MAX
+        {
             self.frame_pool.push(frame);
         }
     }
