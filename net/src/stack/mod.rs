@@ -210,6 +210,8 @@ struct Core {
     link: LinkStats,
     /// Frames produced since the last flush: (interface, frame).
     outbox: Vec<(usize, Vec<u8>)>,
+    /// The last successful route lookup (see `Core::route`).
+    route_cache: core::cell::Cell<Option<(Ipv4Addr, Route)>>,
     /// Empty frame buffers for the outbox, bounded by [`FRAME_POOL`].
     frame_pool: Vec<Vec<u8>>,
     /// Local failures for the senders, delivered at the next poll: (error, quoted packet).
@@ -257,6 +259,7 @@ impl Stack {
                 link: LinkStats::default(),
                 outbox: Vec::new(),
                 frame_pool: Vec::new(),
+                route_cache: core::cell::Cell::new(None),
                 local_errors: VecDeque::new(),
                 more_work: false,
                 loopback_pending: false,
@@ -267,6 +270,7 @@ impl Stack {
             addr: Ipv4Addr::LOCALHOST,
             prefix_len: 8,
         };
+        s.core.routes_changed();
         s.core.ifaces[LOOPBACK_IFACE].addr = Some(lo);
         // Cannot fail on an empty table.
         let _ = s.core.fib.add(RouteEntry {
@@ -282,6 +286,7 @@ impl Stack {
 
     /// Add a device (`loopback`: frames never leave the host); returns its interface index.
     pub fn add_device(&mut self, dev: Box<dyn Device>, loopback: bool) -> usize {
+        self.core.routes_changed();
         self.core.ifaces.push(Iface {
             mac: dev.mac(),
             mtu: dev.mtu().min(crate::wire::ipv4::MAX_PACKET_LEN),

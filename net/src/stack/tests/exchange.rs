@@ -528,3 +528,29 @@ fn loopback_closed_port_refuses_too() {
         (1, 1, 1)
     );
 }
+
+#[test]
+fn route_lookups_follow_every_configuration_change() {
+    let mut n = Net::new(1);
+    let now = n.now;
+    let h = &mut n.hosts[0];
+    let far = Ipv4Addr::new(192, 0, 2, 1);
+    assert_eq!(h.route(far), Err(Errno::ENETUNREACH));
+    assert_eq!(h.route(ip(1)).unwrap().iface, LOOPBACK_IFACE);
+    h.configure(now, ip(1), 24, Some(ip(254))).unwrap();
+    assert_eq!(h.route(far).unwrap().next_hop, ip(254));
+    h.add_route(Ipv4Addr::new(192, 0, 2, 0), 24, Some(ip(253)))
+        .unwrap();
+    assert_eq!(h.route(far).unwrap().next_hop, ip(253));
+    h.remove_route(Ipv4Addr::new(192, 0, 2, 0), 24).unwrap();
+    assert_eq!(h.route(far).unwrap().next_hop, ip(254));
+    // A new address: the old one is no longer local, the old subnet no longer on-link.
+    h.configure(now, Ipv4Addr::new(10, 0, 1, 1), 24, None)
+        .unwrap();
+    assert_eq!(h.route(far), Err(Errno::ENETUNREACH));
+    assert_eq!(h.route(ip(1)), Err(Errno::ENETUNREACH));
+    let r = h.route(Ipv4Addr::new(10, 0, 1, 9)).unwrap();
+    assert_eq!((r.iface, r.source), (NIC_IFACE, Ipv4Addr::new(10, 0, 1, 1)));
+    h.deconfigure();
+    assert_eq!(h.route(Ipv4Addr::new(10, 0, 1, 9)), Err(Errno::ENETUNREACH));
+}
