@@ -65,6 +65,19 @@ impl Device for Port {
             .send_with(self.side, frame.len(), |b| b.copy_from_slice(frame));
         Ok(())
     }
+    fn transmit_buf(&mut self, frame: &mut Vec<u8>) -> Result<(), TxError> {
+        // The link queues `Vec`s: take the stack's buffer, hand back one from the link's pool
+        // (as smoltcp's side builds its frames straight into link buffers).
+        if frame.len() > self.mtu + 14 {
+            self.stats.tx_dropped += 1;
+            return Err(TxError::TooLarge);
+        }
+        self.stats.tx_packets += 1;
+        self.stats.tx_bytes += frame.len() as u64;
+        let spare = self.link.send_owned(self.side, std::mem::take(frame));
+        *frame = spare;
+        Ok(())
+    }
     fn stats(&self) -> DevStats {
         self.stats
     }

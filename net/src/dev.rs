@@ -60,6 +60,13 @@ pub trait Device {
     fn receive(&mut self, budget: usize, sink: &mut dyn FnMut(&[u8])) -> usize;
     /// Queue one frame for transmission. The frame may only be sent at the next `flush`.
     fn transmit(&mut self, frame: &[u8]) -> Result<(), TxError>;
+    /// [`Device::transmit`] for a frame the stack holds in a `Vec`: a device that queues
+    /// frames as `Vec`s may take the buffer instead of copying it, leaving in `frame` an empty
+    /// buffer (ideally a recycled one of its own, which the stack reuses for a later frame).
+    /// The default copies through `transmit` and leaves `frame` alone.
+    fn transmit_buf(&mut self, frame: &mut Vec<u8>) -> Result<(), TxError> {
+        self.transmit(frame)
+    }
     /// Kick the device so that queued frames go out (once per burst).
     fn flush(&mut self) {}
     /// Traffic counters.
@@ -116,6 +123,9 @@ impl Device for Loopback {
         n
     }
     fn transmit(&mut self, frame: &[u8]) -> Result<(), TxError> {
+        self.transmit_buf(&mut frame.to_vec())
+    }
+    fn transmit_buf(&mut self, frame: &mut Vec<u8>) -> Result<(), TxError> {
         if frame.len() > self.capabilities().max_frame {
             self.stats.tx_dropped += 1;
             return Err(TxError::TooLarge);
@@ -126,7 +136,8 @@ impl Device for Loopback {
         }
         self.stats.tx_packets += 1;
         self.stats.tx_bytes += frame.len() as u64;
-        self.queue.push_back(frame.to_vec());
+        // The buffer itself joins the queue: no copy.
+        self.queue.push_back(core::mem::take(frame));
         Ok(())
     }
     fn stats(&self) -> DevStats {
@@ -153,5 +164,21 @@ mod tests {
         assert_eq!(lo.transmit(&[0]), Err(TxError::Full));
         assert_eq!(lo.stats().tx_dropped, 1);
         assert_eq!(lo.transmit(&[0; 70000]), Err(TxError::TooLarge));
+    }
+
+    #[test]
+    fn loopback_takes_transmitted_buffers_and_keeps_its_bounds() {
+        let mut lo = Loopback::new();
+        let mut f = vec![9u8, 8, 7];
+        lo.transmit_buf(&mut f).unwrap();
+        assert!(f.is_empty(), "the buffer was taken, not copied");
+        let mut big = vec![0u8; 70000];
+        assert_eq!(lo.transmit_buf(&mut big), Err(TxError::TooLarge));
+        assert_eq!(big.len(), 70000, "a refused frame stays with the caller");
+        let mut got = Vec::new();
+        assert_eq!(lo.receive(8, &mut |f| got.push(f.to_vec())), 1);
+        assert_eq!(got, [vec![9, 8, 7]]);
+        assert_eq!(lo.stats().tx_packets, 1);
+        assert_eq!(lo.stats().tx_dropped, 1);
     }
 }

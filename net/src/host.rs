@@ -385,7 +385,8 @@ fn send_segment(
         dont_frag: true,
         ..SendOptions::default()
     };
-    stack.send_ipv4_with(now, src, dst, protocol::TCP, seg, opts)
+    // Queued only: `Host::flush` kicks the device once for the whole burst.
+    stack.queue_ipv4_with(now, src, dst, protocol::TCP, seg, opts)
 }
 
 /// The ICMP error as TCP classifies it (RFC 792 / RFC 1122 codes).

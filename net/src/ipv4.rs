@@ -415,6 +415,9 @@ impl Reassembler {
     /// caller can send ICMP time exceeded (code 1) as RFC 792 asks.
     pub fn poll(&mut self, now: Instant, stats: &mut IpStats) -> Vec<Vec<u8>> {
         let mut quotes = Vec::new();
+        if self.sets.is_empty() {
+            return quotes;
+        }
         let mut i = 0;
         while i < self.sets.len() {
             if now.saturating_since(self.sets[i].created) >= REASM_TIMEOUT {

@@ -97,6 +97,9 @@ pub struct NeighTable {
     entries: Vec<Entry>,
     queued_bytes: usize,
     requests: TokenBucket,
+    /// No entry's timer fires before this (a lower bound, exact after each [`Self::poll`]):
+    /// `poll` skips its walk until then, so a busy link does not pay a table scan per poll.
+    no_timer_before: Instant,
 }
 
 impl Default for NeighTable {
@@ -111,6 +114,7 @@ impl NeighTable {
             entries: Vec::new(),
             queued_bytes: 0,
             requests: TokenBucket::new(ARP_REQUEST_RATE, ARP_REQUEST_BURST),
+            no_timer_before: Instant::ZERO,
         }
     }
 
@@ -135,6 +139,45 @@ impl NeighTable {
 
     fn find(&self, ip: Ipv4Addr) -> Option<usize> {
         self.entries.iter().position(|e| e.ip == ip)
+    }
+
+    /// When `e`'s timer fires: its state deadline, or garbage collection for STALE/FAILED.
+    fn timer(e: &Entry) -> Option<Instant> {
+        match e.state {
+            NeighState::Stale | NeighState::Failed => Some(e.updated + GC_STALE_TIME),
+            _ => e.deadline,
+        }
+    }
+
+    /// Entry `i` changed: keep `no_timer_before` a lower bound of every entry's timer.
+    fn note(&mut self, i: usize) {
+        if let Some(t) = self.entries.get(i).and_then(Self::timer) {
+            self.no_timer_before = self.no_timer_before.min(t);
+        }
+    }
+
+    /// The transmit fast path: the hardware address to put a packet for `ip` behind when the
+    /// entry is usable now (REACHABLE, STALE, DELAY, PROBE), with the same state changes as
+    /// [`Self::output`] (an expired REACHABLE turns STALE; a used STALE entry starts DELAY).
+    /// `None` (and nothing changed) when `ip` is unknown, INCOMPLETE or FAILED: call `output`.
+    pub fn resolved(&mut self, now: Instant, ip: Ipv4Addr) -> Option<MacAddr> {
+        let i = self.find(ip)?;
+        let e = &mut self.entries[i];
+        if matches!(e.state, NeighState::Incomplete | NeighState::Failed) {
+            return None;
+        }
+        e.updated = now;
+        if e.state == NeighState::Reachable && e.deadline.is_some_and(|d| now >= d) {
+            e.state = NeighState::Stale;
+            e.deadline = None;
+        }
+        if e.state == NeighState::Stale {
+            e.state = NeighState::Delay;
+            e.deadline = Some(now + DELAY_FIRST_PROBE);
+        }
+        let mac = e.mac;
+        self.note(i);
+        Some(mac)
     }
 
     /// Drop every entry (the interface was deconfigured); queued packets come back as failed.
@@ -204,6 +247,10 @@ impl NeighTable {
         stats: &mut ArpStats,
         actions: &mut Vec<Action>,
     ) -> Result<(), Errno> {
+        if let Some(mac) = self.resolved(now, ip) {
+            actions.push(Action::Transmit { mac, packet });
+            return Ok(());
+        }
         let i = match self.find(ip) {
             Some(i) => i,
             None => {
@@ -222,45 +269,31 @@ impl NeighTable {
                 self.entries.len() - 1
             }
         };
+        // Only INCOMPLETE or FAILED entries get here: `resolved` took the others.
         let e = &mut self.entries[i];
         e.updated = now;
-        if e.state == NeighState::Reachable && e.deadline.is_some_and(|d| now >= d) {
-            e.state = NeighState::Stale;
-            e.deadline = None;
+        self.note(i);
+        let e = &mut self.entries[i];
+        let restart = e.state == NeighState::Failed;
+        let len = packet.len();
+        if e.queue.len() >= NEIGH_QUEUE_PACKETS
+            || e.queue_bytes + len > NEIGH_QUEUE_BYTES
+            || self.queued_bytes + len > NEIGH_QUEUE_TOTAL_BYTES
+        {
+            stats.queue_drops += 1;
+            return Err(Errno::EHOSTUNREACH);
         }
-        match e.state {
-            NeighState::Reachable | NeighState::Delay | NeighState::Probe => {
-                actions.push(Action::Transmit { mac: e.mac, packet });
-                Ok(())
-            }
-            NeighState::Stale => {
-                e.state = NeighState::Delay;
-                e.deadline = Some(now + DELAY_FIRST_PROBE);
-                actions.push(Action::Transmit { mac: e.mac, packet });
-                Ok(())
-            }
-            NeighState::Incomplete | NeighState::Failed => {
-                let restart = e.state == NeighState::Failed;
-                let len = packet.len();
-                if e.queue.len() >= NEIGH_QUEUE_PACKETS
-                    || e.queue_bytes + len > NEIGH_QUEUE_BYTES
-                    || self.queued_bytes + len > NEIGH_QUEUE_TOTAL_BYTES
-                {
-                    stats.queue_drops += 1;
-                    return Err(Errno::EHOSTUNREACH);
-                }
-                e.queue.push_back(packet);
-                e.queue_bytes += len;
-                self.queued_bytes += len;
-                if restart {
-                    e.state = NeighState::Incomplete;
-                    e.probes = 1;
-                    e.deadline = Some(now + RETRANS_TIME);
-                    self.request(now, ip, MacAddr::BROADCAST, stats, actions);
-                }
-                Ok(())
-            }
+        e.queue.push_back(packet);
+        e.queue_bytes += len;
+        self.queued_bytes += len;
+        if restart {
+            e.state = NeighState::Incomplete;
+            e.probes = 1;
+            e.deadline = Some(now + RETRANS_TIME);
+            self.note(i);
+            self.request(now, ip, MacAddr::BROADCAST, stats, actions);
         }
+        Ok(())
     }
 
     /// Upper-layer proof that `ip` is reachable (e.g. TCP saw new data acknowledged), as
@@ -277,6 +310,7 @@ impl NeighTable {
                     e.state = NeighState::Reachable;
                     e.deadline = Some(now + REACHABLE_TIME);
                 }
+                self.note(i);
             }
         }
     }
@@ -301,6 +335,8 @@ impl NeighTable {
         } else {
             e.deadline = None;
         }
+        self.note(i);
+        let e = &mut self.entries[i];
         self.queued_bytes -= e.queue_bytes;
         e.queue_bytes = 0;
         for packet in e.queue.drain(..) {
@@ -373,6 +409,7 @@ impl NeighTable {
                         queue: VecDeque::new(),
                         queue_bytes: 0,
                     });
+                    self.note(self.entries.len() - 1);
                 }
                 None => {}
             }
@@ -386,8 +423,17 @@ impl NeighTable {
         }
     }
 
+    /// Whether [`Self::poll`] may have work at `now` (false: a call would return at once).
+    #[inline]
+    pub fn timers_due(&self, now: Instant) -> bool {
+        now >= self.no_timer_before
+    }
+
     /// Run the timers due at `now`.
     pub fn poll(&mut self, now: Instant, stats: &mut ArpStats, actions: &mut Vec<Action>) {
+        if now < self.no_timer_before {
+            return;
+        }
         let mut i = 0;
         while i < self.entries.len() {
             let e = &mut self.entries[i];
@@ -453,17 +499,13 @@ impl NeighTable {
                 i += 1;
             }
         }
+        // Nothing pending: no walk until an entry gets a timer (`note` lowers this).
+        self.no_timer_before = self.poll_at().unwrap_or(Instant::from_nanos(u64::MAX));
     }
 
     /// When the next timer fires, if any.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.entries
-            .iter()
-            .filter_map(|e| match e.state {
-                NeighState::Stale | NeighState::Failed => Some(e.updated + GC_STALE_TIME),
-                _ => e.deadline,
-            })
-            .min()
+        self.entries.iter().filter_map(Self::timer).min()
     }
 }
 

@@ -183,3 +183,38 @@ fn table_evicts_oldest_resolved_entry() {
     assert_eq!(s.table_evictions, 1);
     assert!(t.lookup(Ipv4Addr::from(0x0a01_0000)).is_none());
 }
+
+#[test]
+fn resolved_fast_path_matches_output_and_timers_still_fire() {
+    let mut t = NeighTable::new();
+    let mut s = ArpStats::default();
+    let mut a = Vec::new();
+    let t0 = Instant::from_millis(1000);
+    // Unknown and INCOMPLETE neighbours are not usable; asking creates nothing.
+    assert_eq!(t.resolved(t0, PEER), None);
+    assert!(t.is_empty());
+    t.output(t0, PEER, vec![1], &mut s, &mut a).unwrap();
+    assert_eq!(t.resolved(t0, PEER), None);
+    t.input(t0, ME, &reply(PEER, PEER_MAC), &ours, &mut s, &mut a);
+    assert_eq!(t.resolved(t0, PEER), Some(PEER_MAC));
+    // A poll before any deadline changes nothing; the REACHABLE timer still fires on time
+    // even though earlier polls skipped the walk.
+    a.clear();
+    t.poll(t0 + Duration::from_secs(1), &mut s, &mut a);
+    assert_eq!(t.lookup(PEER).unwrap().0, NeighState::Reachable);
+    let t1 = t0 + REACHABLE_TIME;
+    // Used after REACHABLE expired: STALE, then DELAY as `output` would do.
+    assert_eq!(t.resolved(t1, PEER), Some(PEER_MAC));
+    assert_eq!(t.lookup(PEER).unwrap().0, NeighState::Delay);
+    assert_eq!(t.poll_at(), Some(t1 + DELAY_FIRST_PROBE));
+    // The DELAY timer set through the fast path is honoured: PROBE and a unicast request.
+    t.poll(t1 + DELAY_FIRST_PROBE, &mut s, &mut a);
+    assert_eq!(t.lookup(PEER).unwrap().0, NeighState::Probe);
+    assert_eq!(
+        a,
+        vec![Action::Request {
+            target: PEER,
+            dst_mac: PEER_MAC
+        }]
+    );
+}

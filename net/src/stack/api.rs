@@ -79,16 +79,24 @@ impl Stack {
             src_port: plan.src_port,
             dst_port: plan.dst.port(),
         };
-        let mut buf = vec![0u8; UdpRepr::buffer_len(payload.len())];
-        repr.emit(&mut buf, src, *plan.dst.ip(), payload)
-            .map_err(|_| Errno::EMSGSIZE)?;
-        let r = core.send_ipv4(
+        let len = UdpRepr::buffer_len(payload.len());
+        if u16::try_from(len).is_err() {
+            return Err(Errno::EMSGSIZE);
+        }
+        let dst_ip = *plan.dst.ip();
+        // The datagram is written straight into the frame buffer, behind the headroom.
+        let r = core.send_ipv4_append(
             now,
             Some(src),
-            *plan.dst.ip(),
+            dst_ip,
             protocol::UDP,
-            &buf,
             SendOptions::default(),
+            &mut |f| {
+                let at = f.len();
+                f.resize(at + len, 0);
+                // Cannot fail: the length fits 16 bits (checked above) and the room is there.
+                let _ = repr.emit(&mut f[at..], src, dst_ip, payload);
+            },
         );
         match r {
             Ok(()) => core.udp.stats.out_datagrams += 1,

@@ -34,6 +34,7 @@ impl Stack {
         prefix_len: u8,
         gateway: Option<Ipv4Addr>,
     ) -> Result<(), Errno> {
+        self.core.routes_changed();
         let ifa = IfAddr {
             addr: address,
             prefix_len,
@@ -95,6 +96,7 @@ impl Stack {
     }
 
     fn deconfigure_iface(&mut self, iface: usize) {
+        self.core.routes_changed();
         let Some(i) = self.core.ifaces.get_mut(iface) else {
             return;
         };
@@ -136,6 +138,7 @@ impl Stack {
         prefix_len: u8,
         gateway: Option<Ipv4Addr>,
     ) -> Result<(), Errno> {
+        self.core.routes_changed();
         let iface = match gateway {
             Some(gw) => {
                 let r = self.core.fib.lookup(gw)?;
@@ -157,6 +160,7 @@ impl Stack {
     }
 
     pub fn remove_route(&mut self, dest: Ipv4Addr, prefix_len: u8) -> Result<(), Errno> {
+        self.core.routes_changed();
         self.core.fib.remove(dest, prefix_len).map(|_| ())
     }
 
@@ -185,7 +189,26 @@ impl Stack {
 }
 
 impl Core {
+    /// [`Core::route_uncached`] behind a one-entry cache (a connection's segments all go to
+    /// one destination), emptied by [`Core::routes_changed`] whenever an address or route
+    /// changes. Errors are not cached.
     pub(super) fn route(&self, dst: Ipv4Addr) -> Result<Route, Errno> {
+        if let Some((d, r)) = self.route_cache.get() {
+            if d == dst {
+                return Ok(r);
+            }
+        }
+        let r = self.route_uncached(dst)?;
+        self.route_cache.set(Some((dst, r)));
+        Ok(r)
+    }
+
+    /// Forget cached routes: call before changing interface addresses, devices or the FIB.
+    pub(super) fn routes_changed(&self) {
+        self.route_cache.set(None);
+    }
+
+    fn route_uncached(&self, dst: Ipv4Addr) -> Result<Route, Errno> {
         if dst.is_unspecified() {
             return Err(Errno::ENETUNREACH);
         }

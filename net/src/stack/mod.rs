@@ -61,9 +61,22 @@ pub const POLL_BUDGET: usize = 64;
 /// Locally generated errors (ARP gave up on queued packets) waiting for the next poll to
 /// reach their senders; beyond this they are dropped (the packets are already counted).
 pub const LOCAL_ERROR_QUEUE: usize = 256;
+/// Transmitted frame buffers kept for reuse, so the steady state allocates no frame: two
+/// poll budgets' worth (a burst out and the replies it provokes); beyond it buffers are freed.
+pub const FRAME_POOL: usize = 2 * POLL_BUDGET;
+/// Larger buffers (loopback datagrams up to 64 KiB) are freed rather than pooled, so the pool
+/// holds at most `FRAME_POOL` × 16 KiB.
+pub const FRAME_POOL_BUF_MAX: usize = 16 * 1024;
 
 /// Where a transport hands segments: `(src, dst, segment)`; src 0.0.0.0 = the route's.
 pub type SegmentSink<'a> = dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8]) -> Result<(), Errno> + 'a;
+
+/// Where a transport builds segments in place: `(src, dst, fill)`, src 0.0.0.0 = the route's.
+/// `fill` appends the whole segment (checksum included) to the buffer it is handed, which
+/// already holds room for the link and IP headers; it must only append. The stack then writes
+/// the headers in front: no copy of the segment on the fast path.
+pub type AppendSink<'a> =
+    dyn FnMut(Ipv4Addr, Ipv4Addr, &mut dyn FnMut(&mut Vec<u8>)) -> Result<(), Errno> + 'a;
 
 /// A transport protocol living outside the stack (TCP): the stack hands it datagrams of its
 /// protocol number and ICMP errors about its segments, and drains its output at each poll.
@@ -90,6 +103,16 @@ pub trait TransportHandler {
     /// Hand queued segments to `tx(src, dst, segment)`, which routes and sends each one
     /// (src 0.0.0.0 = let the route choose). Called at the end of each poll.
     fn dispatch(&mut self, _now: Instant, _tx: &mut SegmentSink<'_>) {}
+    /// [`Self::dispatch`] for a handler that can write each segment straight into the frame
+    /// buffer (see [`AppendSink`]); this is what [`Stack::poll`] calls. The default hands
+    /// `dispatch`'s segments over with one copy each.
+    fn dispatch_in_place(&mut self, now: Instant, tx: &mut AppendSink<'_>) {
+        self.dispatch(now, &mut |src, dst, seg| {
+            tx(src, dst, &mut |buf: &mut Vec<u8>| {
+                buf.extend_from_slice(seg)
+            })
+        });
+    }
     /// The handler's next timer (the kernel takes the minimum with [`Stack::poll_at`]).
     fn poll_at(&self) -> Option<Instant> {
         None
@@ -187,10 +210,17 @@ struct Core {
     link: LinkStats,
     /// Frames produced since the last flush: (interface, frame).
     outbox: Vec<(usize, Vec<u8>)>,
+    /// The last successful route lookup (see `Core::route`).
+    route_cache: core::cell::Cell<Option<(Ipv4Addr, Route)>>,
+    /// Empty frame buffers for the outbox, bounded by [`FRAME_POOL`].
+    frame_pool: Vec<Vec<u8>>,
     /// Local failures for the senders, delivered at the next poll: (error, quoted packet).
     local_errors: VecDeque<(IcmpError, Vec<u8>)>,
     /// A device hit the budget or the loopback holds frames: poll again at once.
     more_work: bool,
+    /// The stack's own loopback device ([`LOOPBACK_IFACE`], a [`Loopback`] only the stack
+    /// transmits into) may hold frames: while false, `poll` skips asking it.
+    loopback_pending: bool,
 }
 
 /// One host's network stack.
@@ -228,8 +258,11 @@ impl Stack {
                 arp: ArpStats::default(),
                 link: LinkStats::default(),
                 outbox: Vec::new(),
+                frame_pool: Vec::new(),
+                route_cache: core::cell::Cell::new(None),
                 local_errors: VecDeque::new(),
                 more_work: false,
+                loopback_pending: false,
             },
         };
         s.add_device(Box::new(Loopback::new()), true);
@@ -237,6 +270,7 @@ impl Stack {
             addr: Ipv4Addr::LOCALHOST,
             prefix_len: 8,
         };
+        s.core.routes_changed();
         s.core.ifaces[LOOPBACK_IFACE].addr = Some(lo);
         // Cannot fail on an empty table.
         let _ = s.core.fib.add(RouteEntry {
@@ -252,6 +286,7 @@ impl Stack {
 
     /// Add a device (`loopback`: frames never leave the host); returns its interface index.
     pub fn add_device(&mut self, dev: Box<dyn Device>, loopback: bool) -> usize {
+        self.core.routes_changed();
         self.core.ifaces.push(Iface {
             mac: dev.mac(),
             mtu: dev.mtu().min(crate::wire::ipv4::MAX_PACKET_LEN),
@@ -294,6 +329,35 @@ impl Stack {
         r
     }
 
+    /// [`Stack::send_ipv4_with`] without transmitting: the frame waits in the outbox for the
+    /// next [`Stack::flush`] or poll, so a burst of datagrams kicks the device once.
+    pub fn queue_ipv4_with(
+        &mut self,
+        now: Instant,
+        src: Option<Ipv4Addr>,
+        dst: Ipv4Addr,
+        protocol: u8,
+        payload: &[u8],
+        opts: SendOptions,
+    ) -> Result<(), Errno> {
+        self.core.send_ipv4(now, src, dst, protocol, payload, opts)
+    }
+
+    /// [`Stack::queue_ipv4_with`] with the payload appended in place by `fill` (see
+    /// [`AppendSink`]): a transport that emits its segment there is sent without a copy.
+    pub fn queue_ipv4_append(
+        &mut self,
+        now: Instant,
+        src: Option<Ipv4Addr>,
+        dst: Ipv4Addr,
+        protocol: u8,
+        opts: SendOptions,
+        fill: &mut dyn FnMut(&mut Vec<u8>),
+    ) -> Result<(), Errno> {
+        self.core
+            .send_ipv4_append(now, src, dst, protocol, opts, fill)
+    }
+
     /// Receive up to [`POLL_BUDGET`] frames from each device, process them, run timers,
     /// deliver local errors, drain `upper`'s output and transmit the burst. Returns whether
     /// anything was received or sent.
@@ -302,11 +366,19 @@ impl Stack {
         let mut work = false;
         for (i, dev) in self.devices.iter_mut().enumerate() {
             let core = &mut self.core;
+            let loopback = i == LOOPBACK_IFACE;
+            if loopback {
+                if !core.loopback_pending {
+                    continue;
+                }
+                core.loopback_pending = false;
+            }
             let n = dev.receive(POLL_BUDGET, &mut |frame| {
                 core.input_frame(now, i, frame, upper)
             });
             if n >= POLL_BUDGET {
                 core.more_work = true;
+                core.loopback_pending |= loopback;
             }
             work |= n > 0;
         }
@@ -314,18 +386,18 @@ impl Stack {
         self.core.deliver_local_errors(now, upper);
         let proto = upper.protocol();
         let core = &mut self.core;
-        upper.dispatch(now, &mut |src, dst, seg| {
+        upper.dispatch_in_place(now, &mut |src, dst, fill| {
             let src = (!src.is_unspecified()).then_some(src);
-            core.send_ipv4(
+            core.send_ipv4_append(
                 now,
                 src,
                 dst,
                 proto,
-                seg,
                 SendOptions {
                     dont_frag: true,
                     ..Default::default()
                 },
+                fill,
             )
         });
         work |= !self.core.outbox.is_empty();
@@ -354,23 +426,31 @@ impl Stack {
 
     /// Put the outbox on the devices and kick each device that got frames.
     pub fn flush(&mut self) {
-        let mut kicked = alloc::vec![false; self.devices.len()];
-        for (i, frame) in self.core.outbox.drain(..) {
-            let Some(dev) = self.devices.get_mut(i) else {
-                continue;
-            };
-            if dev.transmit(&frame).is_err() {
-                self.core.ip.out_discards += 1;
-                self.core.ip_drops.tx_device_errors += 1;
-            } else if self.core.ifaces[i].loopback {
-                self.core.more_work = true;
-            }
-            if let Some(k) = kicked.get_mut(i) {
-                *k = true;
-            }
+        if self.core.outbox.is_empty() {
+            return;
         }
+        // Devices that got frames: bit i for device i; devices past 63 are always kicked.
+        let mut kicked: u64 = 0;
+        let core = &mut self.core;
+        let mut outbox = ::core::mem::take(&mut core.outbox);
+        for (i, mut frame) in outbox.drain(..) {
+            if let Some(dev) = self.devices.get_mut(i) {
+                if dev.transmit_buf(&mut frame).is_err() {
+                    core.ip.out_discards += 1;
+                    core.ip_drops.tx_device_errors += 1;
+                } else if core.ifaces[i].loopback {
+                    core.more_work = true;
+                    core.loopback_pending |= i == LOOPBACK_IFACE;
+                }
+                kicked |= 1u64.checked_shl(i as u32).unwrap_or(0);
+            }
+            core.recycle_frame(frame);
+        }
+        // Keep the outbox's capacity (frames queued during the loop cannot exist: nothing
+        // above produces any).
+        core.outbox = outbox;
         for (i, dev) in self.devices.iter_mut().enumerate() {
-            if kicked.get(i).copied().unwrap_or(false) {
+            if i >= 64 || kicked & (1 << i) != 0 {
                 dev.flush();
             }
         }
@@ -439,10 +519,18 @@ impl Core {
 
     fn run_timers(&mut self, now: Instant) {
         for i in 0..self.ifaces.len() {
+            if !self.ifaces[i].neigh.timers_due(now) {
+                continue;
+            }
             let mut actions = Vec::new();
             let f = &mut self.ifaces[i];
             f.neigh.poll(now, &mut self.arp, &mut actions);
-            self.neigh_actions(i, actions);
+            if !actions.is_empty() {
+                self.neigh_actions(i, actions);
+            }
+        }
+        if self.reasm.sets() == 0 {
+            return;
         }
         let quotes = self.reasm.poll(now, &mut self.ip);
         for q in quotes {

@@ -1,11 +1,10 @@
 //! Transmit path: a datagram → route → IPv4 header (+ fragmentation) → neighbour resolution →
 //! an Ethernet frame in the outbox; plus the ARP and ICMP-error frames the stack originates.
 
-use alloc::vec;
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 
-use super::{Core, SendOptions, LOCAL_ERROR_QUEUE};
+use super::{Core, SendOptions, FRAME_POOL, FRAME_POOL_BUF_MAX, LOCAL_ERROR_QUEUE};
 use crate::errno::Errno;
 use crate::icmp::{build_error, may_send_error, IcmpError};
 use crate::ipv4::fragment;
@@ -14,8 +13,13 @@ use crate::time::Instant;
 use crate::wire::arp::{ArpOp, ArpRepr, PACKET_LEN as ARP_LEN};
 use crate::wire::ethernet::{ethertype, EthernetRepr, HEADER_LEN as ETH_LEN};
 use crate::wire::icmp::{msg_type, unreach};
-use crate::wire::ipv4::{protocol, Ipv4Repr, Packet as Ipv4Packet, MAX_PACKET_LEN};
+use crate::wire::ipv4::{
+    protocol, Ipv4Repr, Packet as Ipv4Packet, HEADER_LEN as IP_LEN, MAX_PACKET_LEN,
+};
 use crate::wire::MacAddr;
+
+/// Room kept in front of a payload for the Ethernet and IPv4 headers.
+const HEADROOM: usize = ETH_LEN + IP_LEN;
 
 impl Core {
     /// Route, build, fragment and hand to the neighbour layer. See `Stack::send_ipv4`.
@@ -28,8 +32,55 @@ impl Core {
         payload: &[u8],
         opts: SendOptions,
     ) -> Result<(), Errno> {
+        if payload.len() + IP_LEN > MAX_PACKET_LEN {
+            // Refused before any copy; counted as send_ipv4_frame would count it.
+            self.ip.out_requests += 1;
+            self.ip.out_discards += 1;
+            return Err(Errno::EMSGSIZE);
+        }
+        self.send_ipv4_append(now, src, dst, proto, opts, &mut |f| {
+            f.extend_from_slice(payload)
+        })
+    }
+
+    /// [`Core::send_ipv4`] with the payload appended by `fill` straight into the frame buffer,
+    /// behind room for the Ethernet and IPv4 headers: a transport that builds its segment
+    /// there makes no copy of its own. `fill` must only append.
+    pub(super) fn send_ipv4_append(
+        &mut self,
+        now: Instant,
+        src: Option<Ipv4Addr>,
+        dst: Ipv4Addr,
+        proto: u8,
+        opts: SendOptions,
+        fill: &mut dyn FnMut(&mut Vec<u8>),
+    ) -> Result<(), Errno> {
+        let mut frame = self.take_frame();
+        frame.extend_from_slice(&[0u8; HEADROOM]);
+        fill(&mut frame);
+        let r = self.send_ipv4_frame(now, src, dst, proto, &mut frame, opts);
+        // Still ours unless the fast path queued it (then `frame` is empty, capacity 0).
+        if frame.capacity() != 0 {
+            self.recycle_frame(frame);
+        }
+        r
+    }
+
+    /// Send the payload at `frame[HEADROOM..]`. On the fast path (fits the MTU, neighbour
+    /// usable) the headers are written into the headroom and the buffer moves to the outbox
+    /// (`frame` is left empty); otherwise the payload is fragmented / queued from a copy.
+    fn send_ipv4_frame(
+        &mut self,
+        now: Instant,
+        src: Option<Ipv4Addr>,
+        dst: Ipv4Addr,
+        proto: u8,
+        frame: &mut Vec<u8>,
+        opts: SendOptions,
+    ) -> Result<(), Errno> {
         self.ip.out_requests += 1;
-        if payload.len() + 20 > MAX_PACKET_LEN {
+        let payload_len = frame.len().saturating_sub(HEADROOM);
+        if frame.len() < HEADROOM || payload_len + IP_LEN > MAX_PACKET_LEN {
             self.ip.out_discards += 1;
             return Err(Errno::EMSGSIZE);
         }
@@ -60,8 +111,29 @@ impl Core {
             dont_frag: opts.dont_frag,
             more_frags: false,
             frag_offset: 0,
-            payload_len: payload.len(),
+            payload_len,
         };
+        if IP_LEN + payload_len <= route.mtu {
+            if let Some(mac) = self.link_dst(now, route.iface, route.next_hop, dst) {
+                // The fast path: the headers go in front of the payload, in the same buffer.
+                if dst.is_broadcast() {
+                    self.ip.out_bcast_pkts += 1;
+                }
+                if let Some(ifc) = self.ifaces.get(route.iface) {
+                    let eth = EthernetRepr {
+                        src: ifc.mac,
+                        dst: mac,
+                        ethertype: ethertype::IPV4,
+                    };
+                    // Cannot fail: the headroom holds both headers; the length was checked.
+                    let _ = eth.emit(&mut frame[..]);
+                    let _ = repr.emit(&mut frame[ETH_LEN..]);
+                    self.outbox.push((route.iface, core::mem::take(frame)));
+                }
+                return Ok(());
+            }
+        }
+        let payload = &frame[HEADROOM..];
         let mut packets = Vec::new();
         fragment(&repr, payload, route.mtu, &mut self.ip, &mut |p| {
             packets.push(p)
@@ -88,25 +160,12 @@ impl Core {
         dst: Ipv4Addr,
         packet: Vec<u8>,
     ) -> Result<(), Errno> {
-        let ifc = &mut self.ifaces[iface];
-        if ifc.loopback {
-            self.emit_frame(iface, MacAddr::ZERO, ethertype::IPV4, &packet);
-            return Ok(());
-        }
-        let subnet_bcast = ifc.addr.and_then(|a| a.broadcast());
-        if dst.is_broadcast() || Some(dst) == subnet_bcast {
-            self.emit_frame(iface, MacAddr::BROADCAST, ethertype::IPV4, &packet);
-            return Ok(());
-        }
-        if dst.is_multicast() {
-            // RFC 1112 §6.4: 01:00:5e + the low 23 bits of the group.
-            let o = dst.octets();
-            let mac = MacAddr([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]);
+        if let Some(mac) = self.link_dst(now, iface, next_hop, dst) {
             self.emit_frame(iface, mac, ethertype::IPV4, &packet);
             return Ok(());
         }
         let mut actions = Vec::new();
-        let r = ifc
+        let r = self.ifaces[iface]
             .neigh
             .output(now, next_hop, packet, &mut self.arp, &mut actions);
         self.neigh_actions(iface, actions);
@@ -114,6 +173,32 @@ impl Core {
             self.ip.out_discards += 1;
         }
         r
+    }
+
+    /// The destination MAC for a packet to `dst` via `next_hop` on `iface` when it is known
+    /// now: loopback (zero), broadcast and multicast (computed), a usable neighbour entry.
+    /// `None`: the neighbour must be resolved first (`NeighTable::output` queues the packet).
+    fn link_dst(
+        &mut self,
+        now: Instant,
+        iface: usize,
+        next_hop: Ipv4Addr,
+        dst: Ipv4Addr,
+    ) -> Option<MacAddr> {
+        let ifc = self.ifaces.get_mut(iface)?;
+        if ifc.loopback {
+            return Some(MacAddr::ZERO);
+        }
+        let subnet_bcast = ifc.addr.and_then(|a| a.broadcast());
+        if dst.is_broadcast() || Some(dst) == subnet_bcast {
+            return Some(MacAddr::BROADCAST);
+        }
+        if dst.is_multicast() {
+            // RFC 1112 §6.4: 01:00:5e + the low 23 bits of the group.
+            let o = dst.octets();
+            return Some(MacAddr([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]));
+        }
+        ifc.neigh.resolved(now, next_hop)
     }
 
     /// Carry out what the neighbour table asked for.
@@ -199,6 +284,23 @@ impl Core {
         self.emit_frame(iface, dst, ethertype::ARP, &buf);
     }
 
+    /// A frame buffer from the pool (empty, capacity kept), or a new one.
+    fn take_frame(&mut self) -> Vec<u8> {
+        let mut f = self.frame_pool.pop().unwrap_or_default();
+        f.clear();
+        f
+    }
+
+    /// Give a frame buffer back to the pool (bounded by `FRAME_POOL`, `FRAME_POOL_BUF_MAX`).
+    pub(super) fn recycle_frame(&mut self, frame: Vec<u8>) {
+        if self.frame_pool.len() < FRAME_POOL
+            && frame.capacity() != 0
+            && frame.capacity() <= FRAME_POOL_BUF_MAX
+        {
+            self.frame_pool.push(frame);
+        }
+    }
+
     /// Put a frame in the outbox.
     pub(super) fn emit_frame(
         &mut self,
@@ -210,15 +312,16 @@ impl Core {
         let Some(ifc) = self.ifaces.get(iface) else {
             return;
         };
-        let mut frame = vec![0u8; ETH_LEN + payload.len()];
         let eth = EthernetRepr {
             src: ifc.mac,
             dst,
             ethertype,
         };
+        let mut frame = self.take_frame();
+        frame.extend_from_slice(&[0u8; ETH_LEN]);
+        frame.extend_from_slice(payload);
         // Cannot fail: the frame has room for the header.
         let _ = eth.emit(&mut frame);
-        frame[ETH_LEN..].copy_from_slice(payload);
         self.outbox.push((iface, frame));
     }
 

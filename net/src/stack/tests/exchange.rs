@@ -354,6 +354,73 @@ fn transport_hook_receives_sends_and_hears_errors() {
     );
 }
 
+/// A transport that builds its segments in the stack's frame buffer, in two appends.
+#[derive(Default)]
+struct InPlace {
+    outgoing: Vec<(Ipv4Addr, Vec<u8>)>,
+    results: Vec<Result<(), Errno>>,
+}
+
+impl TransportHandler for InPlace {
+    fn protocol(&self) -> u8 {
+        protocol::TCP
+    }
+    fn receive(&mut self, _: Instant, _: Ipv4Addr, _: Ipv4Addr, _: &[u8], _: bool) {}
+    fn icmp_error(&mut self, _: Instant, _: IcmpError, _: &[u8]) {}
+    fn dispatch_in_place(&mut self, _: Instant, tx: &mut AppendSink<'_>) {
+        for (d, p) in self.outgoing.drain(..) {
+            let (a, b) = p.split_at(p.len() / 2);
+            let r = tx(Ipv4Addr::UNSPECIFIED, d, &mut |buf: &mut Vec<u8>| {
+                buf.extend_from_slice(a);
+                buf.extend_from_slice(b);
+            });
+            self.results.push(r);
+        }
+    }
+}
+
+#[test]
+fn transport_builds_segments_in_place_resolved_unresolved_and_oversized() {
+    let mut n = Net::new(3);
+    let mut ta = InPlace::default();
+    let mut tb = Recorder::default();
+    // Host 2 is resolved after settle; host 3 is not known to host 1 yet (queued behind ARP);
+    // a segment over the MTU with DF set is refused.
+    assert_eq!(n.hosts[0].neighbour(ip(3)), None);
+    ta.outgoing.push((ip(2), b"in-place segment".to_vec()));
+    n.hosts[0].poll(n.now, &mut NoTransport);
+    let fresh = n.hosts[0].counters().ip.out_requests;
+    ta.outgoing.push((ip(3), b"to an unresolved peer".to_vec()));
+    ta.outgoing.push((ip(2), vec![7u8; 1481]));
+    let mut tc = Recorder::default();
+    n.hosts[0].poll(n.now, &mut ta);
+    assert_eq!(
+        n.hosts[0].neighbour(ip(3)).map(|e| e.0),
+        Some(NeighState::Incomplete)
+    );
+    for _ in 0..5 {
+        n.hosts[0].poll(n.now, &mut ta);
+        n.hosts[1].poll(n.now, &mut tb);
+        n.hosts[2].poll(n.now, &mut tc);
+    }
+    assert_eq!(
+        ta.results,
+        vec![Ok(()), Ok(()), Err(Errno::EMSGSIZE)],
+        "fast path, neighbour queue, DF over the MTU"
+    );
+    assert_eq!(
+        tb.received,
+        vec![(ip(1), ip(2), b"in-place segment".to_vec())]
+    );
+    assert_eq!(
+        tc.received,
+        vec![(ip(1), ip(3), b"to an unresolved peer".to_vec())]
+    );
+    let c = n.hosts[0].counters().ip;
+    assert_eq!(c.out_requests, fresh + 3);
+    assert_eq!(c.frag_fails, 1);
+}
+
 #[test]
 
 fn counters_dump_like_proc_net_snmp() {
@@ -460,4 +527,30 @@ fn loopback_closed_port_refuses_too() {
         ),
         (1, 1, 1)
     );
+}
+
+#[test]
+fn route_lookups_follow_every_configuration_change() {
+    let mut n = Net::new(1);
+    let now = n.now;
+    let h = &mut n.hosts[0];
+    let far = Ipv4Addr::new(192, 0, 2, 1);
+    assert_eq!(h.route(far), Err(Errno::ENETUNREACH));
+    assert_eq!(h.route(ip(1)).unwrap().iface, LOOPBACK_IFACE);
+    h.configure(now, ip(1), 24, Some(ip(254))).unwrap();
+    assert_eq!(h.route(far).unwrap().next_hop, ip(254));
+    h.add_route(Ipv4Addr::new(192, 0, 2, 0), 24, Some(ip(253)))
+        .unwrap();
+    assert_eq!(h.route(far).unwrap().next_hop, ip(253));
+    h.remove_route(Ipv4Addr::new(192, 0, 2, 0), 24).unwrap();
+    assert_eq!(h.route(far).unwrap().next_hop, ip(254));
+    // A new address: the old one is no longer local, the old subnet no longer on-link.
+    h.configure(now, Ipv4Addr::new(10, 0, 1, 1), 24, None)
+        .unwrap();
+    assert_eq!(h.route(far), Err(Errno::ENETUNREACH));
+    assert_eq!(h.route(ip(1)), Err(Errno::ENETUNREACH));
+    let r = h.route(Ipv4Addr::new(10, 0, 1, 9)).unwrap();
+    assert_eq!((r.iface, r.source), (NIC_IFACE, Ipv4Addr::new(10, 0, 1, 1)));
+    h.deconfigure();
+    assert_eq!(h.route(Ipv4Addr::new(10, 0, 1, 9)), Err(Errno::ENETUNREACH));
 }
