@@ -92,26 +92,17 @@ fn run(args: &[&str]) -> Result<(usize, usize), &'static str> {
             for (i, b) in out[..len].iter_mut().enumerate() {
                 *b = payload_byte(round, done + i);
             }
-            let mut sent = 0;
-            while sent < len {
-                let n = user::write(fd, &out[sent..len]);
-                if n <= 0 {
-                    uprintln!("echo-client: write: {}", errno_text(n));
-                    return Err("write failed");
-                }
-                sent += n as usize;
+            if let Err(r) = user::write_all(fd, &out[..len]) {
+                uprintln!("echo-client: write: {}", errno_text(r));
+                return Err("write failed");
             }
-            let mut got = 0;
-            while got < len {
-                let n = user::read(fd, &mut back[got..len]);
-                if n < 0 {
-                    uprintln!("echo-client: read: {}", errno_text(n));
+            match user::read_exact(fd, &mut back[..len]) {
+                Ok(()) => {}
+                Err(0) => return Err("the server closed the connection early"),
+                Err(r) => {
+                    uprintln!("echo-client: read: {}", errno_text(r));
                     return Err("read failed");
                 }
-                if n == 0 {
-                    return Err("the server closed the connection early");
-                }
-                got += n as usize;
             }
             if let Some(i) = (0..len).find(|&i| back[i] != out[i]) {
                 uprintln!("echo-client: round {round} byte {} differs", done + i);

@@ -123,29 +123,18 @@ fn wait_for_echo() -> Result<(), &'static str> {
     Err("no echo service")
 }
 
-fn write_all(fd: i32, mut data: &[u8]) -> Result<(), &'static str> {
-    while !data.is_empty() {
-        let n = user::write(fd, data);
-        if n <= 0 {
-            return Err("write failed");
-        }
-        data = &data[n as usize..];
-    }
-    Ok(())
+fn write_all(fd: i32, data: &[u8]) -> Result<(), &'static str> {
+    user::write_all(fd, data).map_err(|_| "write failed")
 }
 
-fn read_exact(fd: i32, mut buf: &mut [u8]) -> Result<(), &'static str> {
-    while !buf.is_empty() {
-        let n = user::read(fd, buf);
-        if n < 0 {
-            return Err("read failed");
+fn read_exact(fd: i32, buf: &mut [u8]) -> Result<(), &'static str> {
+    user::read_exact(fd, buf).map_err(|r| {
+        if r == 0 {
+            "connection closed early"
+        } else {
+            "read failed"
         }
-        if n == 0 {
-            return Err("connection closed early");
-        }
-        buf = &mut buf[n as usize..];
-    }
-    Ok(())
+    })
 }
 
 /// Push `total` bytes through an echo connection in chunks and compare what comes back.

@@ -88,23 +88,11 @@ fn serve_connection(arg: usize) {
     user::close(fd);
 }
 
-/// Write all of `data`; false when the connection is gone.
-fn write_all(fd: i32, mut data: &[u8]) -> bool {
-    while !data.is_empty() {
-        let n = user::write(fd, data);
-        if n <= 0 {
-            return false;
-        }
-        data = &data[n as usize..];
-    }
-    true
-}
-
 fn echo(fd: i32) {
     let mut buf = [0u8; IO_CHUNK];
     loop {
         let n = user::read(fd, &mut buf);
-        if n <= 0 || !write_all(fd, &buf[..n as usize]) {
+        if n <= 0 || user::write_all(fd, &buf[..n as usize]).is_err() {
             return;
         }
     }
@@ -137,7 +125,7 @@ fn chargen(fd: i32) {
     let mut pos = 0u64;
     loop {
         chargen_fill(&mut buf, pos);
-        if !write_all(fd, &buf) {
+        if user::write_all(fd, &buf).is_err() {
             return;
         }
         pos += buf.len() as u64;

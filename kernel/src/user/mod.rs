@@ -239,6 +239,32 @@ pub struct PollFd {
     pub revents: i16,
 }
 
+/// Write all of `data`, looping over short writes; on failure the failing call's return value
+/// (`-errno`, or 0 when a write made no progress).
+pub fn write_all(fd: i32, mut data: &[u8]) -> Result<(), isize> {
+    while !data.is_empty() {
+        let n = write(fd, data);
+        if n <= 0 {
+            return Err(n);
+        }
+        data = &data[n as usize..];
+    }
+    Ok(())
+}
+
+/// Fill all of `buf`, looping over short reads; `Err(0)` when the stream ends first,
+/// `Err(-errno)` when a read fails.
+pub fn read_exact(fd: i32, mut buf: &mut [u8]) -> Result<(), isize> {
+    while !buf.is_empty() {
+        let n = read(fd, buf);
+        if n <= 0 {
+            return Err(n);
+        }
+        buf = &mut buf[n as usize..];
+    }
+    Ok(())
+}
+
 pub fn read(fd: i32, buf: &mut [u8]) -> isize {
     syscall3(
         SYS_READ,
