@@ -78,7 +78,7 @@ pub use config::{
     MAX_SOCKETS, SOMAXCONN,
 };
 pub use icmp::IcmpError;
-pub use output::Emit;
+pub use output::{Emit, EmitInPlace};
 pub use sack::MAX_SACK_RANGES;
 pub use socket::{PollEvents, Shutdown};
 pub use stats::Counters;
@@ -128,7 +128,6 @@ pub(crate) struct Shared {
     pub config: TcpConfig,
     pub key: [u8; 16],
     pub stats: Counters,
-    pub scratch: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -167,6 +166,8 @@ pub struct Tcp {
     next_ephemeral: u32,
     /// The latest time any call told us, for `poll_at` when output is pending.
     last_now: Instant,
+    /// Segment buffer for the copying [`Tcp::dispatch`].
+    scratch: Vec<u8>,
 }
 
 impl Tcp {
@@ -178,7 +179,6 @@ impl Tcp {
                 config,
                 key: isn_key,
                 stats: Counters::default(),
-                scratch: Vec::new(),
             },
             slots: Vec::new(),
             free: Vec::new(),
@@ -192,6 +192,7 @@ impl Tcp {
             // RFC 6056 algorithm 3 allows any start; a random one hides the host's history.
             next_ephemeral: Rng::new(rng_seed).next_u32(),
             last_now: Instant::ZERO,
+            scratch: Vec::new(),
         }
     }
 
@@ -439,11 +440,29 @@ impl Tcp {
         self.rsts.push_back((*local.ip(), *remote.ip(), buf));
     }
 
-    /// Transmit everything that became sendable: queued RSTs, then each connection's output.
+    /// Transmit everything that became sendable: queued RSTs, then each connection's output,
+    /// each segment handed to `emit` as a finished slice.
     pub fn dispatch(&mut self, now: Instant, emit: &mut Emit) {
+        let mut scratch = core::mem::take(&mut self.scratch);
+        self.dispatch_in_place(now, &mut |src, dst, fill| {
+            scratch.clear();
+            fill(&mut scratch);
+            emit(src, dst, &scratch);
+        });
+        self.scratch = scratch;
+    }
+
+    /// [`Tcp::dispatch`] writing each segment straight into the caller's buffer:
+    /// `emit(src, dst, fill)` must call `fill` once with the buffer the segment is to be
+    /// appended to (behind whatever headroom it already holds). Queued RSTs and cookie
+    /// SYN-ACKs are copied in.
+    pub fn dispatch_in_place(&mut self, now: Instant, emit: &mut EmitInPlace) {
         self.last_now = self.last_now.max(now);
+        if self.rsts.is_empty() && self.dirty.is_empty() {
+            return;
+        }
         while let Some((s, d, seg)) = self.rsts.pop_front() {
-            emit(s, d, &seg);
+            emit(s, d, &mut |buf: &mut Vec<u8>| buf.extend_from_slice(&seg));
         }
         let dirty = core::mem::take(&mut self.dirty);
         for &idx in &dirty {

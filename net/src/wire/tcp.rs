@@ -271,20 +271,37 @@ impl TcpRepr {
     /// ring buffer hands them out) and the checksum over the pseudo-header.
     pub fn emit(&self, src: Ipv4Addr, dst: Ipv4Addr, payload: [&[u8]; 2], out: &mut Vec<u8>) {
         out.clear();
-        out.extend_from_slice(&self.src_port.to_be_bytes());
-        out.extend_from_slice(&self.dst_port.to_be_bytes());
-        out.extend_from_slice(&self.seq.to_be_bytes());
-        out.extend_from_slice(&self.ack.to_be_bytes());
-        out.extend_from_slice(&[0, self.flags]);
-        out.extend_from_slice(&self.window.to_be_bytes());
-        out.extend_from_slice(&[0, 0, 0, 0]);
+        self.emit_append(src, dst, payload, out);
+    }
+
+    /// [`Self::emit`] appending behind what `out` already holds (an IP/link headroom): the
+    /// segment starts at the old `out.len()` and the checksum covers only the segment.
+    pub fn emit_append(
+        &self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        payload: [&[u8]; 2],
+        out: &mut Vec<u8>,
+    ) {
+        let start = out.len();
+        let mut head = [0u8; 20];
+        head[0..2].copy_from_slice(&self.src_port.to_be_bytes());
+        head[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
+        head[4..8].copy_from_slice(&self.seq.to_be_bytes());
+        head[8..12].copy_from_slice(&self.ack.to_be_bytes());
+        head[13] = self.flags;
+        head[14..16].copy_from_slice(&self.window.to_be_bytes());
+        out.reserve(60 + payload[0].len() + payload[1].len());
+        out.extend_from_slice(&head);
         self.options.emit(self.flags & flags::SYN != 0, out);
-        let hl = out.len();
-        out[field::OFFSET] = ((hl / 4) as u8) << 4;
+        let hl = out.len() - start;
+        out[start + field::OFFSET] = ((hl / 4) as u8) << 4;
         out.extend_from_slice(payload[0]);
         out.extend_from_slice(payload[1]);
-        let c = checksum::transport_checksum(src, dst, PROTOCOL, out);
-        out[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+        let seg = &out[start..];
+        let c = checksum::transport_checksum(src, dst, PROTOCOL, seg);
+        out[start + field::CHECKSUM.start..start + field::CHECKSUM.end]
+            .copy_from_slice(&c.to_be_bytes());
     }
 }
 
@@ -381,5 +398,31 @@ mod tests {
         );
         b[12] = 6 << 4;
         assert_eq!(TcpPacket::new_checked(&b[..]).unwrap().options().len(), 4);
+    }
+
+    #[test]
+    fn emit_append_behind_headroom_matches_emit() {
+        let repr = TcpRepr {
+            src_port: 5000,
+            dst_port: 80,
+            seq: 7,
+            ack: 9,
+            flags: flags::ACK | flags::PSH,
+            window: 512,
+            options: TcpOptions {
+                timestamp: Some((3, 4)),
+                ..TcpOptions::default()
+            },
+        };
+        let mut plain = Vec::new();
+        repr.emit(A, B, [b"hello ", b"world!!"], &mut plain);
+        // An odd-length headroom: the checksum must cover the segment only.
+        let mut framed = alloc::vec![0xAAu8; 35];
+        repr.emit_append(A, B, [b"hello ", b"world!!"], &mut framed);
+        assert_eq!(&framed[..35], &[0xAA; 35][..]);
+        assert_eq!(&framed[35..], &plain[..]);
+        let pkt = TcpPacket::new_checked(&framed[35..]).unwrap();
+        assert!(pkt.verify_checksum(A, B));
+        assert_eq!(pkt.payload(), b"hello world!!");
     }
 }
