@@ -398,7 +398,9 @@ impl Tcp {
                     }
                 }
             }
-            self.reschedule(idx);
+            // No `reschedule` here: the block is dirty, and `dispatch` reschedules it after
+            // its output (which moves the timers again); `poll` catches up first if it runs
+            // before `dispatch` did.
         }
     }
 
@@ -486,6 +488,11 @@ impl Tcp {
     /// Run every timer due at `now`.
     pub fn poll(&mut self, now: Instant) {
         self.last_now = self.last_now.max(now);
+        // Blocks touched since the last `dispatch` have not had their timer index updated.
+        for i in 0..self.dirty.len() {
+            let idx = self.dirty[i];
+            self.reschedule(idx);
+        }
         // Each connection runs its timers at most once per call, so a deadline a timer
         // handler leaves in the past cannot spin here.
         let mut due = core::mem::take(&mut self.due);
