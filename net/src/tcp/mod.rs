@@ -89,6 +89,11 @@ use listen::Listener;
 use seq::Seq;
 use tcb::{Owner, Tcb};
 
+/// How many timer-index entries `poll_at` examines for the real earliest deadline (entries
+/// may be early, see `Tcp::reschedule`); past this it returns the earliest entry, a wake-up
+/// that is early, never late. Bounds the work of a call the kernel makes every loop.
+const POLL_AT_SCAN: usize = 8;
+
 /// Connection states (RFC 9293 §3.3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
@@ -158,8 +163,9 @@ pub struct Tcp {
     dirty: Vec<usize>,
     /// Connections by their earliest timer deadline (each at most once, see `reschedule`).
     timers: BTreeSet<(Instant, usize)>,
-    /// Scratch list for `poll`.
+    /// Scratch lists for `poll`: connections whose timers are due, lazy entries to re-file.
     due: Vec<usize>,
+    refile: Vec<(Instant, usize)>,
     /// Handles to wake, each at most once until `take_woken` (so at most one per socket).
     woken: Vec<Handle>,
     /// RFC 6056 algorithm 3's `next_ephemeral`.
@@ -188,6 +194,7 @@ impl Tcp {
             dirty: Vec::new(),
             timers: BTreeSet::new(),
             due: Vec::new(),
+            refile: Vec::new(),
             woken: Vec::new(),
             // RFC 6056 algorithm 3 allows any start; a random one hides the host's history.
             next_ephemeral: Rng::new(rng_seed).next_u32(),
@@ -404,13 +411,22 @@ impl Tcp {
         }
     }
 
-    /// Keep the timer index in step with connection `idx`'s earliest deadline.
+    /// Keep the timer index in step with connection `idx`'s earliest deadline. The index is
+    /// lazy: a deadline that moved later (an RTO restarted, a delayed ACK sent) keeps its
+    /// earlier entry, and `poll` re-files it when it comes due; only a deadline that moved
+    /// earlier moves the entry. So an entry is never later than the connection's real
+    /// deadline, and a connection with no deadline left has no entry (for `poll_at`).
     fn reschedule(&mut self, idx: usize) {
         let Some(Sock::Conn(tcb)) = self.slots.get_mut(idx).and_then(|s| s.sock.as_mut()) else {
             return;
         };
         let new = tcb.next_deadline();
-        if new != tcb.timer_key {
+        let keep = match (tcb.timer_key, new) {
+            (Some(old), Some(t)) => old <= t,
+            (None, None) => true,
+            _ => false,
+        };
+        if !keep {
             if let Some(old) = tcb.timer_key {
                 self.timers.remove(&(old, idx));
             }
@@ -496,16 +512,32 @@ impl Tcp {
         // Each connection runs its timers at most once per call, so a deadline a timer
         // handler leaves in the past cannot spin here.
         let mut due = core::mem::take(&mut self.due);
+        let mut refile = core::mem::take(&mut self.refile);
         while let Some(&(t, idx)) = self.timers.first() {
             if t > now {
                 break;
             }
             self.timers.pop_first();
-            if let Some(tcb) = self.conn_mut(idx) {
-                tcb.timer_key = None;
+            let Some(tcb) = self.conn_mut(idx) else {
+                continue;
+            };
+            tcb.timer_key = None;
+            match tcb.next_deadline() {
+                // A lazy entry (see `reschedule`): the deadline moved later; file it anew
+                // after this loop (filing it now could bring it back to the front).
+                Some(real) if real > now => refile.push((real, idx)),
+                Some(_) => due.push(idx),
+                None => {}
             }
-            due.push(idx);
         }
+        for &(real, idx) in &refile {
+            if let Some(tcb) = self.conn_mut(idx) {
+                tcb.timer_key = Some(real);
+                self.timers.insert((real, idx));
+            }
+        }
+        refile.clear();
+        self.refile = refile;
         for &idx in &due {
             if let Some(Slot {
                 sock: Some(Sock::Conn(tcb)),
@@ -525,7 +557,21 @@ impl Tcp {
         if !self.dirty.is_empty() || !self.rsts.is_empty() {
             return Some(self.last_now);
         }
-        self.timers.first().map(|&(t, _)| t)
+        // Entries may be early (see `reschedule`): look at the first few for the real
+        // earliest deadline; past POLL_AT_SCAN stale ones, answer early rather than late.
+        let mut best: Option<Instant> = None;
+        for (n, &(t, idx)) in self.timers.iter().enumerate() {
+            if best.is_some_and(|b| t >= b) {
+                break;
+            }
+            if n == POLL_AT_SCAN {
+                return Some(best.map_or(t, |b| b.min(t)));
+            }
+            if let Some(real) = self.conn(idx).and_then(|c| c.next_deadline()) {
+                best = Some(best.map_or(real, |b| b.min(real)));
+            }
+        }
+        best
     }
 
     fn conn(&self, idx: usize) -> Option<&Tcb> {
