@@ -533,6 +533,9 @@ impl Tcp {
             let idx = self.dirty[i];
             self.reschedule(idx);
         }
+        if self.timers.first().is_none_or(|&(t, _)| t > now) {
+            return;
+        }
         // Each connection runs its timers at most once per call, so a deadline a timer
         // handler leaves in the past cannot spin here.
         let mut due = core::mem::take(&mut self.due);
