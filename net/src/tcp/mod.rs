@@ -9,13 +9,14 @@
 //!
 //! # Driving it
 //! After any call (`input`, `poll`, `connect`, `send`, `recv`, `close`, ...) call
-//! [`Tcp::dispatch`] to transmit what became sendable, and call [`Tcp::poll`] when
+//! [`Tcp::dispatch`] (or [`Tcp::dispatch_in_place`], which writes each segment straight into
+//! the caller's frame buffer) to transmit what became sendable, and call [`Tcp::poll`] when
 //! [`Tcp::poll_at`] is reached.
 //!
 //! # Public API
 //! - [`Tcp::new`]`(config, isn_key, rng_seed)`
-//! - segments: [`Tcp::input`], [`Tcp::icmp_error`], [`Tcp::dispatch`], [`Tcp::poll`],
-//!   [`Tcp::poll_at`]
+//! - segments: [`Tcp::input`], [`Tcp::icmp_error`], [`Tcp::dispatch`],
+//!   [`Tcp::dispatch_in_place`], [`Tcp::poll`], [`Tcp::poll_at`]
 //! - sockets (`socket.rs`): `listen`, `accept`, `connect`, `send`, `recv`, `peek`, `shutdown`,
 //!   `close`, `abort`, `state`, `take_error`, `local_addr`, `peer_addr`, `poll_events`,
 //!   `take_woken`, `set_nodelay`, `set_keepalive`, `set_keepalive_params`,
