@@ -18,7 +18,7 @@ use crate::dhcp::{DhcpClient, DhcpEvent, DhcpOutput, DhcpState, Lease, CLIENT_PO
 use crate::dns::{QueryId, Resolver};
 use crate::errno::Errno;
 use crate::icmp::IcmpError as IpIcmpError;
-use crate::stack::{IfAddr, SegmentSink, SendOptions, Stack, TransportHandler};
+use crate::stack::{AppendSink, IfAddr, SegmentSink, SendOptions, Stack, TransportHandler};
 use crate::tcp::{IcmpError as TcpIcmpError, Tcp};
 use crate::time::Instant;
 use crate::wire::ipv4::protocol;
@@ -150,10 +150,10 @@ impl Host {
     /// Transmit the TCP segments that socket calls made sendable since the last poll.
     pub fn flush(&mut self, now: Instant) {
         let stack = &mut self.stack;
-        self.tcp.dispatch(now, &mut |src, dst, seg| {
+        self.tcp.dispatch_in_place(now, &mut |src, dst, fill| {
             // A segment that cannot be routed or queued is lost like one dropped on the
             // wire: TCP's retransmission timer recovers or reports it; the stack counts it.
-            let _ = send_segment(stack, now, src, dst, seg);
+            let _ = send_segment(stack, now, src, dst, fill);
         });
         self.stack.flush();
     }
@@ -378,15 +378,16 @@ fn send_segment(
     now: Instant,
     src: Ipv4Addr,
     dst: Ipv4Addr,
-    seg: &[u8],
+    fill: &mut dyn FnMut(&mut Vec<u8>),
 ) -> Result<(), Errno> {
     let src = (!src.is_unspecified()).then_some(src);
     let opts = SendOptions {
         dont_frag: true,
         ..SendOptions::default()
     };
-    // Queued only: `Host::flush` kicks the device once for the whole burst.
-    stack.queue_ipv4_with(now, src, dst, protocol::TCP, seg, opts)
+    // Queued only: `Host::flush` kicks the device once for the whole burst. The segment is
+    // written straight into the frame buffer behind the IP and link headroom.
+    stack.queue_ipv4_append(now, src, dst, protocol::TCP, opts, fill)
 }
 
 /// The ICMP error as TCP classifies it (RFC 792 / RFC 1122 codes).
@@ -432,6 +433,13 @@ impl TransportHandler for Tcp {
     fn dispatch(&mut self, now: Instant, tx: &mut SegmentSink<'_>) {
         Tcp::dispatch(self, now, &mut |src, dst, seg| {
             let _ = tx(src, dst, seg);
+        });
+    }
+
+    fn dispatch_in_place(&mut self, now: Instant, tx: &mut AppendSink<'_>) {
+        Tcp::dispatch_in_place(self, now, &mut |src, dst, fill| {
+            // Lost like a segment dropped on the wire (see `Host::flush`).
+            let _ = tx(src, dst, fill);
         });
     }
 

@@ -9,7 +9,7 @@ use core::net::{Ipv4Addr, SocketAddrV4};
 
 use super::seq::Seq;
 use super::tcb::{Owner, MIN_MSS};
-use super::{Sock, State, Tcp};
+use super::{ConnKey, Sock, State, Tcp};
 use crate::errno::Errno;
 use crate::time::Instant;
 
@@ -72,7 +72,7 @@ impl Tcp {
             self.cx.stats.icmp_ignored += 1;
             return;
         };
-        let Some(&idx) = self.conns.get(&(local, remote)) else {
+        let Some(&idx) = self.conns.get(&ConnKey::new(local, remote)) else {
             self.cx.stats.icmp_ignored += 1;
             return;
         };

@@ -13,7 +13,7 @@ use core::net::{Ipv4Addr, SocketAddrV4};
 use super::input::{RstReply, Segment};
 use super::seq::Seq;
 use super::tcb::{Owner, SockOpts, Tcb};
-use super::{isn, Handle, Sock, State, Tcp, SOMAXCONN};
+use super::{isn, ConnKey, Handle, Sock, State, Tcp, SOMAXCONN};
 use crate::errno::Errno;
 use crate::time::Instant;
 use crate::wire::tcp::flags;
@@ -146,7 +146,7 @@ impl Tcp {
             self.cx.stats.listen_drops += 1;
             return;
         };
-        self.conns.insert((local, remote), idx);
+        self.conns.insert(ConnKey::new(local, remote), idx);
         if let Some(Sock::Listener(l)) = self.slots[lidx].sock.as_mut() {
             l.syn_queue.push(idx);
         }

@@ -9,13 +9,14 @@
 //!
 //! # Driving it
 //! After any call (`input`, `poll`, `connect`, `send`, `recv`, `close`, ...) call
-//! [`Tcp::dispatch`] to transmit what became sendable, and call [`Tcp::poll`] when
+//! [`Tcp::dispatch`] (or [`Tcp::dispatch_in_place`], which writes each segment straight into
+//! the caller's frame buffer) to transmit what became sendable, and call [`Tcp::poll`] when
 //! [`Tcp::poll_at`] is reached.
 //!
 //! # Public API
 //! - [`Tcp::new`]`(config, isn_key, rng_seed)`
-//! - segments: [`Tcp::input`], [`Tcp::icmp_error`], [`Tcp::dispatch`], [`Tcp::poll`],
-//!   [`Tcp::poll_at`]
+//! - segments: [`Tcp::input`], [`Tcp::icmp_error`], [`Tcp::dispatch`],
+//!   [`Tcp::dispatch_in_place`], [`Tcp::poll`], [`Tcp::poll_at`]
 //! - sockets (`socket.rs`): `listen`, `accept`, `connect`, `send`, `recv`, `peek`, `shutdown`,
 //!   `close`, `abort`, `state`, `take_error`, `local_addr`, `peer_addr`, `poll_events`,
 //!   `take_woken`, `set_nodelay`, `set_keepalive`, `set_keepalive_params`,
@@ -78,7 +79,7 @@ pub use config::{
     MAX_SOCKETS, SOMAXCONN,
 };
 pub use icmp::IcmpError;
-pub use output::Emit;
+pub use output::{Emit, EmitInPlace};
 pub use sack::MAX_SACK_RANGES;
 pub use socket::{PollEvents, Shutdown};
 pub use stats::Counters;
@@ -88,6 +89,11 @@ use input::{RstReply, Segment};
 use listen::Listener;
 use seq::Seq;
 use tcb::{Owner, Tcb};
+
+/// How many timer-index entries `poll_at` examines for the real earliest deadline (entries
+/// may be early, see `Tcp::reschedule`); past this it returns the earliest entry, a wake-up
+/// that is early, never late. Bounds the work of a call the kernel makes every loop.
+const POLL_AT_SCAN: usize = 8;
 
 /// Connection states (RFC 9293 §3.3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -128,7 +134,6 @@ pub(crate) struct Shared {
     pub config: TcpConfig,
     pub key: [u8; 16],
     pub stats: Counters,
-    pub scratch: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -143,6 +148,30 @@ struct Slot {
     sock: Option<Sock>,
 }
 
+/// A connection's (local, remote) addresses packed into one integer, the key of the
+/// connection index: a B-tree step is one 128-bit compare instead of up to four field
+/// compares over octet slices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct ConnKey(u128);
+
+impl ConnKey {
+    pub(crate) fn new(local: SocketAddrV4, remote: SocketAddrV4) -> ConnKey {
+        ConnKey(
+            u128::from(local.ip().to_bits()) << 64
+                | u128::from(local.port()) << 48
+                | u128::from(remote.ip().to_bits()) << 16
+                | u128::from(remote.port()),
+        )
+    }
+
+    pub(crate) fn local(self) -> SocketAddrV4 {
+        SocketAddrV4::new(
+            Ipv4Addr::from_bits((self.0 >> 64) as u32),
+            (self.0 >> 48) as u16,
+        )
+    }
+}
+
 /// All TCP endpoints of one host.
 #[derive(Debug)]
 pub struct Tcp {
@@ -150,7 +179,7 @@ pub struct Tcp {
     slots: Vec<Slot>,
     free: Vec<usize>,
     /// Connections by (local, remote).
-    conns: BTreeMap<(SocketAddrV4, SocketAddrV4), usize>,
+    conns: BTreeMap<ConnKey, usize>,
     /// Listeners by local address (0.0.0.0 for any).
     listeners: BTreeMap<SocketAddrV4, usize>,
     /// Stateless replies to send (RSTs to stray segments, cookie SYN-ACKs), as (src, dst,
@@ -159,14 +188,17 @@ pub struct Tcp {
     dirty: Vec<usize>,
     /// Connections by their earliest timer deadline (each at most once, see `reschedule`).
     timers: BTreeSet<(Instant, usize)>,
-    /// Scratch list for `poll`.
+    /// Scratch lists for `poll`: connections whose timers are due, lazy entries to re-file.
     due: Vec<usize>,
+    refile: Vec<(Instant, usize)>,
     /// Handles to wake, each at most once until `take_woken` (so at most one per socket).
     woken: Vec<Handle>,
     /// RFC 6056 algorithm 3's `next_ephemeral`.
     next_ephemeral: u32,
     /// The latest time any call told us, for `poll_at` when output is pending.
     last_now: Instant,
+    /// Segment buffer for the copying [`Tcp::dispatch`].
+    scratch: Vec<u8>,
 }
 
 impl Tcp {
@@ -178,7 +210,6 @@ impl Tcp {
                 config,
                 key: isn_key,
                 stats: Counters::default(),
-                scratch: Vec::new(),
             },
             slots: Vec::new(),
             free: Vec::new(),
@@ -188,10 +219,12 @@ impl Tcp {
             dirty: Vec::new(),
             timers: BTreeSet::new(),
             due: Vec::new(),
+            refile: Vec::new(),
             woken: Vec::new(),
             // RFC 6056 algorithm 3 allows any start; a random one hides the host's history.
             next_ephemeral: Rng::new(rng_seed).next_u32(),
             last_now: Instant::ZERO,
+            scratch: Vec::new(),
         }
     }
 
@@ -247,7 +280,7 @@ impl Tcp {
         let local = SocketAddrV4::new(dst, pkt.dst_port());
         let remote = SocketAddrV4::new(src, pkt.src_port());
         let mut iss_floor = None;
-        if let Some(&idx) = self.conns.get(&(local, remote)) {
+        if let Some(&idx) = self.conns.get(&ConnKey::new(local, remote)) {
             if let Some(floor) = self.time_wait_reusable(idx, &seg) {
                 // RFC 6191: a new incarnation may take over the TIME-WAIT 4-tuple.
                 self.cx.stats.time_wait_reused += 1;
@@ -391,23 +424,34 @@ impl Tcp {
                 // A CLOSED block the application still holds no longer owns its 4-tuple
                 // (Linux unhashes it too): a new connection may use it.
                 if let Some(Sock::Conn(tcb)) = self.slots.get(idx).and_then(|s| s.sock.as_ref()) {
-                    let key = (tcb.local, tcb.remote);
+                    let key = ConnKey::new(tcb.local, tcb.remote);
                     if self.conns.get(&key) == Some(&idx) {
                         self.conns.remove(&key);
                     }
                 }
             }
-            self.reschedule(idx);
+            // No `reschedule` here: the block is dirty, and `dispatch` reschedules it after
+            // its output (which moves the timers again); `poll` catches up first if it runs
+            // before `dispatch` did.
         }
     }
 
-    /// Keep the timer index in step with connection `idx`'s earliest deadline.
+    /// Keep the timer index in step with connection `idx`'s earliest deadline. The index is
+    /// lazy: a deadline that moved later (an RTO restarted, a delayed ACK sent) keeps its
+    /// earlier entry, and `poll` re-files it when it comes due; only a deadline that moved
+    /// earlier moves the entry. So an entry is never later than the connection's real
+    /// deadline, and a connection with no deadline left has no entry (for `poll_at`).
     fn reschedule(&mut self, idx: usize) {
         let Some(Sock::Conn(tcb)) = self.slots.get_mut(idx).and_then(|s| s.sock.as_mut()) else {
             return;
         };
         let new = tcb.next_deadline();
-        if new != tcb.timer_key {
+        let keep = match (tcb.timer_key, new) {
+            (Some(old), Some(t)) => old <= t,
+            (None, None) => true,
+            _ => false,
+        };
+        if !keep {
             if let Some(old) = tcb.timer_key {
                 self.timers.remove(&(old, idx));
             }
@@ -439,11 +483,29 @@ impl Tcp {
         self.rsts.push_back((*local.ip(), *remote.ip(), buf));
     }
 
-    /// Transmit everything that became sendable: queued RSTs, then each connection's output.
+    /// Transmit everything that became sendable: queued RSTs, then each connection's output,
+    /// each segment handed to `emit` as a finished slice.
     pub fn dispatch(&mut self, now: Instant, emit: &mut Emit) {
+        let mut scratch = core::mem::take(&mut self.scratch);
+        self.dispatch_in_place(now, &mut |src, dst, fill| {
+            scratch.clear();
+            fill(&mut scratch);
+            emit(src, dst, &scratch);
+        });
+        self.scratch = scratch;
+    }
+
+    /// [`Tcp::dispatch`] writing each segment straight into the caller's buffer:
+    /// `emit(src, dst, fill)` must call `fill` once with the buffer the segment is to be
+    /// appended to (behind whatever headroom it already holds). Queued RSTs and cookie
+    /// SYN-ACKs are copied in.
+    pub fn dispatch_in_place(&mut self, now: Instant, emit: &mut EmitInPlace) {
         self.last_now = self.last_now.max(now);
+        if self.rsts.is_empty() && self.dirty.is_empty() {
+            return;
+        }
         while let Some((s, d, seg)) = self.rsts.pop_front() {
-            emit(s, d, &seg);
+            emit(s, d, &mut |buf: &mut Vec<u8>| buf.extend_from_slice(&seg));
         }
         let dirty = core::mem::take(&mut self.dirty);
         for &idx in &dirty {
@@ -467,19 +529,43 @@ impl Tcp {
     /// Run every timer due at `now`.
     pub fn poll(&mut self, now: Instant) {
         self.last_now = self.last_now.max(now);
+        // Blocks touched since the last `dispatch` have not had their timer index updated.
+        for i in 0..self.dirty.len() {
+            let idx = self.dirty[i];
+            self.reschedule(idx);
+        }
+        if self.timers.first().is_none_or(|&(t, _)| t > now) {
+            return;
+        }
         // Each connection runs its timers at most once per call, so a deadline a timer
         // handler leaves in the past cannot spin here.
         let mut due = core::mem::take(&mut self.due);
+        let mut refile = core::mem::take(&mut self.refile);
         while let Some(&(t, idx)) = self.timers.first() {
             if t > now {
                 break;
             }
             self.timers.pop_first();
-            if let Some(tcb) = self.conn_mut(idx) {
-                tcb.timer_key = None;
+            let Some(tcb) = self.conn_mut(idx) else {
+                continue;
+            };
+            tcb.timer_key = None;
+            match tcb.next_deadline() {
+                // A lazy entry (see `reschedule`): the deadline moved later; file it anew
+                // after this loop (filing it now could bring it back to the front).
+                Some(real) if real > now => refile.push((real, idx)),
+                Some(_) => due.push(idx),
+                None => {}
             }
-            due.push(idx);
         }
+        for &(real, idx) in &refile {
+            if let Some(tcb) = self.conn_mut(idx) {
+                tcb.timer_key = Some(real);
+                self.timers.insert((real, idx));
+            }
+        }
+        refile.clear();
+        self.refile = refile;
         for &idx in &due {
             if let Some(Slot {
                 sock: Some(Sock::Conn(tcb)),
@@ -499,7 +585,21 @@ impl Tcp {
         if !self.dirty.is_empty() || !self.rsts.is_empty() {
             return Some(self.last_now);
         }
-        self.timers.first().map(|&(t, _)| t)
+        // Entries may be early (see `reschedule`): look at the first few for the real
+        // earliest deadline; past POLL_AT_SCAN stale ones, answer early rather than late.
+        let mut best: Option<Instant> = None;
+        for (n, &(t, idx)) in self.timers.iter().enumerate() {
+            if best.is_some_and(|b| t >= b) {
+                break;
+            }
+            if n == POLL_AT_SCAN {
+                return Some(best.map_or(t, |b| b.min(t)));
+            }
+            if let Some(real) = self.conn(idx).and_then(|c| c.next_deadline()) {
+                best = Some(best.map_or(real, |b| b.min(real)));
+            }
+        }
+        best
     }
 
     fn conn(&self, idx: usize) -> Option<&Tcb> {
@@ -547,8 +647,9 @@ impl Tcp {
                 if let Some(t) = tcb.timer_key {
                     self.timers.remove(&(t, idx));
                 }
-                if self.conns.get(&(tcb.local, tcb.remote)) == Some(&idx) {
-                    self.conns.remove(&(tcb.local, tcb.remote));
+                let key = ConnKey::new(tcb.local, tcb.remote);
+                if self.conns.get(&key) == Some(&idx) {
+                    self.conns.remove(&key);
                 }
                 // CurrEstab bookkeeping for a block freed without passing through CLOSED.
                 if matches!(tcb.state, State::Established | State::CloseWait) {

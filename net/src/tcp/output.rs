@@ -7,6 +7,7 @@
 //! Owns building segments from the TCB; it never changes what was received and never decides
 //! that data was lost (input.rs and timer.rs do, by setting flags this code obeys).
 
+use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 
 use super::seq::Seq;
@@ -17,6 +18,11 @@ use crate::wire::tcp::{flags, TcpOptions, TcpRepr};
 
 /// Where segments go: (source address, destination address, segment with checksum).
 pub type Emit<'a> = dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8]) + 'a;
+
+/// Where segments go, written in place: (source address, destination address, `fill`);
+/// `fill` appends the whole segment, checksum included, to the buffer it is given (a frame
+/// buffer with headroom for the IP and link headers, see `crate::stack::AppendSink`).
+pub type EmitInPlace<'a> = dyn FnMut(Ipv4Addr, Ipv4Addr, &mut dyn FnMut(&mut Vec<u8>)) + 'a;
 
 impl Tcb {
     /// The window field for the next segment, moving the advertised right edge (never left,
@@ -58,7 +64,7 @@ impl Tcb {
         fl: u8,
         data_at: usize,
         len: usize,
-        emit: &mut Emit,
+        emit: &mut EmitInPlace,
     ) {
         let syn = fl & flags::SYN != 0;
         let mut options = TcpOptions::default();
@@ -104,10 +110,10 @@ impl Tcb {
         let pa = &a[data_at.min(a.len())..end.min(a.len())];
         let pb = &b[data_at.saturating_sub(a.len()).min(b.len())
             ..end.saturating_sub(a.len()).min(b.len())];
-        let mut buf = core::mem::take(&mut cx.scratch);
-        repr.emit(*self.local.ip(), *self.remote.ip(), [pa, pb], &mut buf);
-        emit(*self.local.ip(), *self.remote.ip(), &buf);
-        cx.scratch = buf;
+        let (src, dst) = (*self.local.ip(), *self.remote.ip());
+        emit(src, dst, &mut |buf: &mut Vec<u8>| {
+            repr.emit_append(src, dst, [pa, pb], buf)
+        });
         cx.stats.out_segs += 1;
         if ack_flag {
             self.last_ack_sent = self.rcv_nxt;
@@ -128,7 +134,7 @@ impl Tcb {
         fl: u8,
         len: usize,
         advance_nxt: bool,
-        emit: &mut Emit,
+        emit: &mut EmitInPlace,
     ) {
         let data_at = if len > 0 {
             seq.since(self.snd_buf_seq) as usize
@@ -164,7 +170,7 @@ impl Tcb {
     /// Emit whatever this connection may send now. Pure ACKs carry SND.MAX, not SND.NXT: after
     /// a timeout rewinds SND.NXT the peer has already seen up to SND.MAX, and an ACK below its
     /// RCV.NXT would be unacceptable and ignored.
-    pub(crate) fn output(&mut self, cx: &mut Shared, now: Instant, emit: &mut Emit) {
+    pub(crate) fn output(&mut self, cx: &mut Shared, now: Instant, emit: &mut EmitInPlace) {
         match self.state {
             State::Closed | State::Listen | State::TimeWait | State::FinWait2 => {
                 if self.ack_now && self.state != State::Closed && self.state != State::Listen {
@@ -359,7 +365,13 @@ impl Tcb {
     /// The tail loss probe (RFC 8985 §7.3): new data if the windows allow, otherwise the last
     /// segment sent again, so that its ACK (with SACK) starts fast recovery instead of a
     /// timeout.
-    fn send_loss_probe(&mut self, cx: &mut Shared, now: Instant, mss: usize, emit: &mut Emit) {
+    fn send_loss_probe(
+        &mut self,
+        cx: &mut Shared,
+        now: Instant,
+        mss: usize,
+        emit: &mut EmitInPlace,
+    ) {
         let unsent = if self.snd_nxt < self.data_end() {
             self.data_end().since(self.snd_nxt) as usize
         } else {

@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use core::net::SocketAddrV4;
 
 use super::tcb::{Owner, SockOpts, Tcb, MAX_BUFFER, MIN_BUFFER, MIN_MSS};
-use super::{isn, Handle, Shared, Sock, State, Tcp, EPHEMERAL_PORTS};
+use super::{isn, ConnKey, Handle, Shared, Sock, State, Tcp, EPHEMERAL_PORTS};
 use crate::errno::Errno;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::MAX_WSCALE;
@@ -93,7 +93,7 @@ impl Tcp {
         let local = if local.port() == 0 {
             SocketAddrV4::new(*local.ip(), self.ephemeral_port(local, remote)?)
         } else {
-            if self.conns.contains_key(&(local, remote)) {
+            if self.conns.contains_key(&ConnKey::new(local, remote)) {
                 return Err(Errno::EADDRINUSE);
             }
             local
@@ -105,7 +105,7 @@ impl Tcp {
         let iss = isn::isn(&self.cx.key, now, local, remote);
         let tcb = Tcb::new(&self.cx, now, local, remote, opts, State::SynSent, iss);
         let idx = self.alloc_slot(Sock::Conn(alloc::boxed::Box::new(tcb)))?;
-        self.conns.insert((local, remote), idx);
+        self.conns.insert(ConnKey::new(local, remote), idx);
         self.cx.stats.active_opens += 1;
         self.after(idx);
         Ok(self.handle_of(idx))
@@ -119,7 +119,7 @@ impl Tcp {
             let port = (lo + offset.wrapping_add(self.next_ephemeral).wrapping_add(i) % n) as u16;
             let addr = SocketAddrV4::new(*local.ip(), port);
             let any = SocketAddrV4::new(core::net::Ipv4Addr::UNSPECIFIED, port);
-            if !self.conns.contains_key(&(addr, remote))
+            if !self.conns.contains_key(&ConnKey::new(addr, remote))
                 && !self.listeners.contains_key(&addr)
                 && !self.listeners.contains_key(&any)
             {
@@ -329,7 +329,7 @@ impl Tcp {
             a.port() == local.port()
                 && (a.ip() == local.ip() || a.ip().is_unspecified() || local.ip().is_unspecified())
         };
-        self.listeners.keys().any(same) || self.conns.keys().any(|(l, _)| same(l))
+        self.listeners.keys().any(same) || self.conns.keys().any(|k| same(&k.local()))
     }
 
     /// One line per socket in the spirit of /proc/net/tcp: local, remote, state, bytes queued

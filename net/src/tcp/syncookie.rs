@@ -18,7 +18,7 @@ use super::input::Segment;
 use super::isn;
 use super::seq::Seq;
 use super::tcb::{Owner, Tcb};
-use super::{Shared, Sock, State, Tcp, MAX_PENDING_RSTS};
+use super::{ConnKey, Shared, Sock, State, Tcp, MAX_PENDING_RSTS};
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::{flags, TcpOptions, TcpRepr, MAX_WSCALE};
 
@@ -236,7 +236,7 @@ impl Tcp {
             self.cx.stats.listen_drops += 1;
             return;
         };
-        self.conns.insert((local, remote), idx);
+        self.conns.insert(ConnKey::new(local, remote), idx);
         self.cx.stats.passive_opens += 1;
         // The ACK completes the handshake through the ordinary SYN-RECEIVED path.
         self.conn_input(idx, now, seg);

@@ -474,17 +474,19 @@ impl Tcb {
 
     /// Earliest timer deadline of this connection.
     pub fn next_deadline(&self) -> Option<Instant> {
-        [
-            self.rto_at,
-            self.tlp_at,
-            self.persist_at,
-            self.delack_at,
-            self.timewait_at,
-            self.keepalive_at(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        // Pairwise rather than through an iterator: this runs after every output.
+        fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+            match (a, b) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, None) => x,
+                (None, y) => y,
+            }
+        }
+        let t = earlier(
+            earlier(self.rto_at, self.tlp_at),
+            earlier(self.persist_at, self.delack_at),
+        );
+        earlier(earlier(t, self.timewait_at), self.keepalive_at())
     }
 
     /// When the next keepalive probe (or the keepalive verdict) is due.

@@ -281,3 +281,31 @@ fn timestamp_rtt_samples_with_any_tsval_offset() {
     h.inject(seg(5001).ack(d2.seq + 1448).ts(102, d2.tsval()).port(port));
     assert!(srtt(&h) > after_first, "{} vs {after_first}", srtt(&h));
 }
+
+#[test]
+fn restarted_timer_does_not_fire_at_its_old_deadline() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.send(c, &[1; 100]).unwrap();
+    let _first = h.expect();
+    let old = h
+        .tcp
+        .poll_at()
+        .expect("a timer is armed for the data in flight");
+    // Halfway there the peer acknowledges, and new data restarts the timer further out.
+    h.now = h.now + old.saturating_since(h.now) / 2;
+    h.inject(seg(5001).ack(iss + 101));
+    h.tcp.send(c, &[2; 100]).unwrap();
+    let second = h.expect();
+    let new = h.tcp.poll_at().expect("re-armed for the new data");
+    assert!(new > old, "the restarted timer is later");
+    // The old deadline passes without a retransmission, and the new one is still reported.
+    h.now = old;
+    h.tcp.poll(h.now);
+    h.expect_none();
+    assert_eq!(h.counters().retrans_segs, 0);
+    assert_eq!(h.tcp.poll_at(), Some(new));
+    // At the new deadline the unacknowledged segment goes out again.
+    h.advance_to_next_timer();
+    assert_eq!(h.expect().seq, second.seq);
+}
