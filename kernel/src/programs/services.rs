@@ -120,15 +120,22 @@ pub fn chargen_fill(out: &mut [u8], mut pos: u64) {
     }
 }
 
+/// The chargen stream repeats every 95 lines (each line starts one character later in the
+/// 95-character ring), so one cycle is computed once and then written over and over.
+const CHARGEN_CYCLE: usize = 95 * 74;
+
 fn chargen(fd: i32) {
-    let mut buf = [0u8; IO_CHUNK];
-    let mut pos = 0u64;
+    // Two cycles back to back, so any write can start anywhere in the first one and still
+    // send a full cycle's worth of bytes.
+    let mut cycles = [0u8; 2 * CHARGEN_CYCLE];
+    chargen_fill(&mut cycles, 0);
+    let mut at = 0;
     loop {
-        chargen_fill(&mut buf, pos);
-        if user::write_all(fd, &buf).is_err() {
+        let n = user::write(fd, &cycles[at..at + CHARGEN_CYCLE]);
+        if n <= 0 {
             return;
         }
-        pos += buf.len() as u64;
+        at = (at + n as usize) % CHARGEN_CYCLE;
     }
 }
 
