@@ -142,14 +142,10 @@ impl CongestionControl for NewReno {
         self.cwnd = self.cwnd.saturating_add(mss);
     }
     fn on_partial_ack(&mut self, acked: u32, mss: u32) {
-        self.cwnd = self.cwnd.saturating_sub(acked);
-        if acked >= mss {
-            self.cwnd += mss;
-        }
-        self.cwnd = self.cwnd.max(mss);
+        self.cwnd = partial_ack_window(self.cwnd, acked, mss);
     }
     fn on_exit_recovery(&mut self, flight: u32, mss: u32) {
-        self.cwnd = self.ssthresh.min(flight.max(mss) + mss);
+        self.cwnd = exit_recovery_window(self.ssthresh, flight, mss);
     }
     fn on_rto(&mut self, flight: u32, mss: u32) {
         self.prior = (self.cwnd, self.ssthresh);
@@ -168,6 +164,22 @@ impl CongestionControl for NewReno {
             self.prior = (0, 0);
         }
     }
+}
+
+/// RFC 6582 §3.2 step 5: on a partial ACK, deflate the window by the data acknowledged and add
+/// back one MSS when at least one MSS was acknowledged (never below one MSS). Shared by every
+/// algorithm's fast recovery.
+pub(crate) fn partial_ack_window(cwnd: u32, acked: u32, mss: u32) -> u32 {
+    let mut w = cwnd.saturating_sub(acked);
+    if acked >= mss {
+        w = w.saturating_add(mss);
+    }
+    w.max(mss)
+}
+
+/// RFC 6582 §3.2 step 6 (option 1): the window when the full ACK ends recovery.
+pub(crate) fn exit_recovery_window(ssthresh: u32, flight: u32, mss: u32) -> u32 {
+    ssthresh.min(flight.max(mss).saturating_add(mss))
 }
 
 #[cfg(test)]

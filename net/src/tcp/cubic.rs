@@ -224,14 +224,10 @@ impl CongestionControl for Cubic {
         self.cwnd = self.cwnd.saturating_add(mss);
     }
     fn on_partial_ack(&mut self, acked: u32, mss: u32) {
-        self.cwnd = self.cwnd.saturating_sub(acked);
-        if acked >= mss {
-            self.cwnd += mss;
-        }
-        self.cwnd = self.cwnd.max(mss);
+        self.cwnd = super::congestion::partial_ack_window(self.cwnd, acked, mss);
     }
     fn on_exit_recovery(&mut self, flight: u32, mss: u32) {
-        self.cwnd = self.ssthresh.min(flight.max(mss) + mss);
+        self.cwnd = super::congestion::exit_recovery_window(self.ssthresh, flight, mss);
     }
     fn on_rto(&mut self, flight: u32, mss: u32) {
         self.reduce(flight);
