@@ -18,6 +18,7 @@ use std::time::Duration;
 
 mod bulk;
 mod echo;
+mod flood;
 mod udp;
 mod wait;
 
@@ -25,6 +26,7 @@ pub use bulk::{
     chargen_byte, chargen_check, chargen_mismatch, discard_bulk, CHARGEN_LINE, CHARGEN_RING,
 };
 pub use echo::{echo_concurrent, echo_payloads, CONNECT_PACE, CONNECT_PACE_MAX};
+pub use flood::echo_unread_flood;
 pub use udp::{udp_echo, UDP_TRIES, UDP_WAIT_FIRST, UDP_WAIT_MAX};
 pub use wait::{wait_for_echo, WAIT_ATTEMPT_TIMEOUT, WAIT_INTERVAL};
 

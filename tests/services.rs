@@ -13,8 +13,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rinet::services::{
-    chargen_check, discard_bulk, echo_concurrent, echo_payloads, udp_echo, wait_for_echo,
-    Endpoints, Report, ECHO_SIZES, UDP_SIZES,
+    chargen_check, discard_bulk, echo_concurrent, echo_payloads, echo_unread_flood, udp_echo,
+    wait_for_echo, Endpoints, Report, ECHO_SIZES, UDP_SIZES,
 };
 use rinet::{free_port_base, Guest, Machine, Net};
 
@@ -29,10 +29,16 @@ static ONE_GUEST: Mutex<()> = Mutex::new(());
 /// Boot a services guest, wait until it echoes, run `check`, stop the guest; panic with the
 /// check's reason and the guest's console if anything failed.
 fn with_services_guest(check: impl FnOnce(&Endpoints) -> Result<Report, String>) {
+    with_services_guest_in("128M", check)
+}
+
+/// [`with_services_guest`] with `memory` of guest RAM (QEMU's `-m`).
+fn with_services_guest_in(memory: &str, check: impl FnOnce(&Endpoints) -> Result<Report, String>) {
     let _turn = ONE_GUEST.lock().unwrap_or_else(|p| p.into_inner());
     let base = free_port_base();
     let guest = Guest::new(Machine::Microvm)
         .net(Net::User { port_base: base })
+        .memory(memory)
         .append("init=services")
         .spawn();
     let ep = Endpoints::from_base(IpAddr::V4(Ipv4Addr::LOCALHOST), base);
@@ -64,6 +70,18 @@ fn tcp_echo_returns_every_payload_size_byte_exact() {
 #[test]
 fn tcp_echo_serves_100_concurrent_connections() {
     with_services_guest(|ep| echo_concurrent(ep.echo, 100, 10_000));
+}
+
+/// A client writes 1 MiB to each of 32 echo connections in a 32 MiB guest before reading
+/// anything: the guest keeps serving a newcomer meanwhile, and every byte comes back once the
+/// client reads. (How much the guest itself must hold depends on how much the host's socket
+/// buffers absorb; before TCP had a host-wide memory limit this run once ended in an
+/// allocation failure. The deterministic version is socket-test's loopback check.)
+#[test]
+fn tcp_echo_survives_unread_flood_in_32_mib() {
+    with_services_guest_in("32M", |ep| {
+        echo_unread_flood(ep.echo, 32, 1 << 20, Duration::from_secs(3))
+    });
 }
 
 #[test]

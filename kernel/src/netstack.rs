@@ -81,6 +81,9 @@ impl Device for NicDevice {
     }
 }
 
+/// The share of free RAM all TCP buffers together may occupy (the divisor).
+const TCP_MEMORY_SHARE: usize = 4;
+
 /// Build the stack (with the NIC if `nic::init` found one, else loopback only), TCP, the DHCP
 /// client or static address from `ip=`, the resolver (`nameserver=`), and poll once so the
 /// first DISCOVER goes out. Call once, after `nic::init`.
@@ -89,7 +92,19 @@ pub fn init(cfg: &BootConfig) {
     let seed = arch::entropy::seed();
     let mut key = [0u8; 16];
     arch::entropy::fill(&mut key);
-    let tcp = Tcp::new(TcpConfig::default(), key, arch::entropy::seed());
+    // TCP buffers together may take a quarter of the RAM still free: a peer that opens many
+    // connections and never reads meets refused writes and dropped segments, not an
+    // exhausted heap.
+    let tcp_config = TcpConfig {
+        memory_limit: crate::mem::free_frame_count() * crate::mem::frames::FRAME_SIZE as usize
+            / TCP_MEMORY_SHARE,
+        ..TcpConfig::default()
+    };
+    log::info!(
+        "tcp: buffers limited to {} KiB in all (1/{TCP_MEMORY_SHARE} of free RAM)",
+        tcp_config.memory_limit / 1024
+    );
+    let tcp = Tcp::new(tcp_config, key, arch::entropy::seed());
     let nic = nic::with_device(|d| NicDevice {
         mac: d.mac(),
         mtu: d.mtu(),

@@ -26,10 +26,11 @@ impl World {
     }
 
     fn with_fd_limit(limit: usize) -> Self {
-        let host = Host::new(
-            Stack::new_loopback_only(7),
-            Tcp::new(TcpConfig::default(), [3; 16], 11),
-        );
+        Self::with_config(limit, TcpConfig::default())
+    }
+
+    fn with_config(limit: usize, config: TcpConfig) -> Self {
+        let host = Host::new(Stack::new_loopback_only(7), Tcp::new(config, [3; 16], 11));
         World {
             net: NetSys::new(host),
             fds: FdTable::new(limit),
@@ -555,4 +556,87 @@ fn congestion_control_is_chosen_per_socket() {
         .getsockopt(&w.fds, s, SOL_TCP, TCP_CONGESTION, &mut out)
         .unwrap();
     assert_eq!(&out[..n], b"reno");
+}
+
+/// Stream byte `off` of connection `i` (position-dependent, different per connection).
+fn flood_byte(i: usize, off: usize) -> u8 {
+    ((off as u32)
+        .wrapping_mul(2_654_435_761)
+        .wrapping_add(i as u32 * 40_503)
+        >> 24) as u8
+}
+
+/// Many loopback connections nobody reads (the kernel's socket-test does the same): writers
+/// are refused at TCP's host-wide memory limit, far below what the socket buffers allow, and
+/// then each stream, read one after the other, comes back whole.
+#[test]
+fn unread_loopback_connections_stay_within_the_memory_limit_then_drain() {
+    const CONNS: usize = 24;
+    const LIMIT: usize = 4 << 20;
+    let config = TcpConfig {
+        memory_limit: LIMIT,
+        ..TcpConfig::default()
+    };
+    let mut w = World::with_config(crate::sockfs::DEFAULT_FD_LIMIT, config);
+    let pairs: Vec<(i32, i32, i32)> = (0..CONNS).map(|i| w.pair(2000 + i as u16)).collect();
+    let mut written = [0usize; CONNS];
+    let mut chunk = vec![0u8; 4096];
+    let mut idle = 0;
+    while idle < 3 {
+        let mut moved = false;
+        for (i, &(c, _, _)) in pairs.iter().enumerate() {
+            loop {
+                for (k, b) in chunk.iter_mut().enumerate() {
+                    *b = flood_byte(i, written[i] + k);
+                }
+                match w.send(c, &chunk) {
+                    Ok(n) => {
+                        written[i] += n;
+                        moved = true;
+                    }
+                    Err(Errno::EAGAIN) => break,
+                    Err(e) => panic!("send: {e}"),
+                }
+            }
+        }
+        w.settle();
+        idle = if moved { 0 } else { idle + 1 };
+    }
+    let total: usize = written.iter().sum();
+    let mem = w.net.host.tcp.memory();
+    let per_socket = TcpConfig::default().send_buffer + TcpConfig::default().recv_buffer;
+    assert!(total < CONNS * per_socket / 2, "{total} bytes taken");
+    assert!(mem.peak <= LIMIT + CONNS * 3 * 2 * 65536, "{mem:?}");
+    assert!(w.net.host.tcp.counters().snd_mem_refused > 0);
+    for (i, &(_, a, _)) in pairs.iter().enumerate() {
+        let mut got = 0;
+        let mut polls = 0;
+        while got < written[i] {
+            match w.recv(a, 65536) {
+                Ok(b) => {
+                    assert!(!b.is_empty(), "stream {i} ended early");
+                    assert!(
+                        b.iter()
+                            .enumerate()
+                            .all(|(k, &x)| x == flood_byte(i, got + k)),
+                        "stream {i} corrupt near {got}"
+                    );
+                    got += b.len();
+                }
+                Err(Errno::EAGAIN) => {
+                    polls += 1;
+                    assert!(
+                        polls < 2_000,
+                        "stream {i} stuck at {got} of {}: {:?} {:?}",
+                        written[i],
+                        w.net.host.tcp.memory(),
+                        w.net.host.tcp.counters()
+                    );
+                    w.now = w.now + Duration::from_millis(1);
+                    w.net.poll(w.now);
+                }
+                Err(e) => panic!("recv: {e}"),
+            }
+        }
+    }
 }

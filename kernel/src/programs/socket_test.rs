@@ -1,6 +1,7 @@
 //! `init=socket-test`: the socket system calls from ring 3 over loopback (127.0.0.1): UDP and
 //! TCP data, blocking calls that sleep and are woken, timeouts (`SO_RCVTIMEO`), `MSG_DONTWAIT`,
-//! `poll`, non-blocking connect, names and options. Exits 0 only if every check passes.
+//! `poll`, non-blocking connect, names and options, and TCP's host-wide memory limit (many
+//! connections nobody reads). Exits 0 only if every check passes.
 //!
 //! Needs the network runtime (a `NetSys` and a poll thread); without it every check reports
 //! `ENETDOWN`. Runs in ring 3: only `crate::user` may be called.
@@ -19,6 +20,10 @@ const CHECKS: &[Check] = &[
     ("poll wakes on data", poll_wakes),
     ("tcp connect, accept, echo, close", tcp_echo),
     ("non-blocking connect completes", tcp_nonblocking_connect),
+    (
+        "tcp memory stays bounded when nobody reads",
+        tcp_memory_bounded,
+    ),
 ];
 
 const LOOPBACK: [u8; 4] = [127, 0, 0, 1];
@@ -295,6 +300,116 @@ fn tcp_nonblocking_connect() -> Result<(), &'static str> {
     }
     user::close(a as i32);
     user::close(c);
+    user::close(l);
+    Ok(())
+}
+
+/// Connections of the memory check. Their per-socket buffers (512 KiB send + 256 KiB
+/// receive) add up to 72 MiB, more than the guest's RAM allows TCP (a quarter of it).
+const FLOOD_CONNS: usize = 96;
+/// Stream byte `off` of flood connection `i`: position-dependent, different per connection.
+fn flood_byte(i: usize, off: u64) -> u8 {
+    ((off as u32)
+        .wrapping_mul(2_654_435_761)
+        .wrapping_add(i as u32 * 40_503)
+        >> 24) as u8
+}
+
+/// Open `FLOOD_CONNS` loopback connections, write on every one without reading until the
+/// stack refuses (`EAGAIN`), and check the writers were held back well before their socket
+/// buffers filled: TCP's host-wide limit, not the heap, stopped them. Then read every stream
+/// back and check each byte: nothing accepted was lost.
+fn tcp_memory_bounded() -> Result<(), &'static str> {
+    const PORT: u16 = 7010;
+    let l = tcp_socket()?;
+    user::setsockopt_int(l, SOL_SOCKET, user::SO_REUSEADDR, 1);
+    if user::bind(l, &SockaddrIn::new(LOOPBACK, PORT)) != 0
+        || user::listen(l, FLOOD_CONNS as i32) != 0
+    {
+        return Err("bind/listen on 127.0.0.1:7010 failed");
+    }
+    let mut clients = [0i32; FLOOD_CONNS];
+    let mut servers = [0i32; FLOOD_CONNS];
+    for c in clients.iter_mut() {
+        *c = tcp_socket()?;
+        if user::connect(*c, &SockaddrIn::new(LOOPBACK, PORT)) != 0 {
+            return Err("connect to 127.0.0.1:7010 failed");
+        }
+    }
+    // Pair each accepted socket with its client by port.
+    for _ in 0..FLOOD_CONNS {
+        let mut peer = SockaddrIn::default();
+        let a = user::accept(l, Some(&mut peer));
+        if a < 0 {
+            uprintln!("socket-test: accept: {}", errno_text(a));
+            return Err("accept failed");
+        }
+        let i = clients
+            .iter()
+            .position(|&c| {
+                let mut name = SockaddrIn::default();
+                user::getsockname(c, &mut name) == 0 && name.port() == peer.port()
+            })
+            .ok_or("an accepted connection matches no client")?;
+        servers[i] = a as i32;
+    }
+    // Flood: write until three rounds in a row, 50 ms apart, took nothing.
+    let mut written = [0u64; FLOOD_CONNS];
+    let mut chunk = [0u8; 4096];
+    let mut refused = 0u64;
+    let mut idle_rounds = 0;
+    while idle_rounds < 3 {
+        let mut moved = false;
+        for (i, &c) in clients.iter().enumerate() {
+            loop {
+                for (k, b) in chunk.iter_mut().enumerate() {
+                    *b = flood_byte(i, written[i] + k as u64);
+                }
+                let n = user::send(c, &chunk, user::MSG_DONTWAIT);
+                if n == user::neg(Errno::EAGAIN) {
+                    refused += 1;
+                    break;
+                }
+                if n <= 0 {
+                    uprintln!("socket-test: flood send: {}", errno_text(n));
+                    return Err("send failed during the flood");
+                }
+                written[i] += n as u64;
+                moved = true;
+            }
+        }
+        idle_rounds = if moved { 0 } else { idle_rounds + 1 };
+        user::sleep_ms(50);
+    }
+    let total: u64 = written.iter().sum();
+    let buffers = FLOOD_CONNS as u64 * (512 + 256) * 1024;
+    uprintln!(
+        "socket-test: {FLOOD_CONNS} unread connections took {} KiB of their {} KiB of socket buffers",
+        total / 1024,
+        buffers / 1024
+    );
+    if refused == 0 || total * 2 > buffers {
+        return Err("writers were not held back by the memory limit");
+    }
+    // Drain: every byte written comes back, in order.
+    let mut buf = [0u8; 4096];
+    for i in 0..FLOOD_CONNS {
+        let mut got = 0u64;
+        while got < written[i] {
+            let want = (written[i] - got).min(buf.len() as u64) as usize;
+            let n = user::read(servers[i], &mut buf[..want]);
+            if n <= 0 {
+                uprintln!("socket-test: drain read -> {} ({})", n, errno_text(n));
+                return Err("a stream ended before its bytes were read back");
+            }
+            if (0..n as usize).any(|k| buf[k] != flood_byte(i, got + k as u64)) {
+                return Err("a flooded stream came back corrupted");
+            }
+            got += n as u64;
+        }
+        user::close(clients[i]);
+        user::close(servers[i]);
+    }
     user::close(l);
     Ok(())
 }

@@ -52,6 +52,8 @@ impl Tcb {
                 let n = data_acked.since(self.snd_buf_seq) as usize;
                 self.snd_buf.drain(..n.min(self.snd_buf.len()));
                 self.snd_buf_seq = data_acked;
+                // Room of its own again: a writer refused for host-wide memory may retry.
+                self.mem_blocked = false;
             }
             self.snd_una = seg.ack;
             if self.snd_nxt < self.snd_una {

@@ -13,6 +13,10 @@ pub const DEFAULT_SEND_BUFFER: usize = 512 * 1024;
 /// Default receive buffer (SO_RCVBUF): 256 KiB, one bandwidth-delay product of a
 /// 20 ms × 100 Mbit/s path; it also bounds the out-of-order queue.
 pub const DEFAULT_RECV_BUFFER: usize = 256 * 1024;
+/// Default host-wide limit on what all TCP buffers together occupy (see `memory`): 64 MiB.
+/// A host with less RAM sets `TcpConfig::memory_limit` from its own size (the kernel uses a
+/// quarter of its RAM).
+pub const DEFAULT_MEMORY_LIMIT: usize = 64 * 1024 * 1024;
 /// Largest listen backlog (Linux's SOMAXCONN).
 pub const SOMAXCONN: usize = 4096;
 /// Most sockets (listeners + connections, TIME-WAIT included) one host keeps: bounds memory
@@ -29,6 +33,9 @@ pub const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 32768..=60999;
 pub struct TcpConfig {
     pub send_buffer: usize,
     pub recv_buffer: usize,
+    /// Bytes all connections' send, receive and out-of-order queues may occupy together
+    /// (Linux's tcp_mem); above half of it windows stay small, at it new data is refused.
+    pub memory_limit: usize,
     /// MTU used for listeners' children and when a caller gives none.
     pub default_mtu: u16,
     /// 2·MSL.
@@ -69,6 +76,7 @@ impl Default for TcpConfig {
         TcpConfig {
             send_buffer: DEFAULT_SEND_BUFFER,
             recv_buffer: DEFAULT_RECV_BUFFER,
+            memory_limit: DEFAULT_MEMORY_LIMIT,
             default_mtu: 1500,
             time_wait: Duration::from_secs(60),
             fin_timeout: Duration::from_secs(60),

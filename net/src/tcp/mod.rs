@@ -52,6 +52,7 @@ mod icmp;
 mod input;
 pub mod isn;
 mod listen;
+mod memory;
 mod output;
 mod reassembly;
 mod sack;
@@ -75,10 +76,11 @@ use crate::time::Instant;
 use crate::wire::tcp::{flags, TcpOptions, TcpPacket, TcpRepr};
 
 pub use config::{
-    TcpConfig, DEFAULT_RECV_BUFFER, DEFAULT_SEND_BUFFER, EPHEMERAL_PORTS, MAX_PENDING_RSTS,
-    MAX_SOCKETS, SOMAXCONN,
+    TcpConfig, DEFAULT_MEMORY_LIMIT, DEFAULT_RECV_BUFFER, DEFAULT_SEND_BUFFER, EPHEMERAL_PORTS,
+    MAX_PENDING_RSTS, MAX_SOCKETS, SOMAXCONN,
 };
 pub use icmp::IcmpError;
+pub use memory::{Memory, PER_SOCKET_FLOOR};
 pub use output::{Emit, EmitInPlace};
 pub use sack::MAX_SACK_RANGES;
 pub use socket::{PollEvents, Shutdown};
@@ -134,6 +136,8 @@ pub(crate) struct Shared {
     pub config: TcpConfig,
     pub key: [u8; 16],
     pub stats: Counters,
+    /// Host-wide buffer memory (`memory`).
+    pub mem: Memory,
 }
 
 #[derive(Debug)]
@@ -199,17 +203,21 @@ pub struct Tcp {
     last_now: Instant,
     /// Segment buffer for the copying [`Tcp::dispatch`].
     scratch: Vec<u8>,
+    /// Some writer got `EAGAIN` for want of host-wide memory and waits to be woken.
+    mem_waiters: bool,
 }
 
 impl Tcp {
     /// TCP for one host. `isn_key` keys ISNs and port selection (from the kernel's entropy
     /// source); `rng_seed` seeds the generator for everything else.
     pub fn new(config: TcpConfig, isn_key: [u8; 16], rng_seed: u64) -> Tcp {
+        let mem = Memory::new(config.memory_limit);
         Tcp {
             cx: Shared {
                 config,
                 key: isn_key,
                 stats: Counters::default(),
+                mem,
             },
             slots: Vec::new(),
             free: Vec::new(),
@@ -225,12 +233,21 @@ impl Tcp {
             next_ephemeral: Rng::new(rng_seed).next_u32(),
             last_now: Instant::ZERO,
             scratch: Vec::new(),
+            mem_waiters: false,
         }
     }
 
     /// A copy of the counters.
     pub fn counters(&self) -> Counters {
-        self.cx.stats
+        Counters {
+            memory_pressures: self.cx.mem.pressures,
+            ..self.cx.stats
+        }
+    }
+
+    /// Host-wide TCP buffer memory: limit, current and peak use, pressure.
+    pub fn memory(&self) -> Memory {
+        self.cx.mem
     }
 
     /// The settings.
@@ -396,6 +413,7 @@ impl Tcp {
             tcb.dirty = true;
             self.dirty.push(idx);
         }
+        Self::charge(&mut self.cx.mem, tcb);
         let closed = tcb.state == State::Closed;
         let owner = tcb.owner;
         let rst = if closed && tcb.send_rst_on_close {
@@ -417,6 +435,7 @@ impl Tcp {
         if let Some((l, r, seq)) = rst {
             self.queue_rst(l, r, RstReply { seq, ack: None });
         }
+        self.memory_changed();
         if closed && owner != Owner::User {
             self.free_slot(idx);
         } else {
@@ -433,6 +452,59 @@ impl Tcp {
             // No `reschedule` here: the block is dirty, and `dispatch` reschedules it after
             // its output (which moves the timers again); `poll` catches up first if it runs
             // before `dispatch` did.
+        }
+    }
+
+    /// Bring `tcb`'s charge against host-wide memory up to date (giving back spare capacity
+    /// first under pressure).
+    fn charge(mem: &mut Memory, tcb: &mut Tcb) {
+        if mem.pressure {
+            tcb.reclaim();
+        }
+        let charge = tcb.footprint();
+        if charge != tcb.charged {
+            mem.recharge(tcb.charged, charge);
+            tcb.charged = charge;
+        }
+    }
+
+    /// [`charge`](Self::charge) connection `idx` and react to what changed (for calls that
+    /// change a queue but need no `after`, such as a read).
+    fn recharge(&mut self, idx: usize) {
+        if let Some(Sock::Conn(tcb)) = self.slots.get_mut(idx).and_then(|s| s.sock.as_mut()) {
+            Self::charge(&mut self.cx.mem, tcb);
+            self.memory_changed();
+        }
+    }
+
+    /// React to host-wide memory moving: entering pressure gives back every connection's
+    /// spare buffer capacity at once (idle connections would keep it otherwise); usage
+    /// falling well below the limit wakes writers that were refused for want of memory.
+    fn memory_changed(&mut self) {
+        if self.cx.mem.pressure && !self.cx.mem.swept {
+            self.cx.mem.swept = true;
+            for slot in self.slots.iter_mut() {
+                if let Some(Sock::Conn(tcb)) = slot.sock.as_mut() {
+                    Self::charge(&mut self.cx.mem, tcb);
+                }
+            }
+        }
+        if self.mem_waiters && self.cx.mem.writers_may_retry() {
+            self.mem_waiters = false;
+            for (idx, slot) in self.slots.iter_mut().enumerate() {
+                if let Some(Sock::Conn(tcb)) = slot.sock.as_mut() {
+                    if tcb.mem_blocked {
+                        tcb.mem_blocked = false;
+                        if tcb.owner == Owner::User && !tcb.in_woken {
+                            tcb.in_woken = true;
+                            self.woken.push(Handle {
+                                idx: idx as u32,
+                                gen: slot.gen,
+                            });
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -644,6 +716,7 @@ impl Tcp {
         self.free.push(idx);
         match sock {
             Sock::Conn(tcb) => {
+                self.cx.mem.recharge(tcb.charged, 0);
                 if let Some(t) = tcb.timer_key {
                     self.timers.remove(&(t, idx));
                 }
@@ -658,6 +731,7 @@ impl Tcp {
                 if let Owner::Listener(l) = tcb.owner {
                     self.child_gone(l, idx);
                 }
+                self.memory_changed();
             }
             Sock::Listener(l) => {
                 if self.listeners.get(&l.local) == Some(&idx) {

@@ -10,6 +10,7 @@
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 
+use super::memory::{Memory, PRESSURE_WINDOW_SEGMENTS};
 use super::seq::Seq;
 use super::tcb::Tcb;
 use super::{Shared, State};
@@ -27,9 +28,23 @@ pub type EmitInPlace<'a> = dyn FnMut(Ipv4Addr, Ipv4Addr, &mut dyn FnMut(&mut Vec
 impl Tcb {
     /// The window field for the next segment, moving the advertised right edge (never left,
     /// and only by at least min(buffer/2, MSS) — receiver SWS avoidance, RFC 1122 §4.2.3.3).
-    fn window_field(&mut self, syn: bool) -> u16 {
-        let free = self.recv_space() as u32;
+    fn window_field(&mut self, syn: bool, mem: &mut Memory) -> u16 {
         let cur = self.rcv_wnd();
+        // The window grows with the data that comes (`rcv_ssthresh`), not to the whole
+        // buffer at once: an idle connection does not hold a large promise.
+        let mut free = (self.recv_space() as u32).min(self.rcv_ssthresh.max(cur));
+        // Host-wide memory (`memory`): opening the window charges it. Under pressure it opens
+        // by a few segments at most, and never past what the limit has room for, except up
+        // to the per-connection floor.
+        if free > cur {
+            let mut allowed = free;
+            if mem.pressure {
+                allowed = allowed.min(cur.max(PRESSURE_WINDOW_SEGMENTS * self.rcv_mss));
+            }
+            let room = u32::try_from(mem.room()).unwrap_or(u32::MAX);
+            let floor = self.rcv_floor().saturating_sub(self.rcv_buf.len()) as u32;
+            free = allowed.min(cur.saturating_add(room)).max(floor.min(free));
+        }
         // Keep the old edge if the new one would be left of it or not far enough right.
         let sws = (self.opts.recv_buffer as u32 / 2).min(self.rcv_mss);
         let wnd = if free < cur.saturating_add(sws) {
@@ -37,20 +52,26 @@ impl Tcb {
         } else {
             free
         };
-        if syn {
+        let field = if syn {
             // The window in a SYN is never scaled.
             let w = wnd.min(0xffff);
             self.rcv_adv = self.rcv_adv.max(self.rcv_nxt + w);
-            return w as u16;
-        }
-        let shift = self.rcv_wscale;
-        let mut field = (wnd >> shift).min(0xffff);
-        // Rounding down must not move the right edge left.
-        if (field << shift) < cur && field < 0xffff {
-            field += 1;
-        }
-        let edge = self.rcv_nxt + (field << shift);
-        self.rcv_adv = self.rcv_adv.max(edge);
+            w
+        } else {
+            let shift = self.rcv_wscale;
+            let mut field = (wnd >> shift).min(0xffff);
+            // Rounding down must not move the right edge left.
+            if (field << shift) < cur && field < 0xffff {
+                field += 1;
+            }
+            let edge = self.rcv_nxt + (field << shift);
+            self.rcv_adv = self.rcv_adv.max(edge);
+            field
+        };
+        // The promise just made is charged at once, before another connection looks.
+        let charge = self.footprint();
+        mem.recharge(self.charged, charge);
+        self.charged = charge;
         field as u16
     }
 
@@ -95,7 +116,7 @@ impl Tcb {
             }
         }
         let ack_flag = fl & flags::ACK != 0;
-        let window = self.window_field(syn);
+        let window = self.window_field(syn, &mut cx.mem);
         let repr = TcpRepr {
             src_port: self.local.port(),
             dst_port: self.remote.port(),

@@ -75,6 +75,11 @@ impl Tcb {
                     self.check_ooo_fin(cx, now);
                 }
                 self.unacked_bytes = self.unacked_bytes.saturating_add(data.len() as u32);
+                // The window may grow by two segments per segment received.
+                self.rcv_ssthresh = self
+                    .rcv_ssthresh
+                    .saturating_add(2 * self.rcv_mss)
+                    .min(self.opts.recv_buffer as u32);
                 // Estimate the peer's segment size, never beyond the MSS we announced.
                 self.rcv_mss = self
                     .rcv_mss
@@ -105,6 +110,14 @@ impl Tcb {
 
     fn deliver(&mut self, data: &[u8]) {
         if !self.rd_shutdown {
+            let need = self.rcv_buf.len() + data.len();
+            if need > self.rcv_buf.capacity() {
+                // Grow to the promise (charged when the window opened), not by doubling:
+                // host-wide memory then never holds more than it admitted.
+                let promised = self.rcv_buf.len() + self.rcv_wnd() as usize;
+                self.rcv_buf
+                    .reserve_exact(promised.max(need) - self.rcv_buf.len());
+            }
             self.rcv_buf.extend(data);
         }
         self.rcv_nxt = self.rcv_nxt + data.len() as u32;
@@ -164,11 +177,14 @@ impl Tcb {
             let piece_end = next.map_or(e, |(k, _)| k);
             if piece_end > s {
                 let piece = &data[(s - at) as usize..(piece_end - at) as usize];
-                if self.ooo_mem + piece.len() + OOO_ENTRY_OVERHEAD > limit {
+                let cost = piece.len() + OOO_ENTRY_OVERHEAD;
+                if self.ooo_mem + cost > limit
+                    || !cx.mem.admits(self.ooo_mem, cost, self.rcv_floor())
+                {
                     cx.stats.ofo_drops += 1;
                     return;
                 }
-                self.ooo_mem += piece.len() + OOO_ENTRY_OVERHEAD;
+                self.ooo_mem += cost;
                 self.ooo.insert(s, piece.to_vec());
                 cx.stats.ofo_queued += 1;
             }

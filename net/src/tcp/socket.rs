@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use core::net::SocketAddrV4;
 
 use super::tcb::{Owner, SockOpts, Tcb, MAX_BUFFER, MIN_BUFFER, MIN_MSS};
-use super::{isn, ConnKey, Handle, Shared, Sock, State, Tcp, EPHEMERAL_PORTS};
+use super::{isn, ConnKey, Handle, Shared, Sock, State, Tcp, EPHEMERAL_PORTS, PER_SOCKET_FLOOR};
 use crate::errno::Errno;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::MAX_WSCALE;
@@ -133,7 +133,7 @@ impl Tcp {
     /// Queue bytes for sending; returns how many fit (`EAGAIN` when none, `EPIPE` after
     /// shutdown or reset, `ENOTCONN` before connecting, a pending error first).
     pub fn send(&mut self, h: Handle, data: &[u8]) -> Result<usize, Errno> {
-        let (tcb, _, idx) = self.parts(h)?;
+        let (tcb, cx, idx) = self.parts(h)?;
         if let Some(e) = tcb.error.take() {
             return Err(e);
         }
@@ -148,6 +148,14 @@ impl Tcp {
         }
         let n = tcb.send_space().min(data.len());
         if n == 0 {
+            return Err(Errno::EAGAIN);
+        }
+        // Host-wide memory (`memory`): a full host refuses what needs a bigger buffer.
+        let n = cx.mem.admit_into(&tcb.snd_buf, n, PER_SOCKET_FLOOR);
+        if n == 0 {
+            cx.stats.snd_mem_refused += 1;
+            tcb.mem_blocked = true;
+            self.mem_waiters = true;
             return Err(Errno::EAGAIN);
         }
         tcb.snd_buf.extend(&data[..n]);
@@ -167,7 +175,7 @@ impl Tcp {
     }
 
     fn read(&mut self, h: Handle, buf: &mut [u8], consume: bool) -> Result<usize, Errno> {
-        let (tcb, _, idx) = self.parts(h)?;
+        let (tcb, cx, idx) = self.parts(h)?;
         if buf.is_empty() {
             return Ok(0);
         }
@@ -179,16 +187,22 @@ impl Tcp {
             buf[na..n].copy_from_slice(&b[..n - na]);
             if consume {
                 tcb.rcv_buf.drain(..n);
+                let recharge = tcb.charged != tcb.footprint() || cx.mem.pressure;
                 // Window update when the window at least doubled (Linux's rule), which
                 // includes every reopening of a zero window by an MSS or more.
                 let cur = tcb.rcv_wnd() as usize;
-                let free = tcb.recv_space().min(0xffff << tcb.rcv_wscale);
+                let free = tcb
+                    .recv_space()
+                    .min(tcb.rcv_ssthresh as usize)
+                    .min(0xffff << tcb.rcv_wscale);
                 if free >= 2 * cur
                     && free - cur >= tcb.rcv_mss as usize
                     && tcb.state.is_synchronized()
                 {
                     tcb.ack_now = true;
                     self.after(idx);
+                } else if recharge {
+                    self.recharge(idx);
                 }
             }
             return Ok(n);

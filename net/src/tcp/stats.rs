@@ -54,10 +54,14 @@ pub struct Counters {
     pub dsack_old_sent: u64,
     pub dsack_ofo_sent: u64,
     pub dsack_recv: u64,
+    /// Times host-wide TCP memory went above half its limit.
+    pub memory_pressures: u64,
+    /// Writes refused (`EAGAIN`) because TCP memory was at its limit.
+    pub snd_mem_refused: u64,
 }
 
 impl Counters {
-    fn rows(&self) -> (Rows<15>, Rows<31>) {
+    fn rows(&self) -> (Rows<15>, Rows<33>) {
         (
             [
                 ("RtoAlgorithm", 1),
@@ -108,6 +112,8 @@ impl Counters {
                 ("TCPDSACKOldSent", self.dsack_old_sent),
                 ("TCPDSACKOfoSent", self.dsack_ofo_sent),
                 ("TCPDSACKRecv", self.dsack_recv),
+                ("TCPMemoryPressures", self.memory_pressures),
+                ("TCPSndMemRefused", self.snd_mem_refused),
             ],
         )
     }

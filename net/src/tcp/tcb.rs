@@ -18,6 +18,10 @@ use crate::errno::Errno;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::MAX_WSCALE;
 
+/// Segments of receive window a new connection advertises before data arrives (Linux
+/// starts at twice its initial congestion window, 20 segments: 29,200 bytes at MSS 1460).
+pub const INITIAL_RCV_WINDOW_SEGMENTS: u32 = 20;
+
 /// Memory charged per out-of-order queue entry on top of its bytes, so that a flood of 1-byte
 /// segments cannot pin more memory than the receive buffer allows.
 pub const OOO_ENTRY_OVERHEAD: usize = 64;
@@ -139,6 +143,10 @@ pub(crate) struct Tcb {
     pub ooo_mem: usize,
     /// Stream offset of a FIN that arrived out of order.
     pub ooo_fin: Option<u64>,
+    /// Bytes charged for this block's queues against the host-wide TCP memory (`memory`).
+    pub charged: usize,
+    /// A write was refused for want of host-wide memory: wake the writer when it returns.
+    pub mem_blocked: bool,
     pub fin_received: bool,
     pub rd_shutdown: bool,
 
@@ -146,6 +154,10 @@ pub(crate) struct Tcb {
     pub mss: u32,
     /// Estimate of the peer's segment size, for delayed ACKs.
     pub rcv_mss: u32,
+    /// Largest window we would advertise now (Linux's rcv_ssthresh): starts at
+    /// `INITIAL_RCV_WINDOW_SEGMENTS` segments and grows by two segments per in-order
+    /// segment received, up to the receive buffer.
+    pub rcv_ssthresh: u32,
     pub snd_wscale: u8,
     pub rcv_wscale: u8,
     pub ws_ok: bool,
@@ -286,10 +298,13 @@ impl Tcb {
             ooo: BTreeMap::new(),
             ooo_mem: 0,
             ooo_fin: None,
+            charged: 0,
+            mem_blocked: false,
             fin_received: false,
             rd_shutdown: false,
             mss,
             rcv_mss: mss,
+            rcv_ssthresh: INITIAL_RCV_WINDOW_SEGMENTS.saturating_mul(mss),
             snd_wscale: 0,
             rcv_wscale,
             ws_ok: false,
@@ -420,6 +435,34 @@ impl Tcb {
     pub fn flight(&self) -> u32 {
         self.snd_max.since(self.snd_una)
     }
+    /// Memory charged for this block's queues (see `memory`): the send queue's capacity, the
+    /// receive queue's capacity or its promise (unread bytes plus the advertised window) if
+    /// larger, and the out-of-order runs with their overhead.
+    pub fn footprint(&self) -> usize {
+        let promised = self.rcv_buf.len() + self.rcv_wnd() as usize;
+        self.snd_buf.capacity() + self.rcv_buf.capacity().max(promised) + self.ooo_mem
+    }
+    /// What the receive side may always promise whatever the host-wide memory: the
+    /// per-socket floor, or one of the peer's segments if larger (a smaller window would
+    /// leave the sender waiting on its silly-window-syndrome timer).
+    pub fn rcv_floor(&self) -> usize {
+        super::memory::PER_SOCKET_FLOOR.max(self.rcv_mss as usize)
+    }
+    /// Give back buffer capacity far above what the queues hold (under memory pressure): an
+    /// emptied queue frees its buffer, a mostly empty one shrinks to twice its contents.
+    pub fn reclaim(&mut self) {
+        fn trim(q: &mut VecDeque<u8>) {
+            if q.is_empty() {
+                if q.capacity() > 0 {
+                    *q = VecDeque::new();
+                }
+            } else if q.capacity() > 4 * q.len().max(super::memory::PER_SOCKET_FLOOR) {
+                q.shrink_to(2 * q.len());
+            }
+        }
+        trim(&mut self.snd_buf);
+        trim(&mut self.rcv_buf);
+    }
     /// Free space in the send buffer.
     pub fn send_space(&self) -> usize {
         self.opts.send_buffer.saturating_sub(self.snd_buf.len())
@@ -518,6 +561,9 @@ impl Tcb {
     pub fn writable(&self) -> bool {
         match self.state {
             State::Established | State::CloseWait if !self.fin_queued => {
+                if self.mem_blocked {
+                    return false;
+                }
                 let free = self.send_space();
                 free > 0 && free * 2 >= self.snd_buf.len().min(self.opts.send_buffer)
             }

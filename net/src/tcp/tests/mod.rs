@@ -2,6 +2,7 @@
 
 mod cc;
 mod flow;
+mod memory;
 mod misc;
 mod prop;
 mod sack;
