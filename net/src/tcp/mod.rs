@@ -480,8 +480,17 @@ impl Tcp {
     /// React to host-wide memory moving: entering pressure gives back every connection's
     /// spare buffer capacity at once (idle connections would keep it otherwise); usage
     /// falling well below the limit wakes writers that were refused for want of memory.
+    #[inline]
     fn memory_changed(&mut self) {
-        if self.cx.mem.pressure && !self.cx.mem.swept {
+        let sweep = self.cx.mem.pressure && !self.cx.mem.swept;
+        if sweep || self.mem_waiters {
+            self.memory_sweeps(sweep);
+        }
+    }
+
+    /// The rare part of [`memory_changed`](Self::memory_changed), out of line.
+    fn memory_sweeps(&mut self, sweep: bool) {
+        if sweep {
             self.cx.mem.swept = true;
             for slot in self.slots.iter_mut() {
                 if let Some(Sock::Conn(tcb)) = slot.sock.as_mut() {
