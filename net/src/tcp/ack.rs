@@ -5,6 +5,7 @@
 //!
 //! Owns what an acceptable ACK does to the send side of one TCB; it never sends.
 
+use super::hystart::{Growth, HyStart};
 use super::input::Segment;
 use super::tcb::{Owner, Tcb};
 use super::{Shared, State};
@@ -62,6 +63,7 @@ impl Tcb {
             self.sack_trim();
             // RTT: timestamps when negotiated, otherwise Karn's timed segment.
             let mut sampled = false;
+            let mut sample_us = None;
             if self.ts_ok {
                 if let Some((_, ecr)) = seg.opts.timestamp {
                     let ms = self.ts_now(now).wrapping_sub(ecr);
@@ -71,6 +73,7 @@ impl Tcb {
                     let stale = (ecr.wrapping_sub(self.ts_last_rto) as i32) < 0;
                     if ecr != 0 && ms < 600_000 && !stale {
                         self.rtt_sample(&cx.config, u64::from(ms) * 1000);
+                        sample_us = Some(u64::from(ms) * 1000);
                         sampled = true;
                     }
                 }
@@ -78,7 +81,9 @@ impl Tcb {
             if let Some((end, t)) = self.rtt_timing {
                 if seg.ack >= end {
                     if !sampled {
-                        self.rtt_sample(&cx.config, now.saturating_since(t).as_micros() as u64);
+                        let us = now.saturating_since(t).as_micros() as u64;
+                        self.rtt_sample(&cx.config, us);
+                        sample_us = Some(us);
                     }
                     self.rtt_timing = None;
                 }
@@ -118,7 +123,22 @@ impl Tcb {
                 }
             } else {
                 let rtt = self.srtt_us.map(crate::time::Duration::from_micros);
-                self.cc.on_ack_at(now, rtt, acked, mss);
+                let mut grow = acked;
+                if self.hystart.active() && self.cc.cwnd() < self.cc.ssthresh() {
+                    let cwnd_segments = self.cc.cwnd() / mss.max(1);
+                    let now_us = now.as_micros();
+                    match self.hystart.on_ack(
+                        now_us,
+                        seg.ack,
+                        self.snd_nxt,
+                        cwnd_segments,
+                        sample_us,
+                    ) {
+                        Growth::Exit => self.cc.exit_slow_start(),
+                        g => grow = HyStart::scale(g, acked),
+                    }
+                }
+                self.cc.on_ack_at(now, rtt, grow, mss);
             }
             self.dupacks = 0;
             self.rto_at = if self.snd_una == self.snd_max {
@@ -174,6 +194,7 @@ impl Tcb {
         {
             // Fast retransmit, enter fast recovery (RFC 6582 §3.2 / RFC 6675 §5).
             cx.stats.fast_retransmits += 1;
+            self.hystart.stop();
             self.recover = self.snd_max;
             self.in_recovery = true;
             if self.sack_ok {

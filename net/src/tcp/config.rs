@@ -66,6 +66,8 @@ pub struct TcpConfig {
     /// Answer SYNs with SYN cookies when a listener's SYN queue is full (tcp_syncookies=1);
     /// off, such SYNs are dropped.
     pub syncookies: bool,
+    /// Leave the initial slow start by HyStart++ (RFC 9406) when the RTT starts to rise.
+    pub hystart: bool,
     /// Makes the congestion controller of each new socket (CUBIC by default; per socket with
     /// `Tcp::set_congestion`).
     pub congestion: CongestionFactory,
@@ -96,6 +98,7 @@ impl Default for TcpConfig {
             timestamps: true,
             sack_permitted: true,
             syncookies: true,
+            hystart: true,
             congestion: super::congestion::cubic,
         }
     }

@@ -32,6 +32,9 @@ pub trait CongestionControl: Debug + Send {
     fn restart_from(&mut self, cwnd: u32, ssthresh: u32) {
         let _ = (cwnd, ssthresh);
     }
+    /// Slow start ends without a loss (HyStart++, RFC 9406): congestion avoidance from the
+    /// current window on.
+    fn exit_slow_start(&mut self);
     /// Third duplicate ACK: enter fast recovery with `flight` bytes outstanding.
     fn on_enter_recovery(&mut self, flight: u32, mss: u32);
     /// Enter SACK-based recovery (RFC 6675 §5): no window inflation, `pipe` does the
@@ -113,6 +116,9 @@ impl CongestionControl for NewReno {
         self.cwnd = cwnd.max(1);
         self.ssthresh = ssthresh;
         self.ca_acked = 0;
+    }
+    fn exit_slow_start(&mut self) {
+        self.ssthresh = self.cwnd;
     }
     fn on_ack(&mut self, acked: u32, mss: u32) {
         if self.cwnd < self.ssthresh {

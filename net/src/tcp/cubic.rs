@@ -245,6 +245,11 @@ impl CongestionControl for Cubic {
             self.epoch_start = None;
         }
     }
+    fn exit_slow_start(&mut self) {
+        // RFC 9438 §4.10: the epoch starts at the next ACK with W_max = cwnd (K = 0).
+        self.ssthresh = self.cwnd;
+        self.epoch_start = None;
+    }
     fn restart_from(&mut self, cwnd: u32, ssthresh: u32) {
         self.cwnd = cwnd.max(self.mss);
         self.ssthresh = ssthresh;

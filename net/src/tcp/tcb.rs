@@ -217,6 +217,8 @@ pub(crate) struct Tcb {
 
     // Loss recovery.
     pub cc: Box<dyn CongestionControl>,
+    /// HyStart++ for the initial slow start.
+    pub hystart: super::hystart::HyStart,
     pub dupacks: u32,
     pub in_recovery: bool,
     pub recover: Seq,
@@ -343,6 +345,7 @@ impl Tcb {
             last_send: now,
             ka_probes: 0,
             cc: opts.congestion_factory(&cx.config)(cx.config.initial_window, mss),
+            hystart: super::hystart::HyStart::new(cx.config.hystart),
             dupacks: 0,
             in_recovery: false,
             recover: iss,

@@ -108,6 +108,7 @@ impl Tcb {
             _ => {
                 let mss = self.mss;
                 self.cc.on_rto(self.flight(), mss);
+                self.hystart.stop();
                 self.recover = self.snd_max;
                 self.in_recovery = false;
                 self.dupacks = 0;

@@ -460,6 +460,7 @@ impl crate::tcp::congestion::CongestionControl for TwoSegments {
         2 * self.0
     }
     fn on_ack(&mut self, _: u32, _: u32) {}
+    fn exit_slow_start(&mut self) {}
     fn on_enter_recovery(&mut self, _: u32, _: u32) {}
     fn on_dupack_in_recovery(&mut self, _: u32) {}
     fn on_partial_ack(&mut self, _: u32, _: u32) {}
