@@ -124,7 +124,12 @@ impl Tcb {
             } else {
                 let rtt = self.srtt_us.map(crate::time::Duration::from_micros);
                 let mut grow = acked;
-                if self.hystart.active() && self.cc.cwnd() < self.cc.ssthresh() {
+                // An application-limited sender (less than half the window in flight) cannot
+                // overshoot a queue: HyStart++ looks only at window-limited rounds.
+                if self.hystart.active()
+                    && self.cc.cwnd() < self.cc.ssthresh()
+                    && self.flight().saturating_add(acked) >= self.cc.cwnd() / 2
+                {
                     let cwnd_segments = self.cc.cwnd() / mss.max(1);
                     let now_us = now.as_micros();
                     match self.hystart.on_ack(
