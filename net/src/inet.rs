@@ -62,6 +62,7 @@ impl Family<Host> for Inet {
 #[derive(Debug, Clone, Copy)]
 struct TcpOpts {
     nodelay: bool,
+    cork: bool,
     keepalive: bool,
     keepidle: Duration,
     keepintvl: Duration,
@@ -96,6 +97,7 @@ impl TcpSock {
             bound: None,
             opts: TcpOpts {
                 nodelay: false,
+                cork: false,
                 keepalive: false,
                 keepidle: c.keepalive_idle,
                 keepintvl: c.keepalive_interval,
@@ -111,6 +113,7 @@ impl TcpSock {
     fn apply_opts(&self, tcp: &mut tcp::Tcp, h: tcp::Handle) -> Result<(), Errno> {
         let o = &self.opts;
         tcp.set_nodelay(h, o.nodelay)?;
+        tcp.set_cork(h, o.cork)?;
         tcp.set_keepalive_params(h, o.keepidle, o.keepintvl, o.keepcnt)?;
         tcp.set_keepalive(h, o.keepalive)?;
         let user_timeout =
@@ -245,11 +248,15 @@ impl ProtoOps<Host> for TcpSock {
         host: &mut Host,
         _now: Instant,
         buf: &[u8],
-        _flags: i32,
+        flags: i32,
         _dest: Option<SocketAddrV4>,
     ) -> Result<usize, Errno> {
+        let fl = tcp::SendFlags {
+            more: flags & MSG_MORE != 0,
+            eor: flags & MSG_EOR != 0,
+        };
         match self.side {
-            TcpSide::Conn(h) => host.tcp.send(h, buf),
+            TcpSide::Conn(h) => host.tcp.send_msg(h, buf, fl),
             // sk_stream_wait_connect: not connecting → EPIPE.
             _ => Err(Errno::EPIPE),
         }
@@ -364,8 +371,15 @@ impl ProtoOps<Host> for TcpSock {
         }
         let v = int_opt(value)?;
         let o = &mut self.opts;
+        // Setting TCP_NODELAY or clearing TCP_CORK sends what waits, as Linux's
+        // tcp_push_pending_frames does.
+        let push = matches!(
+            (level, name, v != 0),
+            (SOL_TCP, TCP_NODELAY, true) | (SOL_TCP, TCP_CORK, false)
+        );
         match (level, name) {
             (SOL_TCP, TCP_NODELAY) => o.nodelay = v != 0,
+            (SOL_TCP, TCP_CORK) => o.cork = v != 0,
             (SOL_TCP, TCP_KEEPIDLE) => o.keepidle = secs(v)?,
             (SOL_TCP, TCP_KEEPINTVL) => o.keepintvl = secs(v)?,
             (SOL_TCP, TCP_KEEPCNT) if (1..=127).contains(&v) => o.keepcnt = v as u32,
@@ -378,7 +392,13 @@ impl ProtoOps<Host> for TcpSock {
             _ => return Err(Errno::ENOPROTOOPT),
         }
         match self.handle() {
-            Some(h) => self.apply_opts(&mut host.tcp, h),
+            Some(h) => {
+                self.apply_opts(&mut host.tcp, h)?;
+                if push {
+                    host.tcp.push_pending(h)?;
+                }
+                Ok(())
+            }
             None => Ok(()),
         }
     }
@@ -392,6 +412,7 @@ impl ProtoOps<Host> for TcpSock {
         }
         let v = match (level, name) {
             (SOL_TCP, TCP_NODELAY) => i32::from(o.nodelay),
+            (SOL_TCP, TCP_CORK) => i32::from(o.cork),
             (SOL_TCP, TCP_KEEPIDLE) => o.keepidle.as_secs() as i32,
             (SOL_TCP, TCP_KEEPINTVL) => o.keepintvl.as_secs() as i32,
             (SOL_TCP, TCP_KEEPCNT) => o.keepcnt as i32,

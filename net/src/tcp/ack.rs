@@ -57,6 +57,7 @@ impl Tcb {
             if self.snd_nxt < self.snd_una {
                 self.snd_nxt = self.snd_una;
             }
+            self.prune_push_marks();
             self.sack_trim();
             // RTT: timestamps when negotiated, otherwise Karn's timed segment.
             let mut sampled = false;

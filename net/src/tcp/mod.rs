@@ -81,7 +81,7 @@ pub use config::{
 pub use icmp::IcmpError;
 pub use output::{Emit, EmitInPlace};
 pub use sack::MAX_SACK_RANGES;
-pub use socket::{PollEvents, Shutdown};
+pub use socket::{PollEvents, SendFlags, Shutdown};
 pub use stats::Counters;
 pub use tcb::{SockOpts, MAX_BUFFER, MAX_DUPTHRESH, MIN_BUFFER, MIN_MSS, OOO_ENTRY_OVERHEAD};
 
@@ -500,7 +500,10 @@ impl Tcp {
     /// appended to (behind whatever headroom it already holds). Queued RSTs and cookie
     /// SYN-ACKs are copied in.
     pub fn dispatch_in_place(&mut self, now: Instant, emit: &mut EmitInPlace) {
+        // Callers without a clock (socket options) pass an old instant: segments still carry
+        // the latest time TCP has seen, or their timers would fire at once.
         self.last_now = self.last_now.max(now);
+        let now = self.last_now;
         if self.rsts.is_empty() && self.dirty.is_empty() {
             return;
         }

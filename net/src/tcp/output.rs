@@ -207,14 +207,15 @@ impl Tcb {
         if self.rexmit_head && self.snd_una < self.snd_max && self.snd_una <= self.data_end() {
             self.rexmit_head = false;
             let avail = self.data_end().since(self.snd_una) as usize;
-            let len = avail.min(mss);
+            let len = self.clip_to_record(self.snd_una, avail.min(mss));
             let fin = self
                 .fin_seq()
                 .is_some_and(|f| self.snd_una + len as u32 == f);
             if len > 0 || fin {
+                let push = self.has_push_mark(self.snd_una, self.snd_una + len as u32);
                 let fl = flags::ACK
                     | if fin { flags::FIN } else { 0 }
-                    | if len == avail { flags::PSH } else { 0 };
+                    | if push { flags::PSH } else { 0 };
                 let advance = self.snd_nxt == self.snd_una;
                 self.send_sequenced(cx, now, self.snd_una, fl, len, advance, emit);
                 sent_any = true;
@@ -235,10 +236,18 @@ impl Tcb {
                 } else {
                     0
                 };
+                let len = self.clip_to_record(s, len as usize);
                 if len == 0 {
                     break;
                 }
-                self.send_sequenced(cx, now, s, flags::ACK, len as usize, false, emit);
+                let fl = flags::ACK
+                    | if self.has_push_mark(s, s + len as u32) {
+                        flags::PSH
+                    } else {
+                        0
+                    };
+                self.send_sequenced(cx, now, s, fl, len, false, emit);
+                let len = len as u32;
                 self.high_rxt = s + len;
                 sent_any = true;
             }
@@ -249,6 +258,8 @@ impl Tcb {
             sent_any = true;
         }
         let sent_before = self.snd_max;
+        // New-data segments sent by this call, for the PSH that closes a burst.
+        let mut burst = 0u32;
         loop {
             if self.snd_nxt < self.snd_buf_seq {
                 self.snd_nxt = self.snd_buf_seq;
@@ -301,15 +312,20 @@ impl Tcb {
                     len = len.min(l.since(self.snd_nxt) as usize);
                 }
             }
+            // A record (MSG_EOR) ends its segment: what follows is never coalesced with it.
+            let unclipped = len;
+            len = self.clip_to_record(self.snd_nxt, len);
+            let record_end = len < unclipped;
             if len == 0 && unsent > 0 {
                 break;
             }
             let retrans = self.snd_nxt < self.snd_max;
-            if len < mss && len > 0 && !retrans && !self.force_send {
+            if len < mss && len > 0 && !retrans && !self.force_send && !record_end {
                 let idle = self.snd_nxt == self.snd_una;
                 let all = len == unsent;
-                let push = self.opts.nodelay || idle || self.fin_queued;
-                let big = self.max_snd_wnd > 0 && len as u32 >= self.max_snd_wnd / 2;
+                let held = self.opts.cork || self.more_pending;
+                let push = !held && (self.opts.nodelay || idle) || self.fin_queued;
+                let big = !held && self.max_snd_wnd > 0 && len as u32 >= self.max_snd_wnd / 2;
                 if !((all && push) || big) {
                     break;
                 }
@@ -320,16 +336,26 @@ impl Tcb {
             if fin {
                 fl |= flags::FIN;
             }
-            if len > 0 && len == unsent {
+            let end = self.snd_nxt + len as u32;
+            if len > 0 && self.push_due(self.snd_nxt, end, retrans, burst, len, unsent, usable) {
                 fl |= flags::PSH;
             }
             self.send_sequenced(cx, now, self.snd_nxt, fl, len, true, emit);
+            if fl & flags::PSH != 0 && !retrans {
+                self.pushed_seq = end;
+            }
+            if !retrans && len > 0 {
+                burst += 1;
+            }
             sent_any = true;
             if fin {
                 break;
             }
         }
         self.force_send = false;
+        self.persist_push = false;
+        // MSG_MORE held back only the output of the write that said it.
+        self.more_pending = false;
         // New data went out: (re)arm the tail loss probe if it comes before the timeout.
         if self.snd_max > sent_before && !self.in_recovery && !self.tlp_out {
             if let Some(srtt) = self.srtt_us {
@@ -362,6 +388,45 @@ impl Tcb {
         }
     }
 
+    /// Whether the segment `[start, end)` carries PSH (RFC 9293 §3.9.1 leaves the choice to
+    /// the sender; this follows what Linux puts on the wire):
+    /// - it holds the last byte of an application write (not one made with MSG_MORE);
+    /// - for new data, it ends a burst of two or more segments (the windows or the queue allow
+    ///   no further full segment now), as each of Linux's TSO packets carries PSH, so the
+    ///   receiver delivers (and its GRO flushes) at the end of each burst;
+    /// - for new data, more than half the peer's largest window went out since the last push
+    ///   (Linux's forced push), or the persist timer flushes data held back.
+    ///
+    /// `burst` counts new-data segments already sent by this output call, `unsent` and
+    /// `usable` are the queue and window room measured before this segment.
+    #[allow(clippy::too_many_arguments)]
+    fn push_due(
+        &self,
+        start: Seq,
+        end: Seq,
+        retrans: bool,
+        burst: u32,
+        len: usize,
+        unsent: usize,
+        usable: usize,
+    ) -> bool {
+        if self.has_push_mark(start, end) {
+            return true;
+        }
+        if retrans {
+            return false;
+        }
+        if self.persist_push
+            || (self.max_snd_wnd > 0 && end.since(self.pushed_seq) > self.max_snd_wnd / 2)
+        {
+            return true;
+        }
+        let mss = self.send_mss() as usize;
+        let (unsent_after, usable_after) = (unsent - len, usable.saturating_sub(len));
+        let last = unsent_after == 0 || usable_after < mss.min(unsent_after);
+        burst >= 1 && last && !self.opts.cork && !self.more_pending
+    }
+
     /// The tail loss probe (RFC 8985 §7.3): new data if the windows allow, otherwise the last
     /// segment sent again, so that its ACK (with SACK) starts fast recovery instead of a
     /// timeout.
@@ -380,7 +445,9 @@ impl Tcb {
         let edge = self.snd_una + self.snd_wnd;
         if unsent > 0 && self.snd_nxt == self.snd_max && edge > self.snd_nxt {
             let len = unsent.min(mss).min(edge.since(self.snd_nxt) as usize);
-            let fl = flags::ACK | if len == unsent { flags::PSH } else { 0 };
+            let len = self.clip_to_record(self.snd_nxt, len);
+            let push = self.has_push_mark(self.snd_nxt, self.snd_nxt + len as u32);
+            let fl = flags::ACK | if push { flags::PSH } else { 0 };
             self.send_sequenced(cx, now, self.snd_nxt, fl, len, true, emit);
             return;
         }
@@ -393,7 +460,9 @@ impl Tcb {
         let len = end.since(start) as usize;
         let fin = self.fin_seq().is_some_and(|f| f == end && self.snd_max > f);
         if len > 0 || fin {
-            let fl = flags::ACK | if fin { flags::FIN } else { 0 };
+            let push = len > 0 && self.has_push_mark(start, end);
+            let fl =
+                flags::ACK | if fin { flags::FIN } else { 0 } | if push { flags::PSH } else { 0 };
             self.send_sequenced(cx, now, start, fl, len, false, emit);
         }
     }

@@ -35,6 +35,15 @@ pub struct PollEvents {
     pub error: bool,
 }
 
+/// The `send(2)` flags TCP acts on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SendFlags {
+    /// MSG_MORE: more data follows at once; do not push this write's tail.
+    pub more: bool,
+    /// MSG_EOR: this write ends a record; later data never shares its last segment.
+    pub eor: bool,
+}
+
 impl Tcp {
     pub(crate) fn handle_of(&self, idx: usize) -> Handle {
         Handle {
@@ -133,6 +142,13 @@ impl Tcp {
     /// Queue bytes for sending; returns how many fit (`EAGAIN` when none, `EPIPE` after
     /// shutdown or reset, `ENOTCONN` before connecting, a pending error first).
     pub fn send(&mut self, h: Handle, data: &[u8]) -> Result<usize, Errno> {
+        self.send_msg(h, data, SendFlags::default())
+    }
+
+    /// [`Tcp::send`] with `send(2)` flags: MSG_MORE holds the tail back (no PSH, sub-MSS data
+    /// waits like TCP_CORK until a write without it), MSG_EOR ends a record that no segment
+    /// extends past. PSH marks the last byte of every other write.
+    pub fn send_msg(&mut self, h: Handle, data: &[u8], fl: SendFlags) -> Result<usize, Errno> {
         let (tcb, _, idx) = self.parts(h)?;
         if let Some(e) = tcb.error.take() {
             return Err(e);
@@ -151,6 +167,8 @@ impl Tcp {
             return Err(Errno::EAGAIN);
         }
         tcb.snd_buf.extend(&data[..n]);
+        // A partial write (the buffer filled) is still the end of this call's data.
+        tcb.mark_write_end(fl.more, fl.eor && n == data.len());
         self.after(idx);
         Ok(n)
     }
@@ -400,6 +418,22 @@ impl Tcp {
     /// TCP_NODELAY.
     pub fn set_nodelay(&mut self, h: Handle, on: bool) -> Result<(), Errno> {
         self.with_opts(h, |o| o.nodelay = on)
+    }
+    /// TCP_CORK: while set, only full-sized segments are sent.
+    pub fn set_cork(&mut self, h: Handle, on: bool) -> Result<(), Errno> {
+        self.with_opts(h, |o| o.cork = on)
+    }
+    /// Send what the queue holds now, past Nagle, TCP_CORK and MSG_MORE, once (what Linux
+    /// does when TCP_NODELAY is set or TCP_CORK cleared). A no-op without a connection.
+    pub fn push_pending(&mut self, h: Handle) -> Result<(), Errno> {
+        let idx = self.check_handle(h)?;
+        if let Some(Sock::Conn(t)) = self.slots[idx].sock.as_mut() {
+            if t.data_end() > t.snd_nxt {
+                t.force_send = true;
+            }
+            self.after(idx);
+        }
+        Ok(())
     }
     /// SO_KEEPALIVE.
     pub fn set_keepalive(&mut self, h: Handle, on: bool) -> Result<(), Errno> {

@@ -31,6 +31,11 @@ pub const MIN_MSS: u16 = 88;
 pub const MIN_BUFFER: usize = 2048;
 /// Largest buffer a caller may set: 16 MiB bounds one connection's memory.
 pub const MAX_BUFFER: usize = 16 << 20;
+/// Write boundaries remembered in the send queue (PSH and MSG_EOR). Each `send` adds at most
+/// one; beyond the bound the newest boundary replaces the previous one, so the tail of the
+/// queue always carries its push (an application doing thousands of tiny writes into a full
+/// window loses only intermediate PSH flags, which are advisory).
+pub const MAX_PUSH_MARKS: usize = 256;
 
 /// Who holds a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +53,9 @@ pub(crate) enum Owner {
 pub struct SockOpts {
     /// TCP_NODELAY: disable Nagle.
     pub nodelay: bool,
+    /// TCP_CORK: only full-sized segments leave until it is cleared (the FIN and the
+    /// persist timer still flush the tail).
+    pub cork: bool,
     /// SO_KEEPALIVE.
     pub keepalive: bool,
     /// TCP_KEEPIDLE.
@@ -73,6 +81,7 @@ impl SockOpts {
     pub fn from_config(c: &TcpConfig) -> Self {
         SockOpts {
             nodelay: false,
+            cork: false,
             keepalive: false,
             keepalive_idle: c.keepalive_idle,
             keepalive_interval: c.keepalive_interval,
@@ -122,6 +131,16 @@ pub(crate) struct Tcb {
     pub snd_buf_seq: Seq,
     /// The application shut down writing: a FIN follows the queued data.
     pub fin_queued: bool,
+    /// Ends of the application's writes still in the send queue, ascending: (sequence number
+    /// just past the write, whether it ended a record with MSG_EOR). A segment that carries a
+    /// write's last byte gets PSH (RFC 9293 §3.9.1, as Linux marks the tail of each
+    /// sendmsg); no segment extends past the end of a record.
+    pub push_marks: VecDeque<(Seq, bool)>,
+    /// End of the last new-data segment sent with PSH (Linux's `pushed_seq`), for the forced
+    /// push once more than half the peer's largest window went out without one.
+    pub pushed_seq: Seq,
+    /// The last write said MSG_MORE: the tail waits for more data like TCP_CORK.
+    pub more_pending: bool,
 
     // Receive sequence space.
     pub irs: Seq,
@@ -226,6 +245,9 @@ pub(crate) struct Tcb {
     pub unacked_bytes: u32,
     pub probe_now: bool,
     pub force_send: bool,
+    /// The persist timer is flushing held data into an open window: that segment carries PSH
+    /// (Linux's window-probe send, `tcp_write_wakeup`, pushes).
+    pub persist_push: bool,
 
     // Errors.
     pub error: Option<Errno>,
@@ -278,6 +300,9 @@ impl Tcb {
             snd_buf: VecDeque::new(),
             snd_buf_seq: iss + 1,
             fin_queued: false,
+            push_marks: VecDeque::new(),
+            pushed_seq: iss + 1,
+            more_pending: false,
             irs: Seq(0),
             rcv_nxt: Seq(0),
             rcv_adv: Seq(0),
@@ -341,6 +366,7 @@ impl Tcb {
             unacked_bytes: 0,
             probe_now: false,
             force_send: false,
+            persist_push: false,
             error: None,
             soft_error: None,
             send_rst_on_close: false,
@@ -397,6 +423,45 @@ impl Tcb {
             Some(self.data_end())
         } else {
             None
+        }
+    }
+    /// Record the end of a write of the data just queued: a push point unless `more`
+    /// (MSG_MORE), and a record boundary with `eor` (MSG_EOR).
+    pub fn mark_write_end(&mut self, more: bool, eor: bool) {
+        self.more_pending = more;
+        if more && !eor {
+            return;
+        }
+        let end = self.data_end();
+        let full = self.push_marks.len() >= MAX_PUSH_MARKS;
+        match self.push_marks.back_mut() {
+            Some(last) if last.0 == end => last.1 |= eor,
+            Some(last) if full => *last = (end, eor),
+            _ => self.push_marks.push_back((end, eor)),
+        }
+    }
+    /// Forget push marks the peer has acknowledged.
+    pub fn prune_push_marks(&mut self) {
+        while self
+            .push_marks
+            .front()
+            .is_some_and(|&(m, _)| m <= self.snd_una)
+        {
+            self.push_marks.pop_front();
+        }
+    }
+    /// Whether the data in `[start, end)` includes the last byte of a write.
+    pub fn has_push_mark(&self, start: Seq, end: Seq) -> bool {
+        self.push_marks
+            .iter()
+            .find(|&&(m, _)| m > start)
+            .is_some_and(|&(m, _)| m <= end)
+    }
+    /// `len` clipped so that a segment starting at `start` stops at the end of a record.
+    pub fn clip_to_record(&self, start: Seq, len: usize) -> usize {
+        match self.push_marks.iter().find(|&&(m, eor)| eor && m > start) {
+            Some(&(m, _)) => len.min(m.since(start) as usize),
+            None => len,
         }
     }
     /// Sequence number just past the queued data.

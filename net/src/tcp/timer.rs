@@ -43,6 +43,7 @@ impl Tcb {
             } else {
                 // SWS override: send what the small window allows.
                 self.force_send = true;
+                self.persist_push = true;
             }
             self.persist_backoff = self.persist_backoff.saturating_add(1);
             if let Some(ut) = self.opts.user_timeout {

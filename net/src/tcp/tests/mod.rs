@@ -4,6 +4,7 @@ mod cc;
 mod flow;
 mod misc;
 mod prop;
+mod push;
 mod sack;
 mod script;
 mod security;
