@@ -545,6 +545,48 @@ fn blocking_read_on_another_thread_wakes_on_injected_data() {
     assert_eq!(t.join().unwrap(), b"hello");
 }
 
+#[test]
+fn a_woken_blocking_read_returns_before_the_main_thread_moves_the_clock() {
+    let pd = Pd::new(FLAGS);
+    let l = pd.listener(8080);
+    let (fd, isn, tsv) = established(&pd, l);
+    let ud = pd.ud() as usize;
+    let read = pd.i.read.unwrap();
+    let gettimeofday = pd.i.gettimeofday.unwrap();
+    let t = std::thread::spawn(move || {
+        let mut buf = [0u8; 100];
+        // SAFETY: the shim outlives the thread (joined below); valid buffers.
+        let n = unsafe { read(ud as Ud, fd, buf.as_mut_ptr(), buf.len()) };
+        let mut tv = TimeVal { sec: 0, usec: 0 };
+        // SAFETY: a writable timeval; tz may be NULL.
+        unsafe { gettimeofday(ud as Ud, &mut tv, std::ptr::null_mut()) };
+        (n, tv.sec * 1_000_000 + tv.usec)
+    });
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    pd.send(&segment(
+        40000,
+        8080,
+        1001,
+        isn + 1,
+        ACK | PSH,
+        257,
+        &ts_opts(300, tsv),
+        b"hello",
+    ));
+    let arrived = pd.now();
+    // The first data of the connection is acknowledged at once (quick-ACK): the main thread
+    // reads that ACK and sleeps on at once, as packetdrill does.
+    assert!(pd.receive().is_some());
+    pd.usleep(100_000);
+    let (n, returned) = t.join().unwrap();
+    assert_eq!(n, 5);
+    assert!(
+        returned - arrived < 1_000,
+        "read returned {} µs after its data arrived",
+        returned - arrived
+    );
+}
+
 /// `epoll_wait(ep, evs, 4, timeout)` → (events, data) pairs.
 fn epoll_wait(pd: &Pd, ep: i32, timeout: i32) -> Vec<(u32, u64)> {
     let mut raw = [0u8; 4 * EPOLL_EVENT_LEN];

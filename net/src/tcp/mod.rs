@@ -48,6 +48,7 @@ mod ack;
 mod config;
 pub mod congestion;
 mod cubic;
+mod delack;
 mod icmp;
 mod input;
 pub mod isn;

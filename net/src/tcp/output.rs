@@ -120,6 +120,10 @@ impl Tcb {
             self.ack_now = false;
             self.delack_at = None;
             self.unacked_bytes = 0;
+            self.on_ack_sent();
+        }
+        if len > 0 {
+            self.on_data_sent(cx, now);
         }
     }
 

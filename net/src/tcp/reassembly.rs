@@ -80,10 +80,10 @@ impl Tcb {
                     .rcv_mss
                     .max(data.len() as u32)
                     .min(u32::from(self.opts.mss()));
-                if filled_hole || self.unacked_bytes >= 2 * self.rcv_mss {
+                if filled_hole {
                     self.ack_now = true;
-                } else if self.delack_at.is_none() {
-                    self.delack_at = Some(now + cx.config.delayed_ack);
+                } else {
+                    self.ack_policy(cx, now);
                 }
             } else {
                 self.queue_ooo(cx, seq, base_off, data);

@@ -243,6 +243,14 @@ pub(crate) struct Tcb {
     /// When we last answered an unacceptable segment without data.
     pub last_oow_ack: Option<Instant>,
     pub unacked_bytes: u32,
+    /// When in-order data last arrived (`None` before the first): quick-ACK and ping-pong
+    /// decisions (delack.rs).
+    pub last_data_rcv: Option<Instant>,
+    /// ACKs still to send at once in the current quick-ACK period.
+    pub quickacks: u32,
+    /// Interactive exchange: our data answered the peer's within the delayed-ACK time, so
+    /// ACKs wait to ride on the next reply instead of going out at once.
+    pub pingpong: bool,
     pub probe_now: bool,
     pub force_send: bool,
     /// The persist timer is flushing held data into an open window: that segment carries PSH
@@ -364,6 +372,9 @@ impl Tcb {
             challenge_window: now,
             challenge_count: 0,
             unacked_bytes: 0,
+            last_data_rcv: None,
+            quickacks: 0,
+            pingpong: false,
             probe_now: false,
             force_send: false,
             persist_push: false,

@@ -59,6 +59,7 @@ impl Tcb {
         if self.delack_at.is_some_and(|t| t <= now) {
             self.delack_at = None;
             cx.stats.delayed_acks += 1;
+            self.on_delack_timeout();
             self.ack_now = true;
         }
         if self.keepalive_at().is_some_and(|t| t <= now) {

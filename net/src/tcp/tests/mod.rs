@@ -1,6 +1,7 @@
 //! TCP tests: scripted segment-level tests, simulation, property tests.
 
 mod cc;
+mod delack;
 mod flow;
 mod misc;
 mod prop;

@@ -121,6 +121,8 @@ fn active_close_through_fin_wait_and_time_wait() {
     assert_eq!(h.state(c), State::FinWait2);
     // Half-close: the peer may still send to us.
     h.inject(seg(5001).ack(iss + 2).data(b"late"));
+    // The first data of a connection is acknowledged at once (quick-ACK).
+    assert_eq!(h.expect().ack, 5005);
     h.inject(seg(5005).ack(iss + 2).fin());
     assert_eq!(h.state(c), State::TimeWait);
     let ack = h.expect();
