@@ -63,6 +63,8 @@ impl Family<Host> for Inet {
 struct TcpOpts {
     nodelay: bool,
     cork: bool,
+    /// TCP_MAXSEG (`None`: the path's MSS).
+    user_mss: Option<u16>,
     keepalive: bool,
     keepidle: Duration,
     keepintvl: Duration,
@@ -98,6 +100,7 @@ impl TcpSock {
             opts: TcpOpts {
                 nodelay: false,
                 cork: false,
+                user_mss: None,
                 keepalive: false,
                 keepidle: c.keepalive_idle,
                 keepintvl: c.keepalive_interval,
@@ -114,6 +117,7 @@ impl TcpSock {
         let o = &self.opts;
         tcp.set_nodelay(h, o.nodelay)?;
         tcp.set_cork(h, o.cork)?;
+        tcp.set_user_mss(h, o.user_mss)?;
         tcp.set_keepalive_params(h, o.keepidle, o.keepintvl, o.keepcnt)?;
         tcp.set_keepalive(h, o.keepalive)?;
         let user_timeout =
@@ -380,6 +384,13 @@ impl ProtoOps<Host> for TcpSock {
         match (level, name) {
             (SOL_TCP, TCP_NODELAY) => o.nodelay = v != 0,
             (SOL_TCP, TCP_CORK) => o.cork = v != 0,
+            (SOL_TCP, TCP_MAXSEG) => {
+                let m = u16::try_from(v).map_err(|_| Errno::EINVAL)?;
+                if !(tcp::MIN_MSS..=tcp::MAX_USER_MSS).contains(&m) {
+                    return Err(Errno::EINVAL);
+                }
+                o.user_mss = Some(m);
+            }
             (SOL_TCP, TCP_KEEPIDLE) => o.keepidle = secs(v)?,
             (SOL_TCP, TCP_KEEPINTVL) => o.keepintvl = secs(v)?,
             (SOL_TCP, TCP_KEEPCNT) if (1..=127).contains(&v) => o.keepcnt = v as u32,
@@ -413,6 +424,10 @@ impl ProtoOps<Host> for TcpSock {
         let v = match (level, name) {
             (SOL_TCP, TCP_NODELAY) => i32::from(o.nodelay),
             (SOL_TCP, TCP_CORK) => i32::from(o.cork),
+            (SOL_TCP, TCP_MAXSEG) => match self.handle() {
+                Some(h) => host.tcp.maxseg(h)? as i32,
+                None => o.user_mss.map_or(tcp::DEFAULT_MSS as i32, i32::from),
+            },
             (SOL_TCP, TCP_KEEPIDLE) => o.keepidle.as_secs() as i32,
             (SOL_TCP, TCP_KEEPINTVL) => o.keepintvl.as_secs() as i32,
             (SOL_TCP, TCP_KEEPCNT) => o.keepcnt as i32,

@@ -82,7 +82,7 @@ pub use config::{
 pub use icmp::IcmpError;
 pub use output::{Emit, EmitInPlace};
 pub use sack::MAX_SACK_RANGES;
-pub use socket::{PollEvents, SendFlags, Shutdown};
+pub use socket::{PollEvents, SendFlags, Shutdown, DEFAULT_MSS, MAX_USER_MSS};
 pub use stats::Counters;
 pub use tcb::{SockOpts, MAX_BUFFER, MAX_DUPTHRESH, MIN_BUFFER, MIN_MSS, OOO_ENTRY_OVERHEAD};
 

@@ -35,6 +35,11 @@ pub struct PollEvents {
     pub error: bool,
 }
 
+/// Largest TCP_MAXSEG accepted (Linux's MAX_TCP_WINDOW).
+pub const MAX_USER_MSS: u16 = 32767;
+/// TCP_MAXSEG before a connection has an MSS (RFC 9293 §3.7.1's default).
+pub const DEFAULT_MSS: u32 = 536;
+
 /// The `send(2)` flags TCP acts on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SendFlags {
@@ -494,6 +499,28 @@ impl Tcp {
             Some(Sock::Listener(l)) => Ok(l.opts.congestion_factory(&self.cx.config)(1, 1).name()),
             None => Err(Errno::EBADF),
         }
+    }
+    /// TCP_MAXSEG: cap the MSS announced on the SYN and used for sending (`EINVAL` outside
+    /// 88..=32767, Linux's bounds). A connection's MSS only shrinks.
+    pub fn set_user_mss(&mut self, h: Handle, mss: Option<u16>) -> Result<(), Errno> {
+        if mss.is_some_and(|m| !(MIN_MSS..=MAX_USER_MSS).contains(&m)) {
+            return Err(Errno::EINVAL);
+        }
+        self.with_opts(h, |o| o.user_mss = mss)
+    }
+    /// TCP_MAXSEG as getsockopt reports it: a connection's segment payload size (the MSS less
+    /// the timestamp option it carries), before that the value set, else 536 (RFC 9293's
+    /// default MSS, Linux's answer too).
+    pub fn maxseg(&self, h: Handle) -> Result<u32, Errno> {
+        let idx = self.check_handle(h)?;
+        Ok(match self.slots[idx].sock.as_ref() {
+            Some(Sock::Conn(t)) if t.state.is_synchronized() || t.was_connected => {
+                t.mss - if t.ts_ok { 12 } else { 0 }
+            }
+            Some(Sock::Conn(t)) => t.opts.user_mss.map_or(DEFAULT_MSS, u32::from),
+            Some(Sock::Listener(l)) => l.opts.user_mss.map_or(DEFAULT_MSS, u32::from),
+            None => return Err(Errno::EBADF),
+        })
     }
     /// Path MTU for a listener's children or a connection (MSS = MTU − 40; it only shrinks).
     pub fn set_mtu(&mut self, h: Handle, mtu: u16) -> Result<(), Errno> {

@@ -72,6 +72,8 @@ pub struct SockOpts {
     pub recv_buffer: usize,
     /// The MTU of the path, giving our MSS (MTU − 40).
     pub mtu: u16,
+    /// TCP_MAXSEG: a cap on the MSS we announce and send with.
+    pub user_mss: Option<u16>,
     /// TCP_CONGESTION: the algorithm's name, `None` for the host's
     /// [`TcpConfig::congestion`].
     pub congestion: Option<&'static str>,
@@ -90,6 +92,7 @@ impl SockOpts {
             send_buffer: c.send_buffer,
             recv_buffer: c.recv_buffer,
             mtu: c.default_mtu,
+            user_mss: None,
             congestion: None,
         }
     }
@@ -101,7 +104,8 @@ impl SockOpts {
     }
     /// Our MSS for this path.
     pub fn mss(&self) -> u16 {
-        self.mtu.saturating_sub(40).max(MIN_MSS)
+        let path = self.mtu.saturating_sub(40);
+        self.user_mss.map_or(path, |u| path.min(u)).max(MIN_MSS)
     }
 }
 
