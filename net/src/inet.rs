@@ -65,6 +65,8 @@ struct TcpOpts {
     cork: bool,
     /// TCP_MAXSEG (`None`: the path's MSS).
     user_mss: Option<u16>,
+    /// TCP_NOTSENT_LOWAT as set (0: the default, no limit).
+    notsent_lowat: u32,
     keepalive: bool,
     keepidle: Duration,
     keepintvl: Duration,
@@ -101,6 +103,7 @@ impl TcpSock {
                 nodelay: false,
                 cork: false,
                 user_mss: None,
+                notsent_lowat: 0,
                 keepalive: false,
                 keepidle: c.keepalive_idle,
                 keepintvl: c.keepalive_interval,
@@ -118,6 +121,7 @@ impl TcpSock {
         tcp.set_nodelay(h, o.nodelay)?;
         tcp.set_cork(h, o.cork)?;
         tcp.set_user_mss(h, o.user_mss)?;
+        tcp.set_notsent_lowat(h, o.notsent_lowat)?;
         tcp.set_keepalive_params(h, o.keepidle, o.keepintvl, o.keepcnt)?;
         tcp.set_keepalive(h, o.keepalive)?;
         let user_timeout =
@@ -384,6 +388,8 @@ impl ProtoOps<Host> for TcpSock {
         match (level, name) {
             (SOL_TCP, TCP_NODELAY) => o.nodelay = v != 0,
             (SOL_TCP, TCP_CORK) => o.cork = v != 0,
+            // An unsigned int: 0 restores the default and 0xffffffff (-1 here) is no limit.
+            (SOL_TCP, TCP_NOTSENT_LOWAT) => o.notsent_lowat = v as u32,
             (SOL_TCP, TCP_MAXSEG) => {
                 let m = u16::try_from(v).map_err(|_| Errno::EINVAL)?;
                 if !(tcp::MIN_MSS..=tcp::MAX_USER_MSS).contains(&m) {
@@ -424,6 +430,7 @@ impl ProtoOps<Host> for TcpSock {
         let v = match (level, name) {
             (SOL_TCP, TCP_NODELAY) => i32::from(o.nodelay),
             (SOL_TCP, TCP_CORK) => i32::from(o.cork),
+            (SOL_TCP, TCP_NOTSENT_LOWAT) => o.notsent_lowat as i32,
             (SOL_TCP, TCP_MAXSEG) => match self.handle() {
                 Some(h) => host.tcp.maxseg(h)? as i32,
                 None => o.user_mss.map_or(tcp::DEFAULT_MSS as i32, i32::from),

@@ -60,6 +60,7 @@ pub const TCP_KEEPINTVL: i32 = 5;
 pub const TCP_KEEPCNT: i32 = 6;
 pub const TCP_CONGESTION: i32 = 13;
 pub const TCP_USER_TIMEOUT: i32 = 18;
+pub const TCP_NOTSENT_LOWAT: i32 = 25;
 
 /// Poll events, Linux's values.
 pub const POLLIN: u16 = 0x001;

@@ -508,6 +508,10 @@ impl Tcp {
         }
         self.with_opts(h, |o| o.user_mss = mss)
     }
+    /// TCP_NOTSENT_LOWAT (0: the default, no limit).
+    pub fn set_notsent_lowat(&mut self, h: Handle, bytes: u32) -> Result<(), Errno> {
+        self.with_opts(h, |o| o.notsent_lowat = bytes)
+    }
     /// TCP_MAXSEG as getsockopt reports it: a connection's segment payload size (the MSS less
     /// the timestamp option it carries), before that the value set, else 536 (RFC 9293's
     /// default MSS, Linux's answer too).

@@ -74,6 +74,10 @@ pub struct SockOpts {
     pub mtu: u16,
     /// TCP_MAXSEG: a cap on the MSS we announce and send with.
     pub user_mss: Option<u16>,
+    /// TCP_NOTSENT_LOWAT: most bytes written but not yet sent that a write may add to; 0
+    /// (the default) takes the host default, which is no limit beyond the send buffer
+    /// (Linux's sysctl default, `u32::MAX`).
+    pub notsent_lowat: u32,
     /// TCP_CONGESTION: the algorithm's name, `None` for the host's
     /// [`TcpConfig::congestion`].
     pub congestion: Option<&'static str>,
@@ -93,6 +97,7 @@ impl SockOpts {
             recv_buffer: c.recv_buffer,
             mtu: c.default_mtu,
             user_mss: None,
+            notsent_lowat: 0,
             congestion: None,
         }
     }
@@ -101,6 +106,13 @@ impl SockOpts {
         self.congestion
             .and_then(super::congestion::by_name)
             .unwrap_or(c.congestion)
+    }
+    /// The TCP_NOTSENT_LOWAT limit in force, `None` for none.
+    pub fn notsent_limit(&self) -> Option<usize> {
+        match self.notsent_lowat {
+            0 | u32::MAX => None,
+            n => Some(n as usize),
+        }
     }
     /// Our MSS for this path.
     pub fn mss(&self) -> u16 {
@@ -500,9 +512,30 @@ impl Tcb {
     pub fn flight(&self) -> u32 {
         self.snd_max.since(self.snd_una)
     }
-    /// Free space in the send buffer.
+    /// Free space in the send buffer, bounded so that data left unsent once the windows are
+    /// filled stays within TCP_NOTSENT_LOWAT.
     pub fn send_space(&self) -> usize {
-        self.opts.send_buffer.saturating_sub(self.snd_buf.len())
+        let free = self.opts.send_buffer.saturating_sub(self.snd_buf.len());
+        let Some(lowat) = self.opts.notsent_limit() else {
+            return free;
+        };
+        let edge = self.snd_una + self.snd_wnd.min(self.cc.cwnd());
+        let sendable = if edge > self.snd_max {
+            edge.since(self.snd_max) as usize
+        } else {
+            0
+        };
+        let room = (lowat + sendable).saturating_sub(self.notsent());
+        free.min(room)
+    }
+    /// Bytes written by the application and never sent.
+    pub fn notsent(&self) -> usize {
+        let sent = self.snd_max.max(self.snd_buf_seq);
+        if self.data_end() > sent {
+            self.data_end().since(sent) as usize
+        } else {
+            0
+        }
     }
     /// Free space in the receive buffer.
     pub fn recv_space(&self) -> usize {
@@ -598,8 +631,14 @@ impl Tcb {
     pub fn writable(&self) -> bool {
         match self.state {
             State::Established | State::CloseWait if !self.fin_queued => {
-                let free = self.send_space();
-                free > 0 && free * 2 >= self.snd_buf.len().min(self.opts.send_buffer)
+                let free = self.opts.send_buffer.saturating_sub(self.snd_buf.len());
+                // With TCP_NOTSENT_LOWAT, writable once unsent data fell below half the
+                // mark (Linux wakes writers at that point, so they write in large pieces).
+                let lowat = self
+                    .opts
+                    .notsent_limit()
+                    .is_none_or(|l| self.notsent().saturating_mul(2) < l);
+                free > 0 && free * 2 >= self.snd_buf.len().min(self.opts.send_buffer) && lowat
             }
             State::SynSent | State::SynReceived => false,
             _ => true,

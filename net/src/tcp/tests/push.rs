@@ -207,3 +207,30 @@ fn out_marker() -> Out {
         data: alloc::vec::Vec::new(),
     }
 }
+
+#[test]
+fn notsent_lowat_bounds_unsent_data_and_writability() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.set_notsent_lowat(c, 4000).unwrap();
+    h.tcp.set_nodelay(c, true).unwrap();
+    // The initial window sends 10 segments; then at most 4000 more bytes may wait unsent.
+    let n = h.tcp.send(c, &[1u8; 40_000]).unwrap();
+    assert_eq!(n, 10 * 1460 + 4000);
+    h.flush();
+    assert_eq!(h.out.drain(..).count(), 10);
+    assert_eq!(h.tcp.send(c, &[1u8; 10]), Err(crate::errno::Errno::EAGAIN));
+    assert!(!h.tcp.poll_events(c).unwrap().writable);
+    // An ACK opens the window: the waiting data leaves, writable again.
+    h.inject(seg(5001).ack(iss + 1 + 4 * 1460));
+    h.flush();
+    let sent: usize = h.out.drain(..).map(|s| s.data.len()).sum();
+    assert_eq!(sent, 4000);
+    assert!(h.tcp.poll_events(c).unwrap().writable);
+    // A write fills what the window lets go at once, plus the mark (and a sub-MSS rest of
+    // the window that sender SWS avoidance keeps back).
+    let n = h.tcp.send(c, &[1u8; 40_000]).unwrap();
+    h.flush();
+    let sent: usize = h.out.drain(..).map(|s| s.data.len()).sum();
+    assert!((4000..4000 + 1460).contains(&(n - sent)), "{n} - {sent}");
+}
