@@ -67,6 +67,9 @@ struct TcpOpts {
     user_mss: Option<u16>,
     /// TCP_NOTSENT_LOWAT as set (0: the default, no limit).
     notsent_lowat: u32,
+    /// TCP_INQ: the caller of recvmsg wants the bytes left to read (the socket layer's
+    /// business; TCP only stores the flag).
+    inq: bool,
     keepalive: bool,
     keepidle: Duration,
     keepintvl: Duration,
@@ -104,6 +107,7 @@ impl TcpSock {
                 cork: false,
                 user_mss: None,
                 notsent_lowat: 0,
+                inq: false,
                 keepalive: false,
                 keepidle: c.keepalive_idle,
                 keepintvl: c.keepalive_interval,
@@ -390,6 +394,8 @@ impl ProtoOps<Host> for TcpSock {
             (SOL_TCP, TCP_CORK) => o.cork = v != 0,
             // An unsigned int: 0 restores the default and 0xffffffff (-1 here) is no limit.
             (SOL_TCP, TCP_NOTSENT_LOWAT) => o.notsent_lowat = v as u32,
+            (SOL_TCP, TCP_INQ) if (0..=1).contains(&v) => o.inq = v != 0,
+            (SOL_TCP, TCP_INQ) => return Err(Errno::EINVAL),
             (SOL_TCP, TCP_MAXSEG) => {
                 let m = u16::try_from(v).map_err(|_| Errno::EINVAL)?;
                 if !(tcp::MIN_MSS..=tcp::MAX_USER_MSS).contains(&m) {
@@ -431,6 +437,7 @@ impl ProtoOps<Host> for TcpSock {
             (SOL_TCP, TCP_NODELAY) => i32::from(o.nodelay),
             (SOL_TCP, TCP_CORK) => i32::from(o.cork),
             (SOL_TCP, TCP_NOTSENT_LOWAT) => o.notsent_lowat as i32,
+            (SOL_TCP, TCP_INQ) => i32::from(o.inq),
             (SOL_TCP, TCP_MAXSEG) => match self.handle() {
                 Some(h) => host.tcp.maxseg(h)? as i32,
                 None => o.user_mss.map_or(tcp::DEFAULT_MSS as i32, i32::from),

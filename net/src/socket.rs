@@ -61,6 +61,9 @@ pub const TCP_KEEPCNT: i32 = 6;
 pub const TCP_CONGESTION: i32 = 13;
 pub const TCP_USER_TIMEOUT: i32 = 18;
 pub const TCP_NOTSENT_LOWAT: i32 = 25;
+/// TCP_INQ: recvmsg reports the bytes left to read in a `TCP_CM_INQ` control message.
+pub const TCP_INQ: i32 = 36;
+pub const TCP_CM_INQ: i32 = TCP_INQ;
 
 /// Poll events, Linux's values.
 pub const POLLIN: u16 = 0x001;

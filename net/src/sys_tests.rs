@@ -618,3 +618,21 @@ fn tcp_cork_and_msg_more_hold_a_small_write_until_released() {
     w.settle();
     assert_eq!(w.recv(a, 100).unwrap(), b"more!");
 }
+
+#[test]
+fn tcp_inq_and_notsent_lowat_read_back_as_set() {
+    let mut w = World::new();
+    let s = w.socket(SOCK_STREAM);
+    let set =
+        |w: &mut World, name, v: i32| w.net.setsockopt(&w.fds, s, SOL_TCP, name, &v.to_ne_bytes());
+    // Defaults: TCP_INQ off; TCP_NOTSENT_LOWAT 0 ("the host's default", no limit).
+    assert_eq!(get_int(&mut w, s, SOL_TCP, TCP_INQ), Ok(0));
+    assert_eq!(get_int(&mut w, s, SOL_TCP, TCP_NOTSENT_LOWAT), Ok(0));
+    set(&mut w, TCP_INQ, 1).unwrap();
+    assert_eq!(set(&mut w, TCP_INQ, 2), Err(Errno::EINVAL));
+    set(&mut w, TCP_NOTSENT_LOWAT, 4000).unwrap();
+    assert_eq!(get_int(&mut w, s, SOL_TCP, TCP_INQ), Ok(1));
+    assert_eq!(get_int(&mut w, s, SOL_TCP, TCP_NOTSENT_LOWAT), Ok(4000));
+    set(&mut w, TCP_NOTSENT_LOWAT, -1).unwrap();
+    assert_eq!(get_int(&mut w, s, SOL_TCP, TCP_NOTSENT_LOWAT), Ok(-1));
+}
