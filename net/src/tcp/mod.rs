@@ -399,9 +399,14 @@ impl Tcp {
         }
         let closed = tcb.state == State::Closed;
         let owner = tcb.owner;
+        // An abort (Linux's active reset): RST with ACK of what we received and, when the
+        // connection uses them, timestamps, so the peer's PAWS check accepts it.
         let rst = if closed && tcb.send_rst_on_close {
             tcb.send_rst_on_close = false;
-            Some((tcb.local, tcb.remote, tcb.snd_max))
+            let ts = tcb
+                .ts_ok
+                .then(|| (tcb.ts_now(self.last_now), tcb.ts_recent));
+            Some((tcb.local, tcb.remote, tcb.snd_max, tcb.rcv_nxt, ts))
         } else {
             None
         };
@@ -415,8 +420,12 @@ impl Tcp {
                 });
             }
         }
-        if let Some((l, r, seq)) = rst {
-            self.queue_rst(l, r, RstReply { seq, ack: None });
+        if let Some((l, r, seq, ack, ts)) = rst {
+            let reply = RstReply {
+                seq,
+                ack: Some(ack),
+            };
+            self.queue_rst_ts(l, r, reply, ts);
         }
         if closed && owner != Owner::User {
             self.free_slot(idx);
@@ -465,6 +474,17 @@ impl Tcp {
 
     /// Queue a RST (or RST|ACK) from `local` to `remote`.
     fn queue_rst(&mut self, local: SocketAddrV4, remote: SocketAddrV4, r: RstReply) {
+        self.queue_rst_ts(local, remote, r, None);
+    }
+
+    /// [`Tcp::queue_rst`] with a timestamp option (TSval, TSecr).
+    fn queue_rst_ts(
+        &mut self,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        r: RstReply,
+        ts: Option<(u32, u32)>,
+    ) {
         if self.rsts.len() >= MAX_PENDING_RSTS {
             return;
         }
@@ -475,7 +495,10 @@ impl Tcp {
             ack: r.ack.map_or(0, |a| a.0),
             flags: flags::RST | if r.ack.is_some() { flags::ACK } else { 0 },
             window: 0,
-            options: TcpOptions::default(),
+            options: TcpOptions {
+                timestamp: ts,
+                ..TcpOptions::default()
+            },
         };
         let mut buf = Vec::new();
         repr.emit(*local.ip(), *remote.ip(), [&[], &[]], &mut buf);

@@ -212,11 +212,12 @@ fn close_with_unread_data_sends_rst() {
     let (c, iss) = h.connected_plain();
     h.inject(seg(5001).ack(iss + 1).data(b"unread"));
     h.advance(Duration::from_millis(50));
-    let _ = h.expect(); // delayed ACK
+    let _ = h.expect(); // the ACK
     h.tcp.close(c).unwrap();
     let rst = h.expect();
-    assert!(rst.is(flags::RST));
-    assert_eq!(rst.seq, iss + 1);
+    // Linux's active reset: RST with ACK of everything received.
+    assert!(rst.is(flags::RST | flags::ACK));
+    assert_eq!((rst.seq, rst.ack), (iss + 1, 5007));
     assert_eq!(h.counters().abort_on_close, 1);
     assert_eq!(h.counters().estab_resets, 1);
     h.expect_none();
@@ -228,7 +229,7 @@ fn abort_sends_rst_and_invalidates_handle() {
     let (c, iss) = h.connected_plain();
     h.tcp.abort(c).unwrap();
     let rst = h.expect();
-    assert!(rst.is(flags::RST) && rst.seq == iss + 1);
+    assert!(rst.is(flags::RST | flags::ACK) && rst.seq == iss + 1);
     assert_eq!(h.tcp.send(c, b"x"), Err(Errno::EBADF));
 }
 
