@@ -360,8 +360,10 @@ impl Tcb {
         self.persist_push = false;
         // MSG_MORE held back only the output of the write that said it.
         self.more_pending = false;
-        // New data went out: (re)arm the tail loss probe if it comes before the timeout.
-        if self.snd_max > sent_before && !self.in_recovery && !self.tlp_out {
+        // New data went out: (re)arm the tail loss probe (RFC 8985 §7.2), which needs SACK to
+        // tell what the probe repaired; a probe due after the timeout replaces the timeout's
+        // first expiry (the retransmission timer restarts when the probe leaves).
+        if self.snd_max > sent_before && !self.in_recovery && !self.tlp_out && self.sack_ok {
             if let Some(srtt) = self.srtt_us {
                 let mut pto = crate::time::Duration::from_micros(2 * srtt);
                 if self.flight() <= self.mss {
@@ -371,7 +373,7 @@ impl Tcb {
                 let pto = pto.max(crate::time::Duration::from_millis(10));
                 let at = now + pto;
                 self.tlp_at = match self.rto_at {
-                    Some(rto) if rto <= at => None,
+                    Some(rto) if rto <= at => Some(rto),
                     _ => Some(at),
                 };
             }

@@ -61,8 +61,10 @@ impl Tcb {
             if self.owner == Owner::Orphan {
                 // Data for a closed socket: nobody will read it (Linux resets too).
                 cx.stats.abort_on_data += 1;
+                // A reply to this segment: its ACK field is the peer's RCV.NXT, the one
+                // sequence number an RFC 5961 receiver accepts without a challenge.
                 let rst = RstReply {
-                    seq: self.snd_max,
+                    seq: seg.ack,
                     ack: None,
                 };
                 self.set_state(&mut cx.stats, State::Closed);

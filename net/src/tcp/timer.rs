@@ -25,6 +25,8 @@ impl Tcb {
                 cx.stats.loss_probes += 1;
                 self.tlp_out = true;
                 self.tlp_now = true;
+                // The timeout counts from the probe.
+                self.rto_at = Some(now + self.backed_off_rto(&cx.config));
             }
         }
         if self.rto_at.is_some_and(|t| t <= now) {

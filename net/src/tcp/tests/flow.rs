@@ -37,7 +37,7 @@ fn data_is_retransmitted_with_exponential_backoff_then_etimedout() {
 #[test]
 fn tail_loss_probe_resends_the_last_segment_before_the_timeout() {
     let mut h = Harness::new();
-    let (c, iss) = h.connected_plain();
+    let (c, iss) = h.connected_sack();
     h.tcp.set_nodelay(c, true).unwrap();
     // Measure an RTT of 20 ms.
     h.tcp.send(c, b"x").unwrap();
@@ -54,9 +54,50 @@ fn tail_loss_probe_resends_the_last_segment_before_the_timeout() {
     let p = h.expect();
     assert_eq!((p.seq, p.data.len()), (iss + 2 + 2 * 1460, 1460));
     assert_eq!(h.counters().loss_probes, 1);
-    // One probe per tail: the next timer is the retransmission timeout.
-    h.advance_to_next_timer();
+    // One probe per tail: the next timer is the retransmission timeout, counted from the
+    // probe.
+    assert_eq!(h.advance_to_next_timer().as_millis(), 200);
     assert_eq!(h.expect().seq, iss + 2);
+    assert_eq!(h.counters().timeouts, 1);
+}
+
+#[test]
+fn without_sack_no_loss_probe_the_timeout_resends_the_head() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.set_nodelay(c, true).unwrap();
+    h.tcp.send(c, b"x").unwrap();
+    let _ = h.expect();
+    h.advance(Duration::from_millis(20));
+    h.inject(seg(5001).ack(iss + 2));
+    h.tcp.send(c, &[1u8; 3 * 1460]).unwrap();
+    for _ in 0..3 {
+        let _ = h.expect();
+    }
+    // A probe could not tell which segment it repaired: wait for the timeout.
+    assert_eq!(h.advance_to_next_timer().as_millis(), 200);
+    assert_eq!(h.expect().seq, iss + 2);
+    assert_eq!(h.counters().loss_probes, 0);
+}
+
+#[test]
+fn a_probe_due_after_the_timeout_takes_the_timeouts_place() {
+    let mut h = Harness::new();
+    // A handshake taking 100 ms: RTO 300 ms, a lone segment's probe 2·SRTT + 200 ms later.
+    let c = h.tcp.connect(h.now, us(), peer(), Some(1500)).unwrap();
+    let syn = h.expect();
+    h.advance(Duration::from_millis(100));
+    h.inject(seg(5000).syn().ack(syn.seq + 1).mss(1460).sack_perm());
+    let _ = h.expect();
+    h.tcp.set_nodelay(c, true).unwrap();
+    h.tcp.send(c, b"y").unwrap();
+    let _ = h.expect();
+    // The probe goes at the timeout's instant, and the timeout restarts from it.
+    assert_eq!(h.advance_to_next_timer().as_millis(), 300);
+    assert_eq!(h.expect().data, b"y");
+    assert_eq!((h.counters().loss_probes, h.counters().timeouts), (1, 0));
+    assert_eq!(h.advance_to_next_timer().as_millis(), 300);
+    assert_eq!(h.expect().data, b"y");
     assert_eq!(h.counters().timeouts, 1);
 }
 
@@ -444,10 +485,7 @@ fn pure_acks_after_a_timeout_carry_snd_max() {
     for _ in 0..3 {
         let _ = h.expect();
     }
-    // First the tail loss probe resends the last segment, then the timeout goes back to
-    // the head.
-    h.advance_to_next_timer();
-    assert_eq!(h.expect().seq, iss + 1 + 2 * 1460, "tail loss probe");
+    // No SACK, so no loss probe: the timeout goes back to the head.
     h.advance_to_next_timer();
     assert_eq!(h.expect().seq, iss + 1, "go-back-N resends the head");
     h.inject(seg(5001).ack(iss + 1).data(b"x"));

@@ -115,6 +115,21 @@ fn data_for_a_closed_socket_resets_the_connection() {
 }
 
 #[test]
+fn the_reset_for_data_after_close_takes_its_sequence_number_from_the_segments_ack() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.close(c).unwrap();
+    let fin = h.expect();
+    assert!(fin.has(flags::FIN));
+    // The peer has not seen our FIN: its ACK field (its RCV.NXT) is below our SND.MAX; a
+    // reset at SND.MAX would draw a challenge ACK from an RFC 5961 peer.
+    h.inject(seg(5001).ack(iss + 1).data(b"late"));
+    let r = h.expect();
+    assert!(r.is(flags::RST));
+    assert_eq!(r.seq, iss + 1);
+}
+
+#[test]
 fn ephemeral_ports_and_address_conflicts() {
     let mut h = Harness::new();
     let any = SocketAddrV4::new(US, 0);

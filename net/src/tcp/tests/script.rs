@@ -326,6 +326,26 @@ impl Harness {
         panic!("still acknowledging every segment at once");
     }
 
+    /// Like `connected_plain`, with SACK permitted by both sides.
+    pub fn connected_sack(&mut self) -> (Handle, u32) {
+        let h = self
+            .tcp
+            .connect(self.now, us(), peer(), Some(1500))
+            .expect("connect");
+        let syn = self.expect();
+        assert!(syn.opts.sack_permitted);
+        self.inject(
+            seg(5000)
+                .syn()
+                .ack(syn.seq.wrapping_add(1))
+                .mss(1460)
+                .sack_perm(),
+        );
+        let _ack = self.expect();
+        assert_eq!(self.state(h), State::Established);
+        (h, syn.seq)
+    }
+
     /// Read everything available.
     pub fn read_all(&mut self, h: Handle) -> Vec<u8> {
         let mut v = Vec::new();
