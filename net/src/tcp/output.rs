@@ -157,6 +157,9 @@ impl Tcb {
         } else if self.rtt_timing.is_none() {
             self.rtt_timing = Some((end, now));
         }
+        if end > self.snd_max {
+            self.tail_seg = seq;
+        }
         self.send_segment(cx, now, seq, fl, data_at, len, emit);
         self.last_send = now;
         if advance_nxt && end > self.snd_nxt {
@@ -457,12 +460,13 @@ impl Tcb {
             self.send_sequenced(cx, now, self.snd_nxt, fl, len, true, emit);
             return;
         }
+        // The most recently sent segment again (RFC 8985 §7.3): from where it began (a lone
+        // FIN stays a lone FIN), at most one MSS, never below SND.UNA.
         let end = self.snd_max.min(self.data_end());
-        let start = if end.since(self.snd_una) as usize > mss {
-            end - mss as u32
-        } else {
-            self.snd_una
-        };
+        let mut start = self.tail_seg.max(self.snd_una).min(end);
+        if end.since(start) as usize > mss {
+            start = end - mss as u32;
+        }
         let len = end.since(start) as usize;
         let fin = self.fin_seq().is_some_and(|f| f == end && self.snd_max > f);
         if len > 0 || fin {

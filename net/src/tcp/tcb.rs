@@ -155,6 +155,8 @@ pub(crate) struct Tcb {
     /// End of the last new-data segment sent with PSH (Linux's `pushed_seq`), for the forced
     /// push once more than half the peer's largest window went out without one.
     pub pushed_seq: Seq,
+    /// Where the segment that last extended SND.MAX began: what a tail loss probe resends.
+    pub tail_seg: Seq,
     /// The last write said MSG_MORE: the tail waits for more data like TCP_CORK.
     pub more_pending: bool,
 
@@ -326,6 +328,7 @@ impl Tcb {
             fin_queued: false,
             push_marks: VecDeque::new(),
             pushed_seq: iss + 1,
+            tail_seg: iss,
             more_pending: false,
             irs: Seq(0),
             rcv_nxt: Seq(0),

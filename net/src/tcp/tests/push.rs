@@ -234,3 +234,23 @@ fn notsent_lowat_bounds_unsent_data_and_writability() {
     let sent: usize = h.out.drain(..).map(|s| s.data.len()).sum();
     assert!((4000..4000 + 1460).contains(&(n - sent)), "{n} - {sent}");
 }
+
+#[test]
+fn a_loss_probe_resends_the_last_segment_as_it_was_a_lone_fin_stays_alone() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_sack();
+    h.tcp.set_nodelay(c, true).unwrap();
+    let segs = burst(&mut h, c, 2 * 1460);
+    assert_eq!(segs.len(), 2);
+    h.advance(Duration::from_millis(1));
+    h.tcp.shutdown(c, crate::tcp::Shutdown::Write).unwrap();
+    let fin = h.expect();
+    assert_eq!((fin.seq, fin.data.len()), (iss + 1 + 2 * 1460, 0));
+    assert!(fin.has(flags::FIN));
+    // No ACK: the probe is that FIN again, not the last data with it.
+    h.advance_to_next_timer();
+    let p = h.expect();
+    assert_eq!((p.seq, p.data.len()), (iss + 1 + 2 * 1460, 0));
+    assert!(p.has(flags::FIN));
+    assert_eq!(h.counters().loss_probes, 1);
+}
