@@ -369,11 +369,13 @@ impl Tcb {
         if self.snd_max > sent_before && !self.in_recovery && !self.tlp_out && self.sack_ok {
             if let Some(srtt) = self.srtt_us {
                 let mut pto = crate::time::Duration::from_micros(2 * srtt);
-                if self.flight() <= self.mss {
+                pto += if self.flight() <= self.mss {
                     // A lone segment may wait for a delayed ACK (RFC 8985 §7.2).
-                    pto += crate::time::Duration::from_millis(200);
-                }
-                let pto = pto.max(crate::time::Duration::from_millis(10));
+                    crate::time::Duration::from_millis(200)
+                } else {
+                    // Timer granularity (Linux's TCP_TIMEOUT_MIN, 2 ms).
+                    crate::time::Duration::from_millis(2)
+                };
                 let at = now + pto;
                 self.tlp_at = match self.rto_at {
                     Some(rto) if rto <= at => Some(rto),

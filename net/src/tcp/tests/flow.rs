@@ -62,6 +62,24 @@ fn tail_loss_probe_resends_the_last_segment_before_the_timeout() {
 }
 
 #[test]
+fn the_probe_for_several_segments_waits_two_round_trips_plus_timer_granularity() {
+    let mut h = Harness::new();
+    // A handshake taking 1 ms.
+    let c = h.tcp.connect(h.now, us(), peer(), Some(1500)).unwrap();
+    let syn = h.expect();
+    h.advance(Duration::from_millis(1));
+    h.inject(seg(5000).syn().ack(syn.seq + 1).mss(1460).sack_perm());
+    let _ = h.expect();
+    h.tcp.send(c, &[1u8; 3 * 1460]).unwrap();
+    for _ in 0..3 {
+        let _ = h.expect();
+    }
+    // 2 · SRTT + 2 ms: a short path gets a short probe timeout, no 10 ms floor.
+    assert_eq!(h.advance_to_next_timer().as_millis(), 4);
+    assert_eq!(h.counters().loss_probes, 1);
+}
+
+#[test]
 fn without_sack_no_loss_probe_the_timeout_resends_the_head() {
     let mut h = Harness::new();
     let (c, iss) = h.connected_plain();
