@@ -46,6 +46,15 @@ impl Tcb {
         }
         if seg.ack > self.snd_una {
             let acked = seg.ack.since(self.snd_una);
+            // What this ACK newly tells us arrived: not the bytes a SACK block already
+            // reported, nor (without SACK) the segments each duplicate ACK stood for. Slow
+            // start grows by these only (RFC 5681's N counted once per byte, as Linux does).
+            let seen = if self.sack_ok {
+                self.sacked_below(seg.ack)
+            } else {
+                self.dupacks.saturating_mul(self.mss)
+            };
+            let delivered = acked.saturating_sub(seen.min(acked.saturating_sub(1)));
             // Drop acknowledged data from the send buffer.
             let data_acked = seg.ack.min(self.data_end());
             if data_acked > self.snd_buf_seq {
@@ -117,7 +126,7 @@ impl Tcb {
                 }
             } else {
                 let rtt = self.srtt_us.map(crate::time::Duration::from_micros);
-                self.cc.on_ack_at(now, rtt, acked, mss);
+                self.cc.on_ack_at(now, rtt, delivered, mss);
             }
             self.dupacks = 0;
             self.rto_at = if self.snd_una == self.snd_max {
