@@ -54,6 +54,7 @@ mod input;
 pub mod isn;
 mod listen;
 mod output;
+mod push;
 mod reassembly;
 mod sack;
 pub mod seq;

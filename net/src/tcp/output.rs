@@ -1,8 +1,10 @@
 //! Segment transmission for one connection: SYN and SYN-ACK with options in Linux's order,
-//! data within min(cwnd, peer window) with Nagle and sender SWS avoidance (RFC 1122
-//! §4.2.3.4), limited transmit (RFC 3042), retransmission of the head on fast retransmit and
-//! partial ACKs, FIN, pure and delayed ACKs, window and keepalive probes, and the receive window
-//! we advertise (receiver SWS avoidance).
+//! data within min(cwnd, peer window) with Nagle, TCP_CORK/MSG_MORE and sender SWS avoidance
+//! (RFC 1122 §4.2.3.4), segments that never cross a MSG_EOR record end, PSH where Linux puts
+//! it (write ends, burst ends, forced push), limited transmit (RFC 3042), retransmission of
+//! the head on fast retransmit and partial ACKs, tail loss probes (RFC 8985 §7), FIN, pure and
+//! delayed ACKs, window and keepalive probes, and the receive window we advertise (receiver
+//! SWS avoidance).
 //!
 //! Owns building segments from the TCB; it never changes what was received and never decides
 //! that data was lost (input.rs and timer.rs do, by setting flags this code obeys).
@@ -397,45 +399,6 @@ impl Tcb {
         if self.ack_now && !sent_any {
             self.send_segment(cx, now, self.snd_max, flags::ACK, 0, 0, emit);
         }
-    }
-
-    /// Whether the segment `[start, end)` carries PSH (RFC 9293 §3.9.1 leaves the choice to
-    /// the sender; this follows what Linux puts on the wire):
-    /// - it holds the last byte of an application write (not one made with MSG_MORE);
-    /// - for new data, it ends a burst of two or more segments (the windows or the queue allow
-    ///   no further full segment now), as each of Linux's TSO packets carries PSH, so the
-    ///   receiver delivers (and its GRO flushes) at the end of each burst;
-    /// - for new data, more than half the peer's largest window went out since the last push
-    ///   (Linux's forced push), or the persist timer flushes data held back.
-    ///
-    /// `burst` counts new-data segments already sent by this output call, `unsent` and
-    /// `usable` are the queue and window room measured before this segment.
-    #[allow(clippy::too_many_arguments)]
-    fn push_due(
-        &self,
-        start: Seq,
-        end: Seq,
-        retrans: bool,
-        burst: u32,
-        len: usize,
-        unsent: usize,
-        usable: usize,
-    ) -> bool {
-        if self.has_push_mark(start, end) {
-            return true;
-        }
-        if retrans {
-            return false;
-        }
-        if self.persist_push
-            || (self.max_snd_wnd > 0 && end.since(self.pushed_seq) > self.max_snd_wnd / 2)
-        {
-            return true;
-        }
-        let mss = self.send_mss() as usize;
-        let (unsent_after, usable_after) = (unsent - len, usable.saturating_sub(len));
-        let last = unsent_after == 0 || usable_after < mss.min(unsent_after);
-        burst >= 1 && last && !self.opts.cork && !self.more_pending
     }
 
     /// The tail loss probe (RFC 8985 §7.3): new data if the windows allow, otherwise the last

@@ -455,45 +455,6 @@ impl Tcb {
             None
         }
     }
-    /// Record the end of a write of the data just queued: a push point unless `more`
-    /// (MSG_MORE), and a record boundary with `eor` (MSG_EOR).
-    pub fn mark_write_end(&mut self, more: bool, eor: bool) {
-        self.more_pending = more;
-        if more && !eor {
-            return;
-        }
-        let end = self.data_end();
-        let full = self.push_marks.len() >= MAX_PUSH_MARKS;
-        match self.push_marks.back_mut() {
-            Some(last) if last.0 == end => last.1 |= eor,
-            Some(last) if full => *last = (end, eor),
-            _ => self.push_marks.push_back((end, eor)),
-        }
-    }
-    /// Forget push marks the peer has acknowledged.
-    pub fn prune_push_marks(&mut self) {
-        while self
-            .push_marks
-            .front()
-            .is_some_and(|&(m, _)| m <= self.snd_una)
-        {
-            self.push_marks.pop_front();
-        }
-    }
-    /// Whether the data in `[start, end)` includes the last byte of a write.
-    pub fn has_push_mark(&self, start: Seq, end: Seq) -> bool {
-        self.push_marks
-            .iter()
-            .find(|&&(m, _)| m > start)
-            .is_some_and(|&(m, _)| m <= end)
-    }
-    /// `len` clipped so that a segment starting at `start` stops at the end of a record.
-    pub fn clip_to_record(&self, start: Seq, len: usize) -> usize {
-        match self.push_marks.iter().find(|&&(m, eor)| eor && m > start) {
-            Some(&(m, _)) => len.min(m.since(start) as usize),
-            None => len,
-        }
-    }
     /// Sequence number just past the queued data.
     pub fn data_end(&self) -> Seq {
         self.snd_buf_seq + self.snd_buf.len() as u32
