@@ -37,10 +37,13 @@ impl Tcb {
         }
     }
 
-    /// Start (or extend) a quick-ACK period: one ACK per segment for about half the
-    /// receive window's worth of segments, at least 2, at most [`MAX_QUICKACKS`].
+    /// Start (or extend) a quick-ACK period: one ACK per segment for about half the free
+    /// receive buffer's worth of segments, at least 2, at most [`MAX_QUICKACKS`]. (The buffer,
+    /// not the window advertised so far: a window that starts small and grows with the data
+    /// would otherwise end the period after a couple of segments.)
     fn enter_quickack(&mut self) {
-        let n = (self.rcv_wnd() / (2 * self.rcv_mss.max(1))).clamp(2, MAX_QUICKACKS);
+        let room = u32::try_from(self.recv_space()).unwrap_or(u32::MAX);
+        let n = (room / (2 * self.rcv_mss.max(1))).clamp(2, MAX_QUICKACKS);
         self.quickacks = self.quickacks.max(n);
     }
 
