@@ -255,3 +255,36 @@ fn a_loss_probe_resends_the_last_segment_as_it_was_a_lone_fin_stays_alone() {
     assert!(p.has(flags::FIN));
     assert_eq!(h.counters().loss_probes, 1);
 }
+
+#[test]
+fn push_marks_stay_bounded_and_the_queue_tail_keeps_its_push() {
+    use crate::tcp::tcb::MAX_PUSH_MARKS;
+    use crate::tcp::Sock;
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.set_nodelay(c, true).unwrap();
+    // The peer's window is closed: every 1-byte write stays queued with its mark.
+    h.inject(seg(5001).ack(iss + 1).win(0));
+    let writes = MAX_PUSH_MARKS + 100;
+    for _ in 0..writes {
+        h.tcp.send(c, b"x").unwrap();
+    }
+    h.flush();
+    h.out.clear();
+    let Some(Sock::Conn(t)) = h.tcp.slots[c.idx as usize].sock.as_ref() else {
+        panic!("connection gone");
+    };
+    assert_eq!(t.push_marks.len(), MAX_PUSH_MARKS);
+    // The window opens: the queue leaves in one segment whose last byte ends the last write.
+    h.inject(seg(5001).ack(iss + 1).win(65535));
+    let mut last = None;
+    h.flush();
+    for s in h.out.drain(..) {
+        if !s.data.is_empty() {
+            last = Some(s);
+        }
+    }
+    let last = last.expect("queued data sent");
+    assert_eq!(last.seq - iss + last.data.len() as u32, 1 + writes as u32);
+    assert!(last.has(flags::PSH));
+}
