@@ -382,6 +382,13 @@ impl ProtoOps<Host> for TcpSock {
             };
         }
         let v = int_opt(value)?;
+        if (level, name) == (SOL_TCP, TCP_QUICKACK) {
+            // A one-off action on the connection, not an option to remember.
+            return match self.handle() {
+                Some(h) => host.tcp.set_quickack(h, v != 0),
+                None => Ok(()),
+            };
+        }
         let o = &mut self.opts;
         // Setting TCP_NODELAY or clearing TCP_CORK sends what waits, as Linux's
         // tcp_push_pending_frames does.
@@ -438,6 +445,10 @@ impl ProtoOps<Host> for TcpSock {
             (SOL_TCP, TCP_CORK) => i32::from(o.cork),
             (SOL_TCP, TCP_NOTSENT_LOWAT) => o.notsent_lowat as i32,
             (SOL_TCP, TCP_INQ) => i32::from(o.inq),
+            (SOL_TCP, TCP_QUICKACK) => match self.handle() {
+                Some(h) => i32::from(host.tcp.quickack(h)?),
+                None => 1,
+            },
             (SOL_TCP, TCP_MAXSEG) => match self.handle() {
                 Some(h) => host.tcp.maxseg(h)? as i32,
                 None => o.user_mss.map_or(tcp::DEFAULT_MSS as i32, i32::from),

@@ -58,6 +58,8 @@ pub const TCP_CORK: i32 = 3;
 pub const TCP_KEEPIDLE: i32 = 4;
 pub const TCP_KEEPINTVL: i32 = 5;
 pub const TCP_KEEPCNT: i32 = 6;
+/// TCP_QUICKACK: 1 sends a pending ACK now and leaves ping-pong mode, 0 enters it (not sticky).
+pub const TCP_QUICKACK: i32 = 12;
 pub const TCP_CONGESTION: i32 = 13;
 pub const TCP_USER_TIMEOUT: i32 = 18;
 pub const TCP_NOTSENT_LOWAT: i32 = 25;

@@ -636,3 +636,17 @@ fn tcp_inq_and_notsent_lowat_read_back_as_set() {
     set(&mut w, TCP_NOTSENT_LOWAT, -1).unwrap();
     assert_eq!(get_int(&mut w, s, SOL_TCP, TCP_NOTSENT_LOWAT), Ok(-1));
 }
+
+#[test]
+fn tcp_quickack_reads_back_per_connection() {
+    let mut w = World::new();
+    let s = w.socket(SOCK_STREAM);
+    // Without a connection: accepted, reads as on.
+    assert_eq!(get_int(&mut w, s, SOL_TCP, TCP_QUICKACK), Ok(1));
+    let (c, _, _) = w.pair(8102);
+    let zero = 0i32.to_ne_bytes();
+    w.net
+        .setsockopt(&w.fds, c, SOL_TCP, TCP_QUICKACK, &zero)
+        .unwrap();
+    assert_eq!(get_int(&mut w, c, SOL_TCP, TCP_QUICKACK), Ok(0));
+}

@@ -63,6 +63,15 @@ impl Tcb {
         }
     }
 
+    /// TCP_QUICKACK: `true` sends a delayed ACK at once and leaves ping-pong mode; `false`
+    /// enters ping-pong mode (ACKs wait for a reply or the timer).
+    pub(crate) fn set_quickack(&mut self, on: bool) {
+        self.pingpong = !on;
+        if on && self.delack_at.is_some() {
+            self.ack_now = true;
+        }
+    }
+
     /// The delayed-ACK timer fired: in ping-pong mode no reply came to carry the ACK, so the
     /// exchange is not interactive after all.
     pub(crate) fn on_delack_timeout(&mut self) {

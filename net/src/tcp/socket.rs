@@ -508,6 +508,23 @@ impl Tcp {
         }
         self.with_opts(h, |o| o.user_mss = mss)
     }
+    /// TCP_QUICKACK (see `delack.rs`); no effect on a socket without a connection.
+    pub fn set_quickack(&mut self, h: Handle, on: bool) -> Result<(), Errno> {
+        let idx = self.check_handle(h)?;
+        if let Some(Sock::Conn(t)) = self.slots[idx].sock.as_mut() {
+            t.set_quickack(on);
+            self.after(idx);
+        }
+        Ok(())
+    }
+    /// TCP_QUICKACK as getsockopt reports it: 0 in ping-pong mode, else 1.
+    pub fn quickack(&self, h: Handle) -> Result<bool, Errno> {
+        let idx = self.check_handle(h)?;
+        Ok(match self.slots[idx].sock.as_ref() {
+            Some(Sock::Conn(t)) => !t.pingpong,
+            _ => true,
+        })
+    }
     /// TCP_NOTSENT_LOWAT (0: the default, no limit).
     pub fn set_notsent_lowat(&mut self, h: Handle, bytes: u32) -> Result<(), Errno> {
         self.with_opts(h, |o| o.notsent_lowat = bytes)

@@ -72,3 +72,19 @@ fn in_ping_pong_mode_the_ack_rides_on_the_reply() {
     assert_eq!((r.ack, r.data.as_slice()), (5009, &b"resp2"[..]));
     h.expect_none();
 }
+
+#[test]
+fn tcp_quickack_sends_a_pending_ack_now_and_zero_delays_them() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    // TCP_QUICKACK 0 during the quick-ACK period: the next segment's ACK is delayed.
+    h.tcp.set_quickack(c, false).unwrap();
+    assert_eq!(h.tcp.quickack(c), Ok(false));
+    h.inject(seg(5001).ack(iss + 1).data(&[1; 100]));
+    h.expect_none();
+    // TCP_QUICKACK 1: the pending ACK goes at once, without waiting for the timer.
+    h.tcp.set_quickack(c, true).unwrap();
+    assert_eq!(h.tcp.quickack(c), Ok(true));
+    assert_eq!(h.expect().ack, 5101);
+    assert_eq!(h.counters().delayed_acks, 0);
+}
