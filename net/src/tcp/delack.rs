@@ -15,7 +15,7 @@ use crate::time::Instant;
 pub const MAX_QUICKACKS: u32 = 16;
 
 impl Tcb {
-    /// In-order data of `len` bytes was just queued for the application (not filling a hole):
+    /// In-order data was just queued for the application (not filling a hole):
     /// acknowledge it now or arm the delayed-ACK timer.
     pub(crate) fn ack_policy(&mut self, cx: &Shared, now: Instant) {
         match self.last_data_rcv {
