@@ -62,6 +62,14 @@ impl Family<Host> for Inet {
 #[derive(Debug, Clone, Copy)]
 struct TcpOpts {
     nodelay: bool,
+    cork: bool,
+    /// TCP_MAXSEG (`None`: the path's MSS).
+    user_mss: Option<u16>,
+    /// TCP_NOTSENT_LOWAT as set (0: the default, no limit).
+    notsent_lowat: u32,
+    /// TCP_INQ: the caller of recvmsg wants the bytes left to read (the socket layer's
+    /// business; TCP only stores the flag).
+    inq: bool,
     keepalive: bool,
     keepidle: Duration,
     keepintvl: Duration,
@@ -96,6 +104,10 @@ impl TcpSock {
             bound: None,
             opts: TcpOpts {
                 nodelay: false,
+                cork: false,
+                user_mss: None,
+                notsent_lowat: 0,
+                inq: false,
                 keepalive: false,
                 keepidle: c.keepalive_idle,
                 keepintvl: c.keepalive_interval,
@@ -111,6 +123,9 @@ impl TcpSock {
     fn apply_opts(&self, tcp: &mut tcp::Tcp, h: tcp::Handle) -> Result<(), Errno> {
         let o = &self.opts;
         tcp.set_nodelay(h, o.nodelay)?;
+        tcp.set_cork(h, o.cork)?;
+        tcp.set_user_mss(h, o.user_mss)?;
+        tcp.set_notsent_lowat(h, o.notsent_lowat)?;
         tcp.set_keepalive_params(h, o.keepidle, o.keepintvl, o.keepcnt)?;
         tcp.set_keepalive(h, o.keepalive)?;
         let user_timeout =
@@ -245,11 +260,15 @@ impl ProtoOps<Host> for TcpSock {
         host: &mut Host,
         _now: Instant,
         buf: &[u8],
-        _flags: i32,
+        flags: i32,
         _dest: Option<SocketAddrV4>,
     ) -> Result<usize, Errno> {
+        let fl = tcp::SendFlags {
+            more: flags & MSG_MORE != 0,
+            eor: flags & MSG_EOR != 0,
+        };
         match self.side {
-            TcpSide::Conn(h) => host.tcp.send(h, buf),
+            TcpSide::Conn(h) => host.tcp.send_msg(h, buf, fl),
             // sk_stream_wait_connect: not connecting → EPIPE.
             _ => Err(Errno::EPIPE),
         }
@@ -363,9 +382,34 @@ impl ProtoOps<Host> for TcpSock {
             };
         }
         let v = int_opt(value)?;
+        if (level, name) == (SOL_TCP, TCP_QUICKACK) {
+            // A one-off action on the connection, not an option to remember.
+            return match self.handle() {
+                Some(h) => host.tcp.set_quickack(h, v != 0),
+                None => Ok(()),
+            };
+        }
         let o = &mut self.opts;
+        // Setting TCP_NODELAY or clearing TCP_CORK sends what waits, as Linux's
+        // tcp_push_pending_frames does.
+        let push = matches!(
+            (level, name, v != 0),
+            (SOL_TCP, TCP_NODELAY, true) | (SOL_TCP, TCP_CORK, false)
+        );
         match (level, name) {
             (SOL_TCP, TCP_NODELAY) => o.nodelay = v != 0,
+            (SOL_TCP, TCP_CORK) => o.cork = v != 0,
+            // An unsigned int: 0 restores the default and 0xffffffff (-1 here) is no limit.
+            (SOL_TCP, TCP_NOTSENT_LOWAT) => o.notsent_lowat = v as u32,
+            (SOL_TCP, TCP_INQ) if (0..=1).contains(&v) => o.inq = v != 0,
+            (SOL_TCP, TCP_INQ) => return Err(Errno::EINVAL),
+            (SOL_TCP, TCP_MAXSEG) => {
+                let m = u16::try_from(v).map_err(|_| Errno::EINVAL)?;
+                if !(tcp::MIN_MSS..=tcp::MAX_USER_MSS).contains(&m) {
+                    return Err(Errno::EINVAL);
+                }
+                o.user_mss = Some(m);
+            }
             (SOL_TCP, TCP_KEEPIDLE) => o.keepidle = secs(v)?,
             (SOL_TCP, TCP_KEEPINTVL) => o.keepintvl = secs(v)?,
             (SOL_TCP, TCP_KEEPCNT) if (1..=127).contains(&v) => o.keepcnt = v as u32,
@@ -378,7 +422,13 @@ impl ProtoOps<Host> for TcpSock {
             _ => return Err(Errno::ENOPROTOOPT),
         }
         match self.handle() {
-            Some(h) => self.apply_opts(&mut host.tcp, h),
+            Some(h) => {
+                self.apply_opts(&mut host.tcp, h)?;
+                if push {
+                    host.tcp.push_pending(h)?;
+                }
+                Ok(())
+            }
             None => Ok(()),
         }
     }
@@ -392,6 +442,17 @@ impl ProtoOps<Host> for TcpSock {
         }
         let v = match (level, name) {
             (SOL_TCP, TCP_NODELAY) => i32::from(o.nodelay),
+            (SOL_TCP, TCP_CORK) => i32::from(o.cork),
+            (SOL_TCP, TCP_NOTSENT_LOWAT) => o.notsent_lowat as i32,
+            (SOL_TCP, TCP_INQ) => i32::from(o.inq),
+            (SOL_TCP, TCP_QUICKACK) => match self.handle() {
+                Some(h) => i32::from(host.tcp.quickack(h)?),
+                None => 1,
+            },
+            (SOL_TCP, TCP_MAXSEG) => match self.handle() {
+                Some(h) => host.tcp.maxseg(h)? as i32,
+                None => o.user_mss.map_or(tcp::DEFAULT_MSS as i32, i32::from),
+            },
             (SOL_TCP, TCP_KEEPIDLE) => o.keepidle.as_secs() as i32,
             (SOL_TCP, TCP_KEEPINTVL) => o.keepintvl.as_secs() as i32,
             (SOL_TCP, TCP_KEEPCNT) => o.keepcnt as i32,

@@ -33,6 +33,8 @@ pub const IPPROTO_UDP: i32 = 17;
 
 pub const MSG_PEEK: i32 = 0x2;
 pub const MSG_DONTWAIT: i32 = 0x40;
+pub const MSG_EOR: i32 = 0x80;
+pub const MSG_MORE: i32 = 0x8000;
 pub const MSG_NOSIGNAL: i32 = 0x4000;
 
 pub const SHUT_RD: i32 = 0;
@@ -51,11 +53,19 @@ pub const SO_RCVTIMEO: i32 = 20;
 pub const SO_SNDTIMEO: i32 = 21;
 pub const SOL_TCP: i32 = 6;
 pub const TCP_NODELAY: i32 = 1;
+pub const TCP_MAXSEG: i32 = 2;
+pub const TCP_CORK: i32 = 3;
 pub const TCP_KEEPIDLE: i32 = 4;
 pub const TCP_KEEPINTVL: i32 = 5;
 pub const TCP_KEEPCNT: i32 = 6;
+/// TCP_QUICKACK: 1 sends a pending ACK now and leaves ping-pong mode, 0 enters it (not sticky).
+pub const TCP_QUICKACK: i32 = 12;
 pub const TCP_CONGESTION: i32 = 13;
 pub const TCP_USER_TIMEOUT: i32 = 18;
+pub const TCP_NOTSENT_LOWAT: i32 = 25;
+/// TCP_INQ: recvmsg reports the bytes left to read in a `TCP_CM_INQ` control message.
+pub const TCP_INQ: i32 = 36;
+pub const TCP_CM_INQ: i32 = TCP_INQ;
 
 /// Poll events, Linux's values.
 pub const POLLIN: u16 = 0x001;

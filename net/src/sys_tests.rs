@@ -640,3 +640,97 @@ fn unread_loopback_connections_stay_within_the_memory_limit_then_drain() {
         }
     }
 }
+
+fn get_int(w: &mut World, fd: i32, level: i32, name: i32) -> Result<i32, Errno> {
+    let mut out = [0u8; 4];
+    w.net.getsockopt(&w.fds, fd, level, name, &mut out)?;
+    Ok(i32::from_ne_bytes(out))
+}
+
+#[test]
+fn tcp_maxseg_caps_the_announced_mss_and_reads_back() {
+    let mut w = World::new();
+    let c = w.socket(SOCK_STREAM | SOCK_NONBLOCK);
+    // Before a connection: RFC 9293's default, as Linux answers.
+    assert_eq!(get_int(&mut w, c, SOL_TCP, TCP_MAXSEG), Ok(536));
+    let set = |w: &mut World, v: i32| {
+        w.net
+            .setsockopt(&w.fds, c, SOL_TCP, TCP_MAXSEG, &v.to_ne_bytes())
+    };
+    assert_eq!(set(&mut w, 50), Err(Errno::EINVAL));
+    assert_eq!(set(&mut w, 40000), Err(Errno::EINVAL));
+    set(&mut w, 1100).unwrap();
+    assert_eq!(get_int(&mut w, c, SOL_TCP, TCP_MAXSEG), Ok(1100));
+    let l = w.listener(8100);
+    assert_eq!(
+        w.net.connect(w.now, &w.fds, c, &lo(8100)),
+        Err(Errno::EINPROGRESS)
+    );
+    w.settle();
+    let (a, _) = w.net.accept(w.now, &mut w.fds, l, 0).expect("accept");
+    // Both ends send segments of 1100 bytes less the 12-byte timestamp option.
+    assert_eq!(get_int(&mut w, a, SOL_TCP, TCP_MAXSEG), Ok(1088));
+    assert_eq!(get_int(&mut w, c, SOL_TCP, TCP_MAXSEG), Ok(1088));
+}
+
+#[test]
+fn tcp_cork_and_msg_more_hold_a_small_write_until_released() {
+    let mut w = World::new();
+    let (c, a, _) = w.pair(8101);
+    let one = 1i32.to_ne_bytes();
+    let zero = 0i32.to_ne_bytes();
+    w.net
+        .setsockopt(&w.fds, c, SOL_TCP, TCP_CORK, &one)
+        .unwrap();
+    assert_eq!(get_int(&mut w, c, SOL_TCP, TCP_CORK), Ok(1));
+    assert_eq!(w.send(c, b"corked"), Ok(6));
+    w.settle();
+    assert_eq!(w.recv(a, 100), Err(Errno::EAGAIN));
+    w.net
+        .setsockopt(&w.fds, c, SOL_TCP, TCP_CORK, &zero)
+        .unwrap();
+    w.settle();
+    assert_eq!(w.recv(a, 100).unwrap(), b"corked");
+    // MSG_MORE: held like a cork until a write without it.
+    assert_eq!(
+        w.net.sendto(w.now, &w.fds, c, b"more", MSG_MORE, None),
+        Ok(4)
+    );
+    w.settle();
+    assert_eq!(w.recv(a, 100), Err(Errno::EAGAIN));
+    assert_eq!(w.send(c, b"!"), Ok(1));
+    w.settle();
+    assert_eq!(w.recv(a, 100).unwrap(), b"more!");
+}
+
+#[test]
+fn tcp_inq_and_notsent_lowat_read_back_as_set() {
+    let mut w = World::new();
+    let s = w.socket(SOCK_STREAM);
+    let set =
+        |w: &mut World, name, v: i32| w.net.setsockopt(&w.fds, s, SOL_TCP, name, &v.to_ne_bytes());
+    // Defaults: TCP_INQ off; TCP_NOTSENT_LOWAT 0 ("the host's default", no limit).
+    assert_eq!(get_int(&mut w, s, SOL_TCP, TCP_INQ), Ok(0));
+    assert_eq!(get_int(&mut w, s, SOL_TCP, TCP_NOTSENT_LOWAT), Ok(0));
+    set(&mut w, TCP_INQ, 1).unwrap();
+    assert_eq!(set(&mut w, TCP_INQ, 2), Err(Errno::EINVAL));
+    set(&mut w, TCP_NOTSENT_LOWAT, 4000).unwrap();
+    assert_eq!(get_int(&mut w, s, SOL_TCP, TCP_INQ), Ok(1));
+    assert_eq!(get_int(&mut w, s, SOL_TCP, TCP_NOTSENT_LOWAT), Ok(4000));
+    set(&mut w, TCP_NOTSENT_LOWAT, -1).unwrap();
+    assert_eq!(get_int(&mut w, s, SOL_TCP, TCP_NOTSENT_LOWAT), Ok(-1));
+}
+
+#[test]
+fn tcp_quickack_reads_back_per_connection() {
+    let mut w = World::new();
+    let s = w.socket(SOCK_STREAM);
+    // Without a connection: accepted, reads as on.
+    assert_eq!(get_int(&mut w, s, SOL_TCP, TCP_QUICKACK), Ok(1));
+    let (c, _, _) = w.pair(8102);
+    let zero = 0i32.to_ne_bytes();
+    w.net
+        .setsockopt(&w.fds, c, SOL_TCP, TCP_QUICKACK, &zero)
+        .unwrap();
+    assert_eq!(get_int(&mut w, c, SOL_TCP, TCP_QUICKACK), Ok(0));
+}

@@ -179,11 +179,35 @@ pub(crate) unsafe extern "C" fn pd_recvmsg(
         let name = m.name as *mut u8;
         let namelen: *mut u32 = &mut m.namelen;
         m.flags = 0;
+        let room = m.controllen;
         m.controllen = 0;
         // SAFETY: the msghdr's iovecs and name buffer are the caller's, valid for the call.
-        unsafe { recv_iov(s, fd, m.iov, iovlen, flags, name, namelen) }
+        let n = unsafe { recv_iov(s, fd, m.iov, iovlen, flags, name, namelen) }?;
+        if let Some(inq) = s.inq_hint(fd)? {
+            if m.control.is_null() || room < CMSG_INT_SPACE {
+                m.flags |= MSG_CTRUNC;
+            } else {
+                // struct cmsghdr { size_t len; int level; int type; } then the int.
+                let mut c = [0u8; CMSG_INT_SPACE];
+                c[..8].copy_from_slice(&(CMSG_INT_LEN as u64).to_ne_bytes());
+                c[8..12].copy_from_slice(&net::socket::SOL_TCP.to_ne_bytes());
+                c[12..16].copy_from_slice(&net::socket::TCP_CM_INQ.to_ne_bytes());
+                c[16..20].copy_from_slice(&inq.to_ne_bytes());
+                // SAFETY: the caller's control buffer holds `room` ≥ CMSG_INT_SPACE bytes.
+                let out = unsafe { slice_mut(m.control as *mut u8, CMSG_INT_SPACE)? };
+                out.copy_from_slice(&c);
+                m.controllen = CMSG_INT_SPACE;
+            }
+        }
+        Ok(n)
     })
 }
+
+/// `CMSG_LEN(sizeof(int))` and `CMSG_SPACE(sizeof(int))` on x86_64.
+const CMSG_INT_LEN: usize = 20;
+const CMSG_INT_SPACE: usize = 24;
+/// `MSG_CTRUNC`: control data did not fit.
+const MSG_CTRUNC: c_int = 0x8;
 
 pub(crate) unsafe extern "C" fn pd_sendto(
     ud: Ud,

@@ -358,6 +358,22 @@ impl Shim {
         }
     }
 
+    /// Before virtual time moves on, let a blocked call that a change has woken (and that has
+    /// not run since) retry at the current instant, within [`WAITER_GRACE`] of wall time.
+    fn let_waiters_run<'a>(&'a self, mut st: Guard<'a>) -> Guard<'a> {
+        let mut waited = WallDuration::ZERO;
+        while st.waiters > 0 && st.seen != st.gen && waited < WAITER_GRACE {
+            let step = WallDuration::from_millis(10);
+            st = self
+                .cv
+                .wait_timeout(st, step)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            waited += step;
+        }
+        st
+    }
+
     /// Run a non-blocking call under the lock, then let the stack settle.
     fn call<R>(&self, op: impl FnOnce(&mut State) -> Result<R, Errno>) -> Result<R, Errno> {
         let mut st = self.lock();
@@ -372,7 +388,7 @@ impl Shim {
 
     /// `gettimeofday`: the virtual clock (µs since the epoch), advanced by 1 µs per call.
     pub fn gettimeofday(&self) -> u64 {
-        let mut st = self.lock();
+        let mut st = self.let_waiters_run(self.lock());
         let target = st.now + 1;
         if st.advance_to(target) {
             self.kick(&mut st);
@@ -382,7 +398,7 @@ impl Shim {
 
     /// `usleep`: advance the clock, firing timers in order.
     pub fn usleep(&self, usec: u64) {
-        let mut st = self.lock();
+        let mut st = self.let_waiters_run(self.lock());
         let target = st.now.saturating_add(usec);
         st.advance_to(target);
         self.kick(&mut st);
@@ -419,16 +435,7 @@ impl Shim {
                 return Some((EPOCH_US + t, d));
             }
             // A blocked call woken by what we did may be about to send: let it run first.
-            let mut waited = WallDuration::ZERO;
-            while st.waiters > 0 && st.seen != st.gen && waited < WAITER_GRACE {
-                let step = WallDuration::from_millis(10);
-                st = self
-                    .cv
-                    .wait_timeout(st, step)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-                waited += step;
-            }
+            st = self.let_waiters_run(st);
             if let Some((t, d)) = st.link.pop() {
                 return Some((EPOCH_US + t, d));
             }

@@ -545,6 +545,48 @@ fn blocking_read_on_another_thread_wakes_on_injected_data() {
     assert_eq!(t.join().unwrap(), b"hello");
 }
 
+#[test]
+fn a_woken_blocking_read_returns_before_the_main_thread_moves_the_clock() {
+    let pd = Pd::new(FLAGS);
+    let l = pd.listener(8080);
+    let (fd, isn, tsv) = established(&pd, l);
+    let ud = pd.ud() as usize;
+    let read = pd.i.read.unwrap();
+    let gettimeofday = pd.i.gettimeofday.unwrap();
+    let t = std::thread::spawn(move || {
+        let mut buf = [0u8; 100];
+        // SAFETY: the shim outlives the thread (joined below); valid buffers.
+        let n = unsafe { read(ud as Ud, fd, buf.as_mut_ptr(), buf.len()) };
+        let mut tv = TimeVal { sec: 0, usec: 0 };
+        // SAFETY: a writable timeval; tz may be NULL.
+        unsafe { gettimeofday(ud as Ud, &mut tv, std::ptr::null_mut()) };
+        (n, tv.sec * 1_000_000 + tv.usec)
+    });
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    pd.send(&segment(
+        40000,
+        8080,
+        1001,
+        isn + 1,
+        ACK | PSH,
+        257,
+        &ts_opts(300, tsv),
+        b"hello",
+    ));
+    let arrived = pd.now();
+    // The first data of the connection is acknowledged at once (quick-ACK): the main thread
+    // reads that ACK and sleeps on at once, as packetdrill does.
+    assert!(pd.receive().is_some());
+    pd.usleep(100_000);
+    let (n, returned) = t.join().unwrap();
+    assert_eq!(n, 5);
+    assert!(
+        returned - arrived < 1_000,
+        "read returned {} µs after its data arrived",
+        returned - arrived
+    );
+}
+
 /// `epoll_wait(ep, evs, 4, timeout)` → (events, data) pairs.
 fn epoll_wait(pd: &Pd, ep: i32, timeout: i32) -> Vec<(u32, u64)> {
     let mut raw = [0u8; 4 * EPOLL_EVENT_LEN];
@@ -617,4 +659,70 @@ fn a_blocking_call_on_the_main_thread_that_nothing_can_complete_fails_instead_of
         pd.now() - before <= 1_000,
         "no timer to wait for: the clock did not jump"
     );
+}
+
+/// recvmsg into `buf` with a 24-byte control buffer → (result, control length, flags, the
+/// control bytes).
+fn recvmsg_inq(pd: &Pd, fd: i32, buf: &mut [u8]) -> (isize, usize, i32, [u8; 24]) {
+    let mut ctl = [0u8; 24];
+    let mut iov = IoVec {
+        base: buf.as_mut_ptr(),
+        len: buf.len(),
+    };
+    let mut m = MsgHdr {
+        name: std::ptr::null_mut(),
+        namelen: 0,
+        iov: &mut iov,
+        iovlen: 1,
+        control: ctl.as_mut_ptr().cast(),
+        controllen: ctl.len(),
+        flags: 0,
+    };
+    // SAFETY: a valid msghdr whose iovec and control buffer outlive the call.
+    let r = unsafe { (pd.i.recvmsg.unwrap())(pd.ud(), fd, &mut m, 0) };
+    (r, m.controllen, m.flags, ctl)
+}
+
+#[test]
+fn tcp_inq_reports_bytes_left_in_a_control_message() {
+    let pd = Pd::new(FLAGS);
+    let l = pd.listener(8080);
+    let (fd, isn, tsv) = established(&pd, l);
+    let one = 1i32.to_ne_bytes();
+    // SAFETY: a valid 4-byte option value.
+    let r = unsafe { (pd.i.setsockopt.unwrap())(pd.ud(), fd, 6, 36, one.as_ptr(), 4) };
+    assert_eq!(r, 0);
+    pd.send(&segment(
+        40000,
+        8080,
+        1001,
+        isn + 1,
+        ACK | PSH,
+        257,
+        &ts_opts(300, tsv),
+        b"0123456789",
+    ));
+    let mut buf = [0u8; 4];
+    let (n, clen, flags, ctl) = recvmsg_inq(&pd, fd, &mut buf);
+    assert_eq!((n, clen, flags), (4, 24, 0));
+    let int = |b: &[u8]| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+    assert_eq!(u64::from_ne_bytes(ctl[..8].try_into().unwrap()), 20);
+    assert_eq!(
+        (int(&ctl[8..]), int(&ctl[12..]), int(&ctl[16..])),
+        (6, 36, 6)
+    );
+    // The peer finishes: once the data is read the hint says 1 (end of stream next).
+    pd.send(&segment(
+        40000,
+        8080,
+        1011,
+        isn + 1,
+        ACK | FIN,
+        257,
+        &ts_opts(301, tsv),
+        &[],
+    ));
+    let mut buf = [0u8; 16];
+    let (n, _, _, ctl) = recvmsg_inq(&pd, fd, &mut buf);
+    assert_eq!((n, int(&ctl[16..])), (6, 1));
 }

@@ -47,6 +47,15 @@ impl Tcb {
         }
         if seg.ack > self.snd_una {
             let acked = seg.ack.since(self.snd_una);
+            // What this ACK newly tells us arrived: not the bytes a SACK block already
+            // reported, nor (without SACK) the segments each duplicate ACK stood for. Slow
+            // start grows by these only (RFC 5681's N counted once per byte, as Linux does).
+            let seen = if self.sack_ok {
+                self.sacked_below(seg.ack)
+            } else {
+                self.dupacks.saturating_mul(self.mss)
+            };
+            let delivered = acked.saturating_sub(seen.min(acked.saturating_sub(1)));
             // Drop acknowledged data from the send buffer.
             let data_acked = seg.ack.min(self.data_end());
             if data_acked > self.snd_buf_seq {
@@ -60,6 +69,7 @@ impl Tcb {
             if self.snd_nxt < self.snd_una {
                 self.snd_nxt = self.snd_una;
             }
+            self.prune_push_marks();
             self.sack_trim();
             // RTT: timestamps when negotiated, otherwise Karn's timed segment.
             let mut sampled = false;
@@ -123,12 +133,12 @@ impl Tcb {
                 }
             } else {
                 let rtt = self.srtt_us.map(crate::time::Duration::from_micros);
-                let mut grow = acked;
+                let mut grow = delivered;
                 // An application-limited sender (less than half the window in flight) cannot
                 // overshoot a queue: HyStart++ looks only at window-limited rounds.
                 if self.hystart.active()
                     && self.cc.cwnd() < self.cc.ssthresh()
-                    && self.flight().saturating_add(acked) >= self.cc.cwnd() / 2
+                    && self.flight().saturating_add(delivered) >= self.cc.cwnd() / 2
                 {
                     let cwnd_segments = self.cc.cwnd() / mss.max(1);
                     let now_us = now.as_micros();
@@ -140,7 +150,7 @@ impl Tcb {
                         sample_us,
                     ) {
                         Growth::Exit => self.cc.exit_slow_start(),
-                        g => grow = HyStart::scale(g, acked),
+                        g => grow = HyStart::scale(g, delivered),
                     }
                 }
                 self.cc.on_ack_at(now, rtt, grow, mss);

@@ -48,6 +48,7 @@ mod ack;
 mod config;
 pub mod congestion;
 mod cubic;
+mod delack;
 mod hystart;
 mod icmp;
 mod input;
@@ -55,6 +56,7 @@ pub mod isn;
 mod listen;
 mod memory;
 mod output;
+mod push;
 mod reassembly;
 mod sack;
 pub mod seq;
@@ -84,7 +86,7 @@ pub use icmp::IcmpError;
 pub use memory::{Memory, PER_SOCKET_FLOOR};
 pub use output::{Emit, EmitInPlace};
 pub use sack::MAX_SACK_RANGES;
-pub use socket::{PollEvents, Shutdown};
+pub use socket::{PollEvents, SendFlags, Shutdown, DEFAULT_MSS, MAX_USER_MSS};
 pub use stats::Counters;
 pub use tcb::{SockOpts, MAX_BUFFER, MAX_DUPTHRESH, MIN_BUFFER, MIN_MSS, OOO_ENTRY_OVERHEAD};
 
@@ -417,9 +419,14 @@ impl Tcp {
         Self::charge(&mut self.cx.mem, tcb);
         let closed = tcb.state == State::Closed;
         let owner = tcb.owner;
+        // An abort (Linux's active reset): RST with ACK of what we received and, when the
+        // connection uses them, timestamps, so the peer's PAWS check accepts it.
         let rst = if closed && tcb.send_rst_on_close {
             tcb.send_rst_on_close = false;
-            Some((tcb.local, tcb.remote, tcb.snd_max))
+            let ts = tcb
+                .ts_ok
+                .then(|| (tcb.ts_now(self.last_now), tcb.ts_recent));
+            Some((tcb.local, tcb.remote, tcb.snd_max, tcb.rcv_nxt, ts))
         } else {
             None
         };
@@ -433,8 +440,12 @@ impl Tcp {
                 });
             }
         }
-        if let Some((l, r, seq)) = rst {
-            self.queue_rst(l, r, RstReply { seq, ack: None });
+        if let Some((l, r, seq, ack, ts)) = rst {
+            let reply = RstReply {
+                seq,
+                ack: Some(ack),
+            };
+            self.queue_rst_ts(l, r, reply, ts);
         }
         self.memory_changed();
         if closed && owner != Owner::User {
@@ -546,6 +557,17 @@ impl Tcp {
 
     /// Queue a RST (or RST|ACK) from `local` to `remote`.
     fn queue_rst(&mut self, local: SocketAddrV4, remote: SocketAddrV4, r: RstReply) {
+        self.queue_rst_ts(local, remote, r, None);
+    }
+
+    /// [`Tcp::queue_rst`] with a timestamp option (TSval, TSecr).
+    fn queue_rst_ts(
+        &mut self,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        r: RstReply,
+        ts: Option<(u32, u32)>,
+    ) {
         if self.rsts.len() >= MAX_PENDING_RSTS {
             return;
         }
@@ -556,7 +578,10 @@ impl Tcp {
             ack: r.ack.map_or(0, |a| a.0),
             flags: flags::RST | if r.ack.is_some() { flags::ACK } else { 0 },
             window: 0,
-            options: TcpOptions::default(),
+            options: TcpOptions {
+                timestamp: ts,
+                ..TcpOptions::default()
+            },
         };
         let mut buf = Vec::new();
         repr.emit(*local.ip(), *remote.ip(), [&[], &[]], &mut buf);
@@ -582,7 +607,10 @@ impl Tcp {
     /// appended to (behind whatever headroom it already holds). Queued RSTs and cookie
     /// SYN-ACKs are copied in.
     pub fn dispatch_in_place(&mut self, now: Instant, emit: &mut EmitInPlace) {
+        // Callers without a clock (socket options) pass an old instant: segments still carry
+        // the latest time TCP has seen, or their timers would fire at once.
         self.last_now = self.last_now.max(now);
+        let now = self.last_now;
         if self.rsts.is_empty() && self.dirty.is_empty() {
             return;
         }

@@ -1,8 +1,10 @@
 //! Segment transmission for one connection: SYN and SYN-ACK with options in Linux's order,
-//! data within min(cwnd, peer window) with Nagle and sender SWS avoidance (RFC 1122
-//! §4.2.3.4), limited transmit (RFC 3042), retransmission of the head on fast retransmit and
-//! partial ACKs, FIN, pure and delayed ACKs, window and keepalive probes, and the receive window
-//! we advertise (receiver SWS avoidance).
+//! data within min(cwnd, peer window) with Nagle, TCP_CORK/MSG_MORE and sender SWS avoidance
+//! (RFC 1122 §4.2.3.4), segments that never cross a MSG_EOR record end, PSH where Linux puts
+//! it (write ends, burst ends, forced push), limited transmit (RFC 3042), retransmission of
+//! the head on fast retransmit and partial ACKs, tail loss probes (RFC 8985 §7), FIN, pure and
+//! delayed ACKs, window and keepalive probes, and the receive window we advertise (receiver
+//! SWS avoidance).
 //!
 //! Owns building segments from the TCB; it never changes what was received and never decides
 //! that data was lost (input.rs and timer.rs do, by setting flags this code obeys).
@@ -141,6 +143,10 @@ impl Tcb {
             self.ack_now = false;
             self.delack_at = None;
             self.unacked_bytes = 0;
+            self.on_ack_sent();
+        }
+        if len > 0 {
+            self.on_data_sent(cx, now);
         }
     }
 
@@ -173,6 +179,9 @@ impl Tcb {
             }
         } else if self.rtt_timing.is_none() {
             self.rtt_timing = Some((end, now));
+        }
+        if end > self.snd_max {
+            self.tail_seg = seq;
         }
         self.send_segment(cx, now, seq, fl, data_at, len, emit);
         self.last_send = now;
@@ -228,14 +237,15 @@ impl Tcb {
         if self.rexmit_head && self.snd_una < self.snd_max && self.snd_una <= self.data_end() {
             self.rexmit_head = false;
             let avail = self.data_end().since(self.snd_una) as usize;
-            let len = avail.min(mss);
+            let len = self.clip_to_record(self.snd_una, avail.min(mss));
             let fin = self
                 .fin_seq()
                 .is_some_and(|f| self.snd_una + len as u32 == f);
             if len > 0 || fin {
+                let push = self.has_push_mark(self.snd_una, self.snd_una + len as u32);
                 let fl = flags::ACK
                     | if fin { flags::FIN } else { 0 }
-                    | if len == avail { flags::PSH } else { 0 };
+                    | if push { flags::PSH } else { 0 };
                 let advance = self.snd_nxt == self.snd_una;
                 self.send_sequenced(cx, now, self.snd_una, fl, len, advance, emit);
                 sent_any = true;
@@ -256,10 +266,18 @@ impl Tcb {
                 } else {
                     0
                 };
+                let len = self.clip_to_record(s, len as usize);
                 if len == 0 {
                     break;
                 }
-                self.send_sequenced(cx, now, s, flags::ACK, len as usize, false, emit);
+                let fl = flags::ACK
+                    | if self.has_push_mark(s, s + len as u32) {
+                        flags::PSH
+                    } else {
+                        0
+                    };
+                self.send_sequenced(cx, now, s, fl, len, false, emit);
+                let len = len as u32;
                 self.high_rxt = s + len;
                 sent_any = true;
             }
@@ -270,6 +288,8 @@ impl Tcb {
             sent_any = true;
         }
         let sent_before = self.snd_max;
+        // New-data segments sent by this call, for the PSH that closes a burst.
+        let mut burst = 0u32;
         loop {
             if self.snd_nxt < self.snd_buf_seq {
                 self.snd_nxt = self.snd_buf_seq;
@@ -322,15 +342,20 @@ impl Tcb {
                     len = len.min(l.since(self.snd_nxt) as usize);
                 }
             }
+            // A record (MSG_EOR) ends its segment: what follows is never coalesced with it.
+            let unclipped = len;
+            len = self.clip_to_record(self.snd_nxt, len);
+            let record_end = len < unclipped;
             if len == 0 && unsent > 0 {
                 break;
             }
             let retrans = self.snd_nxt < self.snd_max;
-            if len < mss && len > 0 && !retrans && !self.force_send {
+            if len < mss && len > 0 && !retrans && !self.force_send && !record_end {
                 let idle = self.snd_nxt == self.snd_una;
                 let all = len == unsent;
-                let push = self.opts.nodelay || idle || self.fin_queued;
-                let big = self.max_snd_wnd > 0 && len as u32 >= self.max_snd_wnd / 2;
+                let held = self.opts.cork || self.more_pending;
+                let push = !held && (self.opts.nodelay || idle) || self.fin_queued;
+                let big = !held && self.max_snd_wnd > 0 && len as u32 >= self.max_snd_wnd / 2;
                 if !((all && push) || big) {
                     break;
                 }
@@ -341,28 +366,42 @@ impl Tcb {
             if fin {
                 fl |= flags::FIN;
             }
-            if len > 0 && len == unsent {
+            let end = self.snd_nxt + len as u32;
+            if len > 0 && self.push_due(self.snd_nxt, end, retrans, burst, len, unsent, usable) {
                 fl |= flags::PSH;
             }
             self.send_sequenced(cx, now, self.snd_nxt, fl, len, true, emit);
+            if fl & flags::PSH != 0 && !retrans {
+                self.pushed_seq = end;
+            }
+            if !retrans && len > 0 {
+                burst += 1;
+            }
             sent_any = true;
             if fin {
                 break;
             }
         }
         self.force_send = false;
-        // New data went out: (re)arm the tail loss probe if it comes before the timeout.
-        if self.snd_max > sent_before && !self.in_recovery && !self.tlp_out {
+        self.persist_push = false;
+        // MSG_MORE held back only the output of the write that said it.
+        self.more_pending = false;
+        // New data went out: (re)arm the tail loss probe (RFC 8985 §7.2), which needs SACK to
+        // tell what the probe repaired; a probe due after the timeout replaces the timeout's
+        // first expiry (the retransmission timer restarts when the probe leaves).
+        if self.snd_max > sent_before && !self.in_recovery && !self.tlp_out && self.sack_ok {
             if let Some(srtt) = self.srtt_us {
                 let mut pto = crate::time::Duration::from_micros(2 * srtt);
-                if self.flight() <= self.mss {
+                pto += if self.flight() <= self.mss {
                     // A lone segment may wait for a delayed ACK (RFC 8985 §7.2).
-                    pto += crate::time::Duration::from_millis(200);
-                }
-                let pto = pto.max(crate::time::Duration::from_millis(10));
+                    crate::time::Duration::from_millis(200)
+                } else {
+                    // Timer granularity (Linux's TCP_TIMEOUT_MIN, 2 ms).
+                    crate::time::Duration::from_millis(2)
+                };
                 let at = now + pto;
                 self.tlp_at = match self.rto_at {
-                    Some(rto) if rto <= at => None,
+                    Some(rto) if rto <= at => Some(rto),
                     _ => Some(at),
                 };
             }
@@ -401,20 +440,25 @@ impl Tcb {
         let edge = self.snd_una + self.snd_wnd;
         if unsent > 0 && self.snd_nxt == self.snd_max && edge > self.snd_nxt {
             let len = unsent.min(mss).min(edge.since(self.snd_nxt) as usize);
-            let fl = flags::ACK | if len == unsent { flags::PSH } else { 0 };
+            let len = self.clip_to_record(self.snd_nxt, len);
+            let push = self.has_push_mark(self.snd_nxt, self.snd_nxt + len as u32);
+            let fl = flags::ACK | if push { flags::PSH } else { 0 };
             self.send_sequenced(cx, now, self.snd_nxt, fl, len, true, emit);
             return;
         }
+        // The most recently sent segment again (RFC 8985 §7.3): from where it began (a lone
+        // FIN stays a lone FIN), at most one MSS, never below SND.UNA.
         let end = self.snd_max.min(self.data_end());
-        let start = if end.since(self.snd_una) as usize > mss {
-            end - mss as u32
-        } else {
-            self.snd_una
-        };
+        let mut start = self.tail_seg.max(self.snd_una).min(end);
+        if end.since(start) as usize > mss {
+            start = end - mss as u32;
+        }
         let len = end.since(start) as usize;
         let fin = self.fin_seq().is_some_and(|f| f == end && self.snd_max > f);
         if len > 0 || fin {
-            let fl = flags::ACK | if fin { flags::FIN } else { 0 };
+            let push = len > 0 && self.has_push_mark(start, end);
+            let fl =
+                flags::ACK | if fin { flags::FIN } else { 0 } | if push { flags::PSH } else { 0 };
             self.send_sequenced(cx, now, start, fl, len, false, emit);
         }
     }

@@ -61,8 +61,10 @@ impl Tcb {
             if self.owner == Owner::Orphan {
                 // Data for a closed socket: nobody will read it (Linux resets too).
                 cx.stats.abort_on_data += 1;
+                // A reply to this segment: its ACK field is the peer's RCV.NXT, the one
+                // sequence number an RFC 5961 receiver accepts without a challenge.
                 let rst = RstReply {
-                    seq: self.snd_max,
+                    seq: seg.ack,
                     ack: None,
                 };
                 self.set_state(&mut cx.stats, State::Closed);
@@ -85,10 +87,10 @@ impl Tcb {
                     .rcv_mss
                     .max(data.len() as u32)
                     .min(u32::from(self.opts.mss()));
-                if filled_hole || self.unacked_bytes >= 2 * self.rcv_mss {
+                if filled_hole {
                     self.ack_now = true;
-                } else if self.delack_at.is_none() {
-                    self.delack_at = Some(now + cx.config.delayed_ack);
+                } else {
+                    self.ack_policy(cx, now);
                 }
             } else {
                 self.queue_ooo(cx, seq, base_off, data);

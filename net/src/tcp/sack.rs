@@ -146,7 +146,7 @@ impl Tcb {
     }
 
     /// SACKed bytes below `x`.
-    fn sacked_below(&self, x: Seq) -> u32 {
+    pub(crate) fn sacked_below(&self, x: Seq) -> u32 {
         self.sacked
             .iter()
             .filter(|&&(l, _)| l < x)

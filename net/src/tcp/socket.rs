@@ -35,6 +35,20 @@ pub struct PollEvents {
     pub error: bool,
 }
 
+/// Largest TCP_MAXSEG accepted (Linux's MAX_TCP_WINDOW).
+pub const MAX_USER_MSS: u16 = 32767;
+/// TCP_MAXSEG before a connection has an MSS (RFC 9293 §3.7.1's default).
+pub const DEFAULT_MSS: u32 = 536;
+
+/// The `send(2)` flags TCP acts on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SendFlags {
+    /// MSG_MORE: more data follows at once; do not push this write's tail.
+    pub more: bool,
+    /// MSG_EOR: this write ends a record; later data never shares its last segment.
+    pub eor: bool,
+}
+
 impl Tcp {
     pub(crate) fn handle_of(&self, idx: usize) -> Handle {
         Handle {
@@ -133,6 +147,13 @@ impl Tcp {
     /// Queue bytes for sending; returns how many fit (`EAGAIN` when none, `EPIPE` after
     /// shutdown or reset, `ENOTCONN` before connecting, a pending error first).
     pub fn send(&mut self, h: Handle, data: &[u8]) -> Result<usize, Errno> {
+        self.send_msg(h, data, SendFlags::default())
+    }
+
+    /// [`Tcp::send`] with `send(2)` flags: MSG_MORE holds the tail back (no PSH, sub-MSS data
+    /// waits like TCP_CORK until a write without it), MSG_EOR ends a record that no segment
+    /// extends past. PSH marks the last byte of every other write.
+    pub fn send_msg(&mut self, h: Handle, data: &[u8], fl: SendFlags) -> Result<usize, Errno> {
         let (tcb, cx, idx) = self.parts(h)?;
         if let Some(e) = tcb.error.take() {
             return Err(e);
@@ -159,6 +180,8 @@ impl Tcp {
             return Err(Errno::EAGAIN);
         }
         tcb.snd_buf.extend(&data[..n]);
+        // A partial write (the buffer filled) is still the end of this call's data.
+        tcb.mark_write_end(fl.more, fl.eor && n == data.len());
         self.after(idx);
         Ok(n)
     }
@@ -415,6 +438,22 @@ impl Tcp {
     pub fn set_nodelay(&mut self, h: Handle, on: bool) -> Result<(), Errno> {
         self.with_opts(h, |o| o.nodelay = on)
     }
+    /// TCP_CORK: while set, only full-sized segments are sent.
+    pub fn set_cork(&mut self, h: Handle, on: bool) -> Result<(), Errno> {
+        self.with_opts(h, |o| o.cork = on)
+    }
+    /// Send what the queue holds now, past Nagle, TCP_CORK and MSG_MORE, once (what Linux
+    /// does when TCP_NODELAY is set or TCP_CORK cleared). A no-op without a connection.
+    pub fn push_pending(&mut self, h: Handle) -> Result<(), Errno> {
+        let idx = self.check_handle(h)?;
+        if let Some(Sock::Conn(t)) = self.slots[idx].sock.as_mut() {
+            if t.data_end() > t.snd_nxt {
+                t.force_send = true;
+            }
+            self.after(idx);
+        }
+        Ok(())
+    }
     /// SO_KEEPALIVE.
     pub fn set_keepalive(&mut self, h: Handle, on: bool) -> Result<(), Errno> {
         self.with_opts(h, |o| o.keepalive = on)
@@ -474,6 +513,49 @@ impl Tcp {
             Some(Sock::Listener(l)) => Ok(l.opts.congestion_factory(&self.cx.config)(1, 1).name()),
             None => Err(Errno::EBADF),
         }
+    }
+    /// TCP_MAXSEG: cap the MSS announced on the SYN and used for sending (`EINVAL` outside
+    /// 88..=32767, Linux's bounds). A connection's MSS only shrinks.
+    pub fn set_user_mss(&mut self, h: Handle, mss: Option<u16>) -> Result<(), Errno> {
+        if mss.is_some_and(|m| !(MIN_MSS..=MAX_USER_MSS).contains(&m)) {
+            return Err(Errno::EINVAL);
+        }
+        self.with_opts(h, |o| o.user_mss = mss)
+    }
+    /// TCP_QUICKACK (see `delack.rs`); no effect on a socket without a connection.
+    pub fn set_quickack(&mut self, h: Handle, on: bool) -> Result<(), Errno> {
+        let idx = self.check_handle(h)?;
+        if let Some(Sock::Conn(t)) = self.slots[idx].sock.as_mut() {
+            t.set_quickack(on);
+            self.after(idx);
+        }
+        Ok(())
+    }
+    /// TCP_QUICKACK as getsockopt reports it: 0 in ping-pong mode, else 1.
+    pub fn quickack(&self, h: Handle) -> Result<bool, Errno> {
+        let idx = self.check_handle(h)?;
+        Ok(match self.slots[idx].sock.as_ref() {
+            Some(Sock::Conn(t)) => !t.pingpong,
+            _ => true,
+        })
+    }
+    /// TCP_NOTSENT_LOWAT (0: the default, no limit).
+    pub fn set_notsent_lowat(&mut self, h: Handle, bytes: u32) -> Result<(), Errno> {
+        self.with_opts(h, |o| o.notsent_lowat = bytes)
+    }
+    /// TCP_MAXSEG as getsockopt reports it: a connection's segment payload size (the MSS less
+    /// the timestamp option it carries), before that the value set, else 536 (RFC 9293's
+    /// default MSS, Linux's answer too).
+    pub fn maxseg(&self, h: Handle) -> Result<u32, Errno> {
+        let idx = self.check_handle(h)?;
+        Ok(match self.slots[idx].sock.as_ref() {
+            Some(Sock::Conn(t)) if t.state.is_synchronized() || t.was_connected => {
+                t.mss - if t.ts_ok { 12 } else { 0 }
+            }
+            Some(Sock::Conn(t)) => t.opts.user_mss.map_or(DEFAULT_MSS, u32::from),
+            Some(Sock::Listener(l)) => l.opts.user_mss.map_or(DEFAULT_MSS, u32::from),
+            None => return Err(Errno::EBADF),
+        })
     }
     /// Path MTU for a listener's children or a connection (MSS = MTU − 40; it only shrinks).
     pub fn set_mtu(&mut self, h: Handle, mtu: u16) -> Result<(), Errno> {

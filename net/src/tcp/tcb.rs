@@ -35,6 +35,11 @@ pub const MIN_MSS: u16 = 88;
 pub const MIN_BUFFER: usize = 2048;
 /// Largest buffer a caller may set: 16 MiB bounds one connection's memory.
 pub const MAX_BUFFER: usize = 16 << 20;
+/// Write boundaries remembered in the send queue (PSH and MSG_EOR). Each `send` adds at most
+/// one; beyond the bound the newest boundary replaces the previous one, so the tail of the
+/// queue always carries its push (an application doing thousands of tiny writes into a full
+/// window loses only intermediate PSH flags, which are advisory).
+pub const MAX_PUSH_MARKS: usize = 256;
 
 /// Who holds a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +57,9 @@ pub(crate) enum Owner {
 pub struct SockOpts {
     /// TCP_NODELAY: disable Nagle.
     pub nodelay: bool,
+    /// TCP_CORK: only full-sized segments leave until it is cleared (the FIN and the
+    /// persist timer still flush the tail).
+    pub cork: bool,
     /// SO_KEEPALIVE.
     pub keepalive: bool,
     /// TCP_KEEPIDLE.
@@ -68,6 +76,12 @@ pub struct SockOpts {
     pub recv_buffer: usize,
     /// The MTU of the path, giving our MSS (MTU − 40).
     pub mtu: u16,
+    /// TCP_MAXSEG: a cap on the MSS we announce and send with.
+    pub user_mss: Option<u16>,
+    /// TCP_NOTSENT_LOWAT: most bytes written but not yet sent that a write may add to; 0
+    /// (the default) takes the host default, which is no limit beyond the send buffer
+    /// (Linux's sysctl default, `u32::MAX`).
+    pub notsent_lowat: u32,
     /// TCP_CONGESTION: the algorithm's name, `None` for the host's
     /// [`TcpConfig::congestion`].
     pub congestion: Option<&'static str>,
@@ -77,6 +91,7 @@ impl SockOpts {
     pub fn from_config(c: &TcpConfig) -> Self {
         SockOpts {
             nodelay: false,
+            cork: false,
             keepalive: false,
             keepalive_idle: c.keepalive_idle,
             keepalive_interval: c.keepalive_interval,
@@ -85,6 +100,8 @@ impl SockOpts {
             send_buffer: c.send_buffer,
             recv_buffer: c.recv_buffer,
             mtu: c.default_mtu,
+            user_mss: None,
+            notsent_lowat: 0,
             congestion: None,
         }
     }
@@ -94,9 +111,17 @@ impl SockOpts {
             .and_then(super::congestion::by_name)
             .unwrap_or(c.congestion)
     }
+    /// The TCP_NOTSENT_LOWAT limit in force, `None` for none.
+    pub fn notsent_limit(&self) -> Option<usize> {
+        match self.notsent_lowat {
+            0 | u32::MAX => None,
+            n => Some(n as usize),
+        }
+    }
     /// Our MSS for this path.
     pub fn mss(&self) -> u16 {
-        self.mtu.saturating_sub(40).max(MIN_MSS)
+        let path = self.mtu.saturating_sub(40);
+        self.user_mss.map_or(path, |u| path.min(u)).max(MIN_MSS)
     }
 }
 
@@ -126,6 +151,18 @@ pub(crate) struct Tcb {
     pub snd_buf_seq: Seq,
     /// The application shut down writing: a FIN follows the queued data.
     pub fin_queued: bool,
+    /// Ends of the application's writes still in the send queue, ascending: (sequence number
+    /// just past the write, whether it ended a record with MSG_EOR). A segment that carries a
+    /// write's last byte gets PSH (RFC 9293 §3.9.1, as Linux marks the tail of each
+    /// sendmsg); no segment extends past the end of a record.
+    pub push_marks: VecDeque<(Seq, bool)>,
+    /// End of the last new-data segment sent with PSH (Linux's `pushed_seq`), for the forced
+    /// push once more than half the peer's largest window went out without one.
+    pub pushed_seq: Seq,
+    /// Where the segment that last extended SND.MAX began: what a tail loss probe resends.
+    pub tail_seg: Seq,
+    /// The last write said MSG_MORE: the tail waits for more data like TCP_CORK.
+    pub more_pending: bool,
 
     // Receive sequence space.
     pub irs: Seq,
@@ -238,8 +275,19 @@ pub(crate) struct Tcb {
     /// When we last answered an unacceptable segment without data.
     pub last_oow_ack: Option<Instant>,
     pub unacked_bytes: u32,
+    /// When in-order data last arrived (`None` before the first): quick-ACK and ping-pong
+    /// decisions (delack.rs).
+    pub last_data_rcv: Option<Instant>,
+    /// ACKs still to send at once in the current quick-ACK period.
+    pub quickacks: u32,
+    /// Interactive exchange: our data answered the peer's within the delayed-ACK time, so
+    /// ACKs wait to ride on the next reply instead of going out at once.
+    pub pingpong: bool,
     pub probe_now: bool,
     pub force_send: bool,
+    /// The persist timer is flushing held data into an open window: that segment carries PSH
+    /// (Linux's window-probe send, `tcp_write_wakeup`, pushes).
+    pub persist_push: bool,
 
     // Errors.
     pub error: Option<Errno>,
@@ -292,6 +340,10 @@ impl Tcb {
             snd_buf: VecDeque::new(),
             snd_buf_seq: iss + 1,
             fin_queued: false,
+            push_marks: VecDeque::new(),
+            pushed_seq: iss + 1,
+            tail_seg: iss,
+            more_pending: false,
             irs: Seq(0),
             rcv_nxt: Seq(0),
             rcv_adv: Seq(0),
@@ -357,8 +409,12 @@ impl Tcb {
             challenge_window: now,
             challenge_count: 0,
             unacked_bytes: 0,
+            last_data_rcv: None,
+            quickacks: 0,
+            pingpong: false,
             probe_now: false,
             force_send: false,
+            persist_push: false,
             error: None,
             soft_error: None,
             send_rst_on_close: false,
@@ -466,9 +522,30 @@ impl Tcb {
         trim(&mut self.snd_buf);
         trim(&mut self.rcv_buf);
     }
-    /// Free space in the send buffer.
+    /// Free space in the send buffer, bounded so that data left unsent once the windows are
+    /// filled stays within TCP_NOTSENT_LOWAT.
     pub fn send_space(&self) -> usize {
-        self.opts.send_buffer.saturating_sub(self.snd_buf.len())
+        let free = self.opts.send_buffer.saturating_sub(self.snd_buf.len());
+        let Some(lowat) = self.opts.notsent_limit() else {
+            return free;
+        };
+        let edge = self.snd_una + self.snd_wnd.min(self.cc.cwnd());
+        let sendable = if edge > self.snd_max {
+            edge.since(self.snd_max) as usize
+        } else {
+            0
+        };
+        let room = (lowat + sendable).saturating_sub(self.notsent());
+        free.min(room)
+    }
+    /// Bytes written by the application and never sent.
+    pub fn notsent(&self) -> usize {
+        let sent = self.snd_max.max(self.snd_buf_seq);
+        if self.data_end() > sent {
+            self.data_end().since(sent) as usize
+        } else {
+            0
+        }
     }
     /// Free space in the receive buffer.
     pub fn recv_space(&self) -> usize {
@@ -567,8 +644,14 @@ impl Tcb {
                 if self.mem_blocked {
                     return false;
                 }
-                let free = self.send_space();
-                free > 0 && free * 2 >= self.snd_buf.len().min(self.opts.send_buffer)
+                let free = self.opts.send_buffer.saturating_sub(self.snd_buf.len());
+                // With TCP_NOTSENT_LOWAT, writable once unsent data fell below half the
+                // mark (Linux wakes writers at that point, so they write in large pieces).
+                let lowat = self
+                    .opts
+                    .notsent_limit()
+                    .is_none_or(|l| self.notsent().saturating_mul(2) < l);
+                free > 0 && free * 2 >= self.snd_buf.len().min(self.opts.send_buffer) && lowat
             }
             State::SynSent | State::SynReceived => false,
             _ => true,

@@ -25,6 +25,8 @@ impl Tcb {
                 cx.stats.loss_probes += 1;
                 self.tlp_out = true;
                 self.tlp_now = true;
+                // The timeout counts from the probe.
+                self.rto_at = Some(now + self.backed_off_rto(&cx.config));
             }
         }
         if self.rto_at.is_some_and(|t| t <= now) {
@@ -43,6 +45,7 @@ impl Tcb {
             } else {
                 // SWS override: send what the small window allows.
                 self.force_send = true;
+                self.persist_push = true;
             }
             self.persist_backoff = self.persist_backoff.saturating_add(1);
             if let Some(ut) = self.opts.user_timeout {
@@ -58,6 +61,7 @@ impl Tcb {
         if self.delack_at.is_some_and(|t| t <= now) {
             self.delack_at = None;
             cx.stats.delayed_acks += 1;
+            self.on_delack_timeout();
             self.ack_now = true;
         }
         if self.keepalive_at().is_some_and(|t| t <= now) {

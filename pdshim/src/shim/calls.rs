@@ -268,6 +268,28 @@ impl Shim {
         })
     }
 
+    /// The `TCP_CM_INQ` value recvmsg reports on a socket with TCP_INQ set: bytes left to
+    /// read, or 1 when none are left and the peer has finished (Linux's hint that a read
+    /// would return end of stream). `None` when TCP_INQ is off or not a TCP socket.
+    pub fn inq_hint(&self, fd: i32) -> Result<Option<i32>, Errno> {
+        let mut flag = [0u8; 4];
+        match self.getsockopt(fd, net::socket::SOL_TCP, net::socket::TCP_INQ, &mut flag) {
+            Ok(_) if i32::from_ne_bytes(flag) != 0 => {}
+            _ => return Ok(None),
+        }
+        self.call(|st| {
+            let nfd = st.netfd(fd)?;
+            let now = st.instant();
+            let mut scratch = vec![0u8; MAX_IO];
+            match st.net.recvfrom(now, &st.fds, nfd, &mut scratch, MSG_PEEK) {
+                Ok((0, _)) => Ok(Some(1)),
+                Ok((n, _)) => Ok(Some(i32::try_from(n).unwrap_or(i32::MAX))),
+                Err(Errno::EAGAIN) => Ok(Some(0)),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
     /// `poll`: `fds` is (descriptor, events, revents); returns how many have revents.
     pub fn poll(&self, fds: &mut [(i32, i16, i16)], timeout_ms: i32) -> Result<usize, Errno> {
         let mut st = self.lock();

@@ -195,3 +195,31 @@ fn four_reno_flows_share_a_bottleneck() {
         },
     );
 }
+
+/// Slow start grows by what an ACK newly reports delivered: bytes a SACK block already
+/// reported count once, when they were SACKed, not again when the cumulative ACK covers them.
+#[test]
+fn slow_start_counts_sacked_bytes_once() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_sack();
+    let mss = 1460u32;
+    h.tcp.send(c, &[1u8; 15 * 1460]).unwrap();
+    h.flush();
+    assert_eq!(h.out.drain(..).count(), 10);
+    // Segments 2 and 3 arrive first: two duplicate ACKs with SACK, one limited-transmit
+    // segment each.
+    for k in 2..=3u32 {
+        h.inject(
+            seg(5001)
+                .ack(iss + 1)
+                .sack(&[(iss + 1 + mss, iss + 1 + k * mss)]),
+        );
+        assert_eq!(h.expect().seq, iss + 1 + (8 + k) * mss);
+    }
+    // Segment 1 arrives: the ACK covers 3 segments, 1 of them news. The window grows by one
+    // segment: 9 in flight after the ACK, room for 2.
+    h.inject(seg(5001).ack(iss + 1 + 3 * mss));
+    h.flush();
+    let sent: alloc::vec::Vec<u32> = h.out.drain(..).map(|s| s.seq - iss).collect();
+    assert_eq!(sent, [1 + 12 * mss, 1 + 13 * mss]);
+}

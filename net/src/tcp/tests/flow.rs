@@ -37,7 +37,7 @@ fn data_is_retransmitted_with_exponential_backoff_then_etimedout() {
 #[test]
 fn tail_loss_probe_resends_the_last_segment_before_the_timeout() {
     let mut h = Harness::new();
-    let (c, iss) = h.connected_plain();
+    let (c, iss) = h.connected_sack();
     h.tcp.set_nodelay(c, true).unwrap();
     // Measure an RTT of 20 ms.
     h.tcp.send(c, b"x").unwrap();
@@ -54,9 +54,68 @@ fn tail_loss_probe_resends_the_last_segment_before_the_timeout() {
     let p = h.expect();
     assert_eq!((p.seq, p.data.len()), (iss + 2 + 2 * 1460, 1460));
     assert_eq!(h.counters().loss_probes, 1);
-    // One probe per tail: the next timer is the retransmission timeout.
-    h.advance_to_next_timer();
+    // One probe per tail: the next timer is the retransmission timeout, counted from the
+    // probe.
+    assert_eq!(h.advance_to_next_timer().as_millis(), 200);
     assert_eq!(h.expect().seq, iss + 2);
+    assert_eq!(h.counters().timeouts, 1);
+}
+
+#[test]
+fn the_probe_for_several_segments_waits_two_round_trips_plus_timer_granularity() {
+    let mut h = Harness::new();
+    // A handshake taking 1 ms.
+    let c = h.tcp.connect(h.now, us(), peer(), Some(1500)).unwrap();
+    let syn = h.expect();
+    h.advance(Duration::from_millis(1));
+    h.inject(seg(5000).syn().ack(syn.seq + 1).mss(1460).sack_perm());
+    let _ = h.expect();
+    h.tcp.send(c, &[1u8; 3 * 1460]).unwrap();
+    for _ in 0..3 {
+        let _ = h.expect();
+    }
+    // 2 · SRTT + 2 ms: a short path gets a short probe timeout, no 10 ms floor.
+    assert_eq!(h.advance_to_next_timer().as_millis(), 4);
+    assert_eq!(h.counters().loss_probes, 1);
+}
+
+#[test]
+fn without_sack_no_loss_probe_the_timeout_resends_the_head() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.set_nodelay(c, true).unwrap();
+    h.tcp.send(c, b"x").unwrap();
+    let _ = h.expect();
+    h.advance(Duration::from_millis(20));
+    h.inject(seg(5001).ack(iss + 2));
+    h.tcp.send(c, &[1u8; 3 * 1460]).unwrap();
+    for _ in 0..3 {
+        let _ = h.expect();
+    }
+    // A probe could not tell which segment it repaired: wait for the timeout.
+    assert_eq!(h.advance_to_next_timer().as_millis(), 200);
+    assert_eq!(h.expect().seq, iss + 2);
+    assert_eq!(h.counters().loss_probes, 0);
+}
+
+#[test]
+fn a_probe_due_after_the_timeout_takes_the_timeouts_place() {
+    let mut h = Harness::new();
+    // A handshake taking 100 ms: RTO 300 ms, a lone segment's probe 2·SRTT + 200 ms later.
+    let c = h.tcp.connect(h.now, us(), peer(), Some(1500)).unwrap();
+    let syn = h.expect();
+    h.advance(Duration::from_millis(100));
+    h.inject(seg(5000).syn().ack(syn.seq + 1).mss(1460).sack_perm());
+    let _ = h.expect();
+    h.tcp.set_nodelay(c, true).unwrap();
+    h.tcp.send(c, b"y").unwrap();
+    let _ = h.expect();
+    // The probe goes at the timeout's instant, and the timeout restarts from it.
+    assert_eq!(h.advance_to_next_timer().as_millis(), 300);
+    assert_eq!(h.expect().data, b"y");
+    assert_eq!((h.counters().loss_probes, h.counters().timeouts), (1, 0));
+    assert_eq!(h.advance_to_next_timer().as_millis(), 300);
+    assert_eq!(h.expect().data, b"y");
     assert_eq!(h.counters().timeouts, 1);
 }
 
@@ -225,27 +284,39 @@ fn out_of_order_fin_waits_for_the_data_before_it() {
 fn delayed_ack_after_40ms_or_every_second_full_segment() {
     let mut h = Harness::new();
     let (c, iss) = h.connected_plain();
-    h.inject(seg(5001).ack(iss + 1).data(&[1; 100]));
+    let s = h.past_quickack(c, iss, 5001);
+    let delayed = h.counters().delayed_acks;
+    h.inject(seg(s).ack(iss + 1).data(&[1; 100]));
     h.expect_none();
     assert_eq!(h.advance_to_next_timer().as_millis(), 40);
-    assert_eq!(h.expect().ack, 5101);
-    assert_eq!(h.counters().delayed_acks, 1);
-    h.inject(seg(5101).ack(iss + 1).data(&[2; 1460]));
+    assert_eq!(h.expect().ack, s + 100);
+    assert_eq!(h.counters().delayed_acks, delayed + 1);
+    h.inject(seg(s + 100).ack(iss + 1).data(&[2; 1460]));
     h.expect_none();
-    h.inject(seg(6561).ack(iss + 1).data(&[3; 1460]));
-    assert_eq!(h.expect().ack, 8021);
+    h.inject(seg(s + 1560).ack(iss + 1).data(&[3; 1460]));
+    assert_eq!(h.expect().ack, s + 3020);
     assert_eq!(h.read_all(c).len(), 3020);
 }
 
 #[test]
 fn every_second_full_segment_is_acknowledged_with_timestamps_too() {
     let mut h = Harness::new();
-    let (_c, iss) = h.connected();
+    let (c, iss) = h.connected();
+    // After the quick-ACK period of the connection's start (segments without timestamps
+    // would be dropped by PAWS once one carried them, so it ends on its own here: the first
+    // 16 full-sized segments are each acknowledged).
+    let mut s = 5001u32;
+    for i in 0..super::super::delack::MAX_QUICKACKS {
+        h.inject(seg(s).ack(iss + 1).ts(101 + i, 0).data(&[1; 1448]));
+        s += 1448;
+        assert_eq!(h.expect().ack, s);
+        h.read_all(c);
+    }
     // Full-sized with a timestamp option: 1460 − 12 = 1448 bytes of data.
-    h.inject(seg(5001).ack(iss + 1).ts(101, 0).data(&[1; 1448]));
+    h.inject(seg(s).ack(iss + 1).ts(200, 0).data(&[1; 1448]));
     h.expect_none();
-    h.inject(seg(5001 + 1448).ack(iss + 1).ts(102, 0).data(&[2; 1448]));
-    assert_eq!(h.expect().ack, 5001 + 2 * 1448);
+    h.inject(seg(s + 1448).ack(iss + 1).ts(201, 0).data(&[2; 1448]));
+    assert_eq!(h.expect().ack, s + 2 * 1448);
 }
 
 #[test]
@@ -434,10 +505,7 @@ fn pure_acks_after_a_timeout_carry_snd_max() {
     for _ in 0..3 {
         let _ = h.expect();
     }
-    // First the tail loss probe resends the last segment, then the timeout goes back to
-    // the head.
-    h.advance_to_next_timer();
-    assert_eq!(h.expect().seq, iss + 1 + 2 * 1460, "tail loss probe");
+    // No SACK, so no loss probe: the timeout goes back to the head.
     h.advance_to_next_timer();
     assert_eq!(h.expect().seq, iss + 1, "go-back-N resends the head");
     h.inject(seg(5001).ack(iss + 1).data(b"x"));

@@ -115,6 +115,21 @@ fn data_for_a_closed_socket_resets_the_connection() {
 }
 
 #[test]
+fn the_reset_for_data_after_close_takes_its_sequence_number_from_the_segments_ack() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.close(c).unwrap();
+    let fin = h.expect();
+    assert!(fin.has(flags::FIN));
+    // The peer has not seen our FIN: its ACK field (its RCV.NXT) is below our SND.MAX; a
+    // reset at SND.MAX would draw a challenge ACK from an RFC 5961 peer.
+    h.inject(seg(5001).ack(iss + 1).data(b"late"));
+    let r = h.expect();
+    assert!(r.is(flags::RST));
+    assert_eq!(r.seq, iss + 1);
+}
+
+#[test]
 fn ephemeral_ports_and_address_conflicts() {
     let mut h = Harness::new();
     let any = SocketAddrV4::new(US, 0);
@@ -190,7 +205,7 @@ fn stale_handles_are_ebadf() {
     let mut h = Harness::new();
     let (c, _) = h.connected_plain();
     h.tcp.abort(c).unwrap();
-    assert!(h.expect().is(flags::RST));
+    assert!(h.expect().is(flags::RST | flags::ACK));
     assert_eq!(h.tcp.recv(c, &mut [0; 1]), Err(Errno::EBADF));
     assert_eq!(h.tcp.close(c), Err(Errno::EBADF));
     // The slot is reused with a new generation: the old handle stays dead.
@@ -308,4 +323,22 @@ fn restarted_timer_does_not_fire_at_its_old_deadline() {
     // At the new deadline the unacknowledged segment goes out again.
     h.advance_to_next_timer();
     assert_eq!(h.expect().seq, second.seq);
+}
+
+#[test]
+fn an_abort_carries_ack_and_timestamps_the_peer_can_check() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected();
+    h.inject(seg(5001).ack(iss + 1).ts(300, 0).data(b"unread"));
+    let ack = h.expect();
+    h.advance(Duration::from_secs(1));
+    h.tcp.close(c).unwrap();
+    let rst = h.expect();
+    assert!(rst.is(flags::RST | flags::ACK));
+    assert_eq!(rst.ack, 5007);
+    // TSecr echoes the peer's latest TSval (PAWS on the peer accepts the reset); TSval is our
+    // clock, a second after the ACK's.
+    let (val, ecr) = rst.opts.timestamp.expect("timestamps on the RST");
+    assert_eq!(ecr, 300);
+    assert_eq!(val.wrapping_sub(ack.tsval()), 1000);
 }

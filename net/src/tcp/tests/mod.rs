@@ -1,10 +1,12 @@
 //! TCP tests: scripted segment-level tests, simulation, property tests.
 
 mod cc;
+mod delack;
 mod flow;
 mod memory;
 mod misc;
 mod prop;
+mod push;
 mod sack;
 mod script;
 mod security;

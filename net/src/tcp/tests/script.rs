@@ -305,6 +305,47 @@ impl Harness {
         (h, syn.seq)
     }
 
+    /// Feed 1-byte segments from peer sequence number `seq` until the quick-ACK period of a
+    /// new connection is over (an ACK no longer follows each segment), let the delayed ACK
+    /// go, read the data; returns the peer's next sequence number. Panics if the period
+    /// does not end within 32 segments.
+    pub fn past_quickack(&mut self, c: Handle, iss: u32, mut seq: u32) -> u32 {
+        for _ in 0..32 {
+            self.inject(seg(seq).ack(iss + 1).data(b"q"));
+            seq += 1;
+            self.flush();
+            if self.out.is_empty() {
+                self.advance(Duration::from_millis(200));
+                let a = self.expect();
+                assert_eq!(a.ack, seq, "delayed ACK");
+                self.read_all(c);
+                return seq;
+            }
+            self.out.clear();
+        }
+        panic!("still acknowledging every segment at once");
+    }
+
+    /// Like `connected_plain`, with SACK permitted by both sides.
+    pub fn connected_sack(&mut self) -> (Handle, u32) {
+        let h = self
+            .tcp
+            .connect(self.now, us(), peer(), Some(1500))
+            .expect("connect");
+        let syn = self.expect();
+        assert!(syn.opts.sack_permitted);
+        self.inject(
+            seg(5000)
+                .syn()
+                .ack(syn.seq.wrapping_add(1))
+                .mss(1460)
+                .sack_perm(),
+        );
+        let _ack = self.expect();
+        assert_eq!(self.state(h), State::Established);
+        (h, syn.seq)
+    }
+
     /// Read everything available.
     pub fn read_all(&mut self, h: Handle) -> Vec<u8> {
         let mut v = Vec::new();

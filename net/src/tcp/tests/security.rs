@@ -114,6 +114,8 @@ fn paws_drops_segments_with_old_timestamps() {
     let (c, iss) = h.connected();
     h.inject(seg(5001).ack(iss + 1).ts(200, 0).data(b"new"));
     h.inject(seg(5004).ack(iss + 1).ts(150, 0).data(b"old"));
+    // The first data of a connection is acknowledged at once (quick-ACK).
+    assert_eq!(h.expect().ack, 5004);
     let ack = h.expect();
     assert_eq!(
         ack.ack, 5004,

@@ -121,6 +121,8 @@ fn active_close_through_fin_wait_and_time_wait() {
     assert_eq!(h.state(c), State::FinWait2);
     // Half-close: the peer may still send to us.
     h.inject(seg(5001).ack(iss + 2).data(b"late"));
+    // The first data of a connection is acknowledged at once (quick-ACK).
+    assert_eq!(h.expect().ack, 5005);
     h.inject(seg(5005).ack(iss + 2).fin());
     assert_eq!(h.state(c), State::TimeWait);
     let ack = h.expect();
@@ -210,11 +212,12 @@ fn close_with_unread_data_sends_rst() {
     let (c, iss) = h.connected_plain();
     h.inject(seg(5001).ack(iss + 1).data(b"unread"));
     h.advance(Duration::from_millis(50));
-    let _ = h.expect(); // delayed ACK
+    let _ = h.expect(); // the ACK
     h.tcp.close(c).unwrap();
     let rst = h.expect();
-    assert!(rst.is(flags::RST));
-    assert_eq!(rst.seq, iss + 1);
+    // Linux's active reset: RST with ACK of everything received.
+    assert!(rst.is(flags::RST | flags::ACK));
+    assert_eq!((rst.seq, rst.ack), (iss + 1, 5007));
     assert_eq!(h.counters().abort_on_close, 1);
     assert_eq!(h.counters().estab_resets, 1);
     h.expect_none();
@@ -226,7 +229,7 @@ fn abort_sends_rst_and_invalidates_handle() {
     let (c, iss) = h.connected_plain();
     h.tcp.abort(c).unwrap();
     let rst = h.expect();
-    assert!(rst.is(flags::RST) && rst.seq == iss + 1);
+    assert!(rst.is(flags::RST | flags::ACK) && rst.seq == iss + 1);
     assert_eq!(h.tcp.send(c, b"x"), Err(Errno::EBADF));
 }
 
