@@ -55,7 +55,17 @@ impl Tcb {
             } else {
                 self.dupacks.saturating_mul(self.mss)
             };
-            let delivered = acked.saturating_sub(seen.min(acked.saturating_sub(1)));
+            // After a timeout the scoreboard describes a window that is gone: slow start then
+            // takes RFC 5681's N, every byte the ACK cumulatively covers (counting SACKed
+            // bytes once there made recovery from repeated timeouts far slower).
+            if self.rto_slow_start && self.cc.cwnd() >= self.cc.ssthresh() {
+                self.rto_slow_start = false;
+            }
+            let delivered = if self.rto_slow_start {
+                acked
+            } else {
+                acked.saturating_sub(seen.min(acked.saturating_sub(1)))
+            };
             // Drop acknowledged data from the send buffer.
             let data_acked = seg.ack.min(self.data_end());
             if data_acked > self.snd_buf_seq {
@@ -212,6 +222,7 @@ impl Tcb {
             self.hystart.stop();
             self.recover = self.snd_max;
             self.in_recovery = true;
+            self.rto_slow_start = false;
             if self.sack_ok {
                 self.cc.on_enter_sack_recovery(self.flight(), mss);
                 self.high_rxt = self.snd_una;

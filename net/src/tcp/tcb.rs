@@ -256,6 +256,9 @@ pub(crate) struct Tcb {
     pub cc: Box<dyn CongestionControl>,
     /// HyStart++ for the initial slow start.
     pub hystart: super::hystart::HyStart,
+    /// In the slow start that follows a retransmission timeout: the window grows by every
+    /// byte an ACK cumulatively acknowledges (RFC 5681's N), SACKed before or not.
+    pub rto_slow_start: bool,
     pub dupacks: u32,
     pub in_recovery: bool,
     pub recover: Seq,
@@ -398,6 +401,7 @@ impl Tcb {
             ka_probes: 0,
             cc: opts.congestion_factory(&cx.config)(cx.config.initial_window, mss),
             hystart: super::hystart::HyStart::new(cx.config.hystart),
+            rto_slow_start: false,
             dupacks: 0,
             in_recovery: false,
             recover: iss,

@@ -113,6 +113,7 @@ impl Tcb {
                 let mss = self.mss;
                 self.cc.on_rto(self.flight(), mss);
                 self.hystart.stop();
+                self.rto_slow_start = true;
                 self.recover = self.snd_max;
                 self.in_recovery = false;
                 self.dupacks = 0;
