@@ -127,13 +127,22 @@ impl Tcp {
             return;
         }
         let opts = l.opts;
-        let mut iss = isn::isn(&self.cx.key, now, local, remote);
+        let (mut iss, ts_offset) = isn::isn_and_ts_offset(&self.cx.key, now, local, remote);
         if let Some(floor) = iss_floor {
             if Seq(iss) < floor {
                 iss = floor.0;
             }
         }
-        let mut tcb = Tcb::new(&self.cx, now, local, remote, opts, State::SynReceived, iss);
+        let mut tcb = Tcb::new(
+            &self.cx,
+            now,
+            local,
+            remote,
+            opts,
+            State::SynReceived,
+            iss,
+            ts_offset,
+        );
         tcb.owner = Owner::Listener(lidx);
         tcb.irs = seg.seq;
         tcb.rcv_nxt = seg.seq + 1;

@@ -202,6 +202,10 @@ pub struct Tcp {
     woken: Vec<Handle>,
     /// RFC 6056 algorithm 3's `next_ephemeral`.
     next_ephemeral: u32,
+    /// The last (local address, remote endpoint) and its algorithm-3 port offset: a client
+    /// opening many connections to one server hashes once, not once per `connect` (the key
+    /// never changes, so the memo cannot go stale).
+    port_offset_memo: Option<(Ipv4Addr, SocketAddrV4, u32)>,
     /// The latest time any call told us, for `poll_at` when output is pending.
     last_now: Instant,
     /// Segment buffer for the copying [`Tcp::dispatch`].
@@ -234,6 +238,7 @@ impl Tcp {
             woken: Vec::new(),
             // RFC 6056 algorithm 3 allows any start; a random one hides the host's history.
             next_ephemeral: Rng::new(rng_seed).next_u32(),
+            port_offset_memo: None,
             last_now: Instant::ZERO,
             scratch: Vec::new(),
             mem_waiters: false,

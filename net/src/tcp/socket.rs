@@ -116,8 +116,17 @@ impl Tcp {
         if let Some(m) = mtu {
             opts.mtu = m.max(MIN_MSS + 40);
         }
-        let iss = isn::isn(&self.cx.key, now, local, remote);
-        let tcb = Tcb::new(&self.cx, now, local, remote, opts, State::SynSent, iss);
+        let (iss, ts_offset) = isn::isn_and_ts_offset(&self.cx.key, now, local, remote);
+        let tcb = Tcb::new(
+            &self.cx,
+            now,
+            local,
+            remote,
+            opts,
+            State::SynSent,
+            iss,
+            ts_offset,
+        );
         let idx = self.alloc_slot(Sock::Conn(alloc::boxed::Box::new(tcb)))?;
         self.conns.insert(ConnKey::new(local, remote), idx);
         self.cx.stats.active_opens += 1;
@@ -128,7 +137,14 @@ impl Tcp {
     fn ephemeral_port(&mut self, local: SocketAddrV4, remote: SocketAddrV4) -> Result<u16, Errno> {
         let lo = u32::from(*EPHEMERAL_PORTS.start());
         let n = u32::from(*EPHEMERAL_PORTS.end()) - lo + 1;
-        let offset = isn::port_offset(&self.cx.key, *local.ip(), remote);
+        let offset = match self.port_offset_memo {
+            Some((ip, r, off)) if ip == *local.ip() && r == remote => off,
+            _ => {
+                let off = isn::port_offset(&self.cx.key, *local.ip(), remote);
+                self.port_offset_memo = Some((*local.ip(), remote, off));
+                off
+            }
+        };
         for i in 0..n {
             let port = (lo + offset.wrapping_add(self.next_ephemeral).wrapping_add(i) % n) as u16;
             let addr = SocketAddrV4::new(*local.ip(), port);

@@ -214,6 +214,7 @@ impl Tcp {
             opts,
             State::SynReceived,
             iss.0,
+            isn::ts_offset(&self.cx.key, local, remote),
         );
         tcb.owner = Owner::Listener(lidx);
         tcb.irs = irs;

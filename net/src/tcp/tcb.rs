@@ -305,7 +305,9 @@ pub(crate) struct Tcb {
 }
 
 impl Tcb {
-    /// A fresh block in `state` (SYN-SENT for an active open, SYN-RECEIVED for a child).
+    /// A fresh block in `state` (SYN-SENT for an active open, SYN-RECEIVED for a child), with
+    /// initial send sequence `iss` and TSval offset `ts_offset` (see `isn`).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         cx: &Shared,
         now: Instant,
@@ -314,10 +316,10 @@ impl Tcb {
         opts: SockOpts,
         state: State,
         iss: u32,
+        ts_offset: u32,
     ) -> Tcb {
         let iss = Seq(iss);
         let mss = u32::from(opts.mss());
-        let ts_offset = super::isn::ts_offset(&cx.key, local, remote);
         let mut rcv_wscale = 0;
         while rcv_wscale < MAX_WSCALE && (opts.recv_buffer >> rcv_wscale) > 0xffff {
             rcv_wscale += 1;
