@@ -450,6 +450,10 @@ impl TransportHandler for Tcp {
     fn poll_at(&self) -> Option<Instant> {
         Tcp::poll_at(self)
     }
+
+    fn has_output(&self) -> bool {
+        Tcp::has_output(self)
+    }
 }
 
 #[cfg(test)]

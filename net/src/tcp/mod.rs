@@ -607,18 +607,32 @@ impl Tcp {
         self.scratch = scratch;
     }
 
+    /// Whether [`Tcp::dispatch`] has anything to send (queued replies, or connections touched
+    /// since the last dispatch). Callers that recorded the time through `poll` or `input`
+    /// may skip `dispatch` when this is false.
+    #[inline]
+    pub fn has_output(&self) -> bool {
+        !self.rsts.is_empty() || !self.dirty.is_empty()
+    }
+
     /// [`Tcp::dispatch`] writing each segment straight into the caller's buffer:
     /// `emit(src, dst, fill)` must call `fill` once with the buffer the segment is to be
     /// appended to (behind whatever headroom it already holds). Queued RSTs and cookie
     /// SYN-ACKs are copied in.
+    #[inline]
     pub fn dispatch_in_place(&mut self, now: Instant, emit: &mut EmitInPlace) {
         // Callers without a clock (socket options) pass an old instant: segments still carry
         // the latest time TCP has seen, or their timers would fire at once.
         self.last_now = self.last_now.max(now);
-        let now = self.last_now;
-        if self.rsts.is_empty() && self.dirty.is_empty() {
-            return;
+        // Most calls have nothing to send: that test is inlined into the caller, the work
+        // is not.
+        if self.has_output() {
+            self.dispatch_pending(emit);
         }
+    }
+
+    fn dispatch_pending(&mut self, emit: &mut EmitInPlace) {
+        let now = self.last_now;
         while let Some((s, d, seg)) = self.rsts.pop_front() {
             emit(s, d, &mut |buf: &mut Vec<u8>| buf.extend_from_slice(&seg));
         }
@@ -642,8 +656,17 @@ impl Tcp {
     }
 
     /// Run every timer due at `now`.
+    #[inline]
     pub fn poll(&mut self, now: Instant) {
         self.last_now = self.last_now.max(now);
+        // Most calls have no block to catch up on and no timer due: that test is inlined
+        // into the caller, the work is not.
+        if !self.dirty.is_empty() || self.timers.first().is_some_and(|&(t, _)| t <= now) {
+            self.poll_timers(now);
+        }
+    }
+
+    fn poll_timers(&mut self, now: Instant) {
         // Blocks touched since the last `dispatch` have not had their timer index updated.
         for i in 0..self.dirty.len() {
             let idx = self.dirty[i];
