@@ -149,7 +149,7 @@ impl Tcp {
         tcb.rcv_adv = tcb.rcv_nxt;
         tcb.snd_wnd = u32::from(seg.window);
         tcb.snd_wl1 = seg.seq;
-        tcb.take_syn_options(&self.cx, seg, now);
+        tcb.take_first_syn_options(&self.cx, seg, now);
         tcb.max_snd_wnd = tcb.snd_wnd;
         let Ok(idx) = self.alloc_slot(Sock::Conn(Box::new(tcb))) else {
             self.cx.stats.listen_drops += 1;

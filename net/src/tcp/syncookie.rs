@@ -232,7 +232,7 @@ impl Tcp {
             opts: syn_opts,
             payload: &[],
         };
-        tcb.take_syn_options(&self.cx, &syn, now);
+        tcb.take_first_syn_options(&self.cx, &syn, now);
         let Ok(idx) = self.alloc_slot(Sock::Conn(Box::new(tcb))) else {
             self.cx.stats.listen_drops += 1;
             return;
