@@ -28,6 +28,7 @@
 //! Files: `tcb.rs` per-connection state, `input.rs` segment arrival and the RFC 5961 checks,
 //! `ack.rs` ACK processing and loss detection, `reassembly.rs` receiving data,
 //! `sack.rs` SACK both ways (D-SACK included), `output.rs` transmission, `timer.rs` timers,
+//! `tw_queue.rs` the TIME-WAIT deadlines of the timer index,
 //! `listen.rs` passive opens, `syncookie.rs` SYN cookies for a full SYN queue, `socket.rs`
 //! the application calls, `icmp.rs` ICMP errors (RFC 5927), `congestion.rs` the
 //! congestion-control trait and NewReno, `cubic.rs` CUBIC (RFC 9438, the default), `isn.rs`
@@ -65,6 +66,7 @@ mod stats;
 mod syncookie;
 mod tcb;
 mod timer;
+mod tw_queue;
 
 #[cfg(test)]
 mod tests;
@@ -94,6 +96,7 @@ use input::{RstReply, Segment};
 use listen::Listener;
 use seq::Seq;
 use tcb::{Owner, Tcb};
+use tw_queue::{TwEntry, TwQueue};
 
 /// How many timer-index entries `poll_at` examines for the real earliest deadline (entries
 /// may be early, see `Tcp::reschedule`); past this it returns the earliest entry, a wake-up
@@ -195,6 +198,9 @@ pub struct Tcp {
     dirty: Vec<usize>,
     /// Connections by their earliest timer deadline (each at most once, see `reschedule`).
     timers: BTreeSet<(Instant, usize)>,
+    /// The same for blocks whose deadline is the end of TIME-WAIT, in arrival order
+    /// (`tw_queue`): a block's entry is in one of the two.
+    tw_queue: TwQueue,
     /// Scratch lists for `poll`: connections whose timers are due, lazy entries to re-file.
     due: Vec<usize>,
     refile: Vec<(Instant, usize)>,
@@ -233,6 +239,7 @@ impl Tcp {
             rsts: VecDeque::new(),
             dirty: Vec::new(),
             timers: BTreeSet::new(),
+            tw_queue: TwQueue::default(),
             due: Vec::new(),
             refile: Vec::new(),
             woken: Vec::new(),
@@ -539,6 +546,11 @@ impl Tcp {
     /// earlier entry, and `poll` re-files it when it comes due; only a deadline that moved
     /// earlier moves the entry. So an entry is never later than the connection's real
     /// deadline, and a connection with no deadline left has no entry (for `poll_at`).
+    ///
+    /// A TIME-WAIT block whose deadline is the end of TIME-WAIT is filed in `tw_queue`
+    /// instead (O(1), and it keeps the B-tree down to the active connections); an entry there
+    /// is not removed when the block moves on but left to go stale (see `tw_entry_live`).
+    #[inline(always)]
     fn reschedule(&mut self, idx: usize) {
         let Some(Sock::Conn(tcb)) = self.slots.get_mut(idx).and_then(|s| s.sock.as_mut()) else {
             return;
@@ -550,14 +562,43 @@ impl Tcp {
             _ => false,
         };
         if !keep {
-            if let Some(old) = tcb.timer_key {
+            self.refile_timer(idx, new);
+        }
+    }
+
+    /// Move connection `idx`'s index entry to `new` (see `reschedule`).
+    fn refile_timer(&mut self, idx: usize, new: Option<Instant>) {
+        let Some(slot) = self.slots.get_mut(idx) else {
+            return;
+        };
+        let gen = slot.gen;
+        let Some(Sock::Conn(tcb)) = slot.sock.as_mut() else {
+            return;
+        };
+        if let Some(old) = tcb.timer_key {
+            if !tcb.timer_in_tw_queue {
                 self.timers.remove(&(old, idx));
             }
-            if let Some(t) = new {
+        }
+        tcb.timer_in_tw_queue = false;
+        if let Some(t) = new {
+            let time_wait = tcb.state == State::TimeWait && tcb.timewait_at == Some(t);
+            if time_wait && self.tw_queue.push(TwEntry { at: t, idx, gen }) {
+                tcb.timer_in_tw_queue = true;
+            } else {
                 self.timers.insert((t, idx));
             }
-            tcb.timer_key = new;
         }
+        tcb.timer_key = new;
+    }
+
+    /// Whether a queued TIME-WAIT entry is still its block's filing (the slot was not
+    /// freed since, and the block was not re-filed).
+    fn tw_entry_live(&self, e: TwEntry) -> bool {
+        self.slots.get(e.idx).is_some_and(|s| s.gen == e.gen)
+            && self
+                .conn(e.idx)
+                .is_some_and(|t| t.timer_in_tw_queue && t.timer_key == Some(e.at))
     }
 
     /// Queue a RST (or RST|ACK) from `local` to `remote`.
@@ -661,9 +702,16 @@ impl Tcp {
         self.last_now = self.last_now.max(now);
         // Most calls have no block to catch up on and no timer due: that test is inlined
         // into the caller, the work is not.
-        if !self.dirty.is_empty() || self.timers.first().is_some_and(|&(t, _)| t <= now) {
+        if !self.dirty.is_empty() || self.timer_due(now) {
             self.poll_timers(now);
         }
+    }
+
+    /// Whether an index entry (possibly stale or early) has come due.
+    #[inline]
+    fn timer_due(&self, now: Instant) -> bool {
+        self.timers.first().is_some_and(|&(t, _)| t <= now)
+            || self.tw_queue.front().is_some_and(|e| e.at <= now)
     }
 
     fn poll_timers(&mut self, now: Instant) {
@@ -672,7 +720,7 @@ impl Tcp {
             let idx = self.dirty[i];
             self.reschedule(idx);
         }
-        if self.timers.first().is_none_or(|&(t, _)| t > now) {
+        if !self.timer_due(now) {
             return;
         }
         // Each connection runs its timers at most once per call, so a deadline a timer
@@ -693,6 +741,25 @@ impl Tcp {
                 // after this loop (filing it now could bring it back to the front).
                 Some(real) if real > now => refile.push((real, idx)),
                 Some(_) => due.push(idx),
+                None => {}
+            }
+        }
+        while let Some(e) = self.tw_queue.front() {
+            if e.at > now {
+                break;
+            }
+            self.tw_queue.pop_front();
+            if !self.tw_entry_live(e) {
+                continue;
+            }
+            let Some(tcb) = self.conn_mut(e.idx) else {
+                continue;
+            };
+            tcb.timer_key = None;
+            tcb.timer_in_tw_queue = false;
+            match tcb.next_deadline() {
+                Some(real) if real > now => refile.push((real, e.idx)),
+                Some(_) => due.push(e.idx),
                 None => {}
             }
         }
@@ -723,15 +790,33 @@ impl Tcp {
         if !self.dirty.is_empty() || !self.rsts.is_empty() {
             return Some(self.last_now);
         }
-        // Entries may be early (see `reschedule`): look at the first few for the real
-        // earliest deadline; past POLL_AT_SCAN stale ones, answer early rather than late.
+        let tree = self.earliest(self.timers.iter().map(|&(t, idx)| (t, idx, true)));
+        let queue = self.earliest(
+            self.tw_queue
+                .iter()
+                .map(|e| (e.at, e.idx, self.tw_entry_live(e))),
+        );
+        match (tree, queue) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The earliest real deadline behind index entries `(deadline, slot, live)` in deadline
+    /// order. Entries may be early (see `reschedule`) or stale (`live` false): look at the
+    /// first few for the real earliest deadline; past POLL_AT_SCAN, answer early rather than
+    /// late.
+    fn earliest(&self, entries: impl Iterator<Item = (Instant, usize, bool)>) -> Option<Instant> {
         let mut best: Option<Instant> = None;
-        for (n, &(t, idx)) in self.timers.iter().enumerate() {
+        for (n, (t, idx, live)) in entries.enumerate() {
             if best.is_some_and(|b| t >= b) {
                 break;
             }
             if n == POLL_AT_SCAN {
                 return Some(best.map_or(t, |b| b.min(t)));
+            }
+            if !live {
+                continue;
             }
             if let Some(real) = self.conn(idx).and_then(|c| c.next_deadline()) {
                 best = Some(best.map_or(real, |b| b.min(real)));
@@ -784,7 +869,10 @@ impl Tcp {
             Sock::Conn(tcb) => {
                 self.cx.mem.recharge(tcb.charged, 0);
                 if let Some(t) = tcb.timer_key {
-                    self.timers.remove(&(t, idx));
+                    // A TIME-WAIT queue entry goes stale with the generation bumped above.
+                    if !tcb.timer_in_tw_queue {
+                        self.timers.remove(&(t, idx));
+                    }
                 }
                 let key = ConnKey::new(tcb.local, tcb.remote);
                 if self.conns.get(&key) == Some(&idx) {

@@ -302,6 +302,8 @@ pub(crate) struct Tcb {
     pub dirty: bool,
     /// The deadline under which the table's timer index holds this block.
     pub timer_key: Option<Instant>,
+    /// That entry is in the TIME-WAIT queue (`tw_queue`), not the B-tree.
+    pub timer_in_tw_queue: bool,
 }
 
 impl Tcb {
@@ -424,6 +426,7 @@ impl Tcb {
             in_woken: false,
             dirty: false,
             timer_key: None,
+            timer_in_tw_queue: false,
         }
     }
 
