@@ -28,7 +28,7 @@
 //! Files: `tcb.rs` per-connection state, `input.rs` segment arrival and the RFC 5961 checks,
 //! `ack.rs` ACK processing and loss detection, `reassembly.rs` receiving data,
 //! `sack.rs` SACK both ways (D-SACK included), `output.rs` transmission, `timer.rs` timers,
-//! `tw_queue.rs` the TIME-WAIT deadlines of the timer index,
+//! `tw_queue.rs` the TIME-WAIT deadlines of the timer index, `conn_index.rs` the 4-tuple index,
 //! `listen.rs` passive opens, `syncookie.rs` SYN cookies for a full SYN queue, `socket.rs`
 //! the application calls, `icmp.rs` ICMP errors (RFC 5927), `congestion.rs` the
 //! congestion-control trait and NewReno, `cubic.rs` CUBIC (RFC 9438, the default), `isn.rs`
@@ -48,6 +48,7 @@
 mod ack;
 mod config;
 pub mod congestion;
+mod conn_index;
 mod cubic;
 mod delack;
 mod hystart;
@@ -92,6 +93,7 @@ pub use socket::{PollEvents, SendFlags, Shutdown, DEFAULT_MSS, MAX_USER_MSS};
 pub use stats::Counters;
 pub use tcb::{SockOpts, MAX_BUFFER, MAX_DUPTHRESH, MIN_BUFFER, MIN_MSS, OOO_ENTRY_OVERHEAD};
 
+use conn_index::ConnIndex;
 use input::{RstReply, Segment};
 use listen::Listener;
 use seq::Seq;
@@ -189,7 +191,7 @@ pub struct Tcp {
     slots: Vec<Slot>,
     free: Vec<usize>,
     /// Connections by (local, remote).
-    conns: BTreeMap<ConnKey, usize>,
+    conns: ConnIndex,
     /// Listeners by local address (0.0.0.0 for any).
     listeners: BTreeMap<SocketAddrV4, usize>,
     /// Stateless replies to send (RSTs to stray segments, cookie SYN-ACKs), as (src, dst,
@@ -234,7 +236,7 @@ impl Tcp {
             },
             slots: Vec::new(),
             free: Vec::new(),
-            conns: BTreeMap::new(),
+            conns: ConnIndex::default(),
             listeners: BTreeMap::new(),
             rsts: VecDeque::new(),
             dirty: Vec::new(),
@@ -312,7 +314,7 @@ impl Tcp {
         let local = SocketAddrV4::new(dst, pkt.dst_port());
         let remote = SocketAddrV4::new(src, pkt.src_port());
         let mut iss_floor = None;
-        if let Some(&idx) = self.conns.get(&ConnKey::new(local, remote)) {
+        if let Some(idx) = self.conns.get(ConnKey::new(local, remote)) {
             if let Some(floor) = self.time_wait_reusable(idx, &seg) {
                 // RFC 6191: a new incarnation may take over the TIME-WAIT 4-tuple.
                 self.cx.stats.time_wait_reused += 1;
@@ -468,9 +470,7 @@ impl Tcp {
                 // (Linux unhashes it too): a new connection may use it.
                 if let Some(Sock::Conn(tcb)) = self.slots.get(idx).and_then(|s| s.sock.as_ref()) {
                     let key = ConnKey::new(tcb.local, tcb.remote);
-                    if self.conns.get(&key) == Some(&idx) {
-                        self.conns.remove(&key);
-                    }
+                    self.conns.remove_if(key, idx);
                 }
             }
             // No `reschedule` here: the block is dirty, and `dispatch` reschedules it after
@@ -875,9 +875,7 @@ impl Tcp {
                     }
                 }
                 let key = ConnKey::new(tcb.local, tcb.remote);
-                if self.conns.get(&key) == Some(&idx) {
-                    self.conns.remove(&key);
-                }
+                self.conns.remove_if(key, idx);
                 // CurrEstab bookkeeping for a block freed without passing through CLOSED.
                 if matches!(tcb.state, State::Established | State::CloseWait) {
                     self.cx.stats.curr_estab = self.cx.stats.curr_estab.saturating_sub(1);

@@ -107,7 +107,7 @@ impl Tcp {
         let local = if local.port() == 0 {
             SocketAddrV4::new(*local.ip(), self.ephemeral_port(local, remote)?)
         } else {
-            if self.conns.contains_key(&ConnKey::new(local, remote)) {
+            if self.conns.contains_key(ConnKey::new(local, remote)) {
                 return Err(Errno::EADDRINUSE);
             }
             local
@@ -149,7 +149,7 @@ impl Tcp {
             let port = (lo + offset.wrapping_add(self.next_ephemeral).wrapping_add(i) % n) as u16;
             let addr = SocketAddrV4::new(*local.ip(), port);
             let any = SocketAddrV4::new(core::net::Ipv4Addr::UNSPECIFIED, port);
-            if !self.conns.contains_key(&ConnKey::new(addr, remote))
+            if !self.conns.contains_key(ConnKey::new(addr, remote))
                 && !self.listeners.contains_key(&addr)
                 && !self.listeners.contains_key(&any)
             {
