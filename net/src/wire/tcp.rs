@@ -150,6 +150,7 @@ pub const MAX_SACK_BLOCKS: usize = 4;
 
 impl TcpOptions {
     /// Strict parse of an option list (see the module doc for what is malformed).
+    #[inline]
     pub fn parse(opts: &[u8]) -> Result<TcpOptions, WireError> {
         let mut o = TcpOptions::default();
         let mut i = 0;
