@@ -601,6 +601,7 @@ impl Tcb {
     }
 
     /// Earliest timer deadline of this connection.
+    #[inline]
     pub fn next_deadline(&self) -> Option<Instant> {
         // Pairwise rather than through an iterator: this runs after every output.
         fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
