@@ -130,7 +130,11 @@ impl Host {
         self.tcp.poll(now);
         let work = self.stack.poll(now, &mut self.tcp);
         self.run_dhcp(now);
-        self.run_dns(now);
+        // The resolver has work only with its socket open (answers to take in) or a query
+        // waiting (a retransmission or a verdict may be due); most loops have neither.
+        if self.dns_sock.is_some() || self.resolver.has_waiting() {
+            self.run_dns(now);
+        }
         work
     }
 
@@ -445,6 +449,10 @@ impl TransportHandler for Tcp {
 
     fn poll_at(&self) -> Option<Instant> {
         Tcp::poll_at(self)
+    }
+
+    fn has_output(&self) -> bool {
+        Tcp::has_output(self)
     }
 }
 

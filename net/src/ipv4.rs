@@ -32,6 +32,7 @@ pub struct Accepted<'a> {
 /// header checksum, options, TTL ≠ 0, a source that is not broadcast/multicast). A drop
 /// increments InHdrErrors/InTruncatedPkts/InAddrErrors as Linux does plus the finer reason in
 /// `drops`. Counts InReceives.
+#[inline]
 pub fn check_input<'a>(
     buf: &'a [u8],
     stats: &mut IpStats,

@@ -278,6 +278,16 @@ impl Resolver {
             .min()
     }
 
+    /// Whether any query waits for an answer or a retransmission: without one, `poll` has
+    /// nothing to do (the host skips it on every loop).
+    #[inline]
+    pub fn has_waiting(&self) -> bool {
+        self.queries
+            .iter()
+            .flatten()
+            .any(|q| matches!(q.state, QueryState::Waiting { .. }))
+    }
+
     /// The next datagram to send at `now`, finishing queries whose attempts ran out on the
     /// way. Call in a loop until `None`, after `start_query`, after `receive`, and whenever
     /// `poll_at` is reached; then check `result` of the queries you wait for.

@@ -192,6 +192,7 @@ impl Core {
     /// [`Core::route_uncached`] behind a one-entry cache (a connection's segments all go to
     /// one destination), emptied by [`Core::routes_changed`] whenever an address or route
     /// changes. Errors are not cached.
+    #[inline]
     pub(super) fn route(&self, dst: Ipv4Addr) -> Result<Route, Errno> {
         if let Some((d, r)) = self.route_cache.get() {
             if d == dst {

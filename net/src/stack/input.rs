@@ -170,6 +170,7 @@ impl Core {
         }
     }
 
+    #[inline]
     fn deliver(&mut self, now: Instant, d: Local<'_>, upper: &mut dyn TransportHandler) {
         match d.repr.protocol {
             protocol::ICMP => {

@@ -117,6 +117,11 @@ pub trait TransportHandler {
     fn poll_at(&self) -> Option<Instant> {
         None
     }
+    /// Whether `dispatch_in_place` may have anything to send; `false` lets [`Stack::poll`]
+    /// skip the call (most polls of an idle or waiting host). The default always asks.
+    fn has_output(&self) -> bool {
+        true
+    }
 }
 
 /// A handler for no protocol: datagrams of unknown protocols get ICMP protocol unreachable.
@@ -384,6 +389,16 @@ impl Stack {
         }
         self.core.run_timers(now);
         self.core.deliver_local_errors(now, upper);
+        if upper.has_output() {
+            self.dispatch_upper(now, upper);
+        }
+        work |= !self.core.outbox.is_empty();
+        self.flush();
+        work
+    }
+
+    /// The transport's output, each segment written straight into a frame buffer.
+    fn dispatch_upper(&mut self, now: Instant, upper: &mut dyn TransportHandler) {
         let proto = upper.protocol();
         let core = &mut self.core;
         upper.dispatch_in_place(now, &mut |src, dst, fill| {
@@ -400,9 +415,6 @@ impl Stack {
                 fill,
             )
         });
-        work |= !self.core.outbox.is_empty();
-        self.flush();
-        work
     }
 
     /// When `poll` must run next even if no device interrupts: the earliest neighbour or
@@ -425,10 +437,16 @@ impl Stack {
     }
 
     /// Put the outbox on the devices and kick each device that got frames.
+    #[inline]
     pub fn flush(&mut self) {
-        if self.core.outbox.is_empty() {
-            return;
+        // Most calls find the outbox empty: that test is inlined into the caller, the work
+        // is not.
+        if !self.core.outbox.is_empty() {
+            self.flush_outbox();
         }
+    }
+
+    fn flush_outbox(&mut self) {
         // Devices that got frames: bit i for device i; devices past 63 are always kicked.
         let mut kicked: u64 = 0;
         let core = &mut self.core;

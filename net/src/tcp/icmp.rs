@@ -72,7 +72,7 @@ impl Tcp {
             self.cx.stats.icmp_ignored += 1;
             return;
         };
-        let Some(&idx) = self.conns.get(&ConnKey::new(local, remote)) else {
+        let Some(idx) = self.conns.get(ConnKey::new(local, remote)) else {
             self.cx.stats.icmp_ignored += 1;
             return;
         };

@@ -68,8 +68,26 @@ pub const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
 const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
 
 impl Tcb {
-    /// Apply the options of the peer's SYN (MSS, window scale, timestamps).
+    /// Apply the options of the peer's SYN (MSS, window scale, timestamps) and start the
+    /// congestion controller afresh for the MSS they give.
     pub(crate) fn take_syn_options(&mut self, cx: &Shared, seg: &Segment, now: Instant) {
+        self.apply_syn_options(cx, seg, now);
+        self.cc = self.opts.congestion_factory(&cx.config)(cx.config.initial_window, self.mss);
+    }
+
+    /// [`take_syn_options`](Self::take_syn_options) for a child `Tcb::new` has just built:
+    /// its congestion controller is fresh, built from the same options for the MSS it had
+    /// then, so it is rebuilt only when the peer's MSS lowered ours (a passive open would
+    /// otherwise allocate it twice).
+    pub(crate) fn take_first_syn_options(&mut self, cx: &Shared, seg: &Segment, now: Instant) {
+        let built_for = self.mss;
+        self.apply_syn_options(cx, seg, now);
+        if self.mss != built_for {
+            self.cc = self.opts.congestion_factory(&cx.config)(cx.config.initial_window, self.mss);
+        }
+    }
+
+    fn apply_syn_options(&mut self, cx: &Shared, seg: &Segment, now: Instant) {
         let peer_mss = u32::from(seg.opts.mss.unwrap_or(536)).max(u32::from(super::tcb::MIN_MSS));
         self.mss = self.mss.min(peer_mss);
         if let Some(ws) = seg.opts.wscale {
@@ -92,7 +110,6 @@ impl Tcb {
             self.snd_wscale = 0;
             self.rcv_wscale = 0;
         }
-        self.cc = self.opts.congestion_factory(&cx.config)(cx.config.initial_window, self.mss);
     }
 
     /// The duplicate ACK answering an unacceptable segment. Segments without data cannot be

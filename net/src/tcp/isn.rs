@@ -71,8 +71,21 @@ fn hash_endpoints(key: &[u8; 16], tag: u8, a: SocketAddrV4, b: SocketAddrV4) -> 
 
 /// RFC 6528: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), M a 4 µs timer.
 pub fn isn(key: &[u8; 16], now: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
+    isn_and_ts_offset(key, now, local, remote).0
+}
+
+/// A new connection's ISN ([`isn`]) and TSval offset ([`ts_offset`]) from one SipHash call:
+/// F is the low half of the 64-bit output and the offset the high half (the halves of a
+/// pseudorandom function's output are independent), so an open hashes once, not twice.
+pub fn isn_and_ts_offset(
+    key: &[u8; 16],
+    now: Instant,
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+) -> (u32, u32) {
     let m = (now.as_micros() / 4) as u32;
-    m.wrapping_add(hash_endpoints(key, 1, local, remote) as u32)
+    let h = hash_endpoints(key, 1, local, remote);
+    (m.wrapping_add(h as u32), (h >> 32) as u32)
 }
 
 /// RFC 6056 algorithm 3: the per-destination starting offset for the ephemeral port search.
@@ -80,9 +93,10 @@ pub fn port_offset(key: &[u8; 16], local_ip: core::net::Ipv4Addr, remote: Socket
     hash_endpoints(key, 2, SocketAddrV4::new(local_ip, 0), remote) as u32
 }
 
-/// A per-connection offset for TSval (RFC 7323 §5.4 recommends randomised offsets).
+/// A per-connection offset for TSval (RFC 7323 §5.4 recommends randomised offsets): the
+/// high half of the ISN's hash (see [`isn_and_ts_offset`]).
 pub fn ts_offset(key: &[u8; 16], local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
-    hash_endpoints(key, 3, local, remote) as u32
+    (hash_endpoints(key, 1, local, remote) >> 32) as u32
 }
 
 #[cfg(test)]
@@ -111,5 +125,23 @@ mod tests {
         assert_ne!(a, isn(&k, t, r, l));
         // 4 µs clock: 1 ms later the ISN advanced by 250.
         assert_eq!(isn(&k, Instant::from_millis(2), l, r), a.wrapping_add(250));
+    }
+
+    #[test]
+    fn ts_offset_is_keyed_per_tuple_and_matches_the_combined_hash() {
+        let l = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 1000);
+        let r = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 80);
+        let k = [7u8; 16];
+        let t = Instant::from_millis(5);
+        let off = ts_offset(&k, l, r);
+        assert_eq!(isn_and_ts_offset(&k, t, l, r), (isn(&k, t, l, r), off));
+        assert_ne!(off, ts_offset(&[8u8; 16], l, r));
+        assert_ne!(off, ts_offset(&k, r, l));
+        // Not tied to the ISN's clock.
+        assert_eq!(off, ts_offset(&k, l, r));
+        assert_ne!(
+            off,
+            isn(&k, t, l, r).wrapping_sub((t.as_micros() / 4) as u32)
+        );
     }
 }

@@ -127,20 +127,29 @@ impl Tcp {
             return;
         }
         let opts = l.opts;
-        let mut iss = isn::isn(&self.cx.key, now, local, remote);
+        let (mut iss, ts_offset) = isn::isn_and_ts_offset(&self.cx.key, now, local, remote);
         if let Some(floor) = iss_floor {
             if Seq(iss) < floor {
                 iss = floor.0;
             }
         }
-        let mut tcb = Tcb::new(&self.cx, now, local, remote, opts, State::SynReceived, iss);
+        let mut tcb = Tcb::new(
+            &self.cx,
+            now,
+            local,
+            remote,
+            opts,
+            State::SynReceived,
+            iss,
+            ts_offset,
+        );
         tcb.owner = Owner::Listener(lidx);
         tcb.irs = seg.seq;
         tcb.rcv_nxt = seg.seq + 1;
         tcb.rcv_adv = tcb.rcv_nxt;
         tcb.snd_wnd = u32::from(seg.window);
         tcb.snd_wl1 = seg.seq;
-        tcb.take_syn_options(&self.cx, seg, now);
+        tcb.take_first_syn_options(&self.cx, seg, now);
         tcb.max_snd_wnd = tcb.snd_wnd;
         let Ok(idx) = self.alloc_slot(Sock::Conn(Box::new(tcb))) else {
             self.cx.stats.listen_drops += 1;

@@ -28,6 +28,7 @@
 //! Files: `tcb.rs` per-connection state, `input.rs` segment arrival and the RFC 5961 checks,
 //! `ack.rs` ACK processing and loss detection, `reassembly.rs` receiving data,
 //! `sack.rs` SACK both ways (D-SACK included), `output.rs` transmission, `timer.rs` timers,
+//! `tw_queue.rs` the TIME-WAIT deadlines of the timer index, `conn_index.rs` the 4-tuple index,
 //! `listen.rs` passive opens, `syncookie.rs` SYN cookies for a full SYN queue, `socket.rs`
 //! the application calls, `icmp.rs` ICMP errors (RFC 5927), `congestion.rs` the
 //! congestion-control trait and NewReno, `cubic.rs` CUBIC (RFC 9438, the default), `isn.rs`
@@ -47,6 +48,7 @@
 mod ack;
 mod config;
 pub mod congestion;
+mod conn_index;
 mod cubic;
 mod delack;
 mod hystart;
@@ -65,6 +67,7 @@ mod stats;
 mod syncookie;
 mod tcb;
 mod timer;
+mod tw_queue;
 
 #[cfg(test)]
 mod tests;
@@ -90,10 +93,12 @@ pub use socket::{PollEvents, SendFlags, Shutdown, DEFAULT_MSS, MAX_USER_MSS};
 pub use stats::Counters;
 pub use tcb::{SockOpts, MAX_BUFFER, MAX_DUPTHRESH, MIN_BUFFER, MIN_MSS, OOO_ENTRY_OVERHEAD};
 
+use conn_index::ConnIndex;
 use input::{RstReply, Segment};
 use listen::Listener;
 use seq::Seq;
 use tcb::{Owner, Tcb};
+use tw_queue::{TwEntry, TwQueue};
 
 /// How many timer-index entries `poll_at` examines for the real earliest deadline (entries
 /// may be early, see `Tcp::reschedule`); past this it returns the earliest entry, a wake-up
@@ -186,7 +191,7 @@ pub struct Tcp {
     slots: Vec<Slot>,
     free: Vec<usize>,
     /// Connections by (local, remote).
-    conns: BTreeMap<ConnKey, usize>,
+    conns: ConnIndex,
     /// Listeners by local address (0.0.0.0 for any).
     listeners: BTreeMap<SocketAddrV4, usize>,
     /// Stateless replies to send (RSTs to stray segments, cookie SYN-ACKs), as (src, dst,
@@ -195,6 +200,9 @@ pub struct Tcp {
     dirty: Vec<usize>,
     /// Connections by their earliest timer deadline (each at most once, see `reschedule`).
     timers: BTreeSet<(Instant, usize)>,
+    /// The same for blocks whose deadline is the end of TIME-WAIT, in arrival order
+    /// (`tw_queue`): a block's entry is in one of the two.
+    tw_queue: TwQueue,
     /// Scratch lists for `poll`: connections whose timers are due, lazy entries to re-file.
     due: Vec<usize>,
     refile: Vec<(Instant, usize)>,
@@ -202,6 +210,10 @@ pub struct Tcp {
     woken: Vec<Handle>,
     /// RFC 6056 algorithm 3's `next_ephemeral`.
     next_ephemeral: u32,
+    /// The last (local address, remote endpoint) and its algorithm-3 port offset: a client
+    /// opening many connections to one server hashes once, not once per `connect` (the key
+    /// never changes, so the memo cannot go stale).
+    port_offset_memo: Option<(Ipv4Addr, SocketAddrV4, u32)>,
     /// The latest time any call told us, for `poll_at` when output is pending.
     last_now: Instant,
     /// Segment buffer for the copying [`Tcp::dispatch`].
@@ -224,16 +236,18 @@ impl Tcp {
             },
             slots: Vec::new(),
             free: Vec::new(),
-            conns: BTreeMap::new(),
+            conns: ConnIndex::default(),
             listeners: BTreeMap::new(),
             rsts: VecDeque::new(),
             dirty: Vec::new(),
             timers: BTreeSet::new(),
+            tw_queue: TwQueue::default(),
             due: Vec::new(),
             refile: Vec::new(),
             woken: Vec::new(),
             // RFC 6056 algorithm 3 allows any start; a random one hides the host's history.
             next_ephemeral: Rng::new(rng_seed).next_u32(),
+            port_offset_memo: None,
             last_now: Instant::ZERO,
             scratch: Vec::new(),
             mem_waiters: false,
@@ -300,7 +314,7 @@ impl Tcp {
         let local = SocketAddrV4::new(dst, pkt.dst_port());
         let remote = SocketAddrV4::new(src, pkt.src_port());
         let mut iss_floor = None;
-        if let Some(&idx) = self.conns.get(&ConnKey::new(local, remote)) {
+        if let Some(idx) = self.conns.get(ConnKey::new(local, remote)) {
             if let Some(floor) = self.time_wait_reusable(idx, &seg) {
                 // RFC 6191: a new incarnation may take over the TIME-WAIT 4-tuple.
                 self.cx.stats.time_wait_reused += 1;
@@ -456,9 +470,7 @@ impl Tcp {
                 // (Linux unhashes it too): a new connection may use it.
                 if let Some(Sock::Conn(tcb)) = self.slots.get(idx).and_then(|s| s.sock.as_ref()) {
                     let key = ConnKey::new(tcb.local, tcb.remote);
-                    if self.conns.get(&key) == Some(&idx) {
-                        self.conns.remove(&key);
-                    }
+                    self.conns.remove_if(key, idx);
                 }
             }
             // No `reschedule` here: the block is dirty, and `dispatch` reschedules it after
@@ -534,6 +546,11 @@ impl Tcp {
     /// earlier entry, and `poll` re-files it when it comes due; only a deadline that moved
     /// earlier moves the entry. So an entry is never later than the connection's real
     /// deadline, and a connection with no deadline left has no entry (for `poll_at`).
+    ///
+    /// A TIME-WAIT block whose deadline is the end of TIME-WAIT is filed in `tw_queue`
+    /// instead (O(1), and it keeps the B-tree down to the active connections); an entry there
+    /// is not removed when the block moves on but left to go stale (see `tw_entry_live`).
+    #[inline(always)]
     fn reschedule(&mut self, idx: usize) {
         let Some(Sock::Conn(tcb)) = self.slots.get_mut(idx).and_then(|s| s.sock.as_mut()) else {
             return;
@@ -545,14 +562,43 @@ impl Tcp {
             _ => false,
         };
         if !keep {
-            if let Some(old) = tcb.timer_key {
+            self.refile_timer(idx, new);
+        }
+    }
+
+    /// Move connection `idx`'s index entry to `new` (see `reschedule`).
+    fn refile_timer(&mut self, idx: usize, new: Option<Instant>) {
+        let Some(slot) = self.slots.get_mut(idx) else {
+            return;
+        };
+        let gen = slot.gen;
+        let Some(Sock::Conn(tcb)) = slot.sock.as_mut() else {
+            return;
+        };
+        if let Some(old) = tcb.timer_key {
+            if !tcb.timer_in_tw_queue {
                 self.timers.remove(&(old, idx));
             }
-            if let Some(t) = new {
+        }
+        tcb.timer_in_tw_queue = false;
+        if let Some(t) = new {
+            let time_wait = tcb.state == State::TimeWait && tcb.timewait_at == Some(t);
+            if time_wait && self.tw_queue.push(TwEntry { at: t, idx, gen }) {
+                tcb.timer_in_tw_queue = true;
+            } else {
                 self.timers.insert((t, idx));
             }
-            tcb.timer_key = new;
         }
+        tcb.timer_key = new;
+    }
+
+    /// Whether a queued TIME-WAIT entry is still its block's filing (the slot was not
+    /// freed since, and the block was not re-filed).
+    fn tw_entry_live(&self, e: TwEntry) -> bool {
+        self.slots.get(e.idx).is_some_and(|s| s.gen == e.gen)
+            && self
+                .conn(e.idx)
+                .is_some_and(|t| t.timer_in_tw_queue && t.timer_key == Some(e.at))
     }
 
     /// Queue a RST (or RST|ACK) from `local` to `remote`.
@@ -602,18 +648,32 @@ impl Tcp {
         self.scratch = scratch;
     }
 
+    /// Whether [`Tcp::dispatch`] has anything to send (queued replies, or connections touched
+    /// since the last dispatch). Callers that recorded the time through `poll` or `input`
+    /// may skip `dispatch` when this is false.
+    #[inline]
+    pub fn has_output(&self) -> bool {
+        !self.rsts.is_empty() || !self.dirty.is_empty()
+    }
+
     /// [`Tcp::dispatch`] writing each segment straight into the caller's buffer:
     /// `emit(src, dst, fill)` must call `fill` once with the buffer the segment is to be
     /// appended to (behind whatever headroom it already holds). Queued RSTs and cookie
     /// SYN-ACKs are copied in.
+    #[inline]
     pub fn dispatch_in_place(&mut self, now: Instant, emit: &mut EmitInPlace) {
         // Callers without a clock (socket options) pass an old instant: segments still carry
         // the latest time TCP has seen, or their timers would fire at once.
         self.last_now = self.last_now.max(now);
-        let now = self.last_now;
-        if self.rsts.is_empty() && self.dirty.is_empty() {
-            return;
+        // Most calls have nothing to send: that test is inlined into the caller, the work
+        // is not.
+        if self.has_output() {
+            self.dispatch_pending(emit);
         }
+    }
+
+    fn dispatch_pending(&mut self, emit: &mut EmitInPlace) {
+        let now = self.last_now;
         while let Some((s, d, seg)) = self.rsts.pop_front() {
             emit(s, d, &mut |buf: &mut Vec<u8>| buf.extend_from_slice(&seg));
         }
@@ -637,14 +697,30 @@ impl Tcp {
     }
 
     /// Run every timer due at `now`.
+    #[inline]
     pub fn poll(&mut self, now: Instant) {
         self.last_now = self.last_now.max(now);
+        // Most calls have no block to catch up on and no timer due: that test is inlined
+        // into the caller, the work is not.
+        if !self.dirty.is_empty() || self.timer_due(now) {
+            self.poll_timers(now);
+        }
+    }
+
+    /// Whether an index entry (possibly stale or early) has come due.
+    #[inline]
+    fn timer_due(&self, now: Instant) -> bool {
+        self.timers.first().is_some_and(|&(t, _)| t <= now)
+            || self.tw_queue.front().is_some_and(|e| e.at <= now)
+    }
+
+    fn poll_timers(&mut self, now: Instant) {
         // Blocks touched since the last `dispatch` have not had their timer index updated.
         for i in 0..self.dirty.len() {
             let idx = self.dirty[i];
             self.reschedule(idx);
         }
-        if self.timers.first().is_none_or(|&(t, _)| t > now) {
+        if !self.timer_due(now) {
             return;
         }
         // Each connection runs its timers at most once per call, so a deadline a timer
@@ -665,6 +741,25 @@ impl Tcp {
                 // after this loop (filing it now could bring it back to the front).
                 Some(real) if real > now => refile.push((real, idx)),
                 Some(_) => due.push(idx),
+                None => {}
+            }
+        }
+        while let Some(e) = self.tw_queue.front() {
+            if e.at > now {
+                break;
+            }
+            self.tw_queue.pop_front();
+            if !self.tw_entry_live(e) {
+                continue;
+            }
+            let Some(tcb) = self.conn_mut(e.idx) else {
+                continue;
+            };
+            tcb.timer_key = None;
+            tcb.timer_in_tw_queue = false;
+            match tcb.next_deadline() {
+                Some(real) if real > now => refile.push((real, e.idx)),
+                Some(_) => due.push(e.idx),
                 None => {}
             }
         }
@@ -695,15 +790,33 @@ impl Tcp {
         if !self.dirty.is_empty() || !self.rsts.is_empty() {
             return Some(self.last_now);
         }
-        // Entries may be early (see `reschedule`): look at the first few for the real
-        // earliest deadline; past POLL_AT_SCAN stale ones, answer early rather than late.
+        let tree = self.earliest(self.timers.iter().map(|&(t, idx)| (t, idx, true)));
+        let queue = self.earliest(
+            self.tw_queue
+                .iter()
+                .map(|e| (e.at, e.idx, self.tw_entry_live(e))),
+        );
+        match (tree, queue) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The earliest real deadline behind index entries `(deadline, slot, live)` in deadline
+    /// order. Entries may be early (see `reschedule`) or stale (`live` false): look at the
+    /// first few for the real earliest deadline; past POLL_AT_SCAN, answer early rather than
+    /// late.
+    fn earliest(&self, entries: impl Iterator<Item = (Instant, usize, bool)>) -> Option<Instant> {
         let mut best: Option<Instant> = None;
-        for (n, &(t, idx)) in self.timers.iter().enumerate() {
+        for (n, (t, idx, live)) in entries.enumerate() {
             if best.is_some_and(|b| t >= b) {
                 break;
             }
             if n == POLL_AT_SCAN {
                 return Some(best.map_or(t, |b| b.min(t)));
+            }
+            if !live {
+                continue;
             }
             if let Some(real) = self.conn(idx).and_then(|c| c.next_deadline()) {
                 best = Some(best.map_or(real, |b| b.min(real)));
@@ -756,12 +869,13 @@ impl Tcp {
             Sock::Conn(tcb) => {
                 self.cx.mem.recharge(tcb.charged, 0);
                 if let Some(t) = tcb.timer_key {
-                    self.timers.remove(&(t, idx));
+                    // A TIME-WAIT queue entry goes stale with the generation bumped above.
+                    if !tcb.timer_in_tw_queue {
+                        self.timers.remove(&(t, idx));
+                    }
                 }
                 let key = ConnKey::new(tcb.local, tcb.remote);
-                if self.conns.get(&key) == Some(&idx) {
-                    self.conns.remove(&key);
-                }
+                self.conns.remove_if(key, idx);
                 // CurrEstab bookkeeping for a block freed without passing through CLOSED.
                 if matches!(tcb.state, State::Established | State::CloseWait) {
                     self.cx.stats.curr_estab = self.cx.stats.curr_estab.saturating_sub(1);

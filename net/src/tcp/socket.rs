@@ -9,7 +9,9 @@ use alloc::vec::Vec;
 use core::net::SocketAddrV4;
 
 use super::tcb::{Owner, SockOpts, Tcb, MAX_BUFFER, MIN_BUFFER, MIN_MSS};
-use super::{isn, ConnKey, Handle, Shared, Sock, State, Tcp, EPHEMERAL_PORTS, PER_SOCKET_FLOOR};
+use super::{
+    isn, ConnKey, Handle, Shared, Slot, Sock, State, Tcp, EPHEMERAL_PORTS, PER_SOCKET_FLOOR,
+};
 use crate::errno::Errno;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::MAX_WSCALE;
@@ -107,7 +109,7 @@ impl Tcp {
         let local = if local.port() == 0 {
             SocketAddrV4::new(*local.ip(), self.ephemeral_port(local, remote)?)
         } else {
-            if self.conns.contains_key(&ConnKey::new(local, remote)) {
+            if self.conns.contains_key(ConnKey::new(local, remote)) {
                 return Err(Errno::EADDRINUSE);
             }
             local
@@ -116,8 +118,17 @@ impl Tcp {
         if let Some(m) = mtu {
             opts.mtu = m.max(MIN_MSS + 40);
         }
-        let iss = isn::isn(&self.cx.key, now, local, remote);
-        let tcb = Tcb::new(&self.cx, now, local, remote, opts, State::SynSent, iss);
+        let (iss, ts_offset) = isn::isn_and_ts_offset(&self.cx.key, now, local, remote);
+        let tcb = Tcb::new(
+            &self.cx,
+            now,
+            local,
+            remote,
+            opts,
+            State::SynSent,
+            iss,
+            ts_offset,
+        );
         let idx = self.alloc_slot(Sock::Conn(alloc::boxed::Box::new(tcb)))?;
         self.conns.insert(ConnKey::new(local, remote), idx);
         self.cx.stats.active_opens += 1;
@@ -128,12 +139,19 @@ impl Tcp {
     fn ephemeral_port(&mut self, local: SocketAddrV4, remote: SocketAddrV4) -> Result<u16, Errno> {
         let lo = u32::from(*EPHEMERAL_PORTS.start());
         let n = u32::from(*EPHEMERAL_PORTS.end()) - lo + 1;
-        let offset = isn::port_offset(&self.cx.key, *local.ip(), remote);
+        let offset = match self.port_offset_memo {
+            Some((ip, r, off)) if ip == *local.ip() && r == remote => off,
+            _ => {
+                let off = isn::port_offset(&self.cx.key, *local.ip(), remote);
+                self.port_offset_memo = Some((*local.ip(), remote, off));
+                off
+            }
+        };
         for i in 0..n {
             let port = (lo + offset.wrapping_add(self.next_ephemeral).wrapping_add(i) % n) as u16;
             let addr = SocketAddrV4::new(*local.ip(), port);
             let any = SocketAddrV4::new(core::net::Ipv4Addr::UNSPECIFIED, port);
-            if !self.conns.contains_key(&ConnKey::new(addr, remote))
+            if !self.conns.contains_key(ConnKey::new(addr, remote))
                 && !self.listeners.contains_key(&addr)
                 && !self.listeners.contains_key(&any)
             {
@@ -188,6 +206,7 @@ impl Tcp {
 
     /// Read received bytes: `Ok(0)` at end of stream (after the peer's FIN), `EAGAIN` when
     /// nothing is there yet, a pending error (ECONNRESET) first.
+    #[inline]
     pub fn recv(&mut self, h: Handle, buf: &mut [u8]) -> Result<usize, Errno> {
         self.read(h, buf, true)
     }
@@ -198,38 +217,15 @@ impl Tcp {
     }
 
     fn read(&mut self, h: Handle, buf: &mut [u8], consume: bool) -> Result<usize, Errno> {
-        let (tcb, cx, idx) = self.parts(h)?;
+        let (tcb, _, idx) = self.parts(h)?;
         if buf.is_empty() {
             return Ok(0);
         }
         if !tcb.rcv_buf.is_empty() {
-            let n = buf.len().min(tcb.rcv_buf.len());
-            let (a, b) = tcb.rcv_buf.as_slices();
-            let na = n.min(a.len());
-            buf[..na].copy_from_slice(&a[..na]);
-            buf[na..n].copy_from_slice(&b[..n - na]);
-            if consume {
-                tcb.rcv_buf.drain(..n);
-                let recharge = tcb.charged != tcb.footprint() || cx.mem.pressure;
-                // Window update when the window at least doubled (Linux's rule), which
-                // includes every reopening of a zero window by an MSS or more.
-                let cur = tcb.rcv_wnd() as usize;
-                let free = tcb
-                    .recv_space()
-                    .min(tcb.rcv_ssthresh as usize)
-                    .min(0xffff << tcb.rcv_wscale);
-                if free >= 2 * cur
-                    && free - cur >= tcb.rcv_mss as usize
-                    && tcb.state.is_synchronized()
-                {
-                    tcb.ack_now = true;
-                    self.after(idx);
-                } else if recharge {
-                    self.recharge(idx);
-                }
-            }
-            return Ok(n);
+            return Ok(self.read_queued(idx, buf, consume));
         }
+        // Nothing queued (most calls of a polling reader): the answer without the
+        // bookkeeping of a read that took bytes.
         if let Some(e) = tcb.error.take() {
             return Err(e);
         }
@@ -241,6 +237,43 @@ impl Tcp {
             State::Closed => Err(Errno::ENOTCONN),
             _ => Err(Errno::EAGAIN),
         }
+    }
+
+    /// The part of `read` that copies queued bytes out (connection `idx` has some).
+    #[inline(never)]
+    fn read_queued(&mut self, idx: usize, buf: &mut [u8], consume: bool) -> usize {
+        let Some(Slot {
+            sock: Some(Sock::Conn(tcb)),
+            ..
+        }) = self.slots.get_mut(idx)
+        else {
+            return 0;
+        };
+        let cx = &mut self.cx;
+        let n = buf.len().min(tcb.rcv_buf.len());
+        let (a, b) = tcb.rcv_buf.as_slices();
+        let na = n.min(a.len());
+        buf[..na].copy_from_slice(&a[..na]);
+        buf[na..n].copy_from_slice(&b[..n - na]);
+        if consume {
+            tcb.rcv_buf.drain(..n);
+            let recharge = tcb.charged != tcb.footprint() || cx.mem.pressure;
+            // Window update when the window at least doubled (Linux's rule), which
+            // includes every reopening of a zero window by an MSS or more.
+            let cur = tcb.rcv_wnd() as usize;
+            let free = tcb
+                .recv_space()
+                .min(tcb.rcv_ssthresh as usize)
+                .min(0xffff << tcb.rcv_wscale);
+            if free >= 2 * cur && free - cur >= tcb.rcv_mss as usize && tcb.state.is_synchronized()
+            {
+                tcb.ack_now = true;
+                self.after(idx);
+            } else if recharge {
+                self.recharge(idx);
+            }
+        }
+        n
     }
 
     /// Shut down reading, writing (FIN after the queued data) or both.

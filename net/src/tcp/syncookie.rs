@@ -214,6 +214,7 @@ impl Tcp {
             opts,
             State::SynReceived,
             iss.0,
+            isn::ts_offset(&self.cx.key, local, remote),
         );
         tcb.owner = Owner::Listener(lidx);
         tcb.irs = irs;
@@ -231,7 +232,7 @@ impl Tcp {
             opts: syn_opts,
             payload: &[],
         };
-        tcb.take_syn_options(&self.cx, &syn, now);
+        tcb.take_first_syn_options(&self.cx, &syn, now);
         let Ok(idx) = self.alloc_slot(Sock::Conn(Box::new(tcb))) else {
             self.cx.stats.listen_drops += 1;
             return;

@@ -305,10 +305,14 @@ pub(crate) struct Tcb {
     pub dirty: bool,
     /// The deadline under which the table's timer index holds this block.
     pub timer_key: Option<Instant>,
+    /// That entry is in the TIME-WAIT queue (`tw_queue`), not the B-tree.
+    pub timer_in_tw_queue: bool,
 }
 
 impl Tcb {
-    /// A fresh block in `state` (SYN-SENT for an active open, SYN-RECEIVED for a child).
+    /// A fresh block in `state` (SYN-SENT for an active open, SYN-RECEIVED for a child), with
+    /// initial send sequence `iss` and TSval offset `ts_offset` (see `isn`).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         cx: &Shared,
         now: Instant,
@@ -317,10 +321,10 @@ impl Tcb {
         opts: SockOpts,
         state: State,
         iss: u32,
+        ts_offset: u32,
     ) -> Tcb {
         let iss = Seq(iss);
         let mss = u32::from(opts.mss());
-        let ts_offset = super::isn::ts_offset(&cx.key, local, remote);
         let mut rcv_wscale = 0;
         while rcv_wscale < MAX_WSCALE && (opts.recv_buffer >> rcv_wscale) > 0xffff {
             rcv_wscale += 1;
@@ -426,6 +430,7 @@ impl Tcb {
             in_woken: false,
             dirty: false,
             timer_key: None,
+            timer_in_tw_queue: false,
         }
     }
 
@@ -600,6 +605,7 @@ impl Tcb {
     }
 
     /// Earliest timer deadline of this connection.
+    #[inline]
     pub fn next_deadline(&self) -> Option<Instant> {
         // Pairwise rather than through an iterator: this runs after every output.
         fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {

@@ -238,6 +238,7 @@ pub struct Ipv4Repr {
 
 impl Ipv4Repr {
     /// Parse a header: lengths, checksum and options all checked.
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<Self, HeaderError> {
         p.check_len()?;
         if !p.verify_checksum() {

@@ -150,6 +150,7 @@ pub const MAX_SACK_BLOCKS: usize = 4;
 
 impl TcpOptions {
     /// Strict parse of an option list (see the module doc for what is malformed).
+    #[inline]
     pub fn parse(opts: &[u8]) -> Result<TcpOptions, WireError> {
         let mut o = TcpOptions::default();
         let mut i = 0;
@@ -216,6 +217,7 @@ impl TcpOptions {
 
     /// Append the options in Linux's layout: on a SYN `MSS, [SACK-permitted,] TS, NOP, WS`
     /// (with NOP padding where Linux pads); otherwise `NOP, NOP, TS`. Always a multiple of 4.
+    #[inline]
     pub fn emit(&self, syn: bool, out: &mut Vec<u8>) {
         if let Some(mss) = self.mss {
             out.push(kind::MSS);
@@ -276,6 +278,7 @@ impl TcpRepr {
 
     /// [`Self::emit`] appending behind what `out` already holds (an IP/link headroom): the
     /// segment starts at the old `out.len()` and the checksum covers only the segment.
+    #[inline]
     pub fn emit_append(
         &self,
         src: Ipv4Addr,

@@ -368,3 +368,70 @@ fn close_during_syn_sent_goes_to_closed_silently() {
     assert!(r.is(flags::RST));
     assert_eq!(r.seq, syn.seq + 1);
 }
+
+/// Several blocks in TIME-WAIT at once (held handles, so their state can be read): each
+/// leaves it at its own deadline, in order, and `poll_at` names the next one.
+#[test]
+fn time_wait_blocks_expire_each_at_its_own_deadline() {
+    let mut h = Harness::with_config(TcpConfig {
+        time_wait: Duration::from_secs(4),
+        ..TcpConfig::default()
+    });
+    let l = h.tcp.listen(us(), 8).unwrap();
+    let mut conns = Vec::new();
+    for (i, port) in [4001u16, 4002, 4003].into_iter().enumerate() {
+        h.inject(seg(1000).port(port).syn());
+        let sa = h.expect();
+        h.inject(seg(1001).port(port).ack(sa.seq + 1));
+        let c = h.tcp.accept(l).unwrap();
+        h.tcp.shutdown(c, Shutdown::Write).unwrap();
+        let fin = h.expect();
+        h.inject(seg(1001).port(port).ack(fin.seq + 1).fin());
+        let _ = h.expect();
+        assert_eq!(h.state(c), State::TimeWait);
+        conns.push((c, h.now + Duration::from_secs(4)));
+        if i < 2 {
+            h.advance(Duration::from_secs(1));
+        }
+    }
+    for (n, &(c, end)) in conns.iter().enumerate() {
+        assert_eq!(
+            h.tcp.poll_at(),
+            Some(end),
+            "connection {n}'s TIME-WAIT is next"
+        );
+        h.advance(end.saturating_since(h.now) - Duration::from_millis(1));
+        assert_eq!(h.state(c), State::TimeWait);
+        h.advance(Duration::from_millis(1));
+        assert_eq!(h.state(c), State::Closed, "connection {n} left TIME-WAIT");
+        for &(later, _) in &conns[n + 1..] {
+            assert_eq!(h.state(later), State::TimeWait);
+        }
+    }
+    assert_eq!(h.tcp.poll_at(), None);
+}
+
+/// A TIME-WAIT block taken over by a new incarnation leaves no timer behind: the new
+/// connection, idle, has no wake-up, and the old block's deadline passing disturbs nothing.
+#[test]
+fn time_wait_reuse_leaves_no_timer_behind() {
+    let mut h = Harness::new();
+    let l = h.tcp.listen(us(), 4).unwrap();
+    h.inject(seg(1000).syn());
+    let sa = h.expect();
+    h.inject(seg(1001).ack(sa.seq + 1));
+    let c = h.tcp.accept(l).unwrap();
+    h.tcp.close(c).unwrap();
+    let fin = h.expect();
+    h.inject(seg(1001).ack(fin.seq + 1).fin());
+    let _ = h.expect();
+    h.inject(seg(90_000).syn());
+    let sa2 = h.expect();
+    h.inject(seg(90_001).ack(sa2.seq + 1));
+    let c2 = h.tcp.accept(l).unwrap();
+    assert_eq!(h.counters().time_wait_reused, 1);
+    assert_eq!(h.tcp.poll_at(), None);
+    h.advance(Duration::from_secs(120));
+    h.expect_none();
+    assert_eq!(h.state(c2), State::Established);
+}
