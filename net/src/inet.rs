@@ -374,7 +374,7 @@ impl ProtoOps<Host> for TcpSock {
         name: i32,
         value: OptValue,
     ) -> Result<(), Errno> {
-        if let ((SOL_TCP, TCP_CONGESTION), OptValue::Name(cc)) = ((level, name), value) {
+        if let ((SOL_TCP, TCP_CONGESTION), &OptValue::Name(cc)) = ((level, name), &value) {
             self.opts.congestion = Some(cc);
             return match self.handle() {
                 Some(h) => host.tcp.set_congestion(h, cc),
@@ -439,6 +439,36 @@ impl ProtoOps<Host> for TcpSock {
             let current = self.handle().and_then(|h| host.tcp.congestion_name(h).ok());
             let default = crate::tcp::congestion::AVAILABLE[0].0;
             return Ok(OptValue::Name(current.or(o.congestion).unwrap_or(default)));
+        }
+        match (level, name) {
+            (SOL_TCP, TCP_INFO) => {
+                let info = match self.handle() {
+                    Some(h) => host.tcp.info(h)?,
+                    None => tcp::info::TcpInfo {
+                        state: tcp::info::linux_state(tcp::State::Closed),
+                        ..Default::default()
+                    },
+                };
+                return Ok(OptValue::Bytes(info.to_bytes()));
+            }
+            // Linux's CUBIC and Reno export no algorithm-specific information: success,
+            // nothing written.
+            (SOL_TCP, TCP_CC_INFO) => return Ok(OptValue::Bytes(alloc::vec::Vec::new())),
+            (SOL_SOCKET, SO_MEMINFO) => {
+                let (rmem, wmem) = match self.handle() {
+                    Some(h) => host.tcp.queued(h).unwrap_or((0, 0)),
+                    None => (0, 0),
+                };
+                // sk_meminfo: rmem_alloc, rcvbuf, wmem_alloc, sndbuf, fwd_alloc,
+                // wmem_queued, optmem, backlog, drops.
+                let vals = [rmem, o.recv_buffer, wmem, o.send_buffer, 0, wmem, 0, 0, 0];
+                let mut b = alloc::vec::Vec::with_capacity(36);
+                for v in vals {
+                    b.extend_from_slice(&(v.min(u32::MAX as usize) as u32).to_ne_bytes());
+                }
+                return Ok(OptValue::Bytes(b));
+            }
+            _ => {}
         }
         let v = match (level, name) {
             (SOL_TCP, TCP_NODELAY) => i32::from(o.nodelay),

@@ -65,6 +65,9 @@ pub const TCP_USER_TIMEOUT: i32 = 18;
 pub const TCP_NOTSENT_LOWAT: i32 = 25;
 /// TCP_INQ: recvmsg reports the bytes left to read in a `TCP_CM_INQ` control message.
 pub const TCP_INQ: i32 = 36;
+pub const TCP_INFO: i32 = 11;
+pub const TCP_CC_INFO: i32 = 26;
+pub const SO_MEMINFO: i32 = 55;
 pub const TCP_CM_INQ: i32 = TCP_INQ;
 
 /// Poll events, Linux's values.
@@ -137,7 +140,7 @@ impl Shutdown {
 }
 
 /// A socket option value, already decoded from the caller's bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OptValue {
     Int(i32),
     Linger {
@@ -147,6 +150,9 @@ pub enum OptValue {
     Timeout(Option<Duration>),
     /// A congestion-control algorithm's name (TCP_CONGESTION).
     Name(&'static str),
+    /// A structure in Linux's binary layout (TCP_INFO, SO_MEMINFO), truncated to the
+    /// caller's buffer.
+    Bytes(alloc::vec::Vec<u8>),
 }
 
 /// What a network context offers the socket layer: an identifier for each protocol endpoint,

@@ -519,6 +519,7 @@ impl NetSys {
                 OptValue::Int(v) => v.to_ne_bytes().to_vec(),
                 // Linux copies the name's bytes (no NUL when the buffer is exactly filled).
                 OptValue::Name(n) => n.as_bytes().to_vec(),
+                OptValue::Bytes(b) => b,
                 _ => return Err(Errno::ENOPROTOOPT),
             },
         };

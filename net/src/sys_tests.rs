@@ -734,3 +734,61 @@ fn tcp_quickack_reads_back_per_connection() {
         .unwrap();
     assert_eq!(get_int(&mut w, c, SOL_TCP, TCP_QUICKACK), Ok(0));
 }
+
+/// TCP_INFO in Linux's layout: state, options, window, counters a user of `ss -i` reads;
+/// SO_MEMINFO's queued bytes; TCP_CC_INFO empty as for Linux's CUBIC.
+#[test]
+fn tcp_info_reports_state_window_and_bytes() {
+    let mut w = World::new();
+    let (c, a, l) = w.pair(8200);
+    assert_eq!(w.send(c, &[7u8; 5000]), Ok(5000));
+    w.settle();
+    let mut info = [0u8; 300];
+    let n = w
+        .net
+        .getsockopt(&w.fds, c, SOL_TCP, TCP_INFO, &mut info)
+        .unwrap();
+    assert_eq!(n, crate::tcp::info::TCP_INFO_LEN);
+    let u32_at = |b: &[u8], off: usize| u32::from_ne_bytes(b[off..off + 4].try_into().unwrap());
+    let u64_at = |b: &[u8], off: usize| u64::from_ne_bytes(b[off..off + 8].try_into().unwrap());
+    assert_eq!(info[0], 1, "TCP_ESTABLISHED");
+    assert_eq!(info[1], 0, "ca_state Open");
+    let opts = crate::tcp::info::TCPI_OPT_SACK
+        | crate::tcp::info::TCPI_OPT_TIMESTAMPS
+        | crate::tcp::info::TCPI_OPT_WSCALE;
+    assert_eq!(info[5] & opts, opts);
+    assert_eq!(
+        u32_at(&info, 24),
+        0,
+        "nothing unacknowledged after settling"
+    );
+    assert!(
+        u32_at(&info, 80) >= 10,
+        "snd_cwnd at least the initial window"
+    );
+    assert_eq!(u64_at(&info, 120), 5000, "bytes_acked");
+    // The receiver: bytes received, and SO_MEMINFO's rmem_alloc = what is unread.
+    let mut info_a = [0u8; 280];
+    w.net
+        .getsockopt(&w.fds, a, SOL_TCP, TCP_INFO, &mut info_a)
+        .unwrap();
+    assert_eq!(u64_at(&info_a, 128), 5000, "bytes_received");
+    let mut mem = [0u8; 36];
+    assert_eq!(
+        w.net
+            .getsockopt(&w.fds, a, SOL_SOCKET, SO_MEMINFO, &mut mem),
+        Ok(36)
+    );
+    assert_eq!(u32_at(&mem, 0), 5000);
+    // A listener reports TCP_LISTEN; a short buffer gets the start of the structure.
+    let mut short = [0u8; 8];
+    assert_eq!(
+        w.net.getsockopt(&w.fds, l, SOL_TCP, TCP_INFO, &mut short),
+        Ok(8)
+    );
+    assert_eq!(short[0], 10);
+    assert_eq!(
+        w.net.getsockopt(&w.fds, c, SOL_TCP, TCP_CC_INFO, &mut info),
+        Ok(0)
+    );
+}

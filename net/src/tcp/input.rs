@@ -151,6 +151,7 @@ impl Tcb {
         now: Instant,
         seg: &Segment,
     ) -> Option<RstReply> {
+        self.segs_in = self.segs_in.wrapping_add(1);
         match self.state {
             State::Closed | State::Listen => {
                 Some(RstReply::for_segment(seg)).filter(|_| !seg.has(flags::RST))

@@ -53,6 +53,7 @@ mod cubic;
 mod delack;
 mod hystart;
 mod icmp;
+pub mod info;
 mod input;
 pub mod isn;
 mod listen;

@@ -138,6 +138,7 @@ impl Tcb {
             repr.emit_append(src, dst, [pa, pb], buf)
         });
         cx.stats.out_segs += 1;
+        self.segs_out = self.segs_out.wrapping_add(1);
         if ack_flag {
             self.last_ack_sent = self.rcv_nxt;
             self.ack_now = false;
@@ -173,6 +174,8 @@ impl Tcb {
         let retrans = seq < self.snd_max;
         if retrans {
             cx.stats.retrans_segs += 1;
+            self.total_retrans = self.total_retrans.wrapping_add(1);
+            self.bytes_retrans = self.bytes_retrans.saturating_add(len as u64);
             self.rtt_timing = None;
             if seq == self.snd_una && self.in_recovery {
                 self.rxt_una_at = Some((seq, now));

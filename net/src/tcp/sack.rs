@@ -154,6 +154,14 @@ impl Tcb {
             .sum()
     }
 
+    /// Bytes retransmitted in this recovery and not yet SACKed or acknowledged (the
+    /// retransmitted part of [`pipe`](Self::pipe)).
+    pub(crate) fn rexmitted_in_flight(&self) -> u32 {
+        let high = self.sacked.last().map_or(self.snd_una, |&(_, r)| r);
+        let rx = self.high_rxt.min(high).max(self.snd_una);
+        rx.since(self.snd_una).saturating_sub(self.sacked_below(rx))
+    }
+
     /// RFC 6675 pipe: bytes beyond the highest SACK (still in flight) plus the holes below it
     /// that we already retransmitted; the other holes are taken as lost.
     pub(crate) fn pipe(&self) -> u32 {

@@ -590,6 +590,23 @@ impl Tcp {
             None => return Err(Errno::EBADF),
         })
     }
+    /// Bytes queued (received and unread, written and not yet acknowledged), for SO_MEMINFO.
+    pub fn queued(&self, h: Handle) -> Result<(usize, usize), Errno> {
+        let t = self.tcb_ref(h)?;
+        Ok((t.rcv_buf.len(), t.snd_buf.len()))
+    }
+
+    /// TCP_INFO: the connection's state, timers, windows and counters (a listener reports
+    /// its state only).
+    pub fn info(&self, h: Handle) -> Result<super::info::TcpInfo, Errno> {
+        let idx = self.check_handle(h)?;
+        match self.slots[idx].sock.as_ref() {
+            Some(Sock::Conn(t)) => Ok(super::info::TcpInfo::of(t, self.last_now, &self.cx.config)),
+            Some(Sock::Listener(_)) => Ok(super::info::TcpInfo::listener()),
+            None => Err(Errno::EBADF),
+        }
+    }
+
     /// Path MTU for a listener's children or a connection (MSS = MTU − 40; it only shrinks).
     pub fn set_mtu(&mut self, h: Handle, mtu: u16) -> Result<(), Errno> {
         if mtu < MIN_MSS + 40 {

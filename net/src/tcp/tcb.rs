@@ -254,6 +254,14 @@ pub(crate) struct Tcb {
 
     // Loss recovery.
     pub cc: Box<dyn CongestionControl>,
+    /// TCP_INFO counters: segments in and out, retransmissions (segments, bytes), timeouts,
+    /// and the lowest RTT sample (µs; `u64::MAX` before any).
+    pub segs_in: u32,
+    pub segs_out: u32,
+    pub total_retrans: u32,
+    pub bytes_retrans: u64,
+    pub total_rto: u32,
+    pub min_rtt_us: u64,
     /// HyStart++ for the initial slow start.
     pub hystart: super::hystart::HyStart,
     /// In the slow start that follows a retransmission timeout: the window grows by every
@@ -406,6 +414,12 @@ impl Tcb {
             cc: opts.congestion_factory(&cx.config)(cx.config.initial_window, mss),
             hystart: super::hystart::HyStart::new(cx.config.hystart),
             rto_slow_start: false,
+            segs_in: 0,
+            segs_out: 0,
+            total_retrans: 0,
+            bytes_retrans: 0,
+            total_rto: 0,
+            min_rtt_us: u64::MAX,
             dupacks: 0,
             in_recovery: false,
             recover: iss,
@@ -587,6 +601,7 @@ impl Tcb {
     /// RFC 6298 §2: fold one RTT measurement into SRTT/RTTVAR and recompute the RTO.
     pub fn rtt_sample(&mut self, cfg: &TcpConfig, r_us: u64) {
         let r = r_us.max(1);
+        self.min_rtt_us = self.min_rtt_us.min(r);
         match self.srtt_us {
             None => {
                 self.srtt_us = Some(r);

@@ -86,6 +86,7 @@ impl Tcb {
 
     fn on_rto(&mut self, cx: &mut Shared, now: Instant) {
         cx.stats.timeouts += 1;
+        self.total_rto = self.total_rto.saturating_add(1);
         let limit = match self.state {
             State::SynSent => cx.config.syn_retries,
             State::SynReceived => cx.config.synack_retries,
