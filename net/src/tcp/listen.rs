@@ -118,6 +118,12 @@ impl Tcp {
             self.cx.stats.listen_drops += 1;
             return;
         }
+        if self.cx.mem.room() < super::memory::TCB_COST {
+            // No memory for another connection: drop the SYN (the client retries).
+            self.cx.stats.listen_drops += 1;
+            self.cx.stats.mem_refused_opens += 1;
+            return;
+        }
         if l.syn_queue.len() >= l.backlog {
             if self.cx.config.syncookies {
                 self.send_cookie(lidx, now, local, remote, seg);

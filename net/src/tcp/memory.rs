@@ -25,6 +25,10 @@
 /// `tcp_rmem[0]`): every connection keeps making progress.
 pub const PER_SOCKET_FLOOR: usize = 4 * 1024;
 
+/// What a connection block itself costs (the `Tcb` and the heap's bookkeeping for it),
+/// charged while it exists: a new connection is refused when the limit has no room for it.
+pub const TCB_COST: usize = core::mem::size_of::<super::tcb::Tcb>() + 64;
+
 /// Segments of window a connection may still open while memory is under pressure (Linux
 /// clamps the window to four advertised MSS then too).
 pub const PRESSURE_WINDOW_SEGMENTS: u32 = 4;

@@ -114,6 +114,11 @@ impl Tcp {
             }
             local
         };
+        if self.cx.mem.room() < super::memory::TCB_COST {
+            // Linux's answer when TCP memory is exhausted.
+            self.cx.stats.mem_refused_opens += 1;
+            return Err(Errno::ENOBUFS);
+        }
         let mut opts = SockOpts::from_config(&self.cx.config);
         if let Some(m) = mtu {
             opts.mtu = m.max(MIN_MSS + 40);

@@ -58,10 +58,12 @@ pub struct Counters {
     pub memory_pressures: u64,
     /// Writes refused (`EAGAIN`) because TCP memory was at its limit.
     pub snd_mem_refused: u64,
+    /// Connections not opened (SYN dropped, `connect` gave ENOBUFS): no memory for them.
+    pub mem_refused_opens: u64,
 }
 
 impl Counters {
-    fn rows(&self) -> (Rows<15>, Rows<33>) {
+    fn rows(&self) -> (Rows<15>, Rows<34>) {
         (
             [
                 ("RtoAlgorithm", 1),
@@ -114,6 +116,7 @@ impl Counters {
                 ("TCPDSACKRecv", self.dsack_recv),
                 ("TCPMemoryPressures", self.memory_pressures),
                 ("TCPSndMemRefused", self.snd_mem_refused),
+                ("TCPMemRefusedOpens", self.mem_refused_opens),
             ],
         )
     }

@@ -204,6 +204,11 @@ impl Tcp {
             self.cx.stats.listen_drops += 1;
             return;
         }
+        if self.cx.mem.room() < super::memory::TCB_COST {
+            self.cx.stats.listen_drops += 1;
+            self.cx.stats.mem_refused_opens += 1;
+            return;
+        }
         let syn_opts = recovered_options(&self.cx, now, local, remote, seg, mss);
         self.cx.stats.syncookies_recv += 1;
         let mut tcb = Tcb::new(

@@ -522,7 +522,10 @@ impl Tcb {
     /// larger, and the out-of-order runs with their overhead.
     pub fn footprint(&self) -> usize {
         let promised = self.rcv_buf.len() + self.rcv_wnd() as usize;
-        self.snd_buf.capacity() + self.rcv_buf.capacity().max(promised) + self.ooo_mem
+        super::memory::TCB_COST
+            + self.snd_buf.capacity()
+            + self.rcv_buf.capacity().max(promised)
+            + self.ooo_mem
     }
     /// What the receive side may always promise whatever the host-wide memory: the
     /// per-socket floor, or one of the peer's segments if larger (a smaller window would

@@ -163,3 +163,43 @@ fn stalled_readers_cannot_take_more_than_the_memory_limit_and_no_byte_is_lost() 
     }
     assert_eq!(net.b.memory().used, 0, "{:?}", net.b.memory());
 }
+
+/// Connection blocks are charged too: with no room for another, `connect` says ENOBUFS and
+/// a listener drops the SYN; once a connection is gone, opening works again.
+#[test]
+fn no_room_for_a_connection_block_refuses_the_open() {
+    use super::script::{peer, us, Harness};
+    use crate::tcp::memory::TCB_COST;
+    let limit = 64 * 1024;
+    let mut h = Harness::with_config(TcpConfig {
+        memory_limit: limit,
+        ..TcpConfig::default()
+    });
+    let mut open = Vec::new();
+    let refused = loop {
+        let remote = SocketAddrV4::new(*peer().ip(), 1000 + open.len() as u16);
+        match h.tcp.connect(h.now, us(), remote, None) {
+            Ok(c) => open.push(c),
+            Err(e) => break e,
+        }
+        h.flush();
+        assert!(open.len() < 64, "never refused: {:?}", h.tcp.memory());
+    };
+    assert_eq!(refused, Errno::ENOBUFS);
+    assert!(!open.is_empty());
+    assert_eq!(h.counters().mem_refused_opens, 1);
+    let m = h.tcp.memory();
+    assert!(m.peak <= limit + TCB_COST + 64 * 1024, "{m:?}");
+    // A SYN for a listener now finds no room either: dropped, nothing sent.
+    let l = h.tcp.listen(us(), 8).unwrap();
+    h.out.clear();
+    h.inject(super::script::seg(5000).syn());
+    h.expect_none();
+    assert_eq!(h.counters().mem_refused_opens, 2);
+    let _ = l;
+    // Closing one opening connection frees its block: the next connect goes through.
+    h.tcp.close(open.pop().unwrap()).unwrap();
+    h.flush();
+    let remote = SocketAddrV4::new(*peer().ip(), 2000);
+    assert!(h.tcp.connect(h.now, us(), remote, None).is_ok());
+}
