@@ -22,8 +22,9 @@
 //!   `take_woken`, `set_nodelay`, `set_keepalive`, `set_keepalive_params`,
 //!   `set_user_timeout`, `set_send_buffer`, `set_recv_buffer`, `set_mtu`,
 //!   `set_congestion` ("cubic" — the default — or "reno"; `ENOENT` otherwise),
-//!   `congestion_name`
-//! - counters: [`Tcp::counters`], [`Counters::dump`]
+//!   `congestion_name`, `info` (TCP_INFO), `queued`
+//! - counters: [`Tcp::counters`], [`Counters::dump`]; host-wide buffer memory:
+//!   [`Tcp::memory`]
 //!
 //! Files: `tcb.rs` per-connection state, `input.rs` segment arrival and the RFC 5961 checks,
 //! `ack.rs` ACK processing and loss detection, `reassembly.rs` receiving data,
@@ -31,7 +32,10 @@
 //! `tw_queue.rs` the TIME-WAIT deadlines of the timer index, `conn_index.rs` the 4-tuple index,
 //! `listen.rs` passive opens, `syncookie.rs` SYN cookies for a full SYN queue, `socket.rs`
 //! the application calls, `icmp.rs` ICMP errors (RFC 5927), `congestion.rs` the
-//! congestion-control trait and NewReno, `cubic.rs` CUBIC (RFC 9438, the default), `isn.rs`
+//! congestion-control trait and NewReno, `cubic.rs` CUBIC (RFC 9438, the default),
+//! `hystart.rs` HyStart++ (RFC 9406) for the initial slow start, `memory.rs` the host-wide
+//! buffer memory limit, `info.rs` TCP_INFO, `push.rs` PSH placement, `delack.rs` ACK timing
+//! (delayed, quick and ping-pong), `isn.rs`
 //! keyed hashes (SipHash-2-4), `seq.rs` sequence arithmetic, `stats.rs` counters. Tests:
 //! `tests/` (scripted segment-level tests with a small harness, a deterministic link
 //! simulation with one or several flows and a SYN flood, property tests).
@@ -43,7 +47,8 @@
 //! bounded by the backlog (≤ [`SOMAXCONN`]; past a full SYN queue, SYN cookies keep no
 //! state); at most [`MAX_SOCKETS`] sockets (TIME-WAIT included); at most
 //! [`MAX_PENDING_RSTS`] stateless replies (RSTs, cookie SYN-ACKs) between two `dispatch`
-//! calls; the SACK scoreboard at [`MAX_SACK_RANGES`] ranges.
+//! calls; the SACK scoreboard at [`MAX_SACK_RANGES`] ranges; all buffers and connection
+//! blocks together within [`TcpConfig::memory_limit`] (`memory.rs`).
 
 mod ack;
 mod config;
