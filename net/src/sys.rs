@@ -17,6 +17,7 @@ use crate::host::Host;
 use crate::inet::{Inet, WakeId, UNSPECIFIED};
 use crate::socket::*;
 use crate::sockfs::{FdTable, FileId, SockFs, O_NONBLOCK};
+use crate::tcp;
 use crate::time::{Duration, Instant};
 
 /// Size of `struct sockaddr_in`.
@@ -401,6 +402,42 @@ impl NetSys {
             self.host.flush(now);
         }
         Ok(())
+    }
+
+    /// `close(2)` with SO_LINGER on and a timeout: like [`close`](Self::close), and when the
+    /// socket was a TCP connection whose FIN is still unacknowledged, what the caller waits
+    /// for: the connection and the deadline. The caller (the kernel's `close`) sleeps until
+    /// [`lingering`](Self::lingering) is false or the deadline passes (Linux waits the same
+    /// way, then lets the connection finish on its own; close returns 0 either way).
+    pub fn close_lingering(
+        &mut self,
+        now: Instant,
+        fds: &mut FdTable,
+        fd: i32,
+    ) -> Result<Option<(tcp::Handle, Instant)>, Errno> {
+        let linger = match Self::file(fds, fd).map(|f| self.fs.socket(f)) {
+            Ok(Some(s)) => s
+                .linger
+                .filter(|&t| t > 0)
+                .zip(s.ops.as_ref().and_then(|o| o.wake_id())),
+            _ => None,
+        };
+        self.close(now, fds, fd)?;
+        Ok(match linger {
+            Some((secs, WakeId::Tcp(h))) if self.lingering(h) => {
+                Some((h, now + Duration::from_secs(secs as u64)))
+            }
+            _ => None,
+        })
+    }
+
+    /// Whether a closed connection still waits for its FIN to be acknowledged (FIN-WAIT-1,
+    /// CLOSING, LAST-ACK); false once it moved on or is gone.
+    pub fn lingering(&self, h: tcp::Handle) -> bool {
+        matches!(
+            self.host.tcp.closed_state(h),
+            Some(tcp::State::FinWait1 | tcp::State::Closing | tcp::State::LastAck)
+        )
     }
 
     /// Release every socket of a descriptor table (a program exited).

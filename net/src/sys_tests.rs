@@ -360,6 +360,35 @@ fn linger_zero_close_resets_the_peer() {
     assert_eq!(w.recv(a, 10), Err(Errno::ECONNRESET));
 }
 
+/// SO_LINGER with a timeout: close hands back the connection and the deadline to wait for
+/// while its FIN is unacknowledged; once the peer acknowledged everything the wait is over,
+/// and all the data is there for the peer. Without SO_LINGER nothing is waited for.
+#[test]
+fn linger_timeout_close_waits_for_the_fin_to_be_acknowledged() {
+    let mut w = World::new();
+    let (c, a, _) = w.pair(7);
+    let linger: Vec<u8> = [1i32.to_ne_bytes(), 5i32.to_ne_bytes()].concat();
+    w.net
+        .setsockopt(&w.fds, c, SOL_SOCKET, SO_LINGER, &linger)
+        .unwrap();
+    assert_eq!(w.send(c, &[9u8; 3000]), Ok(3000));
+    let (h, deadline) = w
+        .net
+        .close_lingering(w.now, &mut w.fds, c)
+        .unwrap()
+        .expect("a lingering close waits");
+    assert_eq!(deadline, w.now + Duration::from_secs(5));
+    assert!(w.net.lingering(h));
+    w.settle();
+    assert!(!w.net.lingering(h), "FIN acknowledged: the wait is over");
+    assert_eq!(w.recv(a, 5000).unwrap(), [9u8; 3000]);
+    assert_eq!(w.recv(a, 10).unwrap(), b"");
+    // No SO_LINGER: close returns at once.
+    let (c2, _, _) = w.pair(8);
+    assert_eq!(w.send(c2, b"x"), Ok(1));
+    assert_eq!(w.net.close_lingering(w.now, &mut w.fds, c2), Ok(None));
+}
+
 #[test]
 fn peek_leaves_data_queued_and_wakeups_name_the_socket() {
     let mut w = World::new();

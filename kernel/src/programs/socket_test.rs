@@ -6,7 +6,7 @@
 //! Needs the network runtime (a `NetSys` and a poll thread); without it every check reports
 //! `ENETDOWN`. Runs in ring 3: only `crate::user` may be called.
 
-use net::socket::{POLLIN, POLLOUT, SOL_SOCKET, SO_ERROR, SO_RCVTIMEO, SO_TYPE};
+use net::socket::{POLLIN, POLLOUT, SOL_SOCKET, SO_ERROR, SO_LINGER, SO_RCVTIMEO, SO_TYPE};
 use net::Errno;
 
 use crate::uprintln;
@@ -23,6 +23,10 @@ const CHECKS: &[Check] = &[
     (
         "tcp memory stays bounded when nobody reads",
         tcp_memory_bounded,
+    ),
+    (
+        "SO_LINGER close waits until the peer has everything",
+        tcp_linger_close,
     ),
 ];
 
@@ -410,6 +414,76 @@ fn tcp_memory_bounded() -> Result<(), &'static str> {
         user::close(clients[i]);
         user::close(servers[i]);
     }
+    user::close(l);
+    Ok(())
+}
+
+/// SO_LINGER on with a timeout: `close` returns only once the peer's stack acknowledged all
+/// the data and the FIN, so right after it the peer reads everything and end of file without
+/// ever waiting (`MSG_DONTWAIT` never says `EAGAIN`). Without the wait, most of the 192 KiB
+/// would still be in flight (the window opens over several round trips).
+fn tcp_linger_close() -> Result<(), &'static str> {
+    const PORT: u16 = 7011;
+    const LEN: usize = 192 * 1024;
+    let l = tcp_socket()?;
+    user::setsockopt_int(l, SOL_SOCKET, user::SO_REUSEADDR, 1);
+    if user::bind(l, &SockaddrIn::new(LOOPBACK, PORT)) != 0 || user::listen(l, 1) != 0 {
+        return Err("bind/listen on 127.0.0.1:7011 failed");
+    }
+    let c = tcp_socket()?;
+    if user::connect(c, &SockaddrIn::new(LOOPBACK, PORT)) != 0 {
+        return Err("connect to 127.0.0.1:7011 failed");
+    }
+    let a = user::accept(l, None);
+    if a < 0 {
+        return Err("accept failed");
+    }
+    let a = a as i32;
+    let mut linger = [0u8; 8];
+    linger[..4].copy_from_slice(&1i32.to_ne_bytes());
+    linger[4..].copy_from_slice(&5i32.to_ne_bytes());
+    if user::setsockopt(c, SOL_SOCKET, SO_LINGER, &linger) != 0 {
+        return Err("setsockopt(SO_LINGER) failed");
+    }
+    let mut chunk = [0u8; 4096];
+    let mut sent = 0usize;
+    while sent < LEN {
+        for (k, b) in chunk.iter_mut().enumerate() {
+            *b = flood_byte(1, (sent + k) as u64);
+        }
+        if user::write_all(c, &chunk).is_err() {
+            return Err("write failed");
+        }
+        sent += chunk.len();
+    }
+    let t0 = user::monotonic_ns();
+    if user::close(c) != 0 {
+        return Err("close failed");
+    }
+    let waited_ms = (user::monotonic_ns() - t0) / 1_000_000;
+    let mut got = 0usize;
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = user::recv(a, &mut buf, user::MSG_DONTWAIT);
+        if n == 0 {
+            break;
+        }
+        if n < 0 {
+            uprintln!(
+                "socket-test: after a {waited_ms} ms lingering close, read {got} of {LEN}: {}",
+                errno_text(n)
+            );
+            return Err("the peer did not have everything when close returned");
+        }
+        if (0..n as usize).any(|k| buf[k] != flood_byte(1, (got + k) as u64)) {
+            return Err("lingered stream corrupted");
+        }
+        got += n as usize;
+    }
+    if got != LEN {
+        return Err("end of file before all the data");
+    }
+    user::close(a);
     user::close(l);
     Ok(())
 }

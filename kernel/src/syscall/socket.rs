@@ -6,7 +6,8 @@
 //! until woken or until its `SO_RCVTIMEO`/`SO_SNDTIMEO` passes (then `EAGAIN`, or
 //! `EINPROGRESS` for connect, as Linux), and retries. The key's generation is read before each
 //! attempt, so a wakeup between the attempt and the sleep is never lost. A program that is
-//! being ended gets `EINTR` instead of sleeping again.
+//! being ended gets `EINTR` instead of sleeping again. `close` with SO_LINGER on and a timeout
+//! waits for the connection's FIN to be acknowledged, up to that timeout.
 //!
 //! Owns the console fds' semantics and the sockaddr copy-in/copy-out (`addrlen` honoured: at
 //! most 16 bytes copied out, 16 written back). Never holds the descriptor table across a sleep.
@@ -182,8 +183,23 @@ pub fn close(fd: i32) -> SysResult {
         return Ok(0);
     }
     p.fds.lock().get(fd)?;
-    net(&p, |n, fds| n.close(time::now(), fds, fd)).map(|_| 0)
+    let linger = net(&p, |n, fds| n.close_lingering(time::now(), fds, fd))?;
+    // SO_LINGER with a timeout: wait until the FIN is acknowledged or the time is up (then
+    // the connection finishes on its own); close returns 0 either way, as on Linux. An
+    // orphan wakes nobody, so look again every LINGER_POLL.
+    if let Some((h, deadline)) = linger {
+        while time::now() < deadline && !p.is_ending() {
+            if !netstack::with(|n| n.lingering(h)).unwrap_or(false) {
+                break;
+            }
+            time::sleep(LINGER_POLL.min(deadline.saturating_since(time::now())));
+        }
+    }
+    Ok(0)
 }
+
+/// How often a lingering close looks at its connection.
+const LINGER_POLL: Duration = Duration::from_millis(5);
 
 pub fn socket(domain: i32, ty: i32, protocol: i32) -> SysResult {
     let p = current()?;

@@ -73,6 +73,16 @@ impl Tcp {
         }
     }
 
+    /// The state of a connection the application has closed (an orphan finishing its close
+    /// on its own), for a lingering close; `None` once it is gone or if `h` is not one.
+    pub fn closed_state(&self, h: Handle) -> Option<State> {
+        let slot = self.slots.get(h.idx as usize)?;
+        match &slot.sock {
+            Some(Sock::Conn(t)) if slot.gen == h.gen && t.owner == Owner::Orphan => Some(t.state),
+            _ => None,
+        }
+    }
+
     /// The connection behind `h` and the shared state (`ENOTCONN` for a listener).
     fn parts(&mut self, h: Handle) -> Result<(&mut Tcb, &mut Shared, usize), Errno> {
         let idx = self.check_handle(h)?;
