@@ -91,6 +91,23 @@ struct Entry {
     queue_bytes: usize,
 }
 
+impl Entry {
+    /// A new entry in `state`, no timer, no probes, nothing queued, never confirmed.
+    fn new(ip: Ipv4Addr, mac: MacAddr, state: NeighState, now: Instant) -> Entry {
+        Entry {
+            ip,
+            mac,
+            state,
+            deadline: None,
+            probes: 0,
+            confirmed: Instant::ZERO,
+            updated: now,
+            queue: VecDeque::new(),
+            queue_bytes: 0,
+        }
+    }
+}
+
 /// An ARP table for one interface.
 #[derive(Debug)]
 pub struct NeighTable {
@@ -255,17 +272,8 @@ impl NeighTable {
             Some(i) => i,
             None => {
                 self.make_room(stats)?;
-                self.entries.push(Entry {
-                    ip,
-                    mac: MacAddr::ZERO,
-                    state: NeighState::Failed,
-                    deadline: None,
-                    probes: 0,
-                    confirmed: Instant::ZERO,
-                    updated: now,
-                    queue: VecDeque::new(),
-                    queue_bytes: 0,
-                });
+                self.entries
+                    .push(Entry::new(ip, MacAddr::ZERO, NeighState::Failed, now));
                 self.entries.len() - 1
             }
         };
@@ -398,17 +406,8 @@ impl NeighTable {
                     && arp.operation == ArpOp::Request
                     && self.make_room(stats).is_ok() =>
                 {
-                    self.entries.push(Entry {
-                        ip: spa,
-                        mac: arp.source_hw,
-                        state: NeighState::Stale,
-                        deadline: None,
-                        probes: 0,
-                        confirmed: Instant::ZERO,
-                        updated: now,
-                        queue: VecDeque::new(),
-                        queue_bytes: 0,
-                    });
+                    self.entries
+                        .push(Entry::new(spa, arp.source_hw, NeighState::Stale, now));
                     self.note(self.entries.len() - 1);
                 }
                 None => {}

@@ -191,16 +191,8 @@ impl Tcb {
         self.take_syn_options(cx, seg, now);
         self.ack_now = true;
         if ack_ok {
-            self.snd_una = seg.ack;
-            self.snd_wnd = u32::from(seg.window);
-            self.max_snd_wnd = self.snd_wnd;
-            self.snd_wl1 = seg.seq;
-            self.snd_wl2 = seg.ack;
-            self.ack_syn_rtt(cx, now, seg);
-            self.rto_at = None;
-            self.retries = 0;
-            self.backoff = 0;
-            self.establish(cx);
+            // The window in a SYN-ACK is never scaled (RFC 7323 §2.2).
+            self.syn_acknowledged(cx, now, seg, u32::from(seg.window));
         } else {
             // Simultaneous open: answer with SYN-ACK from the same ISS.
             self.set_state(&mut cx.stats, State::SynReceived);
@@ -208,6 +200,23 @@ impl Tcb {
             self.rto_at = None;
         }
         None
+    }
+
+    /// `seg` acknowledged our SYN (in SYN-SENT or SYN-RECEIVED): take its send window `wnd`
+    /// (RFC 9293 §3.10.7.3/4: SND.UNA, SND.WND, SND.WL1, SND.WL2), sample the RTT, stop the
+    /// SYN's retransmission timer and enter ESTABLISHED (or FIN-WAIT-1 after an early close).
+    fn syn_acknowledged(&mut self, cx: &mut Shared, now: Instant, seg: &Segment, wnd: u32) {
+        self.snd_una = seg.ack;
+        self.snd_wnd = wnd;
+        self.max_snd_wnd = wnd;
+        self.snd_wl1 = seg.seq;
+        self.snd_wl2 = seg.ack;
+        self.ack_syn_rtt(cx, now, seg);
+        self.rto_at = None;
+        self.retries = 0;
+        self.backoff = 0;
+        self.retrans_start = None;
+        self.establish(cx);
     }
 
     /// Our SYN was acknowledged: take an RTT sample for it (Karn: only if not retransmitted).
@@ -325,17 +334,8 @@ impl Tcb {
                     ack: None,
                 });
             }
-            self.snd_una = seg.ack;
-            self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
-            self.max_snd_wnd = self.snd_wnd;
-            self.snd_wl1 = seg.seq;
-            self.snd_wl2 = seg.ack;
-            self.ack_syn_rtt(cx, now, seg);
-            self.rto_at = None;
-            self.retries = 0;
-            self.backoff = 0;
-            self.retrans_start = None;
-            self.establish(cx);
+            let wnd = u32::from(seg.window) << self.snd_wscale;
+            self.syn_acknowledged(cx, now, seg, wnd);
         }
         // RFC 5961 §5.2 ACK acceptability.
         if seg.ack > self.snd_max {

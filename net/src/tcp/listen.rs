@@ -113,18 +113,15 @@ impl Tcp {
         let Some(Sock::Listener(l)) = self.slots.get(lidx).and_then(|s| s.sock.as_ref()) else {
             return;
         };
-        if l.accept_queue.len() >= l.backlog {
-            self.cx.stats.listen_overflows += 1;
-            self.cx.stats.listen_drops += 1;
+        let (accept_full, syn_full, opts) = (
+            l.accept_queue.len() >= l.backlog,
+            l.syn_queue.len() >= l.backlog,
+            l.opts,
+        );
+        if !self.may_add_child(accept_full) {
             return;
         }
-        if self.cx.mem.room() < super::memory::TCB_COST {
-            // No memory for another connection: drop the SYN (the client retries).
-            self.cx.stats.listen_drops += 1;
-            self.cx.stats.mem_refused_opens += 1;
-            return;
-        }
-        if l.syn_queue.len() >= l.backlog {
+        if syn_full {
             if self.cx.config.syncookies {
                 self.send_cookie(lidx, now, local, remote, seg);
             } else {
@@ -132,7 +129,6 @@ impl Tcp {
             }
             return;
         }
-        let opts = l.opts;
         let (mut iss, ts_offset) = isn::isn_and_ts_offset(&self.cx.key, now, local, remote);
         if let Some(floor) = iss_floor {
             if Seq(iss) < floor {
@@ -157,16 +153,44 @@ impl Tcp {
         tcb.snd_wl1 = seg.seq;
         tcb.take_first_syn_options(&self.cx, seg, now);
         tcb.max_snd_wnd = tcb.snd_wnd;
-        let Ok(idx) = self.alloc_slot(Sock::Conn(Box::new(tcb))) else {
-            self.cx.stats.listen_drops += 1;
+        let Some(idx) = self.file_child(tcb) else {
             return;
         };
-        self.conns.insert(ConnKey::new(local, remote), idx);
         if let Some(Sock::Listener(l)) = self.slots[lidx].sock.as_mut() {
             l.syn_queue.push(idx);
         }
-        self.cx.stats.passive_opens += 1;
         self.after(idx);
+    }
+
+    /// Whether a listener may create a child now (SYN or valid cookie ACK): its accept queue
+    /// has room and TCP memory has room for the connection block. A refusal is counted
+    /// (ListenOverflows/ListenDrops, TCPMemRefusedOpens) and the segment dropped: the client
+    /// retries.
+    pub(crate) fn may_add_child(&mut self, accept_full: bool) -> bool {
+        if accept_full {
+            self.cx.stats.listen_overflows += 1;
+            self.cx.stats.listen_drops += 1;
+            return false;
+        }
+        if !self.cx.mem.room_for_connection() {
+            self.cx.stats.listen_drops += 1;
+            self.cx.stats.mem_refused_opens += 1;
+            return false;
+        }
+        true
+    }
+
+    /// Put a listener's new child in the table and the 4-tuple index; `None` (counted as a
+    /// listen drop) when the table is full.
+    pub(crate) fn file_child(&mut self, tcb: Tcb) -> Option<usize> {
+        let key = ConnKey::new(tcb.local, tcb.remote);
+        let Ok(idx) = self.alloc_slot(Sock::Conn(Box::new(tcb))) else {
+            self.cx.stats.listen_drops += 1;
+            return None;
+        };
+        self.conns.insert(key, idx);
+        self.cx.stats.passive_opens += 1;
+        Some(idx)
     }
 
     /// A child finished its handshake: move it to the accept queue and wake the listener.

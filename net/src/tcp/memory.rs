@@ -75,6 +75,11 @@ impl Memory {
         }
     }
 
+    /// Whether the limit has room for another connection block ([`TCB_COST`]).
+    pub fn room_for_connection(&self) -> bool {
+        self.room() >= TCB_COST
+    }
+
     /// Bytes that may still be charged before the limit.
     pub fn room(&self) -> usize {
         self.limit.saturating_sub(self.used)

@@ -498,15 +498,6 @@ impl Tcp {
         }
     }
 
-    /// [`charge`](Self::charge) connection `idx` and react to what changed (for calls that
-    /// change a queue but need no `after`, such as a read).
-    fn recharge(&mut self, idx: usize) {
-        if let Some(Sock::Conn(tcb)) = self.slots.get_mut(idx).and_then(|s| s.sock.as_mut()) {
-            Self::charge(&mut self.cx.mem, tcb);
-            self.memory_changed();
-        }
-    }
-
     /// React to host-wide memory moving: entering pressure gives back every connection's
     /// spare buffer capacity at once (idle connections would keep it otherwise); usage
     /// falling well below the limit wakes writers that were refused for want of memory.

@@ -124,7 +124,7 @@ impl Tcp {
             }
             local
         };
-        if self.cx.mem.room() < super::memory::TCB_COST {
+        if !self.cx.mem.room_for_connection() {
             // Linux's answer when TCP memory is exhausted.
             self.cx.stats.mem_refused_opens += 1;
             return Err(Errno::ENOBUFS);
@@ -272,7 +272,8 @@ impl Tcp {
         buf[na..n].copy_from_slice(&b[..n - na]);
         if consume {
             tcb.rcv_buf.drain(..n);
-            let recharge = tcb.charged != tcb.footprint() || cx.mem.pressure;
+            // Reading shrank the receive promise: charge it now.
+            Self::charge(&mut cx.mem, tcb);
             // Window update when the window at least doubled (Linux's rule), which
             // includes every reopening of a zero window by an MSS or more.
             let cur = tcb.rcv_wnd() as usize;
@@ -284,8 +285,8 @@ impl Tcp {
             {
                 tcb.ack_now = true;
                 self.after(idx);
-            } else if recharge {
-                self.recharge(idx);
+            } else {
+                self.memory_changed();
             }
         }
         n

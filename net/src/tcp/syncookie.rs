@@ -10,7 +10,6 @@
 //! Owns cookie encoding and checking, and turning a valid cookie ACK into a child. It never
 //! stores anything per SYN; every reply goes through the table's bounded stateless queue.
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
 
@@ -18,7 +17,7 @@ use super::input::Segment;
 use super::isn;
 use super::seq::Seq;
 use super::tcb::{Owner, Tcb};
-use super::{ConnKey, Shared, Sock, State, Tcp, MAX_PENDING_RSTS};
+use super::{Shared, Sock, State, Tcp, MAX_PENDING_RSTS};
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::{flags, TcpOptions, TcpRepr, MAX_WSCALE};
 
@@ -199,14 +198,7 @@ impl Tcp {
             self.cx.stats.syncookies_failed += 1;
             return;
         };
-        if accept_full {
-            self.cx.stats.listen_overflows += 1;
-            self.cx.stats.listen_drops += 1;
-            return;
-        }
-        if self.cx.mem.room() < super::memory::TCB_COST {
-            self.cx.stats.listen_drops += 1;
-            self.cx.stats.mem_refused_opens += 1;
+        if !self.may_add_child(accept_full) {
             return;
         }
         let syn_opts = recovered_options(&self.cx, now, local, remote, seg, mss);
@@ -238,12 +230,9 @@ impl Tcp {
             payload: &[],
         };
         tcb.take_first_syn_options(&self.cx, &syn, now);
-        let Ok(idx) = self.alloc_slot(Sock::Conn(Box::new(tcb))) else {
-            self.cx.stats.listen_drops += 1;
+        let Some(idx) = self.file_child(tcb) else {
             return;
         };
-        self.conns.insert(ConnKey::new(local, remote), idx);
-        self.cx.stats.passive_opens += 1;
         // The ACK completes the handshake through the ordinary SYN-RECEIVED path.
         self.conn_input(idx, now, seg);
         if self
