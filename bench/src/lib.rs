@@ -48,6 +48,9 @@ pub struct Params {
     /// bytes from its segment size, so with timestamps its full-sized data segments exceed
     /// the MTU and are dropped (DF set, counted in `FragFails`) and bulk transfers stall.
     pub timestamps: bool,
+    /// The link offloads checksums (both stacks skip computing and verifying them) and
+    /// offers TCP segmentation offload (only rinet has it to use; see `stackbench`).
+    pub offload: bool,
 }
 
 impl Default for Params {
@@ -56,6 +59,7 @@ impl Default for Params {
             buffer: 256 * 1024,
             mtu: 1500,
             timestamps: false,
+            offload: false,
         }
     }
 }

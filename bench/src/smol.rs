@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
-use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
@@ -30,6 +30,7 @@ struct Port {
     link: Link,
     side: Side,
     mtu: usize,
+    offload: bool,
 }
 
 struct RxTok<'a> {
@@ -82,10 +83,14 @@ impl Device for Port {
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
-        // Default checksum capabilities: computed and verified in software, as for rinet.
+        // Default checksum capabilities: computed and verified in software, as for rinet;
+        // with the link's offloads neither computed nor verified.
         let mut c = DeviceCapabilities::default();
         c.medium = Medium::Ethernet;
         c.max_transmission_unit = self.mtu + 14;
+        if self.offload {
+            c.checksum = ChecksumCapabilities::ignored();
+        }
         c
     }
 }
@@ -104,6 +109,7 @@ impl End {
             link: link.clone(),
             side,
             mtu: p.mtu,
+            offload: p.offload,
         };
         let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress([
             0x02, 0, 0, 0, 0, seed as u8,

@@ -8,6 +8,7 @@
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
+pub use crate::offload::TxOffload;
 use crate::wire::MacAddr;
 
 /// Offloads a device performs, so the stack can skip work.
@@ -19,6 +20,10 @@ pub struct Capabilities {
     pub tx_checksum: bool,
     /// Largest frame the device accepts for transmit, Ethernet header included.
     pub max_frame: usize,
+    /// TCP segmentation offload: the largest IPv4 packet carrying TCP the device cuts into
+    /// MSS-sized segments itself (see [`TxOffload::tcp_mss`]); 0 = none. A device that has it
+    /// also completes partial TCP checksums.
+    pub tso_max: usize,
 }
 
 /// Why a frame was not queued for transmission.
@@ -67,6 +72,23 @@ pub trait Device {
     fn transmit_buf(&mut self, frame: &mut Vec<u8>) -> Result<(), TxError> {
         self.transmit(frame)
     }
+    /// [`Device::transmit_buf`] for a frame that asks for offloads the device declared in
+    /// [`Device::capabilities`] (a partial TCP checksum, a TCP super-segment to cut). The
+    /// default does the work in software ([`crate::offload::finish_frame`]) and transmits
+    /// each finished frame; a frame that is not IPv4/TCP is refused as `TooLarge`.
+    fn transmit_offload(&mut self, frame: &mut Vec<u8>, offload: TxOffload) -> Result<(), TxError> {
+        if offload.is_none() {
+            return self.transmit_buf(frame);
+        }
+        let mut result = Ok(());
+        let done = crate::offload::finish_frame(frame, offload, &mut |f| {
+            if let Err(e) = self.transmit(f) {
+                result = Err(e);
+            }
+        });
+        done.map_err(|_| TxError::TooLarge)?;
+        result
+    }
     /// Kick the device so that queued frames go out (once per burst).
     fn flush(&mut self) {}
     /// Traffic counters.
@@ -107,6 +129,7 @@ impl Device for Loopback {
             rx_checksum_verified: true,
             tx_checksum: true,
             max_frame: 65535 + 14,
+            tso_max: 0,
         }
     }
     fn receive(&mut self, budget: usize, sink: &mut dyn FnMut(&[u8])) -> usize {

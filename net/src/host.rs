@@ -14,6 +14,7 @@ use core::fmt::Write;
 use core::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::config::IpConfig;
+use crate::dev::TxOffload;
 use crate::dhcp::{DhcpClient, DhcpEvent, DhcpOutput, DhcpState, Lease, CLIENT_PORT};
 use crate::dns::{QueryId, Resolver};
 use crate::errno::Errno;
@@ -154,11 +155,12 @@ impl Host {
     /// Transmit the TCP segments that socket calls made sendable since the last poll.
     pub fn flush(&mut self, now: Instant) {
         let stack = &mut self.stack;
-        self.tcp.dispatch_in_place(now, &mut |src, dst, fill| {
-            // A segment that cannot be routed or queued is lost like one dropped on the
-            // wire: TCP's retransmission timer recovers or reports it; the stack counts it.
-            let _ = send_segment(stack, now, src, dst, fill);
-        });
+        self.tcp
+            .dispatch_in_place(now, &mut |src, dst, offload, fill| {
+                // A segment that cannot be routed or queued is lost like one dropped on the
+                // wire: TCP's retransmission timer recovers or reports it; the stack counts it.
+                let _ = send_segment(stack, now, src, dst, offload, fill);
+            });
         self.stack.flush();
     }
 
@@ -382,6 +384,7 @@ fn send_segment(
     now: Instant,
     src: Ipv4Addr,
     dst: Ipv4Addr,
+    offload: TxOffload,
     fill: &mut dyn FnMut(&mut Vec<u8>),
 ) -> Result<(), Errno> {
     let src = (!src.is_unspecified()).then_some(src);
@@ -391,7 +394,7 @@ fn send_segment(
     };
     // Queued only: `Host::flush` kicks the device once for the whole burst. The segment is
     // written straight into the frame buffer behind the IP and link headroom.
-    stack.queue_ipv4_append(now, src, dst, protocol::TCP, opts, fill)
+    stack.queue_ipv4_append(now, src, dst, protocol::TCP, opts, offload, fill)
 }
 
 /// The ICMP error as TCP classifies it (RFC 792 / RFC 1122 codes).
@@ -441,9 +444,9 @@ impl TransportHandler for Tcp {
     }
 
     fn dispatch_in_place(&mut self, now: Instant, tx: &mut AppendSink<'_>) {
-        Tcp::dispatch_in_place(self, now, &mut |src, dst, fill| {
+        Tcp::dispatch_in_place(self, now, &mut |src, dst, offload, fill| {
             // Lost like a segment dropped on the wire (see `Host::flush`).
-            let _ = tx(src, dst, fill);
+            let _ = tx(src, dst, offload, fill);
         });
     }
 

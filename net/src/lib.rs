@@ -21,6 +21,7 @@ pub mod dev;
 pub mod icmp;
 pub mod ipv4;
 pub mod neigh;
+pub mod offload;
 pub mod ratelimit;
 pub mod route;
 pub mod sim;

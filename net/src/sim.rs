@@ -170,6 +170,7 @@ impl Device for SimNic {
             rx_checksum_verified: false,
             tx_checksum: false,
             max_frame: self.mtu + 14,
+            tso_max: 0,
         }
     }
     fn receive(&mut self, budget: usize, sink: &mut dyn FnMut(&[u8])) -> usize {

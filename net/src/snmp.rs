@@ -144,11 +144,14 @@ counters! {
 }
 
 counters! {
-    /// Ethernet-level drops before any protocol saw the frame.
+    /// Ethernet-level drops before any protocol saw the frame, and transmit offload work.
     LinkStats, "Link" {
         in_runts => "InRunts",
         in_unknown_ethertype => "InUnknownEthertype",
         in_other_host => "InOtherHost",
+        out_tso_frames => "OutTsoFrames",
+        out_gso_software => "OutGsoSoftware",
+        out_csum_software => "OutCsumSoftware",
     }
 }
 

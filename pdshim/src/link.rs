@@ -156,6 +156,7 @@ impl Device for PdDevice {
             rx_checksum_verified: false,
             tx_checksum: false,
             max_frame: self.mtu + ETH_HDR,
+            tso_max: 0,
         }
     }
     fn receive(&mut self, budget: usize, sink: &mut dyn FnMut(&[u8])) -> usize {

@@ -236,6 +236,7 @@ impl<T: Transport> Device for VirtioNet<T> {
             rx_checksum_verified: false,
             tx_checksum: false,
             max_frame: MAX_FRAME,
+            tso_max: 0,
         }
     }
 

@@ -4,6 +4,7 @@ use alloc::vec;
 use core::net::{Ipv4Addr, SocketAddrV4};
 
 use super::{Datagram, EchoReply, Readiness, SendOptions, Stack, UdpHandle};
+use crate::dev::TxOffload;
 use crate::errno::Errno;
 use crate::time::Instant;
 use crate::udp::UDP_MAX_PAYLOAD;
@@ -91,6 +92,7 @@ impl Stack {
             dst_ip,
             protocol::UDP,
             SendOptions::default(),
+            TxOffload::NONE,
             &mut |f| {
                 let at = f.len();
                 f.resize(at + len, 0);

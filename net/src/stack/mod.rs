@@ -36,7 +36,7 @@ use core::fmt::Write;
 use core::net::Ipv4Addr;
 
 use crate::config::prefix_netmask;
-use crate::dev::{Capabilities, DevStats, Device, Loopback};
+use crate::dev::{Capabilities, DevStats, Device, Loopback, TxOffload};
 use crate::errno::Errno;
 use crate::icmp::Icmp;
 use crate::ipv4::{IpIdGen, Reassembler};
@@ -75,8 +75,10 @@ pub type SegmentSink<'a> = dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8]) -> Result<(), Er
 /// `fill` appends the whole segment (checksum included) to the buffer it is handed, which
 /// already holds room for the link and IP headers; it must only append. The stack then writes
 /// the headers in front: no copy of the segment on the fast path.
-pub type AppendSink<'a> =
-    dyn FnMut(Ipv4Addr, Ipv4Addr, &mut dyn FnMut(&mut Vec<u8>)) -> Result<(), Errno> + 'a;
+/// The [`TxOffload`] says what the segment leaves for the device (a partial checksum, a
+/// super-segment to cut); the stack does it in software when the device cannot.
+pub type AppendSink<'a> = dyn FnMut(Ipv4Addr, Ipv4Addr, TxOffload, &mut dyn FnMut(&mut Vec<u8>)) -> Result<(), Errno>
+    + 'a;
 
 /// A transport protocol living outside the stack (TCP): the stack hands it datagrams of its
 /// protocol number and ICMP errors about its segments, and drains its output at each poll.
@@ -108,7 +110,7 @@ pub trait TransportHandler {
     /// `dispatch`'s segments over with one copy each.
     fn dispatch_in_place(&mut self, now: Instant, tx: &mut AppendSink<'_>) {
         self.dispatch(now, &mut |src, dst, seg| {
-            tx(src, dst, &mut |buf: &mut Vec<u8>| {
+            tx(src, dst, TxOffload::NONE, &mut |buf: &mut Vec<u8>| {
                 buf.extend_from_slice(seg)
             })
         });
@@ -214,7 +216,7 @@ struct Core {
     arp: ArpStats,
     link: LinkStats,
     /// Frames produced since the last flush: (interface, frame).
-    outbox: Vec<(usize, Vec<u8>)>,
+    outbox: Vec<(usize, Vec<u8>, TxOffload)>,
     /// The last successful route lookup (see `Core::route`).
     route_cache: core::cell::Cell<Option<(Ipv4Addr, Route)>>,
     /// Empty frame buffers for the outbox, bounded by [`FRAME_POOL`].
@@ -350,6 +352,7 @@ impl Stack {
 
     /// [`Stack::queue_ipv4_with`] with the payload appended in place by `fill` (see
     /// [`AppendSink`]): a transport that emits its segment there is sent without a copy.
+    /// `offload` as for [`AppendSink`].
     pub fn queue_ipv4_append(
         &mut self,
         now: Instant,
@@ -357,10 +360,11 @@ impl Stack {
         dst: Ipv4Addr,
         protocol: u8,
         opts: SendOptions,
+        offload: TxOffload,
         fill: &mut dyn FnMut(&mut Vec<u8>),
     ) -> Result<(), Errno> {
         self.core
-            .send_ipv4_append(now, src, dst, protocol, opts, fill)
+            .send_ipv4_append(now, src, dst, protocol, opts, offload, fill)
     }
 
     /// Receive up to [`POLL_BUDGET`] frames from each device, process them, run timers,
@@ -401,7 +405,7 @@ impl Stack {
     fn dispatch_upper(&mut self, now: Instant, upper: &mut dyn TransportHandler) {
         let proto = upper.protocol();
         let core = &mut self.core;
-        upper.dispatch_in_place(now, &mut |src, dst, fill| {
+        upper.dispatch_in_place(now, &mut |src, dst, offload, fill| {
             let src = (!src.is_unspecified()).then_some(src);
             core.send_ipv4_append(
                 now,
@@ -412,6 +416,7 @@ impl Stack {
                     dont_frag: true,
                     ..Default::default()
                 },
+                offload,
                 fill,
             )
         });
@@ -451,9 +456,14 @@ impl Stack {
         let mut kicked: u64 = 0;
         let core = &mut self.core;
         let mut outbox = ::core::mem::take(&mut core.outbox);
-        for (i, mut frame) in outbox.drain(..) {
+        for (i, mut frame, offload) in outbox.drain(..) {
             if let Some(dev) = self.devices.get_mut(i) {
-                if dev.transmit_buf(&mut frame).is_err() {
+                let sent = if offload.is_none() {
+                    dev.transmit_buf(&mut frame)
+                } else {
+                    dev.transmit_offload(&mut frame, offload)
+                };
+                if sent.is_err() {
                     core.ip.out_discards += 1;
                     core.ip_drops.tx_device_errors += 1;
                 } else if core.ifaces[i].loopback {

@@ -9,6 +9,7 @@ use crate::errno::Errno;
 use crate::icmp::{build_error, may_send_error, IcmpError};
 use crate::ipv4::fragment;
 use crate::neigh::Action;
+use crate::offload::{complete_tcp_checksum, finish_frame, split_tcp, TxOffload};
 use crate::time::Instant;
 use crate::wire::arp::{ArpOp, ArpRepr, PACKET_LEN as ARP_LEN};
 use crate::wire::ethernet::{ethertype, EthernetRepr, HEADER_LEN as ETH_LEN};
@@ -38,14 +39,17 @@ impl Core {
             self.ip.out_discards += 1;
             return Err(Errno::EMSGSIZE);
         }
-        self.send_ipv4_append(now, src, dst, proto, opts, &mut |f| {
+        self.send_ipv4_append(now, src, dst, proto, opts, TxOffload::NONE, &mut |f| {
             f.extend_from_slice(payload)
         })
     }
 
     /// [`Core::send_ipv4`] with the payload appended by `fill` straight into the frame buffer,
     /// behind room for the Ethernet and IPv4 headers: a transport that builds its segment
-    /// there makes no copy of its own. `fill` must only append.
+    /// there makes no copy of its own. `fill` must only append. `offload`: what the TCP segment
+    /// leaves undone (a partial checksum, a super-segment to cut), done by the device if it
+    /// can and here otherwise.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn send_ipv4_append(
         &mut self,
         now: Instant,
@@ -53,12 +57,18 @@ impl Core {
         dst: Ipv4Addr,
         proto: u8,
         opts: SendOptions,
+        offload: TxOffload,
         fill: &mut dyn FnMut(&mut Vec<u8>),
     ) -> Result<(), Errno> {
         let mut frame = self.take_frame();
         frame.extend_from_slice(&[0u8; HEADROOM]);
         fill(&mut frame);
-        let r = self.send_ipv4_frame(now, src, dst, proto, &mut frame, opts);
+        let offload = if proto == protocol::TCP {
+            offload
+        } else {
+            TxOffload::NONE
+        };
+        let r = self.send_ipv4_frame(now, src, dst, proto, &mut frame, opts, offload);
         // Still ours unless the fast path queued it (then `frame` is empty, capacity 0).
         if frame.capacity() != 0 {
             self.recycle_frame(frame);
@@ -69,6 +79,9 @@ impl Core {
     /// Send the payload at `frame[HEADROOM..]`. On the fast path (fits the MTU, neighbour
     /// usable) the headers are written into the headroom and the buffer moves to the outbox
     /// (`frame` is left empty); otherwise the payload is fragmented / queued from a copy.
+    /// Offloads the interface's device lacks are done here in software; a super-segment that
+    /// cannot take the fast path is cut into segments first, each sent on its own.
+    #[allow(clippy::too_many_arguments)]
     fn send_ipv4_frame(
         &mut self,
         now: Instant,
@@ -77,6 +90,7 @@ impl Core {
         proto: u8,
         frame: &mut Vec<u8>,
         opts: SendOptions,
+        offload: TxOffload,
     ) -> Result<(), Errno> {
         self.ip.out_requests += 1;
         let payload_len = frame.len().saturating_sub(HEADROOM);
@@ -113,7 +127,8 @@ impl Core {
             frag_offset: 0,
             payload_len,
         };
-        if IP_LEN + payload_len <= route.mtu {
+        let tso = offload.tcp_mss > 0;
+        if IP_LEN + payload_len <= route.mtu || tso {
             if let Some(mac) = self.link_dst(now, route.iface, route.next_hop, dst) {
                 // The fast path: the headers go in front of the payload, in the same buffer.
                 if dst.is_broadcast() {
@@ -125,13 +140,62 @@ impl Core {
                         dst: mac,
                         ethertype: ethertype::IPV4,
                     };
+                    let caps = ifc.caps;
                     // Cannot fail: the headroom holds both headers; the length was checked.
                     let _ = eth.emit(&mut frame[..]);
                     let _ = repr.emit(&mut frame[ETH_LEN..]);
-                    self.outbox.push((route.iface, core::mem::take(frame)));
+                    let mut offload = offload;
+                    if tso && caps.tso_max < IP_LEN + payload_len {
+                        // The device cannot cut it: cut it here (software GSO).
+                        return self.segment_in_software(route.iface, frame, offload);
+                    }
+                    if tso {
+                        self.link.out_tso_frames += 1;
+                    } else if offload.tcp_checksum && !caps.tx_checksum {
+                        self.link.out_csum_software += 1;
+                        finish_checksum(&mut frame[HEADROOM..]);
+                        offload = TxOffload::NONE;
+                    }
+                    self.outbox
+                        .push((route.iface, core::mem::take(frame), offload));
                 }
                 return Ok(());
             }
+        }
+        if tso {
+            // A super-segment waiting for ARP, or too large for the device: send its
+            // segments one by one through the ordinary path.
+            self.ip.out_requests -= 1;
+            self.link.out_gso_software += 1;
+            let mut pieces = Vec::new();
+            let mut scratch = Vec::new();
+            let _ = split_tcp(
+                src,
+                dst,
+                &frame[HEADROOM..],
+                usize::from(offload.tcp_mss),
+                &mut scratch,
+                &mut |p| pieces.push(p.to_vec()),
+            );
+            let mut result = Ok(());
+            for p in pieces {
+                let mut f = self.take_frame();
+                f.extend_from_slice(&[0u8; HEADROOM]);
+                f.extend_from_slice(&p);
+                let r =
+                    self.send_ipv4_frame(now, Some(src), dst, proto, &mut f, opts, TxOffload::NONE);
+                if f.capacity() != 0 {
+                    self.recycle_frame(f);
+                }
+                if r.is_err() {
+                    result = r;
+                }
+            }
+            return result;
+        }
+        if offload.tcp_checksum {
+            self.link.out_csum_software += 1;
+            finish_checksum(&mut frame[HEADROOM..]);
         }
         let payload = &frame[HEADROOM..];
         let mut packets = Vec::new();
@@ -148,6 +212,27 @@ impl Core {
             }
         }
         result
+    }
+
+    /// Cut the TCP super-segment in `frame` (headers written) into finished frames for
+    /// `iface`, whose device cannot do it.
+    fn segment_in_software(
+        &mut self,
+        iface: usize,
+        frame: &mut [u8],
+        offload: TxOffload,
+    ) -> Result<(), Errno> {
+        let mut pieces = Vec::new();
+        let _ = finish_frame(frame, offload, &mut |f| {
+            let mut buf = self.take_frame();
+            buf.extend_from_slice(f);
+            pieces.push(buf);
+        });
+        self.link.out_gso_software += 1;
+        for p in pieces {
+            self.outbox.push((iface, p, TxOffload::NONE));
+        }
+        Ok(())
     }
 
     /// Frame one IPv4 packet (≤ MTU) for `iface`: loopback directly, broadcast and multicast
@@ -322,7 +407,7 @@ impl Core {
         frame.extend_from_slice(payload);
         // Cannot fail: the frame has room for the header.
         let _ = eth.emit(&mut frame);
-        self.outbox.push((iface, frame));
+        self.outbox.push((iface, frame, TxOffload::NONE));
     }
 
     /// Send an ICMP error about `quoted` (an IPv4 header and the start of its payload) back
@@ -382,4 +467,9 @@ impl Core {
             st.out_errors += 1;
         }
     }
+}
+
+/// Finish the partial checksum of a TCP segment the stack built itself (cannot be malformed).
+fn finish_checksum(segment: &mut [u8]) {
+    let _ = complete_tcp_checksum(segment);
 }

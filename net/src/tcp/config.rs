@@ -71,7 +71,20 @@ pub struct TcpConfig {
     /// Makes the congestion controller of each new socket (CUBIC by default; per socket with
     /// `Tcp::set_congestion`).
     pub congestion: CongestionFactory,
+    /// TCP segmentation offload: new data leaves in super-segments of up to this many payload
+    /// bytes (a multiple of the MSS) that the NIC cuts into MSS-sized segments
+    /// (`dev::Capabilities::tso_max`); 0 (the default) = every segment at most one MSS. The
+    /// stack cuts them in software for a device that cannot, so this is a hint, never a
+    /// correctness matter. Capped at [`TSO_MAX_PAYLOAD`].
+    pub tso_max: u32,
+    /// Leave each segment's checksum partial for the NIC to complete
+    /// (`dev::Capabilities::tx_checksum`; the stack completes it for a device that cannot).
+    pub checksum_offload: bool,
 }
+
+/// Largest super-segment payload: an IPv4 packet of at most 65,535 bytes with 20 bytes of IP
+/// header and up to 60 of TCP header.
+pub const TSO_MAX_PAYLOAD: u32 = 65535 - 80;
 
 impl Default for TcpConfig {
     fn default() -> Self {
@@ -98,6 +111,8 @@ impl Default for TcpConfig {
             timestamps: true,
             sack_permitted: true,
             syncookies: true,
+            tso_max: 0,
+            checksum_offload: false,
             hystart: true,
             congestion: super::congestion::cubic,
         }

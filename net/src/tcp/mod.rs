@@ -83,13 +83,14 @@ use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use core::net::{Ipv4Addr, SocketAddrV4};
 
+use crate::offload::TxOffload;
 use crate::rand::Rng;
 use crate::time::Instant;
 use crate::wire::tcp::{flags, TcpOptions, TcpPacket, TcpRepr};
 
 pub use config::{
     TcpConfig, DEFAULT_MEMORY_LIMIT, DEFAULT_RECV_BUFFER, DEFAULT_SEND_BUFFER, EPHEMERAL_PORTS,
-    MAX_PENDING_RSTS, MAX_SOCKETS, SOMAXCONN,
+    MAX_PENDING_RSTS, MAX_SOCKETS, SOMAXCONN, TSO_MAX_PAYLOAD,
 };
 pub use icmp::IcmpError;
 pub use memory::{Memory, PER_SOCKET_FLOOR};
@@ -637,10 +638,28 @@ impl Tcp {
     /// each segment handed to `emit` as a finished slice.
     pub fn dispatch(&mut self, now: Instant, emit: &mut Emit) {
         let mut scratch = core::mem::take(&mut self.scratch);
-        self.dispatch_in_place(now, &mut |src, dst, fill| {
+        let mut piece = Vec::new();
+        self.dispatch_in_place(now, &mut |src, dst, offload, fill| {
             scratch.clear();
             fill(&mut scratch);
-            emit(src, dst, &scratch);
+            if offload.is_none() {
+                emit(src, dst, &scratch);
+                return;
+            }
+            // Finished segments only: what a device would have done, done here.
+            if offload.tcp_mss == 0 {
+                let _ = crate::offload::complete_tcp_checksum(&mut scratch);
+                emit(src, dst, &scratch);
+            } else {
+                let _ = crate::offload::split_tcp(
+                    src,
+                    dst,
+                    &scratch,
+                    usize::from(offload.tcp_mss),
+                    &mut piece,
+                    &mut |seg| emit(src, dst, seg),
+                );
+            }
         });
         self.scratch = scratch;
     }
@@ -672,7 +691,9 @@ impl Tcp {
     fn dispatch_pending(&mut self, emit: &mut EmitInPlace) {
         let now = self.last_now;
         while let Some((s, d, seg)) = self.rsts.pop_front() {
-            emit(s, d, &mut |buf: &mut Vec<u8>| buf.extend_from_slice(&seg));
+            emit(s, d, TxOffload::NONE, &mut |buf: &mut Vec<u8>| {
+                buf.extend_from_slice(&seg)
+            });
         }
         let dirty = core::mem::take(&mut self.dirty);
         for &idx in &dirty {

@@ -12,10 +12,12 @@
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 
+use super::config::TSO_MAX_PAYLOAD;
 use super::memory::{Memory, PRESSURE_WINDOW_SEGMENTS};
 use super::seq::Seq;
 use super::tcb::Tcb;
 use super::{Shared, State};
+use crate::offload::TxOffload;
 use crate::time::Instant;
 use crate::wire::tcp::{flags, TcpOptions, TcpRepr};
 
@@ -25,7 +27,10 @@ pub type Emit<'a> = dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8]) + 'a;
 /// Where segments go, written in place: (source address, destination address, `fill`);
 /// `fill` appends the whole segment, checksum included, to the buffer it is given (a frame
 /// buffer with headroom for the IP and link headers, see `crate::stack::AppendSink`).
-pub type EmitInPlace<'a> = dyn FnMut(Ipv4Addr, Ipv4Addr, &mut dyn FnMut(&mut Vec<u8>)) + 'a;
+/// The [`TxOffload`] says what the segment leaves to the device (see
+/// `crate::stack::AppendSink`).
+pub type EmitInPlace<'a> =
+    dyn FnMut(Ipv4Addr, Ipv4Addr, TxOffload, &mut dyn FnMut(&mut Vec<u8>)) + 'a;
 
 impl Tcb {
     /// The window field for the next segment, moving the advertised right edge (never left,
@@ -134,11 +139,32 @@ impl Tcb {
         let pb = &b[data_at.saturating_sub(a.len()).min(b.len())
             ..end.saturating_sub(a.len()).min(b.len())];
         let (src, dst) = (*self.local.ip(), *self.remote.ip());
-        emit(src, dst, &mut |buf: &mut Vec<u8>| {
-            repr.emit_append(src, dst, [pa, pb], buf)
+        // More than one segment's payload: a super-segment for the device (or the stack) to
+        // cut (TSO); its checksum is left partial either way.
+        let seg_mss = self.send_mss() as usize;
+        let offload = if len > seg_mss {
+            TxOffload {
+                tcp_checksum: true,
+                tcp_mss: seg_mss as u16,
+            }
+        } else if cx.config.checksum_offload {
+            TxOffload {
+                tcp_checksum: true,
+                tcp_mss: 0,
+            }
+        } else {
+            TxOffload::NONE
+        };
+        emit(src, dst, offload, &mut |buf: &mut Vec<u8>| {
+            repr.emit_append_with(src, dst, [pa, pb], buf, offload.tcp_checksum)
         });
-        cx.stats.out_segs += 1;
-        self.segs_out = self.segs_out.wrapping_add(1);
+        let pieces = if len > seg_mss {
+            len.div_ceil(seg_mss) as u32
+        } else {
+            1
+        };
+        cx.stats.out_segs += u64::from(pieces);
+        self.segs_out = self.segs_out.wrapping_add(pieces);
         if ack_flag {
             self.last_ack_sent = self.rcv_nxt;
             self.ack_now = false;
@@ -173,8 +199,10 @@ impl Tcb {
         let end = seq + seg_len;
         let retrans = seq < self.snd_max;
         if retrans {
-            cx.stats.retrans_segs += 1;
-            self.total_retrans = self.total_retrans.wrapping_add(1);
+            let mss = self.send_mss() as usize;
+            let pieces = if len > mss { len.div_ceil(mss) } else { 1 };
+            cx.stats.retrans_segs += pieces as u64;
+            self.total_retrans = self.total_retrans.wrapping_add(pieces as u32);
             self.bytes_retrans = self.bytes_retrans.saturating_add(len as u64);
             self.rtt_timing = None;
             if seq == self.snd_una && self.in_recovery {
@@ -228,6 +256,13 @@ impl Tcb {
         }
         // Payload per segment: the MSS less the options each segment carries.
         let mss = self.send_mss() as usize;
+        // New data may leave in super-segments of whole segments (TSO).
+        let tso_max = cx.config.tso_max.min(TSO_MAX_PAYLOAD) as usize;
+        let seg_max = if tso_max >= 2 * mss {
+            tso_max / mss * mss
+        } else {
+            mss
+        };
         // Restart after idle (RFC 5681 §4.1): nothing in flight for longer than the RTO.
         if self.snd_una == self.snd_max
             && self.data_end() > self.snd_nxt
@@ -338,7 +373,12 @@ impl Tcb {
                     0
                 }
             };
-            let mut len = unsent.min(usable).min(mss);
+            let mut len = unsent.min(usable).min(seg_max);
+            if len > mss {
+                // A super-segment carries whole segments; the tail goes on its own, under the
+                // same Nagle and SWS rules as without TSO.
+                len -= len % mss;
+            }
             if self.snd_nxt < self.snd_max {
                 // Do not resend into the next SACKed range.
                 if let Some(&(l, _)) = self.sacked.iter().find(|&&(l, _)| l > self.snd_nxt) {
@@ -370,7 +410,19 @@ impl Tcb {
                 fl |= flags::FIN;
             }
             let end = self.snd_nxt + len as u32;
-            if len > 0 && self.push_due(self.snd_nxt, end, retrans, burst, len, unsent, usable) {
+            // A super-segment's last segment closes a burst of its own.
+            let burst_before = burst.max(u32::from(len > mss));
+            if len > 0
+                && self.push_due(
+                    self.snd_nxt,
+                    end,
+                    retrans,
+                    burst_before,
+                    len,
+                    unsent,
+                    usable,
+                )
+            {
                 fl |= flags::PSH;
             }
             self.send_sequenced(cx, now, self.snd_nxt, fl, len, true, emit);

@@ -77,10 +77,12 @@ impl Tcb {
                     self.check_ooo_fin(cx, now);
                 }
                 self.unacked_bytes = self.unacked_bytes.saturating_add(data.len() as u32);
-                // The window may grow by two segments per segment received.
+                // The window may grow by two segments per segment received (a coalesced
+                // segment from a receive offload counts as the segments it carries).
+                let grow = (data.len() as u32).max(self.rcv_mss);
                 self.rcv_ssthresh = self
                     .rcv_ssthresh
-                    .saturating_add(2 * self.rcv_mss)
+                    .saturating_add(2 * grow)
                     .min(self.opts.recv_buffer as u32);
                 // Estimate the peer's segment size, never beyond the MSS we announced.
                 self.rcv_mss = self

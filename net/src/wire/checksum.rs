@@ -151,6 +151,13 @@ pub fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16
         + u32::from(length)
 }
 
+/// The value a transport checksum field holds when left partial for a device to complete
+/// (Linux's CHECKSUM_PARTIAL, virtio-net's NEEDS_CSUM): the pseudo-header sum for a segment of
+/// `length` bytes, folded, not inverted.
+pub fn partial_transport_checksum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16) -> u16 {
+    fold(u64::from(pseudo_header_sum(src, dst, protocol, length)))
+}
+
 /// Transport checksum (TCP/UDP) over the pseudo-header and `segment` (whose checksum field
 /// must be zero when computing, or hold the received value when verifying).
 pub fn transport_checksum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, segment: &[u8]) -> u16 {

@@ -27,6 +27,8 @@ pub mod flags {
     pub const PSH: u8 = 0x08;
     pub const ACK: u8 = 0x10;
     pub const URG: u8 = 0x20;
+    pub const ECE: u8 = 0x40;
+    pub const CWR: u8 = 0x80;
 }
 
 /// Option kinds we understand.
@@ -286,6 +288,20 @@ impl TcpRepr {
         payload: [&[u8]; 2],
         out: &mut Vec<u8>,
     ) {
+        self.emit_append_with(src, dst, payload, out, false);
+    }
+
+    /// [`Self::emit_append`]; with `partial_checksum` the checksum field gets only the
+    /// pseudo-header sum, for a device to complete (see `crate::offload::TxOffload`).
+    #[inline]
+    pub fn emit_append_with(
+        &self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        payload: [&[u8]; 2],
+        out: &mut Vec<u8>,
+        partial_checksum: bool,
+    ) {
         let start = out.len();
         let mut head = [0u8; 20];
         head[0..2].copy_from_slice(&self.src_port.to_be_bytes());
@@ -301,9 +317,14 @@ impl TcpRepr {
         out[start + field::OFFSET] = ((hl / 4) as u8) << 4;
         out.extend_from_slice(payload[0]);
         out.extend_from_slice(payload[1]);
-        // Summing while copying (`checksum::copy_and_sum`) was measured slower here: more
-        // instructions than memcpy plus the wide `sum` (see bench/PROFILE.md).
-        let c = checksum::transport_checksum(src, dst, PROTOCOL, &out[start..]);
+        let c = if partial_checksum {
+            let len = u16::try_from(out.len() - start).unwrap_or(u16::MAX);
+            checksum::partial_transport_checksum(src, dst, PROTOCOL, len)
+        } else {
+            // Summing while copying (`checksum::copy_and_sum`) was measured slower here: more
+            // instructions than memcpy plus the wide `sum` (see bench/PROFILE.md).
+            checksum::transport_checksum(src, dst, PROTOCOL, &out[start..])
+        };
         out[start + field::CHECKSUM.start..start + field::CHECKSUM.end]
             .copy_from_slice(&c.to_be_bytes());
     }

@@ -370,10 +370,15 @@ impl TransportHandler for InPlace {
     fn dispatch_in_place(&mut self, _: Instant, tx: &mut AppendSink<'_>) {
         for (d, p) in self.outgoing.drain(..) {
             let (a, b) = p.split_at(p.len() / 2);
-            let r = tx(Ipv4Addr::UNSPECIFIED, d, &mut |buf: &mut Vec<u8>| {
-                buf.extend_from_slice(a);
-                buf.extend_from_slice(b);
-            });
+            let r = tx(
+                Ipv4Addr::UNSPECIFIED,
+                d,
+                TxOffload::NONE,
+                &mut |buf: &mut Vec<u8>| {
+                    buf.extend_from_slice(a);
+                    buf.extend_from_slice(b);
+                },
+            );
             self.results.push(r);
         }
     }

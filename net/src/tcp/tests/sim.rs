@@ -9,6 +9,7 @@ use core::cmp::Reverse;
 use core::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::errno::Errno;
+use crate::offload;
 use crate::rand::Rng;
 use crate::tcp::{Handle, Tcp, TcpConfig};
 use crate::time::{Duration, Instant};
@@ -67,6 +68,8 @@ pub struct Net {
     /// Segments B sent to addresses other than A (replies to spoofed sources): they leave
     /// by another path and are only counted.
     pub offlink: u64,
+    /// Super-segments the NICs cut (TSO).
+    pub tso_frames: u64,
 }
 
 impl Net {
@@ -84,6 +87,7 @@ impl Net {
             delivered: 0,
             dropped: 0,
             offlink: 0,
+            tso_frames: 0,
         }
     }
 
@@ -131,21 +135,45 @@ impl Net {
         }
     }
 
-    /// Transmit both hosts' pending output onto the link.
+    /// Transmit both hosts' pending output onto the link. Each host's NIC does what a
+    /// segment leaves to it (`TcpConfig::tso_max`, `checksum_offload`): completes partial
+    /// checksums and cuts super-segments into MSS-sized segments, counted in `tso_frames`.
     pub fn dispatch(&mut self) {
         let mut out: Vec<(bool, Vec<u8>)> = Vec::new();
         let now = self.now;
-        self.a
-            .dispatch(now, &mut |_, d, b| out.push((d == B, b.to_vec())));
         let mut offlink = 0;
-        self.b.dispatch(now, &mut |_, d, b| {
-            if d == A {
-                out.push((false, b.to_vec()));
-            } else {
-                offlink += 1;
-            }
-        });
+        let mut tso_frames = 0;
+        let mut scratch = Vec::new();
+        for (host, from) in [(&mut self.a, A), (&mut self.b, B)] {
+            host.dispatch_in_place(now, &mut |src, d, offload, fill| {
+                let mut seg = Vec::new();
+                fill(&mut seg);
+                if from == B && d != A {
+                    offlink += 1;
+                    return;
+                }
+                let to_b = d == B;
+                if offload.tcp_mss > 0 {
+                    tso_frames += 1;
+                    offload::split_tcp(
+                        src,
+                        d,
+                        &seg,
+                        usize::from(offload.tcp_mss),
+                        &mut scratch,
+                        &mut |p| out.push((to_b, p.to_vec())),
+                    )
+                    .expect("TCP emits well-formed super-segments");
+                } else {
+                    if offload.tcp_checksum {
+                        offload::complete_tcp_checksum(&mut seg).expect("a TCP segment");
+                    }
+                    out.push((to_b, seg));
+                }
+            });
+        }
         self.offlink += offlink;
+        self.tso_frames += tso_frames;
         for (to_b, b) in out {
             self.send(to_b, &b);
         }
@@ -210,6 +238,8 @@ pub struct Transfer {
     pub timeouts: u64,
     pub fast_retransmits: u64,
     pub dropped: u64,
+    /// Super-segments the sender's NIC cut (TSO).
+    pub tso_frames: u64,
 }
 
 /// Send `total` bytes from A to B, then close both ends; returns when B saw the end of the
@@ -303,6 +333,7 @@ pub fn bulk_with(cfg: LinkCfg, seed: u64, total: u64, tcp_cfg: TcpConfig) -> Tra
         timeouts: net.a.counters().timeouts,
         fast_retransmits: net.a.counters().fast_retransmits,
         dropped: net.dropped,
+        tso_frames: net.tso_frames,
     }
 }
 
