@@ -11,7 +11,7 @@ use core::net::{Ipv4Addr, SocketAddrV4};
 use super::*;
 use crate::config::StaticConfig;
 use crate::dns::DNS_PORT;
-use crate::sim::Hub;
+use crate::sim::{Hub, SimNic};
 use crate::stack::UdpHandle;
 use crate::tcp::{State, TcpConfig};
 use crate::time::Duration;
@@ -27,8 +27,19 @@ fn mac(i: u8) -> MacAddr {
 }
 
 fn host_on(hub: &Hub, i: u8, now: Instant, ip: IpConfig, ns: Option<Ipv4Addr>) -> Host {
-    let stack = Stack::new(Box::new(hub.attach(mac(i))), u64::from(i));
-    let tcp = Tcp::new(TcpConfig::default(), [i; 16], u64::from(i) * 7);
+    host_with(hub.attach(mac(i)), i, now, ip, ns, TcpConfig::default())
+}
+
+fn host_with(
+    nic: SimNic,
+    i: u8,
+    now: Instant,
+    ip: IpConfig,
+    ns: Option<Ipv4Addr>,
+    tcp_cfg: TcpConfig,
+) -> Host {
+    let stack = Stack::new(Box::new(nic), u64::from(i));
+    let tcp = Tcp::new(tcp_cfg, [i; 16], u64::from(i) * 7);
     let cfg = HostConfig {
         ip,
         nameserver: ns,
@@ -375,8 +386,21 @@ fn resolver_times_out_when_the_server_is_silent() {
 /// sides; returns the received bytes.
 fn tcp_transfer(len: usize) -> (Vec<u8>, Vec<u8>, Host, Host) {
     let hub = Hub::new();
+    let a = hub.attach(mac(2));
+    tcp_transfer_from(&hub, a, TcpConfig::default(), len)
+}
+
+/// A transfer of `len` bytes from a host on `nic` (port of `hub`) with `tcp_cfg` to a host
+/// with default settings, both closing at the end.
+fn tcp_transfer_from(
+    hub: &Hub,
+    nic: SimNic,
+    tcp_cfg: TcpConfig,
+    len: usize,
+) -> (Vec<u8>, Vec<u8>, Host, Host) {
+    let hub = hub.clone();
     let mut now = Instant::from_millis(1_000);
-    let mut a = host_on(&hub, 2, now, static_ip(2), None);
+    let mut a = host_with(nic, 2, now, static_ip(2), None, tcp_cfg);
     let mut b = host_on(&hub, 3, now, static_ip(3), None);
     let listen_at = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 3), 5000);
     let l = b.tcp.listen(listen_at, 4).unwrap();
@@ -459,6 +483,46 @@ fn tcp_between_two_hosts_moves_a_megabyte_byte_exact_and_closes() {
     assert_eq!(b.tcp.counters().curr_estab, 0);
     assert_eq!(a.tcp.counters().active_opens, 1);
     assert_eq!(b.tcp.counters().passive_opens, 1);
+}
+
+fn offloading() -> TcpConfig {
+    TcpConfig {
+        tso_max: crate::tcp::TSO_MAX_PAYLOAD,
+        checksum_offload: true,
+        ..TcpConfig::default()
+    }
+}
+
+#[test]
+fn super_segments_are_cut_by_a_nic_with_tso() {
+    let hub = Hub::new();
+    let nic = hub.attach(mac(2)).with_offloads(true, 65535);
+    let (sent, got, a, b) = tcp_transfer_from(&hub, nic, offloading(), 1 << 20);
+    assert!(got == sent, "the received bytes differ from the sent ones");
+    let link = a.stack.counters().link;
+    assert!(link.out_tso_frames > 0, "super-segments went to the NIC");
+    assert_eq!(link.out_gso_software, 0);
+    // One checksum was finished by the stack: the SYN's, queued while ARP resolved (a
+    // queued packet is finished before it waits).
+    assert_eq!(link.out_csum_software, 1);
+    // Every segment on the wire fit the MTU and had a good checksum.
+    assert_eq!(b.tcp.counters().in_csum_errors, 0);
+    assert_eq!(b.stack.counters().ip.in_hdr_errors, 0);
+    assert!(a.stack.dev_stats(crate::stack::NIC_IFACE).unwrap().tx_packets > link.out_tso_frames);
+}
+
+#[test]
+fn the_stack_cuts_super_segments_and_completes_checksums_for_a_nic_without_offloads() {
+    let hub = Hub::new();
+    let nic = hub.attach(mac(2));
+    let (sent, got, a, b) = tcp_transfer_from(&hub, nic, offloading(), 1 << 20);
+    assert!(got == sent, "the received bytes differ from the sent ones");
+    let link = a.stack.counters().link;
+    assert_eq!(link.out_tso_frames, 0);
+    assert!(link.out_gso_software > 0, "super-segments cut in software");
+    assert!(link.out_csum_software > 0, "checksums completed in software");
+    assert_eq!(b.tcp.counters().in_csum_errors, 0);
+    assert_eq!(a.stack.dev_stats(crate::stack::NIC_IFACE).unwrap().tx_dropped, 0);
 }
 
 #[test]

@@ -105,6 +105,8 @@ impl Hub {
             mtu: 1500,
             tx: Vec::new(),
             stats: DevStats::default(),
+            tx_checksum: false,
+            tso_max: 0,
         }
     }
 
@@ -149,9 +151,20 @@ pub struct SimNic {
     mtu: usize,
     tx: Vec<Vec<u8>>,
     stats: DevStats,
+    tx_checksum: bool,
+    tso_max: usize,
 }
 
 impl SimNic {
+    /// This port with transmit offloads, as a NIC that completes TCP checksums
+    /// (`tx_checksum`) and cuts super-segments of up to `tso_max` bytes (0: none). The work
+    /// is `Device::transmit_offload`'s default: every frame on the wire is finished.
+    pub fn with_offloads(mut self, tx_checksum: bool, tso_max: usize) -> Self {
+        self.tx_checksum = tx_checksum || tso_max > 0;
+        self.tso_max = tso_max;
+        self
+    }
+
     /// This port's index on the hub.
     pub fn port(&self) -> usize {
         self.port
@@ -168,9 +181,9 @@ impl Device for SimNic {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             rx_checksum_verified: false,
-            tx_checksum: false,
+            tx_checksum: self.tx_checksum,
             max_frame: self.mtu + 14,
-            tso_max: 0,
+            tso_max: self.tso_max,
         }
     }
     fn receive(&mut self, budget: usize, sink: &mut dyn FnMut(&[u8])) -> usize {

@@ -353,6 +353,7 @@ impl Stack {
     /// [`Stack::queue_ipv4_with`] with the payload appended in place by `fill` (see
     /// [`AppendSink`]): a transport that emits its segment there is sent without a copy.
     /// `offload` as for [`AppendSink`].
+    #[allow(clippy::too_many_arguments)]
     pub fn queue_ipv4_append(
         &mut self,
         now: Instant,

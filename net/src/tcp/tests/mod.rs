@@ -4,6 +4,7 @@ mod cc;
 mod delack;
 mod flow;
 mod memory;
+mod offload;
 mod misc;
 mod prop;
 mod push;
