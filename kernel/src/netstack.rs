@@ -95,9 +95,20 @@ pub fn init(cfg: &BootConfig) {
     // TCP buffers together may take a quarter of the RAM still free: a peer that opens many
     // connections and never reads meets refused writes and dropped segments, not an
     // exhausted heap.
+    let nic = nic::with_device(|d| NicDevice {
+        mac: d.mac(),
+        mtu: d.mtu(),
+        caps: d.capabilities(),
+    });
+    // Segments leave with partial checksums: loopback never needs them (as on Linux) and the
+    // stack finishes them for a NIC that cannot, in the one pass TCP would have made itself.
+    // Super-segments only when the NIC cuts them: cutting them in software costs a copy.
+    let tso_max = nic.as_ref().map_or(0, |n| n.caps.tso_max);
     let tcp_config = TcpConfig {
         memory_limit: crate::mem::free_frame_count() * crate::mem::frames::FRAME_SIZE as usize
             / TCP_MEMORY_SHARE,
+        checksum_offload: true,
+        tso_max: u32::try_from(tso_max).unwrap_or(0),
         ..TcpConfig::default()
     };
     log::info!(
@@ -105,11 +116,6 @@ pub fn init(cfg: &BootConfig) {
         tcp_config.memory_limit / 1024
     );
     let tcp = Tcp::new(tcp_config, key, arch::entropy::seed());
-    let nic = nic::with_device(|d| NicDevice {
-        mac: d.mac(),
-        mtu: d.mtu(),
-        caps: d.capabilities(),
-    });
     let dhcp = nic.is_some() && cfg.ip == IpConfig::Dhcp;
     let host = match nic {
         Some(dev) => {
