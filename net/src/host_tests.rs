@@ -508,7 +508,13 @@ fn super_segments_are_cut_by_a_nic_with_tso() {
     // Every segment on the wire fit the MTU and had a good checksum.
     assert_eq!(b.tcp.counters().in_csum_errors, 0);
     assert_eq!(b.stack.counters().ip.in_hdr_errors, 0);
-    assert!(a.stack.dev_stats(crate::stack::NIC_IFACE).unwrap().tx_packets > link.out_tso_frames);
+    assert!(
+        a.stack
+            .dev_stats(crate::stack::NIC_IFACE)
+            .unwrap()
+            .tx_packets
+            > link.out_tso_frames
+    );
 }
 
 #[test]
@@ -520,9 +526,18 @@ fn the_stack_cuts_super_segments_and_completes_checksums_for_a_nic_without_offlo
     let link = a.stack.counters().link;
     assert_eq!(link.out_tso_frames, 0);
     assert!(link.out_gso_software > 0, "super-segments cut in software");
-    assert!(link.out_csum_software > 0, "checksums completed in software");
+    assert!(
+        link.out_csum_software > 0,
+        "checksums completed in software"
+    );
     assert_eq!(b.tcp.counters().in_csum_errors, 0);
-    assert_eq!(a.stack.dev_stats(crate::stack::NIC_IFACE).unwrap().tx_dropped, 0);
+    assert_eq!(
+        a.stack
+            .dev_stats(crate::stack::NIC_IFACE)
+            .unwrap()
+            .tx_dropped,
+        0
+    );
 }
 
 #[test]

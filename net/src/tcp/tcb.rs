@@ -520,8 +520,14 @@ impl Tcb {
     /// Memory charged for this block's queues (see `memory`): the send queue's capacity, the
     /// receive queue's capacity or its promise (unread bytes plus the advertised window) if
     /// larger, and the out-of-order runs with their overhead.
+    /// Once the peer's FIN is in, no data can arrive: the window promises nothing.
     pub fn footprint(&self) -> usize {
-        let promised = self.rcv_buf.len() + self.rcv_wnd() as usize;
+        let window = if self.fin_received {
+            0
+        } else {
+            self.rcv_wnd() as usize
+        };
+        let promised = self.rcv_buf.len() + window;
         super::memory::TCB_COST
             + self.snd_buf.capacity()
             + self.rcv_buf.capacity().max(promised)

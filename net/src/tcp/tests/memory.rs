@@ -203,3 +203,69 @@ fn no_room_for_a_connection_block_refuses_the_open() {
     let remote = SocketAddrV4::new(*peer().ip(), 2000);
     assert!(h.tcp.connect(h.now, us(), remote, None).is_ok());
 }
+
+/// Connections closed into TIME-WAIT hold no buffers and promise no window: a host that
+/// opens and closes thousands of connections within 2·MSL is not refused for want of memory
+/// (it was, with ENOBUFS, when TIME-WAIT blocks kept their window's charge).
+#[test]
+fn time_wait_blocks_hold_no_buffer_memory() {
+    const OPENS: usize = 400;
+    let cfg = TcpConfig {
+        // Room for every block, but not for a window's promise each.
+        memory_limit: OPENS * crate::tcp::memory::TCB_COST * 3,
+        ..TcpConfig::default()
+    };
+    let mut net = Net::new(LinkCfg::default(), 21, cfg);
+    let l = net.b.listen(SocketAddrV4::new(B, 80), 64).unwrap();
+    let mut clients = Vec::new();
+    for i in 0..OPENS {
+        let c = net
+            .a
+            .connect(
+                net.now,
+                SocketAddrV4::new(A, 0),
+                SocketAddrV4::new(B, 80),
+                Some(1500),
+            )
+            .unwrap_or_else(|e| panic!("connection {i}: {e:?}"));
+        clients.push(c);
+        let mut s = None;
+        let mut buf = [0u8; 16];
+        for _ in 0..200 {
+            net.dispatch();
+            net.step();
+            if s.is_none() {
+                s = net.b.accept(l).ok();
+                if s.is_some() {
+                    net.a.send(c, b"ping").unwrap();
+                    net.a.close(c).unwrap();
+                }
+            }
+            if let Some(h) = s {
+                match net.b.recv(h, &mut buf) {
+                    Ok(0) => {
+                        net.b.close(h).unwrap();
+                        s = None;
+                        break;
+                    }
+                    Ok(_) | Err(Errno::EAGAIN) => {}
+                    Err(e) => panic!("recv: {e:?}"),
+                }
+            }
+        }
+        assert!(s.is_none(), "connection {i} did not close");
+    }
+    for _ in 0..50 {
+        net.dispatch();
+        net.step_until(Some(net.now + Duration::from_millis(100)));
+    }
+    assert_eq!(net.a.counters().mem_refused_opens, 0);
+    // Closed by the application, every client block is still held, in TIME-WAIT.
+    assert_eq!(clients.len(), OPENS);
+    assert_eq!(net.a.conns.len(), OPENS, "every client block in TIME-WAIT");
+    let used = net.a.memory().used;
+    assert!(
+        used <= OPENS * crate::tcp::memory::TCB_COST,
+        "{used} bytes charged for {OPENS} TIME-WAIT blocks"
+    );
+}

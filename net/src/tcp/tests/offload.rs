@@ -129,16 +129,23 @@ fn dispatch_cuts_super_segments_for_a_caller_without_offloads() {
     let data: Vec<u8> = (0..40_000u32).map(|i| (i % 241) as u8).collect();
     net.a.send(c, &data).unwrap();
     let mut segs: Vec<Vec<u8>> = Vec::new();
-    net.a.dispatch(net.now, &mut |_, _, seg| segs.push(seg.to_vec()));
+    net.a
+        .dispatch(net.now, &mut |_, _, seg| segs.push(seg.to_vec()));
     assert_eq!(segs.len(), 10);
     let mut stream = vec![];
     for (i, s) in segs.iter().enumerate() {
-        assert!(checksum::verify_transport(A, B, protocol::TCP, s), "segment {i}");
+        assert!(
+            checksum::verify_transport(A, B, protocol::TCP, s),
+            "segment {i}"
+        );
         assert_eq!(s.len(), 1460 + 20);
         assert_eq!(s[13] & flags::PSH != 0, i == 9, "PSH on the last only");
         stream.extend_from_slice(&s[header_len(s)..]);
     }
-    assert!(stream == data[..stream.len()], "the written bytes, in order");
+    assert!(
+        stream == data[..stream.len()],
+        "the written bytes, in order"
+    );
 }
 
 #[test]
