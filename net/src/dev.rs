@@ -24,6 +24,9 @@ pub struct Capabilities {
     /// MSS-sized segments itself (see [`TxOffload::tcp_mss`]); 0 = none. A device that has it
     /// also completes partial TCP checksums.
     pub tso_max: usize,
+    /// [`Device::receive_owned`] hands frames over without a copy: the stack may keep a
+    /// received frame (a large TCP segment stays in it until the application reads it).
+    pub rx_owned: bool,
 }
 
 /// Why a frame was not queued for transmission.
@@ -63,6 +66,18 @@ pub trait Device {
     /// Hand up to `budget` received frames (Ethernet header first) to `sink`, oldest first;
     /// returns how many were handed over. Frames are only borrowed for the call.
     fn receive(&mut self, budget: usize, sink: &mut dyn FnMut(&[u8])) -> usize;
+    /// [`Device::receive`] handing each frame over as a buffer the stack may keep; `sink`
+    /// gives back the buffers it did not keep, for the device to reuse. Called instead of
+    /// `receive` when [`Capabilities::rx_owned`] is set. The default copies each frame.
+    fn receive_owned(
+        &mut self,
+        budget: usize,
+        sink: &mut dyn FnMut(Vec<u8>) -> Option<Vec<u8>>,
+    ) -> usize {
+        self.receive(budget, &mut |f| {
+            let _ = sink(f.to_vec());
+        })
+    }
     /// Queue one frame for transmission. The frame may only be sent at the next `flush`.
     fn transmit(&mut self, frame: &[u8]) -> Result<(), TxError>;
     /// [`Device::transmit`] for a frame the stack holds in a `Vec`: a device that queues
@@ -130,9 +145,20 @@ impl Device for Loopback {
             tx_checksum: true,
             max_frame: 65535 + 14,
             tso_max: 0,
+            rx_owned: true,
         }
     }
     fn receive(&mut self, budget: usize, sink: &mut dyn FnMut(&[u8])) -> usize {
+        self.receive_owned(budget, &mut |f| {
+            sink(&f);
+            Some(f)
+        })
+    }
+    fn receive_owned(
+        &mut self,
+        budget: usize,
+        sink: &mut dyn FnMut(Vec<u8>) -> Option<Vec<u8>>,
+    ) -> usize {
         let mut n = 0;
         while n < budget {
             let Some(frame) = self.queue.pop_front() else {
@@ -140,7 +166,8 @@ impl Device for Loopback {
             };
             self.stats.rx_packets += 1;
             self.stats.rx_bytes += frame.len() as u64;
-            sink(&frame);
+            // A frame the stack did not keep is freed (the transmit side allocates anew).
+            let _ = sink(frame);
             n += 1;
         }
         n

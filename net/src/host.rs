@@ -443,6 +443,21 @@ impl TransportHandler for Tcp {
         });
     }
 
+    fn receive_adoptable(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        payload: &[u8],
+        checksum_verified: bool,
+    ) -> bool {
+        Tcp::input_adoptable(self, now, src, dst, payload, checksum_verified)
+    }
+
+    fn adopt(&mut self, frame: Vec<u8>) {
+        Tcp::adopt(self, frame)
+    }
+
     fn dispatch_in_place(&mut self, now: Instant, tx: &mut AppendSink<'_>) {
         Tcp::dispatch_in_place(self, now, &mut |src, dst, offload, fill| {
             // Lost like a segment dropped on the wire (see `Host::flush`).

@@ -184,6 +184,7 @@ impl Device for SimNic {
             tx_checksum: self.tx_checksum,
             max_frame: self.mtu + 14,
             tso_max: self.tso_max,
+            rx_owned: false,
         }
     }
     fn receive(&mut self, budget: usize, sink: &mut dyn FnMut(&[u8])) -> usize {

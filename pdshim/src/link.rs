@@ -157,6 +157,7 @@ impl Device for PdDevice {
             tx_checksum: false,
             max_frame: self.mtu + ETH_HDR,
             tso_max: 0,
+            rx_owned: false,
         }
     }
     fn receive(&mut self, budget: usize, sink: &mut dyn FnMut(&[u8])) -> usize {

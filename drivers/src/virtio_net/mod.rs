@@ -237,6 +237,7 @@ impl<T: Transport> Device for VirtioNet<T> {
             tx_checksum: false,
             max_frame: MAX_FRAME,
             tso_max: 0,
+            rx_owned: false,
         }
     }
 

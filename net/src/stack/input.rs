@@ -27,6 +27,26 @@ struct Local<'a> {
 }
 
 impl Core {
+    /// [`Core::input_frame`] for a frame the device handed over: returns it unless the
+    /// transport kept it (a large TCP segment queued in place, see `TransportHandler::adopt`).
+    pub(super) fn input_owned(
+        &mut self,
+        now: Instant,
+        iface: usize,
+        frame: Vec<u8>,
+        upper: &mut dyn TransportHandler,
+    ) -> Option<Vec<u8>> {
+        self.adopt_ok = true;
+        self.adopted = false;
+        self.input_frame(now, iface, &frame, upper);
+        self.adopt_ok = false;
+        if core::mem::take(&mut self.adopted) {
+            upper.adopt(frame);
+            return None;
+        }
+        Some(frame)
+    }
+
     pub(super) fn input_frame(
         &mut self,
         now: Instant,
@@ -130,6 +150,8 @@ impl Core {
         }
         let checksum_verified = ifc.caps.rx_checksum_verified;
         if repr.more_frags || repr.frag_offset != 0 {
+            // A reassembled datagram lives in the reassembly buffer, not in this frame.
+            self.adopt_ok = false;
             let Some(full) = self.reasm.add(
                 now,
                 &repr,
@@ -185,7 +207,17 @@ impl Core {
             p if p == upper.protocol() && d.broadcast => self.ip.in_discards += 1,
             p if p == upper.protocol() => {
                 self.ip.in_delivers += 1;
-                upper.receive(now, d.repr.src, d.repr.dst, d.payload, d.checksum_verified);
+                if core::mem::take(&mut self.adopt_ok) {
+                    self.adopted = upper.receive_adoptable(
+                        now,
+                        d.repr.src,
+                        d.repr.dst,
+                        d.payload,
+                        d.checksum_verified,
+                    );
+                } else {
+                    upper.receive(now, d.repr.src, d.repr.dst, d.payload, d.checksum_verified);
+                }
             }
             _ => {
                 self.ip.in_unknown_protos += 1;

@@ -99,6 +99,22 @@ pub trait TransportHandler {
         payload: &[u8],
         checksum_verified: bool,
     );
+    /// [`Self::receive`] for a datagram inside a frame the stack owns and can hand over: a
+    /// handler that returns true kept part of it by reference and gets the frame from
+    /// [`Self::adopt`] right after (before any other call). The default copies.
+    fn receive_adoptable(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        payload: &[u8],
+        checksum_verified: bool,
+    ) -> bool {
+        self.receive(now, src, dst, payload, checksum_verified);
+        false
+    }
+    /// The frame whose datagram [`Self::receive_adoptable`] kept.
+    fn adopt(&mut self, _frame: Vec<u8>) {}
     /// An ICMP error about a segment we sent (or a local failure: ARP resolution gave up).
     /// `quoted` starts at the offending IPv4 header (see [`crate::icmp::Quoted::parse`]).
     fn icmp_error(&mut self, now: Instant, error: IcmpError, quoted: &[u8]);
@@ -228,6 +244,10 @@ struct Core {
     /// The stack's own loopback device ([`LOOPBACK_IFACE`], a [`Loopback`] only the stack
     /// transmits into) may hold frames: while false, `poll` skips asking it.
     loopback_pending: bool,
+    /// The frame being processed is owned (`Core::input_owned`): the transport may keep it.
+    adopt_ok: bool,
+    /// The transport kept the frame being processed.
+    adopted: bool,
 }
 
 /// One host's network stack.
@@ -269,6 +289,8 @@ impl Stack {
                 route_cache: core::cell::Cell::new(None),
                 local_errors: VecDeque::new(),
                 more_work: false,
+                adopt_ok: false,
+                adopted: false,
                 loopback_pending: false,
             },
         };
@@ -383,9 +405,15 @@ impl Stack {
                 }
                 core.loopback_pending = false;
             }
-            let n = dev.receive(POLL_BUDGET, &mut |frame| {
-                core.input_frame(now, i, frame, upper)
-            });
+            let n = if core.ifaces[i].caps.rx_owned {
+                dev.receive_owned(POLL_BUDGET, &mut |frame| {
+                    core.input_owned(now, i, frame, upper)
+                })
+            } else {
+                dev.receive(POLL_BUDGET, &mut |frame| {
+                    core.input_frame(now, i, frame, upper)
+                })
+            };
             if n >= POLL_BUDGET {
                 core.more_work = true;
                 core.loopback_pending |= loopback;

@@ -66,6 +66,7 @@ mod memory;
 mod output;
 mod push;
 mod reassembly;
+mod recv_queue;
 mod sack;
 pub mod seq;
 mod socket;
@@ -153,7 +154,25 @@ pub(crate) struct Shared {
     pub stats: Counters,
     /// Host-wide buffer memory (`memory`).
     pub mem: Memory,
+    /// Whether the segment being processed may be kept in its frame (`Tcp::input_adoptable`).
+    pub adopt: Adopt,
 }
+
+/// Keeping a received segment's payload in its frame (`recv_queue`), for one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Adopt {
+    /// The frame is only lent: copy.
+    #[default]
+    Off,
+    /// The frame may be kept if the payload is worth it.
+    Allowed,
+    /// Kept: `len` bytes at address `addr` of the frame wait for `Tcp::adopt`.
+    Wanted { addr: usize, len: usize },
+}
+
+/// Smallest payload kept in its frame rather than copied: a super-segment's, never an
+/// MTU-sized segment's (keeping those would cost an allocation per segment to save a copy).
+pub(crate) const ADOPT_MIN: usize = 8 * 1024;
 
 #[derive(Debug)]
 enum Sock {
@@ -227,6 +246,8 @@ pub struct Tcp {
     scratch: Vec<u8>,
     /// Some writer got `EAGAIN` for want of host-wide memory and waits to be woken.
     mem_waiters: bool,
+    /// The connection (slot, generation) whose segment waits in its frame for `adopt`.
+    adopt_target: Option<(usize, u32)>,
 }
 
 impl Tcp {
@@ -240,6 +261,7 @@ impl Tcp {
                 key: isn_key,
                 stats: Counters::default(),
                 mem,
+                adopt: Adopt::Off,
             },
             slots: Vec::new(),
             free: Vec::new(),
@@ -257,6 +279,7 @@ impl Tcp {
             port_offset_memo: None,
             last_now: Instant::ZERO,
             scratch: Vec::new(),
+            adopt_target: None,
             mem_waiters: false,
         }
     }
@@ -329,6 +352,9 @@ impl Tcp {
                 iss_floor = Some(floor);
             } else {
                 self.conn_input(idx, now, &seg);
+                if matches!(self.cx.adopt, Adopt::Wanted { .. }) {
+                    self.adopt_target = self.slots.get(idx).map(|s| (idx, s.gen));
+                }
                 return;
             }
         }
@@ -632,6 +658,75 @@ impl Tcp {
         self.cx.stats.out_rsts += 1;
         self.cx.stats.out_segs += 1;
         self.rsts.push_back((*local.ip(), *remote.ip(), buf));
+    }
+
+    /// [`Tcp::input`] for a segment inside a frame the caller owns and can hand over: when
+    /// this returns true, TCP kept a large in-order payload by reference instead of copying
+    /// it, and the caller must pass that frame to [`Tcp::adopt`] before any other call.
+    pub fn input_adoptable(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        segment: &[u8],
+        checksum_verified: bool,
+    ) -> bool {
+        self.cx.adopt = Adopt::Allowed;
+        self.adopt_target = None;
+        self.input(now, src, dst, segment, checksum_verified);
+        if matches!(self.cx.adopt, Adopt::Wanted { .. }) && self.adopt_target.is_some() {
+            return true;
+        }
+        self.cx.adopt = Adopt::Off;
+        false
+    }
+
+    /// The frame whose segment [`Tcp::input_adoptable`] kept: it becomes part of that
+    /// connection's receive queue. A frame much larger than the payload it carries is not
+    /// kept; its payload is copied out instead.
+    pub fn adopt(&mut self, frame: Vec<u8>) {
+        let Adopt::Wanted { addr, len } = core::mem::take(&mut self.cx.adopt) else {
+            return;
+        };
+        let Some((idx, gen)) = self.adopt_target.take() else {
+            return;
+        };
+        if self.slots.get(idx).is_none_or(|s| s.gen != gen) {
+            return;
+        }
+        let Some(Slot {
+            sock: Some(Sock::Conn(tcb)),
+            ..
+        }) = self.slots.get_mut(idx)
+        else {
+            return;
+        };
+        let base = frame.as_ptr() as usize;
+        let start = addr
+            .checked_sub(base)
+            .filter(|s| s.checked_add(len).is_some_and(|e| e <= frame.len()));
+        let filled = match start {
+            Some(s) if frame.capacity() <= 2 * len.max(ADOPT_MIN) => {
+                tcb.rcv_buf.fill_adopted(frame, s).is_ok()
+            }
+            Some(s) => tcb
+                .rcv_buf
+                .fill_adopted(frame[s..s + len].to_vec(), 0)
+                .is_ok(),
+            None => false,
+        };
+        if filled {
+            self.cx.stats.rcv_adopted += 1;
+            Self::charge(&mut self.cx.mem, tcb);
+            return;
+        }
+        // Not the frame the segment came in: its bytes are lost to us, and the stream
+        // cannot go on without them.
+        debug_assert!(false, "adopt: not the frame of the adopted segment");
+        tcb.rcv_buf.cancel_adopted();
+        tcb.error = Some(crate::errno::Errno::ECONNABORTED);
+        socket::reset_connection(tcb, &mut self.cx);
+        self.after(idx);
     }
 
     /// Transmit everything that became sendable: queued RSTs, then each connection's output,

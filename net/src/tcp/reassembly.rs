@@ -8,7 +8,7 @@
 use super::input::{RstReply, Segment};
 use super::seq::Seq;
 use super::tcb::{Owner, Tcb, OOO_ENTRY_OVERHEAD};
-use super::{Shared, State};
+use super::{Adopt, Shared, State, ADOPT_MIN};
 use crate::time::Instant;
 use crate::wire::tcp::flags;
 
@@ -71,7 +71,18 @@ impl Tcb {
                 return Some(rst);
             }
             if base_off == self.rcv_off {
-                self.deliver(data);
+                if cx.adopt == Adopt::Allowed && !self.rd_shutdown && data.len() >= ADOPT_MIN {
+                    // Kept in its frame, which `Tcp::adopt` hands over next.
+                    cx.adopt = Adopt::Wanted {
+                        addr: data.as_ptr() as usize,
+                        len: data.len(),
+                    };
+                    self.rcv_buf.push_adopted(data.len());
+                    self.rcv_nxt = self.rcv_nxt + data.len() as u32;
+                    self.rcv_off += data.len() as u64;
+                } else {
+                    self.deliver(data);
+                }
                 let filled_hole = self.pull_ooo();
                 if filled_hole {
                     self.check_ooo_fin(cx, now);
@@ -114,15 +125,10 @@ impl Tcb {
 
     fn deliver(&mut self, data: &[u8]) {
         if !self.rd_shutdown {
-            let need = self.rcv_buf.len() + data.len();
-            if need > self.rcv_buf.capacity() {
-                // Grow to the promise (charged when the window opened), not by doubling:
-                // host-wide memory then never holds more than it admitted.
-                let promised = self.rcv_buf.len() + self.rcv_wnd() as usize;
-                self.rcv_buf
-                    .reserve_exact(promised.max(need) - self.rcv_buf.len());
-            }
-            self.rcv_buf.extend(data);
+            // Grow to the promise (charged when the window opened), not by doubling:
+            // host-wide memory then never holds more than it admitted.
+            let promised = self.rcv_buf.len() + self.rcv_wnd() as usize;
+            self.rcv_buf.push(data, promised);
         }
         self.rcv_nxt = self.rcv_nxt + data.len() as u32;
         self.rcv_off += data.len() as u64;

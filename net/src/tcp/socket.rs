@@ -265,13 +265,9 @@ impl Tcp {
             return 0;
         };
         let cx = &mut self.cx;
-        let n = buf.len().min(tcb.rcv_buf.len());
-        let (a, b) = tcb.rcv_buf.as_slices();
-        let na = n.min(a.len());
-        buf[..na].copy_from_slice(&a[..na]);
-        buf[na..n].copy_from_slice(&b[..n - na]);
+        let n = tcb.rcv_buf.copy_out(buf);
         if consume {
-            tcb.rcv_buf.drain(..n);
+            tcb.rcv_buf.consume(n);
             // Reading shrank the receive promise: charge it now.
             Self::charge(&mut cx.mem, tcb);
             // Window update when the window at least doubled (Linux's rule), which
@@ -652,6 +648,10 @@ fn shut_write(tcb: &mut Tcb, cx: &mut Shared) {
 }
 
 /// Reset the connection from our side (abort, or close with unread data).
+pub(crate) fn reset_connection(tcb: &mut Tcb, cx: &mut Shared) {
+    reset(tcb, cx);
+}
+
 fn reset(tcb: &mut Tcb, cx: &mut Shared) {
     if matches!(
         tcb.state,

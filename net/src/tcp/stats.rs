@@ -45,6 +45,8 @@ pub struct Counters {
     pub abort_on_close: u64,
     pub abort_on_data: u64,
     pub time_wait_reused: u64,
+    /// In-order segments kept in the frame they arrived in instead of copied (`recv_queue`).
+    pub rcv_adopted: u64,
     pub icmp_errors: u64,
     pub icmp_ignored: u64,
     pub no_port: u64,
@@ -63,7 +65,7 @@ pub struct Counters {
 }
 
 impl Counters {
-    fn rows(&self) -> (Rows<15>, Rows<34>) {
+    fn rows(&self) -> (Rows<15>, Rows<35>) {
         (
             [
                 ("RtoAlgorithm", 1),
@@ -105,6 +107,7 @@ impl Counters {
                 ("TCPAbortOnClose", self.abort_on_close),
                 ("TCPAbortOnData", self.abort_on_data),
                 ("TWRecycled", self.time_wait_reused),
+                ("RinetRcvAdopted", self.rcv_adopted),
                 ("TCPIcmpErrors", self.icmp_errors),
                 ("TCPIcmpIgnored", self.icmp_ignored),
                 ("TCPNoPort", self.no_port),

@@ -12,6 +12,7 @@ use alloc::vec::Vec;
 use core::net::SocketAddrV4;
 
 use super::congestion::{CongestionControl, CongestionFactory};
+use super::recv_queue::RecvQueue;
 use super::seq::Seq;
 use super::{Counters, Shared, State, TcpConfig};
 use crate::errno::Errno;
@@ -170,7 +171,7 @@ pub(crate) struct Tcb {
     /// Right edge of the window we last advertised (never moves left).
     pub rcv_adv: Seq,
     /// In-order data not yet read by the application.
-    pub rcv_buf: VecDeque<u8>,
+    pub rcv_buf: RecvQueue,
     /// Stream offset (bytes since the SYN) of `rcv_nxt`; the out-of-order queue is keyed by
     /// stream offsets so it needs no wrapping arithmetic.
     pub rcv_off: u64,
@@ -362,7 +363,7 @@ impl Tcb {
             irs: Seq(0),
             rcv_nxt: Seq(0),
             rcv_adv: Seq(0),
-            rcv_buf: VecDeque::new(),
+            rcv_buf: RecvQueue::new(),
             rcv_off: 0,
             ooo: BTreeMap::new(),
             ooo_mem: 0,
@@ -552,7 +553,7 @@ impl Tcb {
             }
         }
         trim(&mut self.snd_buf);
-        trim(&mut self.rcv_buf);
+        self.rcv_buf.reclaim(super::memory::PER_SOCKET_FLOOR);
     }
     /// Free space in the send buffer, bounded so that data left unsent once the windows are
     /// filled stays within TCP_NOTSENT_LOWAT.

@@ -1,0 +1,250 @@
+//! A connection's receive queue: in-order bytes waiting for the application.
+//!
+//! Most data is copied in, into a byte ring that grows to exactly the window it was promised
+//! (see `memory`). A large segment that arrived in a frame the device handed over whole (a
+//! super-segment from a link with segmentation and receive offloads) is kept in that frame
+//! instead ("adopted"), so its payload is copied once, into the application's buffer, not
+//! twice. Order is kept: the ring holds the oldest bytes, adopted frames follow, and bytes
+//! copied in behind a frame go into small runs after it.
+//!
+//! Owns the bytes only; TCP decides what to queue, and what reading them means for the
+//! window.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+/// A run of queued bytes after the ring: `buf[start..end]`.
+#[derive(Debug)]
+struct Chunk {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Its frame is still to come ([`RecvQueue::fill_adopted`]); `end - start` bytes long.
+    pending: bool,
+}
+
+impl Chunk {
+    fn len(&self) -> usize {
+        self.end - self.start
+    }
+}
+
+/// Smallest run allocated for bytes copied in behind an adopted frame.
+const COPY_RUN: usize = 4096;
+
+/// In-order received bytes: a ring, then adopted frames and the runs behind them.
+#[derive(Debug, Default)]
+pub(crate) struct RecvQueue {
+    ring: VecDeque<u8>,
+    chunks: VecDeque<Chunk>,
+    /// Bytes in `chunks`.
+    chunk_bytes: usize,
+    /// Capacity of the buffers in `chunks`.
+    chunk_capacity: usize,
+}
+
+impl RecvQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes queued.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.ring.len() + self.chunk_bytes
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Memory the queue holds.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity() + self.chunk_capacity
+    }
+
+    /// Copy `data` in behind what is queued. When the ring must grow it grows to `promise`
+    /// bytes in all (the unread bytes plus the window advertised), exactly, never by doubling.
+    pub fn push(&mut self, data: &[u8], promise: usize) {
+        if data.is_empty() {
+            return;
+        }
+        if self.chunks.is_empty() {
+            let need = self.ring.len() + data.len();
+            if need > self.ring.capacity() {
+                self.ring.reserve_exact(promise.max(need) - self.ring.len());
+            }
+            self.ring.extend(data);
+            return;
+        }
+        // Behind an adopted frame: into the last run's spare room, or a new run.
+        if let Some(last) = self.chunks.back_mut() {
+            if !last.pending
+                && last.end == last.buf.len()
+                && last.buf.capacity() - last.buf.len() >= data.len()
+            {
+                last.buf.extend_from_slice(data);
+                last.end += data.len();
+                self.chunk_bytes += data.len();
+                return;
+            }
+        }
+        let mut buf = Vec::with_capacity(data.len().max(COPY_RUN));
+        buf.extend_from_slice(data);
+        self.chunk_capacity += buf.capacity();
+        self.chunk_bytes += data.len();
+        self.chunks.push_back(Chunk {
+            end: data.len(),
+            buf,
+            start: 0,
+            pending: false,
+        });
+    }
+
+    /// Queue `len` bytes whose frame [`Self::fill_adopted`] hands over next (before any read).
+    pub fn push_adopted(&mut self, len: usize) {
+        self.chunk_bytes += len;
+        self.chunks.push_back(Chunk {
+            buf: Vec::new(),
+            start: 0,
+            end: len,
+            pending: true,
+        });
+    }
+
+    /// Give the pending adopted run its frame: its bytes are `frame[start..start + len]`.
+    /// Returns the frame back when no run is pending or the range does not fit it.
+    pub fn fill_adopted(&mut self, frame: Vec<u8>, start: usize) -> Result<(), Vec<u8>> {
+        let Some(c) = self.chunks.iter_mut().rev().find(|c| c.pending) else {
+            return Err(frame);
+        };
+        let len = c.len();
+        if start.checked_add(len).is_none_or(|e| e > frame.len()) {
+            return Err(frame);
+        }
+        self.chunk_capacity += frame.capacity();
+        c.buf = frame;
+        c.start = start;
+        c.end = start + len;
+        c.pending = false;
+        Ok(())
+    }
+
+    /// Drop an adopted run whose frame never came (its bytes are lost: the caller resets
+    /// the connection).
+    pub fn cancel_adopted(&mut self) {
+        if let Some(i) = self.chunks.iter().position(|c| c.pending) {
+            if let Some(c) = self.chunks.remove(i) {
+                self.chunk_bytes -= c.len();
+            }
+        }
+    }
+
+    /// Copy the oldest bytes into `out` without consuming them; returns how many.
+    pub fn copy_out(&self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.len());
+        let mut done = 0;
+        let (a, b) = self.ring.as_slices();
+        for part in [a, b]
+            .into_iter()
+            .chain(self.chunks.iter().map(|c| &c.buf[c.start..c.end]))
+        {
+            if done == n {
+                break;
+            }
+            let k = part.len().min(n - done);
+            out[done..done + k].copy_from_slice(&part[..k]);
+            done += k;
+        }
+        done
+    }
+
+    /// Discard the oldest `n` bytes (at most what is queued).
+    pub fn consume(&mut self, n: usize) {
+        let from_ring = n.min(self.ring.len());
+        self.ring.drain(..from_ring);
+        let mut left = n - from_ring;
+        while left > 0 {
+            let Some(c) = self.chunks.front_mut() else {
+                break;
+            };
+            let k = left.min(c.len());
+            c.start += k;
+            left -= k;
+            self.chunk_bytes -= k;
+            if c.start == c.end && !c.pending {
+                self.chunk_capacity -= c.buf.capacity();
+                self.chunks.pop_front();
+            }
+        }
+    }
+
+    /// Give back the ring's spare capacity.
+    pub fn shrink_to_fit(&mut self) {
+        self.ring.shrink_to_fit();
+    }
+
+    /// Under memory pressure: an empty ring frees its buffer, a mostly empty one shrinks to
+    /// twice its contents.
+    pub fn reclaim(&mut self, floor: usize) {
+        let q = &mut self.ring;
+        if q.is_empty() {
+            if q.capacity() > 0 {
+                *q = VecDeque::new();
+            }
+        } else if q.capacity() > 4 * q.len().max(floor) {
+            q.shrink_to(2 * q.len());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn read_all(q: &mut RecvQueue) -> Vec<u8> {
+        let mut out = vec![0u8; q.len()];
+        let n = q.copy_out(&mut out);
+        assert_eq!(n, out.len());
+        q.consume(n);
+        assert!(q.is_empty());
+        out
+    }
+
+    #[test]
+    fn copied_and_adopted_bytes_come_out_in_order() {
+        let mut q = RecvQueue::new();
+        q.push(b"abc", 16);
+        assert_eq!(q.capacity(), 16);
+        q.push_adopted(4);
+        // Bytes arriving behind the frame before it is handed over.
+        q.push(b"xyz", 16);
+        let mut frame = b"HEADER".to_vec();
+        frame.extend_from_slice(b"defg");
+        frame.extend_from_slice(b"pad");
+        q.fill_adopted(frame, 6).unwrap();
+        q.push(b"!", 16);
+        assert_eq!(q.len(), 11);
+        // A partial read across the ring and the frame.
+        let mut part = [0u8; 5];
+        assert_eq!(q.copy_out(&mut part), 5);
+        assert_eq!(&part, b"abcde");
+        q.consume(5);
+        assert_eq!(read_all(&mut q), b"fgxyz!");
+        // Every run was freed.
+        assert_eq!(q.capacity(), 16);
+    }
+
+    #[test]
+    fn an_adopted_range_outside_the_frame_is_refused() {
+        let mut q = RecvQueue::new();
+        assert!(q.fill_adopted(vec![1, 2, 3], 0).is_err(), "nothing pending");
+        q.push_adopted(4);
+        assert!(q.fill_adopted(vec![1, 2, 3], 0).is_err());
+        assert!(q.fill_adopted(vec![1, 2, 3, 4, 5], 2).is_err());
+        q.cancel_adopted();
+        assert!(q.is_empty());
+    }
+}
