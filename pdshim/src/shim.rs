@@ -50,8 +50,11 @@ const SETTLE_ROUNDS: usize = 64;
 /// script time need few steps. Bounds a timer that keeps re-arming at the same instant.
 const MAX_TIMER_STEPS: usize = 100_000;
 /// How long the main thread waits (wall clock) for a woken blocking call to run before it
-/// moves virtual time on without it.
-const WAITER_GRACE: WallDuration = WallDuration::from_millis(200);
+/// moves virtual time on without it. A woken call runs within microseconds on an idle
+/// machine; the bound only matters when the machine is so loaded that the thread is not
+/// scheduled (200 ms was too short under a parallel `cargo test` and QEMU builds: the read
+/// then returned after the clock had moved on).
+const WAITER_GRACE: WallDuration = WallDuration::from_millis(2000);
 /// Wall-clock period at which a sleeping blocking call re-checks (a lost wakeup costs this).
 const WAITER_TICK: WallDuration = WallDuration::from_millis(100);
 /// Largest buffer the shim copies for one read/write (larger requests are served partly, as
