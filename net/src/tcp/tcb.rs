@@ -22,6 +22,10 @@ use crate::wire::tcp::MAX_WSCALE;
 /// Segments of receive window a new connection advertises before data arrives (Linux
 /// starts at twice its initial congestion window, 20 segments: 29,200 bytes at MSS 1460).
 pub const INITIAL_RCV_WINDOW_SEGMENTS: u32 = 20;
+/// ... and at most this many bytes, whatever the MSS (Linux's first window over loopback,
+/// with its 64 KiB MSS, is 65,495 bytes): an idle loopback connection does not promise a
+/// whole socket buffer.
+pub const INITIAL_RCV_WINDOW_MAX: u32 = 65535;
 
 /// Memory charged per out-of-order queue entry on top of its bytes, so that a flood of 1-byte
 /// segments cannot pin more memory than the receive buffer allows.
@@ -374,7 +378,9 @@ impl Tcb {
             rd_shutdown: false,
             mss,
             rcv_mss: mss,
-            rcv_ssthresh: INITIAL_RCV_WINDOW_SEGMENTS.saturating_mul(mss),
+            rcv_ssthresh: INITIAL_RCV_WINDOW_SEGMENTS
+                .saturating_mul(mss)
+                .min(INITIAL_RCV_WINDOW_MAX.max(mss)),
             snd_wscale: 0,
             rcv_wscale,
             ws_ok: false,
