@@ -1,6 +1,7 @@
 //! The virtio-net header (virtio 1.x §5.1.6) and the feature bits this driver negotiates:
 //! turning the stack's per-frame [`TxOffload`] request into the header that tells the device
-//! to finish a partial TCP checksum (`NEEDS_CSUM`) or to cut a TCP super-segment (`GSO_TCPV4`).
+//! to finish a partial TCP checksum (`NEEDS_CSUM`) or to cut a TCP super-segment (`GSO_TCPV4`);
+//! and, on receive, checking the TCP/UDP checksum of a frame the device did not vouch for.
 //!
 //! Pure functions over byte slices, checked against the frame's own lengths: a frame that is
 //! not the Ethernet/IPv4/TCP frame its offload says is refused, never indexed out of bounds.
@@ -12,7 +13,7 @@ use net::offload::TxOffload;
 pub mod feature {
     /// The device finishes partial checksums on transmit.
     pub const CSUM: u64 = 1 << 0;
-    /// The driver accepts partial checksums on receive (not negotiated by this driver).
+    /// The driver accepts partial (NEEDS_CSUM) and unverified checksums on receive.
     pub const GUEST_CSUM: u64 = 1 << 1;
     /// The device's MAC address is in the configuration space.
     pub const MAC: u64 = 1 << 5;
@@ -142,4 +143,60 @@ pub fn offload_header(frame: &[u8], offload: TxOffload) -> Result<NetHdr, HdrErr
         hdr.hdr_len = (ETH_LEN + ihl + thl) as u16;
     }
     Ok(hdr)
+}
+
+/// `flags` on receive: the device (or the host behind it) vouches for the checksum.
+pub const F_DATA_VALID: u8 = 2;
+const PROTO_UDP: u8 = 17;
+/// The UDP checksum field's offset; 0 there means "no checksum" (RFC 768).
+const UDP_CHECKSUM_AT: usize = 6;
+
+/// What checking a received frame's transport checksum found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RxCheck {
+    /// An unfragmented IPv4 TCP or UDP packet with a correct checksum (or UDP without one).
+    Good,
+    /// Not something whose checksum the stack would skip: not IPv4 TCP/UDP, a fragment, or a
+    /// header the stack's own checks will reject.
+    NotChecked,
+    /// An unfragmented IPv4 TCP or UDP packet whose checksum is wrong.
+    Bad,
+}
+
+/// Verifies the TCP or UDP checksum of a received `frame` the device did not vouch for, so
+/// the device as a whole can declare received checksums verified. Checks every frame the
+/// stack would take as an unfragmented TCP or UDP packet: its header rules are no stricter
+/// than these (version 4, header of at least 20 bytes, total length within the frame).
+pub fn verify_rx(frame: &[u8]) -> RxCheck {
+    let (Some(&t0), Some(&t1)) = (frame.get(12), frame.get(13)) else {
+        return RxCheck::NotChecked;
+    };
+    let Some(ip) = frame.get(ETH_LEN..) else {
+        return RxCheck::NotChecked;
+    };
+    if u16::from_be_bytes([t0, t1]) != ETHERTYPE_IPV4 || ip.len() < 20 || ip[0] >> 4 != 4 {
+        return RxCheck::NotChecked;
+    }
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0;
+    if ihl < 20 || total < ihl || total > ip.len() || fragment {
+        return RxCheck::NotChecked;
+    }
+    let proto = ip[9];
+    if proto != PROTO_TCP && proto != PROTO_UDP {
+        return RxCheck::NotChecked;
+    }
+    let segment = &ip[ihl..total];
+    if proto == PROTO_UDP && segment.get(UDP_CHECKSUM_AT..UDP_CHECKSUM_AT + 2) == Some(&[0, 0][..])
+    {
+        return RxCheck::Good;
+    }
+    let src = core::net::Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+    let dst = core::net::Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    if net::wire::checksum::verify_transport(src, dst, proto, segment) {
+        RxCheck::Good
+    } else {
+        RxCheck::Bad
+    }
 }

@@ -9,9 +9,13 @@
 //!
 //! Offloads: VIRTIO_NET_F_CSUM (the device finishes partial TCP checksums) and
 //! VIRTIO_NET_F_HOST_TSO4 (it cuts super-segments) are negotiated when offered and declared in
-//! [`Capabilities`]; the header that asks for them per frame is built in [`hdr`]. A device that
-//! offers neither (QEMU's user network, socket netdevs) gets plain frames with a zeroed header.
-//! No receive offload is negotiated: the stack verifies every received checksum itself.
+//! [`Capabilities`]; the header that asks for them per frame is built in [`hdr`]. On receive,
+//! VIRTIO_NET_F_GUEST_CSUM is negotiated when offered: frames the device flags DATA_VALID or
+//! NEEDS_CSUM (a host-local sender's partial checksum) are good; the driver verifies the
+//! TCP/UDP checksum of every other frame itself, dropping and counting bad ones, so that the
+//! device as a whole can declare received checksums verified. No receive segmentation
+//! (GUEST_TSO4) is negotiated: frames stay within [`BUF_SIZE`]. A device that offers none of
+//! these (QEMU's user network, socket netdevs) is driven exactly as without offloads.
 //!
 //! Receive is NAPI style: [`Device::receive`] turns the device's used-buffer notifications off
 //! while it drains up to its budget; when the ring runs dry it turns them back on and looks once
@@ -33,7 +37,7 @@ use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::{DeviceStatus, SomeTransport, Transport};
 
 use crate::hal::{KernelHal, PAGE_SIZE};
-use hdr::{feature, HdrError, NetHdr, GSO_NONE};
+use hdr::{feature, HdrError, NetHdr, RxCheck, GSO_NONE};
 use pool::{BufPool, FreeList};
 
 /// Descriptors per virtqueue: QEMU's default virtio-net ring size, so one receive buffer per
@@ -95,6 +99,13 @@ pub struct DriverCounters {
     pub tx_sw_fallback: u64,
     /// Offload requests for frames that are not Ethernet/IPv4/TCP: dropped.
     pub tx_bad_offload: u64,
+    /// Received frames the device vouched for (DATA_VALID or NEEDS_CSUM), with GUEST_CSUM.
+    pub rx_csum_device: u64,
+    /// Received TCP/UDP frames whose checksum the driver verified itself, with GUEST_CSUM.
+    pub rx_csum_verified: u64,
+    /// Received TCP/UDP frames with a wrong checksum, dropped by the driver (GUEST_CSUM only;
+    /// without it the stack counts them).
+    pub rx_csum_errors: u64,
 }
 
 /// The transmit offloads negotiated with the device.
@@ -104,15 +115,31 @@ pub struct Offloads {
     pub tx_checksum: bool,
     /// VIRTIO_NET_F_HOST_TSO4: the device cuts TCPv4 super-segments.
     pub tso4: bool,
+    /// VIRTIO_NET_F_GUEST_CSUM: received checksums are vouched for by the device or verified
+    /// by the driver.
+    pub rx_checksum: bool,
 }
 
 impl core::fmt::Display for Offloads {
+    /// `none`, or the offloads joined by `+`: `csum+tso4+rxcsum`.
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match (self.tx_checksum, self.tso4) {
-            (false, _) => f.write_str("none"),
-            (true, false) => f.write_str("csum"),
-            (true, true) => f.write_str("csum+tso4"),
+        let names = [
+            (self.tx_checksum, "csum"),
+            (self.tso4, "tso4"),
+            (self.rx_checksum, "rxcsum"),
+        ];
+        let mut first = true;
+        for (_, name) in names.iter().filter(|(on, _)| *on) {
+            if !first {
+                f.write_str("+")?;
+            }
+            f.write_str(name)?;
+            first = false;
         }
+        if first {
+            f.write_str("none")?;
+        }
+        Ok(())
     }
 }
 
@@ -153,7 +180,7 @@ fn negotiate<T: Transport>(transport: &mut T) -> Result<(u64, u64), &'static str
     transport.set_status(DeviceStatus::empty());
     transport.set_status(DeviceStatus::ACKNOWLEDGE | DeviceStatus::DRIVER);
     let offered = transport.read_device_features();
-    let mut wanted = BASE_FEATURES | feature::CSUM;
+    let mut wanted = BASE_FEATURES | feature::CSUM | feature::GUEST_CSUM;
     // HOST_TSO4 requires CSUM (§5.1.3.1).
     if offered & feature::CSUM != 0 {
         wanted |= feature::HOST_TSO4;
@@ -193,6 +220,7 @@ impl<T: Transport> VirtioNet<T> {
         let offloads = Offloads {
             tx_checksum: features & feature::CSUM != 0,
             tso4: features & feature::HOST_TSO4 != 0,
+            rx_checksum: features & feature::GUEST_CSUM != 0,
         };
         let rx =
             BufPool::new(QUEUE_SIZE, BUF_SIZE).ok_or("virtio-net: out of DMA memory for rx")?;
@@ -349,13 +377,18 @@ impl<T: Transport> VirtioNet<T> {
         match used.checked_sub(hdr) {
             Some(len) => {
                 let len = len.min(BUF_SIZE - hdr);
+                let frame = &buf[hdr..hdr + len];
                 if len < MIN_FRAME {
                     self.counters.rx_runts += 1;
+                    self.stats.rx_dropped += 1;
+                } else if self.offloads.rx_checksum
+                    && !Self::rx_checksum_ok(&mut self.counters, buf[0], frame)
+                {
                     self.stats.rx_dropped += 1;
                 } else {
                     self.stats.rx_packets += 1;
                     self.stats.rx_bytes += len as u64;
-                    sink(&buf[hdr..hdr + len]);
+                    sink(frame);
                 }
             }
             None => {
@@ -365,6 +398,26 @@ impl<T: Transport> VirtioNet<T> {
         }
         self.post_rx(i);
         true
+    }
+
+    /// With GUEST_CSUM: whether a received frame may go up as checksum-verified; a frame
+    /// the device did not vouch for (`flags`) is checked here. Counts either way.
+    fn rx_checksum_ok(counters: &mut DriverCounters, flags: u8, frame: &[u8]) -> bool {
+        if flags & (hdr::F_NEEDS_CSUM | hdr::F_DATA_VALID) != 0 {
+            counters.rx_csum_device += 1;
+            return true;
+        }
+        match hdr::verify_rx(frame) {
+            RxCheck::Good => {
+                counters.rx_csum_verified += 1;
+                true
+            }
+            RxCheck::NotChecked => true,
+            RxCheck::Bad => {
+                counters.rx_csum_errors += 1;
+                false
+            }
+        }
     }
 
     /// Queues `frame` behind `header` in a free transmit buffer large enough for it.
@@ -470,9 +523,8 @@ impl<T: Transport> Device for VirtioNet<T> {
     }
 
     fn capabilities(&self) -> Capabilities {
-        // Receive offloads are never negotiated: the stack verifies every checksum itself.
         Capabilities {
-            rx_checksum_verified: false,
+            rx_checksum_verified: self.offloads.rx_checksum,
             tx_checksum: self.offloads.tx_checksum,
             max_frame: MAX_FRAME,
             tso_max: if self.offloads.tso4 { TSO_MAX } else { 0 },

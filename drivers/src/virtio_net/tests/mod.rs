@@ -91,6 +91,11 @@ impl FakeNet {
     /// Writes `frame` into the next receive buffer the driver posted; the used length is
     /// `claimed` if given (a lying device), else header + frame. False if none is posted.
     fn deliver(&self, frame: &[u8], claimed: Option<u32>) -> bool {
+        self.deliver_flagged(frame, claimed, 0)
+    }
+
+    /// [`FakeNet::deliver`] with `flags` in the virtio-net header.
+    fn deliver_flagged(&self, frame: &[u8], claimed: Option<u32>, flags: u8) -> bool {
         let mut st = self.0.borrow_mut();
         let q = &mut st.queues[0];
         if q.last_avail == rd16(q.avail + 2) {
@@ -102,6 +107,7 @@ impl FakeNet {
         let (addr, len) = (rd64(d), rd32(d + 8) as usize);
         let written = (HDR + frame.len()).min(len);
         let mut bytes = std::vec![0u8; HDR];
+        bytes[0] = flags;
         bytes.extend_from_slice(frame);
         // SAFETY: the descriptor names a `len`-byte receive buffer owned by the device now.
         unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, written) };

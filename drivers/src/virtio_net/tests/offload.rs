@@ -4,7 +4,7 @@
 
 use core::net::Ipv4Addr;
 
-use net::offload::{finish_frame, partial_tcp_checksum, TxOffload};
+use net::offload::{complete_tcp_checksum, finish_frame, partial_tcp_checksum, TxOffload};
 use net::wire::checksum;
 use std::string::ToString;
 
@@ -135,15 +135,20 @@ fn checksum_and_tso_are_negotiated_when_offered_and_nothing_else() {
     let (dev, fake) = device_offering(&PENDING, TAP_OFFER);
     assert_eq!(
         fake.0.borrow().accepted,
-        FEATURE_MAC | FEATURE_STATUS | FEATURE_VERSION_1 | FEATURE_CSUM | FEATURE_HOST_TSO4,
-        "no receive offloads, no mergeable buffers, no control queue"
+        FEATURE_MAC
+            | FEATURE_STATUS
+            | FEATURE_VERSION_1
+            | FEATURE_CSUM
+            | FEATURE_HOST_TSO4
+            | FEATURE_GUEST_CSUM,
+        "no receive segmentation, no mergeable buffers, no control queue"
     );
     let caps = dev.capabilities();
     assert!(caps.tx_checksum);
     assert_eq!(caps.tso_max, TSO_MAX);
-    assert!(!caps.rx_checksum_verified);
+    assert!(caps.rx_checksum_verified);
     assert_eq!(caps.max_frame, MAX_FRAME);
-    assert_eq!(dev.offloads().to_string(), "csum+tso4");
+    assert_eq!(dev.offloads().to_string(), "csum+tso4+rxcsum");
 }
 
 #[test]
@@ -313,4 +318,79 @@ fn a_legacy_device_gets_the_ten_byte_header() {
     assert_eq!(sent[0].len(), hdr::HDR_LEN_LEGACY + f.len());
     assert_eq!(header_of(&sent[0]).csum_start, 34);
     assert_eq!(&sent[0][hdr::HDR_LEN_LEGACY..], &f[..]);
+}
+
+/// A TCP frame with its checksum complete (as a remote sender puts it on the wire).
+fn finished_tcp_frame(payload: usize) -> Vec<u8> {
+    let mut f = tcp_frame(payload, TCP_ACK);
+    complete_tcp_checksum(&mut f[34..]).unwrap();
+    assert!(tcp_checksum_ok(&f));
+    f
+}
+
+/// `f` turned into UDP (checksum field `udp_checksum`, length fields as they were).
+fn as_udp(mut f: Vec<u8>, udp_checksum: u16) -> Vec<u8> {
+    f[14 + 9] = 17;
+    let ip_total = usize::from(u16::from_be_bytes([f[16], f[17]]));
+    f[38..40].copy_from_slice(&((ip_total - 20) as u16).to_be_bytes());
+    f[40..42].copy_from_slice(&udp_checksum.to_be_bytes());
+    f
+}
+
+#[test]
+fn with_guest_csum_the_driver_verifies_what_the_device_did_not_vouch_for() {
+    static PENDING: AtomicBool = AtomicBool::new(false);
+    let (mut dev, fake) = device_offering(&PENDING, TAP_OFFER);
+    let good = finished_tcp_frame(600);
+    let mut bad = good.clone();
+    bad[100] ^= 0x40;
+    // A host-local sender's frame: checksum still partial, flagged NEEDS_CSUM.
+    let partial = tcp_frame(700, TCP_ACK);
+    let mut arp = std::vec![0u8; 60];
+    arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+    // A fragment cannot be checked alone: the stack checks the reassembled datagram.
+    let mut fragment = bad.clone();
+    fragment[14 + 6] = 0x20; // MF
+    let udp_none = as_udp(good.clone(), 0);
+    let udp_bad = as_udp(good.clone(), 0x1234);
+    let mut deliveries: Vec<(&[u8], u8)> = Vec::new();
+    deliveries.push((&good, 0));
+    deliveries.push((&bad, 0));
+    deliveries.push((&partial, hdr::F_NEEDS_CSUM));
+    deliveries.push((&bad, hdr::F_DATA_VALID));
+    deliveries.push((&arp, 0));
+    deliveries.push((&fragment, 0));
+    deliveries.push((&udp_none, 0));
+    deliveries.push((&udp_bad, 0));
+    for (f, flags) in &deliveries {
+        assert!(fake.deliver_flagged(f, None, *flags));
+    }
+    let got = collect(&mut dev, 64);
+    let want: Vec<&[u8]> = std::vec![&good, &partial, &bad, &arp, &fragment, &udp_none];
+    assert_eq!(
+        got, want,
+        "the two bad unflagged packets are dropped, the rest go up"
+    );
+    let c = dev.counters();
+    assert_eq!(c.rx_csum_device, 2);
+    assert_eq!(
+        c.rx_csum_verified, 2,
+        "the good TCP and the checksum-less UDP"
+    );
+    assert_eq!(c.rx_csum_errors, 2);
+    assert_eq!(dev.stats().rx_dropped, 2);
+    assert_eq!(dev.stats().rx_packets, 6);
+}
+
+#[test]
+fn without_guest_csum_bad_checksums_are_left_to_the_stack() {
+    static PENDING: AtomicBool = AtomicBool::new(false);
+    let (mut dev, fake) = device_offering(&PENDING, TAP_OFFER & !FEATURE_GUEST_CSUM);
+    assert!(!dev.capabilities().rx_checksum_verified);
+    let mut bad = finished_tcp_frame(600);
+    bad[100] ^= 0x40;
+    assert!(fake.deliver(&bad, None));
+    assert_eq!(collect(&mut dev, 8), [bad]);
+    assert_eq!(dev.counters().rx_csum_errors, 0);
+    assert_eq!(dev.stats().rx_dropped, 0);
 }
