@@ -353,15 +353,16 @@ fn with_guest_csum_the_driver_verifies_what_the_device_did_not_vouch_for() {
     fragment[14 + 6] = 0x20; // MF
     let udp_none = as_udp(good.clone(), 0);
     let udp_bad = as_udp(good.clone(), 0x1234);
-    let mut deliveries: Vec<(&[u8], u8)> = Vec::new();
-    deliveries.push((&good, 0));
-    deliveries.push((&bad, 0));
-    deliveries.push((&partial, hdr::F_NEEDS_CSUM));
-    deliveries.push((&bad, hdr::F_DATA_VALID));
-    deliveries.push((&arp, 0));
-    deliveries.push((&fragment, 0));
-    deliveries.push((&udp_none, 0));
-    deliveries.push((&udp_bad, 0));
+    let deliveries: [(&[u8], u8); 8] = [
+        (&good, 0),
+        (&bad, 0),
+        (&partial, hdr::F_NEEDS_CSUM),
+        (&bad, hdr::F_DATA_VALID),
+        (&arp, 0),
+        (&fragment, 0),
+        (&udp_none, 0),
+        (&udp_bad, 0),
+    ];
     for (f, flags) in &deliveries {
         assert!(fake.deliver_flagged(f, None, *flags));
     }
