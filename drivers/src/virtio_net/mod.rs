@@ -26,18 +26,20 @@
 
 pub mod hdr;
 mod pool;
+mod rx;
+mod tx;
 
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::AtomicBool;
 
 use net::dev::{Capabilities, DevStats, Device, TxError};
-use net::offload::{self, TxOffload};
+use net::offload::TxOffload;
 use net::wire::MacAddr;
 use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::{DeviceStatus, SomeTransport, Transport};
 
 use crate::hal::{KernelHal, PAGE_SIZE};
-use hdr::{feature, HdrError, NetHdr, RxCheck, GSO_NONE};
+use hdr::{feature, NetHdr};
 use pool::{BufPool, FreeList};
 
 /// Descriptors per virtqueue: QEMU's default virtio-net ring size, so one receive buffer per
@@ -282,226 +284,6 @@ impl<T: Transport> VirtioNet<T> {
     pub fn features(&self) -> (u64, u64) {
         (self.offered, self.features)
     }
-
-    /// Hands receive buffer `i` to the device; false if the ring refused it.
-    fn post_rx(&mut self, i: u16) -> bool {
-        let buf = self.rx.buf(usize::from(i));
-        // SAFETY: the buffer belongs to this driver's pool and is not touched again until the
-        // device returns it through the used ring under this token (`receive_one`).
-        match unsafe { self.rxq.add(&[], &mut [buf]) } {
-            Ok(token) if usize::from(token) < QUEUE_SIZE => {
-                self.rx_of_token[usize::from(token)] = i;
-                if self.rxq.should_notify() {
-                    self.transport.notify(QUEUE_RECEIVE);
-                }
-                true
-            }
-            _ => {
-                self.counters.rx_repost_failures += 1;
-                false
-            }
-        }
-    }
-
-    /// Transmit buffer `id`'s bytes: a small buffer below `QUEUE_SIZE`, a large one above.
-    /// (A function of the two pools, so the queue can be borrowed alongside.)
-    fn tx_buf<'a>(
-        small: &'a mut BufPool,
-        large: &'a mut Option<BufPool>,
-        id: u16,
-    ) -> Option<&'a mut [u8]> {
-        let id = usize::from(id);
-        if id < QUEUE_SIZE {
-            Some(small.buf(id))
-        } else {
-            large.as_mut().map(|p| p.buf(id - QUEUE_SIZE))
-        }
-    }
-
-    /// Takes back transmit buffers the device has finished with.
-    fn reclaim_tx(&mut self) {
-        while let Some(token) = self.txq.peek_used() {
-            let slot = usize::from(token);
-            let id = match self.tx_of_token.get(slot) {
-                Some(&id) if id != NO_BUF => id,
-                _ => {
-                    // A token we never issued: the ring is corrupt; stop rather than guess.
-                    self.counters.tx_errors += 1;
-                    return;
-                }
-            };
-            let len = self.tx_len[usize::from(id)] as usize;
-            let Some(buf) = Self::tx_buf(&mut self.tx, &mut self.large, id) else {
-                self.counters.tx_errors += 1;
-                return;
-            };
-            let buf: &[u8] = &buf[..len];
-            // SAFETY: `buf` is exactly the slice added to the queue under this token.
-            if unsafe { self.txq.pop_used(token, &[buf], &mut []) }.is_err() {
-                self.counters.tx_errors += 1;
-                return;
-            }
-            self.tx_of_token[slot] = NO_BUF;
-            if usize::from(id) < QUEUE_SIZE {
-                self.tx_free.push(id);
-            } else {
-                self.large_free.push(id - QUEUE_SIZE as u16);
-            }
-        }
-    }
-
-    /// Completes one used receive buffer and hands its frame to `sink`; returns false when the
-    /// ring is empty.
-    fn receive_one(&mut self, sink: &mut dyn FnMut(&[u8])) -> bool {
-        let Some(token) = self.rxq.peek_used() else {
-            return false;
-        };
-        let i = match self.rx_of_token.get(usize::from(token)) {
-            Some(&i) if i != NO_BUF => i,
-            _ => {
-                self.counters.rx_errors += 1;
-                return false;
-            }
-        };
-        let buf = self.rx.buf(usize::from(i));
-        // SAFETY: `buf` is the very buffer posted under this token.
-        let used = match unsafe { self.rxq.pop_used(token, &[], &mut [&mut *buf]) } {
-            Ok(len) => len as usize,
-            Err(_) => {
-                self.counters.rx_errors += 1;
-                return false;
-            }
-        };
-        self.rx_of_token[usize::from(token)] = NO_BUF;
-        let hdr = self.hdr_len;
-        match used.checked_sub(hdr) {
-            Some(len) => {
-                let len = len.min(BUF_SIZE - hdr);
-                let frame = &buf[hdr..hdr + len];
-                if len < MIN_FRAME {
-                    self.counters.rx_runts += 1;
-                    self.stats.rx_dropped += 1;
-                } else if self.offloads.rx_checksum
-                    && !Self::rx_checksum_ok(&mut self.counters, buf[0], frame)
-                {
-                    self.stats.rx_dropped += 1;
-                } else {
-                    self.stats.rx_packets += 1;
-                    self.stats.rx_bytes += len as u64;
-                    sink(frame);
-                }
-            }
-            None => {
-                self.counters.rx_errors += 1;
-                self.stats.rx_dropped += 1;
-            }
-        }
-        self.post_rx(i);
-        true
-    }
-
-    /// With GUEST_CSUM: whether a received frame may go up as checksum-verified; a frame
-    /// the device did not vouch for (`flags`) is checked here. Counts either way.
-    fn rx_checksum_ok(counters: &mut DriverCounters, flags: u8, frame: &[u8]) -> bool {
-        if flags & (hdr::F_NEEDS_CSUM | hdr::F_DATA_VALID) != 0 {
-            counters.rx_csum_device += 1;
-            return true;
-        }
-        match hdr::verify_rx(frame) {
-            RxCheck::Good => {
-                counters.rx_csum_verified += 1;
-                true
-            }
-            RxCheck::NotChecked => true,
-            RxCheck::Bad => {
-                counters.rx_csum_errors += 1;
-                false
-            }
-        }
-    }
-
-    /// Queues `frame` behind `header` in a free transmit buffer large enough for it.
-    fn queue_frame(&mut self, frame: &[u8], header: &NetHdr) -> Result<(), TxError> {
-        let total = self.hdr_len + frame.len();
-        let large = total > BUF_SIZE;
-        if (large && self.large.is_none()) || total > LARGE_BUF_SIZE {
-            self.stats.tx_dropped += 1;
-            return Err(TxError::TooLarge);
-        }
-        if !self.tx_room(large) {
-            self.reclaim_tx();
-            if !self.tx_room(large) {
-                return Err(TxError::Full);
-            }
-        }
-        let id = if large {
-            self.large_free.pop().map(|i| i + QUEUE_SIZE as u16)
-        } else {
-            self.tx_free.pop()
-        };
-        let Some(id) = id else {
-            return Err(TxError::Full);
-        };
-        let hdr_len = self.hdr_len;
-        let Some(buf) = Self::tx_buf(&mut self.tx, &mut self.large, id) else {
-            return Err(TxError::TooLarge);
-        };
-        header.write(&mut buf[..hdr_len]);
-        buf[hdr_len..total].copy_from_slice(frame);
-        let buf: &[u8] = &buf[..total];
-        // SAFETY: the buffer stays untouched until `reclaim_tx` sees its token come back and
-        // hands `pop_used` the same `buf[..total]`.
-        match unsafe { self.txq.add(&[buf], &mut []) } {
-            Ok(token) if usize::from(token) < QUEUE_SIZE => {
-                self.tx_of_token[usize::from(token)] = id;
-                self.tx_len[usize::from(id)] = total as u32;
-                if self.txq.should_notify() {
-                    self.transport.notify(QUEUE_TRANSMIT);
-                }
-                self.stats.tx_packets += 1;
-                self.stats.tx_bytes += frame.len() as u64;
-                Ok(())
-            }
-            _ => {
-                if large {
-                    self.large_free.push(id - QUEUE_SIZE as u16);
-                } else {
-                    self.tx_free.push(id);
-                }
-                self.counters.tx_errors += 1;
-                self.stats.tx_dropped += 1;
-                Err(TxError::Full)
-            }
-        }
-    }
-
-    /// Whether a descriptor and a transmit buffer of the needed kind are free.
-    fn tx_room(&self, large: bool) -> bool {
-        let buffer = if large {
-            !self.large_free.is_empty()
-        } else {
-            !self.tx_free.is_empty()
-        };
-        buffer && self.txq.available_desc() >= 1
-    }
-
-    /// What `Device::transmit_offload`'s default does: the offload in software, each finished
-    /// frame transmitted on its own.
-    fn offload_in_software(&mut self, frame: &[u8], offload: TxOffload) -> Result<(), TxError> {
-        self.counters.tx_sw_fallback += 1;
-        let mut result = Ok(());
-        let done = offload::finish_frame(frame, offload, &mut |f| {
-            if let Err(e) = self.transmit(f) {
-                result = Err(e);
-            }
-        });
-        if done.is_err() {
-            self.counters.tx_bad_offload += 1;
-            self.stats.tx_dropped += 1;
-            return Err(TxError::TooLarge);
-        }
-        result
-    }
 }
 
 impl<T: Transport> Drop for VirtioNet<T> {
@@ -532,35 +314,7 @@ impl<T: Transport> Device for VirtioNet<T> {
     }
 
     fn receive(&mut self, budget: usize, sink: &mut dyn FnMut(&[u8])) -> usize {
-        // No used-buffer interrupts while we are polling anyway.
-        self.set_interrupts(false);
-        let mut n = 0;
-        while n < budget {
-            if self.receive_one(sink) {
-                n += 1;
-                continue;
-            }
-            // Ring empty: re-arm, then check once more for a frame that slipped in before the
-            // device saw the re-arm (it would not interrupt for it).
-            self.set_interrupts(true);
-            if self.rxq.peek_used().is_none() {
-                self.reclaim_tx();
-                return n;
-            }
-            self.set_interrupts(false);
-        }
-        // Budget spent with frames possibly still waiting: stay in polling mode.
-        if self.rxq.peek_used().is_some() {
-            self.counters.rx_budget_exhausted += 1;
-            self.pending.store(true, Ordering::Release);
-        } else {
-            self.set_interrupts(true);
-            if self.rxq.peek_used().is_some() {
-                self.pending.store(true, Ordering::Release);
-            }
-        }
-        self.reclaim_tx();
-        n
+        self.receive_round(budget, sink)
     }
 
     fn transmit(&mut self, frame: &[u8]) -> Result<(), TxError> {
@@ -572,33 +326,7 @@ impl<T: Transport> Device for VirtioNet<T> {
     }
 
     fn transmit_offload(&mut self, frame: &mut Vec<u8>, offload: TxOffload) -> Result<(), TxError> {
-        if offload.is_none() {
-            return self.transmit(frame);
-        }
-        let device_can = self.offloads.tx_checksum && (offload.tcp_mss == 0 || self.offloads.tso4);
-        if !device_can {
-            return self.offload_in_software(frame, offload);
-        }
-        match hdr::offload_header(frame, offload) {
-            Ok(h) => {
-                if h.gso_type == GSO_NONE && frame.len() > MAX_FRAME {
-                    self.stats.tx_dropped += 1;
-                    return Err(TxError::TooLarge);
-                }
-                self.queue_frame(frame, &h)?;
-                self.counters.tx_csum_offloaded += 1;
-                if h.gso_type != GSO_NONE {
-                    self.counters.tx_tso_frames += 1;
-                }
-                Ok(())
-            }
-            Err(HdrError::NeedsEcn) => self.offload_in_software(frame, offload),
-            Err(HdrError::NotTcp) => {
-                self.counters.tx_bad_offload += 1;
-                self.stats.tx_dropped += 1;
-                Err(TxError::TooLarge)
-            }
-        }
+        self.transmit_with_offload(frame, offload)
     }
 
     /// Frames are handed to the device as they are queued (unless it suppressed
@@ -609,14 +337,6 @@ impl<T: Transport> Device for VirtioNet<T> {
 
     fn stats(&self) -> DevStats {
         self.stats
-    }
-}
-
-impl<T: Transport> VirtioNet<T> {
-    /// Used-buffer notifications from both queues on or off (virtio 1.x §2.7.7).
-    fn set_interrupts(&mut self, on: bool) {
-        self.rxq.set_dev_notify(on);
-        self.txq.set_dev_notify(on);
     }
 }
 

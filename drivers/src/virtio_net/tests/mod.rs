@@ -3,6 +3,7 @@
 //! buffers through those rings, as QEMU would.
 
 use core::cell::RefCell;
+use core::sync::atomic::Ordering;
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::rc::Rc;
 use std::vec::Vec;
