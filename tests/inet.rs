@@ -502,3 +502,245 @@ fn host_pings_the_guest_through_a_tap_in_a_netns() {
     );
     drop(ns);
 }
+
+/// Reads BYTES from the guest's chargen service (TCP port 19) and checks every byte against
+/// the pattern the guest's `services` program writes (RFC 864 lines of 72 characters from the
+/// 95-character printable ring, each starting one further, then CR LF; it repeats every 95
+/// lines). Prints the rate.
+const PY_CHARGEN: &str = r#"
+import socket, sys, time
+host, n = sys.argv[1], int(sys.argv[2])
+def pattern(pos, length):
+    out = bytearray(length)
+    for i in range(length):
+        line, col = divmod(pos + i, 74)
+        out[i] = 13 if col == 72 else 10 if col == 73 else 0x20 + (line + col) % 95
+    return bytes(out)
+cycle = pattern(0, 95 * 74)
+s = socket.create_connection((host, 19), timeout=10)
+s.settimeout(30)
+got = bytearray()
+t0 = time.time()
+while len(got) < n:
+    b = s.recv(min(1 << 20, n - len(got)))
+    if not b:
+        break
+    got += b
+dt = max(time.time() - t0, 1e-6)
+s.close()
+bad = [i for i in range(0, len(got), len(cycle)) if got[i:i + len(cycle)] != cycle[:len(got) - i]]
+print("chargen: %d of %d bytes, %s, %.3f s, %.1f MB/s" % (len(got), n,
+      "byte-exact" if len(got) == n and not bad else "WRONG at %s" % bad[:3], dt, len(got) / dt / 1e6))
+sys.exit(0 if len(got) == n and not bad else 1)
+"#;
+
+/// Sends BYTES of a pattern to the guest's echo service (TCP port 7) while reading the echo
+/// back; checks it byte for byte. Host to guest: what the guest receives is the host stack's
+/// frames, with partial checksums when the NIC negotiated receive checksum offload.
+const PY_ECHO: &str = r#"
+import socket, sys, threading, time
+host, n = sys.argv[1], int(sys.argv[2])
+data = bytes((i * 131 + i // 251) & 255 for i in range(n))
+s = socket.create_connection((host, 7), timeout=10)
+s.settimeout(30)
+def send():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+t0 = time.time()
+w = threading.Thread(target=send)
+w.start()
+got = bytearray()
+while len(got) < n:
+    b = s.recv(1 << 20)
+    if not b:
+        break
+    got += b
+w.join()
+dt = max(time.time() - t0, 1e-6)
+s.close()
+ok = bytes(got) == data
+print("echo: %d of %d bytes, %s, %.3f s, %.1f MB/s each way" % (len(got), n,
+      "byte-exact" if ok else "WRONG", dt, len(got) / dt / 1e6))
+sys.exit(0 if ok else 1)
+"#;
+
+/// Bytes the host echoes through the guest in the tap bulk tests.
+const ECHO_BYTES: usize = 2 << 20;
+/// Bytes the host reads from the guest's chargen in the tap bulk tests.
+const BULK_BYTES: usize = 8 << 20;
+/// Largest frame on an Ethernet with a 1500-byte MTU: no frame longer than this reaches the
+/// tap unless the guest handed the NIC a super-segment to cut (TSO).
+const ETH_MAX_FRAME: u64 = 1514;
+
+/// What one bulk run over a tap saw.
+struct TapBulk {
+    console: String,
+    /// The chargen client's report line.
+    client: String,
+    /// The echo client's report line.
+    echo: String,
+    /// Frames and bytes the tap took from the guest's NIC during the transfer.
+    frames: u64,
+    bytes: u64,
+}
+
+/// The tap's receive counters (frames the guest's NIC sent) in the namespace.
+fn tap_rx(ns: &Netns) -> (u64, u64) {
+    let read = |what: &str| -> u64 {
+        ns.exec(&["cat", &format!("/sys/class/net/tap0/statistics/{what}")])
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    (read("rx_packets"), read("rx_bytes"))
+}
+
+/// Boots the guest's `services` on a tap in a fresh namespace (QEMU given `qemu_extra`),
+/// has a host client read [`BULK_BYTES`] of chargen from it and check them. None (after
+/// saying why) when the machine cannot host the test.
+fn bulk_from_the_guest_over_a_tap(tag: &str, qemu_extra: &[&str]) -> Option<TapBulk> {
+    if !is_root() {
+        eprintln!("skipped: creating a network namespace and a tap device needs root");
+        return None;
+    }
+    if !have("ip") || !have("python3") || !Path::new("/dev/net/tun").exists() {
+        eprintln!("skipped: needs 'ip' (iproute2), python3 and /dev/net/tun");
+        return None;
+    }
+    let mut ns = Netns::create(&format!("rinet-{tag}{}", std::process::id())).unwrap();
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &ns.name])
+        .arg(rinet::qemu_run_script())
+        .args(["--machine", "microvm", "--accel", "tcg", "--net", "tap"])
+        .args(["--tap", "tap0", "--kernel"])
+        .arg(rinet::kernel_path())
+        .args([
+            "--append",
+            "ip=192.168.77.2::192.168.77.1:255.255.255.0::eth0:off init=services",
+            "--",
+        ])
+        .args(qemu_extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start QEMU in the namespace");
+    let stdout = child.stdout.take().unwrap();
+    ns.qemu = Some(child);
+    let (tx, rx) = mpsc::channel::<String>();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut console = Vec::new();
+    let start = Instant::now();
+    let mut serving = false;
+    while !serving && start.elapsed() < TIMEOUT {
+        match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(l) => {
+                serving = l.contains("services: echo, discard and chargen");
+                console.push(l);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    assert!(serving, "services never started:\n{}", console.join("\n"));
+    let (frames0, bytes0) = tap_rx(&ns);
+    let client = ns
+        .exec(&[
+            "python3",
+            "-c",
+            PY_CHARGEN,
+            "192.168.77.2",
+            &BULK_BYTES.to_string(),
+        ])
+        .unwrap_or_else(|e| panic!("chargen client: {e}\n{}", console.join("\n")));
+    let (frames1, bytes1) = tap_rx(&ns);
+    let echo = ns
+        .exec(&[
+            "python3",
+            "-c",
+            PY_ECHO,
+            "192.168.77.2",
+            &ECHO_BYTES.to_string(),
+        ])
+        .unwrap_or_else(|e| panic!("echo client: {e}\n{}", console.join("\n")));
+    drop(ns);
+    console.extend(rx.try_iter());
+    eprintln!("{tag}: {}{tag}: {}", client, echo.trim());
+    Some(TapBulk {
+        console: console.join("\n"),
+        client,
+        echo,
+        frames: frames1 - frames0,
+        bytes: bytes1 - bytes0,
+    })
+}
+
+#[test]
+fn guest_bulk_send_over_a_tap_hands_super_segments_to_the_nic() {
+    let Some(run) = bulk_from_the_guest_over_a_tap("tso", &[]) else {
+        return;
+    };
+    // QEMU's tap with vnet headers offers CSUM, HOST_TSO4 and GUEST_CSUM: all negotiated.
+    assert!(
+        run.console.contains("offloads=csum+tso4+rxcsum"),
+        "offloads not negotiated:\n{}",
+        run.console
+    );
+    assert!(run.client.contains("byte-exact"), "{}", run.client);
+    // The host's frames arrive with partial checksums (NEEDS_CSUM) and still get through.
+    assert!(run.echo.contains("byte-exact"), "{}", run.echo);
+    assert!(run.bytes >= BULK_BYTES as u64);
+    // Frames longer than Ethernet allows reached the host: the NIC was handed super-segments
+    // (their checksums left to it), and the host's stack took them whole.
+    assert!(
+        run.bytes / run.frames.max(1) > ETH_MAX_FRAME,
+        "{} frames for {} bytes: no super-segments",
+        run.frames,
+        run.bytes
+    );
+}
+
+/// QEMU arguments that switch the microvm NIC's offloads off (HOST_TSO4 goes with CSUM, the
+/// guest-side ones with GUEST_CSUM).
+const NO_OFFLOADS: &[&str] = &[
+    "-global",
+    "virtio-net-device.csum=off",
+    "-global",
+    "virtio-net-device.guest_csum=off",
+];
+
+#[test]
+fn guest_bulk_send_over_a_tap_without_offloads_segments_in_the_guest() {
+    // The same NIC with its offloads switched off in QEMU.
+    let Some(run) = bulk_from_the_guest_over_a_tap("nooff", NO_OFFLOADS) else {
+        return;
+    };
+    assert!(
+        run.console.contains("offloads=none"),
+        "offloads negotiated although switched off:\n{}",
+        run.console
+    );
+    assert!(run.client.contains("byte-exact"), "{}", run.client);
+    assert!(run.echo.contains("byte-exact"), "{}", run.echo);
+    assert!(run.bytes >= BULK_BYTES as u64);
+    assert!(
+        run.bytes / run.frames.max(1) <= ETH_MAX_FRAME,
+        "{} frames for {} bytes: longer than Ethernet allows",
+        run.frames,
+        run.bytes
+    );
+}
+
+#[test]
+fn the_user_network_offers_no_offloads() {
+    // slirp has no vnet headers: nothing beyond MAC/STATUS/ring features is negotiated, and
+    // the guest finishes every checksum itself (the DHCP and pings of net-test still work).
+    let out = user_net(Machine::Q35, "52:54:00:ab:ce:0f", "init=net-test").run(TIMEOUT);
+    out.assert_exit(EXIT_SUCCESS);
+    out.assert_console_contains("offloads=none");
+}

@@ -12,6 +12,8 @@
 //! space, the self-test's ARP frames) is tested on the host.
 #![no_std]
 
+extern crate alloc;
+
 #[cfg(test)]
 extern crate std;
 

@@ -19,6 +19,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use net::config::IpConfig;
 use net::dev::{Capabilities, DevStats, Device, TxError};
 use net::host::{Host, HostConfig};
+use net::offload::TxOffload;
 use net::stack::{IfAddr, Stack};
 use net::sys::NetSys;
 use net::tcp::{Tcp, TcpConfig};
@@ -72,6 +73,11 @@ impl Device for NicDevice {
     }
     fn transmit(&mut self, frame: &[u8]) -> Result<(), TxError> {
         nic::with_device(|d| d.transmit(frame)).unwrap_or(Err(TxError::LinkDown))
+    }
+    fn transmit_offload(&mut self, frame: &mut Vec<u8>, offload: TxOffload) -> Result<(), TxError> {
+        // The driver's own: it hands the partial checksum or the super-segment to the device
+        // when negotiated (the trait's default would finish it in software).
+        nic::with_device(|d| d.transmit_offload(frame, offload)).unwrap_or(Err(TxError::LinkDown))
     }
     fn flush(&mut self) {
         nic::with_device(|d| d.flush());

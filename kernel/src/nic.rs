@@ -30,7 +30,8 @@ static INIT_ERROR: Once<&'static str> = Once::new();
 static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
 
 /// Finds the NIC (virtio-mmio from the command line, then PCI, then microvm's slots), routes its
-/// level-triggered interrupt and logs `rinet: nic up ...`.
+/// level-triggered interrupt and logs `rinet: nic up ...` (with the transmit offloads
+/// negotiated: `offloads=none`, `csum` or `csum+tso4`).
 pub fn init(cmdline: &str) -> Result<(), &'static str> {
     drivers::set_dma_ops(mem::dma_alloc_pages, mem::dma_free_pages);
     let probed = drivers::probe(cmdline, &PENDING).inspect_err(|e| {
@@ -38,6 +39,7 @@ pub fn init(cmdline: &str) -> Result<(), &'static str> {
     })?;
     let mac = probed.net.mac();
     let mtu = probed.net.mtu();
+    let offloads = probed.net.offloads();
     IRQ_ACK.call_once(|| probed.irq_ack);
     *NIC.lock() = Some(probed.net);
     arch::irq::register(probed.irq, true, on_interrupt)?;
@@ -45,7 +47,7 @@ pub fn init(cmdline: &str) -> Result<(), &'static str> {
     PENDING.store(true, Ordering::Release);
     // A boot milestone: printed even with `quiet` (the boot benchmark times it).
     crate::marker!(
-        "rinet: nic up mac={mac} mtu={mtu} transport={} irq={}",
+        "rinet: nic up mac={mac} mtu={mtu} transport={} irq={} offloads={offloads}",
         probed.transport,
         probed.irq
     );

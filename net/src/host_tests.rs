@@ -631,7 +631,11 @@ fn loopback_keeps_large_segments_in_their_frames_and_the_stream_exact() {
         if sent < total {
             // Alternately large writes and small ones, so small segments queue behind kept
             // frames and frames behind copied bytes.
-            let want = if round.is_multiple_of(3) { 100 } else { 200_000 };
+            let want = if round.is_multiple_of(3) {
+                100
+            } else {
+                200_000
+            };
             let end = (sent + want).min(total);
             match h.tcp.send(c, &data[sent..end]) {
                 Ok(n) => sent += n,

@@ -1,8 +1,21 @@
-//! virtio-net as a `net::dev::Device`, on virtio-drivers' `VirtIONetRaw` over PCI or MMIO.
+//! virtio-net as a `net::dev::Device`, over virtio-drivers' `Transport` (PCI or MMIO) and
+//! `VirtQueue`, with the transmit offloads the device offers.
 //!
-//! Owns the two virtqueues' buffers: [`QUEUE_SIZE`] receive buffers of [`BUF_SIZE`] bytes, all
-//! posted to the device and re-posted as soon as their frame has been handed to the stack, and
-//! as many transmit buffers, recycled when the device reports them used.
+//! Owns the feature negotiation and the two virtqueues' buffers: [`QUEUE_SIZE`] receive buffers
+//! of [`BUF_SIZE`] bytes, all posted to the device and re-posted as soon as their frame has been
+//! handed to the stack; as many transmit buffers of the same size, recycled when the device
+//! reports them used; and, only when the device cuts TCP super-segments (HOST_TSO4),
+//! [`LARGE_BUFFERS`] transmit buffers of [`LARGE_BUF_SIZE`] bytes for them.
+//!
+//! Offloads: VIRTIO_NET_F_CSUM (the device finishes partial TCP checksums) and
+//! VIRTIO_NET_F_HOST_TSO4 (it cuts super-segments) are negotiated when offered and declared in
+//! [`Capabilities`]; the header that asks for them per frame is built in [`hdr`]. On receive,
+//! VIRTIO_NET_F_GUEST_CSUM is negotiated when offered: frames the device flags DATA_VALID or
+//! NEEDS_CSUM (a host-local sender's partial checksum) are good; the driver verifies the
+//! TCP/UDP checksum of every other frame itself, dropping and counting bad ones, so that the
+//! device as a whole can declare received checksums verified. No receive segmentation
+//! (GUEST_TSO4) is negotiated: frames stay within [`BUF_SIZE`]. A device that offers none of
+//! these (QEMU's user network, socket netdevs) is driven exactly as without offloads.
 //!
 //! Receive is NAPI style: [`Device::receive`] turns the device's used-buffer notifications off
 //! while it drains up to its budget; when the ring runs dry it turns them back on and looks once
@@ -11,14 +24,23 @@
 //! Frames are hostile bytes: lengths the device reports are clamped to the buffer, runts are
 //! dropped and counted. Never blocks.
 
-use core::sync::atomic::{AtomicBool, Ordering};
+pub mod hdr;
+mod pool;
+mod rx;
+mod tx;
+
+use alloc::vec::Vec;
+use core::sync::atomic::AtomicBool;
 
 use net::dev::{Capabilities, DevStats, Device, TxError};
+use net::offload::TxOffload;
 use net::wire::MacAddr;
-use virtio_drivers::device::net::VirtIONetRaw;
-use virtio_drivers::transport::{SomeTransport, Transport};
+use virtio_drivers::queue::VirtQueue;
+use virtio_drivers::transport::{DeviceStatus, SomeTransport, Transport};
 
-use crate::hal::{self, KernelHal, PAGE_SIZE};
+use crate::hal::{KernelHal, PAGE_SIZE};
+use hdr::{feature, NetHdr};
+use pool::{BufPool, FreeList};
 
 /// Descriptors per virtqueue: QEMU's default virtio-net ring size, so one receive buffer per
 /// descriptor keeps the whole ring stocked.
@@ -30,19 +52,39 @@ pub const BUF_SIZE: usize = 2048;
 pub const MTU: usize = 1500;
 /// Largest frame accepted for transmit: MTU plus the 14-byte Ethernet header.
 pub const MAX_FRAME: usize = MTU + 14;
+/// Largest IPv4 packet handed to the device to cut (TSO): IPv4's own limit.
+pub const TSO_MAX: usize = 65535;
+/// Bytes per large transmit buffer: header, Ethernet header and a [`TSO_MAX`] packet, rounded
+/// up to whole pages (17 pages).
+pub const LARGE_BUF_SIZE: usize =
+    (hdr::HDR_LEN_MODERN + ETH_LEN + TSO_MAX).div_ceil(PAGE_SIZE) * PAGE_SIZE;
+/// Large transmit buffers, allocated only when HOST_TSO4 is negotiated: 32 × 68 KiB = 2.1 MiB
+/// of DMA memory, two megabytes of super-segments in flight (more than a TCP send window the
+/// stack keeps per connection); a super-segment finding none free waits for the next flush
+/// like any frame meeting a full ring.
+pub const LARGE_BUFFERS: usize = 32;
 /// Shortest frame handed up: an Ethernet header.
 const MIN_FRAME: usize = 14;
+const ETH_LEN: usize = 14;
 /// Marks a token slot that holds no buffer.
 const NO_BUF: u16 = u16::MAX;
 
-type Raw<T> = VirtIONetRaw<KernelHal, T, QUEUE_SIZE>;
+const QUEUE_RECEIVE: u16 = 0;
+const QUEUE_TRANSMIT: u16 = 1;
+/// Features asked for from every device; the offloads are added when offered.
+const BASE_FEATURES: u64 =
+    feature::MAC | feature::STATUS | feature::RING_EVENT_IDX | feature::VERSION_1;
 
-/// Driver-level drop and error counters (beyond `DevStats`), for diagnosing lost frames.
+type Queue = VirtQueue<KernelHal, QUEUE_SIZE>;
+
+/// Driver-level drop and error counters (beyond `DevStats`), for diagnosing lost frames and
+/// seeing which offloads were used.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DriverCounters {
     /// Received frames shorter than an Ethernet header.
     pub rx_runts: u64,
-    /// Used receive buffers the driver could not complete (device returned a bad chain).
+    /// Used receive buffers the driver could not complete (device returned a bad chain, or a
+    /// length shorter than the virtio-net header).
     pub rx_errors: u64,
     /// Receive buffers that could not be re-posted (the ring shrinks by one each time).
     pub rx_repost_failures: u64,
@@ -50,81 +92,168 @@ pub struct DriverCounters {
     pub tx_errors: u64,
     /// Rounds that stopped at the budget with frames still waiting.
     pub rx_budget_exhausted: u64,
+    /// Frames sent with a partial checksum for the device to finish (super-segments included).
+    pub tx_csum_offloaded: u64,
+    /// Super-segments handed to the device to cut (TSO).
+    pub tx_tso_frames: u64,
+    /// Offload requests done in software instead (a super-segment with CWR set, or an offload
+    /// the device did not negotiate).
+    pub tx_sw_fallback: u64,
+    /// Offload requests for frames that are not Ethernet/IPv4/TCP: dropped.
+    pub tx_bad_offload: u64,
+    /// Received frames the device vouched for (DATA_VALID or NEEDS_CSUM), with GUEST_CSUM.
+    pub rx_csum_device: u64,
+    /// Received TCP/UDP frames whose checksum the driver verified itself, with GUEST_CSUM.
+    pub rx_csum_verified: u64,
+    /// Received TCP/UDP frames with a wrong checksum, dropped by the driver (GUEST_CSUM only;
+    /// without it the stack counts them).
+    pub rx_csum_errors: u64,
 }
 
-/// `count` buffers of `BUF_SIZE` bytes in one run of DMA pages.
-struct BufPool {
-    base: u64,
-    pages: usize,
+/// The transmit offloads negotiated with the device.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Offloads {
+    /// VIRTIO_NET_F_CSUM: the device finishes partial TCP checksums.
+    pub tx_checksum: bool,
+    /// VIRTIO_NET_F_HOST_TSO4: the device cuts TCPv4 super-segments.
+    pub tso4: bool,
+    /// VIRTIO_NET_F_GUEST_CSUM: received checksums are vouched for by the device or verified
+    /// by the driver.
+    pub rx_checksum: bool,
 }
 
-impl BufPool {
-    fn new(count: usize) -> Option<BufPool> {
-        let pages = (count * BUF_SIZE).div_ceil(PAGE_SIZE);
-        let base = hal::dma_alloc(pages)?;
-        Some(BufPool { base, pages })
-    }
-
-    /// Buffer `i`'s bytes. `i` is always below the pool's count (callers index with buffer
-    /// numbers they got from this pool's bookkeeping).
-    fn buf(&mut self, i: usize) -> &mut [u8] {
-        assert!((i + 1) * BUF_SIZE <= self.pages * PAGE_SIZE);
-        // SAFETY: the pool exclusively owns `pages` identity-mapped DMA pages from `base`;
-        // buffer `i` lies inside them (asserted), and the `&mut self` borrow keeps this the only
-        // CPU-side view. The device may own the buffer at the same time only between
-        // `*_begin` and `*_complete`, during which the driver does not read it.
-        unsafe {
-            core::slice::from_raw_parts_mut(
-                (self.base as usize + i * BUF_SIZE) as *mut u8,
-                BUF_SIZE,
-            )
+impl core::fmt::Display for Offloads {
+    /// `none`, or the offloads joined by `+`: `csum+tso4+rxcsum`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let names = [
+            (self.tx_checksum, "csum"),
+            (self.tso4, "tso4"),
+            (self.rx_checksum, "rxcsum"),
+        ];
+        let mut first = true;
+        for (_, name) in names.iter().filter(|(on, _)| *on) {
+            if !first {
+                f.write_str("+")?;
+            }
+            f.write_str(name)?;
+            first = false;
         }
-    }
-}
-
-impl Drop for BufPool {
-    fn drop(&mut self) {
-        hal::dma_free(self.base, self.pages);
+        if first {
+            f.write_str("none")?;
+        }
+        Ok(())
     }
 }
 
 /// A virtio network card (over PCI or MMIO in the kernel; over a fake device in tests).
 pub struct VirtioNet<T: Transport = SomeTransport<'static>> {
-    // Declared first so it is dropped first: the queues are detached from the device before
-    // the buffers they point at are freed.
-    raw: Raw<T>,
+    transport: T,
+    rxq: Queue,
+    txq: Queue,
     rx: BufPool,
     tx: BufPool,
+    /// Transmit buffers for super-segments; `None` unless HOST_TSO4 was negotiated.
+    large: Option<BufPool>,
+    mac: [u8; 6],
+    /// Feature bits the device offered and the ones negotiated.
+    offered: u64,
+    features: u64,
+    offloads: Offloads,
+    /// virtio-net header bytes in front of every frame (10 legacy, 12 modern).
+    hdr_len: usize,
     /// Receive buffer number posted under each descriptor token.
     rx_of_token: [u16; QUEUE_SIZE],
-    /// Transmit buffer number in flight under each descriptor token.
+    /// Transmit buffer in flight under each descriptor token: below `QUEUE_SIZE` a small
+    /// buffer, from `QUEUE_SIZE` on a large one.
     tx_of_token: [u16; QUEUE_SIZE],
     /// Bytes (header + frame) handed to the device for each transmit buffer.
-    tx_len: [u16; QUEUE_SIZE],
-    /// Stack of free transmit buffer numbers.
-    tx_free: [u16; QUEUE_SIZE],
-    tx_nfree: usize,
+    tx_len: [u32; QUEUE_SIZE + LARGE_BUFFERS],
+    tx_free: FreeList<QUEUE_SIZE>,
+    large_free: FreeList<LARGE_BUFFERS>,
     stats: DevStats,
     counters: DriverCounters,
     /// Set when a receive round stopped at its budget, so the poll loop returns promptly.
     pending: &'static AtomicBool,
 }
 
+/// Device initialisation up to FEATURES_OK (virtio 1.x §3.1.1): reset, acknowledge, negotiate.
+/// Returns (offered, negotiated) feature bits.
+fn negotiate<T: Transport>(transport: &mut T) -> Result<(u64, u64), &'static str> {
+    transport.set_status(DeviceStatus::empty());
+    transport.set_status(DeviceStatus::ACKNOWLEDGE | DeviceStatus::DRIVER);
+    let offered = transport.read_device_features();
+    let mut wanted = BASE_FEATURES | feature::CSUM | feature::GUEST_CSUM;
+    // HOST_TSO4 requires CSUM (§5.1.3.1).
+    if offered & feature::CSUM != 0 {
+        wanted |= feature::HOST_TSO4;
+    }
+    let features = offered & wanted;
+    transport.write_driver_features(features);
+    let ok = DeviceStatus::ACKNOWLEDGE | DeviceStatus::DRIVER | DeviceStatus::FEATURES_OK;
+    transport.set_status(ok);
+    // A modern device confirms by keeping FEATURES_OK set; a legacy one has no such step.
+    if features & feature::VERSION_1 != 0
+        && !transport.get_status().contains(DeviceStatus::FEATURES_OK)
+    {
+        transport.set_status(ok | DeviceStatus::FAILED);
+        return Err("virtio-net: device refused the negotiated features");
+    }
+    transport.set_guest_page_size(PAGE_SIZE as u32);
+    Ok((offered, features))
+}
+
 impl<T: Transport> VirtioNet<T> {
-    /// Initialises the device behind `transport` and stocks its receive ring.
-    pub fn new(transport: T, pending: &'static AtomicBool) -> Result<VirtioNet<T>, &'static str> {
-        let raw = Raw::new(transport).map_err(|_| "virtio-net: device initialisation failed")?;
-        let rx = BufPool::new(QUEUE_SIZE).ok_or("virtio-net: out of DMA memory for rx")?;
-        let tx = BufPool::new(QUEUE_SIZE).ok_or("virtio-net: out of DMA memory for tx")?;
+    /// Initialises the device behind `transport`, negotiating the transmit offloads it offers,
+    /// and stocks its receive ring.
+    pub fn new(
+        mut transport: T,
+        pending: &'static AtomicBool,
+    ) -> Result<VirtioNet<T>, &'static str> {
+        let (offered, features) = negotiate(&mut transport)?;
+        let event_idx = features & feature::RING_EVENT_IDX != 0;
+        let init_failed = "virtio-net: device initialisation failed";
+        let rxq =
+            Queue::new(&mut transport, QUEUE_RECEIVE, false, event_idx).map_err(|_| init_failed)?;
+        let txq = Queue::new(&mut transport, QUEUE_TRANSMIT, false, event_idx)
+            .map_err(|_| init_failed)?;
+        let mac: [u8; 6] = transport
+            .read_consistent(|| transport.read_config_space(0))
+            .map_err(|_| "virtio-net: cannot read the MAC address")?;
+        let offloads = Offloads {
+            tx_checksum: features & feature::CSUM != 0,
+            tso4: features & feature::HOST_TSO4 != 0,
+            rx_checksum: features & feature::GUEST_CSUM != 0,
+        };
+        let rx =
+            BufPool::new(QUEUE_SIZE, BUF_SIZE).ok_or("virtio-net: out of DMA memory for rx")?;
+        let tx =
+            BufPool::new(QUEUE_SIZE, BUF_SIZE).ok_or("virtio-net: out of DMA memory for tx")?;
+        let large = if offloads.tso4 {
+            Some(
+                BufPool::new(LARGE_BUFFERS, LARGE_BUF_SIZE)
+                    .ok_or("virtio-net: out of DMA memory for TSO buffers")?,
+            )
+        } else {
+            None
+        };
+        transport.finish_init();
         let mut dev = VirtioNet {
-            raw,
+            transport,
+            rxq,
+            txq,
             rx,
             tx,
+            large,
+            mac,
+            offered,
+            features,
+            offloads,
+            hdr_len: hdr::header_len(features),
             rx_of_token: [NO_BUF; QUEUE_SIZE],
             tx_of_token: [NO_BUF; QUEUE_SIZE],
-            tx_len: [0; QUEUE_SIZE],
-            tx_free: core::array::from_fn(|i| i as u16),
-            tx_nfree: QUEUE_SIZE,
+            tx_len: [0; QUEUE_SIZE + LARGE_BUFFERS],
+            tx_free: FreeList::full(),
+            large_free: FreeList::full(),
             stats: DevStats::default(),
             counters: DriverCounters::default(),
             pending,
@@ -134,6 +263,10 @@ impl<T: Transport> VirtioNet<T> {
                 return Err("virtio-net: could not post receive buffers");
             }
         }
+        log::info!(
+            "virtio-net: features offered {offered:#x}, negotiated {features:#x}; \
+             offloads {offloads}"
+        );
         Ok(dev)
     }
 
@@ -142,87 +275,29 @@ impl<T: Transport> VirtioNet<T> {
         self.counters
     }
 
-    /// Hands receive buffer `i` to the device; false if the ring refused it.
-    fn post_rx(&mut self, i: u16) -> bool {
-        let buf = self.rx.buf(usize::from(i));
-        // SAFETY: the buffer belongs to this driver's pool and is not touched again until the
-        // device returns it through `poll_receive`/`receive_complete` with this token.
-        match unsafe { self.raw.receive_begin(buf) } {
-            Ok(token) if usize::from(token) < QUEUE_SIZE => {
-                self.rx_of_token[usize::from(token)] = i;
-                true
-            }
-            _ => {
-                self.counters.rx_repost_failures += 1;
-                false
-            }
-        }
+    /// The transmit offloads negotiated with the device.
+    pub fn offloads(&self) -> Offloads {
+        self.offloads
     }
 
-    /// Takes back transmit buffers the device has finished with.
-    fn reclaim_tx(&mut self) {
-        while let Some(token) = self.raw.poll_transmit() {
-            let slot = usize::from(token);
-            let i = match self.tx_of_token.get(slot) {
-                Some(&i) if i != NO_BUF => i,
-                _ => {
-                    // A token we never issued: the ring is corrupt; stop rather than guess.
-                    self.counters.tx_errors += 1;
-                    return;
-                }
-            };
-            let len = usize::from(self.tx_len[usize::from(i)]);
-            let buf = self.tx.buf(usize::from(i));
-            // SAFETY: `buf[..len]` is exactly the slice passed to `transmit_begin` for this
-            // token.
-            let _ = unsafe { self.raw.transmit_complete(token, &buf[..len]) };
-            self.tx_of_token[slot] = NO_BUF;
-            self.tx_free[self.tx_nfree] = i;
-            self.tx_nfree += 1;
-        }
+    /// Feature bits the device offered and the ones negotiated.
+    pub fn features(&self) -> (u64, u64) {
+        (self.offered, self.features)
     }
+}
 
-    /// Completes one used receive buffer and hands its frame to `sink`; returns false when the
-    /// ring is empty.
-    fn receive_one(&mut self, sink: &mut dyn FnMut(&[u8])) -> bool {
-        let Some(token) = self.raw.poll_receive() else {
-            return false;
-        };
-        let i = match self.rx_of_token.get(usize::from(token)) {
-            Some(&i) if i != NO_BUF => i,
-            _ => {
-                self.counters.rx_errors += 1;
-                return false;
-            }
-        };
-        self.rx_of_token[usize::from(token)] = NO_BUF;
-        let buf = self.rx.buf(usize::from(i));
-        // SAFETY: `buf` is the very buffer posted with `receive_begin` under this token.
-        match unsafe { self.raw.receive_complete(token, buf) } {
-            Ok((hdr, len)) => {
-                let len = len.min(BUF_SIZE.saturating_sub(hdr));
-                if len < MIN_FRAME {
-                    self.counters.rx_runts += 1;
-                    self.stats.rx_dropped += 1;
-                } else {
-                    self.stats.rx_packets += 1;
-                    self.stats.rx_bytes += len as u64;
-                    sink(&buf[hdr..hdr + len]);
-                }
-            }
-            Err(_) => {
-                self.counters.rx_errors += 1;
-                self.stats.rx_dropped += 1;
-            }
-        }
-        self.post_rx(i);
-        true
+impl<T: Transport> Drop for VirtioNet<T> {
+    fn drop(&mut self) {
+        // Detach the rings from the device before they and the buffers they point at are
+        // freed (the fields are dropped after this).
+        self.transport.queue_unset(QUEUE_RECEIVE);
+        self.transport.queue_unset(QUEUE_TRANSMIT);
     }
 }
 
 impl<T: Transport> Device for VirtioNet<T> {
     fn mac(&self) -> MacAddr {
-        MacAddr(self.raw.mac_address())
+        MacAddr(self.mac)
     }
 
     fn mtu(&self) -> usize {
@@ -230,47 +305,17 @@ impl<T: Transport> Device for VirtioNet<T> {
     }
 
     fn capabilities(&self) -> Capabilities {
-        // No checksum offloads are negotiated (virtio-drivers offers MAC, STATUS and ring
-        // features only): the stack computes and verifies every checksum itself.
         Capabilities {
-            rx_checksum_verified: false,
-            tx_checksum: false,
+            rx_checksum_verified: self.offloads.rx_checksum,
+            tx_checksum: self.offloads.tx_checksum,
             max_frame: MAX_FRAME,
-            tso_max: 0,
+            tso_max: if self.offloads.tso4 { TSO_MAX } else { 0 },
             rx_owned: false,
         }
     }
 
     fn receive(&mut self, budget: usize, sink: &mut dyn FnMut(&[u8])) -> usize {
-        // No used-buffer interrupts while we are polling anyway.
-        self.raw.disable_interrupts();
-        let mut n = 0;
-        while n < budget {
-            if self.receive_one(sink) {
-                n += 1;
-                continue;
-            }
-            // Ring empty: re-arm, then check once more for a frame that slipped in before the
-            // device saw the re-arm (it would not interrupt for it).
-            self.raw.enable_interrupts();
-            if self.raw.poll_receive().is_none() {
-                self.reclaim_tx();
-                return n;
-            }
-            self.raw.disable_interrupts();
-        }
-        // Budget spent with frames possibly still waiting: stay in polling mode.
-        if self.raw.poll_receive().is_some() {
-            self.counters.rx_budget_exhausted += 1;
-            self.pending.store(true, Ordering::Release);
-        } else {
-            self.raw.enable_interrupts();
-            if self.raw.poll_receive().is_some() {
-                self.pending.store(true, Ordering::Release);
-            }
-        }
-        self.reclaim_tx();
-        n
+        self.receive_round(budget, sink)
     }
 
     fn transmit(&mut self, frame: &[u8]) -> Result<(), TxError> {
@@ -278,43 +323,15 @@ impl<T: Transport> Device for VirtioNet<T> {
             self.stats.tx_dropped += 1;
             return Err(TxError::TooLarge);
         }
-        if self.tx_nfree == 0 || !self.raw.can_send() {
-            self.reclaim_tx();
-        }
-        if self.tx_nfree == 0 || !self.raw.can_send() {
-            return Err(TxError::Full);
-        }
-        self.tx_nfree -= 1;
-        let i = self.tx_free[self.tx_nfree];
-        let buf = self.tx.buf(usize::from(i));
-        let Ok(hdr) = self.raw.fill_buffer_header(buf) else {
-            self.tx_nfree += 1;
-            self.stats.tx_dropped += 1;
-            return Err(TxError::TooLarge);
-        };
-        let len = hdr + frame.len();
-        buf[hdr..len].copy_from_slice(frame);
-        // SAFETY: the buffer stays untouched until `reclaim_tx` sees its token come back, and
-        // `transmit_complete` then gets the same `buf[..len]`.
-        match unsafe { self.raw.transmit_begin(&buf[..len]) } {
-            Ok(token) if usize::from(token) < QUEUE_SIZE => {
-                self.tx_of_token[usize::from(token)] = i;
-                self.tx_len[usize::from(i)] = len as u16;
-                self.stats.tx_packets += 1;
-                self.stats.tx_bytes += frame.len() as u64;
-                Ok(())
-            }
-            _ => {
-                self.tx_nfree += 1;
-                self.counters.tx_errors += 1;
-                self.stats.tx_dropped += 1;
-                Err(TxError::Full)
-            }
-        }
+        self.queue_frame(frame, &NetHdr::default())
     }
 
-    /// virtio-drivers notifies the device as each frame is queued (when the device has not
-    /// suppressed notifications), so flushing only recycles completed transmit buffers.
+    fn transmit_offload(&mut self, frame: &mut Vec<u8>, offload: TxOffload) -> Result<(), TxError> {
+        self.transmit_with_offload(frame, offload)
+    }
+
+    /// Frames are handed to the device as they are queued (unless it suppressed
+    /// notifications), so flushing only recycles completed transmit buffers.
     fn flush(&mut self) {
         self.reclaim_tx();
     }
