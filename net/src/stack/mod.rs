@@ -36,7 +36,7 @@ use core::fmt::Write;
 use core::net::Ipv4Addr;
 
 use crate::config::prefix_netmask;
-use crate::dev::{Capabilities, DevStats, Device, Loopback, TxOffload};
+use crate::dev::{Capabilities, DevStats, Device, Loopback, TxError, TxOffload};
 use crate::errno::Errno;
 use crate::icmp::Icmp;
 use crate::ipv4::{IpIdGen, Reassembler};
@@ -67,6 +67,10 @@ pub const FRAME_POOL: usize = 2 * POLL_BUDGET;
 /// Larger buffers (loopback datagrams up to 64 KiB) are freed rather than pooled, so the pool
 /// holds at most `FRAME_POOL` × 16 KiB.
 pub const FRAME_POOL_BUF_MAX: usize = 16 * 1024;
+/// Bytes of frames kept for a device whose transmit ring was full (retried at the next
+/// flush): a few super-segments' worth, so a ring that fills during a burst delays frames
+/// instead of losing them, and a device that stays full cannot make the stack hoard memory.
+pub const TX_BACKLOG_BYTES: usize = 256 * 1024;
 
 /// Where a transport hands segments: `(src, dst, segment)`; src 0.0.0.0 = the route's.
 pub type SegmentSink<'a> = dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8]) -> Result<(), Errno> + 'a;
@@ -233,6 +237,10 @@ struct Core {
     link: LinkStats,
     /// Frames produced since the last flush: (interface, frame).
     outbox: Vec<(usize, Vec<u8>, TxOffload)>,
+    /// Frames a device refused with a full ring, oldest first, sent before the outbox at the
+    /// next flush; at most [`TX_BACKLOG_BYTES`] (beyond, frames are dropped and counted).
+    tx_backlog: VecDeque<(usize, Vec<u8>, TxOffload)>,
+    tx_backlog_bytes: usize,
     /// The last successful route lookup (see `Core::route`).
     route_cache: core::cell::Cell<Option<(Ipv4Addr, Route)>>,
     /// Empty frame buffers for the outbox, bounded by [`FRAME_POOL`].
@@ -285,6 +293,8 @@ impl Stack {
                 arp: ArpStats::default(),
                 link: LinkStats::default(),
                 outbox: Vec::new(),
+                tx_backlog: VecDeque::new(),
+                tx_backlog_bytes: 0,
                 frame_pool: Vec::new(),
                 route_cache: core::cell::Cell::new(None),
                 local_errors: VecDeque::new(),
@@ -475,7 +485,7 @@ impl Stack {
     pub fn flush(&mut self) {
         // Most calls find the outbox empty: that test is inlined into the caller, the work
         // is not.
-        if !self.core.outbox.is_empty() {
+        if !self.core.outbox.is_empty() || !self.core.tx_backlog.is_empty() {
             self.flush_outbox();
         }
     }
@@ -483,15 +493,34 @@ impl Stack {
     fn flush_outbox(&mut self) {
         // Devices that got frames: bit i for device i; devices past 63 are always kicked.
         let mut kicked: u64 = 0;
+        // Devices whose ring was full: their later frames wait behind the refused one.
+        let mut full: u64 = 0;
         let core = &mut self.core;
         let mut outbox = ::core::mem::take(&mut core.outbox);
-        for (i, mut frame, offload) in outbox.drain(..) {
+        let backlog = ::core::mem::take(&mut core.tx_backlog);
+        core.tx_backlog_bytes = 0;
+        for (i, mut frame, offload) in backlog.into_iter().chain(outbox.drain(..)) {
             if let Some(dev) = self.devices.get_mut(i) {
-                let sent = if offload.is_none() {
+                let bit = 1u64.checked_shl(i as u32).unwrap_or(0);
+                kicked |= bit;
+                let sent = if full & bit != 0 {
+                    Err(TxError::Full)
+                } else if offload.is_none() {
                     dev.transmit_buf(&mut frame)
                 } else {
                     dev.transmit_offload(&mut frame, offload)
                 };
+                if sent == Err(TxError::Full)
+                    && core.tx_backlog_bytes + frame.len() <= TX_BACKLOG_BYTES
+                {
+                    // The ring is full: the frame waits for the next flush, in order,
+                    // rather than being lost (a lost super-segment costs a retransmission
+                    // of up to 44 segments).
+                    full |= bit;
+                    core.tx_backlog_bytes += frame.len();
+                    core.tx_backlog.push_back((i, frame, offload));
+                    continue;
+                }
                 if sent.is_err() {
                     core.ip.out_discards += 1;
                     core.ip_drops.tx_device_errors += 1;
@@ -499,9 +528,12 @@ impl Stack {
                     core.more_work = true;
                     core.loopback_pending |= i == LOOPBACK_IFACE;
                 }
-                kicked |= 1u64.checked_shl(i as u32).unwrap_or(0);
             }
             core.recycle_frame(frame);
+        }
+        if !core.tx_backlog.is_empty() {
+            // Come back soon: the device frees ring slots as it sends.
+            core.more_work = true;
         }
         // Keep the outbox's capacity (frames queued during the loop cannot exist: nothing
         // above produces any).
