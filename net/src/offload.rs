@@ -293,6 +293,34 @@ mod tests {
         assert_eq!(got[2].len(), ETH_LEN + 20 + 32 + 4000 - 2 * 1448);
     }
 
+    proptest::proptest! {
+        /// Any payload cut at any MSS: the segments carry the payload in order, each at most
+        /// one MSS, each with a good checksum and the right sequence number.
+        #[test]
+        fn cutting_keeps_the_stream(len in 0usize..9000, mss in 1usize..2000) {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 13 % 256) as u8).collect();
+            let frame = super_frame(flags::ACK | flags::PSH, &payload);
+            let mut rebuilt = Vec::new();
+            let mut count = 0;
+            let r = finish_frame(
+                &frame,
+                TxOffload { tcp_checksum: true, tcp_mss: mss as u16 },
+                &mut |f| {
+                    let tcp = &f[ETH_LEN + 20..];
+                    assert!(checksum::verify_transport(A, B, protocol::TCP, tcp));
+                    let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
+                    assert_eq!(seq, 0xffff_ff00u32.wrapping_add(rebuilt.len() as u32));
+                    assert!(tcp.len() - 32 <= mss);
+                    rebuilt.extend_from_slice(&tcp[32..]);
+                    count += 1;
+                },
+            );
+            proptest::prop_assert!(r.is_ok());
+            proptest::prop_assert_eq!(rebuilt, payload);
+            proptest::prop_assert_eq!(count, len.div_ceil(mss).max(1));
+        }
+    }
+
     #[test]
     fn frames_that_are_not_ipv4_tcp_are_refused() {
         let frame = super_frame(flags::ACK, b"abc");

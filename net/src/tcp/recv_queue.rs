@@ -237,6 +237,85 @@ mod tests {
         assert_eq!(q.capacity(), 16);
     }
 
+    /// One step against the queue: copy bytes in, adopt a frame (some bytes may arrive behind
+    /// it before it is handed over), or read some out.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Push(usize),
+        Adopt {
+            len: usize,
+            head: usize,
+            tail: usize,
+            behind: usize,
+        },
+        Read(usize),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (1usize..3000).prop_map(Step::Push),
+            (1usize..20_000, 0usize..64, 0usize..64, 0usize..2000).prop_map(
+                |(len, head, tail, behind)| Step::Adopt {
+                    len,
+                    head,
+                    tail,
+                    behind
+                }
+            ),
+            (1usize..30_000).prop_map(Step::Read),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever the mix of copied and adopted bytes and reads, what comes out is the
+        /// stream that went in, in order, and `len` always says what is queued.
+        #[test]
+        fn the_queue_is_a_byte_stream(steps in proptest::collection::vec(step(), 1..60)) {
+            let mut q = RecvQueue::new();
+            let mut model: alloc::collections::VecDeque<u8> = Default::default();
+            let mut next = 0u32;
+            let mut bytes = |n: usize| -> Vec<u8> {
+                (0..n).map(|_| { next = next.wrapping_add(1); (next % 251) as u8 }).collect()
+            };
+            for s in steps {
+                match s {
+                    Step::Push(n) => {
+                        let b = bytes(n);
+                        q.push(&b, n);
+                        model.extend(&b);
+                    }
+                    Step::Adopt { len, head, tail, behind } => {
+                        let payload = bytes(len);
+                        q.push_adopted(len);
+                        model.extend(&payload);
+                        let after = bytes(behind);
+                        q.push(&after, 0);
+                        model.extend(&after);
+                        let mut frame = vec![0xee; head];
+                        frame.extend_from_slice(&payload);
+                        frame.extend(core::iter::repeat_n(0xdd, tail));
+                        proptest::prop_assert!(q.fill_adopted(frame, head).is_ok());
+                    }
+                    Step::Read(n) => {
+                        let mut out = vec![0u8; n];
+                        let got = q.copy_out(&mut out);
+                        q.consume(got);
+                        let want: Vec<u8> = model.drain(..got.min(model.len())).collect();
+                        proptest::prop_assert_eq!(&out[..got], &want[..]);
+                    }
+                }
+                proptest::prop_assert_eq!(q.len(), model.len());
+            }
+            let mut rest = vec![0u8; q.len()];
+            let n = q.copy_out(&mut rest);
+            q.consume(n);
+            proptest::prop_assert_eq!(rest, model.into_iter().collect::<Vec<u8>>());
+            proptest::prop_assert!(q.is_empty());
+            proptest::prop_assert_eq!(q.chunk_capacity, 0);
+        }
+    }
+
     #[test]
     fn an_adopted_range_outside_the_frame_is_refused() {
         let mut q = RecvQueue::new();
