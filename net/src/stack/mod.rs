@@ -495,54 +495,77 @@ impl Stack {
         let mut kicked: u64 = 0;
         // Devices whose ring was full: their later frames wait behind the refused one.
         let mut full: u64 = 0;
-        let core = &mut self.core;
-        let mut outbox = ::core::mem::take(&mut core.outbox);
-        let backlog = ::core::mem::take(&mut core.tx_backlog);
-        core.tx_backlog_bytes = 0;
-        for (i, mut frame, offload) in backlog.into_iter().chain(outbox.drain(..)) {
-            if let Some(dev) = self.devices.get_mut(i) {
-                let bit = 1u64.checked_shl(i as u32).unwrap_or(0);
-                kicked |= bit;
-                let sent = if full & bit != 0 {
-                    Err(TxError::Full)
-                } else if offload.is_none() {
-                    dev.transmit_buf(&mut frame)
-                } else {
-                    dev.transmit_offload(&mut frame, offload)
-                };
-                if sent == Err(TxError::Full)
-                    && core.tx_backlog_bytes + frame.len() <= TX_BACKLOG_BYTES
-                {
-                    // The ring is full: the frame waits for the next flush, in order,
-                    // rather than being lost (a lost super-segment costs a retransmission
-                    // of up to 44 segments).
-                    full |= bit;
-                    core.tx_backlog_bytes += frame.len();
-                    core.tx_backlog.push_back((i, frame, offload));
-                    continue;
-                }
-                if sent.is_err() {
-                    core.ip.out_discards += 1;
-                    core.ip_drops.tx_device_errors += 1;
-                } else if core.ifaces[i].loopback {
-                    core.more_work = true;
-                    core.loopback_pending |= i == LOOPBACK_IFACE;
-                }
+        let mut outbox = ::core::mem::take(&mut self.core.outbox);
+        if !self.core.tx_backlog.is_empty() {
+            // Frames a full ring refused before go first, in order.
+            let backlog = ::core::mem::take(&mut self.core.tx_backlog);
+            self.core.tx_backlog_bytes = 0;
+            for (i, frame, offload) in backlog {
+                self.transmit_one(i, frame, offload, &mut kicked, &mut full);
             }
-            core.recycle_frame(frame);
         }
-        if !core.tx_backlog.is_empty() {
+        for (i, frame, offload) in outbox.drain(..) {
+            self.transmit_one(i, frame, offload, &mut kicked, &mut full);
+        }
+        if !self.core.tx_backlog.is_empty() {
             // Come back soon: the device frees ring slots as it sends.
-            core.more_work = true;
+            self.core.more_work = true;
         }
         // Keep the outbox's capacity (frames queued during the loop cannot exist: nothing
         // above produces any).
-        core.outbox = outbox;
+        self.core.outbox = outbox;
         for (i, dev) in self.devices.iter_mut().enumerate() {
             if i >= 64 || kicked & (1 << i) != 0 {
                 dev.flush();
             }
         }
+    }
+
+    /// Hand one frame to device `i`; one its full ring refuses waits in the backlog (within
+    /// [`TX_BACKLOG_BYTES`]), as does every later frame for that device in this flush.
+    #[inline(always)]
+    fn transmit_one(
+        &mut self,
+        i: usize,
+        mut frame: Vec<u8>,
+        offload: TxOffload,
+        kicked: &mut u64,
+        full: &mut u64,
+    ) {
+        let core = &mut self.core;
+        if let Some(dev) = self.devices.get_mut(i) {
+            let bit = 1u64.checked_shl(i as u32).unwrap_or(0);
+            *kicked |= bit;
+            let sent = if *full & bit != 0 {
+                Err(TxError::Full)
+            } else if offload.is_none() {
+                dev.transmit_buf(&mut frame)
+            } else {
+                dev.transmit_offload(&mut frame, offload)
+            };
+            match sent {
+                Ok(()) => {
+                    if core.ifaces[i].loopback {
+                        core.more_work = true;
+                        core.loopback_pending |= i == LOOPBACK_IFACE;
+                    }
+                }
+                Err(TxError::Full) if core.tx_backlog_bytes + frame.len() <= TX_BACKLOG_BYTES => {
+                    // The ring is full: the frame waits for the next flush, in order, rather
+                    // than being lost (a lost super-segment costs a retransmission of up to
+                    // 44 segments).
+                    *full |= bit;
+                    core.tx_backlog_bytes += frame.len();
+                    core.tx_backlog.push_back((i, frame, offload));
+                    return;
+                }
+                Err(_) => {
+                    core.ip.out_discards += 1;
+                    core.ip_drops.tx_device_errors += 1;
+                }
+            }
+        }
+        core.recycle_frame(frame);
     }
 
     /// All counters.

@@ -1,10 +1,11 @@
 //! Transmit path: a datagram → route → IPv4 header (+ fragmentation) → neighbour resolution →
 //! an Ethernet frame in the outbox; plus the ARP and ICMP-error frames the stack originates.
 
+use alloc::vec;
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 
-use super::{Core, SendOptions, FRAME_POOL, FRAME_POOL_BUF_MAX, LOCAL_ERROR_QUEUE};
+use super::{Core, Route, SendOptions, FRAME_POOL, FRAME_POOL_BUF_MAX, LOCAL_ERROR_QUEUE};
 use crate::errno::Errno;
 use crate::icmp::{build_error, may_send_error, IcmpError};
 use crate::ipv4::fragment;
@@ -82,6 +83,7 @@ impl Core {
     /// Offloads the interface's device lacks are done here in software; a super-segment that
     /// cannot take the fast path is cut into segments first, each sent on its own.
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     fn send_ipv4_frame(
         &mut self,
         now: Instant,
@@ -165,33 +167,7 @@ impl Core {
         if tso {
             // A super-segment waiting for ARP, or too large for the device: send its
             // segments one by one through the ordinary path.
-            self.ip.out_requests -= 1;
-            self.link.out_gso_software += 1;
-            let mut pieces = Vec::new();
-            let mut scratch = Vec::new();
-            let _ = split_tcp(
-                src,
-                dst,
-                &frame[HEADROOM..],
-                usize::from(offload.tcp_mss),
-                &mut scratch,
-                &mut |p| pieces.push(p.to_vec()),
-            );
-            let mut result = Ok(());
-            for p in pieces {
-                let mut f = self.take_frame();
-                f.extend_from_slice(&[0u8; HEADROOM]);
-                f.extend_from_slice(&p);
-                let r =
-                    self.send_ipv4_frame(now, Some(src), dst, proto, &mut f, opts, TxOffload::NONE);
-                if f.capacity() != 0 {
-                    self.recycle_frame(f);
-                }
-                if r.is_err() {
-                    result = r;
-                }
-            }
-            return result;
+            return self.send_super_segment_cut(now, &repr, &route, frame, offload);
         }
         if offload.tcp_checksum {
             self.link.out_csum_software += 1;
@@ -214,8 +190,58 @@ impl Core {
         result
     }
 
+    /// The slow path of a super-segment (its next hop waits for ARP): cut it, and queue each
+    /// segment with its own IPv4 header through the neighbour layer, as the ordinary slow path
+    /// queues fragments. (Not through `send_ipv4_frame` again: that keeps the hot path free of
+    /// recursion, so it stays inlined.)
+    #[inline(never)]
+    fn send_super_segment_cut(
+        &mut self,
+        now: Instant,
+        repr: &Ipv4Repr,
+        route: &Route,
+        frame: &[u8],
+        offload: TxOffload,
+    ) -> Result<(), Errno> {
+        self.link.out_gso_software += 1;
+        let mut pieces = Vec::new();
+        let mut scratch = Vec::new();
+        let _ = split_tcp(
+            repr.src,
+            repr.dst,
+            &frame[HEADROOM..],
+            usize::from(offload.tcp_mss),
+            &mut scratch,
+            &mut |p| pieces.push(p.to_vec()),
+        );
+        let mut result = Ok(());
+        for (k, piece) in pieces.into_iter().enumerate() {
+            if k > 0 {
+                self.ip.out_requests += 1;
+            }
+            let piece_repr = Ipv4Repr {
+                payload_len: piece.len(),
+                ident: if k == 0 {
+                    repr.ident
+                } else {
+                    self.ids.next(repr.src, repr.dst, repr.protocol)
+                },
+                ..*repr
+            };
+            let mut packet = vec![0u8; IP_LEN];
+            // Cannot fail: the buffer holds the header.
+            let _ = piece_repr.emit(&mut packet);
+            packet.extend_from_slice(&piece);
+            if let Err(e) = self.output_packet(now, route.iface, route.next_hop, repr.dst, packet) {
+                result = Err(e);
+            }
+        }
+        result
+    }
+
     /// Cut the TCP super-segment in `frame` (headers written) into finished frames for
     /// `iface`, whose device cannot do it.
+    #[inline(never)]
     fn segment_in_software(
         &mut self,
         iface: usize,

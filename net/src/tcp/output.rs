@@ -139,9 +139,13 @@ impl Tcb {
         let pb = &b[data_at.saturating_sub(a.len()).min(b.len())
             ..end.saturating_sub(a.len()).min(b.len())];
         let (src, dst) = (*self.local.ip(), *self.remote.ip());
-        // More than one segment's payload: a super-segment for the device (or the stack) to
-        // cut (TSO); its checksum is left partial either way.
-        let seg_mss = self.send_mss() as usize;
+        // More than one segment's payload (only with TSO configured): a super-segment for the
+        // device (or the stack) to cut; its checksum is left partial either way.
+        let seg_mss = if cx.config.tso_max != 0 {
+            self.send_mss() as usize
+        } else {
+            usize::MAX
+        };
         let offload = if len > seg_mss {
             TxOffload {
                 tcp_checksum: true,
@@ -199,8 +203,12 @@ impl Tcb {
         let end = seq + seg_len;
         let retrans = seq < self.snd_max;
         if retrans {
-            let mss = self.send_mss() as usize;
-            let pieces = if len > mss { len.div_ceil(mss) } else { 1 };
+            let pieces = if cx.config.tso_max != 0 {
+                let mss = self.send_mss() as usize;
+                len.div_ceil(mss).max(1)
+            } else {
+                1
+            };
             cx.stats.retrans_segs += pieces as u64;
             self.total_retrans = self.total_retrans.wrapping_add(pieces as u32);
             self.bytes_retrans = self.bytes_retrans.saturating_add(len as u64);

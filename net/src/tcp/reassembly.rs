@@ -71,7 +71,7 @@ impl Tcb {
                 return Some(rst);
             }
             if base_off == self.rcv_off {
-                if cx.adopt == Adopt::Allowed && !self.rd_shutdown && data.len() >= ADOPT_MIN {
+                if data.len() >= ADOPT_MIN && cx.adopt == Adopt::Allowed && !self.rd_shutdown {
                     // Kept in its frame, which `Tcp::adopt` hands over next.
                     cx.adopt = Adopt::Wanted {
                         addr: data.as_ptr() as usize,

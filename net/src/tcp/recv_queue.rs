@@ -66,10 +66,8 @@ impl RecvQueue {
 
     /// Copy `data` in behind what is queued. When the ring must grow it grows to `promise`
     /// bytes in all (the unread bytes plus the window advertised), exactly, never by doubling.
+    #[inline]
     pub fn push(&mut self, data: &[u8], promise: usize) {
-        if data.is_empty() {
-            return;
-        }
         if self.chunks.is_empty() {
             let need = self.ring.len() + data.len();
             if need > self.ring.capacity() {
@@ -78,7 +76,14 @@ impl RecvQueue {
             self.ring.extend(data);
             return;
         }
-        // Behind an adopted frame: into the last run's spare room, or a new run.
+        self.push_behind(data);
+    }
+
+    /// [`Self::push`] behind an adopted frame: into the last run's spare room, or a new run.
+    fn push_behind(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
         if let Some(last) = self.chunks.back_mut() {
             if !last.pending
                 && last.end == last.buf.len()
@@ -142,7 +147,21 @@ impl RecvQueue {
     }
 
     /// Copy the oldest bytes into `out` without consuming them; returns how many.
+    #[inline]
     pub fn copy_out(&self, out: &mut [u8]) -> usize {
+        if self.chunks.is_empty() {
+            // Everything is in the ring (all but super-segment traffic).
+            let n = out.len().min(self.ring.len());
+            let (a, b) = self.ring.as_slices();
+            let na = n.min(a.len());
+            out[..na].copy_from_slice(&a[..na]);
+            out[na..n].copy_from_slice(&b[..n - na]);
+            return n;
+        }
+        self.copy_out_chunked(out)
+    }
+
+    fn copy_out_chunked(&self, out: &mut [u8]) -> usize {
         let n = out.len().min(self.len());
         let mut done = 0;
         let (a, b) = self.ring.as_slices();
@@ -161,10 +180,17 @@ impl RecvQueue {
     }
 
     /// Discard the oldest `n` bytes (at most what is queued).
+    #[inline]
     pub fn consume(&mut self, n: usize) {
         let from_ring = n.min(self.ring.len());
         self.ring.drain(..from_ring);
-        let mut left = n - from_ring;
+        if n > from_ring {
+            self.consume_chunks(n - from_ring);
+        }
+    }
+
+    fn consume_chunks(&mut self, n: usize) {
+        let mut left = n;
         while left > 0 {
             let Some(c) = self.chunks.front_mut() else {
                 break;

@@ -650,3 +650,65 @@ fn frames_refused_by_a_full_ring_wait_in_order_and_only_a_bounded_backlog_is_dro
         "{kept} frames kept"
     );
 }
+
+/// A TCP super-segment whose next hop is not resolved yet waits for ARP cut into segments,
+/// each with its own IPv4 header, and they arrive whole, in order and with good checksums.
+#[test]
+fn a_super_segment_waiting_for_arp_is_cut_into_segments_that_arrive_whole() {
+    use crate::wire::tcp::{flags, TcpOptions, TcpRepr};
+    let mut n = Net::new(2);
+    let payload: Vec<u8> = (0..4000u32).map(|i| (i % 239) as u8).collect();
+    let repr = TcpRepr {
+        src_port: 1000,
+        dst_port: 2000,
+        seq: 77,
+        ack: 5,
+        flags: flags::ACK | flags::PSH,
+        window: 100,
+        options: TcpOptions::default(),
+    };
+    let offload = TxOffload {
+        tcp_checksum: true,
+        tcp_mss: 1000,
+    };
+    let opts = SendOptions {
+        dont_frag: true,
+        ..SendOptions::default()
+    };
+    n.hosts[0]
+        .queue_ipv4_append(
+            n.now,
+            Some(ip(1)),
+            ip(2),
+            protocol::TCP,
+            opts,
+            offload,
+            &mut |b| repr.emit_append_with(ip(1), ip(2), [&payload, &[]], b, true),
+        )
+        .unwrap();
+    let mut rec = Recorder::default();
+    for _ in 0..10 {
+        n.hosts[0].poll(n.now, &mut NoTransport);
+        n.hosts[1].poll(n.now, &mut rec);
+    }
+    assert_eq!(rec.received.len(), 4);
+    let mut stream = Vec::new();
+    for (i, (src, dst, seg)) in rec.received.iter().enumerate() {
+        assert_eq!((*src, *dst), (ip(1), ip(2)));
+        assert!(crate::wire::checksum::verify_transport(
+            ip(1),
+            ip(2),
+            protocol::TCP,
+            seg
+        ));
+        let seq = u32::from_be_bytes([seg[4], seg[5], seg[6], seg[7]]);
+        assert_eq!(seq, 77 + 1000 * i as u32);
+        assert_eq!(seg[13] & flags::PSH != 0, i == 3);
+        stream.extend_from_slice(&seg[20..]);
+    }
+    assert!(stream == payload);
+    let c = n.hosts[0].counters();
+    assert_eq!(c.link.out_gso_software, 1);
+    // One IP output request per segment on the wire.
+    assert_eq!(c.ip.out_requests, 4);
+}
