@@ -33,6 +33,7 @@
 pub mod hdr;
 mod pool;
 mod rx;
+mod rx_frame;
 mod tx;
 
 use alloc::vec::Vec;
@@ -133,6 +134,9 @@ pub struct DriverCounters {
     pub rx_merge_errors: u64,
     /// Received frames with a segmentation type that was not negotiated: dropped.
     pub rx_gso_unsupported: u64,
+    /// Received frames dropped for want of heap memory to hand them over in (`receive_owned`
+    /// after the stack kept the previous buffer).
+    pub rx_no_memory: u64,
 }
 
 /// The transmit offloads negotiated with the device.
@@ -192,7 +196,9 @@ pub struct VirtioNet<T: Transport = SomeTransport<'static>> {
     /// Bytes per receive buffer ([`BUF_SIZE`], or [`MERGE_BUF_SIZE`] when merged).
     rx_buf_size: usize,
     /// The merged frame being gathered (MRG_RXBUF only).
-    merge: Option<rx::Merge>,
+    merge: Option<rx_frame::Merge>,
+    /// Buffer for copies of single-buffer frames handed over owned (`receive_owned`).
+    spare: Vec<u8>,
     /// Receive buffer number posted under each descriptor token.
     rx_of_token: [u16; QUEUE_SIZE],
     /// Transmit buffer in flight under each descriptor token: below `QUEUE_SIZE` a small
@@ -291,7 +297,8 @@ impl<T: Transport> VirtioNet<T> {
             offloads,
             hdr_len: hdr::header_len(features),
             rx_buf_size,
-            merge: merged.then(rx::Merge::new),
+            merge: merged.then(rx_frame::Merge::new),
+            spare: Vec::new(),
             rx_of_token: [NO_BUF; QUEUE_SIZE],
             tx_of_token: [NO_BUF; QUEUE_SIZE],
             tx_len: [0; QUEUE_SIZE + LARGE_BUFFERS],
@@ -353,12 +360,22 @@ impl<T: Transport> Device for VirtioNet<T> {
             tx_checksum: self.offloads.tx_checksum,
             max_frame: MAX_FRAME,
             tso_max: if self.offloads.tso4 { TSO_MAX } else { 0 },
-            rx_owned: false,
+            // With merged buffers a super-segment is gathered into a heap buffer anyway:
+            // the stack may keep it rather than copy it again.
+            rx_owned: self.merge.is_some(),
         }
     }
 
     fn receive(&mut self, budget: usize, sink: &mut dyn FnMut(&[u8])) -> usize {
-        self.receive_round(budget, sink)
+        self.receive_round(budget, rx_frame::Sink::Borrowed(sink))
+    }
+
+    fn receive_owned(
+        &mut self,
+        budget: usize,
+        sink: &mut dyn FnMut(Vec<u8>) -> Option<Vec<u8>>,
+    ) -> usize {
+        self.receive_round(budget, rx_frame::Sink::Owned(sink))
     }
 
     fn transmit(&mut self, frame: &[u8]) -> Result<(), TxError> {

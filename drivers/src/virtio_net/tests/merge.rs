@@ -232,3 +232,46 @@ fn segmentation_types_not_negotiated_are_dropped_and_counted() {
     assert_eq!(dev.counters().rx_gso_unsupported, 1);
     assert_eq!(dev.stats().rx_dropped, 1);
 }
+
+#[test]
+fn with_merged_buffers_frames_are_handed_over_and_may_be_kept() {
+    static PENDING: AtomicBool = AtomicBool::new(false);
+    let (dev, _fake) = device(&PENDING);
+    assert!(
+        !dev.capabilities().rx_owned,
+        "nothing gathered: frames are lent"
+    );
+    drop(dev);
+    let (mut dev, fake) = device_offering(&PENDING, TAP_OFFER);
+    assert!(dev.capabilities().rx_owned);
+    let first = super_segment(BIG_PAYLOAD);
+    let second = super_segment(50000);
+    deliver_merged(&fake, hdr::F_NEEDS_CSUM, hdr::GSO_TCPV4, &first, None);
+    assert!(fake.deliver_flagged(&frame(3, 60), None, 0));
+    deliver_merged(&fake, hdr::F_NEEDS_CSUM, hdr::GSO_TCPV4, &second, None);
+    deliver_merged(&fake, hdr::F_NEEDS_CSUM, hdr::GSO_TCPV4, &first, None);
+    // The stack keeps the first two super-segments, gives back everything else.
+    let mut kept = Vec::new();
+    let mut lent = Vec::new();
+    let n = dev.receive_owned(16, &mut |f| {
+        if f.len() > 1000 && kept.len() < 2 {
+            kept.push(f);
+            None
+        } else {
+            lent.push(f.clone());
+            Some(f)
+        }
+    });
+    assert_eq!(n, 4);
+    assert_eq!(kept.len(), 2);
+    assert!(kept[0] == first && kept[1] == second, "kept frames intact");
+    assert_eq!(lent.len(), 2);
+    assert_eq!(lent[0], frame(3, 60));
+    assert!(
+        lent[1] == first,
+        "gathered into a fresh buffer after the last was kept"
+    );
+    assert_eq!(dev.counters().rx_merged_frames, 3);
+    assert_eq!(dev.counters().rx_no_memory, 0);
+    assert_eq!(dev.stats().rx_packets, 4);
+}
