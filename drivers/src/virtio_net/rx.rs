@@ -33,6 +33,13 @@ impl<T: Transport> VirtioNet<T> {
                     continue;
                 }
                 Step::Empty => {}
+                Step::Stuck => {
+                    // The head of the used ring is not ours and will stay there: stop rather
+                    // than spin on it (counted in `rx_errors`).
+                    self.set_interrupts(true);
+                    self.reclaim_tx();
+                    return n;
+                }
             }
             // Ring empty: re-arm, then check once more for a frame that slipped in before the
             // device saw the re-arm (it would not interrupt for it).
@@ -78,15 +85,17 @@ impl<T: Transport> VirtioNet<T> {
     }
 
     /// Takes the next used receive buffer from the ring: its number and the length the device
-    /// wrote, clamped to the buffer. `None` when the ring is empty or returned a token or
-    /// chain this driver never posted (counted).
-    fn take_used(&mut self) -> Option<(u16, usize)> {
-        let token = self.rxq.peek_used()?;
+    /// wrote, clamped to the buffer. `Ok(None)` when the ring is empty, `Err` when it returned
+    /// a token or chain this driver never posted (counted).
+    fn take_used(&mut self) -> Result<Option<(u16, usize)>, ()> {
+        let Some(token) = self.rxq.peek_used() else {
+            return Ok(None);
+        };
         let i = match self.rx_of_token.get(usize::from(token)) {
             Some(&i) if i != NO_BUF => i,
             _ => {
                 self.counters.rx_errors += 1;
-                return None;
+                return Err(());
             }
         };
         let buf = self.rx.buf(usize::from(i));
@@ -94,11 +103,11 @@ impl<T: Transport> VirtioNet<T> {
         match unsafe { self.rxq.pop_used(token, &[], &mut [&mut *buf]) } {
             Ok(len) => {
                 self.rx_of_token[usize::from(token)] = NO_BUF;
-                Some((i, (len as usize).min(self.rx_buf_size)))
+                Ok(Some((i, (len as usize).min(self.rx_buf_size))))
             }
             Err(_) => {
                 self.counters.rx_errors += 1;
-                None
+                Err(())
             }
         }
     }
@@ -106,8 +115,10 @@ impl<T: Transport> VirtioNet<T> {
     /// Completes one used receive buffer (a whole frame, or one piece of a merged one) and
     /// re-posts it.
     fn receive_one(&mut self, sink: &mut Sink<'_>) -> Step {
-        let Some((i, used)) = self.take_used() else {
-            return Step::Empty;
+        let (i, used) = match self.take_used() {
+            Ok(Some(taken)) => taken,
+            Ok(None) => return Step::Empty,
+            Err(()) => return Step::Stuck,
         };
         let hdr_len = self.hdr_len;
         let buf = &self.rx.buf(usize::from(i))[..used];

@@ -18,8 +18,10 @@ use super::{DriverCounters, Offloads, MAX_MERGE_BUFFERS, MAX_RX_FRAME, MIN_FRAME
 
 /// What completing one used receive buffer did.
 pub(super) enum Step {
-    /// The ring had nothing (or something unusable, counted).
+    /// The ring had nothing.
     Empty,
+    /// The ring returned a buffer this driver never posted (counted).
+    Stuck,
     /// A frame was handed up or dropped (counted).
     Frame,
     /// A piece of a merged frame was taken; more are to come.

@@ -380,3 +380,17 @@ fn transmit_carries_header_and_frame_and_reports_full_ring() {
 
 mod merge;
 mod offload;
+
+#[test]
+fn a_used_buffer_the_driver_never_posted_ends_the_round_counted() {
+    static PENDING: AtomicBool = AtomicBool::new(false);
+    let (mut dev, fake) = device(&PENDING);
+    {
+        let st = fake.0.borrow();
+        FakeNet::push_used(&st.queues[0], 999, 60);
+    }
+    // Returns (rather than spinning on the bogus entry) and says why.
+    assert_eq!(collect(&mut dev, 16), Vec::<Vec<u8>>::new());
+    assert_eq!(dev.counters().rx_errors, 1);
+    assert!(fake.rx_interrupts_enabled());
+}
