@@ -2,10 +2,13 @@
 //! `VirtQueue`, with the transmit offloads the device offers.
 //!
 //! Owns the feature negotiation and the two virtqueues' buffers: [`QUEUE_SIZE`] receive buffers
-//! of [`BUF_SIZE`] bytes ([`MERGE_BUF_SIZE`] with receive segmentation), all posted to the device and re-posted as soon as their frame has been
-//! handed to the stack; as many transmit buffers of the same size, recycled when the device
-//! reports them used; and, only when the device cuts TCP super-segments (HOST_TSO4),
-//! [`LARGE_BUFFERS`] transmit buffers of [`LARGE_BUF_SIZE`] bytes for them.
+//! of [`BUF_SIZE`] bytes ([`MERGE_BUF_SIZE`] with receive segmentation), all posted to the
+//! device and re-posted as soon as their frame has been handed to the stack; as many transmit
+//! buffers of [`BUF_SIZE`] bytes, recycled when the device reports them used; and, only when
+//! the device cuts TCP super-segments (HOST_TSO4), [`LARGE_BUFFERS`] transmit buffers of
+//! [`LARGE_BUF_SIZE`] bytes for them. DMA memory: 1 MiB without offloads, 3.6 MiB with all of
+//! them (1 MiB receive, 0.5 MiB transmit, 2.1 MiB large transmit); plus, with receive
+//! segmentation, one [`MAX_RX_FRAME`] heap buffer to gather a frame in.
 //!
 //! Offloads: VIRTIO_NET_F_CSUM (the device finishes partial TCP checksums) and
 //! VIRTIO_NET_F_HOST_TSO4 (it cuts super-segments) are negotiated when offered and declared in
@@ -20,15 +23,17 @@
 //! over whole TCPv4 super-segments (up to an IPv4 packet of 64 KiB), each spread over as many
 //! page-sized receive buffers as it needs (`num_buffers` in the first one's header); the
 //! receive path gathers them into one contiguous frame ([`MAX_RX_FRAME`] bytes at most) and
-//! hands it to the stack whole. A device that offers none of these (QEMU's user network,
+//! hands it to the stack whole, as a buffer the stack may keep (`Device::receive_owned`,
+//! `Capabilities::rx_owned`) rather than copy again. A device that offers none of these (QEMU's user network,
 //! socket netdevs) is driven exactly as without offloads.
 //!
-//! Receive is NAPI style: [`Device::receive`] turns the device's used-buffer notifications off
+//! Receive is NAPI style: [`Device::receive`] (or `receive_owned`) turns the device's used-buffer notifications off
 //! while it drains up to its budget; when the ring runs dry it turns them back on and looks once
 //! more (a frame may have landed in between). When it stops because the budget ran out, it sets
 //! the shared "work pending" flag so the poll loop comes back without waiting for an interrupt.
-//! Frames are hostile bytes: lengths the device reports are clamped to the buffer, runts are
-//! dropped and counted. Never blocks.
+//! Frames are hostile bytes: lengths the device reports are clamped to the buffer, runts,
+//! impossible `num_buffers` and oversized merged frames are dropped and counted. The budget
+//! counts frames; the buffers one round may take are bounded too. Never blocks.
 
 pub mod hdr;
 mod pool;
