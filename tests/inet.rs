@@ -1,7 +1,8 @@
 //! End-to-end tests of the inet module under TCG: the guest runs `init=net-test` (address
 //! configured, gateway ARP-resolved and pinged, optional DNS lookup) and the verdict is QEMU's
 //! exit status; the host side checks the console's "network ready" marker, serves DNS and pings
-//! the guest.
+//! the guest. The tap tests (root) run the guest's `services` in a network namespace and move
+//! bulk data both ways, with the NIC's offloads and without.
 //!
 //! DNS without the internet: QEMU user networking's 10.0.2.3 forwards to the host's own
 //! resolver, which may need the internet, so the DNS test never uses it. Instead the guest gets
@@ -721,7 +722,8 @@ fn guest_bulk_send_over_a_tap_hands_super_segments_to_the_nic() {
     let Some(run) = bulk_from_the_guest_over_a_tap("tso", &[]) else {
         return;
     };
-    // QEMU's tap with vnet headers offers CSUM, HOST_TSO4 and GUEST_CSUM: all negotiated.
+    // QEMU's tap with vnet headers offers CSUM, HOST_TSO4 and GUEST_CSUM: all negotiated
+    // (receive segmentation too, which `host_bulk_send_...` tests).
     assert!(
         run.console.contains("offloads=csum+tso4+rxcsum"),
         "offloads not negotiated:\n{}",
