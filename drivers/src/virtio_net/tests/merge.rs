@@ -275,3 +275,19 @@ fn with_merged_buffers_frames_are_handed_over_and_may_be_kept() {
     assert_eq!(dev.counters().rx_no_memory, 0);
     assert_eq!(dev.stats().rx_packets, 4);
 }
+
+#[test]
+fn a_legacy_device_merges_with_the_twelve_byte_header() {
+    static PENDING: AtomicBool = AtomicBool::new(false);
+    let (mut dev, fake) = device_offering(&PENDING, TAP_OFFER & !FEATURE_VERSION_1);
+    assert_eq!(
+        fake.0.borrow().accepted & FEATURE_MRG_RXBUF,
+        FEATURE_MRG_RXBUF
+    );
+    assert!(dev.offloads().rx_tso4);
+    let big = super_segment(30000);
+    deliver_merged(&fake, hdr::F_NEEDS_CSUM, hdr::GSO_TCPV4, &big, None);
+    let got = collect(&mut dev, 4);
+    assert_eq!(got.len(), 1);
+    assert!(got[0] == big, "header of num_buffers' length stripped");
+}
