@@ -1,7 +1,8 @@
 //! End-to-end tests of the inet module under TCG: the guest runs `init=net-test` (address
 //! configured, gateway ARP-resolved and pinged, optional DNS lookup) and the verdict is QEMU's
 //! exit status; the host side checks the console's "network ready" marker, serves DNS and pings
-//! the guest.
+//! the guest. The tap tests (root) run the guest's `services` in a network namespace and move
+//! bulk data both ways, with the NIC's offloads and without.
 //!
 //! DNS without the internet: QEMU user networking's 10.0.2.3 forwards to the host's own
 //! resolver, which may need the internet, so the DNS test never uses it. Instead the guest gets
@@ -584,22 +585,46 @@ struct TapBulk {
     bytes: u64,
 }
 
-/// The tap's receive counters (frames the guest's NIC sent) in the namespace.
-fn tap_rx(ns: &Netns) -> (u64, u64) {
-    let read = |what: &str| -> u64 {
-        ns.exec(&["cat", &format!("/sys/class/net/tap0/statistics/{what}")])
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
-    (read("rx_packets"), read("rx_bytes"))
+/// One of the tap's counters in the namespace.
+fn tap_stat(ns: &Netns, what: &str) -> u64 {
+    ns.exec(&["cat", &format!("/sys/class/net/tap0/statistics/{what}")])
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
-/// Boots the guest's `services` on a tap in a fresh namespace (QEMU given `qemu_extra`),
-/// has a host client read [`BULK_BYTES`] of chargen from it and check them. None (after
-/// saying why) when the machine cannot host the test.
-fn bulk_from_the_guest_over_a_tap(tag: &str, qemu_extra: &[&str]) -> Option<TapBulk> {
+/// The tap's receive counters (frames the guest's NIC sent) in the namespace.
+fn tap_rx(ns: &Netns) -> (u64, u64) {
+    (tap_stat(ns, "rx_packets"), tap_stat(ns, "rx_bytes"))
+}
+
+/// The tap's transmit counters (frames the host handed to the guest's NIC; a super-segment
+/// counts once, with all its bytes).
+fn tap_tx(ns: &Netns) -> (u64, u64) {
+    (tap_stat(ns, "tx_packets"), tap_stat(ns, "tx_bytes"))
+}
+
+/// The guest's `services` running on a tap in a namespace, with its console so far and the
+/// rest to come.
+struct TapGuest {
+    ns: Netns,
+    console: Vec<String>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl TapGuest {
+    /// Stops the guest and returns its whole console.
+    fn finish(mut self) -> String {
+        drop(self.ns);
+        self.console.extend(self.lines.try_iter());
+        self.console.join("\n")
+    }
+}
+
+/// Boots the guest's `services` on a tap in a fresh namespace (QEMU given `qemu_extra`) and
+/// waits until they serve. None (after saying why) when the machine cannot host the test.
+fn services_on_a_tap(tag: &str, qemu_extra: &[&str]) -> Option<TapGuest> {
     if !is_root() {
         eprintln!("skipped: creating a network namespace and a tap device needs root");
         return None;
@@ -648,7 +673,21 @@ fn bulk_from_the_guest_over_a_tap(tag: &str, qemu_extra: &[&str]) -> Option<TapB
         }
     }
     assert!(serving, "services never started:\n{}", console.join("\n"));
-    let (frames0, bytes0) = tap_rx(&ns);
+    Some(TapGuest {
+        ns,
+        console,
+        lines: rx,
+    })
+}
+
+/// Boots the guest's `services` on a tap in a fresh namespace (QEMU given `qemu_extra`),
+/// has a host client read [`BULK_BYTES`] of chargen from it and check them. None (after
+/// saying why) when the machine cannot host the test.
+fn bulk_from_the_guest_over_a_tap(tag: &str, qemu_extra: &[&str]) -> Option<TapBulk> {
+    let guest = services_on_a_tap(tag, qemu_extra)?;
+    let ns = &guest.ns;
+    let console = &guest.console;
+    let (frames0, bytes0) = tap_rx(ns);
     let client = ns
         .exec(&[
             "python3",
@@ -658,7 +697,7 @@ fn bulk_from_the_guest_over_a_tap(tag: &str, qemu_extra: &[&str]) -> Option<TapB
             &BULK_BYTES.to_string(),
         ])
         .unwrap_or_else(|e| panic!("chargen client: {e}\n{}", console.join("\n")));
-    let (frames1, bytes1) = tap_rx(&ns);
+    let (frames1, bytes1) = tap_rx(ns);
     let echo = ns
         .exec(&[
             "python3",
@@ -668,11 +707,9 @@ fn bulk_from_the_guest_over_a_tap(tag: &str, qemu_extra: &[&str]) -> Option<TapB
             &ECHO_BYTES.to_string(),
         ])
         .unwrap_or_else(|e| panic!("echo client: {e}\n{}", console.join("\n")));
-    drop(ns);
-    console.extend(rx.try_iter());
     eprintln!("{tag}: {}{tag}: {}", client, echo.trim());
     Some(TapBulk {
-        console: console.join("\n"),
+        console: guest.finish(),
         client,
         echo,
         frames: frames1 - frames0,
@@ -685,7 +722,8 @@ fn guest_bulk_send_over_a_tap_hands_super_segments_to_the_nic() {
     let Some(run) = bulk_from_the_guest_over_a_tap("tso", &[]) else {
         return;
     };
-    // QEMU's tap with vnet headers offers CSUM, HOST_TSO4 and GUEST_CSUM: all negotiated.
+    // QEMU's tap with vnet headers offers CSUM, HOST_TSO4 and GUEST_CSUM: all negotiated
+    // (receive segmentation too, which `host_bulk_send_...` tests).
     assert!(
         run.console.contains("offloads=csum+tso4+rxcsum"),
         "offloads not negotiated:\n{}",
@@ -743,4 +781,130 @@ fn the_user_network_offers_no_offloads() {
     let out = user_net(Machine::Q35, "52:54:00:ab:ce:0f", "init=net-test").run(TIMEOUT);
     out.assert_exit(EXIT_SUCCESS);
     out.assert_console_contains("offloads=none");
+}
+
+/// Sends BYTES of a pattern to the guest's discard service (TCP port 9), closes its side and
+/// waits for the guest to close too (it does once it has read everything). Prints the rate.
+const PY_DISCARD: &str = r#"
+import socket, sys, time
+host, n = sys.argv[1], int(sys.argv[2])
+chunk = bytes(i & 255 for i in range(1 << 20))
+s = socket.create_connection((host, 9), timeout=10)
+s.settimeout(60)
+t0 = time.time()
+sent = 0
+while sent < n:
+    k = min(len(chunk), n - sent)
+    s.sendall(chunk[:k])
+    sent += k
+s.shutdown(socket.SHUT_WR)
+while s.recv(4096):
+    pass
+dt = max(time.time() - t0, 1e-6)
+s.close()
+print("discard: %d bytes in %.3f s, %.1f MB/s" % (sent, dt, sent / dt / 1e6))
+"#;
+
+/// Bytes the host sends to the guest's discard service in the receive segmentation tests.
+const DISCARD_BYTES: usize = 16 << 20;
+
+/// What one host-to-guest run over a tap saw.
+struct TapToGuest {
+    console: String,
+    /// The discard client's report line.
+    discard: String,
+    /// The echo client's report line.
+    echo: String,
+    /// Frames and bytes the host handed to the guest's NIC during the discard transfer.
+    frames: u64,
+    bytes: u64,
+}
+
+/// Boots the guest's `services` on a tap (QEMU given `qemu_extra`), sends it
+/// [`DISCARD_BYTES`] to discard, then echoes [`ECHO_BYTES`] through it.
+fn bulk_to_the_guest_over_a_tap(tag: &str, qemu_extra: &[&str]) -> Option<TapToGuest> {
+    let guest = services_on_a_tap(tag, qemu_extra)?;
+    let ns = &guest.ns;
+    let console = &guest.console;
+    let (frames0, bytes0) = tap_tx(ns);
+    let discard = ns
+        .exec(&[
+            "python3",
+            "-c",
+            PY_DISCARD,
+            "192.168.77.2",
+            &DISCARD_BYTES.to_string(),
+        ])
+        .unwrap_or_else(|e| panic!("discard client: {e}\n{}", console.join("\n")));
+    let (frames1, bytes1) = tap_tx(ns);
+    let echo = ns
+        .exec(&[
+            "python3",
+            "-c",
+            PY_ECHO,
+            "192.168.77.2",
+            &ECHO_BYTES.to_string(),
+        ])
+        .unwrap_or_else(|e| panic!("echo client: {e}\n{}", console.join("\n")));
+    eprintln!("{tag}: {}{tag}: {}", discard, echo.trim());
+    Some(TapToGuest {
+        console: guest.finish(),
+        discard,
+        echo,
+        frames: frames1 - frames0,
+        bytes: bytes1 - bytes0,
+    })
+}
+
+#[test]
+fn host_bulk_send_over_a_tap_reaches_the_guest_as_super_segments() {
+    let Some(run) = bulk_to_the_guest_over_a_tap("gro", &[]) else {
+        return;
+    };
+    // QEMU's tap with vnet headers also offers GUEST_TSO4 and mergeable buffers: taken.
+    assert!(
+        run.console.contains("offloads=csum+tso4+rxcsum+rxtso4"),
+        "receive segmentation not negotiated:\n{}",
+        run.console
+    );
+    assert!(run.discard.contains("discard: "), "{}", run.discard);
+    assert!(run.echo.contains("byte-exact"), "{}", run.echo);
+    assert!(run.bytes >= DISCARD_BYTES as u64);
+    // The host handed the guest's NIC frames longer than Ethernet allows, and the guest's
+    // driver gathered and passed them up (it says so when the first arrives).
+    assert!(
+        run.bytes / run.frames.max(1) > ETH_MAX_FRAME,
+        "{} frames for {} bytes: no super-segments",
+        run.frames,
+        run.bytes
+    );
+    assert!(
+        run.console.contains("virtio-net: receiving super-segments"),
+        "the driver saw no super-segment:\n{}",
+        run.console
+    );
+}
+
+#[test]
+fn host_bulk_send_over_a_tap_without_receive_segmentation_arrives_segmented() {
+    // The same NIC with GUEST_TSO4 switched off in QEMU: the host cuts every segment.
+    let Some(run) =
+        bulk_to_the_guest_over_a_tap("nogro", &["-global", "virtio-net-device.guest_tso4=off"])
+    else {
+        return;
+    };
+    assert!(
+        run.console.contains("offloads=csum+tso4+rxcsum") && !run.console.contains("rxtso4"),
+        "unexpected offloads:\n{}",
+        run.console
+    );
+    assert!(run.echo.contains("byte-exact"), "{}", run.echo);
+    assert!(run.bytes >= DISCARD_BYTES as u64);
+    assert!(
+        run.bytes / run.frames.max(1) <= ETH_MAX_FRAME,
+        "{} frames for {} bytes: longer than Ethernet allows",
+        run.frames,
+        run.bytes
+    );
+    assert!(!run.console.contains("virtio-net: receiving super-segments"));
 }

@@ -30,8 +30,8 @@ static INIT_ERROR: Once<&'static str> = Once::new();
 static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
 
 /// Finds the NIC (virtio-mmio from the command line, then PCI, then microvm's slots), routes its
-/// level-triggered interrupt and logs `rinet: nic up ...` (with the transmit offloads
-/// negotiated: `offloads=none`, `csum` or `csum+tso4`).
+/// level-triggered interrupt and logs `rinet: nic up ...` (with the offloads negotiated:
+/// `offloads=none`, or e.g. `csum+tso4+rxcsum+rxtso4` on a tap with vnet headers).
 pub fn init(cmdline: &str) -> Result<(), &'static str> {
     drivers::set_dma_ops(mem::dma_alloc_pages, mem::dma_free_pages);
     let probed = drivers::probe(cmdline, &PENDING).inspect_err(|e| {

@@ -17,6 +17,8 @@ pub mod feature {
     pub const GUEST_CSUM: u64 = 1 << 1;
     /// The device's MAC address is in the configuration space.
     pub const MAC: u64 = 1 << 5;
+    /// The driver takes TCPv4 super-segments on receive (requires `GUEST_CSUM`).
+    pub const GUEST_TSO4: u64 = 1 << 7;
     /// The device cuts TCPv4 super-segments (requires `CSUM`).
     pub const HOST_TSO4: u64 = 1 << 11;
     /// The device cuts super-segments with ECN (CWR) set (not negotiated by this driver).
@@ -147,6 +149,35 @@ pub fn offload_header(frame: &[u8], offload: TxOffload) -> Result<NetHdr, HdrErr
 
 /// `flags` on receive: the device (or the host behind it) vouches for the checksum.
 pub const F_DATA_VALID: u8 = 2;
+
+/// The fields of a received `virtio_net_hdr` the receive path acts on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RxHdr {
+    pub flags: u8,
+    pub gso_type: u8,
+    /// Buffers the frame spans (MRG_RXBUF only; read as 1 otherwise).
+    pub num_buffers: u16,
+}
+
+impl RxHdr {
+    /// Reads the header at the start of a received buffer; `merged` says whether the
+    /// `num_buffers` field exists (MRG_RXBUF). `None` if `bytes` is shorter than the header.
+    pub fn parse(bytes: &[u8], merged: bool) -> Option<RxHdr> {
+        let flags = *bytes.first()?;
+        let gso_type = *bytes.get(1)?;
+        let num_buffers = if merged {
+            u16::from_le_bytes([*bytes.get(10)?, *bytes.get(11)?])
+        } else {
+            bytes.get(HDR_LEN_LEGACY - 1)?;
+            1
+        };
+        Some(RxHdr {
+            flags,
+            gso_type,
+            num_buffers,
+        })
+    }
+}
 const PROTO_UDP: u8 = 17;
 /// The UDP checksum field's offset; 0 there means "no checksum" (RFC 768).
 const UDP_CHECKSUM_AT: usize = 6;

@@ -1,24 +1,45 @@
-//! The receive path: stocking the receive ring, NAPI-style rounds with interrupt
-//! suppression and a budget, hostile lengths clamped, and (with GUEST_CSUM) the checksum
-//! verdict for frames the device did not vouch for. Never blocks, never allocates.
+//! The receive ring: stocking it, NAPI-style rounds with interrupt suppression and a budget
+//! (counted in frames, with a bound on the buffers a round may take), used lengths clamped to
+//! the buffer, every buffer re-posted once its bytes are handed up. What happens to the bytes
+//! is [`super::rx_frame`]'s business. Never blocks, never allocates.
 
 use core::sync::atomic::Ordering;
 
 use virtio_drivers::transport::Transport;
 
-use super::hdr::{self, RxCheck};
-use super::{DriverCounters, VirtioNet, BUF_SIZE, MIN_FRAME, NO_BUF, QUEUE_RECEIVE, QUEUE_SIZE};
+use super::rx_frame::{HandUp, Sink, Step};
+use super::{VirtioNet, MAX_MERGE_BUFFERS, NO_BUF, QUEUE_RECEIVE, QUEUE_SIZE};
 
 impl<T: Transport> VirtioNet<T> {
-    /// Hands up to `budget` received frames to `sink` (`Device::receive`).
-    pub(super) fn receive_round(&mut self, budget: usize, sink: &mut dyn FnMut(&[u8])) -> usize {
+    /// Hands up to `budget` received frames to `sink` (`Device::receive` and
+    /// `Device::receive_owned`).
+    pub(super) fn receive_round(&mut self, budget: usize, mut sink: Sink<'_>) -> usize {
         // No used-buffer interrupts while we are polling anyway.
         self.set_interrupts(false);
         let mut n = 0;
-        while n < budget {
-            if self.receive_one(sink) {
-                n += 1;
-                continue;
+        // Buffers may be pieces of merged frames: bounded too, so a device that only ever
+        // returns pieces cannot keep the round going.
+        let mut buffers = 0;
+        let buffer_limit = budget.saturating_mul(MAX_MERGE_BUFFERS);
+        while n < budget && buffers < buffer_limit {
+            match self.receive_one(&mut sink) {
+                Step::Frame => {
+                    n += 1;
+                    buffers += 1;
+                    continue;
+                }
+                Step::Partial => {
+                    buffers += 1;
+                    continue;
+                }
+                Step::Empty => {}
+                Step::Stuck => {
+                    // The head of the used ring is not ours and will stay there: stop rather
+                    // than spin on it (counted in `rx_errors`).
+                    self.set_interrupts(true);
+                    self.reclaim_tx();
+                    return n;
+                }
             }
             // Ring empty: re-arm, then check once more for a frame that slipped in before the
             // device saw the re-arm (it would not interrupt for it).
@@ -63,74 +84,60 @@ impl<T: Transport> VirtioNet<T> {
         }
     }
 
-    /// Completes one used receive buffer and hands its frame to `sink`; returns false when the
-    /// ring is empty.
-    fn receive_one(&mut self, sink: &mut dyn FnMut(&[u8])) -> bool {
+    /// Takes the next used receive buffer from the ring: its number and the length the device
+    /// wrote, clamped to the buffer. `Ok(None)` when the ring is empty, `Err` when it returned
+    /// a token or chain this driver never posted (counted).
+    fn take_used(&mut self) -> Result<Option<(u16, usize)>, ()> {
         let Some(token) = self.rxq.peek_used() else {
-            return false;
+            return Ok(None);
         };
         let i = match self.rx_of_token.get(usize::from(token)) {
             Some(&i) if i != NO_BUF => i,
             _ => {
                 self.counters.rx_errors += 1;
-                return false;
+                return Err(());
             }
         };
         let buf = self.rx.buf(usize::from(i));
         // SAFETY: `buf` is the very buffer posted under this token.
-        let used = match unsafe { self.rxq.pop_used(token, &[], &mut [&mut *buf]) } {
-            Ok(len) => len as usize,
+        match unsafe { self.rxq.pop_used(token, &[], &mut [&mut *buf]) } {
+            Ok(len) => {
+                self.rx_of_token[usize::from(token)] = NO_BUF;
+                Ok(Some((i, (len as usize).min(self.rx_buf_size))))
+            }
             Err(_) => {
                 self.counters.rx_errors += 1;
-                return false;
-            }
-        };
-        self.rx_of_token[usize::from(token)] = NO_BUF;
-        let hdr = self.hdr_len;
-        match used.checked_sub(hdr) {
-            Some(len) => {
-                let len = len.min(BUF_SIZE - hdr);
-                let frame = &buf[hdr..hdr + len];
-                if len < MIN_FRAME {
-                    self.counters.rx_runts += 1;
-                    self.stats.rx_dropped += 1;
-                } else if self.offloads.rx_checksum
-                    && !Self::rx_checksum_ok(&mut self.counters, buf[0], frame)
-                {
-                    self.stats.rx_dropped += 1;
-                } else {
-                    self.stats.rx_packets += 1;
-                    self.stats.rx_bytes += len as u64;
-                    sink(frame);
-                }
-            }
-            None => {
-                self.counters.rx_errors += 1;
-                self.stats.rx_dropped += 1;
+                Err(())
             }
         }
-        self.post_rx(i);
-        true
     }
 
-    /// With GUEST_CSUM: whether a received frame may go up as checksum-verified; a frame
-    /// the device did not vouch for (`flags`) is checked here. Counts either way.
-    fn rx_checksum_ok(counters: &mut DriverCounters, flags: u8, frame: &[u8]) -> bool {
-        if flags & (hdr::F_NEEDS_CSUM | hdr::F_DATA_VALID) != 0 {
-            counters.rx_csum_device += 1;
-            return true;
-        }
-        match hdr::verify_rx(frame) {
-            RxCheck::Good => {
-                counters.rx_csum_verified += 1;
-                true
+    /// Completes one used receive buffer (a whole frame, or one piece of a merged one) and
+    /// re-posts it.
+    fn receive_one(&mut self, sink: &mut Sink<'_>) -> Step {
+        let (i, used) = match self.take_used() {
+            Ok(Some(taken)) => taken,
+            Ok(None) => return Step::Empty,
+            Err(()) => return Step::Stuck,
+        };
+        let hdr_len = self.hdr_len;
+        let buf = &self.rx.buf(usize::from(i))[..used];
+        let mut up = HandUp {
+            counters: &mut self.counters,
+            stats: &mut self.stats,
+            offloads: self.offloads,
+            spare: &mut self.spare,
+            sink,
+        };
+        let step = match self.merge.as_mut() {
+            None => {
+                up.single(buf, hdr_len);
+                Step::Frame
             }
-            RxCheck::NotChecked => true,
-            RxCheck::Bad => {
-                counters.rx_csum_errors += 1;
-                false
-            }
-        }
+            Some(merge) => up.piece(merge, buf, hdr_len),
+        };
+        self.post_rx(i);
+        step
     }
 
     /// Used-buffer notifications from both queues on or off (virtio 1.x §2.7.7).

@@ -11,13 +11,12 @@ use std::string::ToString;
 use super::*;
 
 const FEATURE_CSUM: u64 = 1 << 0;
-const FEATURE_GUEST_CSUM: u64 = 1 << 1;
-const FEATURE_GUEST_TSO4: u64 = 1 << 7;
+pub(super) const FEATURE_GUEST_CSUM: u64 = 1 << 1;
+pub(super) const FEATURE_GUEST_TSO4: u64 = 1 << 7;
 const FEATURE_HOST_TSO4: u64 = 1 << 11;
-const FEATURE_MRG_RXBUF: u64 = 1 << 15;
 const FEATURE_CTRL_VQ: u64 = 1 << 17;
 /// What QEMU's virtio-net offers with a tap backend that has vnet headers (among others).
-const TAP_OFFER: u64 = FEATURE_MAC
+pub(super) const TAP_OFFER: u64 = FEATURE_MAC
     | FEATURE_STATUS
     | FEATURE_VERSION_1
     | FEATURE_CSUM
@@ -30,14 +29,14 @@ const TAP_OFFER: u64 = FEATURE_MAC
 const SRC: Ipv4Addr = Ipv4Addr::new(192, 168, 77, 2);
 const DST: Ipv4Addr = Ipv4Addr::new(192, 168, 77, 1);
 /// TCP header with a timestamp option.
-const TCP_HDR: usize = 32;
+pub(super) const TCP_HDR: usize = 32;
 const TCP_CWR: u8 = 0x80;
-const TCP_ACK: u8 = 0x10;
-const TCP_PSH: u8 = 0x08;
+pub(super) const TCP_ACK: u8 = 0x10;
+pub(super) const TCP_PSH: u8 = 0x08;
 
 /// An Ethernet/IPv4/TCP frame carrying `payload` bytes, its TCP checksum left partial (as the
 /// stack leaves it for a device with checksum offload).
-fn tcp_frame(payload: usize, flags: u8) -> Vec<u8> {
+pub(super) fn tcp_frame(payload: usize, flags: u8) -> Vec<u8> {
     let total = 20 + TCP_HDR + payload;
     let mut f = std::vec![0u8; 14 + total];
     f[..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 1]);
@@ -93,7 +92,7 @@ fn device_completes_checksum(frame: &mut [u8], h: &NetHdr) {
     frame[at..at + 2].copy_from_slice(&c.to_be_bytes());
 }
 
-fn tcp_checksum_ok(frame: &[u8]) -> bool {
+pub(super) fn tcp_checksum_ok(frame: &[u8]) -> bool {
     checksum::verify_transport(SRC, DST, 6, &frame[34..])
 }
 
@@ -141,15 +140,17 @@ fn checksum_and_tso_are_negotiated_when_offered_and_nothing_else() {
             | FEATURE_VERSION_1
             | FEATURE_CSUM
             | FEATURE_HOST_TSO4
-            | FEATURE_GUEST_CSUM,
-        "no receive segmentation, no mergeable buffers, no control queue"
+            | FEATURE_GUEST_CSUM
+            | FEATURE_GUEST_TSO4
+            | FEATURE_MRG_RXBUF,
+        "receive segmentation with mergeable buffers, no control queue"
     );
     let caps = dev.capabilities();
     assert!(caps.tx_checksum);
     assert_eq!(caps.tso_max, TSO_MAX);
     assert!(caps.rx_checksum_verified);
     assert_eq!(caps.max_frame, MAX_FRAME);
-    assert_eq!(dev.offloads().to_string(), "csum+tso4+rxcsum");
+    assert_eq!(dev.offloads().to_string(), "csum+tso4+rxcsum+rxtso4");
 }
 
 #[test]
@@ -307,7 +308,10 @@ fn an_offload_request_for_a_non_tcp_frame_is_dropped_and_counted() {
 #[test]
 fn a_legacy_device_gets_the_ten_byte_header() {
     static PENDING: AtomicBool = AtomicBool::new(false);
-    let (mut dev, fake) = device_offering(&PENDING, TAP_OFFER & !FEATURE_VERSION_1);
+    // Without receive segmentation, mergeable buffers (which have a 12-byte header) are not
+    // taken either.
+    let offer = TAP_OFFER & !FEATURE_VERSION_1 & !FEATURE_GUEST_TSO4;
+    let (mut dev, fake) = device_offering(&PENDING, offer);
     assert_eq!(fake.0.borrow().accepted & FEATURE_MRG_RXBUF, 0);
     let mut f = tcp_frame(500, TCP_ACK);
     let offload = TxOffload {
@@ -322,7 +326,7 @@ fn a_legacy_device_gets_the_ten_byte_header() {
 }
 
 /// A TCP frame with its checksum complete (as a remote sender puts it on the wire).
-fn finished_tcp_frame(payload: usize) -> Vec<u8> {
+pub(super) fn finished_tcp_frame(payload: usize) -> Vec<u8> {
     let mut f = tcp_frame(payload, TCP_ACK);
     complete_tcp_checksum(&mut f[34..]).unwrap();
     assert!(tcp_checksum_ok(&f));
