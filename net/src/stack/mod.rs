@@ -44,7 +44,7 @@ use crate::neigh::NeighTable;
 use crate::rand::Rng;
 use crate::route::{Fib, RouteEntry, RouteKind};
 use crate::snmp::{ArpStats, IcmpStats, IpDropStats, IpStats, LinkStats, UdpStats};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::udp::UdpTable;
 use crate::wire::MacAddr;
 
@@ -71,6 +71,10 @@ pub const FRAME_POOL_BUF_MAX: usize = 16 * 1024;
 /// flush): a few super-segments' worth, so a ring that fills during a burst delays frames
 /// instead of losing them, and a device that stays full cannot make the stack hoard memory.
 pub const TX_BACKLOG_BYTES: usize = 256 * 1024;
+/// How soon `poll_at` asks for a retry while frames wait for a full ring: soon, but not at
+/// once, so a host with nothing else to do sleeps until the device has sent some (a receive
+/// interrupt, the peer's ACKs, usually comes first) instead of spinning on the ring.
+pub const TX_RETRY: Duration = Duration::from_millis(1);
 
 /// Where a transport hands segments: `(src, dst, segment)`; src 0.0.0.0 = the route's.
 pub type SegmentSink<'a> = dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8]) -> Result<(), Errno> + 'a;
@@ -241,6 +245,10 @@ struct Core {
     /// next flush; at most [`TX_BACKLOG_BYTES`] (beyond, frames are dropped and counted).
     tx_backlog: VecDeque<(usize, Vec<u8>, TxOffload)>,
     tx_backlog_bytes: usize,
+    /// When to retry the backlog ([`TX_RETRY`] after the last refusal).
+    tx_retry_at: Option<Instant>,
+    /// The latest time a poll or send was given.
+    clock: Instant,
     /// The last successful route lookup (see `Core::route`).
     route_cache: core::cell::Cell<Option<(Ipv4Addr, Route)>>,
     /// Empty frame buffers for the outbox, bounded by [`FRAME_POOL`].
@@ -295,6 +303,8 @@ impl Stack {
                 outbox: Vec::new(),
                 tx_backlog: VecDeque::new(),
                 tx_backlog_bytes: 0,
+                tx_retry_at: None,
+                clock: Instant::ZERO,
                 frame_pool: Vec::new(),
                 route_cache: core::cell::Cell::new(None),
                 local_errors: VecDeque::new(),
@@ -404,6 +414,7 @@ impl Stack {
     /// deliver local errors, drain `upper`'s output and transmit the burst. Returns whether
     /// anything was received or sent.
     pub fn poll(&mut self, now: Instant, upper: &mut dyn TransportHandler) -> bool {
+        self.core.clock = self.core.clock.max(now);
         self.core.more_work = false;
         let mut work = false;
         for (i, dev) in self.devices.iter_mut().enumerate() {
@@ -474,7 +485,7 @@ impl Stack {
             .iter()
             .filter_map(|i| i.neigh.poll_at())
             .min();
-        [neigh, self.core.reasm.poll_at()]
+        [neigh, self.core.reasm.poll_at(), self.core.tx_retry_at]
             .into_iter()
             .flatten()
             .min()
@@ -507,10 +518,9 @@ impl Stack {
         for (i, frame, offload) in outbox.drain(..) {
             self.transmit_one(i, frame, offload, &mut kicked, &mut full);
         }
-        if !self.core.tx_backlog.is_empty() {
-            // Come back soon: the device frees ring slots as it sends.
-            self.core.more_work = true;
-        }
+        // Come back soon (not at once): the device frees ring slots as it sends.
+        self.core.tx_retry_at =
+            (!self.core.tx_backlog.is_empty()).then(|| self.core.clock + TX_RETRY);
         // Keep the outbox's capacity (frames queued during the loop cannot exist: nothing
         // above produces any).
         self.core.outbox = outbox;

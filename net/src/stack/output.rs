@@ -61,6 +61,7 @@ impl Core {
         offload: TxOffload,
         fill: &mut dyn FnMut(&mut Vec<u8>),
     ) -> Result<(), Errno> {
+        self.clock = self.clock.max(now);
         let mut frame = self.take_frame();
         frame.extend_from_slice(&[0u8; HEADROOM]);
         fill(&mut frame);
