@@ -576,11 +576,11 @@ const ETH_MAX_FRAME: u64 = 1514;
 /// What one bulk run over a tap saw.
 struct TapBulk {
     console: String,
-    /// The chargen client's report line.
+    /// The bulk client's report line.
     client: String,
     /// The echo client's report line.
     echo: String,
-    /// Frames and bytes the tap took from the guest's NIC during the transfer.
+    /// Frames and bytes the tap counted (in the transfer's direction) during the transfer.
     frames: u64,
     bytes: u64,
 }
@@ -680,24 +680,25 @@ fn services_on_a_tap(tag: &str, qemu_extra: &[&str]) -> Option<TapGuest> {
     })
 }
 
-/// Boots the guest's `services` on a tap in a fresh namespace (QEMU given `qemu_extra`),
-/// has a host client read [`BULK_BYTES`] of chargen from it and check them. None (after
-/// saying why) when the machine cannot host the test.
-fn bulk_from_the_guest_over_a_tap(tag: &str, qemu_extra: &[&str]) -> Option<TapBulk> {
+/// Boots the guest's `services` on a tap in a fresh namespace (QEMU given `qemu_extra`), runs
+/// the host client `script` for `bytes` against it with the tap's `counters` sampled around
+/// it, then echoes [`ECHO_BYTES`] through the guest. None (after saying why) when the machine
+/// cannot host the test.
+fn bulk_over_a_tap(
+    tag: &str,
+    qemu_extra: &[&str],
+    script: &str,
+    bytes: usize,
+    counters: fn(&Netns) -> (u64, u64),
+) -> Option<TapBulk> {
     let guest = services_on_a_tap(tag, qemu_extra)?;
     let ns = &guest.ns;
     let console = &guest.console;
-    let (frames0, bytes0) = tap_rx(ns);
+    let (frames0, bytes0) = counters(ns);
     let client = ns
-        .exec(&[
-            "python3",
-            "-c",
-            PY_CHARGEN,
-            "192.168.77.2",
-            &BULK_BYTES.to_string(),
-        ])
-        .unwrap_or_else(|e| panic!("chargen client: {e}\n{}", console.join("\n")));
-    let (frames1, bytes1) = tap_rx(ns);
+        .exec(&["python3", "-c", script, "192.168.77.2", &bytes.to_string()])
+        .unwrap_or_else(|e| panic!("bulk client: {e}\n{}", console.join("\n")));
+    let (frames1, bytes1) = counters(ns);
     let echo = ns
         .exec(&[
             "python3",
@@ -715,6 +716,12 @@ fn bulk_from_the_guest_over_a_tap(tag: &str, qemu_extra: &[&str]) -> Option<TapB
         frames: frames1 - frames0,
         bytes: bytes1 - bytes0,
     })
+}
+
+/// [`bulk_over_a_tap`] with a host client reading [`BULK_BYTES`] of chargen from the guest
+/// (the tap's receive counters: frames from the guest's NIC).
+fn bulk_from_the_guest_over_a_tap(tag: &str, qemu_extra: &[&str]) -> Option<TapBulk> {
+    bulk_over_a_tap(tag, qemu_extra, PY_CHARGEN, BULK_BYTES, tap_rx)
 }
 
 #[test]
@@ -808,52 +815,10 @@ print("discard: %d bytes in %.3f s, %.1f MB/s" % (sent, dt, sent / dt / 1e6))
 /// Bytes the host sends to the guest's discard service in the receive segmentation tests.
 const DISCARD_BYTES: usize = 16 << 20;
 
-/// What one host-to-guest run over a tap saw.
-struct TapToGuest {
-    console: String,
-    /// The discard client's report line.
-    discard: String,
-    /// The echo client's report line.
-    echo: String,
-    /// Frames and bytes the host handed to the guest's NIC during the discard transfer.
-    frames: u64,
-    bytes: u64,
-}
-
-/// Boots the guest's `services` on a tap (QEMU given `qemu_extra`), sends it
-/// [`DISCARD_BYTES`] to discard, then echoes [`ECHO_BYTES`] through it.
-fn bulk_to_the_guest_over_a_tap(tag: &str, qemu_extra: &[&str]) -> Option<TapToGuest> {
-    let guest = services_on_a_tap(tag, qemu_extra)?;
-    let ns = &guest.ns;
-    let console = &guest.console;
-    let (frames0, bytes0) = tap_tx(ns);
-    let discard = ns
-        .exec(&[
-            "python3",
-            "-c",
-            PY_DISCARD,
-            "192.168.77.2",
-            &DISCARD_BYTES.to_string(),
-        ])
-        .unwrap_or_else(|e| panic!("discard client: {e}\n{}", console.join("\n")));
-    let (frames1, bytes1) = tap_tx(ns);
-    let echo = ns
-        .exec(&[
-            "python3",
-            "-c",
-            PY_ECHO,
-            "192.168.77.2",
-            &ECHO_BYTES.to_string(),
-        ])
-        .unwrap_or_else(|e| panic!("echo client: {e}\n{}", console.join("\n")));
-    eprintln!("{tag}: {}{tag}: {}", discard, echo.trim());
-    Some(TapToGuest {
-        console: guest.finish(),
-        discard,
-        echo,
-        frames: frames1 - frames0,
-        bytes: bytes1 - bytes0,
-    })
+/// [`bulk_over_a_tap`] with a host client sending [`DISCARD_BYTES`] to the guest's discard
+/// service (the tap's transmit counters: frames the host handed to the guest's NIC).
+fn bulk_to_the_guest_over_a_tap(tag: &str, qemu_extra: &[&str]) -> Option<TapBulk> {
+    bulk_over_a_tap(tag, qemu_extra, PY_DISCARD, DISCARD_BYTES, tap_tx)
 }
 
 #[test]
@@ -867,7 +832,7 @@ fn host_bulk_send_over_a_tap_reaches_the_guest_as_super_segments() {
         "receive segmentation not negotiated:\n{}",
         run.console
     );
-    assert!(run.discard.contains("discard: "), "{}", run.discard);
+    assert!(run.client.contains("discard: "), "{}", run.client);
     assert!(run.echo.contains("byte-exact"), "{}", run.echo);
     assert!(run.bytes >= DISCARD_BYTES as u64);
     // The host handed the guest's NIC frames longer than Ethernet allows, and the guest's
