@@ -44,8 +44,9 @@ impl Device for Port {
             max_frame: self.mtu + 14,
             tso_max: if self.offload { 65535 } else { 0 },
             // The link queues frames as `Vec`s the receiver may keep (smoltcp's receive
-            // token hands its buffer over the same way).
-            rx_owned: true,
+            // token hands its buffer over the same way). Only worth it where frames can
+            // carry super-segments: TCP keeps payloads of 8 KiB or more, never an MTU's.
+            rx_owned: self.offload,
         }
     }
     fn receive(&mut self, budget: usize, sink: &mut dyn FnMut(&[u8])) -> usize {
