@@ -91,6 +91,24 @@ pub fn split_tcp(
     scratch: &mut Vec<u8>,
     out: &mut dyn FnMut(&[u8]),
 ) -> Result<(), NotTcp> {
+    cut_tcp(src, dst, &[], segment, mss, scratch, &mut |_, _, _| {}, out)
+}
+
+/// The one cutting loop: each piece is built in `buf` as `head` (headers to repeat in front,
+/// possibly none), the TCP header with its own sequence number, flags and checksum, and at
+/// most `mss` bytes of payload; `fix_head(head, piece index, TCP length)` then adjusts the
+/// repeated headers before `out` gets the piece.
+#[allow(clippy::too_many_arguments)]
+fn cut_tcp(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    head: &[u8],
+    segment: &[u8],
+    mss: usize,
+    buf: &mut Vec<u8>,
+    fix_head: &mut dyn FnMut(&mut [u8], usize, usize),
+    out: &mut dyn FnMut(&[u8]),
+) -> Result<(), NotTcp> {
     let hl = tcp_header_len(segment)?;
     if mss == 0 {
         return Err(NotTcp);
@@ -99,13 +117,16 @@ pub fn split_tcp(
     let seq = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
     let all_flags = header[13];
     let count = payload.len().div_ceil(mss).max(1);
+    let at = head.len();
     for i in 0..count {
         let piece = &payload[(i * mss).min(payload.len())..((i + 1) * mss).min(payload.len())];
-        scratch.clear();
-        scratch.extend_from_slice(header);
-        scratch.extend_from_slice(piece);
+        buf.clear();
+        buf.extend_from_slice(head);
+        buf.extend_from_slice(header);
+        buf.extend_from_slice(piece);
+        let (head_part, tcp) = buf.split_at_mut(at);
         let s = seq.wrapping_add((i * mss) as u32);
-        scratch[4..8].copy_from_slice(&s.to_be_bytes());
+        tcp[4..8].copy_from_slice(&s.to_be_bytes());
         let mut fl = all_flags;
         if i != 0 {
             fl &= !flags::CWR;
@@ -113,11 +134,12 @@ pub fn split_tcp(
         if i + 1 != count {
             fl &= !(flags::FIN | flags::PSH);
         }
-        scratch[13] = fl;
-        scratch[TCP_CHECKSUM_AT..TCP_CHECKSUM_AT + 2].fill(0);
-        let c = checksum::transport_checksum(src, dst, protocol::TCP, scratch);
-        scratch[TCP_CHECKSUM_AT..TCP_CHECKSUM_AT + 2].copy_from_slice(&c.to_be_bytes());
-        out(scratch);
+        tcp[13] = fl;
+        tcp[TCP_CHECKSUM_AT..TCP_CHECKSUM_AT + 2].fill(0);
+        let c = checksum::transport_checksum(src, dst, protocol::TCP, tcp);
+        tcp[TCP_CHECKSUM_AT..TCP_CHECKSUM_AT + 2].copy_from_slice(&c.to_be_bytes());
+        fix_head(head_part, i, tcp.len());
+        out(buf);
     }
     Ok(())
 }
@@ -130,11 +152,33 @@ pub fn finish_frame(
     offload: TxOffload,
     out: &mut dyn FnMut(&[u8]),
 ) -> Result<(), NotTcp> {
+    finish_at(frame, ETH_LEN, offload, out)
+}
+
+/// [`finish_frame`] for an IPv4 packet without a link header (the stack's queue for a next
+/// hop that is still being resolved holds packets, not frames).
+pub fn finish_packet(
+    packet: &[u8],
+    offload: TxOffload,
+    out: &mut dyn FnMut(&[u8]),
+) -> Result<(), NotTcp> {
+    finish_at(packet, 0, offload, out)
+}
+
+/// [`finish_frame`] with the IPv4 header at `ip_at` of `buf`. Each piece's IPv4 header gets
+/// its own total length, an identification one higher than the previous piece's, and its
+/// own checksum.
+fn finish_at(
+    buf: &[u8],
+    ip_at: usize,
+    offload: TxOffload,
+    out: &mut dyn FnMut(&[u8]),
+) -> Result<(), NotTcp> {
     if offload.is_none() {
-        out(frame);
+        out(buf);
         return Ok(());
     }
-    let ip = frame.get(ETH_LEN..).ok_or(NotTcp)?;
+    let ip = buf.get(ip_at..).ok_or(NotTcp)?;
     let ihl = usize::from(ip.first().ok_or(NotTcp)? & 0x0f) * 4;
     if ip.len() < 20 || ihl < 20 || ip[0] >> 4 != 4 || ip[9] != protocol::TCP {
         return Err(NotTcp);
@@ -145,32 +189,31 @@ pub fn finish_frame(
     }
     let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
     let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-    let segment = &ip[ihl..total];
-    let head = &frame[..ETH_LEN + ihl];
     let ident = u16::from_be_bytes([ip[4], ip[5]]);
     let mss = if offload.tcp_mss == 0 {
         usize::MAX
     } else {
         usize::from(offload.tcp_mss)
     };
-    let mut scratch = Vec::new();
-    let mut piece_frame =
-        Vec::with_capacity(head.len() + segment.len().min(mss.saturating_add(60)));
-    let mut n: u16 = 0;
-    split_tcp(src, dst, segment, mss, &mut scratch, &mut |seg| {
-        piece_frame.clear();
-        piece_frame.extend_from_slice(head);
-        piece_frame.extend_from_slice(seg);
-        let ipl = &mut piece_frame[ETH_LEN..];
-        let len = (ihl + seg.len()) as u16;
-        ipl[2..4].copy_from_slice(&len.to_be_bytes());
-        ipl[4..6].copy_from_slice(&ident.wrapping_add(n).to_be_bytes());
-        ipl[10..12].fill(0);
-        let c = checksum::checksum(&ipl[..ihl]);
-        ipl[10..12].copy_from_slice(&c.to_be_bytes());
-        n = n.wrapping_add(1);
-        out(&piece_frame);
-    })
+    let mut piece = Vec::new();
+    cut_tcp(
+        src,
+        dst,
+        &buf[..ip_at + ihl],
+        &ip[ihl..total],
+        mss,
+        &mut piece,
+        &mut |head, i, tcp_len| {
+            let ipl = &mut head[ip_at..];
+            let len = (ihl + tcp_len) as u16;
+            ipl[2..4].copy_from_slice(&len.to_be_bytes());
+            ipl[4..6].copy_from_slice(&ident.wrapping_add(i as u16).to_be_bytes());
+            ipl[10..12].fill(0);
+            let c = checksum::checksum(&ipl[..ihl]);
+            ipl[10..12].copy_from_slice(&c.to_be_bytes());
+        },
+        out,
+    )
 }
 
 #[cfg(test)]

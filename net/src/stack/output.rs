@@ -1,7 +1,6 @@
 //! Transmit path: a datagram → route → IPv4 header (+ fragmentation) → neighbour resolution →
 //! an Ethernet frame in the outbox; plus the ARP and ICMP-error frames the stack originates.
 
-use alloc::vec;
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 
@@ -10,7 +9,7 @@ use crate::errno::Errno;
 use crate::icmp::{build_error, may_send_error, IcmpError};
 use crate::ipv4::fragment;
 use crate::neigh::Action;
-use crate::offload::{complete_tcp_checksum, finish_frame, split_tcp, TxOffload};
+use crate::offload::{complete_tcp_checksum, finish_frame, finish_packet, TxOffload};
 use crate::time::Instant;
 use crate::wire::arp::{ArpOp, ArpRepr, PACKET_LEN as ARP_LEN};
 use crate::wire::ethernet::{ethertype, EthernetRepr, HEADER_LEN as ETH_LEN};
@@ -166,8 +165,7 @@ impl Core {
             }
         }
         if tso {
-            // A super-segment waiting for ARP, or too large for the device: send its
-            // segments one by one through the ordinary path.
+            // A super-segment whose next hop waits for ARP: its segments wait one by one.
             return self.send_super_segment_cut(now, &repr, &route, frame, offload);
         }
         if offload.tcp_checksum {
@@ -191,51 +189,37 @@ impl Core {
         result
     }
 
-    /// The slow path of a super-segment (its next hop waits for ARP): cut it, and queue each
-    /// segment with its own IPv4 header through the neighbour layer, as the ordinary slow path
-    /// queues fragments. (Not through `send_ipv4_frame` again: that keeps the hot path free of
-    /// recursion, so it stays inlined.)
+    /// The slow path of a super-segment (its next hop waits for ARP): cut it as a NIC would
+    /// (`offload::finish_packet`), and queue each segment through the neighbour layer, as the
+    /// ordinary slow path queues fragments. (Not through `send_ipv4_frame` again: that keeps
+    /// the hot path free of recursion, so it stays inlined.)
     #[inline(never)]
     fn send_super_segment_cut(
         &mut self,
         now: Instant,
         repr: &Ipv4Repr,
         route: &Route,
-        frame: &[u8],
+        frame: &mut [u8],
         offload: TxOffload,
     ) -> Result<(), Errno> {
+        // Cannot fail: the headroom holds the header.
+        let _ = repr.emit(&mut frame[ETH_LEN..]);
         self.link.out_gso_software += 1;
-        let mut pieces = Vec::new();
-        let mut scratch = Vec::new();
-        let _ = split_tcp(
-            repr.src,
-            repr.dst,
-            &frame[HEADROOM..],
-            usize::from(offload.tcp_mss),
-            &mut scratch,
-            &mut |p| pieces.push(p.to_vec()),
-        );
         let mut result = Ok(());
-        for (k, piece) in pieces.into_iter().enumerate() {
-            if k > 0 {
-                self.ip.out_requests += 1;
-            }
-            let piece_repr = Ipv4Repr {
-                payload_len: piece.len(),
-                ident: if k == 0 {
-                    repr.ident
-                } else {
-                    self.ids.next(repr.src, repr.dst, repr.protocol)
-                },
-                ..*repr
-            };
-            let mut packet = vec![0u8; IP_LEN];
-            // Cannot fail: the buffer holds the header.
-            let _ = piece_repr.emit(&mut packet);
-            packet.extend_from_slice(&piece);
-            if let Err(e) = self.output_packet(now, route.iface, route.next_hop, repr.dst, packet) {
+        let mut pieces = 0u64;
+        let cut = finish_packet(&frame[ETH_LEN..], offload, &mut |packet| {
+            pieces += 1;
+            if let Err(e) =
+                self.output_packet(now, route.iface, route.next_hop, repr.dst, packet.to_vec())
+            {
                 result = Err(e);
             }
+        });
+        // One output request per segment that left (the super-segment counted as the first).
+        self.ip.out_requests += pieces.saturating_sub(1);
+        if cut.is_err() {
+            self.cut_failed();
+            return Err(Errno::EINVAL);
         }
         result
     }
@@ -250,16 +234,28 @@ impl Core {
         offload: TxOffload,
     ) -> Result<(), Errno> {
         let mut pieces = Vec::new();
-        let _ = finish_frame(frame, offload, &mut |f| {
+        let cut = finish_frame(frame, offload, &mut |f| {
             let mut buf = self.take_frame();
             buf.extend_from_slice(f);
             pieces.push(buf);
         });
+        if cut.is_err() {
+            self.cut_failed();
+            return Err(Errno::EINVAL);
+        }
         self.link.out_gso_software += 1;
         for p in pieces {
             self.outbox.push((iface, p, TxOffload::NONE));
         }
         Ok(())
+    }
+
+    /// A segment that asked for an offload was not the IPv4/TCP packet it claimed to be (the
+    /// transport built it wrong): dropped and counted, never sent half-finished.
+    #[cold]
+    fn cut_failed(&mut self) {
+        debug_assert!(false, "a transport handed over a malformed offload segment");
+        self.ip.out_discards += 1;
     }
 
     /// Frame one IPv4 packet (≤ MTU) for `iface`: loopback directly, broadcast and multicast
@@ -496,7 +492,9 @@ impl Core {
     }
 }
 
-/// Finish the partial checksum of a TCP segment the stack built itself (cannot be malformed).
+/// Finish the partial checksum of a TCP segment the stack built itself (at least a TCP
+/// header long: it cannot fail).
 fn finish_checksum(segment: &mut [u8]) {
-    let _ = complete_tcp_checksum(segment);
+    let done = complete_tcp_checksum(segment);
+    debug_assert!(done.is_ok());
 }

@@ -237,13 +237,11 @@ impl Tcb {
 
     pub(crate) fn enter_time_wait(&mut self, cx: &mut Shared, now: Instant) {
         self.set_state(&mut cx.stats, State::TimeWait);
-        // Everything sent was acknowledged: the send buffer goes, and the receive buffer
-        // keeps only what is still unread. A host that opens and closes many connections
-        // holds thousands of TIME-WAIT blocks, which must not hold buffers too.
-        if self.snd_buf.is_empty() {
-            self.snd_buf = alloc::collections::VecDeque::new();
-        }
-        self.rcv_buf.shrink_to_fit();
+        // Everything sent was acknowledged: the emptied send buffer goes, and the receive
+        // buffer keeps little beyond what is still unread (as under memory pressure). A host
+        // that opens and closes many connections holds thousands of TIME-WAIT blocks, which
+        // must not hold buffers too.
+        self.reclaim();
         self.timewait_at = Some(now + cx.config.time_wait);
         self.rto_at = None;
         self.persist_at = None;

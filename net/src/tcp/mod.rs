@@ -671,8 +671,11 @@ impl Tcp {
         segment: &[u8],
         checksum_verified: bool,
     ) -> bool {
+        // A caller that never handed over the previous frame: that segment's bytes are lost.
+        if self.adopt_target.is_some() {
+            self.abandon_adoption();
+        }
         self.cx.adopt = Adopt::Allowed;
-        self.adopt_target = None;
         self.input(now, src, dst, segment, checksum_verified);
         if matches!(self.cx.adopt, Adopt::Wanted { .. }) && self.adopt_target.is_some() {
             return true;
@@ -720,12 +723,34 @@ impl Tcp {
             Self::charge(&mut self.cx.mem, tcb);
             return;
         }
-        // Not the frame the segment came in: its bytes are lost to us, and the stream
-        // cannot go on without them.
-        debug_assert!(false, "adopt: not the frame of the adopted segment");
+        // Not the frame the segment came in.
+        self.adopt_target = Some((idx, gen));
+        self.abandon_adoption();
+    }
+
+    /// The frame of a kept segment will not come (the caller broke `input_adoptable`'s
+    /// contract): its bytes are lost to us and the stream cannot go on without them, so the
+    /// connection is reset with ECONNABORTED.
+    #[cold]
+    fn abandon_adoption(&mut self) {
+        debug_assert!(false, "a kept segment's frame was not handed over");
+        self.cx.adopt = Adopt::Off;
+        let Some((idx, gen)) = self.adopt_target.take() else {
+            return;
+        };
+        if self.slots.get(idx).is_none_or(|s| s.gen != gen) {
+            return;
+        }
+        let Some(Slot {
+            sock: Some(Sock::Conn(tcb)),
+            ..
+        }) = self.slots.get_mut(idx)
+        else {
+            return;
+        };
         tcb.rcv_buf.cancel_adopted();
         tcb.error = Some(crate::errno::Errno::ECONNABORTED);
-        socket::reset_connection(tcb, &mut self.cx);
+        socket::reset(tcb, &mut self.cx);
         self.after(idx);
     }
 
@@ -742,19 +767,22 @@ impl Tcp {
                 return;
             }
             // Finished segments only: what a device would have done, done here.
-            if offload.tcp_mss == 0 {
-                let _ = crate::offload::complete_tcp_checksum(&mut scratch);
+            // TCP built the segment: it is well formed, so neither can fail.
+            let done = if offload.tcp_mss == 0 {
+                let r = crate::offload::complete_tcp_checksum(&mut scratch);
                 emit(src, dst, &scratch);
+                r
             } else {
-                let _ = crate::offload::split_tcp(
+                crate::offload::split_tcp(
                     src,
                     dst,
                     &scratch,
                     usize::from(offload.tcp_mss),
                     &mut piece,
                     &mut |seg| emit(src, dst, seg),
-                );
-            }
+                )
+            };
+            debug_assert!(done.is_ok());
         });
         self.scratch = scratch;
     }

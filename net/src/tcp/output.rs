@@ -82,7 +82,8 @@ impl Tcb {
         field as u16
     }
 
-    /// Build and emit one segment, counting it.
+    /// Build and emit one segment (a super-segment with TSO), counting it; returns how many
+    /// segments it makes on the wire.
     #[allow(clippy::too_many_arguments)]
     fn send_segment(
         &mut self,
@@ -93,7 +94,7 @@ impl Tcb {
         data_at: usize,
         len: usize,
         emit: &mut EmitInPlace,
-    ) {
+    ) -> u32 {
         let syn = fl & flags::SYN != 0;
         let mut options = TcpOptions::default();
         if syn {
@@ -179,6 +180,7 @@ impl Tcb {
         if len > 0 {
             self.on_data_sent(cx, now);
         }
+        pieces
     }
 
     /// Send a segment that occupies sequence space, tracking SND.NXT, SND.MAX, the RTO timer,
@@ -203,14 +205,6 @@ impl Tcb {
         let end = seq + seg_len;
         let retrans = seq < self.snd_max;
         if retrans {
-            let pieces = if cx.config.tso_max != 0 {
-                let mss = self.send_mss() as usize;
-                len.div_ceil(mss).max(1)
-            } else {
-                1
-            };
-            cx.stats.retrans_segs += pieces as u64;
-            self.total_retrans = self.total_retrans.wrapping_add(pieces as u32);
             self.bytes_retrans = self.bytes_retrans.saturating_add(len as u64);
             self.rtt_timing = None;
             if seq == self.snd_una && self.in_recovery {
@@ -222,7 +216,11 @@ impl Tcb {
         if end > self.snd_max {
             self.tail_seg = seq;
         }
-        self.send_segment(cx, now, seq, fl, data_at, len, emit);
+        let pieces = self.send_segment(cx, now, seq, fl, data_at, len, emit);
+        if retrans {
+            cx.stats.retrans_segs += u64::from(pieces);
+            self.total_retrans = self.total_retrans.wrapping_add(pieces);
+        }
         self.last_send = now;
         if advance_nxt && end > self.snd_nxt {
             self.snd_nxt = end;

@@ -71,18 +71,7 @@ impl Tcb {
                 return Some(rst);
             }
             if base_off == self.rcv_off {
-                if data.len() >= ADOPT_MIN && cx.adopt == Adopt::Allowed && !self.rd_shutdown {
-                    // Kept in its frame, which `Tcp::adopt` hands over next.
-                    cx.adopt = Adopt::Wanted {
-                        addr: data.as_ptr() as usize,
-                        len: data.len(),
-                    };
-                    self.rcv_buf.push_adopted(data.len());
-                    self.rcv_nxt = self.rcv_nxt + data.len() as u32;
-                    self.rcv_off += data.len() as u64;
-                } else {
-                    self.deliver(data);
-                }
+                self.deliver(data, &mut cx.adopt);
                 let filled_hole = self.pull_ooo();
                 if filled_hole {
                     self.check_ooo_fin(cx, now);
@@ -123,8 +112,19 @@ impl Tcb {
         None
     }
 
-    fn deliver(&mut self, data: &[u8]) {
-        if !self.rd_shutdown {
+    /// Queue in-order `data` for the application and move RCV.NXT past it. When `adopt`
+    /// allows it (`Tcp::input_adoptable`) a large payload is kept in its frame, which
+    /// `Tcp::adopt` hands over next, instead of being copied.
+    fn deliver(&mut self, data: &[u8], adopt: &mut Adopt) {
+        if self.rd_shutdown {
+            // Discarded after SHUT_RD.
+        } else if data.len() >= ADOPT_MIN && *adopt == Adopt::Allowed {
+            *adopt = Adopt::Wanted {
+                addr: data.as_ptr() as usize,
+                len: data.len(),
+            };
+            self.rcv_buf.push_adopted(data.len());
+        } else {
             // Grow to the promise (charged when the window opened), not by doubling:
             // host-wide memory then never holds more than it admitted.
             let promised = self.rcv_buf.len() + self.rcv_wnd() as usize;
@@ -147,7 +147,7 @@ impl Tcb {
             let end = start + run.len() as u64;
             if end > self.rcv_off {
                 let skip = (self.rcv_off - start) as usize;
-                self.deliver(&run[skip..]);
+                self.deliver(&run[skip..], &mut Adopt::Off);
             }
             any = true;
         }

@@ -165,9 +165,12 @@ impl RecvQueue {
         let n = out.len().min(self.len());
         let mut done = 0;
         let (a, b) = self.ring.as_slices();
+        // Bytes whose frame is still to come (never seen by a reader: `Tcp::adopt` fills
+        // them in the same call that queued them) end what can be read.
+        let ready = self.chunks.iter().take_while(|c| !c.pending);
         for part in [a, b]
             .into_iter()
-            .chain(self.chunks.iter().map(|c| &c.buf[c.start..c.end]))
+            .chain(ready.map(|c| &c.buf[c.start..c.end]))
         {
             if done == n {
                 break;
@@ -204,11 +207,6 @@ impl RecvQueue {
                 self.chunks.pop_front();
             }
         }
-    }
-
-    /// Give back the ring's spare capacity.
-    pub fn shrink_to_fit(&mut self) {
-        self.ring.shrink_to_fit();
     }
 
     /// Under memory pressure: an empty ring frees its buffer, a mostly empty one shrinks to

@@ -648,11 +648,7 @@ fn shut_write(tcb: &mut Tcb, cx: &mut Shared) {
 }
 
 /// Reset the connection from our side (abort, or close with unread data).
-pub(crate) fn reset_connection(tcb: &mut Tcb, cx: &mut Shared) {
-    reset(tcb, cx);
-}
-
-fn reset(tcb: &mut Tcb, cx: &mut Shared) {
+pub(crate) fn reset(tcb: &mut Tcb, cx: &mut Shared) {
     if matches!(
         tcb.state,
         State::SynReceived
