@@ -50,11 +50,8 @@ const SETTLE_ROUNDS: usize = 64;
 /// script time need few steps. Bounds a timer that keeps re-arming at the same instant.
 const MAX_TIMER_STEPS: usize = 100_000;
 /// How long the main thread waits (wall clock) for a woken blocking call to run before it
-/// moves virtual time on without it. A woken call runs within microseconds on an idle
-/// machine; the bound only matters when the machine is so loaded that the thread is not
-/// scheduled (200 ms was too short under a parallel `cargo test` and QEMU builds: the read
-/// then returned after the clock had moved on).
-const WAITER_GRACE: WallDuration = WallDuration::from_millis(2000);
+/// moves virtual time on without it.
+const WAITER_GRACE: WallDuration = WallDuration::from_millis(200);
 /// Wall-clock period at which a sleeping blocking call re-checks (a lost wakeup costs this).
 const WAITER_TICK: WallDuration = WallDuration::from_millis(100);
 /// Largest buffer the shim copies for one read/write (larger requests are served partly, as
@@ -80,6 +77,10 @@ pub struct State {
     seen: u64,
     /// Blocking calls asleep (packetdrill has at most one in flight).
     waiters: u32,
+    /// Virtual time (µs since the epoch) at which a blocking call that had slept last
+    /// completed, in the same hold of the lock as its operation.
+    #[cfg(test)]
+    woken_done_at: Option<u64>,
 }
 
 /// One packetdrill run's stack.
@@ -255,6 +256,8 @@ impl Shim {
             gen: 0,
             seen: 0,
             waiters: 0,
+            #[cfg(test)]
+            woken_done_at: None,
         };
         st.settle();
         Ok(Shim {
@@ -329,6 +332,8 @@ impl Shim {
         let mut st = self.lock();
         let nfd = st.netfd(fd)?;
         let start = st.now;
+        #[cfg(test)]
+        let mut slept = false;
         loop {
             st.settle();
             let r = op(&mut st, nfd);
@@ -337,6 +342,10 @@ impl Shim {
                 self.kick(&mut st);
             }
             if !matches!(r, Err(Errno::EAGAIN)) {
+                #[cfg(test)]
+                if slept {
+                    st.woken_done_at = Some(EPOCH_US + st.now);
+                }
                 return r;
             }
             let info = st.net.wait_info(&st.fds, nfd, dir)?;
@@ -350,7 +359,13 @@ impl Shim {
                 return r;
             }
             match self.sleep(st, deadline, start) {
-                Some(g) => st = g,
+                Some(g) => {
+                    st = g;
+                    #[cfg(test)]
+                    {
+                        slept = true;
+                    }
+                }
                 None => {
                     eprintln!(
                         "pdshim: a blocking call on packetdrill's main thread can never complete"
@@ -359,6 +374,12 @@ impl Shim {
                 }
             }
         }
+    }
+
+    /// When a blocking call that had slept last completed (virtual µs since the epoch).
+    #[cfg(test)]
+    pub fn woken_done_at(&self) -> Option<u64> {
+        self.lock().woken_done_at
     }
 
     /// Before virtual time moves on, let a blocked call that a change has woken (and that has
