@@ -15,6 +15,7 @@ mod sched_checks;
 mod selftest;
 mod services;
 mod socket_test;
+mod syscall_bench;
 mod user_test;
 
 use crate::process::{self, UserMain};
@@ -32,6 +33,7 @@ pub const PROGRAMS: &[&str] = &[
     "selftest",
     "echo-client",
     "socket-test",
+    "syscall-bench",
 ];
 
 /// Ring-3 programs, by name.
@@ -41,6 +43,7 @@ pub const USER_PROGRAMS: &[(&str, UserMain)] = &[
     ("echo-client", echo_client::main),
     ("user-test", user_test::main),
     ("socket-test", socket_test::main),
+    ("syscall-bench", syscall_bench::main),
     ("crash-user", user_test::crash_user),
     ("crash-user-gp", user_test::crash_user_gp),
     ("crash-user-stack", user_test::crash_user_stack),

@@ -31,6 +31,7 @@ pub const SYS_CLOSE: u64 = 3;
 pub const SYS_POLL: u64 = 7;
 pub const SYS_SCHED_YIELD: u64 = 24;
 pub const SYS_NANOSLEEP: u64 = 35;
+pub const SYS_GETPID: u64 = 39;
 pub const SYS_SOCKET: u64 = 41;
 pub const SYS_CONNECT: u64 = 42;
 pub const SYS_ACCEPT: u64 = 43;
@@ -230,6 +231,7 @@ fn call(nr: u64, a: [u64; 6]) -> SysResult {
             Ok(0)
         }
         SYS_NANOSLEEP => nanosleep(a[0], a[1]),
+        SYS_GETPID => Ok(sched::current_process().map_or(0, |p| p.pid as i64)),
         SYS_SOCKET => socket::socket(a[0] as i32, a[1] as i32, a[2] as i32),
         SYS_CONNECT => socket::connect(a[0] as i32, a[1], a[2] as i32),
         SYS_ACCEPT => socket::accept4(a[0] as i32, a[1], a[2], 0),
