@@ -17,6 +17,7 @@ pub mod cmdline;
 pub mod console;
 pub mod exit;
 pub mod mem;
+pub mod mm;
 pub mod netstack;
 pub mod nic;
 pub mod process;
@@ -52,7 +53,9 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
     if let Err(e) = mem::init(info.memmap()) {
         exit::failure(format_args!("memory: {e}"));
     }
-    syscall::uaccess::init(info.memmap());
+    if let Err(e) = mm::paging::init() {
+        exit::failure(format_args!("paging: {e}"));
+    }
     arch::init_interrupt_controllers();
     let _ = arch::entropy::source();
     sched::init();

@@ -47,6 +47,55 @@ pub struct Process {
     /// The descriptor table shared by the program's threads (never held across a sleep).
     pub fds: spin::Mutex<FdTable>,
     state: IrqMutex<ProcState>,
+    /// Ring-3 stacks of ended threads (their guard page's address), reused by new threads and
+    /// freed when the program is dropped: a stack stays user memory as long as any thread of
+    /// the program might hold a pointer into it.
+    free_stacks: IrqMutex<Vec<u64>>,
+}
+
+impl Process {
+    /// A thread of this program ended: keep its ring-3 stack for the next thread.
+    pub fn release_stack(&self, guard: u64) {
+        self.free_stacks.lock().push(guard);
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let stacks = core::mem::take(&mut *self.free_stacks.lock());
+        for guard in stacks {
+            free_user_stack(guard);
+        }
+    }
+}
+
+/// Give a ring-3 stack (guard page at `guard`) back to the frame allocator, as kernel memory.
+pub fn free_user_stack(guard: u64) {
+    let bottom = guard + mem::frames::FRAME_SIZE;
+    if let Err(e) = crate::mm::paging::set_kernel(bottom, USER_STACK_FRAMES) {
+        log::error!("program: user stack at {bottom:#x} stays user memory: {e}");
+        return; // leaked rather than handed to the kernel while a program may reach it
+    }
+    arch::paging::remap_guard(guard);
+    let _ = mem::free_frames(guard, USER_STACK_FRAMES + 1);
+}
+
+/// A fresh ring-3 stack: `USER_STACK_FRAMES` user pages above an unmapped guard page.
+fn alloc_user_stack() -> Option<u64> {
+    // One more frame below the stack, unmapped: a ring-3 stack overflow page-faults (and
+    // ends the program) instead of overwriting whatever frame lies below.
+    let guard = mem::alloc_frames(USER_STACK_FRAMES + 1)?;
+    let bottom = guard + mem::frames::FRAME_SIZE;
+    let mapped = arch::paging::unmap_guard(guard)
+        .and_then(|()| crate::mm::paging::set_user(bottom, USER_STACK_FRAMES));
+    if let Err(e) = mapped {
+        log::error!("program: cannot map a user stack: {e}");
+        let _ = crate::mm::paging::set_kernel(bottom, USER_STACK_FRAMES);
+        arch::paging::remap_guard(guard);
+        let _ = mem::free_frames(guard, USER_STACK_FRAMES + 1);
+        return None;
+    }
+    Some(guard)
 }
 
 struct ProcState {
@@ -78,6 +127,9 @@ impl Process {
 struct UserStart {
     rip: u64,
     args: [u64; 3],
+    /// A program's first thread: its `main` arguments, copied to the top of its stack (the
+    /// kernel's copy is supervisor-only); `args[1]` and `args[2]` then point at that copy.
+    program_args: Option<&'static [&'static str]>,
 }
 
 /// Start program `name` in ring 3: `main(args)` runs through the user runtime, whose return
@@ -95,17 +147,17 @@ pub fn start(
             live_threads: 0,
             group_status: None,
         }),
+        free_stacks: IrqMutex::new(Vec::new()),
     });
     LIVE_PROGRAMS.fetch_add(1, Ordering::AcqRel);
     LIVE_PIDS.lock().insert(p.pid);
-    let r = spawn_thread(
+    let r = spawn_user_thread(
         &p,
-        crate::user::rt::program_start as *const () as u64,
-        [
-            main as usize as u64,
-            args.as_ptr() as u64,
-            args.len() as u64,
-        ],
+        UserStart {
+            rip: crate::user::rt::program_start as *const () as u64,
+            args: [main as usize as u64, 0, args.len() as u64],
+            program_args: Some(args),
+        },
     );
     if let Err(e) = r {
         LIVE_PROGRAMS.fetch_sub(1, Ordering::AcqRel);
@@ -118,6 +170,17 @@ pub fn start(
 
 /// Start another ring-3 thread of `p` at `rip` with arguments `args` (rdi, rsi, rdx).
 pub fn spawn_thread(p: &Arc<Process>, rip: u64, args: [u64; 3]) -> Result<ThreadId, &'static str> {
+    spawn_user_thread(
+        p,
+        UserStart {
+            rip,
+            args,
+            program_args: None,
+        },
+    )
+}
+
+fn spawn_user_thread(p: &Arc<Process>, start: UserStart) -> Result<ThreadId, &'static str> {
     {
         let mut st = p.state.lock();
         if st.live_threads >= MAX_THREADS_PER_PROGRAM {
@@ -125,7 +188,7 @@ pub fn spawn_thread(p: &Arc<Process>, rip: u64, args: [u64; 3]) -> Result<Thread
         }
         st.live_threads += 1;
     }
-    let start = Box::into_raw(Box::new(UserStart { rip, args }));
+    let start = Box::into_raw(Box::new(start));
     match sched::spawn_in(p.clone(), p.name, user_thread_entry, start as usize) {
         Ok(t) => Ok(t),
         Err(e) => {
@@ -141,23 +204,33 @@ pub fn spawn_thread(p: &Arc<Process>, rip: u64, args: [u64; 3]) -> Result<Thread
 fn user_thread_entry(arg: usize) {
     // SAFETY: `arg` is the pointer `spawn_thread` leaked for exactly this thread.
     let start = unsafe { Box::from_raw(arg as *mut UserStart) };
-    // One more frame below the stack, unmapped: a ring-3 stack overflow page-faults (and
-    // ends the program) instead of overwriting whatever frame lies below.
-    let Some(guard) = mem::alloc_frames(USER_STACK_FRAMES + 1) else {
+    let reused = sched::current_process().and_then(|p| p.free_stacks.lock().pop());
+    let Some(guard) = reused.or_else(alloc_user_stack) else {
         log::error!("program: no frames for a user stack");
         exit_thread(STATUS_KILLED);
     };
-    if let Err(e) = arch::paging::unmap_guard(guard) {
-        log::debug!("program: no guard page below a user stack: {e}");
-    }
     sched::set_user_stack(guard, USER_STACK_FRAMES + 1);
     let bottom = guard + mem::frames::FRAME_SIZE;
     let top = bottom + USER_STACK_FRAMES as u64 * mem::frames::FRAME_SIZE;
     // SAFETY: the frames above the guard were just allocated for this stack (identity-mapped
     // RAM); zeroed so no stale kernel data reaches the program and the high-water mark works.
     unsafe { core::ptr::write_bytes(bottom as *mut u8, 0, (top - bottom) as usize) };
+    let mut args = start.args;
+    let mut sp = top;
+    if let Some(program_args) = start.program_args {
+        match crate::mm::uaccess::push_str_slice(top, program_args) {
+            Ok(array) => {
+                args[1] = array;
+                sp = array;
+            }
+            Err(e) => {
+                log::error!("program: arguments do not fit its stack: {e:?}");
+                exit_thread(STATUS_KILLED);
+            }
+        }
+    }
     // As if `call`ed: the entry sees rsp = 8 mod 16.
-    arch::usermode::enter(start.rip, top - 8, start.args)
+    arch::usermode::enter(start.rip, sp - 8, args)
 }
 
 /// End the running thread with `status`; the program ends with its last thread.

@@ -575,8 +575,12 @@ fn reap() {
                 base + n as u64 * mem::frames::FRAME_SIZE,
             );
             MAX_USER_STACK.fetch_max(used, Ordering::Relaxed);
-            arch::paging::remap_guard(base);
-            let _ = mem::free_frames(base, n);
+            // Back to its program, which frees it when it ends: another thread's system call
+            // may still hold a checked pointer into it (mm::uaccess).
+            match &t.process {
+                Some(p) => p.release_stack(base),
+                None => crate::process::free_user_stack(base),
+            }
         }
     }
 }

@@ -53,10 +53,7 @@ pvh_start32:
     cmpl $1536, %ecx
     jb 2f
     orl $0x18, %eax                 /* 3-4 GiB: PWT | PCD (MMIO: LAPIC, IO-APIC, PCI BARs) */
-    jmp 4f
 2:
-    orl $0x04, %eax                 /* 0-3 GiB: user-accessible (ring-3 programs share it) */
-4:
     movl %eax, (%edi,%ecx,8)
     incl %ecx
     cmpl $2048, %ecx

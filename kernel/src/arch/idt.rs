@@ -171,6 +171,11 @@ pub fn init() {
 extern "C" fn isr_dispatch(frame: &mut TrapFrame) {
     let vector = frame.vector as u8;
     match vector {
+        14 if frame.cs & 3 == 0 => match crate::mm::uaccess::fixup(frame.rip) {
+            // A fault inside a user copy: the copy returns EFAULT (exception table).
+            Some(resume) => frame.rip = resume,
+            None => exception(frame),
+        },
         0..=31 => exception(frame),
         apic::TIMER_VECTOR => {
             crate::time::on_timer_interrupt();

@@ -3,11 +3,10 @@
 //! static page table), so a kernel stack overflow raises a page fault, which escalates to a
 //! double fault reported on its IST stack, instead of silently overwriting the page tables.
 //!
-//! Kernel threads' stacks get the same kind of guard ([`unmap_guard`]; the split 2 MiB page's
-//! table comes from the frame allocator).
+//! Kernel threads' stacks get the same kind of guard ([`unmap_guard`], done by `mm::paging`,
+//! which owns every mapping after boot).
 //!
-//! Owns `GUARD_PT` and the split tables; never changes any other mapping (everything stays
-//! identity-mapped).
+//! Owns `GUARD_PT`; never changes any other mapping (everything stays identity-mapped).
 
 use core::arch::asm;
 
@@ -69,91 +68,20 @@ pub fn install_stack_guard() -> Result<(), &'static str> {
     Ok(())
 }
 
-/// The page-directory entry mapping `addr` (identity map, built by arch::boot).
-///
-/// # Safety
-/// Interrupts off, single CPU: the caller may modify the entry.
-unsafe fn pde_ptr(addr: u64) -> Result<*mut u64, &'static str> {
-    let (cr3, _) = x86_64::registers::control::Cr3::read_raw();
-    let pml4 = cr3.start_address().as_u64();
-    // SAFETY: the boot page tables are identity-mapped kernel memory; reads only.
-    unsafe {
-        let pml4e = *entry_addr(pml4, (addr >> 39) & 511);
-        if pml4e & PRESENT == 0 {
-            return Err("address not mapped at PML4 level");
-        }
-        let pdpte = *entry_addr(pml4e & ADDR_MASK, (addr >> 30) & 511);
-        if pdpte & PRESENT == 0 || pdpte & HUGE != 0 {
-            return Err("unexpected PDPT entry");
-        }
-        Ok(entry_addr(pdpte & ADDR_MASK, (addr >> 21) & 511))
-    }
-}
-
-/// Unmap the 4 KiB page at `addr` (a thread's stack guard): its 2 MiB mapping is split into
-/// 4 KiB entries first, with a page table taken from the frame allocator (kept forever, and
-/// reused by later guards in the same 2 MiB). Undo with [`remap_guard`].
+/// Unmap the 4 KiB page at `addr` (a thread's stack guard); undo with [`remap_guard`].
 pub fn unmap_guard(addr: u64) -> Result<(), &'static str> {
-    let were = x86_64::instructions::interrupts::are_enabled();
-    x86_64::instructions::interrupts::disable();
-    // SAFETY: interrupts are off on our single CPU, so nothing walks or changes the tables
-    // meanwhile; a split replaces a 2 MiB entry by a table mapping the same frames with the same
-    // flags, so every other address keeps its translation; only `addr`'s page loses PRESENT.
-    let r = unsafe {
-        (|| {
-            let pde_ptr = pde_ptr(addr)?;
-            let pde = *pde_ptr;
-            if pde & PRESENT == 0 {
-                return Err("address not mapped");
-            }
-            let pt = if pde & HUGE != 0 {
-                let frame = crate::mem::alloc_frames(1).ok_or("no frame for a page table")?;
-                SPLIT_TABLES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-                let base = pde & ADDR_MASK & !0x1f_ffff;
-                for i in 0..512u64 {
-                    *entry_addr(frame, i) = (base + i * 4096) | (pde & SHARED_FLAGS);
-                }
-                *pde_ptr = frame | (pde & SHARED_FLAGS & !0x18) | PRESENT;
-                asm!("mov {0}, cr3", "mov cr3, {0}", out(reg) _, options(nostack));
-                frame
-            } else {
-                pde & ADDR_MASK
-            };
-            *entry_addr(pt, (addr >> 12) & 511) &= !PRESENT;
-            asm!("invlpg [{}]", in(reg) addr, options(nostack));
-            Ok(())
-        })()
-    };
-    if were {
-        x86_64::instructions::interrupts::enable();
-    }
-    r
+    crate::mm::paging::unmap(addr)
 }
 
-/// Page tables taken from the frame allocator by [`unmap_guard`] (never returned).
-static SPLIT_TABLES: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
-
-/// Frames held as page tables for guard pages.
+/// Frames held as page tables for guard pages and user pages.
 pub fn split_tables() -> usize {
-    SPLIT_TABLES.load(core::sync::atomic::Ordering::Relaxed)
+    crate::mm::paging::split_tables()
 }
 
 /// Map a page unmapped by [`unmap_guard`] again (before its frame goes back to the allocator).
 pub fn remap_guard(addr: u64) {
-    let were = x86_64::instructions::interrupts::are_enabled();
-    x86_64::instructions::interrupts::disable();
-    // SAFETY: as in `unmap_guard`; the entry was a 4 KiB identity mapping with PRESENT cleared.
-    unsafe {
-        if let Ok(pde_ptr) = pde_ptr(addr) {
-            let pde = *pde_ptr;
-            if pde & PRESENT != 0 && pde & HUGE == 0 {
-                *entry_addr(pde & ADDR_MASK, (addr >> 12) & 511) |= PRESENT;
-                asm!("invlpg [{}]", in(reg) addr, options(nostack));
-            }
-        }
-    }
-    if were {
-        x86_64::instructions::interrupts::enable();
+    if let Err(e) = crate::mm::paging::remap(addr) {
+        log::error!("paging: cannot remap guard page {addr:#x}: {e}");
     }
 }
 

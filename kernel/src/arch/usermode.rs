@@ -1,5 +1,6 @@
 //! Dropping to ring 3: `iretq` into a user entry point on a user stack, in the kernel's own
-//! (identity-mapped, user-accessible below 3 GiB) address space.
+//! identity-mapped address space (where `mm::paging` makes only the programs' pages
+//! user-accessible).
 //!
 //! Owns the ring-3 entry frame. Never returns: the thread comes back to the kernel only through
 //! `syscall`, an interrupt or an exception.
@@ -18,8 +19,7 @@ pub fn enter(rip: u64, rsp: u64, args: [u64; 3]) -> ! {
     let cs = u64::from(sel.user_code.0 | 3);
     let ss = u64::from(sel.user_data.0 | 3);
     // SAFETY: builds an interrupt-return frame to ring 3 with the GDT's user selectors; `rip`
-    // and `rsp` lie in the user-accessible identity map (the program table and frames from the
-    // allocator). Interrupts are off from `cli` until `iretq` loads RFLAGS with IF set, so the
+    // and `rsp` lie in user-accessible pages (kernel .text, mm::paging; a ring-3 stack). Interrupts are off from `cli` until `iretq` loads RFLAGS with IF set, so the
     // frame cannot be disturbed. General registers other than the arguments are cleared so no
     // kernel value leaks to the program.
     unsafe {

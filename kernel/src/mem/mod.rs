@@ -62,6 +62,11 @@ pub fn init(memmap: &[MemRegion]) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// End of the kernel image including .bss.
+pub fn kernel_end() -> u64 {
+    core::ptr::addr_of!(__kernel_end) as u64
+}
+
 /// Take `n` contiguous frames (not zeroed).
 pub fn alloc_frames(n: usize) -> Option<u64> {
     FRAMES.lock().as_mut()?.alloc(n)

@@ -43,6 +43,7 @@ const CHECKS: &[Check] = &[
 ];
 
 /// Arguments for the NIC check (set once by `main`, before any thread starts).
+#[link_section = ".user_data"]
 static NIC_PEER: spin::Once<([u8; 4], u16)> = spin::Once::new();
 
 pub fn main(args: &[&str]) -> i32 {

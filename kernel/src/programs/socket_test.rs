@@ -169,6 +169,7 @@ fn poll_wakes() -> Result<(), &'static str> {
     Ok(())
 }
 
+#[link_section = ".user_data"]
 static SENDER_FD: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
 fn delayed_sender(port: usize) {

@@ -114,8 +114,11 @@ fn getrandom() -> Result<(), &'static str> {
 }
 
 /// Order in which the two threads ran their steps: b'a' (main) and b'b' (the spawned one).
+#[link_section = ".user_data"]
 static TRACE: [AtomicU8; 8] = [const { AtomicU8::new(0) }; 8];
+#[link_section = ".user_data"]
 static TRACE_LEN: AtomicUsize = AtomicUsize::new(0);
+#[link_section = ".user_data"]
 static OTHER_DONE: AtomicUsize = AtomicUsize::new(0);
 
 fn trace(c: u8) {
@@ -170,8 +173,10 @@ fn yield_interleaves() -> Result<(), &'static str> {
     Ok(())
 }
 
+#[link_section = ".user_data"]
 static STOP_SPINNING: AtomicUsize = AtomicUsize::new(0);
 /// 1 = the spinner saw the flag, 2 = it gave up after its time bound.
+#[link_section = ".user_data"]
 static SPINNER_RESULT: AtomicUsize = AtomicUsize::new(0);
 
 /// Spins in ring 3 without any system call that could yield (clock reads do not).

@@ -14,7 +14,7 @@
 //! [`SYS_PROGRAM_SPAWN`], [`SYS_PROGRAM_WAIT`], [`SYS_GETHOSTBYNAME`].
 
 pub mod socket;
-pub mod uaccess;
+pub use crate::mm::uaccess;
 
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -1,0 +1,325 @@
+//! The kernel's page tables after boot: W^X, NX and the kernel out of ring 3's reach.
+//!
+//! `arch::boot` identity-maps the first 4 GiB with 2 MiB pages, supervisor-only and executable.
+//! [`init`] turns on EFER.NXE and CR0.WP and gives every page its final rights:
+//!
+//! | range | rights |
+//! |---|---|
+//! | kernel `.text` | read + execute, user-accessible (the built-in programs run from it) |
+//! | kernel `.rodata` | read-only, no-execute, user-accessible (their constants and strings) |
+//! | `.user_data` (the built-in programs' statics) | read-write, no-execute, user-accessible |
+//! | the rest of the image (`.data`, `.bss`: page tables, IDT, GDT, TSS, boot stack, ...) | read-write, no-execute, supervisor-only |
+//! | the boot stack's guard page | not present |
+//! | all other RAM below 3 GiB (heap, frames, thread stacks) | read-write, no-execute, supervisor-only |
+//! | 3–4 GiB (MMIO) | read-write, no-execute, uncached, supervisor-only |
+//!
+//! Pages become user-accessible later only through [`set_user`] (ring-3 stacks) and go back
+//! with [`set_kernel`]; [`update`] splits a 2 MiB page into 4 KiB pages on demand (the table
+//! comes from the frame allocator and is kept). [`user_range_ok`] walks the live tables for
+//! `uaccess`.
+//!
+//! Owns every page-table entry below 4 GiB after boot. Never maps anything that is not
+//! identity-mapped RAM or MMIO, and never makes a page both writable and executable.
+//!
+//! SMEP and SMAP stay off while the built-in programs share `.text` and `.rodata` with the
+//! kernel (the kernel executes and reads those user-accessible pages); they come with programs
+//! loaded as ELF files into their own pages.
+
+use core::arch::asm;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use x86_64::structures::paging::{PageTable, PageTableFlags as F};
+use x86_64::PhysAddr;
+
+pub const PAGE: u64 = 4096;
+const HUGE_PAGE: u64 = 2 << 20;
+/// The boot map's RAM part ends here; 3–4 GiB is MMIO (arch::boot).
+const MMIO_START: u64 = 3 << 30;
+/// The boot map covers the first 4 GiB: one PML4 entry, one PDPT, four page directories.
+const MAPPED_END: u64 = 4 << 30;
+const IA32_EFER: u32 = 0xc000_0080;
+const EFER_NXE: u64 = 1 << 11;
+
+extern "C" {
+    static __text_start: u8;
+    static __text_end: u8;
+    static __rodata_start: u8;
+    static __rodata_end: u8;
+    static __user_data_start: u8;
+    static __user_data_end: u8;
+    static boot_stack_guard: u8;
+}
+
+/// Page tables taken from the frame allocator to split 2 MiB pages (never returned).
+static SPLIT_TABLES: AtomicUsize = AtomicUsize::new(0);
+
+/// Frames held as 4 KiB page tables.
+pub fn split_tables() -> usize {
+    SPLIT_TABLES.load(Ordering::Relaxed)
+}
+
+/// Rights of an ordinary kernel data page.
+const KERNEL_DATA: F = F::PRESENT.union(F::WRITABLE).union(F::NO_EXECUTE);
+/// Rights of a ring-3 stack page.
+const USER_DATA: F = KERNEL_DATA.union(F::USER_ACCESSIBLE);
+/// Upper levels leave the decision to the leaves.
+const TABLE: F = F::PRESENT.union(F::WRITABLE).union(F::USER_ACCESSIBLE);
+
+/// The final rights of the 4 KiB page at `addr` inside the kernel image's first 2 MiB.
+fn image_page_flags(addr: u64) -> F {
+    let text = (&raw const __text_start) as u64..(&raw const __text_end) as u64;
+    let rodata = (&raw const __rodata_start) as u64..(&raw const __rodata_end) as u64;
+    let user = (&raw const __user_data_start) as u64..(&raw const __user_data_end) as u64;
+    let guard = (&raw const boot_stack_guard) as u64;
+    if addr == guard {
+        F::empty()
+    } else if text.contains(&addr) {
+        F::PRESENT | F::USER_ACCESSIBLE
+    } else if rodata.contains(&addr) {
+        F::PRESENT | F::USER_ACCESSIBLE | F::NO_EXECUTE
+    } else if user.contains(&addr) {
+        USER_DATA
+    } else {
+        KERNEL_DATA
+    }
+}
+
+/// The table at physical address `paddr`.
+///
+/// # Safety
+/// `paddr` is a page table of the live hierarchy (identity-mapped), interrupts are off on our
+/// single CPU, and the caller holds no other reference to it.
+unsafe fn table(paddr: PhysAddr) -> &'static mut PageTable {
+    // SAFETY: by the caller's contract.
+    unsafe { &mut *(paddr.as_u64() as *mut PageTable) }
+}
+
+/// The page directory covering `addr` (below 4 GiB) in the live tables.
+///
+/// # Safety
+/// As for [`table`].
+unsafe fn pd_for(addr: u64) -> Option<&'static mut PageTable> {
+    if addr >= MAPPED_END {
+        return None;
+    }
+    let (cr3, _) = x86_64::registers::control::Cr3::read_raw();
+    // SAFETY: CR3 holds the live PML4; the boot tables are identity-mapped kernel memory.
+    unsafe {
+        let pml4 = table(cr3.start_address());
+        let pdpt = table(pml4[0].addr());
+        let pdpte = &pdpt[((addr >> 30) & 511) as usize];
+        if !pdpte.flags().contains(F::PRESENT) || pdpte.flags().contains(F::HUGE_PAGE) {
+            return None;
+        }
+        Some(table(pdpte.addr()))
+    }
+}
+
+fn flush_all() {
+    // SAFETY: reloading CR3 with its own value only flushes the TLB (no global pages in use).
+    unsafe { asm!("mov {0}, cr3", "mov cr3, {0}", out(reg) _, options(nostack)) };
+}
+
+fn flush_page(addr: u64) {
+    // SAFETY: invlpg only drops a cached translation.
+    unsafe { asm!("invlpg [{}]", in(reg) addr, options(nostack)) };
+}
+
+/// Run `f` with interrupts off (the tables are changed by one CPU with nothing else walking
+/// them in software meanwhile).
+fn without_interrupts<R>(f: impl FnOnce() -> R) -> R {
+    x86_64::instructions::interrupts::without_interrupts(f)
+}
+
+/// Give every page its final rights (see the module doc) and turn on NX and write
+/// protection. Call once, after `mem::init` (split tables come from the frame allocator) and
+/// before any program starts.
+pub fn init() -> Result<(), &'static str> {
+    without_interrupts(|| {
+        // SAFETY: EFER exists on every x86_64 CPU; NXE only makes bit 63 of entries meaningful
+        // (none is set yet).
+        unsafe {
+            let efer = crate::arch::rdmsr(IA32_EFER);
+            crate::arch::wrmsr(IA32_EFER, efer | EFER_NXE);
+        }
+        let image_end = ((&raw const __user_data_end) as u64).max(crate::mem::kernel_end());
+        if image_end > HUGE_PAGE {
+            return Err("kernel image beyond its first 2 MiB page");
+        }
+        // The image's 2 MiB page, as 4 KiB pages with per-section rights.
+        let pt = split(0)?;
+        // SAFETY: interrupts are off; the boot tables are ours.
+        if let Some(pd) = unsafe { pd_for(0) } {
+            pd[0].set_flags(TABLE);
+        }
+        for (i, e) in pt.iter_mut().enumerate() {
+            let addr = i as u64 * PAGE;
+            let flags = image_page_flags(addr);
+            if flags.is_empty() {
+                e.set_unused();
+            } else {
+                e.set_addr(PhysAddr::new(addr), flags);
+            }
+        }
+        // Everything else: supervisor-only, no-execute.
+        let mut addr = HUGE_PAGE;
+        while addr < MAPPED_END {
+            // SAFETY: interrupts are off; the boot tables are ours.
+            let pd = unsafe { pd_for(addr) }.ok_or("boot tables do not map 4 GiB")?;
+            let e = &mut pd[((addr >> 21) & 511) as usize];
+            let mut flags = e.flags();
+            if flags.contains(F::PRESENT) {
+                if flags.contains(F::HUGE_PAGE) {
+                    flags.remove(F::USER_ACCESSIBLE);
+                    flags.insert(F::NO_EXECUTE);
+                    if addr < MMIO_START {
+                        flags.insert(F::WRITABLE);
+                    }
+                    let frame = e.addr();
+                    e.set_addr(frame, flags);
+                } else {
+                    // Already split (a guard page): its leaves become kernel data.
+                    // SAFETY: a table of the live hierarchy; interrupts off.
+                    let pt = unsafe { table(e.addr()) };
+                    for l in pt.iter_mut() {
+                        let f = l.flags();
+                        if f.contains(F::PRESENT) {
+                            let a = l.addr();
+                            l.set_addr(a, (f - F::USER_ACCESSIBLE) | F::NO_EXECUTE);
+                        }
+                    }
+                    e.set_flags(TABLE);
+                }
+            }
+            addr += HUGE_PAGE;
+        }
+        // SAFETY: CR0.WP only makes ring 0 honour read-only pages; the only read-only pages
+        // are .text and .rodata, which the kernel never writes.
+        unsafe {
+            x86_64::registers::control::Cr0::update(|c| {
+                c.insert(x86_64::registers::control::Cr0Flags::WRITE_PROTECT)
+            })
+        };
+        flush_all();
+        Ok(())
+    })
+}
+
+/// The 4 KiB table behind the 2 MiB page at `addr`, splitting it first (same frames, same
+/// rights) if it is still one page. Interrupts must be off.
+fn split(addr: u64) -> Result<&'static mut PageTable, &'static str> {
+    // SAFETY: the caller turned interrupts off; the tables are ours.
+    let pd = unsafe { pd_for(addr) }.ok_or("address outside the mapped 4 GiB")?;
+    let e = &mut pd[((addr >> 21) & 511) as usize];
+    let flags = e.flags();
+    if !flags.contains(F::PRESENT) {
+        return Err("2 MiB page not mapped");
+    }
+    if !flags.contains(F::HUGE_PAGE) {
+        // SAFETY: a table of the live hierarchy; interrupts off.
+        return Ok(unsafe { table(e.addr()) });
+    }
+    let frame = crate::mem::alloc_frames(1).ok_or("no frame for a page table")?;
+    SPLIT_TABLES.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: the frame was just taken from the allocator, so nobody else uses it; it is
+    // identity-mapped RAM. It is filled before the directory points at it.
+    let pt = unsafe { table(PhysAddr::new(frame)) };
+    let base = e.addr().as_u64();
+    let leaf = flags - F::HUGE_PAGE;
+    for (i, l) in pt.iter_mut().enumerate() {
+        l.set_addr(PhysAddr::new(base + i as u64 * PAGE), leaf);
+    }
+    // Keep the caching bits of MMIO ranges on the leaves; the directory entry only points.
+    e.set_addr(PhysAddr::new(frame), TABLE);
+    flush_all();
+    Ok(pt)
+}
+
+/// Change the rights of the 4 KiB page at `addr` (below 4 GiB) with `f`, splitting its
+/// 2 MiB page if needed. `f` gets the current flags (empty if not present) and returns the
+/// new ones (empty: not present). Never makes a page writable and executable.
+pub fn update(addr: u64, f: impl FnOnce(F) -> F) -> Result<(), &'static str> {
+    let addr = addr & !(PAGE - 1);
+    without_interrupts(|| {
+        let pt = split(addr)?;
+        let e = &mut pt[((addr >> 12) & 511) as usize];
+        let old = e.flags();
+        let mut new = f(old);
+        if new.contains(F::WRITABLE) {
+            new.insert(F::NO_EXECUTE);
+        }
+        if new.is_empty() {
+            e.set_unused();
+            // Keep the frame address recoverable for a later remap: identity map.
+        } else {
+            e.set_addr(PhysAddr::new(addr), new);
+        }
+        flush_page(addr);
+        Ok(())
+    })
+}
+
+/// Make `pages` pages from `addr` ring-3 stack memory (present, writable, no-execute, user).
+pub fn set_user(addr: u64, pages: usize) -> Result<(), &'static str> {
+    for i in 0..pages as u64 {
+        update(addr + i * PAGE, |_| USER_DATA)?;
+    }
+    Ok(())
+}
+
+/// Make `pages` pages from `addr` ordinary kernel data again (present, supervisor-only).
+pub fn set_kernel(addr: u64, pages: usize) -> Result<(), &'static str> {
+    for i in 0..pages as u64 {
+        update(addr + i * PAGE, |_| KERNEL_DATA)?;
+    }
+    Ok(())
+}
+
+/// Unmap the 4 KiB page at `addr` (a guard page).
+pub fn unmap(addr: u64) -> Result<(), &'static str> {
+    update(addr, |_| F::empty())
+}
+
+/// Map a page [`unmap`] removed again, as kernel data.
+pub fn remap(addr: u64) -> Result<(), &'static str> {
+    update(addr, |_| KERNEL_DATA)
+}
+
+/// Whether every page of `[addr, addr + len)` is present and user-accessible in the live
+/// tables (and writable at every level, with `write`). `len` > 0; the range must not wrap.
+pub fn user_range_ok(addr: u64, len: u64, write: bool) -> bool {
+    let Some(last) = addr.checked_add(len - 1) else {
+        return false;
+    };
+    if last >= MAPPED_END {
+        return false;
+    }
+    let mut need = F::PRESENT | F::USER_ACCESSIBLE;
+    if write {
+        need |= F::WRITABLE;
+    }
+    let mut page = addr & !(PAGE - 1);
+    without_interrupts(|| {
+        while page <= last {
+            // SAFETY: interrupts off; reads of the live tables only.
+            let Some(pd) = (unsafe { pd_for(page) }) else {
+                return false;
+            };
+            let pde = &pd[((page >> 21) & 511) as usize];
+            if !pde.flags().contains(need) {
+                return false;
+            }
+            if pde.flags().contains(F::HUGE_PAGE) {
+                page = (page & !(HUGE_PAGE - 1)) + HUGE_PAGE;
+                continue;
+            }
+            // SAFETY: as above.
+            let pt = unsafe { table(pde.addr()) };
+            if !pt[((page >> 12) & 511) as usize].flags().contains(need) {
+                return false;
+            }
+            page += PAGE;
+        }
+        true
+    })
+}

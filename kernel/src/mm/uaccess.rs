@@ -1,0 +1,179 @@
+//! User memory access for system calls (Linux's `copy_from_user` / `copy_to_user`).
+//!
+//! A user range is usable only if it is non-empty-or-zero-length, starts above the first page,
+//! does not wrap, lies below the canonical-address hole, and every page of it is present and
+//! user-accessible (writable too, for the kernel to write into it) in the live page tables
+//! ([`super::paging::user_range_ok`]): kernel text, data, heap, stacks and page tables are
+//! supervisor-only, guard pages are not present, so all of those are `EFAULT`.
+//!
+//! Copies of plain values ([`read`], [`write`]) go through one `rep movsb` with an entry in the
+//! exception table: should the page vanish between the check and the copy, the page-fault
+//! handler resumes at the fix-up ([`fixup`]) and the call returns `EFAULT` instead of the
+//! kernel faulting. [`slice`] and [`slice_mut`] hand out the checked bytes directly (a
+//! zero-copy path for socket buffers); that is sound because user-accessible pages never
+//! change while their program lives (ring-3 stacks are freed only when the program ends).
+//!
+//! Owns the copy routine and its exception table. Never dereferences an unchecked user address.
+
+use core::arch::global_asm;
+
+use net::Errno;
+
+/// The first page is never valid (null pointers and small offsets from them).
+const FIRST_VALID: u64 = 4096;
+/// Top of the lower canonical half: user pointers are below it.
+const USER_TOP: u64 = 1 << 47;
+
+global_asm!(
+    r#"
+.section .text.rinet_copy_user, "ax", @progbits
+.global rinet_copy_user
+.global rinet_copy_user_insn
+.global rinet_copy_user_fixup
+/* rinet_copy_user(dst: rdi, src: rsi, len: rdx) -> rax: 0 copied, 1 faulted */
+rinet_copy_user:
+    mov rcx, rdx
+rinet_copy_user_insn:
+    rep movsb
+    xor eax, eax
+    ret
+rinet_copy_user_fixup:
+    mov eax, 1
+    ret
+"#
+);
+
+extern "C" {
+    fn rinet_copy_user(dst: *mut u8, src: *const u8, len: usize) -> u64;
+    static rinet_copy_user_insn: u8;
+    static rinet_copy_user_fixup: u8;
+}
+
+/// The exception table: where a page fault at `rip` in ring 0 resumes, if `rip` is a user
+/// copy's instruction (the page-fault handler asks).
+pub fn fixup(rip: u64) -> Option<u64> {
+    let insn = (&raw const rinet_copy_user_insn) as u64;
+    (rip == insn).then_some((&raw const rinet_copy_user_fixup) as u64)
+}
+
+/// Whether `[addr, addr + len)` is user memory (writable by the kernel with `write`).
+pub fn check_access(addr: u64, len: usize, write: bool) -> Result<(), Errno> {
+    if len == 0 {
+        return Ok(());
+    }
+    let end = addr.checked_add(len as u64).ok_or(Errno::EFAULT)?;
+    if addr < FIRST_VALID || end > USER_TOP {
+        return Err(Errno::EFAULT);
+    }
+    if super::paging::user_range_ok(addr, len as u64, write) {
+        Ok(())
+    } else {
+        Err(Errno::EFAULT)
+    }
+}
+
+/// Whether `[addr, addr + len)` is user memory the kernel may write (the stricter check,
+/// for callers that only validate an output pointer up front).
+pub fn check(addr: u64, len: usize) -> Result<(), Errno> {
+    check_access(addr, len, true)
+}
+
+/// The user bytes `[addr, addr + len)` for reading.
+pub fn slice(addr: u64, len: usize) -> Result<&'static [u8], Errno> {
+    check_access(addr, len, false)?;
+    if len == 0 {
+        return Ok(&[]);
+    }
+    // SAFETY: `check_access` proved every page present and user-accessible; such pages stay
+    // mapped while the program lives (see the module doc), and the program owns their
+    // contents (u8 has no invalid values; a racing thread only changes its own bytes).
+    Ok(unsafe { core::slice::from_raw_parts(addr as *const u8, len) })
+}
+
+/// The user bytes `[addr, addr + len)` for writing.
+pub fn slice_mut(addr: u64, len: usize) -> Result<&'static mut [u8], Errno> {
+    check_access(addr, len, true)?;
+    if len == 0 {
+        return Ok(&mut []);
+    }
+    // SAFETY: as in `slice`, and the pages are writable; the kernel holds no other reference
+    // into program memory while a system call runs.
+    Ok(unsafe { core::slice::from_raw_parts_mut(addr as *mut u8, len) })
+}
+
+/// `copy_from_user`: fill `dst` from user memory at `addr`.
+pub fn copy_from_user(dst: &mut [u8], addr: u64) -> Result<(), Errno> {
+    check_access(addr, dst.len(), false)?;
+    // SAFETY: `dst` is kernel memory we borrow mutably; the source range was checked, and a
+    // fault inside the copy resumes at the fix-up (exception table) instead of crashing.
+    let faulted = unsafe { rinet_copy_user(dst.as_mut_ptr(), addr as *const u8, dst.len()) };
+    if faulted == 0 {
+        Ok(())
+    } else {
+        Err(Errno::EFAULT)
+    }
+}
+
+/// `copy_to_user`: store `src` in user memory at `addr`.
+pub fn copy_to_user(addr: u64, src: &[u8]) -> Result<(), Errno> {
+    check_access(addr, src.len(), true)?;
+    // SAFETY: as in `copy_from_user`, in the other direction.
+    let faulted = unsafe { rinet_copy_user(addr as *mut u8, src.as_ptr(), src.len()) };
+    if faulted == 0 {
+        Ok(())
+    } else {
+        Err(Errno::EFAULT)
+    }
+}
+
+/// Copy a plain value in from user memory. `T` must be a plain-data type (integers and structs
+/// of them) for which every bit pattern is valid.
+pub fn read<T: Copy + Default>(addr: u64) -> Result<T, Errno> {
+    let mut v = T::default();
+    // SAFETY: `v` is a live `T` we own; viewed as its bytes only to be overwritten with bytes
+    // of a valid `T` (every bit pattern is, per the contract above).
+    let bytes = unsafe {
+        core::slice::from_raw_parts_mut((&raw mut v).cast::<u8>(), core::mem::size_of::<T>())
+    };
+    copy_from_user(bytes, addr)?;
+    Ok(v)
+}
+
+/// Copy a plain value out to user memory.
+pub fn write<T: Copy>(addr: u64, value: T) -> Result<(), Errno> {
+    // SAFETY: reading a `Copy` plain-data value's bytes (no padding in the types used:
+    // integers, arrays and `repr(C)` structs of equal-sized integers).
+    let bytes = unsafe {
+        core::slice::from_raw_parts((&raw const value).cast::<u8>(), core::mem::size_of::<T>())
+    };
+    copy_to_user(addr, bytes)
+}
+
+/// Lay out `args` as a Rust `[&str]` below `top` in user memory (the bytes of every string,
+/// then the array of `&str` pointing at them, 16-byte aligned): what a built-in program's
+/// `main(args)` receives. Returns the new stack top (the array's address) and the array's
+/// address; `EFAULT` if the stack is too small or not user memory.
+pub fn push_str_slice(top: u64, args: &[&str]) -> Result<u64, Errno> {
+    let mut sp = top;
+    let mut placed: [(u64, usize); crate::cmdline::MAX_ARGS] = [(0, 0); crate::cmdline::MAX_ARGS];
+    if args.len() > placed.len() {
+        return Err(Errno::EINVAL);
+    }
+    for (slot, a) in placed.iter_mut().zip(args) {
+        sp = sp.checked_sub(a.len() as u64).ok_or(Errno::EFAULT)?;
+        copy_to_user(sp, a.as_bytes())?;
+        *slot = (sp, a.len());
+    }
+    let array_bytes = core::mem::size_of_val(args) as u64;
+    sp = (sp.checked_sub(array_bytes).ok_or(Errno::EFAULT)?) & !15;
+    for (i, &(p, len)) in placed[..args.len()].iter().enumerate() {
+        // SAFETY: `[p, p + len)` are the UTF-8 bytes just copied from a `&str` to user memory
+        // (checked by `copy_to_user`); the `&str` built here is only stored there for the
+        // program, never used by the kernel.
+        let s: &'static str = unsafe {
+            core::str::from_utf8_unchecked(core::slice::from_raw_parts(p as *const u8, len))
+        };
+        write(sp + (i * core::mem::size_of::<&str>()) as u64, s)?;
+    }
+    Ok(sp)
+}
