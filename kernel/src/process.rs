@@ -40,6 +40,9 @@ pub const USER_STACK_FRAMES: usize = 32;
 /// A server gives each client a thread: 256 covers the self-tests' 64 concurrent connections
 /// with room to spare.
 pub const MAX_THREADS_PER_PROGRAM: usize = 256;
+/// Bound on programs alive at once: `program_spawn` in a loop fails with EAGAIN (as fork does
+/// at RLIMIT_NPROC) instead of eating every frame; each program costs at least a thread.
+pub const MAX_PROGRAMS: usize = 64;
 
 pub struct Process {
     pub pid: u64,
@@ -84,7 +87,7 @@ pub fn free_user_stack(guard: u64) {
 fn alloc_user_stack() -> Option<u64> {
     // One more frame below the stack, unmapped: a ring-3 stack overflow page-faults (and
     // ends the program) instead of overwriting whatever frame lies below.
-    let guard = mem::alloc_frames(USER_STACK_FRAMES + 1)?;
+    let guard = mem::alloc_stack_frames(USER_STACK_FRAMES + 1)?;
     let bottom = guard + mem::frames::FRAME_SIZE;
     let mapped = arch::paging::unmap_guard(guard)
         .and_then(|()| crate::mm::paging::set_user(bottom, USER_STACK_FRAMES));
@@ -130,6 +133,9 @@ struct UserStart {
     /// A program's first thread: its `main` arguments, copied to the top of its stack (the
     /// kernel's copy is supervisor-only); `args[1]` and `args[2]` then point at that copy.
     program_args: Option<&'static [&'static str]>,
+    /// Its ring-3 stack (the guard page's address), taken before the thread is created so a
+    /// shortage is the caller's EAGAIN, not a thread that dies unseen.
+    stack: u64,
 }
 
 /// Start program `name` in ring 3: `main(args)` runs through the user runtime, whose return
@@ -139,6 +145,9 @@ pub fn start(
     main: UserMain,
     args: &'static [&'static str],
 ) -> Result<Arc<Process>, &'static str> {
+    if LIVE_PROGRAMS.load(Ordering::Acquire) >= MAX_PROGRAMS {
+        return Err("too many programs");
+    }
     let p = Arc::new(Process {
         pid: NEXT_PID.fetch_add(1, Ordering::Relaxed),
         name,
@@ -157,6 +166,7 @@ pub fn start(
             rip: crate::user::rt::program_start as *const () as u64,
             args: [main as usize as u64, 0, args.len() as u64],
             program_args: Some(args),
+            stack: 0,
         },
     );
     if let Err(e) = r {
@@ -176,11 +186,12 @@ pub fn spawn_thread(p: &Arc<Process>, rip: u64, args: [u64; 3]) -> Result<Thread
             rip,
             args,
             program_args: None,
+            stack: 0,
         },
     )
 }
 
-fn spawn_user_thread(p: &Arc<Process>, start: UserStart) -> Result<ThreadId, &'static str> {
+fn spawn_user_thread(p: &Arc<Process>, mut start: UserStart) -> Result<ThreadId, &'static str> {
     {
         let mut st = p.state.lock();
         if st.live_threads >= MAX_THREADS_PER_PROGRAM {
@@ -188,32 +199,36 @@ fn spawn_user_thread(p: &Arc<Process>, start: UserStart) -> Result<ThreadId, &'s
         }
         st.live_threads += 1;
     }
+    let reused = p.free_stacks.lock().pop();
+    let Some(stack) = reused.or_else(alloc_user_stack) else {
+        p.state.lock().live_threads -= 1;
+        return Err("no frames for a user stack");
+    };
+    start.stack = stack;
     let start = Box::into_raw(Box::new(start));
     match sched::spawn_in(p.clone(), p.name, user_thread_entry, start as usize) {
         Ok(t) => Ok(t),
         Err(e) => {
             // SAFETY: the thread was not created, so the box is still ours alone.
             drop(unsafe { Box::from_raw(start) });
+            p.release_stack(stack);
             p.state.lock().live_threads -= 1;
             Err(e)
         }
     }
 }
 
-/// Kernel side of a new ring-3 thread: allocate its user stack and drop to ring 3.
+/// Kernel side of a new ring-3 thread: prepare the user stack it was given and drop to ring 3.
 fn user_thread_entry(arg: usize) {
     // SAFETY: `arg` is the pointer `spawn_thread` leaked for exactly this thread.
     let start = unsafe { Box::from_raw(arg as *mut UserStart) };
-    let reused = sched::current_process().and_then(|p| p.free_stacks.lock().pop());
-    let Some(guard) = reused.or_else(alloc_user_stack) else {
-        log::error!("program: no frames for a user stack");
-        exit_thread(STATUS_KILLED);
-    };
+    let guard = start.stack;
     sched::set_user_stack(guard, USER_STACK_FRAMES + 1);
     let bottom = guard + mem::frames::FRAME_SIZE;
     let top = bottom + USER_STACK_FRAMES as u64 * mem::frames::FRAME_SIZE;
-    // SAFETY: the frames above the guard were just allocated for this stack (identity-mapped
-    // RAM); zeroed so no stale kernel data reaches the program and the high-water mark works.
+    // SAFETY: the frames above the guard are this thread's stack alone (fresh from the
+    // allocator or left by an ended thread of the same program; identity-mapped RAM); zeroed
+    // so no stale data reaches the program and the high-water mark works.
     unsafe { core::ptr::write_bytes(bottom as *mut u8, 0, (top - bottom) as usize) };
     let mut args = start.args;
     let mut sp = top;

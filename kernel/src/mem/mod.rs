@@ -7,11 +7,23 @@
 pub mod frames;
 pub mod heap;
 
+use core::sync::atomic::{AtomicUsize, Ordering};
+
 use crate::bootinfo::MemRegion;
 use crate::sync::IrqMutex;
 use frames::{FrameAllocator, FRAME_SIZE};
 
 static FRAMES: IrqMutex<Option<FrameAllocator>> = IrqMutex::new(None);
+
+/// Frames only the kernel heap, DMA and page tables may take ([`alloc_frames`]); thread stacks
+/// ([`alloc_stack_frames`]) stop short of them, so threads a program or a peer makes cannot
+/// leave the heap unable to grow (which would be a panic, not an errno). A quarter of the free
+/// frames at boot (the TCP buffers' limit is a quarter of free RAM too), at least 1 MiB.
+static RESERVE: AtomicUsize = AtomicUsize::new(0);
+/// Smallest reserve, in frames (1 MiB), unless RAM is smaller still.
+const MIN_RESERVE_FRAMES: usize = 256;
+/// Stack allocations refused to keep the reserve.
+static RESERVE_REFUSALS: AtomicUsize = AtomicUsize::new(0);
 
 extern "C" {
     /// End of the kernel image including .bss (linker.ld).
@@ -23,6 +35,8 @@ pub fn init(memmap: &[MemRegion]) -> Result<(), &'static str> {
     // Only the symbol's address is taken (no read), which needs no unsafe.
     let kernel_end = core::ptr::addr_of!(__kernel_end) as u64;
     let (fa, stats) = FrameAllocator::new(memmap, kernel_end)?;
+    let reserve = (stats.free / 4).max(MIN_RESERVE_FRAMES.min(stats.free / 2));
+    RESERVE.store(reserve, Ordering::Relaxed);
     *FRAMES.lock() = Some(fa);
     let ram: u64 = memmap
         .iter()
@@ -67,9 +81,26 @@ pub fn kernel_end() -> u64 {
     core::ptr::addr_of!(__kernel_end) as u64
 }
 
-/// Take `n` contiguous frames (not zeroed).
+/// Take `n` contiguous frames (not zeroed), the reserve included: for the heap, DMA and page
+/// tables only.
 pub fn alloc_frames(n: usize) -> Option<u64> {
     FRAMES.lock().as_mut()?.alloc(n)
+}
+
+/// Take `n` contiguous frames for a thread stack, leaving the reserve (see [`RESERVE`]) free.
+pub fn alloc_stack_frames(n: usize) -> Option<u64> {
+    let mut g = FRAMES.lock();
+    let fa = g.as_mut()?;
+    if fa.free_frames().saturating_sub(n) < RESERVE.load(Ordering::Relaxed) {
+        RESERVE_REFUSALS.fetch_add(1, Ordering::Relaxed);
+        return None;
+    }
+    fa.alloc(n)
+}
+
+/// Stack allocations refused so far to keep the reserve for the heap.
+pub fn reserve_refusals() -> usize {
+    RESERVE_REFUSALS.load(Ordering::Relaxed)
 }
 
 /// Return frames taken with `alloc_frames`.

@@ -65,7 +65,9 @@ const USER_DATA: F = KERNEL_DATA.union(F::USER_ACCESSIBLE);
 /// Upper levels leave the decision to the leaves.
 const TABLE: F = F::PRESENT.union(F::WRITABLE).union(F::USER_ACCESSIBLE);
 
-/// The final rights of the 4 KiB page at `addr` inside the kernel image's first 2 MiB.
+/// The final rights of the 4 KiB page at `addr` in the 2 MiB pages holding the kernel image
+/// (below it: low memory, the start info; above it: free frames), all kernel data but for the
+/// sections named in the module doc.
 fn image_page_flags(addr: u64) -> F {
     let text = (&raw const __text_start) as u64..(&raw const __text_end) as u64;
     let rodata = (&raw const __rodata_start) as u64..(&raw const __rodata_end) as u64;
@@ -143,26 +145,28 @@ pub fn init() -> Result<(), &'static str> {
             crate::arch::wrmsr(IA32_EFER, efer | EFER_NXE);
         }
         let image_end = ((&raw const __user_data_end) as u64).max(crate::mem::kernel_end());
-        if image_end > HUGE_PAGE {
-            return Err("kernel image beyond its first 2 MiB page");
-        }
-        // The image's 2 MiB page, as 4 KiB pages with per-section rights.
-        let pt = split(0)?;
-        // SAFETY: interrupts are off; the boot tables are ours.
-        if let Some(pd) = unsafe { pd_for(0) } {
-            pd[0].set_flags(TABLE);
-        }
-        for (i, e) in pt.iter_mut().enumerate() {
-            let addr = i as u64 * PAGE;
-            let flags = image_page_flags(addr);
-            if flags.is_empty() {
-                e.set_unused();
-            } else {
-                e.set_addr(PhysAddr::new(addr), flags);
+        let image_huge_end = image_end.div_ceil(HUGE_PAGE) * HUGE_PAGE;
+        // The image's 2 MiB pages, as 4 KiB pages with per-section rights.
+        let mut huge = 0;
+        while huge < image_huge_end {
+            let pt = split(huge)?;
+            for (i, e) in pt.iter_mut().enumerate() {
+                let addr = huge + i as u64 * PAGE;
+                let flags = image_page_flags(addr);
+                if flags.is_empty() {
+                    e.set_unused();
+                } else {
+                    e.set_addr(PhysAddr::new(addr), flags);
+                }
             }
+            // SAFETY: interrupts are off; the boot tables are ours.
+            if let Some(pd) = unsafe { pd_for(huge) } {
+                pd[((huge >> 21) & 511) as usize].set_flags(TABLE);
+            }
+            huge += HUGE_PAGE;
         }
         // Everything else: supervisor-only, no-execute.
-        let mut addr = HUGE_PAGE;
+        let mut addr = image_huge_end;
         while addr < MAPPED_END {
             // SAFETY: interrupts are off; the boot tables are ours.
             let pd = unsafe { pd_for(addr) }.ok_or("boot tables do not map 4 GiB")?;

@@ -353,8 +353,10 @@ fn clock_gettime(clock: i32, tp: u64) -> SysResult {
 const GRND_NONBLOCK: u32 = 1;
 const GRND_RANDOM: u32 = 2;
 const GRND_INSECURE: u32 = 4;
-/// Linux's cap on one getrandom call (32 MiB - 1).
-const GETRANDOM_MAX: usize = (1 << 25) - 1;
+/// Most bytes one getrandom call returns. Linux caps a call at 32 MiB - 1 and may return
+/// fewer; rinet returns at most this much so one call is bounded work (callers loop on short
+/// reads, as the man page tells them to).
+const GETRANDOM_MAX: usize = 64 * 1024;
 
 fn getrandom(buf: u64, len: usize, flags: u32) -> SysResult {
     if flags & !(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE) != 0 {

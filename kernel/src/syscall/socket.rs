@@ -159,16 +159,22 @@ pub fn read(fd: i32, buf: u64, len: usize) -> SysResult {
     })
 }
 
+/// Most bytes one `write` to the console takes (the rest is a short write): bounds the time
+/// a program keeps the kernel busy with the serial port.
+pub const CONSOLE_WRITE_MAX: usize = 4096;
+
 pub fn write(fd: i32, buf: u64, len: usize) -> SysResult {
     let p = current()?;
-    let data = uaccess::slice(buf, len)?;
     match fd {
         1 | 2 => {
+            // Bounded work per call: a short write, as a slow terminal gives.
+            let data = uaccess::slice(buf, len.min(CONSOLE_WRITE_MAX))?;
             console::write_raw(data);
-            Ok(len as i64)
+            Ok(data.len() as i64)
         }
         0 => Err(Errno::EBADF),
         _ => {
+            let data = uaccess::slice(buf, len)?;
             sock_fd(&p, fd)?;
             blocking(&p, fd, Direction::Write, false, |n, fds, now| {
                 n.sendto(now, fds, fd, data, 0, None).map(|k| k as i64)

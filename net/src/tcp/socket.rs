@@ -212,6 +212,21 @@ impl Tcp {
             self.mem_waiters = true;
             return Err(Errno::EAGAIN);
         }
+        // The buffer grows fallibly: when the allocator has no room, take what fits in the
+        // capacity already there (a short write) or refuse with ENOMEM, never abort.
+        let spare = tcb.snd_buf.capacity() - tcb.snd_buf.len();
+        let n = if n <= spare
+            || tcb.snd_buf.try_reserve(n).is_ok()
+            || tcb.snd_buf.try_reserve_exact(n).is_ok()
+        {
+            n
+        } else if spare > 0 {
+            cx.stats.snd_alloc_failed += 1;
+            spare
+        } else {
+            cx.stats.snd_alloc_failed += 1;
+            return Err(Errno::ENOMEM);
+        };
         tcb.snd_buf.extend(&data[..n]);
         // A partial write (the buffer filled) is still the end of this call's data.
         tcb.mark_write_end(fl.more, fl.eor && n == data.len());

@@ -62,6 +62,9 @@ pub struct Counters {
     pub snd_mem_refused: u64,
     /// Connections not opened (SYN dropped, `connect` gave ENOBUFS): no memory for them.
     pub mem_refused_opens: u64,
+    /// Writes cut short or refused (`ENOMEM`) because the send buffer could not grow: the
+    /// allocator had no room (a small machine), below the TCP memory limit.
+    pub snd_alloc_failed: u64,
 }
 
 impl Counters {
