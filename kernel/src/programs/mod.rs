@@ -9,6 +9,8 @@
 //! status as the verdict. A program can start another by name with `user::program_spawn`.
 
 mod echo_client;
+mod hostile_faults;
+mod hostile_test;
 mod kernel_test;
 mod net_test;
 mod sched_checks;
@@ -34,6 +36,7 @@ pub const PROGRAMS: &[&str] = &[
     "echo-client",
     "socket-test",
     "syscall-bench",
+    "hostile-test",
 ];
 
 /// Ring-3 programs, by name.
@@ -44,15 +47,21 @@ pub const USER_PROGRAMS: &[(&str, UserMain)] = &[
     ("user-test", user_test::main),
     ("socket-test", socket_test::main),
     ("syscall-bench", syscall_bench::main),
+    ("hostile-test", hostile_test::main),
+    ("hostile-sleeper", hostile_faults::sleeper),
     ("crash-user", user_test::crash_user),
     ("crash-user-gp", user_test::crash_user_gp),
     ("crash-user-stack", user_test::crash_user_stack),
     ("exit-group-user", user_test::exit_group_user),
 ];
 
-/// The registered ring-3 program called `name`.
+/// The registered ring-3 program called `name` (the hostile programs included).
 pub fn user_program(name: &str) -> Option<(&'static str, UserMain)> {
-    USER_PROGRAMS.iter().copied().find(|(n, _)| *n == name)
+    USER_PROGRAMS
+        .iter()
+        .chain(hostile_faults::CASES)
+        .copied()
+        .find(|(n, _)| *n == name)
 }
 
 /// Run program `name` with `args`. Never returns.

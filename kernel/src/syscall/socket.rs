@@ -146,7 +146,17 @@ fn sockaddr_out(
     uaccess::write(lenp, SOCKADDR_IN_LEN as u32)
 }
 
+/// Linux's rw_verify_area: a count that is negative as `ssize_t` is EINVAL.
+fn verify_count(len: usize) -> Result<(), Errno> {
+    if (len as isize) < 0 {
+        Err(Errno::EINVAL)
+    } else {
+        Ok(())
+    }
+}
+
 pub fn read(fd: i32, buf: u64, len: usize) -> SysResult {
+    verify_count(len)?;
     let p = current()?;
     if is_console(fd) {
         uaccess::check(buf, len)?;
@@ -164,6 +174,7 @@ pub fn read(fd: i32, buf: u64, len: usize) -> SysResult {
 pub const CONSOLE_WRITE_MAX: usize = 4096;
 
 pub fn write(fd: i32, buf: u64, len: usize) -> SysResult {
+    verify_count(len)?;
     let p = current()?;
     match fd {
         1 | 2 => {

@@ -287,6 +287,7 @@ pub fn poll(fds: &mut [PollFd], timeout_ms: i32) -> isize {
         timeout_ms as i64 as u64,
     )
 }
+
 /// `getpid()`: the program's id (never fails).
 pub fn getpid() -> isize {
     syscall0(SYS_GETPID)
