@@ -27,6 +27,7 @@ pub mod sync;
 pub mod syscall;
 pub mod time;
 pub mod user;
+pub mod ustack;
 pub mod wait;
 
 /// Rust entry, called by `arch::boot` in long mode on the boot stack.

@@ -25,7 +25,8 @@ use net::sockfs::FdTable;
 
 use crate::sched::{self, ThreadId};
 use crate::sync::IrqMutex;
-use crate::{arch, exit, mem, wait};
+use crate::ustack::{ProgramMemory, UserStack};
+use crate::{exit, mem, wait};
 
 /// Entry point of a built-in ring-3 program.
 pub type UserMain = fn(&[&str]) -> i32;
@@ -50,55 +51,23 @@ pub struct Process {
     /// The descriptor table shared by the program's threads (never held across a sleep).
     pub fds: spin::Mutex<FdTable>,
     state: IrqMutex<ProcState>,
-    /// Ring-3 stacks of ended threads (their guard page's address), reused by new threads and
-    /// freed when the program is dropped: a stack stays user memory as long as any thread of
-    /// the program might hold a pointer into it.
-    free_stacks: IrqMutex<Vec<u64>>,
+    /// The program's address space and ring-3 stacks (`ustack`).
+    memory: IrqMutex<ProgramMemory>,
+    /// CR3 value of its address space (read by the scheduler without the lock).
+    root: u64,
 }
 
 impl Process {
-    /// A thread of this program ended: keep its ring-3 stack for the next thread.
-    pub fn release_stack(&self, guard: u64) {
-        self.free_stacks.lock().push(guard);
+    /// Physical address of the program's top-level page table (the scheduler loads it).
+    pub fn root(&self) -> u64 {
+        self.root
     }
-}
 
-impl Drop for Process {
-    fn drop(&mut self) {
-        let stacks = core::mem::take(&mut *self.free_stacks.lock());
-        for guard in stacks {
-            free_user_stack(guard);
-        }
+    /// A thread of this program ended: its ring-3 stack (frames at `paddr`) is kept for the
+    /// next thread (see `ustack`).
+    pub fn release_stack(&self, paddr: u64) {
+        self.memory.lock().release_stack(paddr);
     }
-}
-
-/// Give a ring-3 stack (guard page at `guard`) back to the frame allocator, as kernel memory.
-pub fn free_user_stack(guard: u64) {
-    let bottom = guard + mem::frames::FRAME_SIZE;
-    if let Err(e) = crate::mm::paging::set_kernel(bottom, USER_STACK_FRAMES) {
-        log::error!("program: user stack at {bottom:#x} stays user memory: {e}");
-        return; // leaked rather than handed to the kernel while a program may reach it
-    }
-    arch::paging::remap_guard(guard);
-    let _ = mem::free_frames(guard, USER_STACK_FRAMES + 1);
-}
-
-/// A fresh ring-3 stack: `USER_STACK_FRAMES` user pages above an unmapped guard page.
-fn alloc_user_stack() -> Option<u64> {
-    // One more frame below the stack, unmapped: a ring-3 stack overflow page-faults (and
-    // ends the program) instead of overwriting whatever frame lies below.
-    let guard = mem::alloc_stack_frames(USER_STACK_FRAMES + 1)?;
-    let bottom = guard + mem::frames::FRAME_SIZE;
-    let mapped = arch::paging::unmap_guard(guard)
-        .and_then(|()| crate::mm::paging::set_user(bottom, USER_STACK_FRAMES));
-    if let Err(e) = mapped {
-        log::error!("program: cannot map a user stack: {e}");
-        let _ = crate::mm::paging::set_kernel(bottom, USER_STACK_FRAMES);
-        arch::paging::remap_guard(guard);
-        let _ = mem::free_frames(guard, USER_STACK_FRAMES + 1);
-        return None;
-    }
-    Some(guard)
 }
 
 struct ProcState {
@@ -133,9 +102,9 @@ struct UserStart {
     /// A program's first thread: its `main` arguments, copied to the top of its stack (the
     /// kernel's copy is supervisor-only); `args[1]` and `args[2]` then point at that copy.
     program_args: Option<&'static [&'static str]>,
-    /// Its ring-3 stack (the guard page's address), taken before the thread is created so a
-    /// shortage is the caller's EAGAIN, not a thread that dies unseen.
-    stack: u64,
+    /// Its ring-3 stack, taken before the thread is created so a shortage is the caller's
+    /// EAGAIN, not a thread that dies unseen.
+    stack: UserStack,
 }
 
 /// Start program `name` in ring 3: `main(args)` runs through the user runtime, whose return
@@ -148,6 +117,8 @@ pub fn start(
     if LIVE_PROGRAMS.load(Ordering::Acquire) >= MAX_PROGRAMS {
         return Err("too many programs");
     }
+    let memory = ProgramMemory::new()?;
+    let root = memory.root();
     let p = Arc::new(Process {
         pid: NEXT_PID.fetch_add(1, Ordering::Relaxed),
         name,
@@ -156,7 +127,8 @@ pub fn start(
             live_threads: 0,
             group_status: None,
         }),
-        free_stacks: IrqMutex::new(Vec::new()),
+        memory: IrqMutex::new(memory),
+        root,
     });
     LIVE_PROGRAMS.fetch_add(1, Ordering::AcqRel);
     LIVE_PIDS.lock().insert(p.pid);
@@ -166,7 +138,7 @@ pub fn start(
             rip: crate::user::rt::program_start as *const () as u64,
             args: [main as usize as u64, 0, args.len() as u64],
             program_args: Some(args),
-            stack: 0,
+            stack: UserStack { slot: 0, paddr: 0 },
         },
     );
     if let Err(e) = r {
@@ -186,7 +158,7 @@ pub fn spawn_thread(p: &Arc<Process>, rip: u64, args: [u64; 3]) -> Result<Thread
             rip,
             args,
             program_args: None,
-            stack: 0,
+            stack: UserStack { slot: 0, paddr: 0 },
         },
     )
 }
@@ -199,8 +171,7 @@ fn spawn_user_thread(p: &Arc<Process>, mut start: UserStart) -> Result<ThreadId,
         }
         st.live_threads += 1;
     }
-    let reused = p.free_stacks.lock().pop();
-    let Some(stack) = reused.or_else(alloc_user_stack) else {
+    let Some(stack) = p.memory.lock().take_stack() else {
         p.state.lock().live_threads -= 1;
         return Err("no frames for a user stack");
     };
@@ -211,7 +182,7 @@ fn spawn_user_thread(p: &Arc<Process>, mut start: UserStart) -> Result<ThreadId,
         Err(e) => {
             // SAFETY: the thread was not created, so the box is still ours alone.
             drop(unsafe { Box::from_raw(start) });
-            p.release_stack(stack);
+            p.release_stack(stack.paddr);
             p.state.lock().live_threads -= 1;
             Err(e)
         }
@@ -222,14 +193,15 @@ fn spawn_user_thread(p: &Arc<Process>, mut start: UserStart) -> Result<ThreadId,
 fn user_thread_entry(arg: usize) {
     // SAFETY: `arg` is the pointer `spawn_thread` leaked for exactly this thread.
     let start = unsafe { Box::from_raw(arg as *mut UserStart) };
-    let guard = start.stack;
-    sched::set_user_stack(guard, USER_STACK_FRAMES + 1);
-    let bottom = guard + mem::frames::FRAME_SIZE;
-    let top = bottom + USER_STACK_FRAMES as u64 * mem::frames::FRAME_SIZE;
-    // SAFETY: the frames above the guard are this thread's stack alone (fresh from the
-    // allocator or left by an ended thread of the same program; identity-mapped RAM); zeroed
-    // so no stale data reaches the program and the high-water mark works.
-    unsafe { core::ptr::write_bytes(bottom as *mut u8, 0, (top - bottom) as usize) };
+    let stack = start.stack;
+    // For the scheduler's high-water mark: the frames, as if a guard frame lay below.
+    sched::set_user_stack(stack.paddr - mem::frames::FRAME_SIZE, USER_STACK_FRAMES + 1);
+    let bytes = USER_STACK_FRAMES * mem::frames::FRAME_SIZE as usize;
+    // SAFETY: the frames are this thread's stack alone (fresh from the allocator or left by
+    // an ended thread of the same program), reached here through their kernel identity
+    // alias; zeroed so no stale data reaches the program and the high-water mark works.
+    unsafe { core::ptr::write_bytes(stack.paddr as *mut u8, 0, bytes) };
+    let top = stack.top();
     let mut args = start.args;
     let mut sp = top;
     if let Some(program_args) = start.program_args {
@@ -245,7 +217,7 @@ fn user_thread_entry(arg: usize) {
         }
     }
     // As if `call`ed: the entry sees rsp = 8 mod 16.
-    arch::usermode::enter(start.rip, sp - 8, args)
+    crate::arch::usermode::enter(start.rip, sp - 8, args)
 }
 
 /// End the running thread with `status`; the program ends with its last thread.

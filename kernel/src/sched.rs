@@ -526,6 +526,11 @@ fn reschedule() {
         // entry of the thread about to run, after this write.
         unsafe { (*core::ptr::addr_of_mut!(PER_CPU)).kstack_top = top };
         arch::gdt::set_kernel_stack(top);
+        // A thread of a program runs in the program's address space; kernel threads run in
+        // whichever is loaded (they use only the shared kernel half).
+        if let Some(p) = &n.process {
+            crate::mm::space::activate(p.root());
+        }
         (&mut old.rsp as *mut u64, new_rsp)
     };
     // SAFETY: `old_rsp` is the outgoing thread's save slot and `new_rsp` the incoming thread's
@@ -578,8 +583,8 @@ fn reap() {
             // Back to its program, which frees it when it ends: another thread's system call
             // may still hold a checked pointer into it (mm::uaccess).
             match &t.process {
-                Some(p) => p.release_stack(base),
-                None => crate::process::free_user_stack(base),
+                Some(p) => p.release_stack(base + mem::frames::FRAME_SIZE),
+                None => log::error!("sched: a user stack without a program (leaked)"),
             }
         }
     }

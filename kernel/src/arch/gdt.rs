@@ -19,10 +19,26 @@ pub const IST_MACHINE_CHECK: u8 = 3;
 /// Size of each IST stack: enough for the exception report's formatting.
 const IST_STACK_SIZE: usize = 16 * 1024;
 
-#[repr(C, align(16))]
-struct Stack([u8; IST_STACK_SIZE]);
+/// An IST stack with its guard page below it (unmapped by `mm::paging::init`, so an overflow
+/// faults instead of running into the stack or data below).
+#[repr(C, align(4096))]
+struct Stack {
+    guard: [u8; 4096],
+    stack: [u8; IST_STACK_SIZE],
+}
 
-static mut IST_STACKS: [Stack; 3] = [const { Stack([0; IST_STACK_SIZE]) }; 3];
+static mut IST_STACKS: [Stack; 3] = [const {
+    Stack {
+        guard: [0; 4096],
+        stack: [0; IST_STACK_SIZE],
+    }
+}; 3];
+
+/// Addresses of the IST stacks' guard pages.
+pub fn ist_guard_pages() -> [u64; 3] {
+    // SAFETY: only the addresses of the statics are taken (no reference).
+    core::array::from_fn(|i| unsafe { core::ptr::addr_of!(IST_STACKS[i].guard) } as u64)
+}
 
 /// Segment selectors of the kernel GDT.
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +58,7 @@ static GDT: Once<(GlobalDescriptorTable, Selectors)> = Once::new();
 fn stack_top(i: usize) -> VirtAddr {
     // SAFETY: only the address of the static is taken (no reference), and each IST stack is
     // used by the CPU alone.
-    let base = unsafe { core::ptr::addr_of!(IST_STACKS[i]) } as u64;
+    let base = unsafe { core::ptr::addr_of!(IST_STACKS[i].stack) } as u64;
     VirtAddr::new(base + IST_STACK_SIZE as u64)
 }
 

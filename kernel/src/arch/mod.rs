@@ -26,6 +26,23 @@ pub fn init_cpu_tables() {
     if let Err(e) = paging::install_stack_guard() {
         log::warn!("paging: no stack guard page: {e}");
     }
+    enable_umip();
+}
+
+/// User-mode instruction prevention when the CPU has it (CPUID.(7,0):ECX[2]), as Linux turns
+/// it on: `sgdt`, `sidt`, `sldt`, `smsw`, `str` fault in ring 3 instead of telling a program
+/// where the kernel's tables are.
+fn enable_umip() {
+    if cpuid(0, 0).eax < 7 || cpuid(7, 0).ecx & (1 << 2) == 0 {
+        return;
+    }
+    // SAFETY: the CPU reports UMIP; it only makes those instructions fault in ring 3, which
+    // the kernel never relies on.
+    unsafe {
+        x86_64::registers::control::Cr4::update(|c| {
+            c.insert(x86_64::registers::control::Cr4Flags::USER_MODE_INSTRUCTION_PREVENTION)
+        })
+    };
 }
 
 /// Enable the LAPIC and mask every IO-APIC input. Needs `time::init` first (the LAPIC timer

@@ -5,4 +5,5 @@
 //! the kernel a user address it has not checked against the live page tables.
 
 pub mod paging;
+pub mod space;
 pub mod uaccess;

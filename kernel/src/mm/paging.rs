@@ -9,14 +9,14 @@
 //! | kernel `.rodata` | read-only, no-execute, user-accessible (their constants and strings) |
 //! | `.user_data` (the built-in programs' statics) | read-write, no-execute, user-accessible |
 //! | the rest of the image (`.data`, `.bss`: page tables, IDT, GDT, TSS, boot stack, ...) | read-write, no-execute, supervisor-only |
-//! | the boot stack's guard page | not present |
+//! | the guard pages of the boot stack and the IST stacks | not present |
 //! | all other RAM below 3 GiB (heap, frames, thread stacks) | read-write, no-execute, supervisor-only |
 //! | 3–4 GiB (MMIO) | read-write, no-execute, uncached, supervisor-only |
 //!
-//! Pages become user-accessible later only through [`set_user`] (ring-3 stacks) and go back
-//! with [`set_kernel`]; [`update`] splits a 2 MiB page into 4 KiB pages on demand (the table
-//! comes from the frame allocator and is kept). [`user_range_ok`] walks the live tables for
-//! `uaccess`.
+//! Nothing else of the identity map ever becomes user-accessible: ring-3 stacks live in each
+//! program's own half (`mm::space`). [`update`] splits a 2 MiB page into 4 KiB pages on demand
+//! (the table comes from the frame allocator and is kept); guard pages use it.
+//! [`user_range_ok`] walks the loaded tables for `uaccess`.
 //!
 //! Owns every page-table entry below 4 GiB after boot. Never maps anything that is not
 //! identity-mapped RAM or MMIO, and never makes a page both writable and executable.
@@ -60,7 +60,7 @@ pub fn split_tables() -> usize {
 
 /// Rights of an ordinary kernel data page.
 const KERNEL_DATA: F = F::PRESENT.union(F::WRITABLE).union(F::NO_EXECUTE);
-/// Rights of a ring-3 stack page.
+/// Rights of the programs' statics.
 const USER_DATA: F = KERNEL_DATA.union(F::USER_ACCESSIBLE);
 /// Upper levels leave the decision to the leaves.
 const TABLE: F = F::PRESENT.union(F::WRITABLE).union(F::USER_ACCESSIBLE);
@@ -73,7 +73,7 @@ fn image_page_flags(addr: u64) -> F {
     let rodata = (&raw const __rodata_start) as u64..(&raw const __rodata_end) as u64;
     let user = (&raw const __user_data_start) as u64..(&raw const __user_data_end) as u64;
     let guard = (&raw const boot_stack_guard) as u64;
-    if addr == guard {
+    if addr == guard || crate::arch::gdt::ist_guard_pages().contains(&addr) {
         F::empty()
     } else if text.contains(&addr) {
         F::PRESENT | F::USER_ACCESSIBLE
@@ -263,22 +263,6 @@ pub fn update(addr: u64, f: impl FnOnce(F) -> F) -> Result<(), &'static str> {
     })
 }
 
-/// Make `pages` pages from `addr` ring-3 stack memory (present, writable, no-execute, user).
-pub fn set_user(addr: u64, pages: usize) -> Result<(), &'static str> {
-    for i in 0..pages as u64 {
-        update(addr + i * PAGE, |_| USER_DATA)?;
-    }
-    Ok(())
-}
-
-/// Make `pages` pages from `addr` ordinary kernel data again (present, supervisor-only).
-pub fn set_kernel(addr: u64, pages: usize) -> Result<(), &'static str> {
-    for i in 0..pages as u64 {
-        update(addr + i * PAGE, |_| KERNEL_DATA)?;
-    }
-    Ok(())
-}
-
 /// Unmap the 4 KiB page at `addr` (a guard page).
 pub fn unmap(addr: u64) -> Result<(), &'static str> {
     update(addr, |_| F::empty())
@@ -289,13 +273,14 @@ pub fn remap(addr: u64) -> Result<(), &'static str> {
     update(addr, |_| KERNEL_DATA)
 }
 
-/// Whether every page of `[addr, addr + len)` is present and user-accessible in the live
-/// tables (and writable at every level, with `write`). `len` > 0; the range must not wrap.
+/// Whether every page of `[addr, addr + len)` is present and user-accessible in the loaded
+/// address space (and writable at every level, with `write`). `len` > 0; the range must not
+/// wrap and must lie in the lower canonical half.
 pub fn user_range_ok(addr: u64, len: u64, write: bool) -> bool {
     let Some(last) = addr.checked_add(len - 1) else {
         return false;
     };
-    if last >= MAPPED_END {
+    if last >= 1 << 47 {
         return false;
     }
     let mut need = F::PRESENT | F::USER_ACCESSIBLE;
@@ -304,26 +289,32 @@ pub fn user_range_ok(addr: u64, len: u64, write: bool) -> bool {
     }
     let mut page = addr & !(PAGE - 1);
     without_interrupts(|| {
+        let (cr3, _) = x86_64::registers::control::Cr3::read_raw();
         while page <= last {
-            // SAFETY: interrupts off; reads of the live tables only.
-            let Some(pd) = (unsafe { pd_for(page) }) else {
-                return false;
-            };
-            let pde = &pd[((page >> 21) & 511) as usize];
-            if !pde.flags().contains(need) {
-                return false;
+            match user_page_span(cr3.start_address(), page, need) {
+                Some(span) => page = (page & !(span - 1)) + span,
+                None => return false,
             }
-            if pde.flags().contains(F::HUGE_PAGE) {
-                page = (page & !(HUGE_PAGE - 1)) + HUGE_PAGE;
-                continue;
-            }
-            // SAFETY: as above.
-            let pt = unsafe { table(pde.addr()) };
-            if !pt[((page >> 12) & 511) as usize].flags().contains(need) {
-                return false;
-            }
-            page += PAGE;
         }
         true
     })
+}
+
+/// Walk the tables from `pml4` for `va`: the size of the page mapping it (4 KiB, 2 MiB,
+/// 1 GiB) if every level grants `need`, else None.
+fn user_page_span(pml4: PhysAddr, va: u64, need: F) -> Option<u64> {
+    let mut t = pml4;
+    for (level, shift) in [39u64, 30, 21, 12].into_iter().enumerate() {
+        // SAFETY: `t` is a table of the loaded hierarchy (identity-mapped); interrupts are
+        // off (caller), so nothing changes it meanwhile; read only.
+        let e = &unsafe { table(t) }[((va >> shift) & 511) as usize];
+        if !e.flags().contains(need) {
+            return None;
+        }
+        if level == 3 || (level > 0 && e.flags().contains(F::HUGE_PAGE)) {
+            return Some(1 << shift);
+        }
+        t = e.addr();
+    }
+    None
 }

@@ -7,6 +7,11 @@
 //! Runs in ring 3: only `crate::user` may be called. The `unsafe` blocks are the deliberate
 //! faults, like `user_test::crash_user`'s.
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use net::Errno;
+
+use crate::syscall::SYS_WRITE;
 use crate::uprintln;
 use crate::user;
 
@@ -45,7 +50,13 @@ pub const CASES: &[(&str, crate::process::UserMain)] = &[
     ("hostile-jump-kernel-code", jump_kernel_code),
     ("hostile-exec-stack", exec_stack),
     ("hostile-exec-user-data", exec_user_data),
+    ("hostile-read-other-stack", read_other_stack),
 ];
+
+/// An address on another program's stack (`hostile-test`'s, published by it before it starts
+/// [`read_other_stack`]); the built-in programs' statics are shared, their stacks are not.
+#[link_section = ".user_data"]
+pub static OTHER_STACK: AtomicU64 = AtomicU64::new(0);
 
 fn addr_text() -> u64 {
     (&raw const __text_start) as u64
@@ -123,8 +134,9 @@ fn write_page_tables(_: &[&str]) -> i32 {
 /// The base of a descriptor table register as `sidt`/`sgdt` store it (10 bytes).
 fn table_base(idt: bool) -> u64 {
     let mut buf = [0u8; 10];
-    // SAFETY: sidt/sgdt store 10 bytes at the pointer, our own stack buffer (UMIP is off, so
-    // ring 3 may run them; they only reveal where the tables are).
+    // SAFETY: sidt/sgdt store 10 bytes at the pointer, our own stack buffer. With UMIP on
+    // (arch::enable_umip, when the CPU has it) they fault right here, ending the program;
+    // without, they reveal where the table is, and reading it faults.
     unsafe {
         if idt {
             core::arch::asm!("sidt [{}]", in(reg) buf.as_mut_ptr(), options(nostack));
@@ -168,6 +180,22 @@ fn exec_stack(_: &[&str]) -> i32 {
 
 fn exec_user_data(_: &[&str]) -> i32 {
     jump_to("hostile-exec-user-data", (&raw const USER_DATA_RET) as u64)
+}
+
+/// Another program's stack is not in this program's address space: a system call given it
+/// fails with EFAULT, and touching it kills the program.
+fn read_other_stack(_: &[&str]) -> i32 {
+    let addr = OTHER_STACK.load(Ordering::SeqCst);
+    if addr == 0 {
+        uprintln!("hostile-read-other-stack: no address published");
+        return SURVIVED;
+    }
+    let r = user::syscall3(SYS_WRITE, 1, addr, 8);
+    if r != -(Errno::EFAULT.code() as isize) {
+        uprintln!("hostile-read-other-stack: write(1, {addr:#x}, 8) returned {r}, not -EFAULT");
+        return SURVIVED;
+    }
+    read_at("hostile-read-other-stack", addr)
 }
 
 /// `hostile-sleeper`: sleeps a little and exits 0 (hostile-test starts many of these).

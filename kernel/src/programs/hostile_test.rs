@@ -297,6 +297,9 @@ fn edge_thread(_: usize) {
     let top = ((&marker as *const u8 as u64) & !0xfff) + 0x1000;
     let bottom = top - (crate::process::USER_STACK_FRAMES as u64) * 4096;
     let guard = bottom - 4096;
+    // Kept mapped after this thread ends (the program keeps its stacks): another program
+    // must still not reach it.
+    hostile_faults::OTHER_STACK.store(top - 64, Ordering::SeqCst);
     let checks: [(&str, isize, Option<Errno>); 5] = [
         ("stack bottom", syscall3(SYS_GETRANDOM, bottom, 8, 0), None),
         ("top 8 bytes", syscall3(SYS_GETRANDOM, top - 8, 8, 0), None),
