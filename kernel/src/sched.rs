@@ -222,7 +222,7 @@ fn spawn_inner(
 ) -> Result<ThreadId, &'static str> {
     let stack_bytes = frames as u64 * mem::frames::FRAME_SIZE;
     // One more frame below the stack: its guard page, unmapped.
-    let guard = mem::alloc_stack_frames(frames + 1).ok_or("no frames for a kernel stack")?;
+    let guard = mem::alloc_program_frames(frames + 1).ok_or("no frames for a kernel stack")?;
     if let Err(e) = arch::paging::unmap_guard(guard) {
         log::debug!("sched: no guard page for thread {name}: {e}");
     }

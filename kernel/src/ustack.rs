@@ -65,7 +65,7 @@ impl ProgramMemory {
         if self.next_slot >= MAX_SLOTS {
             return None;
         }
-        let paddr = mem::alloc_stack_frames(USER_STACK_FRAMES)?;
+        let paddr = mem::alloc_program_frames(USER_STACK_FRAMES)?;
         let s = UserStack {
             slot: self.next_slot,
             paddr,

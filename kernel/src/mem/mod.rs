@@ -15,14 +15,15 @@ use frames::{FrameAllocator, FRAME_SIZE};
 
 static FRAMES: IrqMutex<Option<FrameAllocator>> = IrqMutex::new(None);
 
-/// Frames only the kernel heap, DMA and page tables may take ([`alloc_frames`]); thread stacks
-/// ([`alloc_stack_frames`]) stop short of them, so threads a program or a peer makes cannot
-/// leave the heap unable to grow (which would be a panic, not an errno). A quarter of the free
-/// frames at boot (the TCP buffers' limit is a quarter of free RAM too), at least 1 MiB.
+/// Frames only the kernel heap, DMA and kernel page tables may take ([`alloc_frames`]);
+/// thread stacks and programs' page tables ([`alloc_program_frames`]) stop short of them, so
+/// the threads and programs a program or a peer makes cannot leave the heap unable to grow
+/// (which would be a panic, not an errno). A quarter of the free frames at boot (the TCP
+/// buffers' limit is a quarter of free RAM too), at least 1 MiB.
 static RESERVE: AtomicUsize = AtomicUsize::new(0);
 /// Smallest reserve, in frames (1 MiB), unless RAM is smaller still.
 const MIN_RESERVE_FRAMES: usize = 256;
-/// Stack allocations refused to keep the reserve.
+/// Program allocations refused to keep the reserve.
 static RESERVE_REFUSALS: AtomicUsize = AtomicUsize::new(0);
 
 extern "C" {
@@ -87,8 +88,9 @@ pub fn alloc_frames(n: usize) -> Option<u64> {
     FRAMES.lock().as_mut()?.alloc(n)
 }
 
-/// Take `n` contiguous frames for a thread stack, leaving the reserve (see [`RESERVE`]) free.
-pub fn alloc_stack_frames(n: usize) -> Option<u64> {
+/// Take `n` contiguous frames for what threads and programs cost (their stacks, a program's
+/// own page tables), leaving the reserve (see [`RESERVE`]) free.
+pub fn alloc_program_frames(n: usize) -> Option<u64> {
     let mut g = FRAMES.lock();
     let fa = g.as_mut()?;
     if fa.free_frames().saturating_sub(n) < RESERVE.load(Ordering::Relaxed) {
@@ -98,7 +100,7 @@ pub fn alloc_stack_frames(n: usize) -> Option<u64> {
     fa.alloc(n)
 }
 
-/// Stack allocations refused so far to keep the reserve for the heap.
+/// Program allocations refused so far to keep the reserve for the heap.
 pub fn reserve_refusals() -> usize {
     RESERVE_REFUSALS.load(Ordering::Relaxed)
 }

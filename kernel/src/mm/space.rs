@@ -56,7 +56,7 @@ unsafe fn table(paddr: u64) -> &'static mut PageTable {
 
 /// A zeroed frame for a page table.
 fn new_table() -> Result<u64, &'static str> {
-    let f = crate::mem::alloc_frames(1).ok_or("no frame for a page table")?;
+    let f = crate::mem::alloc_program_frames(1).ok_or("no frame for a page table")?;
     // SAFETY: the frame was just taken from the allocator: ours alone, identity-mapped.
     unsafe { core::ptr::write_bytes(f as *mut u8, 0, PAGE as usize) };
     Ok(f)
