@@ -56,6 +56,24 @@ pub fn fixup(rip: u64) -> Option<u64> {
     (rip == insn).then_some((&raw const rinet_copy_user_fixup) as u64)
 }
 
+/// Copy from `addr` with the checks skipped, so the copy itself faults: `addr` must be an
+/// unmapped page (a guard page). Shows the exception table at work (kernel-test); Err(EFAULT)
+/// is the only right answer.
+pub fn probe_fault_recovery(addr: u64) -> Result<(), Errno> {
+    let mut buf = [0u8; 16];
+    if super::paging::user_range_ok(addr, 16, false) {
+        return Err(Errno::EINVAL); // mapped for ring 3: not a probe
+    }
+    // SAFETY: `buf` is ours; the source is an unmapped page (the caller's contract; a present
+    // page would merely be read), so the copy faults and resumes at the fix-up.
+    let faulted = unsafe { rinet_copy_user(buf.as_mut_ptr(), addr as *const u8, buf.len()) };
+    if faulted == 0 {
+        Ok(())
+    } else {
+        Err(Errno::EFAULT)
+    }
+}
+
 /// Whether `[addr, addr + len)` is user memory (writable by the kernel with `write`).
 pub fn check_access(addr: u64, len: usize, write: bool) -> Result<(), Errno> {
     if len == 0 {

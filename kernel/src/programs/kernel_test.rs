@@ -22,6 +22,7 @@ const CHECKS: &[Check] = &[
     ("entropy varies", entropy_varies),
     ("irq registration", irq_registration),
     ("command line parsing", cmdline_parsing),
+    ("a fault inside a user copy is EFAULT", copy_fault_recovers),
     (
         "threads sleep in deadline order, stacks reaped",
         super::sched_checks::threads_sleep_in_order,
@@ -47,6 +48,20 @@ pub fn run() -> Result<(), &'static str> {
         log::info!("kernel-test: {name}: ok");
     }
     Ok(())
+}
+
+/// The boot stack's guard page is unmapped: a copy from it faults in ring 0, and the
+/// exception table turns that into EFAULT instead of a kernel crash.
+fn copy_fault_recovers() -> Result<(), &'static str> {
+    extern "C" {
+        static boot_stack_guard: u8;
+    }
+    let guard = (&raw const boot_stack_guard) as u64;
+    match crate::mm::uaccess::probe_fault_recovery(guard) {
+        Err(net::Errno::EFAULT) => Ok(()),
+        Ok(()) => Err("the copy from an unmapped page succeeded"),
+        Err(_) => Err("the probe page is mapped"),
+    }
 }
 
 fn heap_grows() -> Result<(), &'static str> {
