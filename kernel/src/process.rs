@@ -63,6 +63,16 @@ impl Process {
         self.root
     }
 
+    /// A kernel stack for a new thread of this program, left by an ended one.
+    pub fn take_kernel_stack(&self) -> Option<u64> {
+        self.memory.lock().take_kernel_stack()
+    }
+
+    /// A thread of this program ended: keep its kernel stack (guard page at `guard`).
+    pub fn release_kernel_stack(&self, guard: u64) {
+        self.memory.lock().release_kernel_stack(guard);
+    }
+
     /// A thread of this program ended: its ring-3 stack (frames at `paddr`) is kept for the
     /// next thread (see `ustack`).
     pub fn release_stack(&self, paddr: u64) {

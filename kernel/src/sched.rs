@@ -221,11 +221,23 @@ fn spawn_inner(
     frames: usize,
 ) -> Result<ThreadId, &'static str> {
     let stack_bytes = frames as u64 * mem::frames::FRAME_SIZE;
-    // One more frame below the stack: its guard page, unmapped.
-    let guard = mem::alloc_program_frames(frames + 1).ok_or("no frames for a kernel stack")?;
-    if let Err(e) = arch::paging::unmap_guard(guard) {
-        log::debug!("sched: no guard page for thread {name}: {e}");
-    }
+    let reused = process
+        .as_ref()
+        .filter(|_| frames == USER_THREAD_KERNEL_STACK_FRAMES)
+        .and_then(|p| p.take_kernel_stack());
+    // An ended thread's stack, kept by its program (guard still unmapped; zeroed below).
+    let guard = match reused {
+        Some(guard) => guard,
+        None => {
+            // One more frame below the stack: its guard page, unmapped.
+            let guard =
+                mem::alloc_program_frames(frames + 1).ok_or("no frames for a kernel stack")?;
+            if let Err(e) = arch::paging::unmap_guard(guard) {
+                log::debug!("sched: no guard page for thread {name}: {e}");
+            }
+            guard
+        }
+    };
     let base = guard + mem::frames::FRAME_SIZE;
     let top = base + stack_bytes;
     // Initial frame popped by rinet_switch: r15 r14 r13 r12 rbx rbp, then the trampoline as
@@ -240,8 +252,8 @@ fn spawn_inner(
         rinet_thread_trampoline as *const () as u64,
     ];
     let rsp = top - 16 - 8 * words.len() as u64;
-    // SAFETY: the frames were just allocated to this thread and are identity-mapped RAM; the
-    // writes stay inside [base, top). Zeroed so the high-water mark can be measured at exit.
+    // SAFETY: the frames were just allocated to this thread (or left by an ended thread of its
+    // program, for it) and are identity-mapped RAM; the writes stay inside [base, top). Zeroed so the high-water mark can be measured at exit.
     unsafe {
         core::ptr::write_bytes(base as *mut u8, 0, stack_bytes as usize);
         core::ptr::write_volatile(base as *mut u64, STACK_CANARY);
@@ -571,8 +583,12 @@ fn reap() {
                 used / 1024
             );
             let guard = base - mem::frames::FRAME_SIZE;
-            arch::paging::remap_guard(guard);
-            let _ = mem::free_frames(guard, frames + 1);
+            match &t.process {
+                Some(p) if frames == USER_THREAD_KERNEL_STACK_FRAMES => {
+                    p.release_kernel_stack(guard)
+                }
+                _ => free_kernel_stack(guard, frames),
+            }
         }
         if let Some((base, n)) = t.user_stack {
             let used = high_water(
@@ -588,6 +604,12 @@ fn reap() {
             }
         }
     }
+}
+
+/// Give a kernel stack (guard page at `guard`, `frames` above it) back to the frame allocator.
+pub fn free_kernel_stack(guard: u64, frames: usize) {
+    arch::paging::remap_guard(guard);
+    let _ = mem::free_frames(guard, frames + 1);
 }
 
 /// Set by interrupts that arrive in kernel mode; taken on the way back to ring 3.

@@ -4,6 +4,9 @@
 //! dropped — a stack stays the program's memory as long as any of its threads might hold a
 //! pointer into it (a system call checks a pointer once, then uses it).
 //!
+//! Its threads' kernel stacks are kept the same way (in the kernel half, with their guard
+//! pages), so a program can always have again as many threads as it once had.
+//!
 //! Owns the stack frames and slots of one program; never maps one program's frames into
 //! another's space.
 
@@ -38,6 +41,10 @@ pub struct ProgramMemory {
     free: Vec<UserStack>,
     used: Vec<UserStack>,
     next_slot: usize,
+    /// Kernel stacks of the program's ended threads (their guard page's address, still
+    /// unmapped), reused by its next threads: a program that had N threads can have N again
+    /// even when the kernel heap has since taken every other frame.
+    kernel_stacks: Vec<u64>,
 }
 
 impl ProgramMemory {
@@ -47,6 +54,7 @@ impl ProgramMemory {
             free: Vec::new(),
             used: Vec::new(),
             next_slot: 0,
+            kernel_stacks: Vec::new(),
         })
     }
 
@@ -86,6 +94,16 @@ impl ProgramMemory {
         Some(s)
     }
 
+    /// A kernel stack an ended thread of this program left (guard page address), if any.
+    pub fn take_kernel_stack(&mut self) -> Option<u64> {
+        self.kernel_stacks.pop()
+    }
+
+    /// Keep an ended thread's kernel stack (guard page at `guard`, still unmapped).
+    pub fn release_kernel_stack(&mut self, guard: u64) {
+        self.kernel_stacks.push(guard);
+    }
+
     /// The thread using the stack at `paddr` ended: keep the stack for the next thread.
     pub fn release_stack(&mut self, paddr: u64) {
         if let Some(i) = self.used.iter().position(|s| s.paddr == paddr) {
@@ -101,6 +119,9 @@ impl Drop for ProgramMemory {
         // runs in the space any more; its tables go with `space` right after this.
         for s in self.free.drain(..).chain(self.used.drain(..)) {
             let _ = mem::free_frames(s.paddr, USER_STACK_FRAMES);
+        }
+        for guard in self.kernel_stacks.drain(..) {
+            crate::sched::free_kernel_stack(guard, crate::sched::USER_THREAD_KERNEL_STACK_FRAMES);
         }
     }
 }

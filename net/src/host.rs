@@ -73,7 +73,10 @@ pub struct Host {
 impl Host {
     /// A host with no DHCP client and no name server (tests, loopback-only machines). Configure
     /// its address with `stack.configure`.
-    pub fn new(stack: Stack, tcp: Tcp) -> Self {
+    pub fn new(mut stack: Stack, tcp: Tcp) -> Self {
+        // UDP receive queues get half of what TCP's buffers may hold (Linux sizes udp_mem and
+        // tcp_mem alike from RAM; a datagram beyond it is dropped and counted).
+        stack.set_udp_memory_limit(tcp.memory().limit / 2);
         Host {
             stack,
             tcp,

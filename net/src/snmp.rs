@@ -119,6 +119,7 @@ counters! {
         rcvbuf_errors => "RcvbufErrors",
         sndbuf_errors => "SndbufErrors",
         in_csum_errors => "InCsumErrors",
+        mem_errors => "MemErrors",
     }
 }
 

@@ -19,6 +19,14 @@ pub const UDP_MAX_SOCKETS: usize = 1024;
 pub const UDP_RCVBUF_BYTES: usize = 212_992;
 /// Receive queue bound in datagrams, so floods of tiny datagrams are bounded too.
 pub const UDP_RCVBUF_DATAGRAMS: usize = 512;
+/// Bytes all UDP receive queues may hold together unless the host sets its own
+/// ([`UdpTable::set_memory_limit`]; `Host::new` gives UDP half of TCP's limit), as Linux's
+/// udp_mem bounds them: without it 1024 sockets × 212992 bytes could outgrow a small machine's
+/// RAM. A datagram beyond it is dropped and counted (`MemErrors`).
+pub const UDP_DEFAULT_MEMORY_LIMIT: usize = 32 << 20;
+/// Bytes charged per queued datagram on top of its payload (its queue entry and allocation),
+/// so floods of empty datagrams count too.
+pub const DATAGRAM_OVERHEAD: usize = 64;
 /// Largest payload: 65535 − 20 (IPv4 header) − 8 (UDP header).
 pub const UDP_MAX_PAYLOAD: usize = 65507;
 /// Ephemeral port range (Linux's ip_local_port_range default).
@@ -91,6 +99,10 @@ pub struct UdpTable {
     /// so the list is bounded by the number of sockets.
     wakeups: Vec<UdpHandle>,
     pub stats: UdpStats,
+    /// Bytes charged for every queued datagram of every socket (payload + overhead).
+    queued: usize,
+    /// Bound on `queued` (None: [`UDP_DEFAULT_MEMORY_LIMIT`]).
+    memory_limit: Option<usize>,
 }
 
 fn overlaps(a: Ipv4Addr, b: Ipv4Addr) -> bool {
@@ -100,6 +112,19 @@ fn overlaps(a: Ipv4Addr, b: Ipv4Addr) -> bool {
 impl UdpTable {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Bound the bytes all receive queues hold together.
+    pub fn set_memory_limit(&mut self, bytes: usize) {
+        self.memory_limit = Some(bytes);
+    }
+
+    /// The bound on queued receive memory, and what is charged now.
+    pub fn memory(&self) -> (usize, usize) {
+        (
+            self.memory_limit.unwrap_or(UDP_DEFAULT_MEMORY_LIMIT),
+            self.queued,
+        )
     }
 
     fn sock(&self, h: UdpHandle) -> Result<&Socket, Errno> {
@@ -144,7 +169,10 @@ impl UdpTable {
     /// Close the socket; queued datagrams are freed.
     pub fn close(&mut self, h: UdpHandle) -> Result<(), Errno> {
         self.sock(h)?;
-        self.slots[h.index as usize].sock = None;
+        if let Some(s) = self.slots[h.index as usize].sock.take() {
+            let charged = s.rx_bytes + s.rx.len() * DATAGRAM_OVERHEAD;
+            self.queued = self.queued.saturating_sub(charged);
+        }
         Ok(())
     }
 
@@ -310,6 +338,7 @@ impl UdpTable {
         }
         let d = s.rx.pop_front().ok_or(Errno::EAGAIN)?;
         s.rx_bytes -= d.data.len();
+        self.queued = self.queued.saturating_sub(d.data.len() + DATAGRAM_OVERHEAD);
         Ok(d)
     }
 
@@ -441,11 +470,26 @@ impl UdpTable {
                 self.stats.in_errors += 1;
                 continue;
             }
+            let charge = data.len() + DATAGRAM_OVERHEAD;
+            let limit = self.memory_limit.unwrap_or(UDP_DEFAULT_MEMORY_LIMIT);
+            // Host-wide bound first, then the allocator itself: either way a drop, never an
+            // allocation failure.
+            let mut copy = Vec::new();
+            if self.queued + charge > limit
+                || copy.try_reserve_exact(data.len()).is_err()
+                || s.rx.try_reserve(1).is_err()
+            {
+                self.stats.mem_errors += 1;
+                self.stats.in_errors += 1;
+                continue;
+            }
+            copy.extend_from_slice(data);
+            self.queued += charge;
             s.rx_bytes += data.len();
             s.rx.push_back(Datagram {
                 from: src,
                 to: *dst.ip(),
-                data: data.to_vec(),
+                data: copy,
             });
             self.stats.in_datagrams += 1;
             self.wake(i);

@@ -30,6 +30,7 @@ const CASES: &[Case] = &[
     ("faulting programs are killed with 139", faulting_programs),
     ("threads until EAGAIN", threads_until_refused),
     ("programs until EAGAIN", programs_until_refused),
+    ("udp queues cannot exhaust kernel memory", udp_flood),
 ];
 
 const LOCALHOST: [u8; 4] = [127, 0, 0, 1];
@@ -522,4 +523,46 @@ fn programs_until_refused() -> Result<(), &'static str> {
         return Err("a sleeper did not end with status 0");
     }
     Ok(())
+}
+
+/// UDP sockets the flood fills (below the 1024 descriptors a program may have).
+const FLOOD_SOCKETS: usize = 900;
+/// First port of the flooded sockets.
+const FLOOD_PORT: u16 = 20000;
+
+/// Fill the receive queues of many UDP sockets with large datagrams over loopback: far more
+/// than RAM if every queue took its 212992 bytes. The kernel must drop (and count) what it
+/// cannot hold, and keep serving.
+fn udp_flood() -> Result<(), &'static str> {
+    let mut fds = [-1i32; FLOOD_SOCKETS];
+    let mut n = 0;
+    for (i, slot) in fds.iter_mut().enumerate() {
+        let u = user::socket(user::AF_INET, user::SOCK_DGRAM, 0) as i32;
+        if u < 0 {
+            break;
+        }
+        *slot = u;
+        n += 1;
+        if user::bind(u, &SockaddrIn::new(LOCALHOST, FLOOD_PORT + i as u16)) < 0 {
+            break;
+        }
+    }
+    let tx = user::socket(user::AF_INET, user::SOCK_DGRAM, 0) as i32;
+    let payload = [0x55u8; 60_000];
+    let mut sent = 0usize;
+    for i in 0..n {
+        let dest = SockaddrIn::new(LOCALHOST, FLOOD_PORT + i as u16);
+        for _ in 0..4 {
+            if user::sendto(tx, &payload, 0, Some(&dest)) > 0 {
+                sent += 1;
+            }
+        }
+    }
+    uprintln!("hostile-test: {n} udp sockets, {sent} datagrams of 60000 bytes sent");
+    let alive = services_answer(50);
+    user::close(tx);
+    for &fd in &fds[..n] {
+        user::close(fd);
+    }
+    alive.map_err(|_| "services stopped answering during the flood")
 }

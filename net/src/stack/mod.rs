@@ -578,6 +578,17 @@ impl Stack {
         core.recycle_frame(frame);
     }
 
+    /// Bound the bytes all UDP receive queues hold together (`udp::UDP_DEFAULT_MEMORY_LIMIT`
+    /// until set).
+    pub fn set_udp_memory_limit(&mut self, bytes: usize) {
+        self.core.udp.set_memory_limit(bytes);
+    }
+
+    /// UDP receive memory: the bound and what is queued now.
+    pub fn udp_memory(&self) -> (usize, usize) {
+        self.core.udp.memory()
+    }
+
     /// All counters.
     pub fn counters(&self) -> Counters {
         let c = &self.core;
