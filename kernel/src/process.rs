@@ -2,10 +2,10 @@
 //! counting its threads; the exit rule that turns program statuses into QEMU's verdict.
 //!
 //! A program is a `fn(&[&str]) -> i32` compiled into the kernel image (see
-//! `programs::USER_PROGRAMS`) started in ring 3 by [`start`]; more threads join it with
-//! [`spawn_thread`]. It ends when its last thread ends (`exit`), at `exit_group`, when `main`
-//! returns, or when one of its threads faults ([`user_fault`]: status 139, like a shell shows
-//! SIGSEGV). Its sockets are closed when it ends.
+//! `programs::USER_PROGRAMS`) started in ring 3 by [`start`] in an address space of its own
+//! (`ustack`, `mm::space`); more threads join it with [`spawn_thread`]. It ends when its last
+//! thread ends (`exit`), at `exit_group`, when `main` returns, or when one of its threads
+//! faults ([`user_fault`]: status 139, like a shell shows SIGSEGV). Its sockets are closed when it ends.
 //!
 //! Exit rule ([`run_init`]): the machine ends when the `init=` program ends (like Linux when
 //! PID 1 exits), whatever other programs still run (a test starts `services` and ends); the

@@ -10,6 +10,7 @@
 
 mod echo_client;
 mod hostile_faults;
+mod hostile_pointers;
 mod hostile_test;
 mod kernel_test;
 mod net_test;

@@ -8,7 +8,11 @@
 //! Rules for code running in ring 3 (a violation faults and ends the program, never the
 //! kernel): use only this module, `core` and plain data from `net` (constants, `Errno`); no
 //! heap (`alloc` takes an interrupt-masking lock: `cli` faults in ring 3), no `log`, no
-//! kernel functions, no panics (the kernel's panic handler would fault too).
+//! kernel functions, no panics (the kernel's panic handler would fault too). A program's
+//! `static`s need `#[link_section = ".user_data"]`: the rest of the kernel's data is
+//! supervisor-only (`mm::paging`), so touching it ends the program with status 139. Those
+//! statics are shared by all built-in programs (each has its own stacks, not its own statics).
+//! Program arguments arrive copied onto the first thread's stack.
 
 pub mod fmt;
 pub mod rt;
