@@ -253,8 +253,9 @@ pub fn update(addr: u64, f: impl FnOnce(F) -> F) -> Result<(), &'static str> {
             new.insert(F::NO_EXECUTE);
         }
         if new.is_empty() {
+            // Not present; `remap` maps the page again (the map is the identity, so the
+            // frame is `addr` itself).
             e.set_unused();
-            // Keep the frame address recoverable for a later remap: identity map.
         } else {
             e.set_addr(PhysAddr::new(addr), new);
         }
