@@ -18,7 +18,19 @@ const IO_CHUNK: usize = 32 * 1024;
 /// Largest UDP datagram (65535 − 8 − 20).
 const MAX_UDP: usize = 65507;
 
-pub fn main(_args: &[&str]) -> i32 {
+/// `init=services [-- SECONDS]`: serve forever, or for SECONDS and then exit with success
+/// (so a test boot ends, with the kernel's exit-time reports such as `nicstats`).
+pub fn main(args: &[&str]) -> i32 {
+    let lifetime_s = match args.first() {
+        None => None,
+        Some(a) => match a.parse::<u64>() {
+            Ok(s) if s > 0 => Some(s),
+            _ => {
+                uprintln!("services: usage: init=services [-- SECONDS] (got '{a}')");
+                return 2;
+            }
+        },
+    };
     for port in [ECHO_PORT, DISCARD_PORT, CHARGEN_PORT] {
         if rt::spawn(tcp_listener, usize::from(port)) < 0 {
             uprintln!("services: cannot start the TCP listener for port {port}");
@@ -30,6 +42,11 @@ pub fn main(_args: &[&str]) -> i32 {
         }
     }
     uprintln!("services: echo, discard and chargen on TCP and UDP ports 7, 9 and 19");
+    if let Some(seconds) = lifetime_s {
+        user::sleep_ms(seconds.saturating_mul(1000));
+        uprintln!("services: served {seconds} s, exiting");
+        return 0;
+    }
     // The program lives as long as its server threads; this thread has nothing left to do.
     loop {
         user::sleep_ms(3_600_000);
