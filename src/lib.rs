@@ -56,6 +56,34 @@ impl Machine {
     }
 }
 
+/// Defines a test once per machine type: `on_every_machine! { fn name(machine) { ... } }`
+/// becomes the tests `name::microvm`, `name::q35` and `name::pc`, each calling the body with
+/// its [`Machine`]. Every QEMU integration test runs on all three: a bug that shows on one
+/// machine type only is still a bug.
+#[macro_export]
+macro_rules! on_every_machine {
+    ($(#[$meta:meta])* fn $name:ident($machine:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn body($machine: $crate::Machine) $body
+            #[test]
+            fn microvm() {
+                body($crate::Machine::Microvm)
+            }
+            #[test]
+            fn q35() {
+                body($crate::Machine::Q35)
+            }
+            #[test]
+            fn pc() {
+                body($crate::Machine::Pc)
+            }
+        }
+    };
+}
+
 /// Network backend for the guest's NIC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Net {

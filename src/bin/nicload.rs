@@ -55,9 +55,12 @@ fn burst(host: IpAddr, nums: &[u64]) -> ExitCode {
     }
 }
 
+/// One named check of the mixed load.
+type Check = Box<dyn Fn() -> Result<Report, String>>;
+
 fn mixed(host: IpAddr) -> ExitCode {
     let echo = SocketAddr::new(host, ECHO_PORT);
-    let checks: [(&str, Box<dyn Fn() -> Result<Report, String>>); 3] = [
+    let checks: [(&str, Check); 3] = [
         (
             "echo_concurrent",
             Box::new(move || echo_concurrent(echo, CONCURRENT, CONCURRENT_BYTES)),
