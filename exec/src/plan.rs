@@ -138,7 +138,7 @@ pub fn plan(file: &[u8], dyn_bias: u64) -> Result<LoadPlan, ExecError> {
         ElfKind::Exec => 0,
         ElfKind::Dyn => dyn_bias,
     };
-    if bias % PAGE_SIZE != 0 {
+    if !bias.is_multiple_of(PAGE_SIZE) {
         return Err(not_exec("load bias not page-aligned"));
     }
     if usize::from(ehdr.e_phentsize(e)) != PHDR_LEN {

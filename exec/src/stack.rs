@@ -53,7 +53,7 @@ fn too_big() -> ExecError {
 
 /// Lays out the initial stack for `req`.
 pub fn build_stack(req: &StackRequest<'_>) -> Result<InitialStack, ExecError> {
-    if req.top % 16 != 0 {
+    if !req.top.is_multiple_of(16) {
         return Err(ExecError::NotExecutable("stack top not 16-byte aligned"));
     }
     let strings = req
