@@ -113,11 +113,15 @@ impl Tcp {
         let Some(Sock::Listener(l)) = self.slots.get(lidx).and_then(|s| s.sock.as_ref()) else {
             return;
         };
-        let (accept_full, syn_full, opts) = (
+        let (accept_full, syn_full, mut opts) = (
             l.accept_queue.len() >= l.backlog,
             l.syn_queue.len() >= l.backlog,
             l.opts,
         );
+        // A path MTU learned by an earlier connection with this host (RFC 1191 §5).
+        if let Some(p) = self.pmtu.lookup(now, *remote.ip()) {
+            opts.mtu = opts.mtu.min(p.max(super::tcb::MIN_MSS + 40));
+        }
         if !self.may_add_child(accept_full) {
             return;
         }

@@ -64,6 +64,7 @@ pub mod isn;
 mod listen;
 mod memory;
 mod output;
+mod pmtu;
 mod push;
 mod reassembly;
 mod recv_queue;
@@ -248,6 +249,8 @@ pub struct Tcp {
     mem_waiters: bool,
     /// The connection (slot, generation) whose segment waits in its frame for `adopt`.
     adopt_target: Option<(usize, u32)>,
+    /// Path MTUs learned from ICMP, per destination, for the next connections there.
+    pmtu: pmtu::PmtuCache,
 }
 
 impl Tcp {
@@ -280,6 +283,7 @@ impl Tcp {
             last_now: Instant::ZERO,
             scratch: Vec::new(),
             adopt_target: None,
+            pmtu: pmtu::PmtuCache::default(),
             mem_waiters: false,
         }
     }

@@ -133,6 +133,10 @@ impl Tcp {
         if let Some(m) = mtu {
             opts.mtu = m.max(MIN_MSS + 40);
         }
+        // A path MTU learned by an earlier connection to this host (RFC 1191 §5).
+        if let Some(p) = self.pmtu.lookup(now, rip) {
+            opts.mtu = opts.mtu.min(p.max(MIN_MSS + 40));
+        }
         let (iss, ts_offset) = isn::isn_and_ts_offset(&self.cx.key, now, local, remote);
         let tcb = Tcb::new(
             &self.cx,
