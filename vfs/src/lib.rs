@@ -1,0 +1,29 @@
+//! rinet's virtual file system: descriptor tables, the file trait every kind of open file
+//! implements, tmpfs with its initramfs unpacker, and pipes. Pure `no_std` + `alloc`, no
+//! `unsafe`, no time source and no hardware: the kernel injects a [`Clock`] and calls in with
+//! typed arguments it decoded from a program's registers; every answer is `Result<_, Errno>`
+//! with Linux's errno numbers. Nothing here panics on a program's arguments or an archive's
+//! bytes, and every structure that input can grow is bounded.
+//!
+//! How the kernel uses it: a process holds an [`FdTable`], a cwd ([`tmpfs::Ino`]) and shares one
+//! [`Tmpfs`]; `openat(dirfd, path, flags, mode)` picks the start directory (the cwd for
+//! `AT_FDCWD`, else [`Tmpfs::dir_of`] the dirfd's file), calls [`Tmpfs::open`] and installs the
+//! [`OpenFile`] with [`FdTable::install`]; `read`/`write`/`lseek`/`fstat`/`getdents64` go through
+//! the [`OpenFile`] the descriptor names. Sockets plug in as described in [`file`].
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod dirent;
+pub mod errno;
+pub mod fdtable;
+pub mod file;
+pub mod flags;
+pub mod stat;
+pub mod time;
+
+pub use errno::Errno;
+pub use fdtable::FdTable;
+pub use file::{FileOps, OpenFile};
+pub use time::{Clock, Timespec};
