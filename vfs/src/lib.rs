@@ -20,10 +20,13 @@ pub mod errno;
 pub mod fdtable;
 pub mod file;
 pub mod flags;
+pub mod path;
 pub mod stat;
 pub mod time;
+pub mod tmpfs;
 
 pub use errno::Errno;
 pub use fdtable::FdTable;
 pub use file::{FileOps, OpenFile};
 pub use time::{Clock, Timespec};
+pub use tmpfs::Tmpfs;
