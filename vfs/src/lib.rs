@@ -21,6 +21,7 @@ pub mod fdtable;
 pub mod file;
 pub mod flags;
 pub mod path;
+pub mod pipe;
 pub mod stat;
 pub mod time;
 pub mod tmpfs;
