@@ -15,6 +15,7 @@
 
 extern crate alloc;
 
+pub mod cpio;
 pub mod dirent;
 pub mod errno;
 pub mod fdtable;
