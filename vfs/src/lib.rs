@@ -21,6 +21,7 @@ pub mod errno;
 pub mod fdtable;
 pub mod file;
 pub mod flags;
+pub mod gzip;
 pub mod path;
 pub mod pipe;
 pub mod stat;
