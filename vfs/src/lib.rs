@@ -22,6 +22,7 @@ pub mod fdtable;
 pub mod file;
 pub mod flags;
 pub mod gzip;
+pub mod initramfs;
 pub mod path;
 pub mod pipe;
 pub mod stat;

@@ -31,6 +31,11 @@ use crate::flags::{
 use crate::stat::Stat;
 use crate::time::{Clock, Timespec};
 
+/// A name copied into memory reserved fallibly (`ENOMEM` instead of an abort).
+pub fn copy_name(name: &[u8]) -> Result<alloc::vec::Vec<u8>, Errno> {
+    node::try_copy(name)
+}
+
 /// An inode number of this tmpfs, used as the start directory of relative paths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Ino(pub u64);
@@ -271,6 +276,14 @@ impl Tmpfs {
         let mut fs = self.state.lock();
         let ino = fs.resolve(at.0, path, true)?;
         fs.chmod(ino, mode)
+    }
+
+    /// Set the mtime of `path` (not following a final symlink).
+    pub fn set_mtime(&self, path: &[u8], mtime: Timespec) -> Result<(), Errno> {
+        let mut fs = self.state.lock();
+        let ino = fs.resolve(ROOT_INO, path, false)?;
+        fs.node_mut(ino)?.mtime = mtime;
+        Ok(())
     }
 
     /// Set owner and times of `path` without following a final symlink (the initramfs keeps
