@@ -4,7 +4,8 @@
 //! Owns what an open file does with its inode: reads and writes at an offset, `lseek` rules
 //! (negative results are `EINVAL`), `ftruncate`, `fstat`, and directory listing with stable
 //! cookies. It keeps the inode alive while open (an unlinked file stays readable until the last
-//! close, as in Linux). It must never hold the file-system lock while the caller holds it: the
+//! close, as in Linux). Reads do not update the access time (as if mounted `noatime`). It must
+//! never hold the file-system lock while the caller holds it: the
 //! last drop of an open file takes the lock to release the inode.
 
 use alloc::sync::Arc;

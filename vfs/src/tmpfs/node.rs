@@ -4,7 +4,9 @@
 //! Owns inode lifetime (an inode lives while it has a name or an open file) and the accounting
 //! that bounds memory: every inode, directory entry and data byte is charged to the budget
 //! before it is allocated, and growth uses `try_reserve`, so a full file system answers `ENOSPC`
-//! and never aborts. It must never interpret paths (see `lookup`).
+//! and never aborts. Map nodes of the inode and entry maps are covered by the per-inode and
+//! per-entry costs rather than reserved one by one, so the kernel must give a budget below the
+//! heap it can spare. It must never interpret paths (see `lookup`).
 
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
@@ -319,15 +321,30 @@ impl FsState {
         Ok(())
     }
 
-    /// Write `buf` at `pos` in a regular file, growing it (zero-filled) as needed.
+    /// Write `buf` at `pos` in a regular file, growing it (zero-filled) as needed. As Linux's
+    /// tmpfs, a write that does not fit the budget writes what fits (a short count), and only
+    /// a write of which nothing fits is `ENOSPC`.
     pub fn write_at(&mut self, ino: u64, pos: u64, buf: &[u8]) -> Result<usize, Errno> {
+        let size = self.file_data(ino)?.len() as u64;
+        if buf.is_empty() {
+            return Ok(0);
+        }
         let end = pos
             .checked_add(buf.len() as u64)
             .filter(|&e| e <= MAX_FILE_SIZE)
             .ok_or(Errno::EFBIG)?;
-        let size = self.file_data(ino)?.len() as u64;
+        let mut buf = buf;
         if end > size {
-            self.set_file_len(ino, end)?;
+            if let Err(e) = self.set_file_len(ino, end) {
+                let room = self.budget.saturating_sub(self.used) as u64;
+                let reachable = size.saturating_add(room);
+                if e != Errno::ENOSPC || reachable <= pos {
+                    return Err(e);
+                }
+                let fits = usize::try_from(reachable - pos).map_err(|_| e)?;
+                buf = buf.get(..fits).ok_or(e)?;
+                self.set_file_len(ino, reachable)?;
+            }
         }
         let now = self.now();
         let node = self.node_mut(ino)?;

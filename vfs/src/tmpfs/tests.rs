@@ -149,6 +149,9 @@ fn lseek_rules() {
     assert_eq!(f.lseek(3, Whence::Data).unwrap(), 3);
     assert_eq!(f.lseek(3, Whence::Hole).unwrap(), 10);
     assert_eq!(f.lseek(10, Whence::Data).unwrap_err(), Errno::ENXIO);
+    // An empty write past the end does not extend the file.
+    f.pwrite(b"", 100).unwrap();
+    assert_eq!(f.stat().unwrap().size, 10);
     // Past the end, a write leaves a zero-filled gap.
     f.lseek(12, Whence::Set).unwrap();
     f.write(b"x").unwrap();
@@ -410,9 +413,12 @@ fn budget_gives_enospc_and_is_refunded() {
             Err(e) => break e,
         }
     };
+    assert_eq!(f.stat().unwrap().size as usize, written);
     assert_eq!(err, Errno::ENOSPC);
     assert!(written > 32 * 1024 && written < 64 * 1024);
-    while f.write(b"z").is_ok() {}
+    let (used, budget) = t.usage();
+    assert_eq!(used, budget, "the last write was short, filling the budget");
+    assert_eq!(f.write(b"z").unwrap_err(), Errno::ENOSPC);
     assert_eq!(
         t.mkdir(r, &[b'd'; 255], 0o755).map(drop),
         Err(Errno::ENOSPC)
