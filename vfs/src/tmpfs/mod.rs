@@ -12,6 +12,8 @@ mod lookup;
 mod namespace;
 mod node;
 #[cfg(test)]
+mod resolve_model;
+#[cfg(test)]
 mod tests;
 
 use alloc::sync::Arc;
