@@ -265,3 +265,98 @@ impl OpenFile {
         self.ops.fsync()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! How a kind of file from another crate plugs in: a socket adapter as the kernel will write
+    //! it over `net::sockfs`, installed in a descriptor table beside tmpfs files and pipes.
+    use super::*;
+    use crate::fdtable::FdTable;
+    use crate::flags::{O_RDWR, S_IFSOCK};
+    use crate::time::FixedClock;
+    use crate::tmpfs::Tmpfs;
+    use alloc::collections::VecDeque;
+
+    /// Stands in for `struct SocketFile { id: net::sockfs::FileId }`.
+    struct FakeSocket {
+        inbox: Mutex<VecDeque<u8>>,
+    }
+
+    impl FileOps for FakeSocket {
+        fn read(&self, _pos: &mut u64, buf: &mut [u8]) -> Result<usize, Errno> {
+            let mut q = self.inbox.lock();
+            if q.is_empty() {
+                return Err(Errno::EAGAIN);
+            }
+            let n = buf.len().min(q.len());
+            for (d, s) in buf.iter_mut().zip(q.drain(..n)) {
+                *d = s;
+            }
+            Ok(n)
+        }
+        fn write(&self, _pos: &mut u64, buf: &[u8], _append: bool) -> Result<usize, Errno> {
+            self.inbox.lock().extend(buf.iter());
+            Ok(buf.len())
+        }
+        fn stat(&self) -> Result<Stat, Errno> {
+            Ok(Stat {
+                ino: 77,
+                mode: S_IFSOCK | 0o777,
+                nlink: 1,
+                ..Stat::default()
+            })
+        }
+        fn poll(&self) -> u16 {
+            let readable = !self.inbox.lock().is_empty();
+            POLLOUT | if readable { POLLIN } else { 0 }
+        }
+        fn as_any(&self) -> &dyn Any {
+            self
+        }
+    }
+
+    /// What the kernel's socket calls do first: the socket behind a descriptor, or `ENOTSOCK`.
+    fn socket_of(fds: &FdTable, fd: i32) -> Result<Arc<OpenFile>, Errno> {
+        let file = fds.get(fd)?;
+        if file.ops().as_any().downcast_ref::<FakeSocket>().is_none() {
+            return Err(Errno::ENOTSOCK);
+        }
+        Ok(file)
+    }
+
+    #[test]
+    fn sockets_share_the_descriptor_table_with_files_and_pipes() {
+        let fs = Tmpfs::new(1 << 20, Arc::new(FixedClock::default())).unwrap();
+        let mut fds = FdTable::default();
+        let file = fs
+            .open(fs.root(), b"f", crate::flags::O_CREAT | O_RDWR, 0o644)
+            .unwrap();
+        assert_eq!(fds.install(file, false), Ok(0));
+        let sock = FakeSocket {
+            inbox: Mutex::new(VecDeque::new()),
+        };
+        let sfd = fds
+            .install(OpenFile::with_exact_flags(Arc::new(sock), O_RDWR), false)
+            .unwrap();
+        assert_eq!(sfd, 1);
+        let (r, w) = crate::pipe::pipe2(0, crate::Timespec::default()).unwrap();
+        assert_eq!(fds.install(r, false), Ok(2));
+        assert_eq!(fds.install(w, false), Ok(3));
+
+        assert_eq!(socket_of(&fds, 0).unwrap_err(), Errno::ENOTSOCK);
+        assert_eq!(socket_of(&fds, 2).unwrap_err(), Errno::ENOTSOCK);
+        assert_eq!(socket_of(&fds, 9).unwrap_err(), Errno::EBADF);
+        let s = socket_of(&fds, sfd).unwrap();
+        assert_eq!(s.read(&mut [0; 4]).unwrap_err(), Errno::EAGAIN);
+        assert_eq!(s.poll() & POLLIN, 0);
+        s.write(b"ping").unwrap();
+        assert_ne!(s.poll() & POLLIN, 0);
+        let mut buf = [0u8; 8];
+        assert_eq!(fds.get(sfd).unwrap().read(&mut buf).unwrap(), 4);
+        assert_eq!(s.stat().unwrap().mode, S_IFSOCK | 0o777);
+        assert_eq!(s.lseek(0, Whence::Set).unwrap_err(), Errno::ESPIPE);
+        let dup = fds.dup(sfd).unwrap();
+        fds.set_status_flags(dup, O_NONBLOCK).unwrap();
+        assert!(s.nonblocking(), "dup shares the socket's open file");
+    }
+}
