@@ -7,6 +7,7 @@
 //! caller's to apply to `mode`. It must never panic on a path or a mode, never allocate past its
 //! budget (`ENOSPC`), and never read a clock of its own (the kernel injects one).
 
+mod attr;
 mod file;
 mod lookup;
 mod namespace;
@@ -20,6 +21,7 @@ use alloc::sync::Arc;
 
 use spin::Mutex;
 
+pub use self::attr::{Target, TimeChange, UTIME_NOW, UTIME_OMIT};
 pub use self::file::TmpfsFile;
 pub use self::lookup::MAX_SYMLINK_FOLLOWS;
 use self::node::FsState;
@@ -38,7 +40,10 @@ pub fn copy_name(name: &[u8]) -> Result<alloc::vec::Vec<u8>, Errno> {
     node::try_copy(name)
 }
 
-/// An inode number of this tmpfs, used as the start directory of relative paths.
+/// An inode number of this tmpfs, used as the start directory of relative paths. It does not
+/// keep its inode alive: the kernel should hold a process's cwd as an open file (`O_PATH |
+/// O_DIRECTORY`) and take the number with [`Tmpfs::dir_of`], so a removed cwd still answers
+/// `stat(".")` and refuses new entries with `ENOENT`, as in Linux.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Ino(pub u64);
 
@@ -79,16 +84,11 @@ impl Tmpfs {
     /// The directory an open file names, for a dirfd (`ENOTDIR` when it is not a tmpfs
     /// directory of this file system).
     pub fn dir_of(&self, file: &OpenFile) -> Result<Ino, Errno> {
-        let f = file
-            .ops()
-            .as_any()
-            .downcast_ref::<TmpfsFile>()
-            .filter(|f| Arc::ptr_eq(&f.state, &self.state))
-            .ok_or(Errno::ENOTDIR)?;
-        if !self.state.lock().is_dir(f.ino)? {
+        let ino = self.inode_of(file).ok_or(Errno::ENOTDIR)?;
+        if !self.state.lock().is_dir(ino.0)? {
             return Err(Errno::ENOTDIR);
         }
-        Ok(Ino(f.ino))
+        Ok(ino)
     }
 
     /// `openat`: resolve, create with `O_CREAT`, check the type against the flags, truncate

@@ -487,3 +487,22 @@ fn chmod_and_stat_at_flags() {
     assert_eq!(t.stat_at(t.root(), b"", 0).unwrap_err(), Errno::ENOENT);
     assert_eq!(t.stat_at(t.root(), b"f", 1).unwrap_err(), Errno::EINVAL);
 }
+
+#[test]
+fn removed_cwd_held_open_answers_like_linux() {
+    let t = fs();
+    let r = t.root();
+    t.mkdir(r, b"gone", 0o755).unwrap();
+    let cwd_file = t.open(r, b"gone", O_PATH | O_DIRECTORY, 0).unwrap();
+    let cwd = t.dir_of(&cwd_file).unwrap();
+    t.rmdir(r, b"gone").unwrap();
+    assert_eq!(t.stat(cwd, b".", true).unwrap().nlink, 0);
+    assert_eq!(
+        t.open(cwd, b"new", O_CREAT | O_RDWR, 0o644).unwrap_err(),
+        Errno::ENOENT
+    );
+    assert_eq!(t.mkdir(cwd, b"d", 0o755).unwrap_err(), Errno::ENOENT);
+    assert_eq!(t.stat(cwd, b"..", true).unwrap().ino, ROOT_INO);
+    drop(cwd_file);
+    assert_eq!(t.stat(cwd, b".", true).unwrap_err(), Errno::ENOENT);
+}
