@@ -9,7 +9,7 @@
 //! [`Tmpfs`]; `openat(dirfd, path, flags, mode)` picks the start directory (the cwd for
 //! `AT_FDCWD`, else [`Tmpfs::dir_of`] the dirfd's file), calls [`Tmpfs::open`] and installs the
 //! [`OpenFile`] with [`FdTable::install`]; `read`/`write`/`lseek`/`fstat`/`getdents64` go through
-//! the [`OpenFile`] the descriptor names. Sockets plug in as described in [`file`].
+//! the [`OpenFile`] the descriptor names. Sockets plug in as described in [`file`](mod@file).
 #![no_std]
 #![forbid(unsafe_code)]
 

@@ -111,6 +111,10 @@ impl Tmpfs {
             flags
         };
         let create = flags & O_CREAT != 0;
+        // Linux (since 6.4) refuses the combination rather than creating a regular file.
+        if create && flags & O_DIRECTORY != 0 {
+            return Err(Errno::EINVAL);
+        }
         let mut fs = self.state.lock();
         let mut links = 0u32;
         let mut start = at.0;

@@ -97,6 +97,11 @@ fn open_flags_follow_linux() {
         Errno::EISDIR
     );
     assert_eq!(t.open(r, b"", O_RDONLY, 0).unwrap_err(), Errno::ENOENT);
+    assert_eq!(
+        t.open(r, b"nd", O_CREAT | O_DIRECTORY | O_RDONLY, 0)
+            .unwrap_err(),
+        Errno::EINVAL
+    );
     // O_TRUNC empties; wrong-mode I/O is EBADF.
     let f = t.open(r, b"f", O_RDONLY | O_TRUNC, 0).unwrap();
     assert_eq!(t.stat(r, b"f", true).unwrap().size, 0);
