@@ -13,6 +13,8 @@ mod lookup;
 mod namespace;
 mod node;
 #[cfg(test)]
+mod ops_model;
+#[cfg(test)]
 mod resolve_model;
 #[cfg(test)]
 mod tests;
