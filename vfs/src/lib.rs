@@ -1,5 +1,5 @@
 //! rinet's virtual file system: descriptor tables, the file trait every kind of open file
-//! implements, tmpfs with its initramfs unpacker, and pipes. Pure `no_std` + `alloc`, no
+//! implements, tmpfs with its initramfs unpacker, pipes and eventfd. Pure `no_std` + `alloc`, no
 //! `unsafe`, no time source and no hardware: the kernel injects a [`Clock`] and calls in with
 //! typed arguments it decoded from a program's registers; every answer is `Result<_, Errno>`
 //! with Linux's errno numbers. Nothing here panics on a program's arguments or an archive's
@@ -18,6 +18,7 @@ extern crate alloc;
 pub mod cpio;
 pub mod dirent;
 pub mod errno;
+pub mod eventfd;
 pub mod fdtable;
 pub mod file;
 pub mod flags;

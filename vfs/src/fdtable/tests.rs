@@ -1,3 +1,6 @@
+//! Descriptor-table tests: numbering, limits, the dup family, close-on-exec, and a proptest
+//! against a simple model of the table.
+
 use super::*;
 use crate::file::FileOps;
 use crate::flags::{O_APPEND, O_NONBLOCK, O_RDONLY, O_RDWR};

@@ -1,3 +1,6 @@
+//! initramfs tests: what an image creates, hard links, concatenation and compression, type
+//! replacement, traversal, and hostile images.
+
 use super::*;
 use crate::cpio::tests::{member, trailer};
 use crate::flags::{O_RDONLY, S_IFDIR, S_IFLNK, S_IFREG};

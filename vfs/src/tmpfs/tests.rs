@@ -1,3 +1,6 @@
+//! tmpfs tests: open flags, I/O and offsets, resolution, symlinks, name operations with their
+//! errnos, getdents64, the budget, attributes.
+
 use super::*;
 use crate::flags::*;
 use crate::time::FixedClock;
