@@ -34,31 +34,70 @@ pub struct SplitPath<'a> {
     pub trailing_slash: bool,
 }
 
-/// Split `path`, checking Linux's limits: empty is `ENOENT`, 4096 bytes or more, or a component
-/// over 255 bytes, is `ENAMETOOLONG`. The component list is bounded by the path length.
-pub fn split(path: &[u8]) -> Result<SplitPath<'_>, Errno> {
+/// Check a whole path's length: empty is `ENOENT`, 4096 bytes or more `ENAMETOOLONG`.
+pub fn check_len(path: &[u8]) -> Result<(), Errno> {
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
     if path.len() >= PATH_MAX {
         return Err(Errno::ENAMETOOLONG);
     }
+    Ok(())
+}
+
+/// Does the path start at the root?
+pub fn is_absolute(path: &[u8]) -> bool {
+    path.first() == Some(&b'/')
+}
+
+/// Does the path end in a slash after some component (which demands a directory)?
+pub fn has_trailing_slash(path: &[u8]) -> bool {
+    path.len() > 1 && path.last() == Some(&b'/')
+}
+
+/// Only slashes are left from `pos` on.
+pub fn at_end(path: &[u8], pos: usize) -> bool {
+    path.get(pos..)
+        .is_none_or(|rest| rest.iter().all(|&b| b == b'/'))
+}
+
+/// The component at or after `*pos` (skipping slashes), moving `*pos` past it; `None` when
+/// only slashes are left. A component over 255 bytes is `ENAMETOOLONG`.
+pub fn next_component<'a>(path: &'a [u8], pos: &mut usize) -> Result<Option<Component<'a>>, Errno> {
+    let rest = path.get(*pos..).unwrap_or_default();
+    let Some(start) = rest.iter().position(|&b| b != b'/') else {
+        *pos = path.len();
+        return Ok(None);
+    };
+    let rest = &rest[start..];
+    let len = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
+    let part = &rest[..len];
+    *pos += start + len;
+    if part.len() > NAME_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    Ok(Some(match part {
+        b"." => Component::Current,
+        b".." => Component::Parent,
+        name => Component::Name(name),
+    }))
+}
+
+/// Split `path` at once, checking Linux's limits (empty is `ENOENT`; 4096 bytes or more, or a
+/// component over 255 bytes, is `ENAMETOOLONG`). Resolution walks lazily with
+/// [`next_component`] instead; this is for callers that want the whole list.
+pub fn split(path: &[u8]) -> Result<SplitPath<'_>, Errno> {
+    check_len(path)?;
     let mut components = Vec::new();
-    for part in path.split(|&b| b == b'/').filter(|p| !p.is_empty()) {
-        if part.len() > NAME_MAX {
-            return Err(Errno::ENAMETOOLONG);
-        }
+    let mut pos = 0;
+    while let Some(c) = next_component(path, &mut pos)? {
         components.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
-        components.push(match part {
-            b"." => Component::Current,
-            b".." => Component::Parent,
-            name => Component::Name(name),
-        });
+        components.push(c);
     }
     Ok(SplitPath {
-        absolute: path.first() == Some(&b'/'),
+        absolute: is_absolute(path),
         components,
-        trailing_slash: path.len() > 1 && path.last() == Some(&b'/'),
+        trailing_slash: has_trailing_slash(path),
     })
 }
 

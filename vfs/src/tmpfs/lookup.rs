@@ -1,17 +1,19 @@
 //! Path resolution in tmpfs: from a start directory (the cwd or a dirfd's directory) or the
 //! root, through `.`, `..` and symlinks, to an inode or to a parent directory and a last name.
 //!
-//! Owns Linux's walk rules: a symlink in the middle is always followed, the last one only when
-//! asked (or when a trailing slash demands a directory); at most [`MAX_SYMLINK_FOLLOWS`] links
-//! per resolution (`ELOOP`); a non-directory in the middle is `ENOTDIR`; a missing name `ENOENT`;
-//! `..` of the root is the root, so no path leaves the tree. It must never change the tree.
+//! Owns Linux's walk rules (path_resolution(7)): a symlink in the middle is always followed, the
+//! last one only when asked (or when a trailing slash demands a directory); at most
+//! [`MAX_SYMLINK_FOLLOWS`] links per resolution (`ELOOP`); a non-directory in the middle is
+//! `ENOTDIR`; a missing name `ENOENT`; `..` of the root is the root, so no path leaves the tree.
+//! The walk is iterative: symlink bodies wait on an explicit stack (at most one per link
+//! followed), so a chain of 40 links costs no kernel stack depth. It must never change the tree.
 //!
 //! Every program runs as root: permission bits are stored and reported but no search or write
 //! permission is checked (rinet has no users yet).
 
 use alloc::vec::Vec;
 
-use super::node::FsState;
+use super::node::{try_copy, FsState, ROOT_INO};
 use crate::errno::Errno;
 use crate::path::{self, Component};
 
@@ -37,74 +39,142 @@ pub struct Parent {
     pub trailing_slash: bool,
 }
 
+/// What a walk stops at.
+enum Stop {
+    /// Before the last component of the path (for calls that create or remove it).
+    BeforeLast,
+    /// At the inode the whole path names, following a final symlink or not.
+    AtInode { follow_last: bool },
+}
+
+enum Walked {
+    Parent(Parent),
+    Inode(u64),
+}
+
+/// Text still to walk: the path itself at the bottom, symlink bodies above it.
+struct Pending {
+    text: Vec<u8>,
+    pos: usize,
+    trailing_slash: bool,
+}
+
+fn to_last(c: Component<'_>) -> Result<Last, Errno> {
+    Ok(match c {
+        Component::Current => Last::Current,
+        Component::Parent => Last::Parent,
+        Component::Name(n) => Last::Name(try_copy(n)?),
+    })
+}
+
 impl FsState {
-    fn count_follow(links: &mut u32) -> Result<(), Errno> {
-        *links += 1;
-        if *links > MAX_SYMLINK_FOLLOWS {
-            return Err(Errno::ELOOP);
-        }
-        Ok(())
-    }
-
-    fn symlink_target_of(&self, ino: u64) -> Result<Option<Vec<u8>>, Errno> {
-        match self.node(ino)?.symlink_target() {
-            Some(t) => Ok(Some(super::node::try_copy(t)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Step from directory `dir` through one component, following a symlink there.
-    fn step(&self, dir: u64, comp: Component<'_>, links: &mut u32) -> Result<u64, Errno> {
-        let d = self.node(dir)?.dir()?;
-        let child = match comp {
-            Component::Current => return Ok(dir),
-            Component::Parent => return Ok(d.parent),
-            Component::Name(name) => d.entries.get(name).ok_or(Errno::ENOENT)?.ino,
+    fn walk(&self, start: u64, path: &[u8], stop: Stop, links: &mut u32) -> Result<Walked, Errno> {
+        path::check_len(path)?;
+        let mut cur = if path::is_absolute(path) {
+            ROOT_INO
+        } else {
+            start
         };
-        match self.symlink_target_of(child)? {
-            Some(target) => {
-                Self::count_follow(links)?;
-                self.resolve_with(dir, &target, true, links)
-            }
-            None => Ok(child),
+        self.node(cur)?.dir()?;
+        let mut must_be_dir = path::has_trailing_slash(path);
+        let mut stack: Vec<Pending> = Vec::new();
+        if !path::at_end(path, 0) {
+            stack.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+            stack.push(Pending {
+                text: try_copy(path)?,
+                pos: 0,
+                trailing_slash: must_be_dir,
+            });
+        } else if let Stop::BeforeLast = stop {
+            return Ok(Walked::Parent(Parent {
+                dir: cur,
+                last: Last::Current,
+                trailing_slash: must_be_dir,
+            }));
         }
+        loop {
+            let depth = stack.len();
+            let Some(top) = stack.last_mut() else {
+                break;
+            };
+            let comp_pos = top.pos;
+            if path::next_component(&top.text, &mut top.pos)?.is_none() {
+                stack.pop();
+                continue;
+            }
+            // The last component of the whole walk: nothing left here nor in the texts below.
+            let is_last = stack.iter().all(|p| path::at_end(&p.text, p.pos));
+            let Some(top) = stack.get(depth - 1) else {
+                break;
+            };
+            let mut reparse = comp_pos;
+            let Some(comp) = path::next_component(&top.text, &mut reparse)? else {
+                continue;
+            };
+            if is_last {
+                must_be_dir |= top.trailing_slash;
+                if let Stop::BeforeLast = stop {
+                    return Ok(Walked::Parent(Parent {
+                        dir: cur,
+                        last: to_last(comp)?,
+                        trailing_slash: must_be_dir,
+                    }));
+                }
+            }
+            let dir = self.node(cur)?.dir()?;
+            let child = match comp {
+                Component::Current => cur,
+                Component::Parent => dir.parent,
+                Component::Name(name) => dir.entries.get(name).ok_or(Errno::ENOENT)?.ino,
+            };
+            let follow = match stop {
+                Stop::AtInode { follow_last } => !is_last || follow_last || must_be_dir,
+                Stop::BeforeLast => true,
+            };
+            match self.node(child)?.symlink_target() {
+                Some(target) if follow => {
+                    *links += 1;
+                    if *links > MAX_SYMLINK_FOLLOWS {
+                        return Err(Errno::ELOOP);
+                    }
+                    path::check_len(target)?;
+                    if path::is_absolute(target) {
+                        cur = ROOT_INO;
+                    }
+                    if is_last {
+                        must_be_dir |= path::has_trailing_slash(target);
+                    }
+                    if !path::at_end(target, 0) {
+                        stack.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+                        stack.push(Pending {
+                            text: try_copy(target)?,
+                            pos: 0,
+                            trailing_slash: path::has_trailing_slash(target),
+                        });
+                    }
+                }
+                _ => cur = child,
+            }
+        }
+        if must_be_dir && !self.node(cur)?.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        Ok(Walked::Inode(cur))
     }
 
-    /// Resolve all but the last component of `path`, starting at `start` (or the root).
+    /// Resolve all but the last component of `path`, starting at `start` (or the root),
+    /// counting symlinks followed into `links`.
     pub fn resolve_parent_with(
         &self,
         start: u64,
         path: &[u8],
         links: &mut u32,
     ) -> Result<Parent, Errno> {
-        let split = path::split(path)?;
-        let mut dir = if split.absolute {
-            super::node::ROOT_INO
-        } else {
-            start
-        };
-        self.node(dir)?.dir()?;
-        let Some((last, middle)) = split.components.split_last() else {
-            return Ok(Parent {
-                dir,
-                last: Last::Current,
-                trailing_slash: split.trailing_slash,
-            });
-        };
-        for comp in middle {
-            dir = self.step(dir, *comp, links)?;
-            self.node(dir)?.dir()?;
+        match self.walk(start, path, Stop::BeforeLast, links)? {
+            Walked::Parent(p) => Ok(p),
+            // A walk that stops before the last component always ends there.
+            Walked::Inode(_) => Err(Errno::ENOENT),
         }
-        let last = match last {
-            Component::Current => Last::Current,
-            Component::Parent => Last::Parent,
-            Component::Name(n) => Last::Name(super::node::try_copy(n)?),
-        };
-        Ok(Parent {
-            dir,
-            last,
-            trailing_slash: split.trailing_slash,
-        })
     }
 
     /// The inode the last component names in its parent, without following it.
@@ -121,31 +191,12 @@ impl FsState {
         }
     }
 
-    fn resolve_with(
-        &self,
-        start: u64,
-        path: &[u8],
-        follow_last: bool,
-        links: &mut u32,
-    ) -> Result<u64, Errno> {
-        let parent = self.resolve_parent_with(start, path, links)?;
-        let ino = self.lookup_last(&parent)?;
-        let ino = match self.symlink_target_of(ino)? {
-            Some(target) if follow_last || parent.trailing_slash => {
-                Self::count_follow(links)?;
-                self.resolve_with(parent.dir, &target, true, links)?
-            }
-            _ => ino,
-        };
-        if parent.trailing_slash && !self.node(ino)?.is_dir() {
-            return Err(Errno::ENOTDIR);
-        }
-        Ok(ino)
-    }
-
     /// Resolve `path` from `start` to an inode, following a final symlink if `follow_last`.
     pub fn resolve(&self, start: u64, path: &[u8], follow_last: bool) -> Result<u64, Errno> {
-        self.resolve_with(start, path, follow_last, &mut 0)
+        match self.walk(start, path, Stop::AtInode { follow_last }, &mut 0)? {
+            Walked::Inode(ino) => Ok(ino),
+            Walked::Parent(_) => Err(Errno::ENOENT),
+        }
     }
 
     /// Resolve the parent directory of `path`'s last component.
