@@ -14,6 +14,11 @@ use crate::errno::Errno;
 use crate::file::OpenFile;
 use crate::flags::{FD_CLOEXEC, O_CLOEXEC};
 
+/// `close_range` flag: unshare the table first (the kernel's business).
+pub const CLOSE_RANGE_UNSHARE: u32 = 1 << 1;
+/// `close_range` flag: mark close-on-exec instead of closing.
+pub const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
+
 /// Linux's default soft `RLIMIT_NOFILE`.
 pub const DEFAULT_FD_LIMIT: usize = 1024;
 /// Ceiling of any limit (Linux's `fs.nr_open` default).
@@ -259,6 +264,39 @@ impl FdTable {
             self.slots.pop();
         }
         closed
+    }
+
+    /// `close_range(first, last, flags)`: close (or, with `CLOSE_RANGE_CLOEXEC`, mark
+    /// close-on-exec) every open descriptor in `first..=last`; `first > last` or an unknown flag
+    /// is `EINVAL`. `CLOSE_RANGE_UNSHARE` is the kernel's (it unshares the table first) and
+    /// accepted here. The closed files come back to drop.
+    pub fn close_range(
+        &mut self,
+        first: u32,
+        last: u32,
+        flags: u32,
+    ) -> Result<Vec<Arc<OpenFile>>, Errno> {
+        if first > last || flags & !(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut closed = Vec::new();
+        let first = first as usize;
+        let end = (last as usize).saturating_add(1).min(self.slots.len());
+        for slot in self.slots.get_mut(first..end).unwrap_or_default() {
+            if flags & CLOSE_RANGE_CLOEXEC != 0 {
+                if let Some(d) = slot.as_mut() {
+                    d.cloexec = true;
+                }
+            } else if let Some(d) = slot.take() {
+                if closed.try_reserve(1).is_ok() {
+                    closed.push(d.file);
+                }
+            }
+        }
+        while matches!(self.slots.last(), Some(None)) {
+            self.slots.pop();
+        }
+        Ok(closed)
     }
 
     /// Open descriptors in increasing order.

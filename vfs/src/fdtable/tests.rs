@@ -114,6 +114,22 @@ fn exec_closes_cloexec_descriptors() {
     assert_eq!(open, [0]);
 }
 
+#[test]
+fn close_range_closes_or_marks() {
+    let mut t = FdTable::default();
+    for _ in 0..6 {
+        t.install(file(), false).unwrap();
+    }
+    assert_eq!(t.close_range(3, 2, 0).unwrap_err(), Errno::EINVAL);
+    assert_eq!(t.close_range(0, 1, 1).unwrap_err(), Errno::EINVAL);
+    assert_eq!(t.close_range(1, 2, CLOSE_RANGE_CLOEXEC).unwrap().len(), 0);
+    assert_eq!(t.fd_flags(2), Ok(FD_CLOEXEC));
+    assert_eq!(t.fd_flags(3), Ok(0));
+    assert_eq!(t.close_range(3, u32::MAX, 0).unwrap().len(), 3);
+    assert_eq!(t.count(), 3);
+    assert_eq!(t.close_range(100, 200, 0).unwrap().len(), 0);
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Open,
