@@ -5,9 +5,10 @@
 //! with Linux's errno numbers. Nothing here panics on a program's arguments or an archive's
 //! bytes, and every structure that input can grow is bounded.
 //!
-//! How the kernel uses it: a process holds an [`FdTable`], a cwd ([`tmpfs::Ino`]) and shares one
-//! [`Tmpfs`]; `openat(dirfd, path, flags, mode)` picks the start directory (the cwd for
-//! `AT_FDCWD`, else [`Tmpfs::dir_of`] the dirfd's file), calls [`Tmpfs::open`] and installs the
+//! How the kernel uses it: a process holds an [`FdTable`], its cwd as an open file (`O_PATH |
+//! O_DIRECTORY`) and shares one [`Tmpfs`]; `openat(dirfd, path, flags, mode)` picks the start
+//! directory ([`Tmpfs::dir_of`] the cwd for `AT_FDCWD`, else the dirfd's file), calls
+//! [`Tmpfs::open`] and installs the
 //! [`OpenFile`] with [`FdTable::install`]; `read`/`write`/`lseek`/`fstat`/`getdents64` go through
 //! the [`OpenFile`] the descriptor names. Sockets plug in as described in [`file`](mod@file).
 #![no_std]

@@ -121,8 +121,12 @@ impl Tmpfs {
         let mut links = 0u32;
         let mut start = at.0;
         let mut path = node::try_copy(path)?;
+        // A trailing slash anywhere along the final symlinks demands a directory at the end.
+        let mut must_be_dir = false;
         let (ino, created) = loop {
-            let parent = fs.resolve_parent_with(start, &path, &mut links)?;
+            let mut parent = fs.resolve_parent_with(start, &path, &mut links)?;
+            must_be_dir |= parent.trailing_slash;
+            parent.trailing_slash = must_be_dir;
             match fs.lookup_last(&parent) {
                 Ok(_) if create && flags & O_EXCL != 0 => return Err(Errno::EEXIST),
                 Ok(ino) => {

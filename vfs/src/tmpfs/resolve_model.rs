@@ -3,7 +3,7 @@
 //! files, relative and absolute symlinks, a loop) must give the same inode or the same errno.
 
 use super::*;
-use crate::flags::{O_CREAT, O_RDWR};
+use crate::flags::{O_CREAT, O_NOFOLLOW, O_PATH, O_RDONLY, O_RDWR};
 use crate::time::FixedClock;
 use alloc::string::{String, ToString};
 use alloc::vec;
@@ -144,6 +144,10 @@ proptest! {
             t.stat(t.root(), canonical.as_bytes(), false).unwrap().ino
         });
         let got = t.stat(start, path.as_bytes(), follow).map(|s| s.ino);
-        prop_assert_eq!(got, expected, "path {:?} follow {} from_a {}", path, follow, from_a);
+        prop_assert_eq!(got, expected, "stat {:?} follow {} from_a {}", path, follow, from_a);
+        // open follows final symlinks its own way; it must agree.
+        let flags = if follow { O_RDONLY } else { O_PATH | O_NOFOLLOW };
+        let opened = t.open(start, path.as_bytes(), flags, 0).and_then(|f| f.stat()).map(|s| s.ino);
+        prop_assert_eq!(opened, expected, "open {:?} follow {} from_a {}", path, follow, from_a);
     }
 }

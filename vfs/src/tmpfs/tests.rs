@@ -245,6 +245,9 @@ fn symlinks_and_eloop() {
     let p = t.open(r, b"abs", O_PATH | O_NOFOLLOW, 0).unwrap();
     assert_eq!(p.stat().unwrap().mode & S_IFMT, S_IFLNK);
     assert_eq!(p.read(&mut buf).unwrap_err(), Errno::EBADF);
+    // A trailing slash on a symlink to a file is ENOTDIR, even through open's own following.
+    assert_eq!(t.open(r, b"abs/", O_RDONLY, 0).unwrap_err(), Errno::ENOTDIR);
+    assert_eq!(t.stat(r, b"abs/", true).unwrap_err(), Errno::ENOTDIR);
     // Trailing slash follows a final symlink to a directory.
     assert!(t.lookup_dir(r, b"dirlink/").is_ok());
     // Loops.
