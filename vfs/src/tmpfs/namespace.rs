@@ -7,7 +7,7 @@
 //! without charging the budget (see `node`).
 
 use super::lookup::{Last, Parent};
-use super::node::{Body, FsState, DIRENT_COST};
+use super::node::{entry_cost, Body, FsState};
 use crate::errno::Errno;
 use crate::flags::{S_IFDIR, S_IFLNK, S_IFREG};
 use crate::path::PATH_MAX;
@@ -148,10 +148,9 @@ impl FsState {
                 _ => {}
             }
         }
-        // Charge the new name first, so failing leaves everything as it was.
-        let new_cost = DIRENT_COST + 2 * new_name.len();
-        self.charge(new_cost)?;
-        self.uncharge(new_cost);
+        // Charge and copy the new name first: once the tree starts changing nothing can fail
+        // for memory, so a failed rename leaves everything as it was.
+        let names = self.prepare_entry(new_name)?;
         // Keep the inode alive across the move even if its last name is dropped in between,
         // and keep a directory's link count (2 + its subdirectories).
         let links_before = self.node(ino)?.nlink;
@@ -161,7 +160,7 @@ impl FsState {
                 self.unlink_entry(new.dir, new_name)?;
             }
             self.unlink_entry(old.dir, old_name)?;
-            self.link_entry(new.dir, new_name, ino)?;
+            self.insert_entry(new.dir, names, ino)?;
             if moving_dir {
                 self.node_mut(ino)?.nlink = links_before;
             }
@@ -169,6 +168,10 @@ impl FsState {
         })();
         if let Ok(n) = self.node_mut(ino) {
             n.open = n.open.saturating_sub(1);
+        }
+        if result.is_err() {
+            // The new entry was never inserted (every check above made that unreachable).
+            self.uncharge(entry_cost(new_name));
         }
         self.maybe_free(ino);
         result

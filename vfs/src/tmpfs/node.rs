@@ -48,6 +48,18 @@ pub struct Dir {
     pub next_cookie: u64,
 }
 
+/// What a directory entry named `name` costs the budget.
+pub fn entry_cost(name: &[u8]) -> usize {
+    DIRENT_COST + 2 * name.len()
+}
+
+/// The two copies of a new entry's name (by name, and by position), made before the tree
+/// changes.
+pub struct EntryNames {
+    by_name: Vec<u8>,
+    by_cookie: Vec<u8>,
+}
+
 /// Cookies 0 and 1 are `.` and `..`; entries start at 2.
 pub const FIRST_ENTRY_COOKIE: u64 = 2;
 
@@ -211,24 +223,37 @@ impl FsState {
     /// Add the entry `name` → `ino` in directory `dir`, counting the link (a directory also
     /// counts as its parent's `..`).
     pub fn link_entry(&mut self, dir: u64, name: &[u8], ino: u64) -> Result<(), Errno> {
-        let cost = DIRENT_COST + 2 * name.len();
+        let names = self.prepare_entry(name)?;
+        self.insert_entry(dir, names, ino)
+            .inspect_err(|_| self.uncharge(entry_cost(name)))
+    }
+
+    /// Charge and copy what an entry named `name` needs, before anything changes: after this
+    /// only [`Self::insert_entry`], which cannot fail on memory, is left.
+    pub fn prepare_entry(&mut self, name: &[u8]) -> Result<EntryNames, Errno> {
+        let cost = entry_cost(name);
         self.charge(cost)?;
-        let key = try_copy(name).and_then(|k| Ok((k, try_copy(name)?)));
-        let (key, key2) = match key {
-            Ok(k) => k,
+        match try_copy(name).and_then(|k| Ok((k, try_copy(name)?))) {
+            Ok((by_name, by_cookie)) => Ok(EntryNames { by_name, by_cookie }),
             Err(e) => {
                 self.uncharge(cost);
-                return Err(e);
+                Err(e)
             }
-        };
+        }
+    }
+
+    /// Insert a prepared entry in directory `dir` naming `ino`, counting the link (a directory
+    /// also counts as its parent's `..`). Fails only if `dir` or `ino` is gone (`ENOENT`) or
+    /// `dir` is not a directory; the caller refunds the charge then.
+    pub fn insert_entry(&mut self, dir: u64, names: EntryNames, ino: u64) -> Result<(), Errno> {
         let child_is_dir = self.node(ino)?.is_dir();
         let now = self.now();
         let d = self.node_mut(dir)?;
         let dd = d.dir_mut()?;
         let cookie = dd.next_cookie;
         dd.next_cookie += 1;
-        dd.entries.insert(key, Entry { ino, cookie });
-        dd.by_cookie.insert(cookie, key2);
+        dd.entries.insert(names.by_name, Entry { ino, cookie });
+        dd.by_cookie.insert(cookie, names.by_cookie);
         d.mtime = now;
         d.ctime = now;
         if child_is_dir {
@@ -253,7 +278,7 @@ impl FsState {
         dd.by_cookie.remove(&e.cookie);
         d.mtime = now;
         d.ctime = now;
-        self.uncharge(DIRENT_COST + 2 * name.len());
+        self.uncharge(entry_cost(name));
         let child_is_dir = self.node(e.ino)?.is_dir();
         if child_is_dir {
             let d = self.node_mut(dir)?;
