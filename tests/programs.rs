@@ -129,7 +129,7 @@ on_every_machine! {
         let mut server = Guest::new(machine)
             .net(Net::StreamListen(addr.clone()))
             .mac("52:54:00:00:50:01")
-            .append("init=services ip=192.168.50.1:::255.255.255.0::eth0:off")
+            .append("init=services ip=192.168.50.1:::255.255.255.0::eth0:off -- -v")
             .spawn();
         // QEMU creates its listening netdev before the guest runs: once the guest's services are up,
         // the client's QEMU can connect.

@@ -78,7 +78,8 @@ impl BootConfig {
 /// Why the command line was rejected; `Display` is a one-line message naming the fix.
 #[derive(Debug, Clone)]
 pub enum CmdlineError {
-    Ip(IpParamError),
+    /// The value given and what is wrong with it.
+    Ip(&'static str, IpParamError),
     Nameserver(&'static str),
     TooManyArgs,
 }
@@ -86,7 +87,7 @@ pub enum CmdlineError {
 impl fmt::Display for CmdlineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CmdlineError::Ip(e) => write!(f, "{e}"),
+            CmdlineError::Ip(v, e) => write!(f, "ip={v}: {e}"),
             CmdlineError::Nameserver(v) => write!(
                 f,
                 "malformed nameserver= parameter '{v}': not a dotted-quad IPv4 address; \
@@ -120,7 +121,7 @@ pub fn parse(raw: &'static str) -> Result<BootConfig, CmdlineError> {
         if let Some(v) = word.strip_prefix("init=") {
             cfg.init = v;
         } else if let Some(v) = word.strip_prefix("ip=") {
-            cfg.ip = parse_ip_param(v).map_err(CmdlineError::Ip)?;
+            cfg.ip = parse_ip_param(v).map_err(|e| CmdlineError::Ip(v, e))?;
         } else if let Some(v) = word.strip_prefix("nameserver=") {
             cfg.nameserver = Some(v.parse().map_err(|_| CmdlineError::Nameserver(v))?);
         } else if let Some(v) = word.strip_prefix("loglevel=") {
