@@ -22,6 +22,8 @@ fn main() {
         "drivers",
         "net/src",
         "net/Cargo.toml",
+        "vfs/src",
+        "vfs/Cargo.toml",
         ".cargo/config.toml",
         "programs/Cargo.toml",
         "programs/services",

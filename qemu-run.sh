@@ -15,6 +15,7 @@
 #   --memory SIZE              guest memory (default: 128M)
 #   --serial FILE              write the console to FILE instead of the terminal
 #   --pcap FILE                capture the NIC's traffic to a pcap file
+#   --initrd FILE              initramfs (cpio newc, plain or gzip) for the kernel to unpack as its root tree
 #   --append "WORDS"           kernel command line words (e.g. "init=selftest ip=dhcp")
 #   --kernel PATH              kernel ELF (default: build it with cargo and use target/rinet-kernel)
 #   --nic-legacy               virtio-net-pci with disable-modern=on (unsupported; shows the error)
@@ -37,6 +38,7 @@ serial=
 pcap=
 append=
 kernel=
+initrd=
 nic_legacy=0
 print=0
 extra=()
@@ -59,9 +61,10 @@ while [ $# -gt 0 ]; do
     --pcap) need_value "$@"; pcap=$2; shift 2 ;;
     --append) [ $# -ge 2 ] || die "--append needs a value"; append="$append $2"; shift 2 ;;
     --kernel) need_value "$@"; kernel=$2; shift 2 ;;
+    --initrd) need_value "$@"; initrd=$2; shift 2 ;;
     --nic-legacy) nic_legacy=1; shift ;;
     --print) print=1; shift ;;
-    --help|-h) sed -n '2,25p' "$0"; exit 0 ;;
+    --help|-h) sed -n '2,24p' "$0"; exit 0 ;;
     --) shift; extra=("$@"); break ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
@@ -117,6 +120,10 @@ args+=(-m "$memory" -smp 1 -nodefaults -no-reboot -display none
   -kernel "$kernel")
 append="${append# }"
 [ -n "$append" ] && args+=(-append "$append")
+if [ -n "$initrd" ]; then
+  [ -f "$initrd" ] || die "--initrd: '$initrd' not found"
+  args+=(-initrd "$initrd")
+fi
 
 if [ -n "$serial" ]; then
   args+=(-serial "file:$serial" -monitor none)

@@ -13,6 +13,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+pub mod initramfs;
 pub mod netns;
 pub mod services;
 
@@ -113,6 +114,8 @@ pub struct Guest {
     pub pcap: Option<PathBuf>,
     /// Network namespace QEMU runs in (`ip netns exec`).
     pub netns: Option<String>,
+    /// An initramfs image for `-initrd`.
+    pub initrd: Option<PathBuf>,
 }
 
 impl Guest {
@@ -127,6 +130,7 @@ impl Guest {
             nic_legacy: false,
             pcap: None,
             netns: None,
+            initrd: None,
         }
     }
 
@@ -149,6 +153,12 @@ impl Guest {
 
     pub fn memory(mut self, memory: &str) -> Self {
         self.memory = memory.into();
+        self
+    }
+
+    /// Boot with `path` as the initramfs (`-initrd`).
+    pub fn initrd(mut self, path: &Path) -> Self {
+        self.initrd = Some(path.to_path_buf());
         self
     }
 
@@ -207,6 +217,9 @@ impl Guest {
         }
         if let Some(p) = &self.pcap {
             cmd.arg("--pcap").arg(p);
+        }
+        if let Some(p) = &self.initrd {
+            cmd.arg("--initrd").arg(p);
         }
         if !self.append.is_empty() {
             cmd.arg("--append").arg(self.append.join(" "));

@@ -16,6 +16,7 @@ pub mod bootinfo;
 pub mod cmdline;
 pub mod console;
 pub mod exit;
+pub mod fs;
 pub mod mem;
 pub mod netstack;
 pub mod nic;
@@ -52,12 +53,20 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
     if let Err(e) = mem::init(info.memmap()) {
         exit::failure(format_args!("memory: {e}"));
     }
+    // The initramfs lies in RAM the allocator would hand out: keep it until it is unpacked.
+    if let Some((paddr, len)) = info.initrd {
+        let frames = len.div_ceil(mem::frames::FRAME_SIZE);
+        if (mem::reserve(paddr, len) as u64) < frames {
+            log::warn!("initramfs: part of it was not free RAM; it is freed only in part later");
+        }
+    }
     syscall::uaccess::init(info.memmap());
     arch::init_interrupt_controllers();
     let _ = arch::entropy::source();
     sched::init();
     syscall::init();
     x86_64::instructions::interrupts::enable();
+    fs::init(info.initrd);
     log::info!(
         "boot: kernel up in {} us (heap {} KiB, {} frames free)",
         time::now().as_micros(),
