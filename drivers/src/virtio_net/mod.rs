@@ -94,8 +94,15 @@ const NO_BUF: u16 = u16::MAX;
 const QUEUE_RECEIVE: u16 = 0;
 const QUEUE_TRANSMIT: u16 = 1;
 /// Features asked for from every device; the offloads are added when offered.
-const BASE_FEATURES: u64 =
-    feature::MAC | feature::STATUS | feature::RING_EVENT_IDX | feature::VERSION_1;
+///
+/// Not VIRTIO_F_RING_EVENT_IDX: virtio-drivers 0.13 publishes `used_event` on every
+/// `pop_used` (so used-buffer interrupts cannot be suppressed while a round polls) and decides
+/// kicks with `avail_idx >= avail_event + 1` (one kick per re-posted receive buffer). With
+/// the flag-based suppression of virtio 1.x §2.7.7/§2.7.10 the driver does what it means:
+/// measured over the mixed load on q35 and pc (100 concurrent + 1000 sequential echo
+/// connections, 64 MiB discard), receive kicks fell from ~24,500 to ~350 with the same
+/// interrupt count and bulk rate.
+const BASE_FEATURES: u64 = feature::MAC | feature::STATUS | feature::VERSION_1;
 
 type Queue = VirtQueue<KernelHal, QUEUE_SIZE>;
 
