@@ -204,6 +204,32 @@ fn receiver_reports_duplicates_with_dsack() {
     assert_eq!(h.read_all(c).len(), 350);
 }
 
+/// D-SACK (RFC 2883 §4): an in-order segment that repeats bytes already queued out of order
+/// (here 5201..5251) reports them, like a duplicate below RCV.NXT.
+#[test]
+fn in_order_segment_overlapping_queued_data_is_dsacked() {
+    let mut h = Harness::new();
+    let (c, iss) = sack_connected(&mut h);
+    let blocks = |a: &Out| a.opts.sack_blocks[..usize::from(a.opts.sack_count)].to_vec();
+    h.inject(seg(5201).ack(iss + 1).data(&[2; 100]));
+    let a = h.expect();
+    assert_eq!((a.ack, blocks(&a)), (5001, alloc::vec![(5201, 5301)]));
+    h.inject(seg(5001).ack(iss + 1).data(&[1; 250]));
+    let a = h.expect();
+    assert_eq!((a.ack, blocks(&a)), (5301, alloc::vec![(5201, 5251)]));
+    assert_eq!(h.counters().dsack_old_sent, 1);
+    // A queued run covered entirely by the in-order segment is reported whole.
+    h.inject(seg(5401).ack(iss + 1).data(&[4; 50]));
+    let _ = h.expect();
+    h.inject(seg(5301).ack(iss + 1).data(&[3; 200]));
+    let a = h.expect();
+    assert_eq!((a.ack, blocks(&a)), (5501, alloc::vec![(5401, 5451)]));
+    assert_eq!(h.counters().dsack_old_sent, 2);
+    let got = h.read_all(c);
+    assert_eq!(got.len(), 500);
+    assert!(got[..250].iter().all(|&b| b == 1) && got[250..300].iter().all(|&b| b == 2));
+}
+
 /// The sender counts D-SACKs it receives and does not take them for new SACK information.
 #[test]
 fn sender_counts_received_dsacks() {
