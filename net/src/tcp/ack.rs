@@ -166,6 +166,7 @@ impl Tcb {
                 self.cc.on_ack_at(now, rtt, grow, mss);
             }
             self.dupacks = 0;
+            self.limited_sent = 0;
             self.rto_at = if self.snd_una == self.snd_max {
                 None
             } else {
@@ -223,11 +224,14 @@ impl Tcb {
             self.recover = self.snd_max;
             self.in_recovery = true;
             self.rto_slow_start = false;
+            // FlightSize without what limited transmit added (RFC 5681 §3.2, RFC 3042 §2).
+            let flight = self.flight().saturating_sub(self.limited_sent);
+            self.limited_sent = 0;
             if self.sack_ok {
-                self.cc.on_enter_sack_recovery(self.flight(), mss);
+                self.cc.on_enter_sack_recovery(flight, mss);
                 self.high_rxt = self.snd_una;
             } else {
-                self.cc.on_enter_recovery(self.flight(), mss);
+                self.cc.on_enter_recovery(flight, mss);
             }
             self.rexmit_head = true;
             self.rtt_timing = None;

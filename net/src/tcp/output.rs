@@ -431,6 +431,14 @@ impl Tcb {
             {
                 fl |= flags::PSH;
             }
+            if !retrans && extra > 0 {
+                // Limited transmit: the part beyond cwnd is remembered (see `limited_sent`).
+                let cwnd_edge = self.snd_una + self.cc.cwnd();
+                if end > cwnd_edge {
+                    let beyond = end.since(cwnd_edge).min(len as u32);
+                    self.limited_sent = self.limited_sent.saturating_add(beyond);
+                }
+            }
             self.send_sequenced(cx, now, self.snd_nxt, fl, len, true, emit);
             if fl & flags::PSH != 0 && !retrans {
                 self.pushed_seq = end;

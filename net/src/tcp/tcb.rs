@@ -273,6 +273,9 @@ pub(crate) struct Tcb {
     /// byte an ACK cumulatively acknowledges (RFC 5681's N), SACKed before or not.
     pub rto_slow_start: bool,
     pub dupacks: u32,
+    /// New-data bytes limited transmit (RFC 3042) sent beyond cwnd since the last cumulative
+    /// ACK: not part of the FlightSize that sets ssthresh (RFC 5681 §3.2 step 2).
+    pub limited_sent: u32,
     pub in_recovery: bool,
     pub recover: Seq,
     pub rexmit_head: bool,
@@ -428,6 +431,7 @@ impl Tcb {
             total_rto: 0,
             min_rtt_us: u64::MAX,
             dupacks: 0,
+            limited_sent: 0,
             in_recovery: false,
             recover: iss,
             rexmit_head: false,

@@ -118,6 +118,7 @@ impl Tcb {
                 self.recover = self.snd_max;
                 self.in_recovery = false;
                 self.dupacks = 0;
+                self.limited_sent = 0;
                 self.rexmit_head = false;
                 // Go back N: resend from the first unacknowledged byte.
                 self.snd_nxt = self.snd_una;
