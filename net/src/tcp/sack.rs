@@ -5,7 +5,7 @@
 //! holding the most recent arrival, then the highest others). Sender: a scoreboard of the
 //! ranges the peer reported, bounded by [`MAX_SACK_RANGES`], trimmed as SND.UNA advances and
 //! dropped if the peer reneges; `pipe` (bytes believed in flight) and `next_hole` (the next
-//! range to retransmit). Owns no timers and never sends.
+//! range to retransmit, lost by RFC 6675 IsLost). Owns no timers and never sends.
 
 use super::input::Segment;
 use super::seq::Seq;
@@ -16,6 +16,14 @@ use crate::wire::tcp::MAX_SACK_BLOCKS;
 /// so this bound is only reached under heavy, scattered loss; forgetting the highest ranges
 /// then costs needless retransmissions, never correctness.
 pub const MAX_SACK_RANGES: usize = 32;
+
+/// An unSACKed stretch `[start, end)` of what we sent, and whether it is taken as lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hole {
+    pub start: Seq,
+    pub end: Seq,
+    pub lost: bool,
+}
 
 impl Tcb {
     /// Fill `out` with the blocks for our next ACK; returns how many.
@@ -154,35 +162,93 @@ impl Tcb {
             .sum()
     }
 
+    /// The unSACKed stretches of sequence space from SND.UNA to SND.MAX, lowest first: the
+    /// holes below the highest SACK, then what lies beyond it. Each comes with whether it is
+    /// taken as lost: RFC 6675 IsLost, true when DupThresh discontiguous SACKed ranges or more
+    /// than (DupThresh − 1)·SMSS SACKed bytes lie above it (every byte of a hole has the same
+    /// SACKed data above it). Nothing beyond the highest SACK is lost by this rule.
+    pub(crate) fn holes(&self) -> impl Iterator<Item = Hole> + '_ {
+        let thresh = self.dupthresh.max(1);
+        let byte_thresh = (thresh - 1).saturating_mul(self.mss);
+        let mut bytes_above = self.sacked_bytes();
+        let mut ranges_above = self.sacked.len() as u32;
+        let mut cursor = self.snd_una;
+        let mut ranges = self.sacked.iter();
+        let mut done = false;
+        core::iter::from_fn(move || loop {
+            if done {
+                return None;
+            }
+            let Some(&(l, r)) = ranges.next() else {
+                done = true;
+                return (self.snd_max > cursor).then_some(Hole {
+                    start: cursor,
+                    end: self.snd_max,
+                    lost: false,
+                });
+            };
+            let hole = (l > cursor).then_some(Hole {
+                start: cursor,
+                end: l,
+                lost: ranges_above >= thresh || bytes_above > byte_thresh,
+            });
+            bytes_above = bytes_above.saturating_sub(r.since(l));
+            ranges_above -= 1;
+            cursor = cursor.max(r);
+            if hole.is_some() {
+                return hole;
+            }
+        })
+    }
+
     /// Bytes retransmitted in this recovery and not yet SACKed or acknowledged (the
     /// retransmitted part of [`pipe`](Self::pipe)).
     pub(crate) fn rexmitted_in_flight(&self) -> u32 {
-        let high = self.sacked.last().map_or(self.snd_una, |&(_, r)| r);
-        let rx = self.high_rxt.min(high).max(self.snd_una);
-        rx.since(self.snd_una).saturating_sub(self.sacked_below(rx))
+        let high_rxt = self.high_rxt;
+        self.holes()
+            .map(|h| {
+                let rx_end = high_rxt.min(h.end);
+                if rx_end > h.start {
+                    rx_end.since(h.start)
+                } else {
+                    0
+                }
+            })
+            .sum()
     }
 
-    /// RFC 6675 pipe: bytes beyond the highest SACK (still in flight) plus the holes below it
-    /// that we already retransmitted; the other holes are taken as lost.
+    /// UnSACKed bytes taken as lost (see [`holes`](Self::holes)).
+    pub(crate) fn lost_bytes(&self) -> u32 {
+        self.holes()
+            .filter(|h| h.lost)
+            .map(|h| h.end.since(h.start))
+            .sum()
+    }
+
+    /// RFC 6675 §4 SetPipe: every unSACKed byte not taken as lost counts once, and once more
+    /// if it was retransmitted in this recovery (at or below HighRxt).
     pub(crate) fn pipe(&self) -> u32 {
-        let high = self.sacked.last().map_or(self.snd_una, |&(_, r)| r);
-        let beyond = self.snd_max.since(high);
-        let rx = self.high_rxt.min(high).max(self.snd_una);
-        let rexmitted = rx.since(self.snd_una).saturating_sub(self.sacked_below(rx));
-        beyond + rexmitted
+        let not_lost: u32 = self
+            .holes()
+            .filter(|h| !h.lost)
+            .map(|h| h.end.since(h.start))
+            .sum();
+        not_lost.saturating_add(self.rexmitted_in_flight())
     }
 
-    /// The next hole below the highest SACK not yet retransmitted in this recovery
-    /// (RFC 6675 NextSeg rule 1), at most `mss` long.
+    /// RFC 6675 NextSeg rule 1: the first byte above HighRxt in a hole taken as lost, and up to
+    /// `mss` bytes from there within the hole. Rule 3 (resending a hole not yet taken as lost
+    /// when there is no new data) is left out, as Linux does: a hole that is only reordered
+    /// must not be resent; a truly lost one is found by the timers.
     pub(crate) fn next_hole(&self, mss: u32) -> Option<(Seq, u32)> {
-        let mut cursor = self.high_rxt.max(self.snd_una);
-        for &(l, r) in &self.sacked {
-            if cursor < l {
-                return Some((cursor, l.since(cursor).min(mss)));
-            }
-            cursor = cursor.max(r);
-        }
-        None
+        let from = self.high_rxt.max(self.snd_una);
+        self.holes()
+            .filter(|h| h.lost && h.end > from)
+            .map(|h| {
+                let s = h.start.max(from);
+                (s, h.end.since(s).min(mss))
+            })
+            .next()
     }
 
     /// If `seq` lies in a SACKed range, where that range ends.

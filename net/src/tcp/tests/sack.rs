@@ -95,6 +95,41 @@ fn sender_retransmits_holes_from_the_scoreboard() {
     assert_eq!(h.tcp.poll_at(), None);
 }
 
+/// Connected with SACK, MSS 1000, nodelay; returns (handle, SND.UNA).
+pub(super) fn sack_connected_1000(h: &mut Harness) -> (Handle, u32) {
+    let c = h.tcp.connect(h.now, us(), peer(), None).unwrap();
+    let syn = h.expect();
+    h.inject(seg(5000).syn().ack(syn.seq + 1).mss(1000).sack_perm());
+    let _ = h.expect();
+    h.tcp.set_nodelay(c, true).unwrap();
+    (c, syn.seq + 1)
+}
+
+/// RFC 6675 IsLost: a hole counts as lost only with DupThresh SACKed ranges or more than
+/// (DupThresh − 1)·SMSS SACKed bytes above it. SACK 1001:3001 and 8001:9001 (relative) make
+/// 1:1001 lost (3000 bytes above) but not 3001:8001 (1000 bytes, one range above): only the
+/// head is resent, and the pipe counts the reordered hole as in flight.
+#[test]
+fn only_holes_with_dupthresh_sacked_above_are_resent() {
+    let mut h = Harness::new();
+    let (c, una) = sack_connected_1000(&mut h);
+    h.tcp.send(c, &[6; 9000]).unwrap();
+    h.flush();
+    assert_eq!(h.out.drain(..).count(), 9);
+    let r = |a: u32, b: u32| (una + a, una + b);
+    h.inject(seg(5001).ack(una).sack(&[r(1000, 2000)]));
+    h.inject(seg(5001).ack(una).sack(&[r(1000, 3000)]));
+    h.inject(seg(5001).ack(una).sack(&[r(8000, 9000), r(1000, 3000)]));
+    h.flush();
+    let sent: Vec<u32> = h.out.drain(..).map(|o| o.seq - una).collect();
+    assert_eq!(sent, [0], "only the head is lost");
+    assert_eq!(h.counters().retrans_segs, 1);
+    // The reordered segments arrive: everything is acknowledged, nothing else was resent.
+    h.inject(seg(5001).ack(una + 9000));
+    h.expect_none();
+    assert_eq!(h.counters().retrans_segs, 1);
+}
+
 #[test]
 fn timeout_resends_only_what_was_not_sacked() {
     let mut h = Harness::new();
