@@ -64,6 +64,7 @@ pub mod isn;
 mod listen;
 mod memory;
 mod output;
+mod prr;
 mod push;
 mod reassembly;
 mod recv_queue;

@@ -216,6 +216,9 @@ impl Tcb {
         if end > self.snd_max {
             self.tail_seg = seq;
         }
+        if self.in_recovery && self.sack_ok {
+            self.prr.on_sent(seg_len);
+        }
         let pieces = self.send_segment(cx, now, seq, fl, data_at, len, emit);
         if retrans {
             cx.stats.retrans_segs += u64::from(pieces);
@@ -299,19 +302,16 @@ impl Tcb {
                 }
             }
         }
-        // SACK recovery (RFC 6675 §5): retransmit the holes while the pipe has room.
+        // SACK recovery (RFC 6675 §5): retransmit the lost holes while PRR (RFC 6937) allows.
         if self.in_recovery && self.sack_ok {
-            while self.pipe() + self.mss <= self.cc.cwnd() {
-                let Some((s, len)) = self.next_hole(mss as u32) else {
-                    break;
-                };
+            while let Some((s, len)) = self.next_hole(mss as u32) {
                 let len = if s < self.data_end() {
                     len.min(self.data_end().since(s))
                 } else {
                     0
                 };
                 let len = self.clip_to_record(s, len as usize);
-                if len == 0 {
+                if len == 0 || len as u32 > self.prr.allowance {
                     break;
                 }
                 let fl = flags::ACK
@@ -363,14 +363,19 @@ impl Tcb {
             };
             let cwnd = self.cc.cwnd().saturating_add(extra);
             let usable = if self.in_recovery && self.sack_ok {
-                // New data during SACK recovery: what the pipe and the peer's window allow.
+                // New data during SACK recovery: what PRR and the peer's window allow, in
+                // whole segments unless it is the last of the data.
                 let edge = self.snd_una + self.snd_wnd;
                 let rwnd = if edge > self.snd_nxt {
                     edge.since(self.snd_nxt)
                 } else {
                     0
                 };
-                self.cc.cwnd().saturating_sub(self.pipe()).min(rwnd) as usize
+                let allowed = self.prr.allowance.min(rwnd) as usize;
+                if allowed < mss && allowed < unsent {
+                    break;
+                }
+                allowed
             } else {
                 let limit = self.snd_una + self.snd_wnd.min(cwnd);
                 if limit > self.snd_nxt {

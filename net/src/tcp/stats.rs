@@ -62,10 +62,14 @@ pub struct Counters {
     pub snd_mem_refused: u64,
     /// Connections not opened (SYN dropped, `connect` gave ENOBUFS): no memory for them.
     pub mem_refused_opens: u64,
+    /// ACKs in SACK recovery whose sending allowance PRR set in proportion to the data
+    /// delivered (pipe above ssthresh, RFC 6937), and by the slow-start reduction bound.
+    pub prr_proportional: u64,
+    pub prr_slow_start: u64,
 }
 
 impl Counters {
-    fn rows(&self) -> (Rows<15>, Rows<35>) {
+    fn rows(&self) -> (Rows<15>, Rows<37>) {
         (
             [
                 ("RtoAlgorithm", 1),
@@ -120,6 +124,8 @@ impl Counters {
                 ("TCPMemoryPressures", self.memory_pressures),
                 ("TCPSndMemRefused", self.snd_mem_refused),
                 ("TCPMemRefusedOpens", self.mem_refused_opens),
+                ("RinetPRRProportional", self.prr_proportional),
+                ("RinetPRRSlowStart", self.prr_slow_start),
             ],
         )
     }

@@ -277,6 +277,8 @@ pub(crate) struct Tcb {
     /// ACK: not part of the FlightSize that sets ssthresh (RFC 5681 §3.2 step 2).
     pub limited_sent: u32,
     pub in_recovery: bool,
+    /// Proportional Rate Reduction of the current SACK recovery (`prr`).
+    pub prr: super::prr::Prr,
     pub recover: Seq,
     pub rexmit_head: bool,
     /// Duplicate ACKs that signal a loss: 3 (RFC 5681), raised when reordering made a fast
@@ -433,6 +435,7 @@ impl Tcb {
             dupacks: 0,
             limited_sent: 0,
             in_recovery: false,
+            prr: super::prr::Prr::default(),
             recover: iss,
             rexmit_head: false,
             dupthresh: 3,

@@ -130,6 +130,53 @@ fn only_holes_with_dupthresh_sacked_above_are_resent() {
     assert_eq!(h.counters().retrans_segs, 1);
 }
 
+/// PRR (RFC 6937): during recovery the sender keeps sending, ssthresh / RecoverFS of what is
+/// delivered, instead of falling silent until the pipe drops below ssthresh and then sending
+/// one for one. 20 segments in flight, the first lost; NewReno and CUBIC.
+#[test]
+fn prr_spreads_the_reduction_over_the_recovery() {
+    // (algorithm, segments sent in all, of which before the 8th SACK at least)
+    for (cc, want, early) in [("reno", 10, 4), ("cubic", 14, 5)] {
+        let mut h = Harness::with_config(crate::tcp::TcpConfig {
+            initial_window: 20,
+            ..crate::tcp::TcpConfig::default()
+        });
+        let (c, una) = sack_connected_1000(&mut h);
+        h.tcp.set_congestion(c, cc).unwrap();
+        h.tcp.send(c, &[8; 40_000]).unwrap();
+        h.flush();
+        assert_eq!(h.out.drain(..).count(), 20);
+        let m = 1000u32;
+        let mut sent_after = Vec::new();
+        let (mut total, mut snd_max) = (0, una + 20 * m);
+        for k in 2..=20 {
+            h.inject(seg(5001).ack(una).sack(&[(una + m, una + k * m)]));
+            h.flush();
+            for o in h.out.drain(..).filter(|o| !o.data.is_empty()) {
+                total += 1;
+                snd_max = snd_max.max(o.seq + o.data.len() as u32);
+            }
+            sent_after.push(total);
+        }
+        // Limited transmit sends one segment for each of the first two SACKs; recovery starts
+        // at the third (with the head's retransmission), and from then on segments leave in
+        // proportion: ssthresh 10 (CUBIC 14) of RecoverFS 22 segments, over 17 ACKs.
+        assert_eq!(h.counters().fast_retransmits, 1);
+        assert!(
+            sent_after[7] >= early,
+            "{cc}: silent at the start of recovery: {sent_after:?}"
+        );
+        assert_eq!(total, want, "{cc}: {sent_after:?}");
+        let (p, ss) = (h.counters().prr_proportional, h.counters().prr_slow_start);
+        assert!(
+            p > 0 && p + ss == 17,
+            "{p} proportional, {ss} slow-start bound"
+        );
+        h.inject(seg(5001).ack(snd_max));
+        assert_eq!(h.counters().retrans_segs, 1);
+    }
+}
+
 #[test]
 fn timeout_resends_only_what_was_not_sacked() {
     let mut h = Harness::new();
