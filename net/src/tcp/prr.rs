@@ -63,6 +63,12 @@ impl Prr {
                 PrrMode::SlowStartBound,
             )
         };
+        // The fast retransmit itself always goes (as in Linux), whatever the proportion says.
+        let sndcnt = if self.out == 0 {
+            sndcnt.max(u64::from(mss))
+        } else {
+            sndcnt
+        };
         self.allowance = sndcnt.min(u64::from(u32::MAX)) as u32;
         mode
     }

@@ -5,9 +5,11 @@
 //! holding the most recent arrival, then the highest others). Sender: a scoreboard of the
 //! ranges the peer reported, bounded by [`MAX_SACK_RANGES`], trimmed as SND.UNA advances and
 //! dropped if the peer reneges; `pipe` (bytes believed in flight) and `next_hole` (the next
-//! range to retransmit, lost by RFC 6675 IsLost). Owns no timers and never sends.
+//! range to retransmit) read from the transmission records `rack.rs` keeps, and the DupThresh rule
+//! (RFC 6675 IsLost) that marks those records lost. Owns no timers and never sends.
 
 use super::input::Segment;
+use super::rack::Sent;
 use super::seq::Seq;
 use super::tcb::Tcb;
 use crate::wire::tcp::MAX_SACK_BLOCKS;
@@ -17,7 +19,16 @@ use crate::wire::tcp::MAX_SACK_BLOCKS;
 /// then costs needless retransmissions, never correctness.
 pub const MAX_SACK_RANGES: usize = 32;
 
-/// An unSACKed stretch `[start, end)` of what we sent, and whether it is taken as lost.
+/// An unSACKed part `[start, end)` of one transmission record and that record's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Piece {
+    pub start: Seq,
+    pub end: Seq,
+    pub lost: bool,
+    pub rexmit_out: bool,
+}
+
+/// An unSACKed stretch `[start, end)` of what we sent, and whether RFC 6675 IsLost holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Hole {
     pub start: Seq,
@@ -86,11 +97,17 @@ impl Tcb {
         }
     }
 
-    /// Record the blocks of an acceptable ACK in the scoreboard.
-    pub(crate) fn sack_update(&mut self, cx: &mut super::Shared, seg: &Segment) {
+    /// Record the blocks of an acceptable ACK in the scoreboard. Returns the D-SACK block the
+    /// ACK carried, if any.
+    pub(crate) fn sack_update(
+        &mut self,
+        cx: &mut super::Shared,
+        seg: &Segment,
+    ) -> Option<(Seq, Seq)> {
         if !self.sack_ok {
-            return;
+            return None;
         }
+        let mut dsack = None;
         // A D-SACK (RFC 2883 §4): the first block lies below the cumulative ACK or inside
         // the second block. It reports a duplicate, not a hole filled; it is only counted.
         let blocks = &seg.opts.sack_blocks[..usize::from(seg.opts.sack_count).min(MAX_SACK_BLOCKS)];
@@ -101,6 +118,7 @@ impl Tcb {
                 .is_some_and(|&(l2, r2)| l >= Seq(l2) && r <= Seq(r2));
             if l < r && (r <= seg.ack || inside_second) {
                 cx.stats.dsack_recv += 1;
+                dsack = Some((l, r));
             }
         }
         for &(l, r) in
@@ -128,6 +146,7 @@ impl Tcb {
         }
         merged.truncate(MAX_SACK_RANGES);
         self.sacked = merged;
+        dsack
     }
 
     /// SND.UNA advanced: forget what it covers. A range starting exactly at SND.UNA means the
@@ -141,10 +160,8 @@ impl Tcb {
             }
             if first.0 == una {
                 self.sacked.clear();
+                self.rack.forget_sacks();
             }
-        }
-        if self.high_rxt < una {
-            self.high_rxt = una;
         }
     }
 
@@ -201,54 +218,92 @@ impl Tcb {
         })
     }
 
-    /// Bytes retransmitted in this recovery and not yet SACKed or acknowledged (the
+    /// The unSACKed parts of the transmission records (`rack`), lowest first, each with its
+    /// record's state.
+    pub(crate) fn unsacked(&self) -> impl Iterator<Item = Piece> + '_ {
+        let mut records = self.rack.sent.iter();
+        let mut current: Option<(Sent, Seq)> = None;
+        let mut ri = 0usize;
+        core::iter::from_fn(move || loop {
+            let (r, cursor) = match current {
+                Some(c) => c,
+                None => {
+                    let r = *records.next()?;
+                    (r, r.start)
+                }
+            };
+            if r.delivered || cursor >= r.end {
+                current = None;
+                continue;
+            }
+            while self.sacked.get(ri).is_some_and(|&(_, e)| e <= cursor) {
+                ri += 1;
+            }
+            let piece = |end: Seq| Piece {
+                start: cursor,
+                end,
+                lost: r.lost,
+                rexmit_out: r.rexmit_out,
+            };
+            match self.sacked.get(ri) {
+                Some(&(l, e)) if l <= cursor => current = Some((r, e.min(r.end))),
+                Some(&(l, _)) if l < r.end => {
+                    current = Some((r, l));
+                    return Some(piece(l));
+                }
+                _ => {
+                    current = None;
+                    return Some(piece(r.end));
+                }
+            }
+        })
+    }
+
+    /// Bytes retransmitted and neither SACKed, acknowledged nor taken as lost again (the
     /// retransmitted part of [`pipe`](Self::pipe)).
     pub(crate) fn rexmitted_in_flight(&self) -> u32 {
-        let high_rxt = self.high_rxt;
-        self.holes()
-            .map(|h| {
-                let rx_end = high_rxt.min(h.end);
-                if rx_end > h.start {
-                    rx_end.since(h.start)
-                } else {
-                    0
-                }
-            })
+        self.unsacked()
+            .filter(|p| p.rexmit_out)
+            .map(|p| p.end.since(p.start))
             .sum()
     }
 
-    /// UnSACKed bytes taken as lost (see [`holes`](Self::holes)).
+    /// UnSACKed bytes taken as lost (retransmitted or not).
     pub(crate) fn lost_bytes(&self) -> u32 {
-        self.holes()
-            .filter(|h| h.lost)
-            .map(|h| h.end.since(h.start))
+        self.unsacked()
+            .filter(|p| p.lost)
+            .map(|p| p.end.since(p.start))
             .sum()
     }
 
     /// RFC 6675 §4 SetPipe: every unSACKed byte not taken as lost counts once, and once more
-    /// if it was retransmitted in this recovery (at or below HighRxt).
+    /// while a retransmission of it is in flight.
     pub(crate) fn pipe(&self) -> u32 {
-        let not_lost: u32 = self
-            .holes()
-            .filter(|h| !h.lost)
-            .map(|h| h.end.since(h.start))
-            .sum();
-        not_lost.saturating_add(self.rexmitted_in_flight())
+        self.unsacked()
+            .map(|p| {
+                let len = p.end.since(p.start);
+                u32::from(!p.lost) * len + u32::from(p.rexmit_out) * len
+            })
+            .fold(0u32, u32::saturating_add)
     }
 
-    /// RFC 6675 NextSeg rule 1: the first byte above HighRxt in a hole taken as lost, and up to
-    /// `mss` bytes from there within the hole. Rule 3 (resending a hole not yet taken as lost
-    /// when there is no new data) is left out, as Linux does: a hole that is only reordered
-    /// must not be resent; a truly lost one is found by the timers.
+    /// RFC 6675 NextSeg rule 1: the lowest unSACKed bytes taken as lost and not retransmitted
+    /// since, at most `mss` of them. Rule 3 (resending a hole not yet taken as lost when there
+    /// is no new data) is left out, as Linux does: a hole that is only reordered must not be
+    /// resent; RACK's reordering timer finds a truly lost one.
     pub(crate) fn next_hole(&self, mss: u32) -> Option<(Seq, u32)> {
-        let from = self.high_rxt.max(self.snd_una);
-        self.holes()
-            .filter(|h| h.lost && h.end > from)
-            .map(|h| {
-                let s = h.start.max(from);
-                (s, h.end.since(s).min(mss))
-            })
-            .next()
+        self.unsacked()
+            .find(|p| p.lost && !p.rexmit_out)
+            .map(|p| (p.start, p.end.since(p.start).min(mss)))
+    }
+
+    /// The DupThresh rule (RFC 6675 IsLost over [`holes`](Self::holes)): take the records in
+    /// every hole with DupThresh SACKed above it as lost. Returns how many were newly marked.
+    pub(crate) fn mark_dupthresh_losses(&mut self) -> u32 {
+        let lost: alloc::vec::Vec<Hole> = self.holes().filter(|h| h.lost).collect();
+        lost.iter()
+            .map(|h| self.rack.mark_lost(h.start, h.end))
+            .sum()
     }
 
     /// If `seq` lies in a SACKed range, where that range ends.

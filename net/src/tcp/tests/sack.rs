@@ -4,11 +4,13 @@ use super::script::*;
 use crate::tcp::{Handle, State};
 use alloc::vec::Vec;
 
-/// Connected with SACK (no timestamps, so 4 blocks fit), nodelay.
+/// Connected with SACK (no timestamps, so 4 blocks fit), nodelay, a round trip of
+/// [`SACK_RTT`].
 fn sack_connected(h: &mut Harness) -> (Handle, u32) {
     let c = h.tcp.connect(h.now, us(), peer(), None).unwrap();
     let syn = h.expect();
     assert!(syn.opts.sack_permitted);
+    h.advance(SACK_RTT);
     h.inject(seg(5000).syn().ack(syn.seq + 1).mss(1460).sack_perm());
     let _ = h.expect();
     assert_eq!(h.state(c), State::Established);
@@ -95,10 +97,12 @@ fn sender_retransmits_holes_from_the_scoreboard() {
     assert_eq!(h.tcp.poll_at(), None);
 }
 
-/// Connected with SACK, MSS 1000, nodelay; returns (handle, SND.UNA).
+/// Connected with SACK, MSS 1000, nodelay, a round trip of [`SACK_RTT`]; returns (handle,
+/// SND.UNA).
 pub(super) fn sack_connected_1000(h: &mut Harness) -> (Handle, u32) {
     let c = h.tcp.connect(h.now, us(), peer(), None).unwrap();
     let syn = h.expect();
+    h.advance(SACK_RTT);
     h.inject(seg(5000).syn().ack(syn.seq + 1).mss(1000).sack_perm());
     let _ = h.expect();
     h.tcp.set_nodelay(c, true).unwrap();
@@ -177,8 +181,11 @@ fn prr_spreads_the_reduction_over_the_recovery() {
     }
 }
 
+/// RACK (RFC 8985 §6.2): segments sent before a SACKed one are lost once they are older than
+/// RACK.rtt plus the reordering window (min RTT / 4); the reordering timer finds them when no
+/// further ACK comes, and fast recovery resends only them, without a timeout or a probe.
 #[test]
-fn timeout_resends_only_what_was_not_sacked() {
+fn rack_timer_resends_the_holes_below_sacked_data_without_a_timeout() {
     let mut h = Harness::new();
     let (c, iss) = sack_connected(&mut h);
     let una = iss + 1;
@@ -187,63 +194,70 @@ fn timeout_resends_only_what_was_not_sacked() {
     for _ in 0..5 {
         let _ = h.expect();
     }
-    // Segments 2 and 3 SACKed (one ACK: no fast retransmit), then silence.
+    // A round trip later segments 2 and 3 are SACKed (one ACK: no DupThresh), then silence.
+    h.advance(SACK_RTT);
     h.inject(seg(5001).ack(una).sack(&[(una + 2 * m, una + 4 * m)]));
-    h.flush();
-    h.out.clear();
-    // The tail loss probe resends the last segment; its ACK brings no news.
-    h.advance_to_next_timer();
-    assert_eq!(h.expect().seq, una + 4 * m);
-    h.advance_to_next_timer();
+    h.expect_none();
+    // RACK.rtt (20 ms) + min RTT / 4 (5 ms) after they left, 0 and 1 are lost; the timer
+    // fires then, and PRR lets the first go at once.
+    let waited = h.advance_to_next_timer();
+    assert_eq!(waited, crate::time::Duration::from_millis(5));
     assert_eq!(h.expect().seq, una);
-    // Segment 0 arrives; 1 is still missing, and is the only thing resent.
-    h.inject(seg(5001).ack(una + m).sack(&[(una + 2 * m, una + 4 * m)]));
-    h.flush();
-    let next: Vec<u32> = h
-        .out
-        .drain(..)
-        .filter(|o| !o.data.is_empty())
-        .map(|o| o.seq)
-        .collect();
+    h.expect_none();
+    assert_eq!(h.counters().rack_marks, 2);
+    assert_eq!(h.counters().rack_timeouts, 1);
+    assert_eq!(h.counters().fast_retransmits, 1);
+    // Segment 0 arrives, and so had 4 (it is SACKed now): 1 is resent, nothing else.
+    h.advance(SACK_RTT);
+    h.inject(seg(5001).ack(una + m).sack(&[(una + 2 * m, una + 5 * m)]));
+    let next: Vec<u32> = h.out.drain(..).map(|o| o.seq).collect();
     assert_eq!(next, [una + m]);
-    // Segment 1 arrives: 2 and 3 are skipped, 4 is resent.
-    h.inject(seg(5001).ack(una + 4 * m));
-    h.flush();
-    let next: Vec<u32> = h
-        .out
-        .drain(..)
-        .filter(|o| !o.data.is_empty())
-        .map(|o| o.seq)
-        .collect();
-    assert_eq!(next, [una + 4 * m]);
-    assert_eq!(h.counters().retrans_segs, 4);
+    // Segment 1 arrives: everything is in.
+    h.inject(seg(5001).ack(una + 5 * m));
+    h.expect_none();
+    assert_eq!(h.counters().retrans_segs, 2);
+    assert_eq!(h.counters().timeouts, 0);
+    assert_eq!(h.counters().loss_probes, 0);
+    assert_eq!(h.tcp.poll_at(), None);
 }
 
+/// A lost retransmission (RFC 8985 §6.2): data sent after the head's retransmission is SACKed
+/// while the head is not; RACK.rtt plus the reordering window after the retransmission left,
+/// the head goes again, without waiting for the retransmission timeout.
 #[test]
 fn lost_retransmission_of_the_head_is_resent_without_a_timeout() {
     let mut h = Harness::new();
     let (c, iss) = sack_connected(&mut h);
     let una = iss + 1;
     let m = 1460u32;
-    h.tcp.send(c, &[4u8; 10 * 1460]).unwrap();
+    h.tcp.send(c, &[4u8; 20 * 1460]).unwrap();
     h.flush();
-    h.out.clear();
+    assert_eq!(h.out.drain(..).count(), 10);
+    h.advance(SACK_RTT);
     let s = |a: u32, b: u32| (una + a * m, una + b * m);
-    // Segment 0 lost; 1..=3 SACKed: fast retransmit of the head.
-    h.inject(seg(5001).ack(una).sack(&[s(1, 2)]));
-    h.inject(seg(5001).ack(una).sack(&[s(1, 3)]));
-    h.inject(seg(5001).ack(una).sack(&[s(1, 4)]));
-    h.flush();
-    assert!(h.out.drain(..).any(|o| o.seq == una));
-    // A round trip later newer segments are still being SACKed but SND.UNA has not moved:
-    // the retransmission was lost too, and goes again.
-    h.advance(crate::time::Duration::from_millis(5));
-    h.out.clear();
-    // The hole is taken as lost again and resent as soon as the pipe has room.
-    for k in 5..=7 {
+    // Segment 0 lost; 1..=3 SACKed: fast retransmit of the head, then (PRR) new data as more
+    // SACKs arrive.
+    for k in 2..=8 {
         h.inject(seg(5001).ack(una).sack(&[s(1, k)]));
     }
     h.flush();
+    let sent: Vec<u32> = h.out.drain(..).map(|o| (o.seq - una) / m).collect();
+    assert_eq!(sent.iter().filter(|&&x| x == 0).count(), 1, "{sent:?}");
+    let first_new = *sent
+        .iter()
+        .skip_while(|&&x| x != 0)
+        .find(|&&x| x >= 10)
+        .expect("no new data after the retransmission");
+    // A round trip later that new data (sent after the head) is SACKed, the head still is not: its retransmission
+    // was lost too. It goes again once RACK.rtt + 5 ms have passed since it left.
+    h.advance(SACK_RTT);
+    h.inject(
+        seg(5001)
+            .ack(una)
+            .sack(&[s(1, 10), s(first_new, first_new + 1)]),
+    );
+    assert!(!h.out.drain(..).any(|o| o.seq == una), "resent too early");
+    h.advance(crate::time::Duration::from_millis(5));
     assert!(h.out.drain(..).any(|o| o.seq == una), "head not resent");
     assert_eq!(h.counters().lost_retransmits, 1);
     assert_eq!(h.counters().timeouts, 0);
