@@ -195,7 +195,7 @@ impl Tcb {
         // With SACK: RACK, and the DupThresh rule until reordering is seen (`loss`); a probe
         // this ACK settles (`tlp`).
         if self.sack_ok {
-            self.tlp_process_ack(cx, seg, dsack);
+            self.tlp_process_ack(cx, seg, dsack, una_before);
             self.loss_process_ack(cx, now, dsack.is_some());
         }
         // Loss detection: DupThresh duplicate ACKs (not with SACK once reordering was seen,

@@ -29,6 +29,13 @@ impl Tcb {
             cx.stats.rack_reordering += 1;
         }
         self.rack.on_dsack(self.snd_una, self.snd_max, dsack);
+        // A D-SACK reports a spurious retransmission: the original was only late, which is
+        // how reordering shows when its segment had been resent (the rule of step 3 skips
+        // retransmitted segments).
+        if dsack && !self.rack.reordering_seen {
+            self.rack.reordering_seen = true;
+            cx.stats.rack_reordering += 1;
+        }
         // RFC 8985 keeps DupThresh only while no reordering has been seen.
         if !self.rack.reordering_seen {
             cx.stats.dupthresh_marks += u64::from(self.mark_dupthresh_losses());

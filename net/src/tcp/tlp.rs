@@ -75,6 +75,7 @@ impl Tcb {
         cx: &mut Shared,
         seg: &Segment,
         dsack: Option<(Seq, Seq)>,
+        una_before: Seq,
     ) {
         let Some((end, retransmitted)) = self.tlp_probe else {
             return;
@@ -86,7 +87,10 @@ impl Tcb {
             self.tlp_probe = None;
             return;
         }
-        let bare_dupack = seg.ack == end && seg.opts.sack_count == 0 && seg.payload.is_empty();
+        let bare_dupack = seg.ack == end
+            && seg.ack == una_before
+            && seg.opts.sack_count == 0
+            && seg.payload.is_empty();
         if seg.ack > end || bare_dupack {
             self.tlp_probe = None;
             cx.stats.tlp_recoveries += 1;
