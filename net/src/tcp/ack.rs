@@ -109,6 +109,12 @@ impl Tcb {
                     self.cc.undo();
                     self.in_recovery = false;
                     self.rexmit_head = false;
+                    // Nothing was lost after all: the marks go, and the segment was late,
+                    // which is reordering as far as RACK is concerned.
+                    if !self.rack.reordering_seen {
+                        cx.stats.rack_reordering += 1;
+                    }
+                    self.rack.undo_losses();
                     self.recover = self.snd_una;
                     self.dupthresh = (self.dupthresh * 2).min(super::tcb::MAX_DUPTHRESH);
                 }

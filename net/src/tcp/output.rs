@@ -218,7 +218,10 @@ impl Tcb {
         if self.in_recovery && self.sack_ok {
             self.prr.on_sent(seg_len);
         }
-        self.rack.on_transmit(seq, end, self.snd_max, now);
+        if self.sack_ok {
+            // RACK needs SACK (RFC 8985 §2); without it nothing would ever read the records.
+            self.rack.on_transmit(seq, end, self.snd_max, now);
+        }
         let pieces = self.send_segment(cx, now, seq, fl, data_at, len, emit);
         if retrans {
             cx.stats.retrans_segs += u64::from(pieces);

@@ -12,11 +12,12 @@ use alloc::collections::VecDeque;
 use super::seq::Seq;
 use crate::time::{Duration, Instant};
 
-/// Transmission records kept. One record stands for one segment (or TSO super-segment) sent,
-/// so this covers a flight of thousands of segments; beyond it a new transmission extends the
+/// Transmission records kept (about 32 bytes each: 64 KiB at most per connection). One record
+/// stands for one segment (or TSO super-segment) sent, so this covers a flight of 2048
+/// segments, 3 MB at MSS 1460 and far more with TSO; beyond it a new transmission extends the
 /// last record, which then carries the latest time for all of it (losses there are found
 /// later, never spuriously).
-pub const MAX_SENT_RECORDS: usize = 4096;
+pub const MAX_SENT_RECORDS: usize = 2048;
 /// Recoveries the reordering window stays inflated after the last D-SACK (RFC 8985 §6.2).
 pub const REO_WND_PERSIST: u32 = 16;
 /// Bound on the D-SACK multiplier of the reordering window (the window is capped at SRTT in
@@ -294,6 +295,23 @@ impl Rack {
         for r in self.sent.iter_mut().filter(|r| !r.delivered) {
             r.lost = true;
             r.rexmit_out = false;
+        }
+    }
+
+    /// The recovery was spurious (Eifel): nothing counts as lost any more, and what looked
+    /// like loss was reordering.
+    pub fn undo_losses(&mut self) {
+        for r in self.sent.iter_mut() {
+            r.lost = false;
+        }
+        self.reordering_seen = true;
+    }
+
+    /// Give back the records' memory once nothing is outstanding (an idle connection keeps
+    /// none).
+    pub fn reclaim(&mut self) {
+        if self.sent.is_empty() {
+            self.sent = VecDeque::new();
         }
     }
 

@@ -568,6 +568,7 @@ impl Tcb {
         }
         trim(&mut self.snd_buf);
         self.rcv_buf.reclaim(super::memory::PER_SOCKET_FLOOR);
+        self.rack.reclaim();
     }
     /// Free space in the send buffer, bounded so that data left unsent once the windows are
     /// filled stays within TCP_NOTSENT_LOWAT.
