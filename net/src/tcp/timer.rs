@@ -1,5 +1,7 @@
 //! Connection timers: retransmission (RFC 6298 §5, with SYN and data retry limits and
-//! TCP_USER_TIMEOUT), persist (zero-window probes and the SWS override), delayed ACK,
+//! TCP_USER_TIMEOUT; a timeout marks everything outstanding lost for RACK), the tail loss
+//! probe and RACK reordering timers (handed to `tlp.rs` and `loss.rs`), persist (zero-window
+//! probes and the SWS override), delayed ACK,
 //! keepalive (RFC 1122 §4.2.3.6), TIME-WAIT (2·MSL) and the orphan FIN-WAIT-2 timeout.
 //!
 //! Owns what happens when a deadline passes; it never sends (output.rs does, from the flags set
