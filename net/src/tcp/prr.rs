@@ -48,8 +48,10 @@ impl Prr {
         self.delivered = self.delivered.saturating_add(u64::from(delivered));
         let (sndcnt, mode) = if pipe > ssthresh {
             // Proportional part: ceil(prr_delivered · ssthresh / RecoverFS) − prr_out.
-            let target =
-                (self.delivered * u64::from(ssthresh)).div_ceil(u64::from(self.recover_fs));
+            let target = self
+                .delivered
+                .saturating_mul(u64::from(ssthresh))
+                .div_ceil(u64::from(self.recover_fs));
             (target.saturating_sub(self.out), PrrMode::Proportional)
         } else {
             // PRR-SSRB: at most what was delivered (and not yet answered) plus one segment.
@@ -57,7 +59,7 @@ impl Prr {
                 .delivered
                 .saturating_sub(self.out)
                 .max(u64::from(delivered))
-                + u64::from(mss);
+                .saturating_add(u64::from(mss));
             (
                 u64::from(ssthresh - pipe).min(limit),
                 PrrMode::SlowStartBound,
