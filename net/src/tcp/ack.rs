@@ -270,6 +270,8 @@ impl Tcb {
         self.reclaim();
         self.timewait_at = Some(now + cx.config.time_wait);
         self.rto_at = None;
+        self.tlp_at = None;
+        self.rack_at = None;
         self.persist_at = None;
     }
 }
