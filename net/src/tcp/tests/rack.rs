@@ -160,3 +160,81 @@ fn loss_and_reordering_are_repaired_by_rack_and_prr() {
         );
     }
 }
+
+/// Request-sized writes (10 segments, then wait until all are read) over a lossy link: a lost
+/// segment at the end of a write has no later data to reveal it, so it is found by the tail
+/// loss probe, not by the retransmission timeout. The bytes arrive intact and in order.
+#[test]
+fn tail_losses_of_short_writes_are_probed_not_timed_out() {
+    use super::sim::{pattern, Net, A, B};
+    use core::net::SocketAddrV4;
+    let link = LinkCfg {
+        loss: 20,
+        ..LinkCfg::default()
+    };
+    let mut net = Net::new(link, 7, TcpConfig::default());
+    let l = net.b.listen(SocketAddrV4::new(B, 80), 4).unwrap();
+    let c = net
+        .a
+        .connect(
+            net.now,
+            SocketAddrV4::new(A, 0),
+            SocketAddrV4::new(B, 80),
+            Some(1500),
+        )
+        .unwrap();
+    net.a.set_nodelay(c, true).unwrap();
+    let write = 10 * 1448;
+    let mut chunk = alloc::vec![0u8; write];
+    let mut rbuf = alloc::vec![0u8; 64 * 1024];
+    let mut got = alloc::vec::Vec::new();
+    let mut server = None;
+    let rounds = 300u64;
+    for round in 0..rounds {
+        pattern(round * write as u64, &mut chunk);
+        let mut sent = 0;
+        while got.len() < ((round + 1) * write as u64) as usize {
+            if sent < write {
+                match net.a.send(c, &chunk[sent..]) {
+                    Ok(n) => sent += n,
+                    Err(crate::errno::Errno::EAGAIN) => {}
+                    Err(e) => panic!("send: {e}"),
+                }
+            }
+            if server.is_none() {
+                server = net.b.accept(l).ok();
+            }
+            if let Some(s) = server {
+                while let Ok(n) = net.b.recv(s, &mut rbuf) {
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&rbuf[..n]);
+                }
+            }
+            net.dispatch();
+            assert!(net.step(), "stalled in round {round}");
+        }
+    }
+    let mut want = alloc::vec![0u8; got.len()];
+    pattern(0, &mut want);
+    assert!(got == want, "stream damaged");
+    let k = net.a.counters();
+    std::println!(
+        "short writes, 2% loss: {} dropped, {} probes ({} repaired), {} timeouts, \
+         {} fast recoveries, {} RACK marks",
+        net.dropped,
+        k.loss_probes,
+        k.tlp_recoveries,
+        k.timeouts,
+        k.fast_retransmits,
+        k.rack_marks
+    );
+    assert!(k.loss_probes > 0 && k.tlp_recoveries > 0);
+    assert!(
+        k.timeouts < k.loss_probes,
+        "{} timeouts for {} probes",
+        k.timeouts,
+        k.loss_probes
+    );
+}
