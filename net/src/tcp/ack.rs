@@ -96,6 +96,9 @@ impl Tcb {
                     self.rtt_timing = None;
                 }
             }
+            if let Some(us) = sample_us {
+                self.rack.note_rtt(us.max(1), now);
+            }
             self.retries = 0;
             self.backoff = 0;
             self.retrans_start = None;

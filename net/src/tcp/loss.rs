@@ -12,13 +12,15 @@ use super::Shared;
 use crate::time::Instant;
 
 impl Tcb {
-    /// The lowest round trip seen, 0 before any sample.
+    /// RACK.min_RTT (windowed, `rack`), or the lowest round trip seen before RACK has a
+    /// sample of its own; 0 before any.
     fn min_rtt(&self) -> u64 {
-        if self.min_rtt_us == u64::MAX {
+        let seen = if self.min_rtt_us == u64::MAX {
             0
         } else {
             self.min_rtt_us
-        }
+        };
+        self.rack.min_rtt_us(seen)
     }
 
     /// RFC 8985 §6.2 for an acceptable ACK on a SACK connection (after SND.UNA and the SACK

@@ -20,6 +20,9 @@ use crate::time::{Duration, Instant};
 pub const MAX_SENT_RECORDS: usize = 2048;
 /// Recoveries the reordering window stays inflated after the last D-SACK (RFC 8985 §6.2).
 pub const REO_WND_PERSIST: u32 = 16;
+/// How long the lowest round trip seen stays RACK.min_RTT (RFC 8985 §6.2 step 1 asks for a
+/// windowed minimum that follows a move to a longer path; Linux keeps its minimum 300 s).
+pub const MIN_RTT_WINDOW: Duration = Duration::from_secs(300);
 /// Bound on the D-SACK multiplier of the reordering window (the window is capped at SRTT in
 /// any case; this only keeps the arithmetic small).
 pub const MAX_REO_WND_MULT: u32 = 64;
@@ -75,6 +78,8 @@ pub(crate) struct Rack {
     reo_wnd_persist: u32,
     /// RACK.dsack_round: the window grows once per round trip that sees D-SACKs.
     dsack_round: Option<Seq>,
+    /// RACK.min_RTT over [`MIN_RTT_WINDOW`]: the lowest sample (µs) and when it was taken.
+    min_rtt: Option<(u64, Instant)>,
 }
 
 impl Rack {
@@ -89,6 +94,26 @@ impl Rack {
             reo_wnd_mult: 1,
             reo_wnd_persist: 0,
             dsack_round: None,
+            min_rtt: None,
+        }
+    }
+
+    /// RACK.min_RTT in µs: the lowest round trip of the last [`MIN_RTT_WINDOW`], or `fallback`
+    /// (the connection's lowest sample, the handshake's included) before RACK has its own.
+    pub fn min_rtt_us(&self, fallback: u64) -> u64 {
+        self.min_rtt.map_or(fallback, |(us, _)| us)
+    }
+
+    /// Fold one round-trip sample of the RTT estimator (RFC 6298 / RFC 7323, as §6.2 step 1
+    /// says) into the windowed minimum: a lower one replaces it, and so does any once the
+    /// minimum is older than the window.
+    pub fn note_rtt(&mut self, us: u64, now: Instant) {
+        let replace = match self.min_rtt {
+            None => true,
+            Some((min, at)) => us <= min || now.saturating_since(at) > MIN_RTT_WINDOW,
+        };
+        if replace {
+            self.min_rtt = Some((us, now));
         }
     }
 
@@ -392,6 +417,25 @@ mod tests {
         assert_eq!(r.reo_wnd(8000, 100_000), Duration::from_millis(4));
         r.on_recovery_end();
         assert_eq!(r.reo_wnd(8000, 100_000), Duration::from_millis(2));
+    }
+
+    #[test]
+    fn min_rtt_is_windowed() {
+        let mut r = Rack::new(Seq(0));
+        assert_eq!(
+            r.min_rtt_us(7),
+            7,
+            "the connection's minimum until RACK has one"
+        );
+        r.note_rtt(20_000, at(20));
+        assert_eq!(r.min_rtt_us(7), 20_000);
+        // A longer path: the old minimum holds for the window, then the new one takes over.
+        r.note_rtt(80_000, at(1080));
+        assert_eq!(r.min_rtt_us(7), 20_000);
+        r.note_rtt(80_000, at(1000 + 301_000));
+        assert_eq!(r.min_rtt_us(7), 80_000);
+        r.note_rtt(60_000, at(1000 + 302_000));
+        assert_eq!(r.min_rtt_us(7), 60_000);
     }
 
     #[test]
