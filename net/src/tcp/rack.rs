@@ -80,6 +80,9 @@ pub(crate) struct Rack {
     dsack_round: Option<Seq>,
     /// RACK.min_RTT over [`MIN_RTT_WINDOW`]: the lowest sample (µs) and when it was taken.
     min_rtt: Option<(u64, Instant)>,
+    /// The recovery point of the timeout recovery under way: its end counts towards
+    /// reo_wnd_persist like the end of a fast recovery.
+    rto_recover: Option<Seq>,
 }
 
 impl Rack {
@@ -95,6 +98,7 @@ impl Rack {
             reo_wnd_persist: 0,
             dsack_round: None,
             min_rtt: None,
+            rto_recover: None,
         }
     }
 
@@ -219,6 +223,10 @@ impl Rack {
             }
         }
         self.fack = fack.max(una);
+        if self.rto_recover.is_some_and(|r| una >= r) {
+            self.rto_recover = None;
+            self.on_recovery_end();
+        }
         while self.sent.front().is_some_and(|r| r.end <= una) {
             self.sent.pop_front();
         }
@@ -316,7 +324,9 @@ impl Rack {
 
     /// A retransmission timeout: everything not delivered is lost, and retransmissions in
     /// flight are forgotten (Linux's loss state; RFC 8985 §6.3 marks at least the head).
-    pub fn mark_all_lost(&mut self) {
+    /// The timeout recovery lasts until SND.UNA reaches `recover`.
+    pub fn mark_all_lost(&mut self, recover: Seq) {
+        self.rto_recover = Some(recover);
         for r in self.sent.iter_mut().filter(|r| !r.delivered) {
             r.lost = true;
             r.rexmit_out = false;
@@ -416,6 +426,16 @@ mod tests {
         }
         assert_eq!(r.reo_wnd(8000, 100_000), Duration::from_millis(4));
         r.on_recovery_end();
+        assert_eq!(r.reo_wnd(8000, 100_000), Duration::from_millis(2));
+        // The end of a timeout recovery counts too (SND.UNA reaching its recovery point).
+        r.on_dsack(Seq(2000), Seq(3000), true);
+        for _ in 0..15 {
+            r.on_recovery_end();
+        }
+        r.mark_all_lost(Seq(3000));
+        r.on_ack(Seq(2500), &[], at(1), 0);
+        assert_eq!(r.reo_wnd(8000, 100_000), Duration::from_millis(4));
+        r.on_ack(Seq(3000), &[], at(2), 0);
         assert_eq!(r.reo_wnd(8000, 100_000), Duration::from_millis(2));
     }
 

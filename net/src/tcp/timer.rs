@@ -122,7 +122,7 @@ impl Tcb {
                 self.limited_sent = 0;
                 self.rexmit_head = false;
                 // Everything outstanding is lost; a probe's episode is over.
-                self.rack.mark_all_lost();
+                self.rack.mark_all_lost(self.recover);
                 self.tlp_probe = None;
                 // Go back N: resend from the first unacknowledged byte.
                 self.snd_nxt = self.snd_una;
