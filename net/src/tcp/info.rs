@@ -116,12 +116,7 @@ impl TcpInfo {
         let flight = tcb.flight();
         let sacked = tcb.sacked_bytes();
         let (lost, retrans) = if tcb.in_recovery && tcb.sack_ok {
-            let pipe = tcb.pipe();
-            let rexmitted = tcb.rexmitted_in_flight();
-            (
-                segs(flight.saturating_sub(sacked).saturating_sub(pipe)),
-                segs(rexmitted),
-            )
+            (segs(tcb.lost_bytes()), segs(tcb.rexmitted_in_flight()))
         } else if tcb.backoff > 0 {
             // After a timeout everything outstanding is taken as lost (Linux's Loss state).
             (segs(flight.saturating_sub(sacked)), 0)

@@ -361,9 +361,15 @@ impl Tcb {
             return None;
         }
         if self.state == State::TimeWait {
+            // RFC 9293 §3.10.7.4: a retransmitted FIN is acknowledged and restarts the 2 MSL
+            // wait; any other acceptable segment that occupies sequence space (data past the
+            // FIN) is acknowledged as well, like an unacceptable one (Linux answers both).
+            // A bare ACK is not answered: that would start an ACK loop.
             if seg.has(flags::FIN) {
                 self.ack_now = true;
                 self.timewait_at = Some(now + cx.config.time_wait);
+            } else if !seg.payload.is_empty() {
+                self.oow_ack(cx, now, seg);
             }
             return None;
         }

@@ -62,10 +62,13 @@ pub mod info;
 mod input;
 pub mod isn;
 mod listen;
+mod loss;
 mod memory;
 mod output;
 mod pmtu;
+mod prr;
 mod push;
+mod rack;
 mod reassembly;
 mod recv_queue;
 mod sack;
@@ -75,6 +78,7 @@ mod stats;
 mod syncookie;
 mod tcb;
 mod timer;
+mod tlp;
 mod tw_queue;
 
 #[cfg(test)]

@@ -214,11 +214,8 @@ pub(crate) struct Tcb {
     pub sack_ok: bool,
     /// SACK scoreboard: ranges above SND.UNA the peer holds, sorted, disjoint.
     pub sacked: Vec<(Seq, Seq)>,
-    /// Highest sequence retransmitted in the current SACK recovery (RFC 6675 HighRxt).
-    pub high_rxt: Seq,
-    /// When the segment at SND.UNA was last retransmitted in SACK recovery, to notice that
-    /// the retransmission itself was lost.
-    pub rxt_una_at: Option<(Seq, Instant)>,
+    /// RACK (RFC 8985): what is outstanding, when it left, what is lost.
+    pub rack: super::rack::Rack,
     /// Stream offset of the most recent out-of-order arrival (the first SACK block).
     pub last_ooo: u64,
     /// A duplicate range to report as the first block of our next ACK (D-SACK, RFC 2883).
@@ -239,8 +236,11 @@ pub(crate) struct Tcb {
     pub rto_at: Option<Instant>,
     /// Tail loss probe deadline (RFC 8985 §7), armed after new data when SRTT is known.
     pub tlp_at: Option<Instant>,
-    /// A probe is outstanding (one per tail, until SND.UNA advances).
-    pub tlp_out: bool,
+    /// The probe outstanding (RFC 8985 TLP.end_seq and TLP.is_retrans): where it ended and
+    /// whether it resent data. One probe per episode, until an ACK settles it (`tlp`).
+    pub tlp_probe: Option<(Seq, bool)>,
+    /// RACK's reordering timer (RFC 8985 §6.2 step 5).
+    pub rack_at: Option<Instant>,
     /// The next output sends the probe.
     pub tlp_now: bool,
     pub persist_at: Option<Instant>,
@@ -273,7 +273,12 @@ pub(crate) struct Tcb {
     /// byte an ACK cumulatively acknowledges (RFC 5681's N), SACKed before or not.
     pub rto_slow_start: bool,
     pub dupacks: u32,
+    /// New-data bytes limited transmit (RFC 3042) sent beyond cwnd since the last cumulative
+    /// ACK: not part of the FlightSize that sets ssthresh (RFC 5681 §3.2 step 2).
+    pub limited_sent: u32,
     pub in_recovery: bool,
+    /// Proportional Rate Reduction of the current SACK recovery (`prr`).
+    pub prr: super::prr::Prr,
     pub recover: Seq,
     pub rexmit_head: bool,
     /// Duplicate ACKs that signal a loss: 3 (RFC 5681), raised when reordering made a fast
@@ -394,8 +399,7 @@ impl Tcb {
             last_ack_sent: Seq(0),
             sack_ok: false,
             sacked: Vec::new(),
-            high_rxt: iss,
-            rxt_una_at: None,
+            rack: super::rack::Rack::new(iss),
             last_ooo: 0,
             dsack: None,
             peer_ws: None,
@@ -407,7 +411,8 @@ impl Tcb {
             rtt_timing: None,
             rto_at: None,
             tlp_at: None,
-            tlp_out: false,
+            tlp_probe: None,
+            rack_at: None,
             tlp_now: false,
             persist_at: None,
             persist_backoff: 0,
@@ -428,7 +433,9 @@ impl Tcb {
             total_rto: 0,
             min_rtt_us: u64::MAX,
             dupacks: 0,
+            limited_sent: 0,
             in_recovery: false,
+            prr: super::prr::Prr::default(),
             recover: iss,
             rexmit_head: false,
             dupthresh: 3,
@@ -481,6 +488,7 @@ impl Tcb {
         if new == Closed {
             self.rto_at = None;
             self.tlp_at = None;
+            self.rack_at = None;
             self.persist_at = None;
             self.delack_at = None;
             self.timewait_at = None;
@@ -560,6 +568,7 @@ impl Tcb {
         }
         trim(&mut self.snd_buf);
         self.rcv_buf.reclaim(super::memory::PER_SOCKET_FLOOR);
+        self.rack.reclaim();
     }
     /// Free space in the send buffer, bounded so that data left unsent once the windows are
     /// filled stays within TCP_NOTSENT_LOWAT.
@@ -647,7 +656,7 @@ impl Tcb {
             }
         }
         let t = earlier(
-            earlier(self.rto_at, self.tlp_at),
+            earlier(earlier(self.rto_at, self.tlp_at), self.rack_at),
             earlier(self.persist_at, self.delack_at),
         );
         earlier(earlier(t, self.timewait_at), self.keepalive_at())

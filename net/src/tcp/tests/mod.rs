@@ -8,6 +8,7 @@ mod misc;
 mod offload;
 mod prop;
 mod push;
+mod rack;
 mod sack;
 mod script;
 mod security;

@@ -140,6 +140,31 @@ fn active_close_through_fin_wait_and_time_wait() {
     assert_eq!(h.tcp.state(c), Err(Errno::EBADF));
 }
 
+/// RFC 9293 §3.10.7.4: an acceptable segment in TIME-WAIT that is not a FIN (data after the
+/// peer's FIN) is acknowledged, as one outside the window is; a bare ACK is not (no ACK loop).
+#[test]
+fn time_wait_acknowledges_acceptable_segments() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.shutdown(c, Shutdown::Write).unwrap();
+    let _fin = h.expect();
+    h.inject(seg(5001).ack(iss + 2).fin());
+    assert_eq!(h.state(c), State::TimeWait);
+    assert_eq!(h.expect().ack, 5002);
+    // Data past the FIN, inside the window: acknowledged, state unchanged.
+    h.inject(seg(5002).ack(iss + 2).data(b"late"));
+    let a = h.expect();
+    assert!(a.is(flags::ACK));
+    assert_eq!((a.seq, a.ack), (iss + 2, 5002));
+    assert_eq!(h.state(c), State::TimeWait);
+    // The same outside the window is answered too.
+    h.inject(seg(5002 + 1_000_000).ack(iss + 2).data(b"far"));
+    assert_eq!(h.expect().ack, 5002);
+    // A bare ACK at RCV.NXT gets no answer.
+    h.inject(seg(5002).ack(iss + 2));
+    h.expect_none();
+}
+
 #[test]
 fn time_wait_length_is_configurable() {
     let mut h = Harness::with_config(TcpConfig {
