@@ -14,7 +14,6 @@ use super::{
 };
 use crate::errno::Errno;
 use crate::time::{Duration, Instant};
-use crate::wire::tcp::MAX_WSCALE;
 
 /// Which direction(s) `shutdown` closes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -464,11 +463,7 @@ impl Tcp {
                 if syn_sent || t.state != State::SynSent {
                     t.opts.recv_buffer = t.opts.recv_buffer.min(0xffff << t.rcv_wscale);
                 } else {
-                    t.rcv_wscale = 0;
-                    while t.rcv_wscale < MAX_WSCALE && (t.opts.recv_buffer >> t.rcv_wscale) > 0xffff
-                    {
-                        t.rcv_wscale += 1;
-                    }
+                    t.rcv_wscale = t.opts.rcv_wscale(&self.cx.config);
                 }
                 t.mss = t.mss.min(u32::from(t.opts.mss()));
                 t.wake = true;
@@ -524,14 +519,22 @@ impl Tcp {
     pub fn set_user_timeout(&mut self, h: Handle, t: Option<Duration>) -> Result<(), Errno> {
         self.with_opts(h, |o| o.user_timeout = t.filter(|d| !d.is_zero()))
     }
-    /// SO_SNDBUF, clamped to [MIN_BUFFER, MAX_BUFFER].
+    /// SO_SNDBUF, clamped to [MIN_BUFFER, MAX_BUFFER]; the buffer is no longer autotuned
+    /// (Linux's SOCK_SNDBUF_LOCK).
     pub fn set_send_buffer(&mut self, h: Handle, bytes: usize) -> Result<(), Errno> {
-        self.with_opts(h, |o| o.send_buffer = bytes.clamp(MIN_BUFFER, MAX_BUFFER))
+        self.with_opts(h, |o| {
+            o.send_buffer = bytes.clamp(MIN_BUFFER, MAX_BUFFER);
+            o.send_buffer_locked = true;
+        })
     }
     /// SO_RCVBUF, clamped to [MIN_BUFFER, MAX_BUFFER] (and to what the window scale allows
-    /// once the SYN is out).
+    /// once the SYN is out); the buffer is no longer autotuned and, before the SYN, the
+    /// window scale follows it (Linux's SOCK_RCVBUF_LOCK).
     pub fn set_recv_buffer(&mut self, h: Handle, bytes: usize) -> Result<(), Errno> {
-        self.with_opts(h, |o| o.recv_buffer = bytes.clamp(MIN_BUFFER, MAX_BUFFER))
+        self.with_opts(h, |o| {
+            o.recv_buffer = bytes.clamp(MIN_BUFFER, MAX_BUFFER);
+            o.recv_buffer_locked = true;
+        })
     }
     /// TCP_CONGESTION: "cubic" or "reno" (`ENOENT` for any other name, as Linux). A live
     /// connection switches at once and keeps its window; a listener's future children

@@ -75,10 +75,17 @@ pub struct SockOpts {
     pub keepalive_count: u32,
     /// TCP_USER_TIMEOUT: how long transmitted data may stay unacknowledged.
     pub user_timeout: Option<Duration>,
-    /// SO_SNDBUF in bytes.
+    /// SO_SNDBUF in bytes: what the send queue may hold now (autotuning grows it).
     pub send_buffer: usize,
-    /// SO_RCVBUF in bytes.
+    /// SO_RCVBUF in bytes: unread bytes plus the window may not exceed it (autotuning grows
+    /// it).
     pub recv_buffer: usize,
+    /// SO_SNDBUF was set explicitly: the send buffer is not autotuned (Linux's
+    /// SOCK_SNDBUF_LOCK).
+    pub send_buffer_locked: bool,
+    /// SO_RCVBUF was set explicitly: the receive buffer is not autotuned and the window
+    /// scale follows it (Linux's SOCK_RCVBUF_LOCK).
+    pub recv_buffer_locked: bool,
     /// The MTU of the path, giving our MSS (MTU − 40).
     pub mtu: u16,
     /// TCP_MAXSEG: a cap on the MSS we announce and send with.
@@ -104,6 +111,8 @@ impl SockOpts {
             user_timeout: None,
             send_buffer: c.send_buffer,
             recv_buffer: c.recv_buffer,
+            send_buffer_locked: false,
+            recv_buffer_locked: false,
             mtu: c.default_mtu,
             user_mss: None,
             notsent_lowat: 0,
@@ -122,6 +131,35 @@ impl SockOpts {
             0 | u32::MAX => None,
             n => Some(n as usize),
         }
+    }
+    /// The largest this socket's receive buffer may become: the buffer as set when SO_RCVBUF
+    /// locked it (or autotuning is off host-wide), else autotuning's ceiling.
+    pub fn recv_buffer_ceiling(&self, c: &TcpConfig) -> usize {
+        if self.recv_buffer_locked || !c.moderate_rcvbuf {
+            self.recv_buffer
+        } else {
+            self.recv_buffer.max(c.recv_buffer_max.min(MAX_BUFFER))
+        }
+    }
+    /// The largest this socket's send buffer may become (see
+    /// [`recv_buffer_ceiling`](Self::recv_buffer_ceiling)).
+    pub fn send_buffer_ceiling(&self, c: &TcpConfig) -> usize {
+        if self.send_buffer_locked {
+            self.send_buffer
+        } else {
+            self.send_buffer.max(c.send_buffer_max.min(MAX_BUFFER))
+        }
+    }
+    /// The window scale to offer on a SYN: the smallest shift that lets the window reach the
+    /// receive buffer's ceiling (so a buffer that grows later can still be advertised; Linux
+    /// sizes it from `tcp_rmem[2]` too, or from the locked SO_RCVBUF).
+    pub fn rcv_wscale(&self, c: &TcpConfig) -> u8 {
+        let ceiling = self.recv_buffer_ceiling(c);
+        let mut shift = 0;
+        while shift < MAX_WSCALE && (ceiling >> shift) > 0xffff {
+            shift += 1;
+        }
+        shift
     }
     /// Our MSS for this path.
     pub fn mss(&self) -> u16 {
@@ -338,10 +376,7 @@ impl Tcb {
     ) -> Tcb {
         let iss = Seq(iss);
         let mss = u32::from(opts.mss());
-        let mut rcv_wscale = 0;
-        while rcv_wscale < MAX_WSCALE && (opts.recv_buffer >> rcv_wscale) > 0xffff {
-            rcv_wscale += 1;
-        }
+        let rcv_wscale = opts.rcv_wscale(&cx.config);
         Tcb {
             state,
             local,
