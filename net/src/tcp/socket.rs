@@ -267,6 +267,9 @@ impl Tcp {
         let n = tcb.rcv_buf.copy_out(buf);
         if consume {
             tcb.rcv_buf.consume(n);
+            // Autotuning: a round trip's reading may grow the buffer (and so the window the
+            // check below offers).
+            tcb.rcv_space_adjust(&cx.config, &cx.mem, self.last_now, n);
             // Reading shrank the receive promise: charge it now.
             Self::charge(&mut cx.mem, tcb);
             // Window update when the window at least doubled (Linux's rule), which

@@ -234,6 +234,9 @@ pub(crate) struct Tcb {
     pub mss: u32,
     /// Estimate of the peer's segment size, for delayed ACKs.
     pub rcv_mss: u32,
+    /// The receiver's round-trip estimate and what the application reads per round trip,
+    /// for receive-buffer autotuning (`autotune`).
+    pub rcv_tuning: super::autotune::RcvTuning,
     /// Largest window we would advertise now (Linux's rcv_ssthresh): starts at
     /// `INITIAL_RCV_WINDOW_SEGMENTS` segments and grows by two segments per in-order
     /// segment received, up to the receive buffer.
@@ -413,6 +416,7 @@ impl Tcb {
             rd_shutdown: false,
             mss,
             rcv_mss: mss,
+            rcv_tuning: super::autotune::RcvTuning::new(now, mss),
             rcv_ssthresh: INITIAL_RCV_WINDOW_SEGMENTS
                 .saturating_mul(mss)
                 .min(INITIAL_RCV_WINDOW_MAX.max(mss)),

@@ -1,5 +1,6 @@
 //! TCP tests: scripted segment-level tests, simulation, property tests.
 
+mod autotune;
 mod cc;
 mod delack;
 mod flow;
