@@ -82,6 +82,8 @@ struct TcpOpts {
     user_timeout_ms: u32,
     /// TCP_CONGESTION (`None`: the host default).
     congestion: Option<&'static str>,
+    /// TCP_LINGER2.
+    linger2: tcp::Linger2,
 }
 
 enum TcpSide {
@@ -118,6 +120,7 @@ impl TcpSock {
                 recv_buffer: None,
                 user_timeout_ms: 0,
                 congestion: None,
+                linger2: tcp::Linger2::Host,
             },
         }
     }
@@ -136,6 +139,7 @@ impl TcpSock {
         if let Some(name) = o.congestion {
             tcp.set_congestion(h, name)?;
         }
+        tcp.set_linger2(h, o.linger2)?;
         if let Some(bytes) = o.send_buffer {
             tcp.set_send_buffer(h, bytes)?;
         }
@@ -437,6 +441,7 @@ impl ProtoOps<Host> for TcpSock {
             (SOL_TCP, TCP_KEEPCNT) => return Err(Errno::EINVAL),
             (SOL_TCP, TCP_USER_TIMEOUT) if v >= 0 => o.user_timeout_ms = v as u32,
             (SOL_TCP, TCP_USER_TIMEOUT) => return Err(Errno::EINVAL),
+            (SOL_TCP, TCP_LINGER2) => o.linger2 = tcp::Linger2::from_secs(v),
             (SOL_SOCKET, SO_KEEPALIVE) => o.keepalive = v != 0,
             (SOL_SOCKET, SO_SNDBUF) => o.send_buffer = Some(buffer_size(v)),
             (SOL_SOCKET, SO_RCVBUF) => o.recv_buffer = Some(buffer_size(v)),
@@ -509,6 +514,7 @@ impl ProtoOps<Host> for TcpSock {
             (SOL_TCP, TCP_KEEPINTVL) => o.keepintvl.as_secs() as i32,
             (SOL_TCP, TCP_KEEPCNT) => o.keepcnt as i32,
             (SOL_TCP, TCP_USER_TIMEOUT) => o.user_timeout_ms as i32,
+            (SOL_TCP, TCP_LINGER2) => o.linger2.as_secs(host.tcp.config()),
             (SOL_SOCKET, SO_KEEPALIVE) => i32::from(o.keepalive),
             (SOL_SOCKET, SO_SNDBUF) => self.buffers(host).0 as i32,
             (SOL_SOCKET, SO_RCVBUF) => self.buffers(host).1 as i32,

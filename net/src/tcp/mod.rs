@@ -20,7 +20,7 @@
 //! - sockets (`socket.rs`): `listen`, `accept`, `connect`, `send`, `recv`, `peek`, `shutdown`,
 //!   `close`, `abort`, `state`, `take_error`, `local_addr`, `peer_addr`, `poll_events`,
 //!   `take_woken`, `set_nodelay`, `set_keepalive`, `set_keepalive_params`,
-//!   `set_user_timeout`, `set_send_buffer`, `set_recv_buffer`, `set_mtu`,
+//!   `set_user_timeout`, `set_send_buffer`, `set_recv_buffer`, `set_mtu`, `set_linger2`,
 //!   `set_congestion` ("cubic" — the default — or "reno"; `ENOENT` otherwise),
 //!   `congestion_name`, `info` (TCP_INFO), `queued`
 //! - counters: [`Tcp::counters`], [`Counters::dump`]; host-wide buffer memory:
@@ -102,7 +102,10 @@ pub use output::{Emit, EmitInPlace};
 pub use sack::MAX_SACK_RANGES;
 pub use socket::{PollEvents, SendFlags, Shutdown, DEFAULT_MSS, MAX_USER_MSS};
 pub use stats::Counters;
-pub use tcb::{SockOpts, MAX_BUFFER, MAX_DUPTHRESH, MIN_BUFFER, MIN_MSS, OOO_ENTRY_OVERHEAD};
+pub use tcb::{
+    Linger2, SockOpts, MAX_BUFFER, MAX_DUPTHRESH, MAX_LINGER2, MIN_BUFFER, MIN_MSS,
+    OOO_ENTRY_OVERHEAD,
+};
 
 use conn_index::ConnIndex;
 use input::{RstReply, Segment};

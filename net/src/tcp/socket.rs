@@ -8,7 +8,7 @@
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
 
-use super::tcb::{Owner, SockOpts, Tcb, MAX_BUFFER, MIN_BUFFER, MIN_MSS};
+use super::tcb::{Linger2, Owner, SockOpts, Tcb, MAX_BUFFER, MIN_BUFFER, MIN_MSS};
 use super::{
     isn, ConnKey, Handle, Shared, Slot, Sock, State, Tcp, EPHEMERAL_PORTS, PER_SOCKET_FLOOR,
 };
@@ -324,7 +324,14 @@ impl Tcp {
         } else {
             match tcb.state {
                 State::SynSent => tcb.set_state(&mut cx.stats, State::Closed),
-                State::FinWait2 => tcb.timewait_at = Some(now + cx.config.fin_timeout),
+                State::FinWait2 => match tcb.fin_wait2_timeout(&cx.config) {
+                    Some(t) => tcb.timewait_at = Some(now + t),
+                    None => {
+                        // TCP_LINGER2 < 0: no FIN-WAIT-2 for an orphan (Linux resets).
+                        cx.stats.abort_on_linger += 1;
+                        reset(tcb, cx);
+                    }
+                },
                 _ => shut_write(tcb, cx),
             }
         }
@@ -589,6 +596,15 @@ impl Tcp {
             Some(Sock::Conn(t)) => !t.pingpong,
             _ => true,
         })
+    }
+    /// TCP_LINGER2 (from a value in seconds with [`Linger2::from_secs`], as Linux reads it).
+    pub fn set_linger2(&mut self, h: Handle, linger2: Linger2) -> Result<(), Errno> {
+        self.with_opts(h, |o| o.linger2 = linger2)
+    }
+    /// TCP_LINGER2 as getsockopt reports it: -1, or the FIN-WAIT-2 timeout in force in
+    /// seconds.
+    pub fn linger2(&self, h: Handle) -> Result<i32, Errno> {
+        Ok(self.sock_opts(h)?.linger2.as_secs(&self.cx.config))
     }
     /// TCP_NOTSENT_LOWAT (0: the default, no limit).
     pub fn set_notsent_lowat(&mut self, h: Handle, bytes: u32) -> Result<(), Errno> {

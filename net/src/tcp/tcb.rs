@@ -46,6 +46,43 @@ pub const MAX_BUFFER: usize = 16 << 20;
 /// window loses only intermediate PSH flags, which are advisory).
 pub const MAX_PUSH_MARKS: usize = 256;
 
+/// Longest TCP_LINGER2 (Linux's TCP_FIN_TIMEOUT_MAX, 120 s); larger values are clamped.
+pub const MAX_LINGER2: Duration = Duration::from_secs(120);
+
+/// TCP_LINGER2: how long a connection the application closed may wait in FIN-WAIT-2 for the
+/// peer's FIN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linger2 {
+    /// The host's `TcpConfig::fin_timeout` (option value 0, the default).
+    Host,
+    /// Not at all: reset the connection when it would enter FIN-WAIT-2 orphaned (a
+    /// negative option value).
+    Abort,
+    /// This long (at most [`MAX_LINGER2`]).
+    After(Duration),
+}
+
+impl Linger2 {
+    /// The setting for a TCP_LINGER2 value in seconds, as Linux reads it (man 7 tcp): below
+    /// 0 abort, 0 the host default, above 120 s clamped to 120 s.
+    pub fn from_secs(v: i32) -> Linger2 {
+        match v {
+            ..=-1 => Linger2::Abort,
+            0 => Linger2::Host,
+            v => Linger2::After(Duration::from_secs(v as u64).min(MAX_LINGER2)),
+        }
+    }
+    /// What getsockopt(TCP_LINGER2) reports, as Linux: -1 for abort, else the timeout in
+    /// force in seconds (the host's when none was set).
+    pub fn as_secs(self, c: &TcpConfig) -> i32 {
+        match self {
+            Linger2::Abort => -1,
+            Linger2::Host => c.fin_timeout.as_secs().min(i32::MAX as u64) as i32,
+            Linger2::After(d) => d.as_secs() as i32,
+        }
+    }
+}
+
 /// Who holds a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Owner {
@@ -94,6 +131,8 @@ pub struct SockOpts {
     /// (the default) takes the host default, which is no limit beyond the send buffer
     /// (Linux's sysctl default, `u32::MAX`).
     pub notsent_lowat: u32,
+    /// TCP_LINGER2: the orphan FIN-WAIT-2 timeout.
+    pub linger2: Linger2,
     /// TCP_CONGESTION: the algorithm's name, `None` for the host's
     /// [`TcpConfig::congestion`].
     pub congestion: Option<&'static str>,
@@ -116,6 +155,7 @@ impl SockOpts {
             mtu: c.default_mtu,
             user_mss: None,
             notsent_lowat: 0,
+            linger2: Linger2::Host,
             congestion: None,
         }
     }
@@ -532,6 +572,32 @@ impl Tcb {
     pub fn fail(&mut self, stats: &mut Counters, err: Errno) {
         self.error = Some(err);
         self.set_state(stats, State::Closed);
+    }
+
+    /// How long this connection, orphaned, may wait in FIN-WAIT-2 (TCP_LINGER2, else the
+    /// host's tcp_fin_timeout), at least 3.5 RTOs so that the peer's FIN, retransmitted,
+    /// still finds it (Linux's `tcp_fin_time` keeps the same floor); `None`: reset at once.
+    pub fn fin_wait2_timeout(&self, c: &TcpConfig) -> Option<Duration> {
+        let t = match self.opts.linger2 {
+            Linger2::Abort => return None,
+            Linger2::Host => c.fin_timeout,
+            Linger2::After(d) => d,
+        };
+        let rto = self.backed_off_rto(c);
+        Some(t.max(rto.saturating_mul(3).saturating_add(rto / 2)))
+    }
+
+    /// This orphan just entered FIN-WAIT-2 (its FIN was acknowledged): wait for the peer's
+    /// FIN until the TCP_LINGER2 timeout, or with TCP_LINGER2 < 0 reset at once (Linux
+    /// resets too, counting TCPAbortOnData).
+    pub(crate) fn orphan_enters_fin_wait2(&mut self, cx: &mut Shared, now: Instant) {
+        match self.fin_wait2_timeout(&cx.config) {
+            Some(t) => self.timewait_at = Some(now + t),
+            None => {
+                cx.stats.abort_on_data += 1;
+                super::socket::reset(self, cx);
+            }
+        }
     }
 
     /// Sequence number of our FIN, once the application shut down writing.

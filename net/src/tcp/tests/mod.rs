@@ -2,6 +2,7 @@
 
 mod autotune;
 mod cc;
+mod closing;
 mod delack;
 mod flow;
 mod memory;
