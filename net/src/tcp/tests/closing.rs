@@ -105,3 +105,36 @@ fn negative_linger2_resets_on_close_in_fin_wait2() {
     assert_eq!(h.tcp.state(c), Err(Errno::EBADF));
     assert_eq!(h.counters().abort_on_linger, 1);
 }
+
+#[test]
+fn closing_a_listener_drops_half_open_children_silently_and_resets_unaccepted_ones() {
+    let mut h = Harness::new();
+    let l = h.tcp.listen(us(), 8).unwrap();
+    // One child completes its handshake and is never accepted...
+    h.inject(seg(1000).syn().mss(1460));
+    let established = h.expect();
+    h.inject(seg(1001).ack(established.seq + 1));
+    assert!(h.tcp.poll_events(l).unwrap().readable);
+    // ... another is still in SYN-RECEIVED.
+    h.inject(seg(7000).syn().mss(1460).port(40001));
+    let half_open = h.expect();
+    assert!(half_open.is(flags::SYN | flags::ACK));
+    h.tcp.close(l).unwrap();
+    // One RST, to the child whose peer believes it is connected.
+    let rst = h.expect();
+    assert!(rst.has(flags::RST), "{rst:?}");
+    assert_eq!(rst.dst, peer());
+    assert_eq!(rst.seq, established.seq + 1);
+    h.expect_none();
+    // The half-open child is gone: no SYN-ACK is retransmitted...
+    h.advance(Duration::from_secs(10));
+    h.expect_none();
+    assert_eq!(h.tcp.poll_at(), None);
+    // ... and its peer's handshake ACK finds no socket: a RST answers it, as any stray.
+    h.inject(seg(7001).ack(half_open.seq + 1).port(40001));
+    let stray = h.expect();
+    assert!(stray.has(flags::RST), "{stray:?}");
+    assert_eq!(stray.dst.port(), 40001);
+    assert_eq!(stray.seq, half_open.seq + 1);
+    assert_eq!(h.tcp.accept(l), Err(Errno::EBADF));
+}
