@@ -45,7 +45,7 @@ rows=(
   "5% duplicated|dup=5|dup=5|echo|8388608"
   "1% corrupted|corrupt=1|corrupt=1|echo|8388608"
   "all at once|loss=5,delay=10,reorder=25,dup=5,corrupt=1|loss=5,delay=10,reorder=25,dup=5,corrupt=1|echo|8388608"
-  "50 ms each way, into discard|delay=50|delay=50|discard|16777216"
+  "50 ms each way|delay=50|delay=50|discard|16777216"
 )
 
 out=$(mktemp -d /tmp/rinet-lossybench.XXXXXX)
@@ -185,11 +185,14 @@ for g in rinet linux; do
   qemu_pid=
 done
 
-printf '%-34s %12s %12s %8s\n' "impairment (MB/s)" rinet linux ratio
+printf '%-48s %10s %10s %7s\n' "impairment (MB/s)" rinet linux ratio
 for i in "${!rows[@]}"; do
   IFS='|' read -r name _ _ svc bytes <<<"${rows[$i]}"
   r=${result[rinet,$i]:--}; l=${result[linux,$i]:--}
   ratio=$(awk -v r="$r" -v l="$l" 'BEGIN{ if (r+0 > 0 && l+0 > 0) printf "%.2f", r/l; else print "-" }')
-  printf '%-34s %12s %12s %8s\n' "$name ($svc $((bytes >> 20)) MiB)" "$r" "$l" "$ratio"
+  # printf pads bytes, not characters: the arrows take 3 bytes for 1 column.
+  label="$name ($svc $((bytes >> 20)) MiB)"
+  pad=$((48 + $(printf "%s" "$label" | wc -c) - ${#label}))
+  printf "%-${pad}s %10s %10s %7s\n" "$label" "$r" "$l" "$ratio"
 done
 echo "(logs in $out)" >&2
