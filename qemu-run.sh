@@ -49,25 +49,27 @@ print=0
 extra=()
 
 die() { echo "qemu-run.sh: $*" >&2; exit 2; }
+# An option that takes a value must have one (and not the next option instead).
+need_value() { [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || die "$1 needs a value (see --help)"; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
-    --machine) machine=${2:?}; shift 2 ;;
-    --net) net=${2:?}; shift 2 ;;
-    --port-base) port_base=${2:?}; shift 2 ;;
-    --tap) tap=${2:?}; shift 2 ;;
-    --stream) stream=${2:?}; shift 2 ;;
-    --relay) relay=${2:?}; shift 2 ;;
-    --mac) mac=${2:?}; shift 2 ;;
-    --accel) accel=${2:?}; shift 2 ;;
-    --memory) memory=${2:?}; shift 2 ;;
-    --serial) serial=${2:?}; shift 2 ;;
-    --pcap) pcap=${2:?}; shift 2 ;;
-    --append) append="$append ${2?}"; shift 2 ;;
-    --kernel) kernel=${2:?}; shift 2 ;;
+    --machine) need_value "$@"; machine=$2; shift 2 ;;
+    --net) need_value "$@"; net=$2; shift 2 ;;
+    --port-base) need_value "$@"; port_base=$2; shift 2 ;;
+    --tap) need_value "$@"; tap=$2; shift 2 ;;
+    --stream) need_value "$@"; stream=$2; shift 2 ;;
+    --relay) need_value "$@"; relay=$2; shift 2 ;;
+    --mac) need_value "$@"; mac=$2; shift 2 ;;
+    --accel) need_value "$@"; accel=$2; shift 2 ;;
+    --memory) need_value "$@"; memory=$2; shift 2 ;;
+    --serial) need_value "$@"; serial=$2; shift 2 ;;
+    --pcap) need_value "$@"; pcap=$2; shift 2 ;;
+    --append) [ $# -ge 2 ] || die "--append needs a value"; append="$append $2"; shift 2 ;;
+    --kernel) need_value "$@"; kernel=$2; shift 2 ;;
     --nic-legacy) nic_legacy=1; shift ;;
     --print) print=1; shift ;;
-    --help|-h) sed -n '2,25p' "$0"; exit 0 ;;
+    --help|-h) sed -n '2,29p' "$0"; exit 0 ;;
     --) shift; extra=("$@"); break ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
@@ -92,6 +94,8 @@ fi
 
 # The kernel: build it (the root package's build.rs builds kernel/ for x86_64-unknown-none).
 if [ -z "$kernel" ]; then
+  [ -f "$here/target/rinet-kernel" ] ||
+    echo "qemu-run.sh: building the kernel (the first build takes a minute or two) ..." >&2
   (cd "$here" && cargo build --quiet --package rinet) || die "building the kernel failed (cargo build --package rinet)"
   kernel="$here/target/rinet-kernel"
 fi

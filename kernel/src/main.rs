@@ -68,6 +68,7 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
     if let Err(e) = nic::init(cfg.raw) {
         log::error!("nic: {e}");
     }
+    nic::enable_stats(cfg.nicstats);
     // The link self-test drives the NIC with raw frames: it owns the device, so the stack (whose
     // poll thread would consume the replies) is not started for it.
     if cfg.init != "selftest-link" {

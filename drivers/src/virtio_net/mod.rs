@@ -142,6 +142,23 @@ pub struct DriverCounters {
     /// Received frames dropped for want of heap memory to hand them over in (`receive_owned`
     /// after the stack kept the previous buffer).
     pub rx_no_memory: u64,
+    /// Receive rounds (`Device::receive` / `receive_owned` calls).
+    pub rx_rounds: u64,
+    /// Re-arm races caught: after used-buffer notifications were turned back on, the re-check
+    /// found a buffer the device had used meanwhile (it would not have interrupted for it).
+    pub rx_rearm_races: u64,
+    /// Times the driver notified (kicked) the device after adding buffers, per queue.
+    pub rx_kicks: u64,
+    pub tx_kicks: u64,
+}
+
+/// A snapshot of both virtqueues ([`VirtioNet::ring_state`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RingState {
+    pub rx_used_waiting: bool,
+    pub rx_free_desc: usize,
+    pub tx_used_waiting: bool,
+    pub tx_free_desc: usize,
 }
 
 /// The transmit offloads negotiated with the device.
@@ -328,6 +345,17 @@ impl<T: Transport> VirtioNet<T> {
     /// Driver-level counters.
     pub fn counters(&self) -> DriverCounters {
         self.counters
+    }
+
+    /// What the rings hold right now, for diagnosing a device that stopped talking: whether
+    /// a used buffer waits on each queue, and how many descriptors are free.
+    pub fn ring_state(&self) -> RingState {
+        RingState {
+            rx_used_waiting: self.rxq.can_pop(),
+            rx_free_desc: self.rxq.available_desc(),
+            tx_used_waiting: self.txq.can_pop(),
+            tx_free_desc: self.txq.available_desc(),
+        }
     }
 
     /// The transmit offloads negotiated with the device.
