@@ -20,7 +20,8 @@
 //! - sockets (`socket.rs`): `listen`, `accept`, `connect`, `send`, `recv`, `peek`, `shutdown`,
 //!   `close`, `abort`, `state`, `take_error`, `local_addr`, `peer_addr`, `poll_events`,
 //!   `take_woken`, `set_nodelay`, `set_keepalive`, `set_keepalive_params`,
-//!   `set_user_timeout`, `set_send_buffer`, `set_recv_buffer`, `set_mtu`, `set_linger2`,
+//!   `set_user_timeout`, `set_send_buffer`, `set_recv_buffer`, `set_mtu`, `set_linger2` /
+//!   `linger2`,
 //!   `set_congestion` ("cubic" — the default — or "reno"; `ENOENT` otherwise),
 //!   `congestion_name`, `info` (TCP_INFO), `queued`
 //! - counters: [`Tcp::counters`], [`Counters::dump`]; host-wide buffer memory:
