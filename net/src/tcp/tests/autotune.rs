@@ -35,12 +35,20 @@ impl Run {
     }
 }
 
+/// Explicit SO_RCVBUF (on the receiver's listener, inherited by its child) and SO_SNDBUF
+/// (on the sender's socket); `None` leaves the buffer to autotuning.
+#[derive(Debug, Clone, Copy, Default)]
+struct Explicit {
+    recv_buffer: Option<usize>,
+    send_buffer: Option<usize>,
+}
+
 /// Move `total` bytes from A to B over `link`; the receiver reads everything as soon as it
-/// arrives. `recv_buffer` sets SO_RCVBUF on B's listener (inherited by the child).
-fn transfer(link: LinkCfg, tcp: TcpConfig, total: u64, recv_buffer: Option<usize>) -> Run {
+/// arrives.
+fn transfer(link: LinkCfg, tcp: TcpConfig, total: u64, explicit: Explicit) -> Run {
     let mut net = Net::new(link, 7, tcp);
     let l = net.b.listen(SocketAddrV4::new(B, 80), 16).unwrap();
-    if let Some(bytes) = recv_buffer {
+    if let Some(bytes) = explicit.recv_buffer {
         net.b.set_recv_buffer(l, bytes).unwrap();
     }
     let c = net
@@ -52,6 +60,9 @@ fn transfer(link: LinkCfg, tcp: TcpConfig, total: u64, recv_buffer: Option<usize
             Some(1500),
         )
         .unwrap();
+    if let Some(bytes) = explicit.send_buffer {
+        net.a.set_send_buffer(c, bytes).unwrap();
+    }
     let mut server: Option<Handle> = None;
     let (mut sent, mut received) = (0u64, 0u64);
     let mut chunk = vec![0u8; 256 * 1024];
@@ -144,7 +155,12 @@ fn fixed_buffer_cap_mb_per_s() -> f64 {
 
 #[test]
 fn buffers_grow_on_a_long_path_and_throughput_passes_the_fixed_buffer_cap() {
-    let run = transfer(long_link(), TcpConfig::default(), SIXTEEN_MIB, None);
+    let run = transfer(
+        long_link(),
+        TcpConfig::default(),
+        SIXTEEN_MIB,
+        Explicit::default(),
+    );
     assert_eq!(run.received, SIXTEEN_MIB);
     // The fixed 256 KiB buffer needs at least 16 MiB / 2.6 MB/s = 6.4 s here.
     let budget = Duration::from_millis(3_200);
@@ -168,7 +184,7 @@ fn without_timestamps_the_window_based_receiver_rtt_drives_the_growth() {
         timestamps: false,
         ..TcpConfig::default()
     };
-    let run = transfer(long_link(), no_ts, SIXTEEN_MIB, None);
+    let run = transfer(long_link(), no_ts, SIXTEEN_MIB, Explicit::default());
     assert!(run.elapsed < Duration::from_millis(3_200), "{run:?}");
     assert!(run.peak_recv_buffer >= 4 * DEFAULT_RECV_BUFFER, "{run:?}");
 }
@@ -180,7 +196,7 @@ fn without_autotuning_the_old_fixed_buffers_cannot_meet_that_budget() {
         send_buffer_max: DEFAULT_SEND_BUFFER,
         ..TcpConfig::default()
     };
-    let run = transfer(long_link(), fixed, SIXTEEN_MIB, None);
+    let run = transfer(long_link(), fixed, SIXTEEN_MIB, Explicit::default());
     assert!(run.elapsed > Duration::from_millis(6_000), "{run:?}");
     assert_eq!(run.peak_recv_buffer, DEFAULT_RECV_BUFFER);
     assert_eq!(run.peak_send_buffer, DEFAULT_SEND_BUFFER);
@@ -188,14 +204,26 @@ fn without_autotuning_the_old_fixed_buffers_cannot_meet_that_budget() {
 
 #[test]
 fn an_explicit_so_rcvbuf_is_never_grown() {
-    let run = transfer(
-        long_link(),
-        TcpConfig::default(),
-        4 << 20,
-        Some(DEFAULT_RECV_BUFFER),
-    );
+    let explicit = Explicit {
+        recv_buffer: Some(DEFAULT_RECV_BUFFER),
+        ..Explicit::default()
+    };
+    let run = transfer(long_link(), TcpConfig::default(), 4 << 20, explicit);
     assert_eq!(run.peak_recv_buffer, DEFAULT_RECV_BUFFER, "{run:?}");
     assert!(run.peak_window as usize <= DEFAULT_RECV_BUFFER);
+    // The sender's buffer follows the small window: twice it, not twice its cwnd.
+    assert!(run.peak_send_buffer <= 2 * DEFAULT_RECV_BUFFER, "{run:?}");
+}
+
+#[test]
+fn an_explicit_so_sndbuf_is_never_grown_while_the_receive_side_still_is() {
+    let explicit = Explicit {
+        send_buffer: Some(DEFAULT_SEND_BUFFER),
+        ..Explicit::default()
+    };
+    let run = transfer(long_link(), TcpConfig::default(), 8 << 20, explicit);
+    assert_eq!(run.peak_send_buffer, DEFAULT_SEND_BUFFER, "{run:?}");
+    assert!(run.peak_recv_buffer > DEFAULT_RECV_BUFFER, "{run:?}");
 }
 
 #[test]
@@ -205,7 +233,7 @@ fn memory_pressure_stops_growth() {
         memory_limit: 2 << 20,
         ..TcpConfig::default()
     };
-    let run = transfer(long_link(), small, 4 << 20, None);
+    let run = transfer(long_link(), small, 4 << 20, Explicit::default());
     assert_eq!(run.received, 4 << 20);
     assert!(run.pressures > 0, "{run:?}");
     assert!(run.peak_recv_buffer <= 2 << 20, "{run:?}");
