@@ -180,7 +180,7 @@ impl Tcb {
                         State::FinWait1 => {
                             self.set_state(&mut cx.stats, State::FinWait2);
                             if self.owner == Owner::Orphan {
-                                self.timewait_at = Some(now + cx.config.fin_timeout);
+                                self.orphan_enters_fin_wait2(cx, now);
                             }
                         }
                         State::Closing => self.enter_time_wait(cx, now),

@@ -61,6 +61,10 @@ pub struct TcpInfo {
     pub snd_cwnd: u32,
     pub advmss: u32,
     pub reordering: u32,
+    /// The receiver's round-trip estimate in µs (`autotune`), 0 before one.
+    pub rcv_rtt: u32,
+    /// What the application read in the last measured round trip (Linux reports its
+    /// `rcvq_space.space` here too).
     pub rcv_space: u32,
     pub total_retrans: u32,
     pub bytes_acked: u64,
@@ -176,7 +180,8 @@ impl TcpInfo {
             snd_cwnd: tcb.cc.cwnd() / mss,
             advmss: u32::from(tcb.opts.mss()),
             reordering: tcb.dupthresh,
-            rcv_space: tcb.recv_space().min(u32::MAX as usize) as u32,
+            rcv_rtt: tcb.rcv_tuning.rtt_us.min(u64::from(u32::MAX)) as u32,
+            rcv_space: tcb.rcv_tuning.space.min(u32::MAX as usize) as u32,
             total_retrans: tcb.total_retrans,
             bytes_acked: u64::from(bytes_acked),
             bytes_received: tcb.rcv_off,
@@ -236,7 +241,7 @@ impl TcpInfo {
                 self.snd_cwnd,
                 self.advmss,
                 self.reordering,
-                0, // rcv_rtt
+                self.rcv_rtt,
                 self.rcv_space,
                 self.total_retrans,
             ],

@@ -356,7 +356,12 @@ impl Tcb {
                 self.ts_recent_at = now;
             }
         }
+        let (una_before, queued_before, flight_before) =
+            (self.snd_una, self.snd_buf.len(), self.flight());
         self.process_ack(cx, now, seg);
+        if self.snd_una > una_before {
+            self.snd_buf_expand(&cx.config, &cx.mem, queued_before, flight_before);
+        }
         if self.state == State::Closed {
             return None;
         }
@@ -373,7 +378,12 @@ impl Tcb {
             }
             return None;
         }
-        self.process_data(cx, now, seg)
+        let rcv_before = self.rcv_off;
+        let reply = self.process_data(cx, now, seg);
+        if self.rcv_off > rcv_before {
+            self.rcv_rtt_measure(now, seg);
+        }
+        reply
     }
 
     /// RFC 5961 §3.2: reset only when exactly at RCV.NXT, otherwise a challenge ACK.

@@ -44,6 +44,8 @@ pub struct Counters {
     pub keepalive_timeouts: u64,
     pub abort_on_close: u64,
     pub abort_on_data: u64,
+    /// Orphans reset on close in FIN-WAIT-2 because TCP_LINGER2 was negative.
+    pub abort_on_linger: u64,
     pub time_wait_reused: u64,
     /// In-order segments kept in the frame they arrived in instead of copied (`recv_queue`).
     pub rcv_adopted: u64,
@@ -79,7 +81,7 @@ pub struct Counters {
 }
 
 impl Counters {
-    fn rows(&self) -> (Rows<15>, Rows<42>) {
+    fn rows(&self) -> (Rows<15>, Rows<43>) {
         (
             [
                 ("RtoAlgorithm", 1),
@@ -120,6 +122,7 @@ impl Counters {
                 ("TCPKeepAliveTimeouts", self.keepalive_timeouts),
                 ("TCPAbortOnClose", self.abort_on_close),
                 ("TCPAbortOnData", self.abort_on_data),
+                ("TCPAbortOnLinger", self.abort_on_linger),
                 ("TWRecycled", self.time_wait_reused),
                 ("RinetRcvAdopted", self.rcv_adopted),
                 ("TCPIcmpErrors", self.icmp_errors),

@@ -1,6 +1,8 @@
 //! TCP tests: scripted segment-level tests, simulation, property tests.
 
+mod autotune;
 mod cc;
+mod closing;
 mod delack;
 mod flow;
 mod memory;

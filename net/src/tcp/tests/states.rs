@@ -21,7 +21,8 @@ fn active_open_sends_linux_ordered_syn_and_reaches_established() {
         &syn.raw_opts[4..8],
         &[kind::SACK_PERMITTED, 2, kind::TIMESTAMP, 10]
     );
-    assert_eq!(&syn.raw_opts[16..20], &[1, kind::WSCALE, 3, 3]);
+    // Window scale 7: the receive buffer may grow to 6 MiB (autotuning's ceiling).
+    assert_eq!(&syn.raw_opts[16..20], &[1, kind::WSCALE, 3, 7]);
     assert_eq!(syn.opts.timestamp.unwrap().1, 0);
     assert!(!h.tcp.poll_events(c).unwrap().writable);
     h.inject(
@@ -68,7 +69,7 @@ fn passive_open_and_accept() {
     let synack = h.expect();
     assert!(synack.is(flags::SYN | flags::ACK));
     assert_eq!(synack.ack, 1001);
-    assert_eq!(synack.opts.wscale, Some(3));
+    assert_eq!(synack.opts.wscale, Some(7));
     assert_eq!(synack.opts.timestamp.unwrap().1, 5);
     assert_eq!(h.tcp.accept(l), Err(Errno::EAGAIN));
     h.inject(
