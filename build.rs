@@ -1,12 +1,15 @@
 //! Builds the kernel ELF (kernel/, its own cargo workspace) for `x86_64-unknown-none` and hands
 //! its path to the host-side harness as `RINET_KERNEL`; also copies it to `target/rinet-kernel`,
-//! the path qemu-run.sh boots by default.
+//! the path qemu-run.sh boots by default. Builds the programs (programs/, its own workspace of
+//! std programs) for `x86_64-unknown-linux-musl` and hands their directory over as
+//! `RINET_PROGRAMS`.
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const KERNEL_TARGET: &str = "x86_64-unknown-none";
+const PROGRAMS_TARGET: &str = "x86_64-unknown-linux-musl";
 
 fn main() {
     let root =
@@ -19,45 +22,35 @@ fn main() {
         "drivers",
         "net/src",
         "net/Cargo.toml",
+        "vfs/src",
+        "vfs/Cargo.toml",
         ".cargo/config.toml",
+        "programs/Cargo.toml",
+        "programs/services",
+        "programs/echo-client",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     println!("cargo:rerun-if-env-changed=RINET_KERNEL_PROFILE");
 
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    ensure_target_installed();
+    ensure_target_installed(KERNEL_TARGET);
+    ensure_target_installed(PROGRAMS_TARGET);
 
     let target_dir = root.join("target").join("kernel");
     let profile = env::var("RINET_KERNEL_PROFILE").unwrap_or_else(|_| "release".into());
-    let mut cmd = Command::new(&cargo);
-    cmd.current_dir(&root)
-        .args([
-            "build",
-            "--manifest-path",
-            "kernel/Cargo.toml",
-            "--target",
-            KERNEL_TARGET,
-        ])
-        .arg("--profile")
-        .arg(&profile)
-        .arg("--target-dir")
-        .arg(&target_dir);
-    // The outer build's flags and wrappers are for the host; the kernel takes its own from
-    // .cargo/config.toml. (clippy sets RUSTC_WORKSPACE_WRAPPER; it must not lint the kernel here.)
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_PRIMARY_PACKAGE",
-        "CARGO_MANIFEST_DIR",
-        "CARGO_MANIFEST_PATH",
-    ] {
-        cmd.env_remove(var);
-    }
+    let mut cmd = inner_cargo(&cargo, &root);
+    cmd.args([
+        "build",
+        "--manifest-path",
+        "kernel/Cargo.toml",
+        "--target",
+        KERNEL_TARGET,
+    ])
+    .arg("--profile")
+    .arg(&profile)
+    .arg("--target-dir")
+    .arg(&target_dir);
     let status = cmd
         .status()
         .unwrap_or_else(|e| panic!("could not run {cargo}: {e}"));
@@ -74,11 +67,55 @@ fn main() {
     std::fs::copy(&elf, &stable)
         .unwrap_or_else(|e| panic!("copy {} to {}: {e}", elf.display(), stable.display()));
     println!("cargo:rustc-env=RINET_KERNEL={}", stable.display());
+
+    let programs_dir = root.join("target").join("programs");
+    let status = inner_cargo(&cargo, &root)
+        .args([
+            "build",
+            "--release",
+            "--manifest-path",
+            "programs/Cargo.toml",
+            "--target",
+            PROGRAMS_TARGET,
+        ])
+        .arg("--target-dir")
+        .arg(&programs_dir)
+        .status()
+        .unwrap_or_else(|e| panic!("could not run {cargo}: {e}"));
+    if !status.success() {
+        panic!("building the programs for {PROGRAMS_TARGET} failed (see the errors above)");
+    }
+    println!(
+        "cargo:rustc-env=RINET_PROGRAMS={}",
+        programs_dir.join(PROGRAMS_TARGET).join("release").display()
+    );
+}
+
+/// A cargo for an inner build, without the outer build's flags and wrappers (they are for the
+/// host; the kernel takes its own from .cargo/config.toml; clippy sets
+/// RUSTC_WORKSPACE_WRAPPER, which must not lint the inner builds here).
+fn inner_cargo(cargo: &str, root: &Path) -> Command {
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root);
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
 }
 
 /// rustup installs the targets listed in rust-toolchain.toml with a new toolchain, but not
-/// always for one that was already there: add the bare-metal target if its library is missing.
-fn ensure_target_installed() {
+/// always for one that was already there: add `target` if its library is missing.
+fn ensure_target_installed(target: &str) {
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let sysroot = Command::new(&rustc)
         .args(["--print", "sysroot"])
@@ -86,21 +123,17 @@ fn ensure_target_installed() {
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok());
     let Some(sysroot) = sysroot else { return };
-    let lib = Path::new(sysroot.trim())
-        .join("lib/rustlib")
-        .join(KERNEL_TARGET);
+    let lib = Path::new(sysroot.trim()).join("lib/rustlib").join(target);
     if lib.exists() {
         return;
     }
     let mut cmd = Command::new("rustup");
-    cmd.args(["target", "add", KERNEL_TARGET]);
+    cmd.args(["target", "add", target]);
     if let Ok(toolchain) = env::var("RUSTUP_TOOLCHAIN") {
         cmd.args(["--toolchain", &toolchain]);
     }
     match cmd.status() {
         Ok(s) if s.success() => {}
-        _ => panic!(
-            "the {KERNEL_TARGET} target is not installed: run `rustup target add {KERNEL_TARGET}`"
-        ),
+        _ => panic!("the {target} target is not installed: run `rustup target add {target}`"),
     }
 }

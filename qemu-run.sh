@@ -3,18 +3,25 @@
 #
 # Usage: ./qemu-run.sh [options] [-- extra QEMU arguments]
 #   --machine microvm|q35|pc   machine type (default: microvm)
-#   --net user|tap|stream-listen|stream-connect|none
+#   --net user|tap|stream-listen|stream-connect|relay|none
 #                              network backend (default: user)
 #   --port-base N              user net: host 127.0.0.1:N+7/N+9/N+19 (TCP and UDP) forward to the
 #                              guest's echo/discard/chargen (default: 10000 → 10007, 10009, 10019)
 #   --tap IFNAME               tap device for --net tap (default: tap0; must exist)
 #   --stream ADDR:PORT         address for --net stream-listen / stream-connect (guest to guest)
+#   --relay PORT               --net relay: the NIC's frames cross a userspace relay over UDP
+#                              (src/bin/lossyrelay.rs, run with --guest PORT:PORT+1 --outer
+#                              PORT+2:PORT+3): the NIC sends to 127.0.0.1:PORT and receives on
+#                              PORT+1; the relay's far side is a socket netdev that sends to
+#                              PORT+2 and receives on PORT+3, joined by a hub to the tap device
+#                              --tap (which must exist). Default PORT: 10200.
 #   --mac MAC                  NIC MAC address (default: 52:54:00:12:34:56)
 #   --accel auto|kvm|tcg       accelerator (default: auto = KVM only if the CPU has vmx/svm
 #                              and /dev/kvm is usable, else TCG)
 #   --memory SIZE              guest memory (default: 128M)
 #   --serial FILE              write the console to FILE instead of the terminal
 #   --pcap FILE                capture the NIC's traffic to a pcap file
+#   --initrd FILE              initramfs (cpio newc, plain or gzip) for the kernel to unpack as its root tree
 #   --append "WORDS"           kernel command line words (e.g. "init=selftest ip=dhcp")
 #   --kernel PATH              kernel ELF (default: build it with cargo and use target/rinet-kernel)
 #   --nic-legacy               virtio-net-pci with disable-modern=on (unsupported; shows the error)
@@ -30,6 +37,7 @@ net=user
 port_base=10000
 tap=tap0
 stream=127.0.0.1:10100
+relay=10200
 mac=52:54:00:12:34:56
 accel=auto
 memory=128M
@@ -37,37 +45,42 @@ serial=
 pcap=
 append=
 kernel=
+initrd=
 nic_legacy=0
 print=0
 extra=()
 
 die() { echo "qemu-run.sh: $*" >&2; exit 2; }
+# An option that takes a value must have one (and not the next option instead).
+need_value() { [ $# -ge 2 ] && [ -n "$2" ] && [[ "$2" != --* ]] || die "$1 needs a value (see --help)"; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
-    --machine) machine=${2:?}; shift 2 ;;
-    --net) net=${2:?}; shift 2 ;;
-    --port-base) port_base=${2:?}; shift 2 ;;
-    --tap) tap=${2:?}; shift 2 ;;
-    --stream) stream=${2:?}; shift 2 ;;
-    --mac) mac=${2:?}; shift 2 ;;
-    --accel) accel=${2:?}; shift 2 ;;
-    --memory) memory=${2:?}; shift 2 ;;
-    --serial) serial=${2:?}; shift 2 ;;
-    --pcap) pcap=${2:?}; shift 2 ;;
-    --append) append="$append ${2?}"; shift 2 ;;
-    --kernel) kernel=${2:?}; shift 2 ;;
+    --machine) need_value "$@"; machine=$2; shift 2 ;;
+    --net) need_value "$@"; net=$2; shift 2 ;;
+    --port-base) need_value "$@"; port_base=$2; shift 2 ;;
+    --tap) need_value "$@"; tap=$2; shift 2 ;;
+    --stream) need_value "$@"; stream=$2; shift 2 ;;
+    --relay) need_value "$@"; relay=$2; shift 2 ;;
+    --mac) need_value "$@"; mac=$2; shift 2 ;;
+    --accel) need_value "$@"; accel=$2; shift 2 ;;
+    --memory) need_value "$@"; memory=$2; shift 2 ;;
+    --serial) need_value "$@"; serial=$2; shift 2 ;;
+    --pcap) need_value "$@"; pcap=$2; shift 2 ;;
+    --append) [ $# -ge 2 ] || die "--append needs a value"; append="$append $2"; shift 2 ;;
+    --kernel) need_value "$@"; kernel=$2; shift 2 ;;
+    --initrd) need_value "$@"; initrd=$2; shift 2 ;;
     --nic-legacy) nic_legacy=1; shift ;;
     --print) print=1; shift ;;
-    --help|-h) sed -n '2,25p' "$0"; exit 0 ;;
+    --help|-h) sed -n '2,30p' "$0"; exit 0 ;;
     --) shift; extra=("$@"); break ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
 done
 
 case "$machine" in microvm|q35|pc) ;; *) die "--machine must be microvm, q35 or pc, not '$machine'" ;; esac
-case "$net" in user|tap|stream-listen|stream-connect|none) ;;
-  *) die "--net must be user, tap, stream-listen, stream-connect or none, not '$net'" ;; esac
+case "$net" in user|tap|stream-listen|stream-connect|relay|none) ;;
+  *) die "--net must be user, tap, stream-listen, stream-connect, relay or none, not '$net'" ;; esac
 [[ "$port_base" =~ ^[0-9]+$ ]] && [ "$port_base" -ge 1 ] && [ "$port_base" -le 65516 ] ||
   die "--port-base must be a number from 1 to 65516, not '$port_base'"
 
@@ -84,6 +97,8 @@ fi
 
 # The kernel: build it (the root package's build.rs builds kernel/ for x86_64-unknown-none).
 if [ -z "$kernel" ]; then
+  [ -f "$here/target/rinet-kernel" ] ||
+    echo "qemu-run.sh: building the kernel (the first build takes a minute or two) ..." >&2
   (cd "$here" && cargo build --quiet --package rinet) || die "building the kernel failed (cargo build --package rinet)"
   kernel="$here/target/rinet-kernel"
 fi
@@ -113,6 +128,10 @@ args+=(-m "$memory" -smp 1 -nodefaults -no-reboot -display none
   -kernel "$kernel")
 append="${append# }"
 [ -n "$append" ] && args+=(-append "$append")
+if [ -n "$initrd" ]; then
+  [ -f "$initrd" ] || die "--initrd: '$initrd' not found"
+  args+=(-initrd "$initrd")
+fi
 
 if [ -n "$serial" ]; then
   args+=(-serial "file:$serial" -monitor none)
@@ -134,6 +153,13 @@ case "$net" in
     host=${stream%:*}; port=${stream##*:}
     server=off; [ "$net" = stream-listen ] && server=on
     args+=(-netdev "stream,id=n0,server=$server,addr.type=inet,addr.host=$host,addr.port=$port") ;;
+  # No vnet_hdr: frames cross the relay as plain Ethernet, so the NIC offers no offloads.
+  relay)
+    args+=(-netdev "socket,id=n0,udp=127.0.0.1:$relay,localaddr=127.0.0.1:$((relay + 1))"
+      -netdev "socket,id=r0,udp=127.0.0.1:$((relay + 2)),localaddr=127.0.0.1:$((relay + 3))"
+      -netdev "hubport,id=rh0,hubid=1,netdev=r0"
+      -netdev "tap,id=rt0,ifname=$tap,script=no,downscript=no,vhost=off"
+      -netdev "hubport,id=rh1,hubid=1,netdev=rt0") ;;
   none) ;;
 esac
 if [ "$net" != none ]; then

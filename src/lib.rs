@@ -13,6 +13,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+pub mod initramfs;
+pub mod netns;
 pub mod services;
 
 /// QEMU's exit status when the kernel reports success (isa-debug-exit value 0x10).
@@ -55,6 +57,34 @@ impl Machine {
     }
 }
 
+/// Defines a test once per machine type: `on_every_machine! { fn name(machine) { ... } }`
+/// becomes the tests `name::microvm`, `name::q35` and `name::pc`, each calling the body with
+/// its [`Machine`]. Every QEMU integration test runs on all three: a bug that shows on one
+/// machine type only is still a bug.
+#[macro_export]
+macro_rules! on_every_machine {
+    ($(#[$meta:meta])* fn $name:ident($machine:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn body($machine: $crate::Machine) $body
+            #[test]
+            fn microvm() {
+                body($crate::Machine::Microvm)
+            }
+            #[test]
+            fn q35() {
+                body($crate::Machine::Q35)
+            }
+            #[test]
+            fn pc() {
+                body($crate::Machine::Pc)
+            }
+        }
+    };
+}
+
 /// Network backend for the guest's NIC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Net {
@@ -65,6 +95,9 @@ pub enum Net {
     /// A stream socket netdev, listening (server) or connecting, for guest-to-guest links.
     StreamListen(String),
     StreamConnect(String),
+    /// A tap device (QEMU's tap backend with vnet headers); usually inside a namespace
+    /// ([`Guest::in_netns`], [`netns::Netns`]).
+    Tap(String),
     None,
 }
 
@@ -79,6 +112,10 @@ pub struct Guest {
     pub extra_qemu_args: Vec<String>,
     pub nic_legacy: bool,
     pub pcap: Option<PathBuf>,
+    /// Network namespace QEMU runs in (`ip netns exec`).
+    pub netns: Option<String>,
+    /// An initramfs image for `-initrd`.
+    pub initrd: Option<PathBuf>,
 }
 
 impl Guest {
@@ -92,6 +129,8 @@ impl Guest {
             extra_qemu_args: Vec::new(),
             nic_legacy: false,
             pcap: None,
+            netns: None,
+            initrd: None,
         }
     }
 
@@ -117,13 +156,39 @@ impl Guest {
         self
     }
 
+    /// Boot with `path` as the initramfs (`-initrd`).
+    pub fn initrd(mut self, path: &Path) -> Self {
+        self.initrd = Some(path.to_path_buf());
+        self
+    }
+
+    /// Run QEMU inside the network namespace `name`.
+    pub fn in_netns(mut self, name: &str) -> Self {
+        self.netns = Some(name.into());
+        self
+    }
+
+    /// Extra QEMU arguments (after qemu-run.sh's own).
+    pub fn qemu_args(mut self, args: &[&str]) -> Self {
+        self.extra_qemu_args
+            .extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
     pub fn nic_legacy(mut self) -> Self {
         self.nic_legacy = true;
         self
     }
 
     fn command(&self) -> Command {
-        let mut cmd = Command::new(qemu_run_script());
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(qemu_run_script());
+                c
+            }
+            None => Command::new(qemu_run_script()),
+        };
         cmd.arg("--machine").arg(self.machine.name());
         cmd.arg("--kernel").arg(kernel_path());
         cmd.arg("--accel").arg("tcg");
@@ -140,6 +205,9 @@ impl Guest {
             Net::StreamConnect(addr) => {
                 cmd.args(["--net", "stream-connect", "--stream", addr]);
             }
+            Net::Tap(ifname) => {
+                cmd.args(["--net", "tap", "--tap", ifname]);
+            }
             Net::None => {
                 cmd.args(["--net", "none"]);
             }
@@ -149,6 +217,9 @@ impl Guest {
         }
         if let Some(p) = &self.pcap {
             cmd.arg("--pcap").arg(p);
+        }
+        if let Some(p) = &self.initrd {
+            cmd.arg("--initrd").arg(p);
         }
         if !self.append.is_empty() {
             cmd.arg("--append").arg(self.append.join(" "));
@@ -271,6 +342,21 @@ impl Running {
                 }
             }
         }
+    }
+
+    /// Console lines containing `needle` so far, with when they were printed (since launch).
+    pub fn lines_with(&self, needle: &str) -> Vec<(Duration, String)> {
+        let c = self.console.lock().unwrap();
+        c.lines
+            .iter()
+            .filter(|(_, l)| l.contains(needle))
+            .cloned()
+            .collect()
+    }
+
+    /// When QEMU was launched.
+    pub fn started(&self) -> Instant {
+        self.started
     }
 
     /// The console so far.

@@ -8,7 +8,7 @@
 //! makes a check fail, never hang. This module never starts or stops guests and never talks to
 //! anything but the address it is given.
 //!
-//! Split by concern: `wait` (first echo while booting), `echo` (TCP echo), `bulk` (discard, chargen), `udp` (UDP echo); this file
+//! Split by concern: `wait` (first echo while booting), `echo` (TCP echo), `bulk` (discard, chargen), `udp` (UDP echo), `load` (connection bursts and sequences); this file
 //! holds what they share (endpoints, reports, payload generator, socket helpers) and `run_all`.
 
 use std::fmt;
@@ -19,6 +19,7 @@ use std::time::Duration;
 mod bulk;
 mod echo;
 mod flood;
+mod load;
 mod udp;
 mod wait;
 
@@ -27,6 +28,7 @@ pub use bulk::{
 };
 pub use echo::{echo_concurrent, echo_payloads, CONNECT_PACE, CONNECT_PACE_MAX};
 pub use flood::echo_unread_flood;
+pub use load::{boot_burst, echo_sequential, BurstReport, BURST_TIMEOUT};
 pub use udp::{udp_echo, UDP_TRIES, UDP_WAIT_FIRST, UDP_WAIT_MAX};
 pub use wait::{wait_for_echo, WAIT_ATTEMPT_TIMEOUT, WAIT_INTERVAL};
 

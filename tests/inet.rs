@@ -22,7 +22,10 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rinet::{Guest, Machine, Net, EXIT_SUCCESS, MARK_NETWORK_READY};
+use rinet::{on_every_machine, Guest, Machine, Net, EXIT_SUCCESS, MARK_NETWORK_READY};
+
+/// Taken by the DNS test of each machine type in turn.
+static PORT_53: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 /// What QEMU's user network hands out (slirp's defaults).
@@ -45,32 +48,29 @@ fn dhcp_from_user_net(machine: Machine, mac: &str) {
     out.assert_console_contains("rinet: net-test ok");
 }
 
-#[test]
-fn dhcp_configures_the_user_network_on_microvm() {
-    dhcp_from_user_net(Machine::Microvm, "52:54:00:ab:ce:01");
+on_every_machine! {
+    fn dhcp_configures_the_user_network(machine) {
+        dhcp_from_user_net(machine, "52:54:00:ab:ce:01");
+    }
 }
 
-#[test]
-fn dhcp_configures_the_user_network_on_q35() {
-    dhcp_from_user_net(Machine::Q35, "52:54:00:ab:ce:02");
-}
-
-#[test]
-fn boot_test_waits_for_the_network_when_a_nic_exists() {
-    let out = user_net(
-        Machine::Microvm,
-        "52:54:00:ab:ce:03",
-        "init=boot-test quiet",
-    )
-    .run(TIMEOUT);
-    out.assert_exit(EXIT_SUCCESS);
-    let ready = out.console.find(MARK_NETWORK_READY);
-    let ok = out.console.find("rinet: boot-test ok");
-    assert!(
-        matches!((ready, ok), (Some(r), Some(o)) if r < o),
-        "the ready marker must come before boot-test ok:\n{}",
-        out.console
-    );
+on_every_machine! {
+    fn boot_test_waits_for_the_network_when_a_nic_exists(machine) {
+        let out = user_net(
+            machine,
+            "52:54:00:ab:ce:03",
+            "init=boot-test quiet",
+        )
+        .run(TIMEOUT);
+        out.assert_exit(EXIT_SUCCESS);
+        let ready = out.console.find(MARK_NETWORK_READY);
+        let ok = out.console.find("rinet: boot-test ok");
+        assert!(
+            matches!((ready, ok), (Some(r), Some(o)) if r < o),
+            "the ready marker must come before boot-test ok:\n{}",
+            out.console
+        );
+    }
 }
 
 /// Echo one TCP connection accepted on `listener` until the peer half-closes, then close;
@@ -103,21 +103,22 @@ fn echo_one(listener: TcpListener) -> std::io::Result<usize> {
     Ok(total)
 }
 
-#[test]
-fn tcp_echo_of_a_megabyte_through_the_user_network() {
-    // User networking connects the guest's 10.0.2.2:PORT to the host's 127.0.0.1:PORT.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = thread::spawn(move || echo_one(listener));
-    let out = user_net(
-        Machine::Microvm,
-        "52:54:00:ab:ce:08",
-        &format!("init=net-test -- tcp-echo 10.0.2.2 {port} 1048576"),
-    )
-    .run(TIMEOUT);
-    out.assert_exit(EXIT_SUCCESS);
-    out.assert_console_contains("1048576 bytes echoed byte-exact");
-    assert_eq!(server.join().unwrap().unwrap(), 1 << 20);
+on_every_machine! {
+    fn tcp_echo_of_a_megabyte_through_the_user_network(machine) {
+        // User networking connects the guest's 10.0.2.2:PORT to the host's 127.0.0.1:PORT.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = thread::spawn(move || echo_one(listener));
+        let out = user_net(
+            machine,
+            "52:54:00:ab:ce:08",
+            &format!("init=net-test -- tcp-echo 10.0.2.2 {port} 1048576"),
+        )
+        .run(TIMEOUT);
+        out.assert_exit(EXIT_SUCCESS);
+        out.assert_console_contains("1048576 bytes echoed byte-exact");
+        assert_eq!(server.join().unwrap().unwrap(), 1 << 20);
+    }
 }
 
 /// UDP frames to port 67 (DHCP server) in a pcap capture.
@@ -142,31 +143,32 @@ fn dhcp_frames_in(pcap: &Path) -> usize {
     n
 }
 
-#[test]
-fn static_ip_configures_without_dhcp() {
-    let dir = std::env::temp_dir().join(format!("rinet-inet-{}", std::process::id()));
-    fs::create_dir_all(&dir).unwrap();
-    let pcap = dir.join("static.pcap");
-    let mut guest = user_net(
-        Machine::Microvm,
-        "52:54:00:ab:ce:04",
-        "ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off init=net-test",
-    );
-    guest.pcap = Some(pcap.clone());
-    let out = guest.run(TIMEOUT);
-    out.assert_exit(EXIT_SUCCESS);
-    out.assert_console_contains(&format!(
-        "{MARK_NETWORK_READY} addr=10.0.2.15/24 gw=10.0.2.2 dns=none"
-    ));
-    out.assert_console_contains("rinet: net-test ok");
-    assert_eq!(dhcp_frames_in(&pcap), 0, "a static address needs no DHCP");
-    // The same capture reader does see DHCP when it is used.
-    let pcap2 = dir.join("dhcp.pcap");
-    let mut guest = user_net(Machine::Microvm, "52:54:00:ab:ce:05", "init=net-test");
-    guest.pcap = Some(pcap2.clone());
-    guest.run(TIMEOUT).assert_exit(EXIT_SUCCESS);
-    assert!(dhcp_frames_in(&pcap2) >= 2, "DISCOVER and REQUEST");
-    let _ = fs::remove_dir_all(&dir);
+on_every_machine! {
+    fn static_ip_configures_without_dhcp(machine) {
+        let dir = std::env::temp_dir().join(format!("rinet-inet-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let pcap = dir.join("static.pcap");
+        let mut guest = user_net(
+            machine,
+            "52:54:00:ab:ce:04",
+            "ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off init=net-test",
+        );
+        guest.pcap = Some(pcap.clone());
+        let out = guest.run(TIMEOUT);
+        out.assert_exit(EXIT_SUCCESS);
+        out.assert_console_contains(&format!(
+            "{MARK_NETWORK_READY} addr=10.0.2.15/24 gw=10.0.2.2 dns=none"
+        ));
+        out.assert_console_contains("rinet: net-test ok");
+        assert_eq!(dhcp_frames_in(&pcap), 0, "a static address needs no DHCP");
+        // The same capture reader does see DHCP when it is used.
+        let pcap2 = dir.join("dhcp.pcap");
+        let mut guest = user_net(machine, "52:54:00:ab:ce:05", "init=net-test");
+        guest.pcap = Some(pcap2.clone());
+        guest.run(TIMEOUT).assert_exit(EXIT_SUCCESS);
+        assert!(dhcp_frames_in(&pcap2) >= 2, "DISCOVER and REQUEST");
+        let _ = fs::remove_dir_all(&dir);
+    }
 }
 
 /// The answer to DNS query `q`: one A record (`name` → `addr`, TTL 60) for `echo.rinet.test`,
@@ -205,79 +207,82 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-#[test]
-fn dns_lookup_through_a_test_name_server() {
-    // See the module comment: the guest's 10.0.2.2:53 is the host's 127.0.0.1:53.
-    let sock = match UdpSocket::bind("127.0.0.1:53") {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!(
-                "skipped: cannot serve DNS on 127.0.0.1:53 ({e}); needs root and a free port 53"
-            );
-            return;
-        }
-    };
-    sock.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let answered = Arc::new(AtomicUsize::new(0));
-    let server = {
-        let (stop, answered) = (stop.clone(), answered.clone());
-        thread::spawn(move || {
-            let mut buf = [0u8; 512];
-            while !stop.load(Ordering::Relaxed) {
-                let Ok((n, from)) = sock.recv_from(&mut buf) else {
-                    continue;
-                };
-                if let Some(a) = dns_answer(&buf[..n], Ipv4Addr::new(10, 0, 2, 2)) {
-                    let _ = sock.send_to(&a, from);
-                    answered.fetch_add(1, Ordering::Relaxed);
-                }
+on_every_machine! {
+    fn dns_lookup_through_a_test_name_server(machine) {
+        // One machine type at a time: they all need the host's port 53.
+        let _turn = PORT_53.lock().unwrap_or_else(|p| p.into_inner());
+        // See the module comment: the guest's 10.0.2.2:53 is the host's 127.0.0.1:53.
+        let sock = match UdpSocket::bind("127.0.0.1:53") {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!(
+                    "skipped: cannot serve DNS on 127.0.0.1:53 ({e}); needs root and a free port 53"
+                );
+                return;
             }
-        })
-    };
-    let out = user_net(
-        Machine::Microvm,
-        "52:54:00:ab:ce:06",
-        "nameserver=10.0.2.2 init=net-test -- resolve echo.rinet.test 10.0.2.2",
-    )
-    .run(TIMEOUT);
-    // A name the server does not know must fail the run (NXDOMAIN → ENOENT).
-    let missing = user_net(
-        Machine::Microvm,
-        "52:54:00:ab:ce:07",
-        "nameserver=10.0.2.2 init=net-test -- resolve nope.rinet.test 10.0.2.2",
-    )
-    .run(TIMEOUT);
-    // The seeds' client flow from ring 3: gethostbyname through the resolver, then echo
-    // against a server on the host (echo.rinet.test is 10.0.2.2, the host's loopback).
-    let echo = TcpListener::bind("127.0.0.1:0").unwrap();
-    let echo_port = echo.local_addr().unwrap().port();
-    let echo_server = thread::spawn(move || echo_one(echo));
-    let by_name = user_net(
-        Machine::Microvm,
-        "52:54:00:ab:ce:08",
-        &format!("nameserver=10.0.2.2 init=echo-client -- echo.rinet.test {echo_port} 5 1000"),
-    )
-    .run(TIMEOUT);
-    stop.store(true, Ordering::Relaxed);
-    server.join().unwrap();
-    by_name.assert_exit(EXIT_SUCCESS);
-    by_name.assert_console_contains("echo-client: echo.rinet.test is 10.0.2.2");
-    by_name.assert_console_contains("echo-client: 5 rounds of 1000 bytes echoed intact");
-    assert_eq!(
-        echo_server.join().unwrap().unwrap(),
-        5000,
-        "bytes the host server echoed"
-    );
-    out.assert_exit(EXIT_SUCCESS);
-    out.assert_console_contains(&format!(
-        "{MARK_NETWORK_READY} addr=10.0.2.15/24 gw=10.0.2.2 dns=10.0.2.2"
-    ));
-    out.assert_console_contains("echo.rinet.test is [10.0.2.2]");
-    missing.assert_exit(rinet::EXIT_FAILURE);
-    missing.assert_console_contains("resolve nope.rinet.test: ENOENT");
-    assert!(answered.load(Ordering::Relaxed) >= 2);
+        };
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicUsize::new(0));
+        let server = {
+            let (stop, answered) = (stop.clone(), answered.clone());
+            thread::spawn(move || {
+                let mut buf = [0u8; 512];
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                        continue;
+                    };
+                    if let Some(a) = dns_answer(&buf[..n], Ipv4Addr::new(10, 0, 2, 2)) {
+                        let _ = sock.send_to(&a, from);
+                        answered.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        };
+        let out = user_net(
+            machine,
+            "52:54:00:ab:ce:06",
+            "nameserver=10.0.2.2 init=net-test -- resolve echo.rinet.test 10.0.2.2",
+        )
+        .run(TIMEOUT);
+        // A name the server does not know must fail the run (NXDOMAIN → ENOENT).
+        let missing = user_net(
+            machine,
+            "52:54:00:ab:ce:07",
+            "nameserver=10.0.2.2 init=net-test -- resolve nope.rinet.test 10.0.2.2",
+        )
+        .run(TIMEOUT);
+        // The seeds' client flow from ring 3: gethostbyname through the resolver, then echo
+        // against a server on the host (echo.rinet.test is 10.0.2.2, the host's loopback).
+        let echo = TcpListener::bind("127.0.0.1:0").unwrap();
+        let echo_port = echo.local_addr().unwrap().port();
+        let echo_server = thread::spawn(move || echo_one(echo));
+        let by_name = user_net(
+            machine,
+            "52:54:00:ab:ce:08",
+            &format!("nameserver=10.0.2.2 init=echo-client -- echo.rinet.test {echo_port} 5 1000"),
+        )
+        .run(TIMEOUT);
+        stop.store(true, Ordering::Relaxed);
+        server.join().unwrap();
+        by_name.assert_exit(EXIT_SUCCESS);
+        by_name.assert_console_contains("echo-client: echo.rinet.test is 10.0.2.2");
+        by_name.assert_console_contains("echo-client: 5 rounds of 1000 bytes echoed intact");
+        assert_eq!(
+            echo_server.join().unwrap().unwrap(),
+            5000,
+            "bytes the host server echoed"
+        );
+        out.assert_exit(EXIT_SUCCESS);
+        out.assert_console_contains(&format!(
+            "{MARK_NETWORK_READY} addr=10.0.2.15/24 gw=10.0.2.2 dns=10.0.2.2"
+        ));
+        out.assert_console_contains("echo.rinet.test is [10.0.2.2]");
+        missing.assert_exit(rinet::EXIT_FAILURE);
+        missing.assert_console_contains("resolve nope.rinet.test: ENOENT");
+        assert!(answered.load(Ordering::Relaxed) >= 2);
+    }
 }
 
 /// A network namespace with a tap device, deleted (with the QEMU in it) when dropped, also
@@ -376,132 +381,133 @@ print("%d/%d replies" % (ok, count))
 sys.exit(0 if ok == count else 1)
 "#;
 
-#[test]
-fn host_pings_the_guest_through_a_tap_in_a_netns() {
-    if !is_root() {
-        eprintln!("skipped: creating a network namespace and a tap device needs root");
-        return;
-    }
-    if !have("ip") {
-        eprintln!("skipped: 'ip' not found (install iproute2)");
-        return;
-    }
-    let pinger = if have("ping") {
-        "ping"
-    } else if have("python3") {
-        "python3"
-    } else {
-        eprintln!("skipped: neither 'ping' (install iputils-ping) nor python3 is available");
-        return;
-    };
-    if !Path::new("/dev/net/tun").exists() {
-        eprintln!("skipped: /dev/net/tun is missing");
-        return;
-    }
-    let mut ns = Netns::create(&format!("rinet-t{}", std::process::id())).unwrap();
-    let kernel = rinet::kernel_path();
-    let script = rinet::qemu_run_script();
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &ns.name])
-        .arg(&script)
-        .args([
-            "--machine",
-            "microvm",
-            "--accel",
-            "tcg",
-            "--net",
-            "tap",
-            "--tap",
-            "tap0",
-        ])
-        .arg("--kernel")
-        .arg(&kernel)
-        .args([
-            "--append",
-            "ip=192.168.77.2::192.168.77.1:255.255.255.0::eth0:off init=net-test -- serve 8",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start QEMU in the namespace");
-    let stdout = child.stdout.take().unwrap();
-    ns.qemu = Some(child);
-    let (tx, rx) = mpsc::channel::<String>();
-    let reader = thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
+on_every_machine! {
+    fn host_pings_the_guest_through_a_tap_in_a_netns(machine) {
+        if !is_root() {
+            eprintln!("skipped: creating a network namespace and a tap device needs root");
+            return;
         }
-    });
-    let mut console = Vec::new();
-    let start = Instant::now();
-    let mut serving = false;
-    while !serving && start.elapsed() < TIMEOUT {
-        match rx.recv_timeout(Duration::from_millis(500)) {
-            Ok(l) => {
-                serving = l.contains("rinet: net-test serving");
-                console.push(l);
+        if !have("ip") {
+            eprintln!("skipped: 'ip' not found (install iproute2)");
+            return;
+        }
+        let pinger = if have("ping") {
+            "ping"
+        } else if have("python3") {
+            "python3"
+        } else {
+            eprintln!("skipped: neither 'ping' (install iputils-ping) nor python3 is available");
+            return;
+        };
+        if !Path::new("/dev/net/tun").exists() {
+            eprintln!("skipped: /dev/net/tun is missing");
+            return;
+        }
+        let mut ns = Netns::create(&format!("rinet-t{}{}", machine.name(), std::process::id())).unwrap();
+        let kernel = rinet::kernel_path();
+        let script = rinet::qemu_run_script();
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &ns.name])
+            .arg(&script)
+            .args([
+                "--machine",
+                machine.name(),
+                "--accel",
+                "tcg",
+                "--net",
+                "tap",
+                "--tap",
+                "tap0",
+            ])
+            .arg("--kernel")
+            .arg(&kernel)
+            .args([
+                "--append",
+                "ip=192.168.77.2::192.168.77.1:255.255.255.0::eth0:off init=net-test -- serve 8",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start QEMU in the namespace");
+        let stdout = child.stdout.take().unwrap();
+        ns.qemu = Some(child);
+        let (tx, rx) = mpsc::channel::<String>();
+        let reader = thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        });
+        let mut console = Vec::new();
+        let start = Instant::now();
+        let mut serving = false;
+        while !serving && start.elapsed() < TIMEOUT {
+            match rx.recv_timeout(Duration::from_millis(500)) {
+                Ok(l) => {
+                    serving = l.contains("rinet: net-test serving");
+                    console.push(l);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
         }
+        assert!(
+            serving,
+            "the guest never started serving:\n{}",
+            console.join("\n")
+        );
+        assert!(console.iter().any(|l| l.contains(&format!(
+            "{MARK_NETWORK_READY} addr=192.168.77.2/24 gw=192.168.77.1"
+        ))));
+        let small = if pinger == "ping" {
+            ns.exec(&["ping", "-c", "3", "-i", "0.3", "-W", "2", "192.168.77.2"])
+        } else {
+            ns.exec(&["python3", "-c", PY_PING, "192.168.77.2", "56", "3"])
+        };
+        let small = small.unwrap_or_else(|e| panic!("ping failed: {e}\n{}", console.join("\n")));
+        // 8000 bytes: six fragments each way, reassembled by the guest and by the host.
+        let large = if pinger == "ping" {
+            ns.exec(&[
+                "ping",
+                "-c",
+                "2",
+                "-i",
+                "0.3",
+                "-W",
+                "2",
+                "-s",
+                "8000",
+                "192.168.77.2",
+            ])
+        } else {
+            ns.exec(&["python3", "-c", PY_PING, "192.168.77.2", "8000", "2"])
+        };
+        let large = large.unwrap_or_else(|e| panic!("large ping failed: {e}\n{}", console.join("\n")));
+        eprintln!("{small}{large}");
+        // The guest serves its 8 s and ends with the verdict.
+        let mut q = ns.qemu.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = q.try_wait().unwrap() {
+                break s.code();
+            }
+            if Instant::now() > deadline {
+                let _ = q.kill();
+                let _ = q.wait();
+                break None;
+            }
+            thread::sleep(Duration::from_millis(100));
+        };
+        let _ = reader.join();
+        console.extend(rx.try_iter());
+        assert_eq!(
+            status,
+            Some(EXIT_SUCCESS),
+            "guest verdict; console:\n{}",
+            console.join("\n")
+        );
+        drop(ns);
     }
-    assert!(
-        serving,
-        "the guest never started serving:\n{}",
-        console.join("\n")
-    );
-    assert!(console.iter().any(|l| l.contains(&format!(
-        "{MARK_NETWORK_READY} addr=192.168.77.2/24 gw=192.168.77.1"
-    ))));
-    let small = if pinger == "ping" {
-        ns.exec(&["ping", "-c", "3", "-i", "0.3", "-W", "2", "192.168.77.2"])
-    } else {
-        ns.exec(&["python3", "-c", PY_PING, "192.168.77.2", "56", "3"])
-    };
-    let small = small.unwrap_or_else(|e| panic!("ping failed: {e}\n{}", console.join("\n")));
-    // 8000 bytes: six fragments each way, reassembled by the guest and by the host.
-    let large = if pinger == "ping" {
-        ns.exec(&[
-            "ping",
-            "-c",
-            "2",
-            "-i",
-            "0.3",
-            "-W",
-            "2",
-            "-s",
-            "8000",
-            "192.168.77.2",
-        ])
-    } else {
-        ns.exec(&["python3", "-c", PY_PING, "192.168.77.2", "8000", "2"])
-    };
-    let large = large.unwrap_or_else(|e| panic!("large ping failed: {e}\n{}", console.join("\n")));
-    eprintln!("{small}{large}");
-    // The guest serves its 8 s and ends with the verdict.
-    let mut q = ns.qemu.take().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = q.try_wait().unwrap() {
-            break s.code();
-        }
-        if Instant::now() > deadline {
-            let _ = q.kill();
-            let _ = q.wait();
-            break None;
-        }
-        thread::sleep(Duration::from_millis(100));
-    };
-    let _ = reader.join();
-    console.extend(rx.try_iter());
-    assert_eq!(
-        status,
-        Some(EXIT_SUCCESS),
-        "guest verdict; console:\n{}",
-        console.join("\n")
-    );
-    drop(ns);
 }
 
 /// Reads BYTES from the guest's chargen service (TCP port 19) and checks every byte against
@@ -624,7 +630,7 @@ impl TapGuest {
 
 /// Boots the guest's `services` on a tap in a fresh namespace (QEMU given `qemu_extra`) and
 /// waits until they serve. None (after saying why) when the machine cannot host the test.
-fn services_on_a_tap(tag: &str, qemu_extra: &[&str]) -> Option<TapGuest> {
+fn services_on_a_tap(tag: &str, machine: Machine, qemu_extra: &[&str]) -> Option<TapGuest> {
     if !is_root() {
         eprintln!("skipped: creating a network namespace and a tap device needs root");
         return None;
@@ -633,11 +639,23 @@ fn services_on_a_tap(tag: &str, qemu_extra: &[&str]) -> Option<TapGuest> {
         eprintln!("skipped: needs 'ip' (iproute2), python3 and /dev/net/tun");
         return None;
     }
-    let mut ns = Netns::create(&format!("rinet-{tag}{}", std::process::id())).unwrap();
+    let mut ns = Netns::create(&format!(
+        "rinet-{tag}{}{}",
+        machine.name(),
+        std::process::id()
+    ))
+    .unwrap();
     let mut child = Command::new("ip")
         .args(["netns", "exec", &ns.name])
         .arg(rinet::qemu_run_script())
-        .args(["--machine", "microvm", "--accel", "tcg", "--net", "tap"])
+        .args([
+            "--machine",
+            machine.name(),
+            "--accel",
+            "tcg",
+            "--net",
+            "tap",
+        ])
         .args(["--tap", "tap0", "--kernel"])
         .arg(rinet::kernel_path())
         .args([
@@ -686,12 +704,13 @@ fn services_on_a_tap(tag: &str, qemu_extra: &[&str]) -> Option<TapGuest> {
 /// cannot host the test.
 fn bulk_over_a_tap(
     tag: &str,
+    machine: Machine,
     qemu_extra: &[&str],
     script: &str,
     bytes: usize,
     counters: fn(&Netns) -> (u64, u64),
 ) -> Option<TapBulk> {
-    let guest = services_on_a_tap(tag, qemu_extra)?;
+    let guest = services_on_a_tap(tag, machine, qemu_extra)?;
     let ns = &guest.ns;
     let console = &guest.console;
     let (frames0, bytes0) = counters(ns);
@@ -720,74 +739,93 @@ fn bulk_over_a_tap(
 
 /// [`bulk_over_a_tap`] with a host client reading [`BULK_BYTES`] of chargen from the guest
 /// (the tap's receive counters: frames from the guest's NIC).
-fn bulk_from_the_guest_over_a_tap(tag: &str, qemu_extra: &[&str]) -> Option<TapBulk> {
-    bulk_over_a_tap(tag, qemu_extra, PY_CHARGEN, BULK_BYTES, tap_rx)
+fn bulk_from_the_guest_over_a_tap(
+    tag: &str,
+    machine: Machine,
+    qemu_extra: &[&str],
+) -> Option<TapBulk> {
+    bulk_over_a_tap(tag, machine, qemu_extra, PY_CHARGEN, BULK_BYTES, tap_rx)
 }
 
-#[test]
-fn guest_bulk_send_over_a_tap_hands_super_segments_to_the_nic() {
-    let Some(run) = bulk_from_the_guest_over_a_tap("tso", &[]) else {
-        return;
+on_every_machine! {
+    fn guest_bulk_send_over_a_tap_hands_super_segments_to_the_nic(machine) {
+        let Some(run) = bulk_from_the_guest_over_a_tap("tso", machine, &[]) else {
+            return;
+        };
+        // QEMU's tap with vnet headers offers CSUM, HOST_TSO4 and GUEST_CSUM: all negotiated
+        // (receive segmentation too, which `host_bulk_send_...` tests).
+        assert!(
+            run.console.contains("offloads=csum+tso4+rxcsum"),
+            "offloads not negotiated:\n{}",
+            run.console
+        );
+        assert!(run.client.contains("byte-exact"), "{}", run.client);
+        // The host's frames arrive with partial checksums (NEEDS_CSUM) and still get through.
+        assert!(run.echo.contains("byte-exact"), "{}", run.echo);
+        assert!(run.bytes >= BULK_BYTES as u64);
+        // Frames longer than Ethernet allows reached the host: the NIC was handed super-segments
+        // (their checksums left to it), and the host's stack took them whole.
+        assert!(
+            run.bytes / run.frames.max(1) > ETH_MAX_FRAME,
+            "{} frames for {} bytes: no super-segments",
+            run.frames,
+            run.bytes
+        );
+    }
+}
+
+/// `-global` QEMU arguments setting `props` on the machine's virtio-net device
+/// (virtio-net-device on microvm, virtio-net-pci on q35 and pc).
+fn nic_globals(machine: Machine, props: &[&str]) -> Vec<String> {
+    let device = match machine {
+        Machine::Microvm => "virtio-net-device",
+        Machine::Q35 | Machine::Pc => "virtio-net-pci",
     };
-    // QEMU's tap with vnet headers offers CSUM, HOST_TSO4 and GUEST_CSUM: all negotiated
-    // (receive segmentation too, which `host_bulk_send_...` tests).
-    assert!(
-        run.console.contains("offloads=csum+tso4+rxcsum"),
-        "offloads not negotiated:\n{}",
-        run.console
-    );
-    assert!(run.client.contains("byte-exact"), "{}", run.client);
-    // The host's frames arrive with partial checksums (NEEDS_CSUM) and still get through.
-    assert!(run.echo.contains("byte-exact"), "{}", run.echo);
-    assert!(run.bytes >= BULK_BYTES as u64);
-    // Frames longer than Ethernet allows reached the host: the NIC was handed super-segments
-    // (their checksums left to it), and the host's stack took them whole.
-    assert!(
-        run.bytes / run.frames.max(1) > ETH_MAX_FRAME,
-        "{} frames for {} bytes: no super-segments",
-        run.frames,
-        run.bytes
-    );
+    props
+        .iter()
+        .flat_map(|p| ["-global".to_string(), format!("{device}.{p}")])
+        .collect()
 }
 
-/// QEMU arguments that switch the microvm NIC's offloads off (HOST_TSO4 goes with CSUM, the
+/// The properties that switch the NIC's offloads off (HOST_TSO4 goes with CSUM, the
 /// guest-side ones with GUEST_CSUM).
-const NO_OFFLOADS: &[&str] = &[
-    "-global",
-    "virtio-net-device.csum=off",
-    "-global",
-    "virtio-net-device.guest_csum=off",
-];
+const NO_OFFLOADS: &[&str] = &["csum=off", "guest_csum=off"];
 
-#[test]
-fn guest_bulk_send_over_a_tap_without_offloads_segments_in_the_guest() {
-    // The same NIC with its offloads switched off in QEMU.
-    let Some(run) = bulk_from_the_guest_over_a_tap("nooff", NO_OFFLOADS) else {
-        return;
-    };
-    assert!(
-        run.console.contains("offloads=none"),
-        "offloads negotiated although switched off:\n{}",
-        run.console
-    );
-    assert!(run.client.contains("byte-exact"), "{}", run.client);
-    assert!(run.echo.contains("byte-exact"), "{}", run.echo);
-    assert!(run.bytes >= BULK_BYTES as u64);
-    assert!(
-        run.bytes / run.frames.max(1) <= ETH_MAX_FRAME,
-        "{} frames for {} bytes: longer than Ethernet allows",
-        run.frames,
-        run.bytes
-    );
+on_every_machine! {
+    fn guest_bulk_send_over_a_tap_without_offloads_segments_in_the_guest(machine) {
+        // The same NIC with its offloads switched off in QEMU.
+        let Some(run) = bulk_from_the_guest_over_a_tap(
+            "nooff",
+            machine,
+            &nic_globals(machine, NO_OFFLOADS).iter().map(String::as_str).collect::<Vec<_>>(),
+        ) else {
+            return;
+        };
+        assert!(
+            run.console.contains("offloads=none"),
+            "offloads negotiated although switched off:\n{}",
+            run.console
+        );
+        assert!(run.client.contains("byte-exact"), "{}", run.client);
+        assert!(run.echo.contains("byte-exact"), "{}", run.echo);
+        assert!(run.bytes >= BULK_BYTES as u64);
+        assert!(
+            run.bytes / run.frames.max(1) <= ETH_MAX_FRAME,
+            "{} frames for {} bytes: longer than Ethernet allows",
+            run.frames,
+            run.bytes
+        );
+    }
 }
 
-#[test]
-fn the_user_network_offers_no_offloads() {
-    // slirp has no vnet headers: nothing beyond MAC/STATUS/ring features is negotiated, and
-    // the guest finishes every checksum itself (the DHCP and pings of net-test still work).
-    let out = user_net(Machine::Q35, "52:54:00:ab:ce:0f", "init=net-test").run(TIMEOUT);
-    out.assert_exit(EXIT_SUCCESS);
-    out.assert_console_contains("offloads=none");
+on_every_machine! {
+    fn the_user_network_offers_no_offloads(machine) {
+        // slirp has no vnet headers: nothing beyond MAC/STATUS/ring features is negotiated, and
+        // the guest finishes every checksum itself (the DHCP and pings of net-test still work).
+        let out = user_net(machine, "52:54:00:ab:ce:0f", "init=net-test").run(TIMEOUT);
+        out.assert_exit(EXIT_SUCCESS);
+        out.assert_console_contains("offloads=none");
+    }
 }
 
 /// Sends BYTES of a pattern to the guest's discard service (TCP port 9), closes its side and
@@ -817,59 +855,69 @@ const DISCARD_BYTES: usize = 16 << 20;
 
 /// [`bulk_over_a_tap`] with a host client sending [`DISCARD_BYTES`] to the guest's discard
 /// service (the tap's transmit counters: frames the host handed to the guest's NIC).
-fn bulk_to_the_guest_over_a_tap(tag: &str, qemu_extra: &[&str]) -> Option<TapBulk> {
-    bulk_over_a_tap(tag, qemu_extra, PY_DISCARD, DISCARD_BYTES, tap_tx)
+fn bulk_to_the_guest_over_a_tap(
+    tag: &str,
+    machine: Machine,
+    qemu_extra: &[&str],
+) -> Option<TapBulk> {
+    bulk_over_a_tap(tag, machine, qemu_extra, PY_DISCARD, DISCARD_BYTES, tap_tx)
 }
 
-#[test]
-fn host_bulk_send_over_a_tap_reaches_the_guest_as_super_segments() {
-    let Some(run) = bulk_to_the_guest_over_a_tap("gro", &[]) else {
-        return;
-    };
-    // QEMU's tap with vnet headers also offers GUEST_TSO4 and mergeable buffers: taken.
-    assert!(
-        run.console.contains("offloads=csum+tso4+rxcsum+rxtso4"),
-        "receive segmentation not negotiated:\n{}",
-        run.console
-    );
-    assert!(run.client.contains("discard: "), "{}", run.client);
-    assert!(run.echo.contains("byte-exact"), "{}", run.echo);
-    assert!(run.bytes >= DISCARD_BYTES as u64);
-    // The host handed the guest's NIC frames longer than Ethernet allows, and the guest's
-    // driver gathered and passed them up (it says so when the first arrives).
-    assert!(
-        run.bytes / run.frames.max(1) > ETH_MAX_FRAME,
-        "{} frames for {} bytes: no super-segments",
-        run.frames,
-        run.bytes
-    );
-    assert!(
-        run.console.contains("virtio-net: receiving super-segments"),
-        "the driver saw no super-segment:\n{}",
-        run.console
-    );
+on_every_machine! {
+    fn host_bulk_send_over_a_tap_reaches_the_guest_as_super_segments(machine) {
+        let Some(run) = bulk_to_the_guest_over_a_tap("gro", machine, &[]) else {
+            return;
+        };
+        // QEMU's tap with vnet headers also offers GUEST_TSO4 and mergeable buffers: taken.
+        assert!(
+            run.console.contains("offloads=csum+tso4+rxcsum+rxtso4"),
+            "receive segmentation not negotiated:\n{}",
+            run.console
+        );
+        assert!(run.client.contains("discard: "), "{}", run.client);
+        assert!(run.echo.contains("byte-exact"), "{}", run.echo);
+        assert!(run.bytes >= DISCARD_BYTES as u64);
+        // The host handed the guest's NIC frames longer than Ethernet allows, and the guest's
+        // driver gathered and passed them up (it says so when the first arrives).
+        assert!(
+            run.bytes / run.frames.max(1) > ETH_MAX_FRAME,
+            "{} frames for {} bytes: no super-segments",
+            run.frames,
+            run.bytes
+        );
+        assert!(
+            run.console.contains("virtio-net: receiving super-segments"),
+            "the driver saw no super-segment:\n{}",
+            run.console
+        );
+    }
 }
 
-#[test]
-fn host_bulk_send_over_a_tap_without_receive_segmentation_arrives_segmented() {
-    // The same NIC with GUEST_TSO4 switched off in QEMU: the host cuts every segment.
-    let Some(run) =
-        bulk_to_the_guest_over_a_tap("nogro", &["-global", "virtio-net-device.guest_tso4=off"])
-    else {
-        return;
-    };
-    assert!(
-        run.console.contains("offloads=csum+tso4+rxcsum") && !run.console.contains("rxtso4"),
-        "unexpected offloads:\n{}",
-        run.console
-    );
-    assert!(run.echo.contains("byte-exact"), "{}", run.echo);
-    assert!(run.bytes >= DISCARD_BYTES as u64);
-    assert!(
-        run.bytes / run.frames.max(1) <= ETH_MAX_FRAME,
-        "{} frames for {} bytes: longer than Ethernet allows",
-        run.frames,
-        run.bytes
-    );
-    assert!(!run.console.contains("virtio-net: receiving super-segments"));
+on_every_machine! {
+    fn host_bulk_send_over_a_tap_without_receive_segmentation_arrives_segmented(machine) {
+        // The same NIC with GUEST_TSO4 switched off in QEMU: the host cuts every segment.
+        let Some(run) =
+            bulk_to_the_guest_over_a_tap(
+                "nogro",
+                machine,
+                &nic_globals(machine, &["guest_tso4=off"]).iter().map(String::as_str).collect::<Vec<_>>(),
+            )
+        else {
+            return;
+        };
+        assert!(
+            run.console.contains("offloads=csum+tso4+rxcsum") && !run.console.contains("rxtso4"),
+            "unexpected offloads:\n{}",
+            run.console
+        );
+        assert!(run.echo.contains("byte-exact"), "{}", run.echo);
+        assert!(run.bytes >= DISCARD_BYTES as u64);
+        assert!(
+            run.bytes / run.frames.max(1) <= ETH_MAX_FRAME,
+            "{} frames for {} bytes: longer than Ethernet allows",
+            run.frames,
+            run.bytes
+        );
+        assert!(!run.console.contains("virtio-net: receiving super-segments"));
+    }
 }

@@ -1,5 +1,5 @@
 //! End-to-end tests of the guest's inetd services (`init=services`): each test boots one rinet
-//! guest on microvm under TCG with user networking, waits for the first TCP echo, and drives
+//! guest on each machine type (microvm, q35, pc) under TCG with user networking, waits for the first TCP echo, and drives
 //! one service from real host sockets through hostfwd (127.0.0.1:base+7/9/19, TCP and UDP).
 //!
 //! The same checks pass against the linux-peer Linux guest (`cargo run --bin svccheck -- 127.0.0.1
@@ -16,7 +16,7 @@ use rinet::services::{
     chargen_check, discard_bulk, echo_concurrent, echo_payloads, echo_unread_flood, udp_echo,
     wait_for_echo, Endpoints, Report, ECHO_SIZES, UDP_SIZES,
 };
-use rinet::{free_port_base, Guest, Machine, Net};
+use rinet::{free_port_base, on_every_machine, Guest, Machine, Net};
 
 /// From QEMU start to the first 1-byte echo. The guest's NIC is up 0.05 s after kernel entry
 /// under TCG (linux-peer answers its first echo ~9 s after launch); the margin is for a host
@@ -28,15 +28,19 @@ static ONE_GUEST: Mutex<()> = Mutex::new(());
 
 /// Boot a services guest, wait until it echoes, run `check`, stop the guest; panic with the
 /// check's reason and the guest's console if anything failed.
-fn with_services_guest(check: impl FnOnce(&Endpoints) -> Result<Report, String>) {
-    with_services_guest_in("128M", check)
+fn with_services_guest(machine: Machine, check: impl FnOnce(&Endpoints) -> Result<Report, String>) {
+    with_services_guest_in(machine, "128M", check)
 }
 
 /// [`with_services_guest`] with `memory` of guest RAM (QEMU's `-m`).
-fn with_services_guest_in(memory: &str, check: impl FnOnce(&Endpoints) -> Result<Report, String>) {
+fn with_services_guest_in(
+    machine: Machine,
+    memory: &str,
+    check: impl FnOnce(&Endpoints) -> Result<Report, String>,
+) {
     let _turn = ONE_GUEST.lock().unwrap_or_else(|p| p.into_inner());
     let base = free_port_base();
-    let guest = Guest::new(Machine::Microvm)
+    let guest = Guest::new(machine)
         .net(Net::User { port_base: base })
         .memory(memory)
         .append("init=services")
@@ -62,39 +66,45 @@ fn with_services_guest_in(memory: &str, check: impl FnOnce(&Endpoints) -> Result
     }
 }
 
-#[test]
-fn tcp_echo_returns_every_payload_size_byte_exact() {
-    with_services_guest(|ep| echo_payloads(ep.echo, &ECHO_SIZES));
+on_every_machine! {
+    fn tcp_echo_returns_every_payload_size_byte_exact(machine) {
+        with_services_guest(machine, |ep| echo_payloads(ep.echo, &ECHO_SIZES));
+    }
 }
 
-#[test]
-fn tcp_echo_serves_100_concurrent_connections() {
-    with_services_guest(|ep| echo_concurrent(ep.echo, 100, 10_000));
+on_every_machine! {
+    fn tcp_echo_serves_100_concurrent_connections(machine) {
+        with_services_guest(machine, |ep| echo_concurrent(ep.echo, 100, 10_000));
+    }
 }
 
-/// A client writes 1 MiB to each of 32 echo connections in a 32 MiB guest before reading
-/// anything: the guest keeps serving a newcomer meanwhile, and every byte comes back once the
-/// client reads. (How much the guest itself must hold depends on how much the host's socket
-/// buffers absorb; before TCP had a host-wide memory limit this run once ended in an
-/// allocation failure. The deterministic version is socket-test's loopback check.)
-#[test]
-fn tcp_echo_survives_unread_flood_in_32_mib() {
-    with_services_guest_in("32M", |ep| {
-        echo_unread_flood(ep.echo, 32, 1 << 20, Duration::from_secs(3))
-    });
+on_every_machine! {
+    /// A client writes 1 MiB to each of 32 echo connections in a 32 MiB guest before reading
+    /// anything: the guest keeps serving a newcomer meanwhile, and every byte comes back once the
+    /// client reads. (How much the guest itself must hold depends on how much the host's socket
+    /// buffers absorb; before TCP had a host-wide memory limit this run once ended in an
+    /// allocation failure. The deterministic version is socket-test's loopback check.)
+    fn tcp_echo_survives_unread_flood_in_32_mib(machine) {
+        with_services_guest_in(machine, "32M", |ep| {
+            echo_unread_flood(ep.echo, 32, 1 << 20, Duration::from_secs(3))
+        });
+    }
 }
 
-#[test]
-fn tcp_discard_swallows_64_mib_and_closes() {
-    with_services_guest(|ep| discard_bulk(ep.discard, 64 << 20));
+on_every_machine! {
+    fn tcp_discard_swallows_64_mib_and_closes(machine) {
+        with_services_guest(machine, |ep| discard_bulk(ep.discard, 64 << 20));
+    }
 }
 
-#[test]
-fn tcp_chargen_sends_the_rfc_864_pattern() {
-    with_services_guest(|ep| chargen_check(ep.chargen, 4 << 20));
+on_every_machine! {
+    fn tcp_chargen_sends_the_rfc_864_pattern(machine) {
+        with_services_guest(machine, |ep| chargen_check(ep.chargen, 4 << 20));
+    }
 }
 
-#[test]
-fn udp_echo_returns_every_datagram_including_fragmented() {
-    with_services_guest(|ep| udp_echo(ep.udp_echo, 20, &UDP_SIZES));
+on_every_machine! {
+    fn udp_echo_returns_every_datagram_including_fragmented(machine) {
+        with_services_guest(machine, |ep| udp_echo(ep.udp_echo, 20, &UDP_SIZES));
+    }
 }

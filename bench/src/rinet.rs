@@ -181,6 +181,10 @@ fn host(link: &Link, side: Side, ip: Ipv4Addr, p: Params, seed: u64) -> Host {
     let config = TcpConfig {
         send_buffer: p.buffer,
         recv_buffer: p.buffer,
+        // smoltcp's buffers are fixed: pin rinet's (no autotuning past them) so that both
+        // stacks run with the buffers the scenario names.
+        send_buffer_max: p.buffer,
+        recv_buffer_max: p.buffer,
         default_mtu: p.mtu as u16,
         timestamps: p.timestamps,
         tso_max: if p.offload {

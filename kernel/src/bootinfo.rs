@@ -1,6 +1,7 @@
 //! The PVH boot information (`struct hvm_start_info`, Xen's arch-x86/hvm/start_info.h): its
 //! command line and memory map, copied into kernel-owned statics before anything allocates
-//! memory (the originals live in RAM the frame allocator will hand out).
+//! memory (the originals live in RAM the frame allocator will hand out), and where the first
+//! module — the initramfs QEMU's `-initrd` passes — lies.
 //!
 //! Owns the copies; never trusts the loader beyond checking the magic, version and bounds.
 
@@ -30,6 +31,15 @@ struct HvmStartInfo {
     reserved: u32,
 }
 
+/// `struct hvm_modlist_entry`.
+#[repr(C)]
+struct HvmModlistEntry {
+    paddr: u64,
+    size: u64,
+    cmdline_paddr: u64,
+    reserved: u64,
+}
+
 /// One memory-map range.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
@@ -46,6 +56,8 @@ pub struct BootInfo {
     memmap: [MemRegion; MEMMAP_MAX],
     memmap_len: usize,
     pub rsdp_paddr: u64,
+    /// The first boot module (QEMU's `-initrd`): physical address and length.
+    pub initrd: Option<(u64, u64)>,
 }
 
 impl BootInfo {
@@ -95,7 +107,22 @@ pub fn init(paddr: u64) -> Result<&'static BootInfo, &'static str> {
         memmap: [MemRegion::default(); MEMMAP_MAX],
         memmap_len: 0,
         rsdp_paddr: si.rsdp_paddr,
+        initrd: None,
     };
+    if si.nr_modules > 0 {
+        let entry = core::mem::size_of::<HvmModlistEntry>() as u64;
+        if readable(si.modlist_paddr, entry) {
+            // SAFETY: the entry was checked to be inside the identity map; the loader wrote
+            // the module list there (PVH boot ABI).
+            let m =
+                unsafe { core::ptr::read_unaligned(si.modlist_paddr as *const HvmModlistEntry) };
+            if m.size > 0 && readable(m.paddr, m.size) {
+                info.initrd = Some((m.paddr, m.size));
+            } else {
+                log::warn!("bootinfo: boot module outside the identity map ignored");
+            }
+        }
+    }
     if si.cmdline_paddr != 0 {
         let mut len = 0;
         while len < CMDLINE_MAX && readable(si.cmdline_paddr + len as u64, 1) {

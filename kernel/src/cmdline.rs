@@ -1,6 +1,7 @@
 //! The kernel command line (`-append`) as a `BootConfig` the rest of the kernel reads.
 //!
 //! Words: `init=NAME` (the built-in program, default `services`), `loglevel=N`, `quiet`,
+//! `nicstats[=MS]` (the NIC's counters at exit, and periodically),
 //! `ip=...` and `nameserver=a.b.c.d` (network configuration), everything after `--` is the
 //! program's arguments. Words the NIC code reads from the raw line (`virtio_mmio.device=`) and
 //! the Linux words QEMU or users add (`console=`, `reboot=`, `panic=`, `pci=`, `earlyprintk=`
@@ -50,8 +51,21 @@ pub struct BootConfig {
     pub nameserver: Option<Ipv4Addr>,
     /// Linux console log level if `loglevel=`/`quiet` was given (last one wins).
     pub loglevel: Option<u8>,
+    /// `nicstats`: print the NIC's counters when the kernel exits; `nicstats=MS`: also every
+    /// MS milliseconds (a diagnostic for a NIC that stops answering).
+    pub nicstats: NicStats,
     /// The whole command line, for the NIC (`virtio_mmio.device=`).
     pub raw: &'static str,
+}
+
+/// When the NIC's counters are printed (`nicstats`, `nicstats=MS`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NicStats {
+    #[default]
+    Off,
+    AtExit,
+    /// At exit and every this many milliseconds.
+    Every(u32),
 }
 
 impl BootConfig {
@@ -64,7 +78,8 @@ impl BootConfig {
 /// Why the command line was rejected; `Display` is a one-line message naming the fix.
 #[derive(Debug, Clone)]
 pub enum CmdlineError {
-    Ip(IpParamError),
+    /// The value given and what is wrong with it.
+    Ip(&'static str, IpParamError),
     Nameserver(&'static str),
     TooManyArgs,
 }
@@ -72,7 +87,7 @@ pub enum CmdlineError {
 impl fmt::Display for CmdlineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CmdlineError::Ip(e) => write!(f, "{e}"),
+            CmdlineError::Ip(v, e) => write!(f, "ip={v}: {e}"),
             CmdlineError::Nameserver(v) => write!(
                 f,
                 "malformed nameserver= parameter '{v}': not a dotted-quad IPv4 address; \
@@ -95,6 +110,7 @@ pub fn parse(raw: &'static str) -> Result<BootConfig, CmdlineError> {
         ip: IpConfig::default(),
         nameserver: None,
         loglevel: None,
+        nicstats: NicStats::Off,
         raw,
     };
     let mut words = raw.split_ascii_whitespace();
@@ -105,7 +121,7 @@ pub fn parse(raw: &'static str) -> Result<BootConfig, CmdlineError> {
         if let Some(v) = word.strip_prefix("init=") {
             cfg.init = v;
         } else if let Some(v) = word.strip_prefix("ip=") {
-            cfg.ip = parse_ip_param(v).map_err(CmdlineError::Ip)?;
+            cfg.ip = parse_ip_param(v).map_err(|e| CmdlineError::Ip(v, e))?;
         } else if let Some(v) = word.strip_prefix("nameserver=") {
             cfg.nameserver = Some(v.parse().map_err(|_| CmdlineError::Nameserver(v))?);
         } else if let Some(v) = word.strip_prefix("loglevel=") {
@@ -115,6 +131,13 @@ pub fn parse(raw: &'static str) -> Result<BootConfig, CmdlineError> {
             }
         } else if word == "quiet" {
             cfg.loglevel = Some(4);
+        } else if word == "nicstats" {
+            cfg.nicstats = NicStats::AtExit;
+        } else if let Some(v) = word.strip_prefix("nicstats=") {
+            match v.parse::<u32>() {
+                Ok(ms) if ms > 0 => cfg.nicstats = NicStats::Every(ms),
+                _ => log::warn!("cmdline: ignoring nicstats={v} (expected milliseconds > 0)"),
+            }
         } else if !ACCEPTED_SILENTLY
             .iter()
             .any(|k| word == *k || (k.ends_with(['=', '.']) && word.starts_with(k)))

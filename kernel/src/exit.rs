@@ -46,6 +46,7 @@ pub fn failure_quiet() -> ! {
 }
 
 fn quit(value: u8) -> ! {
+    crate::nic::report_at_exit();
     crate::console::flush();
     // SAFETY: port 0xf4 is QEMU's isa-debug-exit when present; when absent the write is
     // ignored by the ISA bus.

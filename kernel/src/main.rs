@@ -16,6 +16,7 @@ pub mod bootinfo;
 pub mod cmdline;
 pub mod console;
 pub mod exit;
+pub mod fs;
 pub mod mem;
 pub mod mm;
 pub mod netstack;
@@ -54,6 +55,13 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
     if let Err(e) = mem::init(info.memmap()) {
         exit::failure(format_args!("memory: {e}"));
     }
+    // The initramfs lies in RAM the allocator would hand out: keep it until it is unpacked.
+    if let Some((paddr, len)) = info.initrd {
+        let frames = len.div_ceil(mem::frames::FRAME_SIZE);
+        if (mem::reserve(paddr, len) as u64) < frames {
+            log::warn!("initramfs: part of it was not free RAM; it is freed only in part later");
+        }
+    }
     if let Err(e) = mm::paging::init() {
         exit::failure(format_args!("paging: {e}"));
     }
@@ -62,6 +70,7 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
     sched::init();
     syscall::init();
     x86_64::instructions::interrupts::enable();
+    fs::init(info.initrd);
     log::info!(
         "boot: kernel up in {} us (heap {} KiB, {} frames free)",
         time::now().as_micros(),
@@ -72,6 +81,7 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
     if let Err(e) = nic::init(cfg.raw) {
         log::error!("nic: {e}");
     }
+    nic::enable_stats(cfg.nicstats);
     // The link self-test drives the NIC with raw frames: it owns the device, so the stack (whose
     // poll thread would consume the replies) is not started for it.
     if cfg.init != "selftest-link" {

@@ -28,6 +28,14 @@ static PENDING: AtomicBool = AtomicBool::new(false);
 static INIT_ERROR: Once<&'static str> = Once::new();
 /// NIC interrupts taken since boot.
 static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+/// Interrupts on the NIC's line whose status said the device had not raised them (another
+/// device sharing the line, or a spurious delivery).
+static SPURIOUS: AtomicU64 = AtomicU64::new(0);
+/// Interrupt causes found pending when the line was routed (each one would have left the
+/// line asserted and never delivered, had it not been acknowledged then).
+static EARLY_ACKS: AtomicU64 = AtomicU64::new(0);
+/// Whether the counters are printed at exit (`nicstats`).
+static REPORT_AT_EXIT: AtomicBool = AtomicBool::new(false);
 
 /// Finds the NIC (virtio-mmio from the command line, then PCI, then microvm's slots), routes its
 /// level-triggered interrupt and logs `rinet: nic up ...` (with the offloads negotiated:
@@ -43,7 +51,19 @@ pub fn init(cmdline: &str) -> Result<(), &'static str> {
     IRQ_ACK.call_once(|| probed.irq_ack);
     *NIC.lock() = Some(probed.net);
     arch::irq::register(probed.irq, true, on_interrupt)?;
-    // Frames may have arrived before the line was routed: poll once without waiting.
+    // The device may have raised its line before it was routed: frames arrive from the moment
+    // the receive ring is stocked (a host probing the guest while it boots). The IO-APIC pin
+    // was then still masked and edge-triggered, and QEMU's IO-APIC drops an edge on a masked
+    // pin: it never sees the assertion, and because the device keeps its line asserted until
+    // its status is read, it never sees another one either: the NIC went deaf for good on
+    // q35 and pc (issue 11). So, now that the pin is level-triggered and unmasked, read and
+    // clear the device's status (the line drops; every later cause raises it afresh and is
+    // delivered), then poll once for whatever came before.
+    if let Some(ack) = IRQ_ACK.get() {
+        if ack.ack() != 0 {
+            EARLY_ACKS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
     PENDING.store(true, Ordering::Release);
     // A boot milestone: printed even with `quiet` (the boot benchmark times it).
     crate::marker!(
@@ -58,7 +78,9 @@ pub fn init(cmdline: &str) -> Result<(), &'static str> {
 fn on_interrupt() {
     INTERRUPTS.fetch_add(1, Ordering::Relaxed);
     if let Some(ack) = IRQ_ACK.get() {
-        ack.ack();
+        if ack.ack() == 0 {
+            SPURIOUS.fetch_add(1, Ordering::Relaxed);
+        }
     }
     PENDING.store(true, Ordering::Release);
     // Wake the network poll thread (allocation-free, safe in interrupt context).
@@ -80,6 +102,91 @@ pub fn take_pending() -> bool {
 /// NIC interrupts taken since boot.
 pub fn interrupt_count() -> u64 {
     INTERRUPTS.load(Ordering::Relaxed)
+}
+
+/// Arranges for [`report`] at exit (`nicstats`) and, with `nicstats=MS`, every MS ms from a
+/// thread of its own.
+pub fn enable_stats(mode: crate::cmdline::NicStats) {
+    use crate::cmdline::NicStats;
+    match mode {
+        NicStats::Off => {}
+        NicStats::AtExit => REPORT_AT_EXIT.store(true, Ordering::Relaxed),
+        NicStats::Every(ms) => {
+            REPORT_AT_EXIT.store(true, Ordering::Relaxed);
+            if let Err(e) = crate::sched::spawn("nic-stats", stats_thread, ms as usize) {
+                log::warn!("nic: cannot start the nicstats thread: {e}");
+            }
+        }
+    }
+}
+
+fn stats_thread(period_ms: usize) {
+    loop {
+        time::sleep(Duration::from_millis(period_ms as u64));
+        report();
+    }
+}
+
+/// Prints the counters if `nicstats` asked for them (the exit path calls this).
+pub fn report_at_exit() {
+    if REPORT_AT_EXIT.load(Ordering::Relaxed) {
+        report();
+    }
+}
+
+/// Prints one line with every NIC counter (whatever the log level):
+/// `rinet: nic stats interrupts=N spurious=N rx_rounds=N rx_frames=N tx_frames=N ...`.
+/// Never waits for the device lock (the exit path may run while it is held): without it,
+/// only the interrupt counters are printed.
+pub fn report() {
+    let interrupts = INTERRUPTS.load(Ordering::Relaxed);
+    let spurious = SPURIOUS.load(Ordering::Relaxed);
+    let early = EARLY_ACKS.load(Ordering::Relaxed);
+    let pending = PENDING.load(Ordering::Relaxed);
+    let Some(guard) = NIC.try_lock() else {
+        crate::marker!(
+            "rinet: nic stats interrupts={interrupts} spurious={spurious} pending={pending} \
+             (device busy)"
+        );
+        return;
+    };
+    let Some(nic) = guard.as_ref() else {
+        crate::marker!("rinet: nic stats interrupts={interrupts} (no NIC)");
+        return;
+    };
+    let s = nic.stats();
+    let c = nic.counters();
+    let r = nic.ring_state();
+    drop(guard);
+    crate::marker!(
+        "rinet: nic stats interrupts={interrupts} spurious={spurious} early_acks={early} rx_rounds={} \
+         rearm_races={} rx_frames={} tx_frames={} rx_dropped={} tx_dropped={} \
+         rx_budget_exhausted={} rx_kicks={} tx_kicks={} rx_runts={} rx_errors={} \
+         rx_repost_failures={} rx_csum_errors={} rx_merge_errors={} rx_gso_unsupported={} \
+         rx_no_memory={} tx_errors={} tx_bad_offload={} pending={pending} rx_used_waiting={} \
+         rx_free_desc={} tx_free_desc={}",
+        c.rx_rounds,
+        c.rx_rearm_races,
+        s.rx_packets,
+        s.tx_packets,
+        s.rx_dropped,
+        s.tx_dropped,
+        c.rx_budget_exhausted,
+        c.rx_kicks,
+        c.tx_kicks,
+        c.rx_runts,
+        c.rx_errors,
+        c.rx_repost_failures,
+        c.rx_csum_errors,
+        c.rx_merge_errors,
+        c.rx_gso_unsupported,
+        c.rx_no_memory,
+        c.tx_errors,
+        c.tx_bad_offload,
+        r.rx_used_waiting,
+        r.rx_free_desc,
+        r.tx_free_desc,
+    );
 }
 
 /// Sleeps until the NIC flags work or `deadline` passes, whichever is first; never spins and

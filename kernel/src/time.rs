@@ -54,7 +54,8 @@ pub fn init() {
     TSC_HZ.store(hz, Ordering::Relaxed);
     let fp = ((1_000_000_000u128 << 32) / hz as u128) as u64;
     NS_PER_TICK_FP32.store(fp, Ordering::Relaxed);
-    log::info!(
+    // Debug: printed before the command line (and so `quiet`) is read.
+    log::debug!(
         "time: TSC {}.{:03} MHz ({source})",
         hz / 1_000_000,
         (hz / 1_000) % 1_000

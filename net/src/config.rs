@@ -31,6 +31,8 @@ pub enum IpParamError {
     BadNetmask,
     BadAutoconf,
     MissingAddress,
+    /// A value without `:` that is not an autoconfiguration method (e.g. `ip=dhcpp`).
+    UnknownMethod,
 }
 
 impl core::fmt::Display for IpParamError {
@@ -44,6 +46,9 @@ impl core::fmt::Display for IpParamError {
             }
             IpParamError::MissingAddress => {
                 "a static configuration needs a client address and a netmask"
+            }
+            IpParamError::UnknownMethod => {
+                "a value without ':' must be a method: 'dhcp', 'on', 'any', 'both' or 'bootp'"
             }
         };
         write!(
@@ -62,6 +67,8 @@ impl core::fmt::Display for IpParamError {
 pub fn parse_ip_param(value: &str) -> Result<IpConfig, IpParamError> {
     match value {
         "dhcp" | "on" | "any" | "both" | "bootp" => return Ok(IpConfig::Dhcp),
+        // Not an address either (those have dots), e.g. a misspelt method: name it as such.
+        v if !v.contains(':') && !v.contains('.') => return Err(IpParamError::UnknownMethod),
         _ => {}
     }
     let mut fields = value.split(':');
@@ -161,7 +168,15 @@ mod tests {
             parse_ip_param("1.1.1.2::x:255.0.0.0::eth0:off"),
             Err(IpParamError::BadGateway)
         );
-        assert_eq!(parse_ip_param("garbage"), Err(IpParamError::MissingAddress));
+        // A word without ':' or '.' is a misspelt method, named as such (not "missing
+        // address"): ip=dhcpp.
+        assert_eq!(parse_ip_param("garbage"), Err(IpParamError::UnknownMethod));
+        assert_eq!(parse_ip_param("dhcpp"), Err(IpParamError::UnknownMethod));
+        assert!(alloc::format!("{}", IpParamError::UnknownMethod).contains("'dhcp'"));
+        assert_eq!(
+            parse_ip_param("10.0.2.15"),
+            Err(IpParamError::MissingAddress)
+        );
         assert_eq!(
             parse_ip_param("1.1.1.2::1.1.1.1:255.0.0.0::eth0:bogus"),
             Err(IpParamError::BadAutoconf)

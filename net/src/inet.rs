@@ -74,12 +74,16 @@ struct TcpOpts {
     keepidle: Duration,
     keepintvl: Duration,
     keepcnt: u32,
-    send_buffer: usize,
-    recv_buffer: usize,
+    /// SO_SNDBUF / SO_RCVBUF as set (doubled), `None` until set: an unset buffer is
+    /// TCP's to size (autotuning), a set one is locked at that size.
+    send_buffer: Option<usize>,
+    recv_buffer: Option<usize>,
     /// TCP_USER_TIMEOUT in milliseconds (0: the retry limit decides).
     user_timeout_ms: u32,
     /// TCP_CONGESTION (`None`: the host default).
     congestion: Option<&'static str>,
+    /// TCP_LINGER2.
+    linger2: tcp::Linger2,
 }
 
 enum TcpSide {
@@ -112,10 +116,11 @@ impl TcpSock {
                 keepidle: c.keepalive_idle,
                 keepintvl: c.keepalive_interval,
                 keepcnt: c.keepalive_count,
-                send_buffer: c.send_buffer,
-                recv_buffer: c.recv_buffer,
+                send_buffer: None,
+                recv_buffer: None,
                 user_timeout_ms: 0,
                 congestion: None,
+                linger2: tcp::Linger2::Host,
             },
         }
     }
@@ -134,8 +139,28 @@ impl TcpSock {
         if let Some(name) = o.congestion {
             tcp.set_congestion(h, name)?;
         }
-        tcp.set_send_buffer(h, o.send_buffer)?;
-        tcp.set_recv_buffer(h, o.recv_buffer)
+        tcp.set_linger2(h, o.linger2)?;
+        if let Some(bytes) = o.send_buffer {
+            tcp.set_send_buffer(h, bytes)?;
+        }
+        if let Some(bytes) = o.recv_buffer {
+            tcp.set_recv_buffer(h, bytes)?;
+        }
+        Ok(())
+    }
+
+    /// SO_SNDBUF and SO_RCVBUF as getsockopt reports them: the connection's or listener's
+    /// current sizes (autotuning grows them, as Linux's `sk_sndbuf` / `sk_rcvbuf`), before
+    /// that what was set, else the host's initial sizes.
+    fn buffers(&self, host: &Host) -> (usize, usize) {
+        if let Some(o) = self.handle().and_then(|h| host.tcp.sock_opts(h).ok()) {
+            return (o.send_buffer, o.recv_buffer);
+        }
+        let c = host.tcp.config();
+        (
+            self.opts.send_buffer.unwrap_or(c.send_buffer),
+            self.opts.recv_buffer.unwrap_or(c.recv_buffer),
+        )
     }
 
     fn handle(&self) -> Option<tcp::Handle> {
@@ -416,9 +441,10 @@ impl ProtoOps<Host> for TcpSock {
             (SOL_TCP, TCP_KEEPCNT) => return Err(Errno::EINVAL),
             (SOL_TCP, TCP_USER_TIMEOUT) if v >= 0 => o.user_timeout_ms = v as u32,
             (SOL_TCP, TCP_USER_TIMEOUT) => return Err(Errno::EINVAL),
+            (SOL_TCP, TCP_LINGER2) => o.linger2 = tcp::Linger2::from_secs(v),
             (SOL_SOCKET, SO_KEEPALIVE) => o.keepalive = v != 0,
-            (SOL_SOCKET, SO_SNDBUF) => o.send_buffer = buffer_size(v),
-            (SOL_SOCKET, SO_RCVBUF) => o.recv_buffer = buffer_size(v),
+            (SOL_SOCKET, SO_SNDBUF) => o.send_buffer = Some(buffer_size(v)),
+            (SOL_SOCKET, SO_RCVBUF) => o.recv_buffer = Some(buffer_size(v)),
             _ => return Err(Errno::ENOPROTOOPT),
         }
         match self.handle() {
@@ -461,7 +487,8 @@ impl ProtoOps<Host> for TcpSock {
                 };
                 // sk_meminfo: rmem_alloc, rcvbuf, wmem_alloc, sndbuf, fwd_alloc,
                 // wmem_queued, optmem, backlog, drops.
-                let vals = [rmem, o.recv_buffer, wmem, o.send_buffer, 0, wmem, 0, 0, 0];
+                let (sndbuf, rcvbuf) = self.buffers(host);
+                let vals = [rmem, rcvbuf, wmem, sndbuf, 0, wmem, 0, 0, 0];
                 let mut b = alloc::vec::Vec::with_capacity(36);
                 for v in vals {
                     b.extend_from_slice(&(v.min(u32::MAX as usize) as u32).to_ne_bytes());
@@ -487,9 +514,10 @@ impl ProtoOps<Host> for TcpSock {
             (SOL_TCP, TCP_KEEPINTVL) => o.keepintvl.as_secs() as i32,
             (SOL_TCP, TCP_KEEPCNT) => o.keepcnt as i32,
             (SOL_TCP, TCP_USER_TIMEOUT) => o.user_timeout_ms as i32,
+            (SOL_TCP, TCP_LINGER2) => o.linger2.as_secs(host.tcp.config()),
             (SOL_SOCKET, SO_KEEPALIVE) => i32::from(o.keepalive),
-            (SOL_SOCKET, SO_SNDBUF) => o.send_buffer as i32,
-            (SOL_SOCKET, SO_RCVBUF) => o.recv_buffer as i32,
+            (SOL_SOCKET, SO_SNDBUF) => self.buffers(host).0 as i32,
+            (SOL_SOCKET, SO_RCVBUF) => self.buffers(host).1 as i32,
             _ => return Err(Errno::ENOPROTOOPT),
         };
         Ok(OptValue::Int(v))

@@ -58,6 +58,8 @@ pub const TCP_CORK: i32 = 3;
 pub const TCP_KEEPIDLE: i32 = 4;
 pub const TCP_KEEPINTVL: i32 = 5;
 pub const TCP_KEEPCNT: i32 = 6;
+/// TCP_LINGER2: the orphan FIN-WAIT-2 timeout in seconds (<0: reset instead, 0: the host's).
+pub const TCP_LINGER2: i32 = 8;
 /// TCP_QUICKACK: 1 sends a pending ACK now and leaves ping-pong mode, 0 enters it (not sticky).
 pub const TCP_QUICKACK: i32 = 12;
 pub const TCP_CONGESTION: i32 = 13;

@@ -821,3 +821,68 @@ fn tcp_info_reports_state_window_and_bytes() {
         Ok(0)
     );
 }
+
+#[test]
+fn tcp_linger2_reads_back_as_linux_reports_it() {
+    let mut w = World::new();
+    let s = w.socket(SOCK_STREAM);
+    let set = |w: &mut World, v: i32| {
+        w.net
+            .setsockopt(&w.fds, s, SOL_TCP, TCP_LINGER2, &v.to_ne_bytes())
+    };
+    // The timeout in force: the host's tcp_fin_timeout until set.
+    assert_eq!(get_int(&mut w, s, SOL_TCP, TCP_LINGER2), Ok(60));
+    for (v, want) in [(7, 7), (0, 60), (500, 120), (-5, -1), (1, 1)] {
+        set(&mut w, v).unwrap();
+        assert_eq!(
+            get_int(&mut w, s, SOL_TCP, TCP_LINGER2),
+            Ok(want),
+            "set {v}"
+        );
+    }
+    // Carried onto the connection, and read back from it.
+    let l = w.listener(8103);
+    set(&mut w, -1).unwrap();
+    assert_eq!(
+        w.net.connect(w.now, &w.fds, s, &lo(8103)),
+        Err(Errno::EINPROGRESS)
+    );
+    w.settle();
+    let (a, _) = w.net.accept(w.now, &mut w.fds, l, 0).expect("accept");
+    assert_eq!(get_int(&mut w, s, SOL_TCP, TCP_LINGER2), Ok(-1));
+    assert_eq!(get_int(&mut w, a, SOL_TCP, TCP_LINGER2), Ok(60));
+}
+
+#[test]
+fn so_rcvbuf_and_so_sndbuf_report_the_connections_sizes() {
+    let mut w = World::new();
+    let s = w.socket(SOCK_STREAM);
+    let c = TcpConfig::default();
+    assert_eq!(
+        get_int(&mut w, s, SOL_SOCKET, SO_RCVBUF),
+        Ok(c.recv_buffer as i32)
+    );
+    assert_eq!(
+        get_int(&mut w, s, SOL_SOCKET, SO_SNDBUF),
+        Ok(c.send_buffer as i32)
+    );
+    // On a connection: TCP's current sizes (what autotuning grows), untouched by other
+    // options being applied.
+    let (cl, a, _) = w.pair(8104);
+    w.net
+        .setsockopt(&w.fds, cl, SOL_TCP, TCP_NODELAY, &1i32.to_ne_bytes())
+        .unwrap();
+    assert_eq!(
+        get_int(&mut w, cl, SOL_SOCKET, SO_RCVBUF),
+        Ok(c.recv_buffer as i32)
+    );
+    // Set: doubled (Linux's bookkeeping allowance) and read back from the connection.
+    w.net
+        .setsockopt(&w.fds, a, SOL_SOCKET, SO_RCVBUF, &100_000i32.to_ne_bytes())
+        .unwrap();
+    assert_eq!(get_int(&mut w, a, SOL_SOCKET, SO_RCVBUF), Ok(200_000));
+    w.net
+        .setsockopt(&w.fds, a, SOL_SOCKET, SO_SNDBUF, &30_000i32.to_ne_bytes())
+        .unwrap();
+    assert_eq!(get_int(&mut w, a, SOL_SOCKET, SO_SNDBUF), Ok(60_000));
+}

@@ -94,8 +94,15 @@ const NO_BUF: u16 = u16::MAX;
 const QUEUE_RECEIVE: u16 = 0;
 const QUEUE_TRANSMIT: u16 = 1;
 /// Features asked for from every device; the offloads are added when offered.
-const BASE_FEATURES: u64 =
-    feature::MAC | feature::STATUS | feature::RING_EVENT_IDX | feature::VERSION_1;
+///
+/// Not VIRTIO_F_RING_EVENT_IDX: virtio-drivers 0.13 publishes `used_event` on every
+/// `pop_used` (so used-buffer interrupts cannot be suppressed while a round polls) and decides
+/// kicks with `avail_idx >= avail_event + 1` (one kick per re-posted receive buffer). With
+/// the flag-based suppression of virtio 1.x §2.7.7/§2.7.10 the driver does what it means:
+/// measured over the mixed load on q35 and pc (100 concurrent + 1000 sequential echo
+/// connections, 64 MiB discard), receive kicks fell from ~24,500 to ~350 with the same
+/// interrupt count and bulk rate.
+const BASE_FEATURES: u64 = feature::MAC | feature::STATUS | feature::VERSION_1;
 
 type Queue = VirtQueue<KernelHal, QUEUE_SIZE>;
 
@@ -142,6 +149,23 @@ pub struct DriverCounters {
     /// Received frames dropped for want of heap memory to hand them over in (`receive_owned`
     /// after the stack kept the previous buffer).
     pub rx_no_memory: u64,
+    /// Receive rounds (`Device::receive` / `receive_owned` calls).
+    pub rx_rounds: u64,
+    /// Re-arm races caught: after used-buffer notifications were turned back on, the re-check
+    /// found a buffer the device had used meanwhile (it would not have interrupted for it).
+    pub rx_rearm_races: u64,
+    /// Times the driver notified (kicked) the device after adding buffers, per queue.
+    pub rx_kicks: u64,
+    pub tx_kicks: u64,
+}
+
+/// A snapshot of both virtqueues ([`VirtioNet::ring_state`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RingState {
+    pub rx_used_waiting: bool,
+    pub rx_free_desc: usize,
+    pub tx_used_waiting: bool,
+    pub tx_free_desc: usize,
 }
 
 /// The transmit offloads negotiated with the device.
@@ -328,6 +352,17 @@ impl<T: Transport> VirtioNet<T> {
     /// Driver-level counters.
     pub fn counters(&self) -> DriverCounters {
         self.counters
+    }
+
+    /// What the rings hold right now, for diagnosing a device that stopped talking: whether
+    /// a used buffer waits on each queue, and how many descriptors are free.
+    pub fn ring_state(&self) -> RingState {
+        RingState {
+            rx_used_waiting: self.rxq.can_pop(),
+            rx_free_desc: self.rxq.available_desc(),
+            tx_used_waiting: self.txq.can_pop(),
+            tx_free_desc: self.txq.available_desc(),
+        }
     }
 
     /// The transmit offloads negotiated with the device.

@@ -3,7 +3,7 @@
 //! the buffer, every buffer re-posted once its bytes are handed up. What happens to the bytes
 //! is [`super::rx_frame`]'s business. Never blocks, never allocates.
 
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{fence, Ordering};
 
 use virtio_drivers::transport::Transport;
 
@@ -14,6 +14,7 @@ impl<T: Transport> VirtioNet<T> {
     /// Hands up to `budget` received frames to `sink` (`Device::receive` and
     /// `Device::receive_owned`).
     pub(super) fn receive_round(&mut self, budget: usize, mut sink: Sink<'_>) -> usize {
+        self.counters.rx_rounds += 1;
         // No used-buffer interrupts while we are polling anyway.
         self.set_interrupts(false);
         let mut n = 0;
@@ -48,6 +49,7 @@ impl<T: Transport> VirtioNet<T> {
                 self.reclaim_tx();
                 return n;
             }
+            self.counters.rx_rearm_races += 1;
             self.set_interrupts(false);
         }
         // Budget spent with frames possibly still waiting: stay in polling mode.
@@ -72,7 +74,12 @@ impl<T: Transport> VirtioNet<T> {
         match unsafe { self.rxq.add(&[], &mut [buf]) } {
             Ok(token) if usize::from(token) < QUEUE_SIZE => {
                 self.rx_of_token[usize::from(token)] = i;
+                // The avail index store must be visible before the device's suppression
+                // state is read (virtio 1.x §2.7.13.3.1), or a device that just ran out of
+                // buffers and asked to be kicked may not be.
+                fence(Ordering::SeqCst);
                 if self.rxq.should_notify() {
+                    self.counters.rx_kicks += 1;
                     self.transport.notify(QUEUE_RECEIVE);
                 }
                 true
@@ -141,8 +148,19 @@ impl<T: Transport> VirtioNet<T> {
     }
 
     /// Used-buffer notifications from both queues on or off (virtio 1.x §2.7.7).
+    ///
+    /// Turning them on is followed by a full fence: the caller re-checks the used ring next,
+    /// and that load must not be satisfied before the device can see the re-arm (with
+    /// EVENT_IDX the re-arm is the `used_event` store of the last `pop_used`, otherwise the
+    /// flags store). x86 lets a later load pass an earlier store; without the fence the device
+    /// can read the stale `used_event` and decide not to interrupt while the driver reads the
+    /// stale used index and goes to sleep, and with EVENT_IDX no later buffer interrupts
+    /// either (the device only interrupts when crossing `used_event`).
     fn set_interrupts(&mut self, on: bool) {
         self.rxq.set_dev_notify(on);
         self.txq.set_dev_notify(on);
+        if on {
+            fence(Ordering::SeqCst);
+        }
     }
 }

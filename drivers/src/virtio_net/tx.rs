@@ -2,6 +2,8 @@
 //! in front, completed buffers taken back; offload requests turned into headers, or done in
 //! software when the device cannot. Never blocks: a full ring is `TxError::Full`.
 
+use core::sync::atomic::{fence, Ordering};
+
 use net::dev::{Device, TxError};
 use net::offload::{self, TxOffload};
 use virtio_drivers::transport::Transport;
@@ -135,7 +137,10 @@ impl<T: Transport> VirtioNet<T> {
             Ok(token) if usize::from(token) < QUEUE_SIZE => {
                 self.tx_of_token[usize::from(token)] = id;
                 self.tx_len[usize::from(id)] = total as u32;
+                // As in `post_rx`: publish the avail index before reading whether to kick.
+                fence(Ordering::SeqCst);
                 if self.txq.should_notify() {
+                    self.counters.tx_kicks += 1;
                     self.transport.notify(QUEUE_TRANSMIT);
                 }
                 self.stats.tx_packets += 1;

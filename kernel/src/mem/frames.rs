@@ -181,4 +181,20 @@ impl FrameAllocator {
     pub fn free_frames(&self) -> usize {
         self.free
     }
+
+    /// Takes the frames overlapping `[paddr, paddr + len)` out of the free set (boot data the
+    /// loader put in RAM, such as the initramfs); frames outside the bitmap are ignored.
+    /// Returns how many frames were taken.
+    pub fn reserve(&mut self, paddr: u64, len: u64) -> usize {
+        let first = (paddr / FRAME_SIZE) as usize;
+        let end = (align_up(paddr.saturating_add(len)) / FRAME_SIZE) as usize;
+        let mut taken = 0;
+        for f in first..end.min(self.frames) {
+            if self.is_free(f) {
+                self.set_free(f, false);
+                taken += 1;
+            }
+        }
+        taken
+    }
 }

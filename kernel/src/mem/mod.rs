@@ -82,6 +82,28 @@ pub fn kernel_end() -> u64 {
     core::ptr::addr_of!(__kernel_end) as u64
 }
 
+/// Keeps the frames under `[paddr, paddr + len)` (boot data such as the initramfs) from being
+/// handed out; returns how many were free before.
+pub fn reserve(paddr: u64, len: u64) -> usize {
+    FRAMES
+        .lock()
+        .as_mut()
+        .map_or(0, |fa| fa.reserve(paddr, len))
+}
+
+/// The bytes of a boot module at `[paddr, paddr + len)`, which [`reserve`] kept out of the
+/// allocator: identity-mapped RAM below 4 GiB that nothing else writes until it is freed.
+pub fn boot_module(paddr: u64, len: u64) -> Option<&'static [u8]> {
+    let end = paddr.checked_add(len)?;
+    if paddr == 0 || end > frames::MAPPED_LIMIT {
+        return None;
+    }
+    // SAFETY: the range is identity-mapped RAM below 4 GiB (checked above) holding the boot
+    // module the loader placed there; its frames were reserved at boot, so the allocator
+    // hands none of them out while this slice is used (the caller frees them afterwards).
+    Some(unsafe { core::slice::from_raw_parts(paddr as *const u8, len as usize) })
+}
+
 /// Take `n` contiguous frames (not zeroed), the reserve included: for the heap, DMA and page
 /// tables only.
 pub fn alloc_frames(n: usize) -> Option<u64> {

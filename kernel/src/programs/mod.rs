@@ -109,13 +109,11 @@ pub fn run(name: &'static str, args: &'static [&'static str]) -> ! {
             }
             Err(e) => exit::failure(format_args!("selftest-link: {e}")),
         },
-        other => {
-            log::warn!("init={other}: program not available yet");
-            exit::failure(format_args!(
-                "unknown program init={other}; valid programs: {}",
-                Programs
-            ))
-        }
+        other => exit::failure(format_args!(
+            "unknown program init={other}; the built-in programs are: {} (programs of \
+                 your own, as ELF files from an initramfs, cannot run yet)",
+            Programs
+        )),
     }
 }
 

@@ -18,9 +18,29 @@ const IO_CHUNK: usize = 32 * 1024;
 /// Largest UDP datagram (65535 − 8 − 20).
 const MAX_UDP: usize = 65507;
 
-pub fn main(_args: &[&str]) -> i32 {
+/// Bit of a TCP listener thread's argument (above the port) asking it to log connections.
+const VERBOSE_BIT: usize = 1 << 16;
+
+/// `init=services [-- [-v] [SECONDS]]`: serve forever, or for SECONDS and then exit with
+/// success (so a test boot ends, with the kernel's exit-time reports such as `nicstats`);
+/// `-v` prints a line per accepted TCP connection (quiet by default: a console line per
+/// connection costs more than the connection under load).
+pub fn main(args: &[&str]) -> i32 {
+    let verbose = args.first() == Some(&"-v");
+    let args = if verbose { &args[1..] } else { args };
+    let lifetime_s = match args.first() {
+        None => None,
+        Some(a) => match a.parse::<u64>() {
+            Ok(s) if s > 0 => Some(s),
+            _ => {
+                uprintln!("services: usage: init=services [-- [-v] [SECONDS]] (got '{a}')");
+                return 2;
+            }
+        },
+    };
     for port in [ECHO_PORT, DISCARD_PORT, CHARGEN_PORT] {
-        if rt::spawn(tcp_listener, usize::from(port)) < 0 {
+        let flags = if verbose { VERBOSE_BIT } else { 0 };
+        if rt::spawn(tcp_listener, usize::from(port) | flags) < 0 {
             uprintln!("services: cannot start the TCP listener for port {port}");
             return 1;
         }
@@ -30,6 +50,11 @@ pub fn main(_args: &[&str]) -> i32 {
         }
     }
     uprintln!("services: echo, discard and chargen on TCP and UDP ports 7, 9 and 19");
+    if let Some(seconds) = lifetime_s {
+        user::sleep_ms(seconds.saturating_mul(1000));
+        uprintln!("services: served {seconds} s, exiting");
+        return 0;
+    }
     // The program lives as long as its server threads; this thread has nothing left to do.
     loop {
         user::sleep_ms(3_600_000);
@@ -40,8 +65,9 @@ fn fail(what: &str, port: u16, ret: isize) {
     uprintln!("services: {what} for port {port} failed: errno {}", -ret);
 }
 
-fn tcp_listener(port: usize) {
-    let port = port as u16;
+fn tcp_listener(arg: usize) {
+    let verbose = arg & VERBOSE_BIT != 0;
+    let port = arg as u16;
     let fd = user::socket(user::AF_INET, user::SOCK_STREAM, 0) as i32;
     if fd < 0 {
         return fail("socket", port, fd as isize);
@@ -63,11 +89,13 @@ fn tcp_listener(port: usize) {
             user::sleep_ms(10);
             continue;
         }
-        let [a, b, cc, d] = peer.ip();
-        uprintln!(
-            "services: tcp/{port} connection from {a}.{b}.{cc}.{d}:{}",
-            peer.port()
-        );
+        if verbose {
+            let [a, b, cc, d] = peer.ip();
+            uprintln!(
+                "services: tcp/{port} connection from {a}.{b}.{cc}.{d}:{}",
+                peer.port()
+            );
+        }
         let arg = (c as usize) | (usize::from(port) << 32);
         if rt::spawn(serve_connection, arg) < 0 {
             uprintln!("services: no thread for a tcp/{port} connection; closing it");

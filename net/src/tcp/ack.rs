@@ -1,7 +1,8 @@
 //! ACK processing (RFC 9293 §3.10.7.4 "fifth, check the ACK field"): the send window, RTT
 //! samples (RFC 6298 with RFC 7323 timestamps, Karn's rule otherwise), duplicate-ACK loss
-//! detection with NewReno fast recovery (RFC 5681, RFC 6582), Eifel undo (RFC 3522), and the
-//! closing states our FIN being acknowledged moves us through.
+//! detection with NewReno fast recovery (RFC 5681, RFC 6582), the entry into SACK recovery
+//! once `loss.rs` (RACK-TLP, RFC 8985) finds a loss, PRR's per-ACK allowance, Eifel undo
+//! (RFC 3522), and the closing states our FIN being acknowledged moves us through.
 //!
 //! Owns what an acceptable ACK does to the send side of one TCB; it never sends.
 
@@ -30,21 +31,8 @@ impl Tcb {
             }
         }
         let sacked_before = self.sacked_bytes();
-        self.sack_update(cx, seg);
-        // A lost retransmission (the idea of RACK, RFC 8985, for the head only): newer data
-        // keeps being SACKed more than a round trip after we resent SND.UNA, yet SND.UNA has
-        // not moved. Resend it rather than wait for the timeout.
-        if self.in_recovery && self.sack_ok && self.sacked_bytes() > sacked_before {
-            if let (Some((s, t)), Some(srtt)) = (self.rxt_una_at, self.srtt_us) {
-                let rtt = crate::time::Duration::from_micros(srtt + srtt / 4);
-                if s == self.snd_una && seg.ack == self.snd_una && now.saturating_since(t) > rtt {
-                    cx.stats.lost_retransmits += 1;
-                    self.rxt_una_at = None;
-                    // Mark the holes as not retransmitted: they go again as the pipe allows.
-                    self.high_rxt = self.snd_una;
-                }
-            }
-        }
+        let una_before = self.snd_una;
+        let dsack = self.sack_update(cx, seg);
         if seg.ack > self.snd_una {
             let acked = seg.ack.since(self.snd_una);
             // What this ACK newly tells us arrived: not the bytes a SACK block already
@@ -108,10 +96,12 @@ impl Tcb {
                     self.rtt_timing = None;
                 }
             }
+            if let Some(us) = sample_us {
+                self.rack.note_rtt(us.max(1), now);
+            }
             self.retries = 0;
             self.backoff = 0;
             self.retrans_start = None;
-            self.tlp_out = false;
             if self.snd_una == self.snd_max {
                 self.tlp_at = None;
             }
@@ -122,6 +112,12 @@ impl Tcb {
                     self.cc.undo();
                     self.in_recovery = false;
                     self.rexmit_head = false;
+                    // Nothing was lost after all: the marks go, and the segment was late,
+                    // which is reordering as far as RACK is concerned.
+                    if !self.rack.reordering_seen {
+                        cx.stats.rack_reordering += 1;
+                    }
+                    self.rack.undo_losses();
                     self.recover = self.snd_una;
                     self.dupthresh = (self.dupthresh * 2).min(super::tcb::MAX_DUPTHRESH);
                 }
@@ -130,13 +126,15 @@ impl Tcb {
             if self.in_recovery {
                 if seg.ack >= self.recover {
                     self.in_recovery = false;
+                    self.rack.on_recovery_end();
+                    // The window never jumps above what is in flight plus one segment (RFC 6582
+                    // step 6), after PRR too: setting it to ssthresh at once, as RFC 6937 ends,
+                    // sends a burst that cost more timeouts in the simulated 5 % loss runs.
                     self.cc.on_exit_recovery(self.flight(), mss);
                 } else if self.sack_ok {
-                    // RFC 6675: the scoreboard drives retransmission; without any SACK
-                    // information fall back to retransmitting the new head.
-                    if self.sacked.is_empty() {
-                        self.rexmit_head = true;
-                    }
+                    // The scoreboard drives retransmission: RACK takes the new head as lost
+                    // once a later transmission (the retransmission just acknowledged) has
+                    // been delivered for longer than the reordering window.
                 } else {
                     self.cc.on_partial_ack(acked, mss);
                     self.rexmit_head = true;
@@ -166,11 +164,14 @@ impl Tcb {
                 self.cc.on_ack_at(now, rtt, grow, mss);
             }
             self.dupacks = 0;
+            self.limited_sent = 0;
             self.rto_at = if self.snd_una == self.snd_max {
                 None
             } else {
                 Some(now + self.backed_off_rto(&cx.config))
             };
+            // An ACK of new data restarts the probe timer too (RFC 8985 §7.2).
+            self.arm_tlp(now);
             self.wake = true;
             // Our FIN acknowledged?
             if let Some(fin) = self.fin_seq() {
@@ -179,7 +180,7 @@ impl Tcb {
                         State::FinWait1 => {
                             self.set_state(&mut cx.stats, State::FinWait2);
                             if self.owner == Owner::Orphan {
-                                self.timewait_at = Some(now + cx.config.fin_timeout);
+                                self.orphan_enters_fin_wait2(cx, now);
                             }
                         }
                         State::Closing => self.enter_time_wait(cx, now),
@@ -200,8 +201,14 @@ impl Tcb {
                 self.cc.on_dupack_in_recovery(mss);
             }
         }
-        // Loss detection: DupThresh duplicate ACKs, or (with SACK) more than DupThresh − 1
-        // segments' worth of data SACKed above SND.UNA (RFC 6675 §4 IsLost).
+        // With SACK: RACK, and the DupThresh rule until reordering is seen (`loss`); a probe
+        // this ACK settles (`tlp`).
+        if self.sack_ok {
+            self.tlp_process_ack(cx, seg, dsack, una_before);
+            self.loss_process_ack(cx, now, dsack.is_some());
+        }
+        // Loss detection: DupThresh duplicate ACKs (not with SACK once reordering was seen,
+        // RFC 8985 §6.2), or with SACK anything taken as lost.
         // Early retransmit (RFC 5827): with fewer than 4 segments outstanding and nothing new
         // to send, fewer duplicate ACKs will ever come; lower the threshold to match.
         let outstanding = self.flight().div_ceil(mss.max(1));
@@ -211,28 +218,50 @@ impl Tcb {
         } else {
             self.dupthresh
         };
-        let sack_lost = self.sack_ok && self.sacked_bytes() > (thresh - 1) * mss;
-        if !self.in_recovery
-            && (self.dupacks >= thresh || sack_lost)
-            && self.snd_una > self.recover
-            && self.snd_max > self.snd_una
-        {
-            // Fast retransmit, enter fast recovery (RFC 6582 §3.2 / RFC 6675 §5).
-            cx.stats.fast_retransmits += 1;
-            self.hystart.stop();
-            self.recover = self.snd_max;
-            self.in_recovery = true;
-            self.rto_slow_start = false;
-            if self.sack_ok {
-                self.cc.on_enter_sack_recovery(self.flight(), mss);
-                self.high_rxt = self.snd_una;
-            } else {
-                self.cc.on_enter_recovery(self.flight(), mss);
-            }
-            self.rexmit_head = true;
-            self.rtt_timing = None;
-            self.undo_ts = self.ts_ok.then(|| self.ts_now(now));
+        let dup_lost = self.dupacks >= thresh && !(self.sack_ok && self.rack.reordering_seen);
+        let sack_lost = self.sack_ok && self.lost_bytes() > 0;
+        if !self.in_recovery && (dup_lost || sack_lost) {
+            self.enter_fast_recovery(cx, now);
         }
+        if self.in_recovery && self.sack_ok {
+            // RFC 6937 DeliveredData: what SND.UNA moved plus the change in SACKed bytes.
+            let sacked_now = self.sacked_bytes();
+            let delivered =
+                (self.snd_una.since(una_before) + sacked_now).saturating_sub(sacked_before);
+            let pipe = self.pipe();
+            match self.prr.on_ack(delivered, pipe, self.cc.ssthresh(), mss) {
+                super::prr::PrrMode::Proportional => cx.stats.prr_proportional += 1,
+                super::prr::PrrMode::SlowStartBound => cx.stats.prr_slow_start += 1,
+            }
+        }
+    }
+
+    /// Fast retransmit and fast recovery (RFC 6582 §3.2 / RFC 6675 §5), once per window of
+    /// data (not before SND.UNA passes the previous recovery point).
+    pub(crate) fn enter_fast_recovery(&mut self, cx: &mut Shared, now: Instant) {
+        if self.snd_una <= self.recover || self.snd_max <= self.snd_una {
+            return;
+        }
+        let mss = self.mss;
+        cx.stats.fast_retransmits += 1;
+        self.hystart.stop();
+        self.recover = self.snd_max;
+        self.in_recovery = true;
+        self.rto_slow_start = false;
+        // FlightSize without what limited transmit added (RFC 5681 §3.2, RFC 3042 §2).
+        let flight = self.flight().saturating_sub(self.limited_sent);
+        self.limited_sent = 0;
+        if self.sack_ok {
+            self.cc.on_enter_sack_recovery(flight, mss);
+            self.prr = super::prr::Prr::start(self.flight());
+            // The first unacknowledged segment goes first (RFC 6675 §5 step 4.3).
+            self.rack.mark_lost(self.snd_una, self.snd_una + 1);
+        } else {
+            self.cc.on_enter_recovery(flight, mss);
+            self.rexmit_head = true;
+        }
+        self.rtt_timing = None;
+        self.undo_ts = self.ts_ok.then(|| self.ts_now(now));
     }
 
     pub(crate) fn enter_time_wait(&mut self, cx: &mut Shared, now: Instant) {
@@ -244,6 +273,8 @@ impl Tcb {
         self.reclaim();
         self.timewait_at = Some(now + cx.config.time_wait);
         self.rto_at = None;
+        self.tlp_at = None;
+        self.rack_at = None;
         self.persist_at = None;
     }
 }

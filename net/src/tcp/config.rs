@@ -5,14 +5,23 @@
 use super::congestion::CongestionFactory;
 use crate::time::Duration;
 
-/// Default send buffer (SO_SNDBUF): 512 KiB. It holds the unacknowledged data as well as
+/// Default initial send buffer (SO_SNDBUF; autotuning grows it up to
+/// [`DEFAULT_SEND_BUFFER_MAX`]): 512 KiB. It holds the unacknowledged data as well as
 /// what waits to be sent, so it needs about twice the bandwidth-delay product for the writer
 /// to refill it before the path drains: 2 × 250 KB for 20 ms × 100 Mbit/s (with 256 KiB that
 /// path ran at ~70 % in the simulation).
 pub const DEFAULT_SEND_BUFFER: usize = 512 * 1024;
-/// Default receive buffer (SO_RCVBUF): 256 KiB, one bandwidth-delay product of a
-/// 20 ms × 100 Mbit/s path; it also bounds the out-of-order queue.
+/// Default initial receive buffer (SO_RCVBUF; autotuning grows it up to
+/// [`DEFAULT_RECV_BUFFER_MAX`]): 256 KiB, one bandwidth-delay product of a 20 ms × 100 Mbit/s
+/// path; it also bounds the out-of-order queue.
 pub const DEFAULT_RECV_BUFFER: usize = 256 * 1024;
+/// Largest receive buffer autotuning grows a connection's to (Linux's `tcp_rmem[2]`,
+/// 6 MiB): the window a 100 ms path needs for ~60 MB/s. The window scale offered on the SYN
+/// follows this ceiling (7 for 6 MiB), not the initial buffer, so the window can grow later.
+pub const DEFAULT_RECV_BUFFER_MAX: usize = 6 * 1024 * 1024;
+/// Largest send buffer autotuning grows a connection's to (Linux's `tcp_wmem[2]`, 4 MiB):
+/// about twice the largest congestion window a 100 ms path at ~20 MB/s reaches.
+pub const DEFAULT_SEND_BUFFER_MAX: usize = 4 * 1024 * 1024;
 /// Default host-wide limit on what all TCP buffers together occupy (see `memory`): 64 MiB.
 /// A host with less RAM sets `TcpConfig::memory_limit` from its own size (the kernel uses a
 /// quarter of its RAM).
@@ -31,8 +40,19 @@ pub const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 32768..=60999;
 /// Host-wide TCP settings (the sysctls).
 #[derive(Debug, Clone)]
 pub struct TcpConfig {
+    /// Initial send buffer (SO_SNDBUF before autotuning grows it).
     pub send_buffer: usize,
+    /// Initial receive buffer (SO_RCVBUF before autotuning grows it).
     pub recv_buffer: usize,
+    /// Ceiling of receive-buffer autotuning (`tcp_rmem[2]`); also decides the window scale
+    /// offered on SYNs. A socket with an explicit SO_RCVBUF is never tuned.
+    pub recv_buffer_max: usize,
+    /// Ceiling of send-buffer autotuning (`tcp_wmem[2]`). A socket with an explicit
+    /// SO_SNDBUF is never tuned.
+    pub send_buffer_max: usize,
+    /// Grow receive buffers with what the application reads per round trip
+    /// (`tcp_moderate_rcvbuf`, see `autotune`).
+    pub moderate_rcvbuf: bool,
     /// Bytes all connections' send, receive and out-of-order queues may occupy together
     /// (Linux's tcp_mem); above half of it windows stay small, at it new data is refused.
     pub memory_limit: usize,
@@ -91,6 +111,9 @@ impl Default for TcpConfig {
         TcpConfig {
             send_buffer: DEFAULT_SEND_BUFFER,
             recv_buffer: DEFAULT_RECV_BUFFER,
+            recv_buffer_max: DEFAULT_RECV_BUFFER_MAX,
+            send_buffer_max: DEFAULT_SEND_BUFFER_MAX,
+            moderate_rcvbuf: true,
             memory_limit: DEFAULT_MEMORY_LIMIT,
             default_mtu: 1500,
             time_wait: Duration::from_secs(60),

@@ -86,15 +86,17 @@ impl Tcp {
             return;
         }
         self.cx.stats.icmp_errors += 1;
+        let mut learned = None;
         match kind {
             IcmpError::FragmentationNeeded { mtu } => {
-                if mtu >= 68 {
+                if mtu >= super::pmtu::MIN_PMTU {
                     let mss = u32::from(mtu.saturating_sub(40).max(MIN_MSS));
                     if mss < tcb.mss {
                         tcb.mss = mss;
                         // Resend what was in flight in smaller segments.
                         tcb.snd_nxt = tcb.snd_una;
                     }
+                    learned = Some((*tcb.remote.ip(), mtu));
                 }
             }
             _ if kind.is_hard() && tcb.state == State::SynSent => {
@@ -110,6 +112,9 @@ impl Tcp {
                 tcb.soft_error = Some(kind.errno());
                 tcb.wake = true;
             }
+        }
+        if let Some((dst, mtu)) = learned {
+            self.pmtu.learn(now, dst, mtu);
         }
         self.after(idx);
     }

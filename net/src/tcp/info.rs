@@ -61,6 +61,10 @@ pub struct TcpInfo {
     pub snd_cwnd: u32,
     pub advmss: u32,
     pub reordering: u32,
+    /// The receiver's round-trip estimate in µs (`autotune`), 0 before one.
+    pub rcv_rtt: u32,
+    /// What the application read in the last measured round trip (Linux reports its
+    /// `rcvq_space.space` here too).
     pub rcv_space: u32,
     pub total_retrans: u32,
     pub bytes_acked: u64,
@@ -116,12 +120,7 @@ impl TcpInfo {
         let flight = tcb.flight();
         let sacked = tcb.sacked_bytes();
         let (lost, retrans) = if tcb.in_recovery && tcb.sack_ok {
-            let pipe = tcb.pipe();
-            let rexmitted = tcb.rexmitted_in_flight();
-            (
-                segs(flight.saturating_sub(sacked).saturating_sub(pipe)),
-                segs(rexmitted),
-            )
+            (segs(tcb.lost_bytes()), segs(tcb.rexmitted_in_flight()))
         } else if tcb.backoff > 0 {
             // After a timeout everything outstanding is taken as lost (Linux's Loss state).
             (segs(flight.saturating_sub(sacked)), 0)
@@ -181,7 +180,8 @@ impl TcpInfo {
             snd_cwnd: tcb.cc.cwnd() / mss,
             advmss: u32::from(tcb.opts.mss()),
             reordering: tcb.dupthresh,
-            rcv_space: tcb.recv_space().min(u32::MAX as usize) as u32,
+            rcv_rtt: tcb.rcv_tuning.rtt_us.min(u64::from(u32::MAX)) as u32,
+            rcv_space: tcb.rcv_tuning.space.min(u32::MAX as usize) as u32,
             total_retrans: tcb.total_retrans,
             bytes_acked: u64::from(bytes_acked),
             bytes_received: tcb.rcv_off,
@@ -241,7 +241,7 @@ impl TcpInfo {
                 self.snd_cwnd,
                 self.advmss,
                 self.reordering,
-                0, // rcv_rtt
+                self.rcv_rtt,
                 self.rcv_space,
                 self.total_retrans,
             ],

@@ -356,18 +356,34 @@ impl Tcb {
                 self.ts_recent_at = now;
             }
         }
+        let (una_before, queued_before, flight_before) =
+            (self.snd_una, self.snd_buf.len(), self.flight());
         self.process_ack(cx, now, seg);
+        if self.snd_una > una_before {
+            self.snd_buf_expand(&cx.config, &cx.mem, queued_before, flight_before);
+        }
         if self.state == State::Closed {
             return None;
         }
         if self.state == State::TimeWait {
+            // RFC 9293 §3.10.7.4: a retransmitted FIN is acknowledged and restarts the 2 MSL
+            // wait; any other acceptable segment that occupies sequence space (data past the
+            // FIN) is acknowledged as well, like an unacceptable one (Linux answers both).
+            // A bare ACK is not answered: that would start an ACK loop.
             if seg.has(flags::FIN) {
                 self.ack_now = true;
                 self.timewait_at = Some(now + cx.config.time_wait);
+            } else if !seg.payload.is_empty() {
+                self.oow_ack(cx, now, seg);
             }
             return None;
         }
-        self.process_data(cx, now, seg)
+        let rcv_before = self.rcv_off;
+        let reply = self.process_data(cx, now, seg);
+        if self.rcv_off > rcv_before {
+            self.rcv_rtt_measure(now, seg);
+        }
+        reply
     }
 
     /// RFC 5961 §3.2: reset only when exactly at RCV.NXT, otherwise a challenge ACK.

@@ -113,11 +113,15 @@ impl Tcp {
         let Some(Sock::Listener(l)) = self.slots.get(lidx).and_then(|s| s.sock.as_ref()) else {
             return;
         };
-        let (accept_full, syn_full, opts) = (
+        let (accept_full, syn_full, mut opts) = (
             l.accept_queue.len() >= l.backlog,
             l.syn_queue.len() >= l.backlog,
             l.opts,
         );
+        // A path MTU learned by an earlier connection with this host (RFC 1191 §5).
+        if let Some(p) = self.pmtu.lookup(now, *remote.ip()) {
+            opts.mtu = opts.mtu.min(p.max(super::tcb::MIN_MSS + 40));
+        }
         if !self.may_add_child(accept_full) {
             return;
         }
@@ -214,24 +218,29 @@ impl Tcp {
         }
     }
 
-    /// Close a listener: children not yet accepted are reset.
+    /// Close a listener, as Linux's `inet_csk_listen_stop`: children that completed the
+    /// handshake but were never accepted are reset (the peer believes it is connected), and
+    /// children still in SYN-RECEIVED are dropped silently, as Linux drops its request socks
+    /// (the peer's handshake ACK, if it comes, then finds no socket and is answered with a
+    /// RST like any stray segment).
     pub(crate) fn close_listener(&mut self, lidx: usize) {
-        let children: Vec<usize> = match self.slots.get(lidx).and_then(|s| s.sock.as_ref()) {
-            Some(Sock::Listener(l)) => l
-                .syn_queue
-                .iter()
-                .chain(l.accept_queue.iter())
-                .copied()
-                .collect(),
-            _ => return,
-        };
-        for c in children {
-            if let Some(Sock::Conn(tcb)) = self.slots.get_mut(c).and_then(|s| s.sock.as_mut()) {
-                tcb.owner = Owner::Orphan;
-                tcb.send_rst_on_close = true;
-                tcb.set_state(&mut self.cx.stats, State::Closed);
+        let (half_open, established): (Vec<usize>, Vec<usize>) =
+            match self.slots.get(lidx).and_then(|s| s.sock.as_ref()) {
+                Some(Sock::Listener(l)) => (
+                    l.syn_queue.clone(),
+                    l.accept_queue.iter().copied().collect(),
+                ),
+                _ => return,
+            };
+        for (children, reset) in [(half_open, false), (established, true)] {
+            for c in children {
+                if let Some(Sock::Conn(tcb)) = self.slots.get_mut(c).and_then(|s| s.sock.as_mut()) {
+                    tcb.owner = Owner::Orphan;
+                    tcb.send_rst_on_close = reset && tcb.state != State::Closed;
+                    tcb.set_state(&mut self.cx.stats, State::Closed);
+                }
+                self.after(c);
             }
-            self.after(c);
         }
         self.free_slot(lidx);
     }

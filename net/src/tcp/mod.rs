@@ -20,7 +20,8 @@
 //! - sockets (`socket.rs`): `listen`, `accept`, `connect`, `send`, `recv`, `peek`, `shutdown`,
 //!   `close`, `abort`, `state`, `take_error`, `local_addr`, `peer_addr`, `poll_events`,
 //!   `take_woken`, `set_nodelay`, `set_keepalive`, `set_keepalive_params`,
-//!   `set_user_timeout`, `set_send_buffer`, `set_recv_buffer`, `set_mtu`,
+//!   `set_user_timeout`, `set_send_buffer`, `set_recv_buffer`, `set_mtu`, `set_linger2` /
+//!   `linger2`,
 //!   `set_congestion` ("cubic" — the default — or "reno"; `ENOENT` otherwise),
 //!   `congestion_name`, `info` (TCP_INFO), `queued`
 //! - counters: [`Tcp::counters`], [`Counters::dump`]; host-wide buffer memory:
@@ -34,15 +35,16 @@
 //! the application calls, `icmp.rs` ICMP errors (RFC 5927), `congestion.rs` the
 //! congestion-control trait and NewReno, `cubic.rs` CUBIC (RFC 9438, the default),
 //! `hystart.rs` HyStart++ (RFC 9406) for the initial slow start, `memory.rs` the host-wide
-//! buffer memory limit, `info.rs` TCP_INFO, `push.rs` PSH placement, `delack.rs` ACK timing
+//! buffer memory limit, `autotune.rs` receive- and send-buffer growth (dynamic right-sizing), `info.rs` TCP_INFO, `push.rs` PSH placement, `delack.rs` ACK timing
 //! (delayed, quick and ping-pong), `isn.rs`
 //! keyed hashes (SipHash-2-4), `seq.rs` sequence arithmetic, `stats.rs` counters. Tests:
 //! `tests/` (scripted segment-level tests with a small harness, a deterministic link
 //! simulation with one or several flows and a SYN flood, property tests).
 //!
 //! # Bounds
-//! Send and receive buffers [`DEFAULT_SEND_BUFFER`] / [`DEFAULT_RECV_BUFFER`] (per socket,
-//! settable within [`MIN_BUFFER`]`..=`[`MAX_BUFFER`]); the out-of-order queue within the
+//! Send and receive buffers start at [`DEFAULT_SEND_BUFFER`] / [`DEFAULT_RECV_BUFFER`] and
+//! autotuning grows them up to [`DEFAULT_SEND_BUFFER_MAX`] / [`DEFAULT_RECV_BUFFER_MAX`]
+//! (per socket, settable within [`MIN_BUFFER`]`..=`[`MAX_BUFFER`], which stops the growth); the out-of-order queue within the
 //! receive buffer, counting [`OOO_ENTRY_OVERHEAD`] per run; SYN and accept queues each
 //! bounded by the backlog (≤ [`SOMAXCONN`]; past a full SYN queue, SYN cookies keep no
 //! state); at most [`MAX_SOCKETS`] sockets (TIME-WAIT included); at most
@@ -51,6 +53,7 @@
 //! blocks together within [`TcpConfig::memory_limit`] (`memory.rs`).
 
 mod ack;
+mod autotune;
 mod config;
 pub mod congestion;
 mod conn_index;
@@ -62,9 +65,13 @@ pub mod info;
 mod input;
 pub mod isn;
 mod listen;
+mod loss;
 mod memory;
 mod output;
+mod pmtu;
+mod prr;
 mod push;
+mod rack;
 mod reassembly;
 mod recv_queue;
 mod sack;
@@ -74,6 +81,7 @@ mod stats;
 mod syncookie;
 mod tcb;
 mod timer;
+mod tlp;
 mod tw_queue;
 
 #[cfg(test)]
@@ -90,8 +98,9 @@ use crate::time::Instant;
 use crate::wire::tcp::{flags, TcpOptions, TcpPacket, TcpRepr};
 
 pub use config::{
-    TcpConfig, DEFAULT_MEMORY_LIMIT, DEFAULT_RECV_BUFFER, DEFAULT_SEND_BUFFER, EPHEMERAL_PORTS,
-    MAX_PENDING_RSTS, MAX_SOCKETS, SOMAXCONN, TSO_MAX_PAYLOAD,
+    TcpConfig, DEFAULT_MEMORY_LIMIT, DEFAULT_RECV_BUFFER, DEFAULT_RECV_BUFFER_MAX,
+    DEFAULT_SEND_BUFFER, DEFAULT_SEND_BUFFER_MAX, EPHEMERAL_PORTS, MAX_PENDING_RSTS, MAX_SOCKETS,
+    SOMAXCONN, TSO_MAX_PAYLOAD,
 };
 pub use icmp::IcmpError;
 pub use memory::{Memory, PER_SOCKET_FLOOR};
@@ -99,7 +108,10 @@ pub use output::{Emit, EmitInPlace};
 pub use sack::MAX_SACK_RANGES;
 pub use socket::{PollEvents, SendFlags, Shutdown, DEFAULT_MSS, MAX_USER_MSS};
 pub use stats::Counters;
-pub use tcb::{SockOpts, MAX_BUFFER, MAX_DUPTHRESH, MIN_BUFFER, MIN_MSS, OOO_ENTRY_OVERHEAD};
+pub use tcb::{
+    Linger2, SockOpts, MAX_BUFFER, MAX_DUPTHRESH, MAX_LINGER2, MIN_BUFFER, MIN_MSS,
+    OOO_ENTRY_OVERHEAD,
+};
 
 use conn_index::ConnIndex;
 use input::{RstReply, Segment};
@@ -248,6 +260,8 @@ pub struct Tcp {
     mem_waiters: bool,
     /// The connection (slot, generation) whose segment waits in its frame for `adopt`.
     adopt_target: Option<(usize, u32)>,
+    /// Path MTUs learned from ICMP, per destination, for the next connections there.
+    pmtu: pmtu::PmtuCache,
 }
 
 impl Tcp {
@@ -280,6 +294,7 @@ impl Tcp {
             last_now: Instant::ZERO,
             scratch: Vec::new(),
             adopt_target: None,
+            pmtu: pmtu::PmtuCache::default(),
             mem_waiters: false,
         }
     }

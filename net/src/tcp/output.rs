@@ -2,7 +2,9 @@
 //! data within min(cwnd, peer window) with Nagle, TCP_CORK/MSG_MORE and sender SWS avoidance
 //! (RFC 1122 §4.2.3.4), segments that never cross a MSG_EOR record end, PSH where Linux puts
 //! it (write ends, burst ends, forced push), limited transmit (RFC 3042), retransmission of
-//! the head on fast retransmit and partial ACKs, tail loss probes (RFC 8985 §7), FIN, pure and
+//! the head on fast retransmit and partial ACKs without SACK, of what the scoreboard marks
+//! lost within PRR's allowance (RFC 6937) with SACK, the tail loss probe when `tlp.rs` asks
+//! for it, FIN, pure and
 //! delayed ACKs, window and keepalive probes, and the receive window we advertise (receiver
 //! SWS avoidance).
 //!
@@ -186,7 +188,7 @@ impl Tcb {
     /// Send a segment that occupies sequence space, tracking SND.NXT, SND.MAX, the RTO timer,
     /// Karn's timed segment and retransmission counts.
     #[allow(clippy::too_many_arguments)]
-    fn send_sequenced(
+    pub(crate) fn send_sequenced(
         &mut self,
         cx: &mut Shared,
         now: Instant,
@@ -207,14 +209,18 @@ impl Tcb {
         if retrans {
             self.bytes_retrans = self.bytes_retrans.saturating_add(len as u64);
             self.rtt_timing = None;
-            if seq == self.snd_una && self.in_recovery {
-                self.rxt_una_at = Some((seq, now));
-            }
         } else if self.rtt_timing.is_none() {
             self.rtt_timing = Some((end, now));
         }
         if end > self.snd_max {
             self.tail_seg = seq;
+        }
+        if self.in_recovery && self.sack_ok {
+            self.prr.on_sent(seg_len);
+        }
+        if self.sack_ok {
+            // RACK needs SACK (RFC 8985 §2); without it nothing would ever read the records.
+            self.rack.on_transmit(seq, end, self.snd_max, now);
         }
         let pieces = self.send_segment(cx, now, seq, fl, data_at, len, emit);
         if retrans {
@@ -293,25 +299,18 @@ impl Tcb {
                 let advance = self.snd_nxt == self.snd_una;
                 self.send_sequenced(cx, now, self.snd_una, fl, len, advance, emit);
                 sent_any = true;
-                let end = self.snd_una + len as u32;
-                if end > self.high_rxt {
-                    self.high_rxt = end;
-                }
             }
         }
-        // SACK recovery (RFC 6675 §5): retransmit the holes while the pipe has room.
+        // SACK recovery (RFC 6675 §5): retransmit the lost holes while PRR (RFC 6937) allows.
         if self.in_recovery && self.sack_ok {
-            while self.pipe() + self.mss <= self.cc.cwnd() {
-                let Some((s, len)) = self.next_hole(mss as u32) else {
-                    break;
-                };
+            while let Some((s, len)) = self.next_hole(mss as u32) {
                 let len = if s < self.data_end() {
                     len.min(self.data_end().since(s))
                 } else {
                     0
                 };
                 let len = self.clip_to_record(s, len as usize);
-                if len == 0 {
+                if len == 0 || len as u32 > self.prr.allowance {
                     break;
                 }
                 let fl = flags::ACK
@@ -321,8 +320,6 @@ impl Tcb {
                         0
                     };
                 self.send_sequenced(cx, now, s, fl, len, false, emit);
-                let len = len as u32;
-                self.high_rxt = s + len;
                 sent_any = true;
             }
         }
@@ -363,14 +360,19 @@ impl Tcb {
             };
             let cwnd = self.cc.cwnd().saturating_add(extra);
             let usable = if self.in_recovery && self.sack_ok {
-                // New data during SACK recovery: what the pipe and the peer's window allow.
+                // New data during SACK recovery: what PRR and the peer's window allow, in
+                // whole segments unless it is the last of the data.
                 let edge = self.snd_una + self.snd_wnd;
                 let rwnd = if edge > self.snd_nxt {
                     edge.since(self.snd_nxt)
                 } else {
                     0
                 };
-                self.cc.cwnd().saturating_sub(self.pipe()).min(rwnd) as usize
+                let allowed = self.prr.allowance.min(rwnd) as usize;
+                if allowed < mss && allowed < unsent {
+                    break;
+                }
+                allowed
             } else {
                 let limit = self.snd_una + self.snd_wnd.min(cwnd);
                 if limit > self.snd_nxt {
@@ -431,6 +433,14 @@ impl Tcb {
             {
                 fl |= flags::PSH;
             }
+            if !retrans && extra > 0 {
+                // Limited transmit: the part beyond cwnd is remembered (see `limited_sent`).
+                let cwnd_edge = self.snd_una + self.cc.cwnd();
+                if end > cwnd_edge {
+                    let beyond = end.since(cwnd_edge).min(len as u32);
+                    self.limited_sent = self.limited_sent.saturating_add(beyond);
+                }
+            }
             self.send_sequenced(cx, now, self.snd_nxt, fl, len, true, emit);
             if fl & flags::PSH != 0 && !retrans {
                 self.pushed_seq = end;
@@ -447,25 +457,9 @@ impl Tcb {
         self.persist_push = false;
         // MSG_MORE held back only the output of the write that said it.
         self.more_pending = false;
-        // New data went out: (re)arm the tail loss probe (RFC 8985 §7.2), which needs SACK to
-        // tell what the probe repaired; a probe due after the timeout replaces the timeout's
-        // first expiry (the retransmission timer restarts when the probe leaves).
-        if self.snd_max > sent_before && !self.in_recovery && !self.tlp_out && self.sack_ok {
-            if let Some(srtt) = self.srtt_us {
-                let mut pto = crate::time::Duration::from_micros(2 * srtt);
-                pto += if self.flight() <= self.mss {
-                    // A lone segment may wait for a delayed ACK (RFC 8985 §7.2).
-                    crate::time::Duration::from_millis(200)
-                } else {
-                    // Timer granularity (Linux's TCP_TIMEOUT_MIN, 2 ms).
-                    crate::time::Duration::from_millis(2)
-                };
-                let at = now + pto;
-                self.tlp_at = match self.rto_at {
-                    Some(rto) if rto <= at => Some(rto),
-                    _ => Some(at),
-                };
-            }
+        // New data went out (not the probe itself): (re)arm the tail loss probe.
+        if self.snd_max > sent_before {
+            self.arm_tlp(now);
         }
         // Persist timer: data waits and no retransmission timer runs (nothing in flight, or
         // a timeout rewound SND.NXT into a window the peer has since closed).
@@ -480,47 +474,6 @@ impl Tcb {
         }
         if self.ack_now && !sent_any {
             self.send_segment(cx, now, self.snd_max, flags::ACK, 0, 0, emit);
-        }
-    }
-
-    /// The tail loss probe (RFC 8985 §7.3): new data if the windows allow, otherwise the last
-    /// segment sent again, so that its ACK (with SACK) starts fast recovery instead of a
-    /// timeout.
-    fn send_loss_probe(
-        &mut self,
-        cx: &mut Shared,
-        now: Instant,
-        mss: usize,
-        emit: &mut EmitInPlace,
-    ) {
-        let unsent = if self.snd_nxt < self.data_end() {
-            self.data_end().since(self.snd_nxt) as usize
-        } else {
-            0
-        };
-        let edge = self.snd_una + self.snd_wnd;
-        if unsent > 0 && self.snd_nxt == self.snd_max && edge > self.snd_nxt {
-            let len = unsent.min(mss).min(edge.since(self.snd_nxt) as usize);
-            let len = self.clip_to_record(self.snd_nxt, len);
-            let push = self.has_push_mark(self.snd_nxt, self.snd_nxt + len as u32);
-            let fl = flags::ACK | if push { flags::PSH } else { 0 };
-            self.send_sequenced(cx, now, self.snd_nxt, fl, len, true, emit);
-            return;
-        }
-        // The most recently sent segment again (RFC 8985 §7.3): from where it began (a lone
-        // FIN stays a lone FIN), at most one MSS, never below SND.UNA.
-        let end = self.snd_max.min(self.data_end());
-        let mut start = self.tail_seg.max(self.snd_una).min(end);
-        if end.since(start) as usize > mss {
-            start = end - mss as u32;
-        }
-        let len = end.since(start) as usize;
-        let fin = self.fin_seq().is_some_and(|f| f == end && self.snd_max > f);
-        if len > 0 || fin {
-            let push = len > 0 && self.has_push_mark(start, end);
-            let fl =
-                flags::ACK | if fin { flags::FIN } else { 0 } | if push { flags::PSH } else { 0 };
-            self.send_sequenced(cx, now, start, fl, len, false, emit);
         }
     }
 

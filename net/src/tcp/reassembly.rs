@@ -72,7 +72,7 @@ impl Tcb {
             }
             if base_off == self.rcv_off {
                 self.deliver(data, &mut cx.adopt);
-                let filled_hole = self.pull_ooo();
+                let filled_hole = self.pull_ooo(cx);
                 if filled_hole {
                     self.check_ooo_fin(cx, now);
                 }
@@ -134,8 +134,10 @@ impl Tcb {
         self.rcv_off += data.len() as u64;
     }
 
-    /// Move out-of-order runs that became in-order into the receive buffer.
-    fn pull_ooo(&mut self) -> bool {
+    /// Move out-of-order runs that became in-order into the receive buffer. Queued bytes the
+    /// in-order data already carried arrived twice: the first such range is reported as a
+    /// D-SACK (RFC 2883 §4; below RCV.NXT by now, so counted as an old duplicate).
+    fn pull_ooo(&mut self, cx: &mut Shared) -> bool {
         let mut any = false;
         while let Some(entry) = self.ooo.first_entry() {
             let start = *entry.key();
@@ -145,6 +147,16 @@ impl Tcb {
             let run = entry.remove();
             self.ooo_mem = self.ooo_mem.saturating_sub(run.len() + OOO_ENTRY_OVERHEAD);
             let end = start + run.len() as u64;
+            let dup_end = end.min(self.rcv_off);
+            if dup_end > start && self.sack_ok {
+                // Stream offsets below `rcv_off` lie within the receive window of RCV.NXT.
+                let to_seq = |off: u64| self.rcv_nxt - (self.rcv_off - off) as u32;
+                let (l, r) = (to_seq(start), to_seq(dup_end));
+                if self.dsack.is_none() {
+                    cx.stats.dsack_old_sent += 1;
+                }
+                self.note_duplicate(l, r);
+            }
             if end > self.rcv_off {
                 let skip = (self.rcv_off - start) as usize;
                 self.deliver(&run[skip..], &mut Adopt::Off);

@@ -5,9 +5,11 @@
 //! holding the most recent arrival, then the highest others). Sender: a scoreboard of the
 //! ranges the peer reported, bounded by [`MAX_SACK_RANGES`], trimmed as SND.UNA advances and
 //! dropped if the peer reneges; `pipe` (bytes believed in flight) and `next_hole` (the next
-//! range to retransmit). Owns no timers and never sends.
+//! range to retransmit) read from the transmission records `rack.rs` keeps, and the DupThresh rule
+//! (RFC 6675 IsLost) that marks those records lost. Owns no timers and never sends.
 
 use super::input::Segment;
+use super::rack::Sent;
 use super::seq::Seq;
 use super::tcb::Tcb;
 use crate::wire::tcp::MAX_SACK_BLOCKS;
@@ -16,6 +18,23 @@ use crate::wire::tcp::MAX_SACK_BLOCKS;
 /// so this bound is only reached under heavy, scattered loss; forgetting the highest ranges
 /// then costs needless retransmissions, never correctness.
 pub const MAX_SACK_RANGES: usize = 32;
+
+/// An unSACKed part `[start, end)` of one transmission record and that record's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Piece {
+    pub start: Seq,
+    pub end: Seq,
+    pub lost: bool,
+    pub rexmit_out: bool,
+}
+
+/// An unSACKed stretch `[start, end)` of what we sent, and whether RFC 6675 IsLost holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hole {
+    pub start: Seq,
+    pub end: Seq,
+    pub lost: bool,
+}
 
 impl Tcb {
     /// Fill `out` with the blocks for our next ACK; returns how many.
@@ -78,11 +97,17 @@ impl Tcb {
         }
     }
 
-    /// Record the blocks of an acceptable ACK in the scoreboard.
-    pub(crate) fn sack_update(&mut self, cx: &mut super::Shared, seg: &Segment) {
+    /// Record the blocks of an acceptable ACK in the scoreboard. Returns the D-SACK block the
+    /// ACK carried, if any.
+    pub(crate) fn sack_update(
+        &mut self,
+        cx: &mut super::Shared,
+        seg: &Segment,
+    ) -> Option<(Seq, Seq)> {
         if !self.sack_ok {
-            return;
+            return None;
         }
+        let mut dsack = None;
         // A D-SACK (RFC 2883 §4): the first block lies below the cumulative ACK or inside
         // the second block. It reports a duplicate, not a hole filled; it is only counted.
         let blocks = &seg.opts.sack_blocks[..usize::from(seg.opts.sack_count).min(MAX_SACK_BLOCKS)];
@@ -93,6 +118,7 @@ impl Tcb {
                 .is_some_and(|&(l2, r2)| l >= Seq(l2) && r <= Seq(r2));
             if l < r && (r <= seg.ack || inside_second) {
                 cx.stats.dsack_recv += 1;
+                dsack = Some((l, r));
             }
         }
         for &(l, r) in
@@ -120,6 +146,7 @@ impl Tcb {
         }
         merged.truncate(MAX_SACK_RANGES);
         self.sacked = merged;
+        dsack
     }
 
     /// SND.UNA advanced: forget what it covers. A range starting exactly at SND.UNA means the
@@ -133,10 +160,8 @@ impl Tcb {
             }
             if first.0 == una {
                 self.sacked.clear();
+                self.rack.forget_sacks();
             }
-        }
-        if self.high_rxt < una {
-            self.high_rxt = una;
         }
     }
 
@@ -154,35 +179,131 @@ impl Tcb {
             .sum()
     }
 
-    /// Bytes retransmitted in this recovery and not yet SACKed or acknowledged (the
+    /// The unSACKed stretches of sequence space from SND.UNA to SND.MAX, lowest first: the
+    /// holes below the highest SACK, then what lies beyond it. Each comes with whether it is
+    /// taken as lost: RFC 6675 IsLost, true when DupThresh discontiguous SACKed ranges or more
+    /// than (DupThresh − 1)·SMSS SACKed bytes lie above it (every byte of a hole has the same
+    /// SACKed data above it). Nothing beyond the highest SACK is lost by this rule.
+    pub(crate) fn holes(&self) -> impl Iterator<Item = Hole> + '_ {
+        let thresh = self.dupthresh.max(1);
+        let byte_thresh = (thresh - 1).saturating_mul(self.mss);
+        let mut bytes_above = self.sacked_bytes();
+        let mut ranges_above = self.sacked.len() as u32;
+        let mut cursor = self.snd_una;
+        let mut ranges = self.sacked.iter();
+        let mut done = false;
+        core::iter::from_fn(move || loop {
+            if done {
+                return None;
+            }
+            let Some(&(l, r)) = ranges.next() else {
+                done = true;
+                return (self.snd_max > cursor).then_some(Hole {
+                    start: cursor,
+                    end: self.snd_max,
+                    lost: false,
+                });
+            };
+            let hole = (l > cursor).then_some(Hole {
+                start: cursor,
+                end: l,
+                lost: ranges_above >= thresh || bytes_above > byte_thresh,
+            });
+            bytes_above = bytes_above.saturating_sub(r.since(l));
+            ranges_above -= 1;
+            cursor = cursor.max(r);
+            if hole.is_some() {
+                return hole;
+            }
+        })
+    }
+
+    /// The unSACKed parts of the transmission records (`rack`), lowest first, each with its
+    /// record's state.
+    pub(crate) fn unsacked(&self) -> impl Iterator<Item = Piece> + '_ {
+        let mut records = self.rack.sent.iter();
+        let mut current: Option<(Sent, Seq)> = None;
+        let mut ri = 0usize;
+        core::iter::from_fn(move || loop {
+            let (r, cursor) = match current {
+                Some(c) => c,
+                None => {
+                    let r = *records.next()?;
+                    (r, r.start)
+                }
+            };
+            if r.delivered || cursor >= r.end {
+                current = None;
+                continue;
+            }
+            while self.sacked.get(ri).is_some_and(|&(_, e)| e <= cursor) {
+                ri += 1;
+            }
+            let piece = |end: Seq| Piece {
+                start: cursor,
+                end,
+                lost: r.lost,
+                rexmit_out: r.rexmit_out,
+            };
+            match self.sacked.get(ri) {
+                Some(&(l, e)) if l <= cursor => current = Some((r, e.min(r.end))),
+                Some(&(l, _)) if l < r.end => {
+                    current = Some((r, l));
+                    return Some(piece(l));
+                }
+                _ => {
+                    current = None;
+                    return Some(piece(r.end));
+                }
+            }
+        })
+    }
+
+    /// Bytes retransmitted and neither SACKed, acknowledged nor taken as lost again (the
     /// retransmitted part of [`pipe`](Self::pipe)).
     pub(crate) fn rexmitted_in_flight(&self) -> u32 {
-        let high = self.sacked.last().map_or(self.snd_una, |&(_, r)| r);
-        let rx = self.high_rxt.min(high).max(self.snd_una);
-        rx.since(self.snd_una).saturating_sub(self.sacked_below(rx))
+        self.unsacked()
+            .filter(|p| p.rexmit_out)
+            .map(|p| p.end.since(p.start))
+            .sum()
     }
 
-    /// RFC 6675 pipe: bytes beyond the highest SACK (still in flight) plus the holes below it
-    /// that we already retransmitted; the other holes are taken as lost.
+    /// UnSACKed bytes taken as lost (retransmitted or not).
+    pub(crate) fn lost_bytes(&self) -> u32 {
+        self.unsacked()
+            .filter(|p| p.lost)
+            .map(|p| p.end.since(p.start))
+            .sum()
+    }
+
+    /// RFC 6675 §4 SetPipe: every unSACKed byte not taken as lost counts once, and once more
+    /// while a retransmission of it is in flight.
     pub(crate) fn pipe(&self) -> u32 {
-        let high = self.sacked.last().map_or(self.snd_una, |&(_, r)| r);
-        let beyond = self.snd_max.since(high);
-        let rx = self.high_rxt.min(high).max(self.snd_una);
-        let rexmitted = rx.since(self.snd_una).saturating_sub(self.sacked_below(rx));
-        beyond + rexmitted
+        self.unsacked()
+            .map(|p| {
+                let len = p.end.since(p.start);
+                u32::from(!p.lost) * len + u32::from(p.rexmit_out) * len
+            })
+            .fold(0u32, u32::saturating_add)
     }
 
-    /// The next hole below the highest SACK not yet retransmitted in this recovery
-    /// (RFC 6675 NextSeg rule 1), at most `mss` long.
+    /// RFC 6675 NextSeg rule 1: the lowest unSACKed bytes taken as lost and not retransmitted
+    /// since, at most `mss` of them. Rule 3 (resending a hole not yet taken as lost when there
+    /// is no new data) is left out, as Linux does: a hole that is only reordered must not be
+    /// resent; RACK's reordering timer finds a truly lost one.
     pub(crate) fn next_hole(&self, mss: u32) -> Option<(Seq, u32)> {
-        let mut cursor = self.high_rxt.max(self.snd_una);
-        for &(l, r) in &self.sacked {
-            if cursor < l {
-                return Some((cursor, l.since(cursor).min(mss)));
-            }
-            cursor = cursor.max(r);
-        }
-        None
+        self.unsacked()
+            .find(|p| p.lost && !p.rexmit_out)
+            .map(|p| (p.start, p.end.since(p.start).min(mss)))
+    }
+
+    /// The DupThresh rule (RFC 6675 IsLost over [`holes`](Self::holes)): take the records in
+    /// every hole with DupThresh SACKed above it as lost. Returns how many were newly marked.
+    pub(crate) fn mark_dupthresh_losses(&mut self) -> u32 {
+        let lost: alloc::vec::Vec<Hole> = self.holes().filter(|h| h.lost).collect();
+        lost.iter()
+            .map(|h| self.rack.mark_lost(h.start, h.end))
+            .sum()
     }
 
     /// If `seq` lies in a SACKed range, where that range ends.

@@ -8,13 +8,12 @@
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
 
-use super::tcb::{Owner, SockOpts, Tcb, MAX_BUFFER, MIN_BUFFER, MIN_MSS};
+use super::tcb::{Linger2, Owner, SockOpts, Tcb, MAX_BUFFER, MIN_BUFFER, MIN_MSS};
 use super::{
     isn, ConnKey, Handle, Shared, Slot, Sock, State, Tcp, EPHEMERAL_PORTS, PER_SOCKET_FLOOR,
 };
 use crate::errno::Errno;
 use crate::time::{Duration, Instant};
-use crate::wire::tcp::MAX_WSCALE;
 
 /// Which direction(s) `shutdown` closes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +131,10 @@ impl Tcp {
         let mut opts = SockOpts::from_config(&self.cx.config);
         if let Some(m) = mtu {
             opts.mtu = m.max(MIN_MSS + 40);
+        }
+        // A path MTU learned by an earlier connection to this host (RFC 1191 §5).
+        if let Some(p) = self.pmtu.lookup(now, rip) {
+            opts.mtu = opts.mtu.min(p.max(MIN_MSS + 40));
         }
         let (iss, ts_offset) = isn::isn_and_ts_offset(&self.cx.key, now, local, remote);
         let tcb = Tcb::new(
@@ -283,6 +286,9 @@ impl Tcp {
         let n = tcb.rcv_buf.copy_out(buf);
         if consume {
             tcb.rcv_buf.consume(n);
+            // Autotuning: a round trip's reading may grow the buffer (and so the window the
+            // check below offers).
+            tcb.rcv_space_adjust(&cx.config, &cx.mem, self.last_now, n);
             // Reading shrank the receive promise: charge it now.
             Self::charge(&mut cx.mem, tcb);
             // Window update when the window at least doubled (Linux's rule), which
@@ -337,7 +343,14 @@ impl Tcp {
         } else {
             match tcb.state {
                 State::SynSent => tcb.set_state(&mut cx.stats, State::Closed),
-                State::FinWait2 => tcb.timewait_at = Some(now + cx.config.fin_timeout),
+                State::FinWait2 => match tcb.fin_wait2_timeout(&cx.config) {
+                    Some(t) => tcb.timewait_at = Some(now + t),
+                    None => {
+                        // TCP_LINGER2 < 0: no FIN-WAIT-2 for an orphan (Linux resets).
+                        cx.stats.abort_on_linger += 1;
+                        reset(tcb, cx);
+                    }
+                },
                 _ => shut_write(tcb, cx),
             }
         }
@@ -479,11 +492,7 @@ impl Tcp {
                 if syn_sent || t.state != State::SynSent {
                     t.opts.recv_buffer = t.opts.recv_buffer.min(0xffff << t.rcv_wscale);
                 } else {
-                    t.rcv_wscale = 0;
-                    while t.rcv_wscale < MAX_WSCALE && (t.opts.recv_buffer >> t.rcv_wscale) > 0xffff
-                    {
-                        t.rcv_wscale += 1;
-                    }
+                    t.rcv_wscale = t.opts.rcv_wscale(&self.cx.config);
                 }
                 t.mss = t.mss.min(u32::from(t.opts.mss()));
                 t.wake = true;
@@ -539,14 +548,22 @@ impl Tcp {
     pub fn set_user_timeout(&mut self, h: Handle, t: Option<Duration>) -> Result<(), Errno> {
         self.with_opts(h, |o| o.user_timeout = t.filter(|d| !d.is_zero()))
     }
-    /// SO_SNDBUF, clamped to [MIN_BUFFER, MAX_BUFFER].
+    /// SO_SNDBUF, clamped to [MIN_BUFFER, MAX_BUFFER]; the buffer is no longer autotuned
+    /// (Linux's SOCK_SNDBUF_LOCK).
     pub fn set_send_buffer(&mut self, h: Handle, bytes: usize) -> Result<(), Errno> {
-        self.with_opts(h, |o| o.send_buffer = bytes.clamp(MIN_BUFFER, MAX_BUFFER))
+        self.with_opts(h, |o| {
+            o.send_buffer = bytes.clamp(MIN_BUFFER, MAX_BUFFER);
+            o.send_buffer_locked = true;
+        })
     }
     /// SO_RCVBUF, clamped to [MIN_BUFFER, MAX_BUFFER] (and to what the window scale allows
-    /// once the SYN is out).
+    /// once the SYN is out); the buffer is no longer autotuned and, before the SYN, the
+    /// window scale follows it (Linux's SOCK_RCVBUF_LOCK).
     pub fn set_recv_buffer(&mut self, h: Handle, bytes: usize) -> Result<(), Errno> {
-        self.with_opts(h, |o| o.recv_buffer = bytes.clamp(MIN_BUFFER, MAX_BUFFER))
+        self.with_opts(h, |o| {
+            o.recv_buffer = bytes.clamp(MIN_BUFFER, MAX_BUFFER);
+            o.recv_buffer_locked = true;
+        })
     }
     /// TCP_CONGESTION: "cubic" or "reno" (`ENOENT` for any other name, as Linux). A live
     /// connection switches at once and keeps its window; a listener's future children
@@ -598,6 +615,15 @@ impl Tcp {
             Some(Sock::Conn(t)) => !t.pingpong,
             _ => true,
         })
+    }
+    /// TCP_LINGER2 (from a value in seconds with [`Linger2::from_secs`], as Linux reads it).
+    pub fn set_linger2(&mut self, h: Handle, linger2: Linger2) -> Result<(), Errno> {
+        self.with_opts(h, |o| o.linger2 = linger2)
+    }
+    /// TCP_LINGER2 as getsockopt reports it: -1, or the FIN-WAIT-2 timeout in force in
+    /// seconds.
+    pub fn linger2(&self, h: Handle) -> Result<i32, Errno> {
+        Ok(self.sock_opts(h)?.linger2.as_secs(&self.cx.config))
     }
     /// TCP_NOTSENT_LOWAT (0: the default, no limit).
     pub fn set_notsent_lowat(&mut self, h: Handle, bytes: u32) -> Result<(), Errno> {

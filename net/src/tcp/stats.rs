@@ -44,6 +44,8 @@ pub struct Counters {
     pub keepalive_timeouts: u64,
     pub abort_on_close: u64,
     pub abort_on_data: u64,
+    /// Orphans reset on close in FIN-WAIT-2 because TCP_LINGER2 was negative.
+    pub abort_on_linger: u64,
     pub time_wait_reused: u64,
     /// In-order segments kept in the frame they arrived in instead of copied (`recv_queue`).
     pub rcv_adopted: u64,
@@ -62,13 +64,27 @@ pub struct Counters {
     pub snd_mem_refused: u64,
     /// Connections not opened (SYN dropped, `connect` gave ENOBUFS): no memory for them.
     pub mem_refused_opens: u64,
+    /// ACKs in SACK recovery whose sending allowance PRR set in proportion to the data
+    /// delivered (pipe above ssthresh, RFC 6937), and by the slow-start reduction bound.
+    pub prr_proportional: u64,
+    pub prr_slow_start: u64,
+    /// Segments RACK's time-based rule took as lost (RFC 8985 §6.2), and those the DupThresh
+    /// rule did before any reordering was seen.
+    pub rack_marks: u64,
+    pub dupthresh_marks: u64,
+    /// RACK's reordering timer expired.
+    pub rack_timeouts: u64,
+    /// Connections where a segment delivered below one delivered earlier showed reordering.
+    pub rack_reordering: u64,
+    /// Tail loss probes that repaired a loss (Linux's TCPLossProbeRecovery).
+    pub tlp_recoveries: u64,
     /// Writes cut short or refused (`ENOMEM`) because the send buffer could not grow: the
     /// allocator had no room (a small machine), below the TCP memory limit.
     pub snd_alloc_failed: u64,
 }
 
 impl Counters {
-    fn rows(&self) -> (Rows<15>, Rows<35>) {
+    fn rows(&self) -> (Rows<15>, Rows<43>) {
         (
             [
                 ("RtoAlgorithm", 1),
@@ -109,6 +125,7 @@ impl Counters {
                 ("TCPKeepAliveTimeouts", self.keepalive_timeouts),
                 ("TCPAbortOnClose", self.abort_on_close),
                 ("TCPAbortOnData", self.abort_on_data),
+                ("TCPAbortOnLinger", self.abort_on_linger),
                 ("TWRecycled", self.time_wait_reused),
                 ("RinetRcvAdopted", self.rcv_adopted),
                 ("TCPIcmpErrors", self.icmp_errors),
@@ -123,6 +140,13 @@ impl Counters {
                 ("TCPMemoryPressures", self.memory_pressures),
                 ("TCPSndMemRefused", self.snd_mem_refused),
                 ("TCPMemRefusedOpens", self.mem_refused_opens),
+                ("RinetPRRProportional", self.prr_proportional),
+                ("RinetPRRSlowStart", self.prr_slow_start),
+                ("RinetRACKMarkedLost", self.rack_marks),
+                ("RinetDupThreshMarkedLost", self.dupthresh_marks),
+                ("RinetRACKReoTimeouts", self.rack_timeouts),
+                ("TCPSACKReorder", self.rack_reordering),
+                ("TCPLossProbeRecovery", self.tlp_recoveries),
             ],
         )
     }

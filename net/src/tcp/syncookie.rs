@@ -96,15 +96,6 @@ pub fn check(
         .then(|| COOKIE_MSS[idx as usize])
 }
 
-/// The window scale a listener's child uses for `recv_buffer` (as `Tcb::new` chooses it).
-fn wscale_for(recv_buffer: usize) -> u8 {
-    let mut s = 0;
-    while s < MAX_WSCALE && (recv_buffer >> s) > 0xffff {
-        s += 1;
-    }
-    s
-}
-
 impl Tcp {
     /// Answer a SYN to a listener whose SYN queue is full with a cookie SYN-ACK.
     pub(crate) fn send_cookie(
@@ -134,7 +125,7 @@ impl Tcp {
         if let (Some((tsval, _)), true) = (seg.opts.timestamp, cfg.timestamps) {
             let ws = match seg.opts.wscale {
                 Some(w) if cfg.window_scaling => {
-                    o.wscale = Some(wscale_for(opts.recv_buffer));
+                    o.wscale = Some(opts.rcv_wscale(cfg));
                     u32::from(w.min(MAX_WSCALE))
                 }
                 _ => WS_NONE,

@@ -46,6 +46,43 @@ pub const MAX_BUFFER: usize = 16 << 20;
 /// window loses only intermediate PSH flags, which are advisory).
 pub const MAX_PUSH_MARKS: usize = 256;
 
+/// Longest TCP_LINGER2 (Linux's TCP_FIN_TIMEOUT_MAX, 120 s); larger values are clamped.
+pub const MAX_LINGER2: Duration = Duration::from_secs(120);
+
+/// TCP_LINGER2: how long a connection the application closed may wait in FIN-WAIT-2 for the
+/// peer's FIN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linger2 {
+    /// The host's `TcpConfig::fin_timeout` (option value 0, the default).
+    Host,
+    /// Not at all: reset the connection when it would enter FIN-WAIT-2 orphaned (a
+    /// negative option value).
+    Abort,
+    /// This long (at most [`MAX_LINGER2`]).
+    After(Duration),
+}
+
+impl Linger2 {
+    /// The setting for a TCP_LINGER2 value in seconds, as Linux reads it (man 7 tcp): below
+    /// 0 abort, 0 the host default, above 120 s clamped to 120 s.
+    pub fn from_secs(v: i32) -> Linger2 {
+        match v {
+            ..=-1 => Linger2::Abort,
+            0 => Linger2::Host,
+            v => Linger2::After(Duration::from_secs(v as u64).min(MAX_LINGER2)),
+        }
+    }
+    /// What getsockopt(TCP_LINGER2) reports, as Linux: -1 for abort, else the timeout in
+    /// force in seconds (the host's when none was set).
+    pub fn as_secs(self, c: &TcpConfig) -> i32 {
+        match self {
+            Linger2::Abort => -1,
+            Linger2::Host => c.fin_timeout.as_secs().min(i32::MAX as u64) as i32,
+            Linger2::After(d) => d.as_secs() as i32,
+        }
+    }
+}
+
 /// Who holds a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Owner {
@@ -75,10 +112,17 @@ pub struct SockOpts {
     pub keepalive_count: u32,
     /// TCP_USER_TIMEOUT: how long transmitted data may stay unacknowledged.
     pub user_timeout: Option<Duration>,
-    /// SO_SNDBUF in bytes.
+    /// SO_SNDBUF in bytes: what the send queue may hold now (autotuning grows it).
     pub send_buffer: usize,
-    /// SO_RCVBUF in bytes.
+    /// SO_RCVBUF in bytes: unread bytes plus the window may not exceed it (autotuning grows
+    /// it).
     pub recv_buffer: usize,
+    /// SO_SNDBUF was set explicitly: the send buffer is not autotuned (Linux's
+    /// SOCK_SNDBUF_LOCK).
+    pub send_buffer_locked: bool,
+    /// SO_RCVBUF was set explicitly: the receive buffer is not autotuned and the window
+    /// scale follows it (Linux's SOCK_RCVBUF_LOCK).
+    pub recv_buffer_locked: bool,
     /// The MTU of the path, giving our MSS (MTU − 40).
     pub mtu: u16,
     /// TCP_MAXSEG: a cap on the MSS we announce and send with.
@@ -87,6 +131,8 @@ pub struct SockOpts {
     /// (the default) takes the host default, which is no limit beyond the send buffer
     /// (Linux's sysctl default, `u32::MAX`).
     pub notsent_lowat: u32,
+    /// TCP_LINGER2: the orphan FIN-WAIT-2 timeout.
+    pub linger2: Linger2,
     /// TCP_CONGESTION: the algorithm's name, `None` for the host's
     /// [`TcpConfig::congestion`].
     pub congestion: Option<&'static str>,
@@ -104,9 +150,12 @@ impl SockOpts {
             user_timeout: None,
             send_buffer: c.send_buffer,
             recv_buffer: c.recv_buffer,
+            send_buffer_locked: false,
+            recv_buffer_locked: false,
             mtu: c.default_mtu,
             user_mss: None,
             notsent_lowat: 0,
+            linger2: Linger2::Host,
             congestion: None,
         }
     }
@@ -122,6 +171,35 @@ impl SockOpts {
             0 | u32::MAX => None,
             n => Some(n as usize),
         }
+    }
+    /// The largest this socket's receive buffer may become: the buffer as set when SO_RCVBUF
+    /// locked it (or autotuning is off host-wide), else autotuning's ceiling.
+    pub fn recv_buffer_ceiling(&self, c: &TcpConfig) -> usize {
+        if self.recv_buffer_locked || !c.moderate_rcvbuf {
+            self.recv_buffer
+        } else {
+            self.recv_buffer.max(c.recv_buffer_max.min(MAX_BUFFER))
+        }
+    }
+    /// The largest this socket's send buffer may become (see
+    /// [`recv_buffer_ceiling`](Self::recv_buffer_ceiling)).
+    pub fn send_buffer_ceiling(&self, c: &TcpConfig) -> usize {
+        if self.send_buffer_locked {
+            self.send_buffer
+        } else {
+            self.send_buffer.max(c.send_buffer_max.min(MAX_BUFFER))
+        }
+    }
+    /// The window scale to offer on a SYN: the smallest shift that lets the window reach the
+    /// receive buffer's ceiling (so a buffer that grows later can still be advertised; Linux
+    /// sizes it from `tcp_rmem[2]` too, or from the locked SO_RCVBUF).
+    pub fn rcv_wscale(&self, c: &TcpConfig) -> u8 {
+        let ceiling = self.recv_buffer_ceiling(c);
+        let mut shift = 0;
+        while shift < MAX_WSCALE && (ceiling >> shift) > 0xffff {
+            shift += 1;
+        }
+        shift
     }
     /// Our MSS for this path.
     pub fn mss(&self) -> u16 {
@@ -196,6 +274,9 @@ pub(crate) struct Tcb {
     pub mss: u32,
     /// Estimate of the peer's segment size, for delayed ACKs.
     pub rcv_mss: u32,
+    /// The receiver's round-trip estimate and what the application reads per round trip,
+    /// for receive-buffer autotuning (`autotune`).
+    pub rcv_tuning: super::autotune::RcvTuning,
     /// Largest window we would advertise now (Linux's rcv_ssthresh): starts at
     /// `INITIAL_RCV_WINDOW_SEGMENTS` segments and grows by two segments per in-order
     /// segment received, up to the receive buffer.
@@ -214,11 +295,8 @@ pub(crate) struct Tcb {
     pub sack_ok: bool,
     /// SACK scoreboard: ranges above SND.UNA the peer holds, sorted, disjoint.
     pub sacked: Vec<(Seq, Seq)>,
-    /// Highest sequence retransmitted in the current SACK recovery (RFC 6675 HighRxt).
-    pub high_rxt: Seq,
-    /// When the segment at SND.UNA was last retransmitted in SACK recovery, to notice that
-    /// the retransmission itself was lost.
-    pub rxt_una_at: Option<(Seq, Instant)>,
+    /// RACK (RFC 8985): what is outstanding, when it left, what is lost.
+    pub rack: super::rack::Rack,
     /// Stream offset of the most recent out-of-order arrival (the first SACK block).
     pub last_ooo: u64,
     /// A duplicate range to report as the first block of our next ACK (D-SACK, RFC 2883).
@@ -239,8 +317,11 @@ pub(crate) struct Tcb {
     pub rto_at: Option<Instant>,
     /// Tail loss probe deadline (RFC 8985 §7), armed after new data when SRTT is known.
     pub tlp_at: Option<Instant>,
-    /// A probe is outstanding (one per tail, until SND.UNA advances).
-    pub tlp_out: bool,
+    /// The probe outstanding (RFC 8985 TLP.end_seq and TLP.is_retrans): where it ended and
+    /// whether it resent data. One probe per episode, until an ACK settles it (`tlp`).
+    pub tlp_probe: Option<(Seq, bool)>,
+    /// RACK's reordering timer (RFC 8985 §6.2 step 5).
+    pub rack_at: Option<Instant>,
     /// The next output sends the probe.
     pub tlp_now: bool,
     pub persist_at: Option<Instant>,
@@ -273,7 +354,12 @@ pub(crate) struct Tcb {
     /// byte an ACK cumulatively acknowledges (RFC 5681's N), SACKed before or not.
     pub rto_slow_start: bool,
     pub dupacks: u32,
+    /// New-data bytes limited transmit (RFC 3042) sent beyond cwnd since the last cumulative
+    /// ACK: not part of the FlightSize that sets ssthresh (RFC 5681 §3.2 step 2).
+    pub limited_sent: u32,
     pub in_recovery: bool,
+    /// Proportional Rate Reduction of the current SACK recovery (`prr`).
+    pub prr: super::prr::Prr,
     pub recover: Seq,
     pub rexmit_head: bool,
     /// Duplicate ACKs that signal a loss: 3 (RFC 5681), raised when reordering made a fast
@@ -338,10 +424,7 @@ impl Tcb {
     ) -> Tcb {
         let iss = Seq(iss);
         let mss = u32::from(opts.mss());
-        let mut rcv_wscale = 0;
-        while rcv_wscale < MAX_WSCALE && (opts.recv_buffer >> rcv_wscale) > 0xffff {
-            rcv_wscale += 1;
-        }
+        let rcv_wscale = opts.rcv_wscale(&cx.config);
         Tcb {
             state,
             local,
@@ -378,6 +461,7 @@ impl Tcb {
             rd_shutdown: false,
             mss,
             rcv_mss: mss,
+            rcv_tuning: super::autotune::RcvTuning::new(now, mss),
             rcv_ssthresh: INITIAL_RCV_WINDOW_SEGMENTS
                 .saturating_mul(mss)
                 .min(INITIAL_RCV_WINDOW_MAX.max(mss)),
@@ -394,8 +478,7 @@ impl Tcb {
             last_ack_sent: Seq(0),
             sack_ok: false,
             sacked: Vec::new(),
-            high_rxt: iss,
-            rxt_una_at: None,
+            rack: super::rack::Rack::new(iss),
             last_ooo: 0,
             dsack: None,
             peer_ws: None,
@@ -407,7 +490,8 @@ impl Tcb {
             rtt_timing: None,
             rto_at: None,
             tlp_at: None,
-            tlp_out: false,
+            tlp_probe: None,
+            rack_at: None,
             tlp_now: false,
             persist_at: None,
             persist_backoff: 0,
@@ -428,7 +512,9 @@ impl Tcb {
             total_rto: 0,
             min_rtt_us: u64::MAX,
             dupacks: 0,
+            limited_sent: 0,
             in_recovery: false,
+            prr: super::prr::Prr::default(),
             recover: iss,
             rexmit_head: false,
             dupthresh: 3,
@@ -481,6 +567,7 @@ impl Tcb {
         if new == Closed {
             self.rto_at = None;
             self.tlp_at = None;
+            self.rack_at = None;
             self.persist_at = None;
             self.delack_at = None;
             self.timewait_at = None;
@@ -493,6 +580,32 @@ impl Tcb {
     pub fn fail(&mut self, stats: &mut Counters, err: Errno) {
         self.error = Some(err);
         self.set_state(stats, State::Closed);
+    }
+
+    /// How long this connection, orphaned, may wait in FIN-WAIT-2 (TCP_LINGER2, else the
+    /// host's tcp_fin_timeout), at least 3.5 RTOs so that the peer's FIN, retransmitted,
+    /// still finds it (Linux's `tcp_fin_time` keeps the same floor); `None`: reset at once.
+    pub fn fin_wait2_timeout(&self, c: &TcpConfig) -> Option<Duration> {
+        let t = match self.opts.linger2 {
+            Linger2::Abort => return None,
+            Linger2::Host => c.fin_timeout,
+            Linger2::After(d) => d,
+        };
+        let rto = self.backed_off_rto(c);
+        Some(t.max(rto.saturating_mul(3).saturating_add(rto / 2)))
+    }
+
+    /// This orphan just entered FIN-WAIT-2 (its FIN was acknowledged): wait for the peer's
+    /// FIN until the TCP_LINGER2 timeout, or with TCP_LINGER2 < 0 reset at once (Linux
+    /// resets too, counting TCPAbortOnData).
+    pub(crate) fn orphan_enters_fin_wait2(&mut self, cx: &mut Shared, now: Instant) {
+        match self.fin_wait2_timeout(&cx.config) {
+            Some(t) => self.timewait_at = Some(now + t),
+            None => {
+                cx.stats.abort_on_data += 1;
+                super::socket::reset(self, cx);
+            }
+        }
     }
 
     /// Sequence number of our FIN, once the application shut down writing.
@@ -560,6 +673,7 @@ impl Tcb {
         }
         trim(&mut self.snd_buf);
         self.rcv_buf.reclaim(super::memory::PER_SOCKET_FLOOR);
+        self.rack.reclaim();
     }
     /// Free space in the send buffer, bounded so that data left unsent once the windows are
     /// filled stays within TCP_NOTSENT_LOWAT.
@@ -647,7 +761,7 @@ impl Tcb {
             }
         }
         let t = earlier(
-            earlier(self.rto_at, self.tlp_at),
+            earlier(earlier(self.rto_at, self.tlp_at), self.rack_at),
             earlier(self.persist_at, self.delack_at),
         );
         earlier(earlier(t, self.timewait_at), self.keepalive_at())

@@ -1,5 +1,7 @@
 //! Connection timers: retransmission (RFC 6298 §5, with SYN and data retry limits and
-//! TCP_USER_TIMEOUT), persist (zero-window probes and the SWS override), delayed ACK,
+//! TCP_USER_TIMEOUT; a timeout marks everything outstanding lost for RACK), the tail loss
+//! probe and RACK reordering timers (handed to `tlp.rs` and `loss.rs`), persist (zero-window
+//! probes and the SWS override), delayed ACK,
 //! keepalive (RFC 1122 §4.2.3.6), TIME-WAIT (2·MSL) and the orphan FIN-WAIT-2 timeout.
 //!
 //! Owns what happens when a deadline passes; it never sends (output.rs does, from the flags set
@@ -21,17 +23,16 @@ impl Tcb {
         }
         if self.tlp_at.is_some_and(|t| t <= now) {
             self.tlp_at = None;
-            if !self.in_recovery && self.snd_max > self.snd_una && self.state.is_synchronized() {
-                cx.stats.loss_probes += 1;
-                self.tlp_out = true;
-                self.tlp_now = true;
-                // The timeout counts from the probe.
-                self.rto_at = Some(now + self.backed_off_rto(&cx.config));
-            }
+            self.on_tlp_timer(cx, now);
+        }
+        if self.rack_at.is_some_and(|t| t <= now) {
+            self.rack_at = None;
+            self.on_rack_timer(cx, now);
         }
         if self.rto_at.is_some_and(|t| t <= now) {
             self.rto_at = None;
             self.tlp_at = None;
+            self.rack_at = None;
             self.on_rto(cx, now);
             if self.state == State::Closed {
                 return;
@@ -118,7 +119,11 @@ impl Tcb {
                 self.recover = self.snd_max;
                 self.in_recovery = false;
                 self.dupacks = 0;
+                self.limited_sent = 0;
                 self.rexmit_head = false;
+                // Everything outstanding is lost; a probe's episode is over.
+                self.rack.mark_all_lost(self.recover);
+                self.tlp_probe = None;
                 // Go back N: resend from the first unacknowledged byte.
                 self.snd_nxt = self.snd_una;
             }

@@ -227,6 +227,50 @@ fn fast_retransmit_on_third_dupack_and_newreno_partial_ack() {
     assert_eq!(h.state(c), State::Established);
 }
 
+/// RFC 5681 §3.2 step 2 and RFC 3042: the segments limited transmit sent are not part of the
+/// FlightSize that sets ssthresh on entering recovery. 10 segments of 1000 in flight, two more
+/// sent by limited transmit: CUBIC (β 0.7) takes 7000, NewReno 5000 — not 8400 / 6000.
+#[test]
+fn ssthresh_on_recovery_ignores_limited_transmit() {
+    for (cc, sack, want) in [
+        ("cubic", false, 7),
+        ("cubic", true, 7),
+        ("reno", false, 5),
+        ("reno", true, 5),
+    ] {
+        let mut h = Harness::new();
+        let c = h.tcp.connect(h.now, us(), peer(), Some(1500)).unwrap();
+        let syn = h.expect();
+        // A real round trip: RACK's reordering window is a quarter of it.
+        h.advance(Duration::from_millis(20));
+        let synack = seg(5000).syn().ack(syn.seq + 1).mss(1000);
+        h.inject(if sack { synack.sack_perm() } else { synack });
+        let _ = h.expect();
+        h.tcp.set_nodelay(c, true).unwrap();
+        h.tcp.set_congestion(c, cc).unwrap();
+        let una = syn.seq + 1;
+        h.tcp.send(c, &[5; 14_000]).unwrap();
+        h.flush();
+        assert_eq!(h.out.drain(..).count(), 10);
+        let m = 1000u32;
+        for k in 2..=4 {
+            let ack = seg(5001).ack(una);
+            h.inject(if sack {
+                ack.sack(&[(una + m, una + k * m)])
+            } else {
+                ack
+            });
+        }
+        h.flush();
+        let sent: Vec<u32> = h.out.drain(..).map(|o| o.seq).collect();
+        assert!(sent.contains(&una), "{cc}: no fast retransmit: {sent:?}");
+        assert!(sent.contains(&(una + 10 * m)), "{cc}: no limited transmit");
+        assert_eq!(h.counters().fast_retransmits, 1);
+        let info = h.tcp.info(c).unwrap();
+        assert_eq!(info.snd_ssthresh, want, "{cc} sack={sack}");
+    }
+}
+
 #[test]
 fn early_retransmit_with_few_segments_outstanding() {
     let mut h = Harness::new();
@@ -487,10 +531,11 @@ fn window_scaling_applies_to_the_peer_window() {
     let s = h.expect();
     assert_eq!(s.data.len(), 160);
     h.expect_none();
-    // Our own window field is scaled by our shift (3 for 256 KiB); before any data came it
-    // offers 20 segments (rounded up to the scale), not the whole buffer.
-    let w = u32::from(s.window) << 3;
-    assert!((29_200..29_208).contains(&w), "window {w}");
+    // Our own window field is scaled by our shift (7: the receive buffer may grow to 6 MiB);
+    // before any data came it offers 20 segments (rounded to the scale), not the whole
+    // buffer.
+    let w = u32::from(s.window) << 7;
+    assert!((29_200 - 128..29_328).contains(&w), "window {w}");
 }
 
 /// Regression (found by the property test): after a timeout rewinds SND.NXT, pure ACKs must

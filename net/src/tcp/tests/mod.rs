@@ -1,6 +1,8 @@
 //! TCP tests: scripted segment-level tests, simulation, property tests.
 
+mod autotune;
 mod cc;
+mod closing;
 mod delack;
 mod flow;
 mod memory;
@@ -8,6 +10,7 @@ mod misc;
 mod offload;
 mod prop;
 mod push;
+mod rack;
 mod sack;
 mod script;
 mod security;

@@ -4,11 +4,13 @@ use super::script::*;
 use crate::tcp::{Handle, State};
 use alloc::vec::Vec;
 
-/// Connected with SACK (no timestamps, so 4 blocks fit), nodelay.
+/// Connected with SACK (no timestamps, so 4 blocks fit), nodelay, a round trip of
+/// [`SACK_RTT`].
 fn sack_connected(h: &mut Harness) -> (Handle, u32) {
     let c = h.tcp.connect(h.now, us(), peer(), None).unwrap();
     let syn = h.expect();
     assert!(syn.opts.sack_permitted);
+    h.advance(SACK_RTT);
     h.inject(seg(5000).syn().ack(syn.seq + 1).mss(1460).sack_perm());
     let _ = h.expect();
     assert_eq!(h.state(c), State::Established);
@@ -95,8 +97,95 @@ fn sender_retransmits_holes_from_the_scoreboard() {
     assert_eq!(h.tcp.poll_at(), None);
 }
 
+/// Connected with SACK, MSS 1000, nodelay, a round trip of [`SACK_RTT`]; returns (handle,
+/// SND.UNA).
+pub(super) fn sack_connected_1000(h: &mut Harness) -> (Handle, u32) {
+    let c = h.tcp.connect(h.now, us(), peer(), None).unwrap();
+    let syn = h.expect();
+    h.advance(SACK_RTT);
+    h.inject(seg(5000).syn().ack(syn.seq + 1).mss(1000).sack_perm());
+    let _ = h.expect();
+    h.tcp.set_nodelay(c, true).unwrap();
+    (c, syn.seq + 1)
+}
+
+/// RFC 6675 IsLost: a hole counts as lost only with DupThresh SACKed ranges or more than
+/// (DupThresh − 1)·SMSS SACKed bytes above it. SACK 1001:3001 and 8001:9001 (relative) make
+/// 1:1001 lost (3000 bytes above) but not 3001:8001 (1000 bytes, one range above): only the
+/// head is resent, and the pipe counts the reordered hole as in flight.
 #[test]
-fn timeout_resends_only_what_was_not_sacked() {
+fn only_holes_with_dupthresh_sacked_above_are_resent() {
+    let mut h = Harness::new();
+    let (c, una) = sack_connected_1000(&mut h);
+    h.tcp.send(c, &[6; 9000]).unwrap();
+    h.flush();
+    assert_eq!(h.out.drain(..).count(), 9);
+    let r = |a: u32, b: u32| (una + a, una + b);
+    h.inject(seg(5001).ack(una).sack(&[r(1000, 2000)]));
+    h.inject(seg(5001).ack(una).sack(&[r(1000, 3000)]));
+    h.inject(seg(5001).ack(una).sack(&[r(8000, 9000), r(1000, 3000)]));
+    h.flush();
+    let sent: Vec<u32> = h.out.drain(..).map(|o| o.seq - una).collect();
+    assert_eq!(sent, [0], "only the head is lost");
+    assert_eq!(h.counters().retrans_segs, 1);
+    // The reordered segments arrive: everything is acknowledged, nothing else was resent.
+    h.inject(seg(5001).ack(una + 9000));
+    h.expect_none();
+    assert_eq!(h.counters().retrans_segs, 1);
+}
+
+/// PRR (RFC 6937): during recovery the sender keeps sending, ssthresh / RecoverFS of what is
+/// delivered, instead of falling silent until the pipe drops below ssthresh and then sending
+/// one for one. 20 segments in flight, the first lost; NewReno and CUBIC.
+#[test]
+fn prr_spreads_the_reduction_over_the_recovery() {
+    // (algorithm, segments sent in all, of which before the 8th SACK at least)
+    for (cc, want, early) in [("reno", 10, 4), ("cubic", 14, 5)] {
+        let mut h = Harness::with_config(crate::tcp::TcpConfig {
+            initial_window: 20,
+            ..crate::tcp::TcpConfig::default()
+        });
+        let (c, una) = sack_connected_1000(&mut h);
+        h.tcp.set_congestion(c, cc).unwrap();
+        h.tcp.send(c, &[8; 40_000]).unwrap();
+        h.flush();
+        assert_eq!(h.out.drain(..).count(), 20);
+        let m = 1000u32;
+        let mut sent_after = Vec::new();
+        let (mut total, mut snd_max) = (0, una + 20 * m);
+        for k in 2..=20 {
+            h.inject(seg(5001).ack(una).sack(&[(una + m, una + k * m)]));
+            h.flush();
+            for o in h.out.drain(..).filter(|o| !o.data.is_empty()) {
+                total += 1;
+                snd_max = snd_max.max(o.seq + o.data.len() as u32);
+            }
+            sent_after.push(total);
+        }
+        // Limited transmit sends one segment for each of the first two SACKs; recovery starts
+        // at the third (with the head's retransmission), and from then on segments leave in
+        // proportion: ssthresh 10 (CUBIC 14) of RecoverFS 22 segments, over 17 ACKs.
+        assert_eq!(h.counters().fast_retransmits, 1);
+        assert!(
+            sent_after[7] >= early,
+            "{cc}: silent at the start of recovery: {sent_after:?}"
+        );
+        assert_eq!(total, want, "{cc}: {sent_after:?}");
+        let (p, ss) = (h.counters().prr_proportional, h.counters().prr_slow_start);
+        assert!(
+            p > 0 && p + ss == 17,
+            "{p} proportional, {ss} slow-start bound"
+        );
+        h.inject(seg(5001).ack(snd_max));
+        assert_eq!(h.counters().retrans_segs, 1);
+    }
+}
+
+/// RACK (RFC 8985 §6.2): segments sent before a SACKed one are lost once they are older than
+/// RACK.rtt plus the reordering window (min RTT / 4); the reordering timer finds them when no
+/// further ACK comes, and fast recovery resends only them, without a timeout or a probe.
+#[test]
+fn rack_timer_resends_the_holes_below_sacked_data_without_a_timeout() {
     let mut h = Harness::new();
     let (c, iss) = sack_connected(&mut h);
     let una = iss + 1;
@@ -105,63 +194,70 @@ fn timeout_resends_only_what_was_not_sacked() {
     for _ in 0..5 {
         let _ = h.expect();
     }
-    // Segments 2 and 3 SACKed (one ACK: no fast retransmit), then silence.
+    // A round trip later segments 2 and 3 are SACKed (one ACK: no DupThresh), then silence.
+    h.advance(SACK_RTT);
     h.inject(seg(5001).ack(una).sack(&[(una + 2 * m, una + 4 * m)]));
-    h.flush();
-    h.out.clear();
-    // The tail loss probe resends the last segment; its ACK brings no news.
-    h.advance_to_next_timer();
-    assert_eq!(h.expect().seq, una + 4 * m);
-    h.advance_to_next_timer();
+    h.expect_none();
+    // RACK.rtt (20 ms) + min RTT / 4 (5 ms) after they left, 0 and 1 are lost; the timer
+    // fires then, and PRR lets the first go at once.
+    let waited = h.advance_to_next_timer();
+    assert_eq!(waited, crate::time::Duration::from_millis(5));
     assert_eq!(h.expect().seq, una);
-    // Segment 0 arrives; 1 is still missing, and is the only thing resent.
-    h.inject(seg(5001).ack(una + m).sack(&[(una + 2 * m, una + 4 * m)]));
-    h.flush();
-    let next: Vec<u32> = h
-        .out
-        .drain(..)
-        .filter(|o| !o.data.is_empty())
-        .map(|o| o.seq)
-        .collect();
+    h.expect_none();
+    assert_eq!(h.counters().rack_marks, 2);
+    assert_eq!(h.counters().rack_timeouts, 1);
+    assert_eq!(h.counters().fast_retransmits, 1);
+    // Segment 0 arrives, and so had 4 (it is SACKed now): 1 is resent, nothing else.
+    h.advance(SACK_RTT);
+    h.inject(seg(5001).ack(una + m).sack(&[(una + 2 * m, una + 5 * m)]));
+    let next: Vec<u32> = h.out.drain(..).map(|o| o.seq).collect();
     assert_eq!(next, [una + m]);
-    // Segment 1 arrives: 2 and 3 are skipped, 4 is resent.
-    h.inject(seg(5001).ack(una + 4 * m));
-    h.flush();
-    let next: Vec<u32> = h
-        .out
-        .drain(..)
-        .filter(|o| !o.data.is_empty())
-        .map(|o| o.seq)
-        .collect();
-    assert_eq!(next, [una + 4 * m]);
-    assert_eq!(h.counters().retrans_segs, 4);
+    // Segment 1 arrives: everything is in.
+    h.inject(seg(5001).ack(una + 5 * m));
+    h.expect_none();
+    assert_eq!(h.counters().retrans_segs, 2);
+    assert_eq!(h.counters().timeouts, 0);
+    assert_eq!(h.counters().loss_probes, 0);
+    assert_eq!(h.tcp.poll_at(), None);
 }
 
+/// A lost retransmission (RFC 8985 §6.2): data sent after the head's retransmission is SACKed
+/// while the head is not; RACK.rtt plus the reordering window after the retransmission left,
+/// the head goes again, without waiting for the retransmission timeout.
 #[test]
 fn lost_retransmission_of_the_head_is_resent_without_a_timeout() {
     let mut h = Harness::new();
     let (c, iss) = sack_connected(&mut h);
     let una = iss + 1;
     let m = 1460u32;
-    h.tcp.send(c, &[4u8; 10 * 1460]).unwrap();
+    h.tcp.send(c, &[4u8; 20 * 1460]).unwrap();
     h.flush();
-    h.out.clear();
+    assert_eq!(h.out.drain(..).count(), 10);
+    h.advance(SACK_RTT);
     let s = |a: u32, b: u32| (una + a * m, una + b * m);
-    // Segment 0 lost; 1..=3 SACKed: fast retransmit of the head.
-    h.inject(seg(5001).ack(una).sack(&[s(1, 2)]));
-    h.inject(seg(5001).ack(una).sack(&[s(1, 3)]));
-    h.inject(seg(5001).ack(una).sack(&[s(1, 4)]));
-    h.flush();
-    assert!(h.out.drain(..).any(|o| o.seq == una));
-    // A round trip later newer segments are still being SACKed but SND.UNA has not moved:
-    // the retransmission was lost too, and goes again.
-    h.advance(crate::time::Duration::from_millis(5));
-    h.out.clear();
-    // The hole is taken as lost again and resent as soon as the pipe has room.
-    for k in 5..=7 {
+    // Segment 0 lost; 1..=3 SACKed: fast retransmit of the head, then (PRR) new data as more
+    // SACKs arrive.
+    for k in 2..=8 {
         h.inject(seg(5001).ack(una).sack(&[s(1, k)]));
     }
     h.flush();
+    let sent: Vec<u32> = h.out.drain(..).map(|o| (o.seq - una) / m).collect();
+    assert_eq!(sent.iter().filter(|&&x| x == 0).count(), 1, "{sent:?}");
+    let first_new = *sent
+        .iter()
+        .skip_while(|&&x| x != 0)
+        .find(|&&x| x >= 10)
+        .expect("no new data after the retransmission");
+    // A round trip later that new data (sent after the head) is SACKed, the head still is not: its retransmission
+    // was lost too. It goes again once RACK.rtt + 5 ms have passed since it left.
+    h.advance(SACK_RTT);
+    h.inject(
+        seg(5001)
+            .ack(una)
+            .sack(&[s(1, 10), s(first_new, first_new + 1)]),
+    );
+    assert!(!h.out.drain(..).any(|o| o.seq == una), "resent too early");
+    h.advance(crate::time::Duration::from_millis(5));
     assert!(h.out.drain(..).any(|o| o.seq == una), "head not resent");
     assert_eq!(h.counters().lost_retransmits, 1);
     assert_eq!(h.counters().timeouts, 0);
@@ -202,6 +298,32 @@ fn receiver_reports_duplicates_with_dsack() {
     assert_eq!(blocks(&a), alloc::vec![(5501, 5551), (5451, 5601)]);
     assert_eq!(h.counters().dsack_ofo_sent, 1);
     assert_eq!(h.read_all(c).len(), 350);
+}
+
+/// D-SACK (RFC 2883 §4): an in-order segment that repeats bytes already queued out of order
+/// (here 5201..5251) reports them, like a duplicate below RCV.NXT.
+#[test]
+fn in_order_segment_overlapping_queued_data_is_dsacked() {
+    let mut h = Harness::new();
+    let (c, iss) = sack_connected(&mut h);
+    let blocks = |a: &Out| a.opts.sack_blocks[..usize::from(a.opts.sack_count)].to_vec();
+    h.inject(seg(5201).ack(iss + 1).data(&[2; 100]));
+    let a = h.expect();
+    assert_eq!((a.ack, blocks(&a)), (5001, alloc::vec![(5201, 5301)]));
+    h.inject(seg(5001).ack(iss + 1).data(&[1; 250]));
+    let a = h.expect();
+    assert_eq!((a.ack, blocks(&a)), (5301, alloc::vec![(5201, 5251)]));
+    assert_eq!(h.counters().dsack_old_sent, 1);
+    // A queued run covered entirely by the in-order segment is reported whole.
+    h.inject(seg(5401).ack(iss + 1).data(&[4; 50]));
+    let _ = h.expect();
+    h.inject(seg(5301).ack(iss + 1).data(&[3; 200]));
+    let a = h.expect();
+    assert_eq!((a.ack, blocks(&a)), (5501, alloc::vec![(5401, 5451)]));
+    assert_eq!(h.counters().dsack_old_sent, 2);
+    let got = h.read_all(c);
+    assert_eq!(got.len(), 500);
+    assert!(got[..250].iter().all(|&b| b == 1) && got[250..300].iter().all(|&b| b == 2));
 }
 
 /// The sender counts D-SACKs it receives and does not take them for new SACK information.

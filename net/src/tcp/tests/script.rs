@@ -16,6 +16,8 @@ pub const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 pub const US_PORT: u16 = 80;
 pub const PEER_PORT: u16 = 40000;
 pub const KEY: [u8; 16] = [0x5a; 16];
+/// The round trip the SACK tests' peer has.
+pub const SACK_RTT: Duration = Duration::from_millis(20);
 
 pub fn us() -> SocketAddrV4 {
     SocketAddrV4::new(US, US_PORT)
@@ -326,7 +328,9 @@ impl Harness {
         panic!("still acknowledging every segment at once");
     }
 
-    /// Like `connected_plain`, with SACK permitted by both sides.
+    /// Like `connected_plain`, with SACK permitted by both sides, and a round trip of
+    /// [`SACK_RTT`] for the handshake (RACK's reordering window is a quarter of the lowest
+    /// round trip: with none, any SACK would show every hole below it lost).
     pub fn connected_sack(&mut self) -> (Handle, u32) {
         let h = self
             .tcp
@@ -334,6 +338,7 @@ impl Harness {
             .expect("connect");
         let syn = self.expect();
         assert!(syn.opts.sack_permitted);
+        self.advance(SACK_RTT);
         self.inject(
             seg(5000)
                 .syn()

@@ -360,6 +360,49 @@ fn icmp_errors_never_kill_an_established_connection() {
     assert!(h.out.iter().all(|o| o.data.len() <= 960));
 }
 
+/// RFC 1191 §5: the path MTU learned by one connection is kept for the next connection to the
+/// same host (Linux: a route exception for 10 minutes), in the MSS its SYN announces and the
+/// segments it sends; another host and an expired entry get the full MSS again.
+#[test]
+fn learned_path_mtu_is_kept_for_the_next_connection_to_the_host() {
+    let mut h = Harness::new();
+    let (c, _) = h.connected_plain();
+    h.tcp.send(c, &[7u8; 100]).unwrap();
+    let d = h.expect();
+    h.tcp.icmp_error(
+        h.now,
+        IcmpError::FragmentationNeeded { mtu: 1200 },
+        &quote(&d),
+    );
+    let ephemeral = SocketAddrV4::new(*us().ip(), 0);
+    // The SYN a new connection sends (c's smaller resent segments may come out first).
+    let syn_to = |h: &mut Harness, dst: SocketAddrV4| {
+        h.tcp.connect(h.now, ephemeral, dst, None).unwrap();
+        h.flush();
+        let syn = h
+            .out
+            .iter()
+            .find(|o| o.is(flags::SYN) && o.dst == dst)
+            .cloned();
+        h.out.clear();
+        syn.expect("a SYN")
+    };
+    let syn = syn_to(&mut h, peer());
+    assert_eq!(
+        syn.opts.mss,
+        Some(1160),
+        "the SYN announces the learned path's MSS"
+    );
+    // Another destination is not affected.
+    let other = SocketAddrV4::new(core::net::Ipv4Addr::new(198, 51, 100, 9), 80);
+    assert_eq!(syn_to(&mut h, other).opts.mss, Some(1460));
+    // Ten minutes later the entry has expired.
+    h.advance(Duration::from_secs(601));
+    h.flush();
+    h.out.clear();
+    assert_eq!(syn_to(&mut h, peer()).opts.mss, Some(1460));
+}
+
 #[test]
 fn soft_icmp_error_is_reported_when_the_connection_times_out() {
     let mut h = Harness::with_config(TcpConfig {

@@ -240,6 +240,8 @@ pub struct Transfer {
     pub dropped: u64,
     /// Super-segments the sender's NIC cut (TSO).
     pub tso_frames: u64,
+    /// The sender's counters at the end.
+    pub counters: crate::tcp::Counters,
 }
 
 /// Send `total` bytes from A to B, then close both ends; returns when B saw the end of the
@@ -334,6 +336,7 @@ pub fn bulk_with(cfg: LinkCfg, seed: u64, total: u64, tcp_cfg: TcpConfig) -> Tra
         fast_retransmits: net.a.counters().fast_retransmits,
         dropped: net.dropped,
         tso_frames: net.tso_frames,
+        counters: net.a.counters(),
     }
 }
 

@@ -21,7 +21,8 @@ fn active_open_sends_linux_ordered_syn_and_reaches_established() {
         &syn.raw_opts[4..8],
         &[kind::SACK_PERMITTED, 2, kind::TIMESTAMP, 10]
     );
-    assert_eq!(&syn.raw_opts[16..20], &[1, kind::WSCALE, 3, 3]);
+    // Window scale 7: the receive buffer may grow to 6 MiB (autotuning's ceiling).
+    assert_eq!(&syn.raw_opts[16..20], &[1, kind::WSCALE, 3, 7]);
     assert_eq!(syn.opts.timestamp.unwrap().1, 0);
     assert!(!h.tcp.poll_events(c).unwrap().writable);
     h.inject(
@@ -68,7 +69,7 @@ fn passive_open_and_accept() {
     let synack = h.expect();
     assert!(synack.is(flags::SYN | flags::ACK));
     assert_eq!(synack.ack, 1001);
-    assert_eq!(synack.opts.wscale, Some(3));
+    assert_eq!(synack.opts.wscale, Some(7));
     assert_eq!(synack.opts.timestamp.unwrap().1, 5);
     assert_eq!(h.tcp.accept(l), Err(Errno::EAGAIN));
     h.inject(
@@ -138,6 +139,31 @@ fn active_close_through_fin_wait_and_time_wait() {
     assert_eq!(h.state(c), State::Closed);
     h.tcp.close(c).unwrap();
     assert_eq!(h.tcp.state(c), Err(Errno::EBADF));
+}
+
+/// RFC 9293 §3.10.7.4: an acceptable segment in TIME-WAIT that is not a FIN (data after the
+/// peer's FIN) is acknowledged, as one outside the window is; a bare ACK is not (no ACK loop).
+#[test]
+fn time_wait_acknowledges_acceptable_segments() {
+    let mut h = Harness::new();
+    let (c, iss) = h.connected_plain();
+    h.tcp.shutdown(c, Shutdown::Write).unwrap();
+    let _fin = h.expect();
+    h.inject(seg(5001).ack(iss + 2).fin());
+    assert_eq!(h.state(c), State::TimeWait);
+    assert_eq!(h.expect().ack, 5002);
+    // Data past the FIN, inside the window: acknowledged, state unchanged.
+    h.inject(seg(5002).ack(iss + 2).data(b"late"));
+    let a = h.expect();
+    assert!(a.is(flags::ACK));
+    assert_eq!((a.seq, a.ack), (iss + 2, 5002));
+    assert_eq!(h.state(c), State::TimeWait);
+    // The same outside the window is answered too.
+    h.inject(seg(5002 + 1_000_000).ack(iss + 2).data(b"far"));
+    assert_eq!(h.expect().ack, 5002);
+    // A bare ACK at RCV.NXT gets no answer.
+    h.inject(seg(5002).ack(iss + 2));
+    h.expect_none();
 }
 
 #[test]

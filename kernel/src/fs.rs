@@ -1,0 +1,79 @@
+//! The file tree programs will see: one tmpfs (the `vfs` crate) as the root, filled at boot
+//! from the initramfs QEMU passes with `-initrd` (cpio newc, plain or gzip; Linux's
+//! `populate_rootfs`). The archive's frames were kept out of the allocator from the start
+//! (`mem::reserve`); once unpacked, they are handed back.
+//!
+//! Owns the root filesystem. Bounded: the tree may hold at most [`TMPFS_SHARE`]⁻¹ of the RAM
+//! free at boot (writes beyond it are ENOSPC), and a compressed archive may inflate to no more
+//! than that either. A malformed archive is reported and what came before it stays; it never
+//! stops the boot.
+
+use alloc::sync::Arc;
+
+use spin::Once;
+use vfs::initramfs::unpack_initramfs;
+use vfs::{Clock, Timespec, Tmpfs};
+
+use crate::mem::{self, frames::FRAME_SIZE};
+
+/// The tree may take 1/TMPFS_SHARE of the frames free when it is made.
+pub const TMPFS_SHARE: usize = 4;
+
+static ROOT: Once<Tmpfs> = Once::new();
+
+/// File times: seconds since boot until the kernel reads a real-time clock.
+struct SinceBoot;
+
+impl Clock for SinceBoot {
+    fn now(&self) -> Timespec {
+        let ns = crate::time::now().as_nanos();
+        Timespec::new((ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as u32)
+    }
+}
+
+/// Makes the root tmpfs and unpacks the initramfs at `initrd` (physical address, length)
+/// into it, then frees the archive's frames. Prints `rinet: initramfs N files, N directories,
+/// N symlinks (N KiB)` when there was one.
+pub fn init(initrd: Option<(u64, u64)>) {
+    let budget = mem::free_frame_count() * FRAME_SIZE as usize / TMPFS_SHARE;
+    let fs = match Tmpfs::new(budget, Arc::new(SinceBoot)) {
+        Ok(fs) => ROOT.call_once(|| fs),
+        Err(e) => {
+            log::error!("fs: cannot make the root tmpfs: {e:?}");
+            return;
+        }
+    };
+    let Some((paddr, len)) = initrd else {
+        return;
+    };
+    let Some(image) = mem::boot_module(paddr, len) else {
+        log::error!("initramfs: at {paddr:#x}+{len:#x}, outside RAM we can read; ignored");
+        return;
+    };
+    match unpack_initramfs(fs, image, budget) {
+        Ok(r) => crate::marker!(
+            "rinet: initramfs {} files, {} directories, {} symlinks, {} skipped ({} KiB)",
+            r.files,
+            r.dirs,
+            r.symlinks,
+            r.skipped,
+            len / 1024
+        ),
+        Err(e) => log::error!("initramfs: {e:?}; what came before it was unpacked"),
+    }
+    release(paddr, len);
+}
+
+/// Hands the archive's frames back once it is unpacked.
+fn release(paddr: u64, len: u64) {
+    let first = paddr / FRAME_SIZE;
+    let end = paddr.saturating_add(len).div_ceil(FRAME_SIZE);
+    if let Err(e) = mem::free_frames(first * FRAME_SIZE, (end - first) as usize) {
+        log::warn!("initramfs: its {} frames stay reserved: {e}", end - first);
+    }
+}
+
+/// The root filesystem (after [`init`]).
+pub fn root() -> Option<&'static Tmpfs> {
+    ROOT.get()
+}
