@@ -55,6 +55,9 @@ pub struct Process {
     memory: IrqMutex<ProgramMemory>,
     /// CR3 value of its address space (read by the scheduler without the lock).
     root: u64,
+    /// System calls of the program running now that may hold a checked user pointer
+    /// (`syscall::dispatch`): while any does, ended threads' stacks stay mapped.
+    pub user_calls: AtomicUsize,
 }
 
 impl Process {
@@ -68,15 +71,20 @@ impl Process {
         self.memory.lock().take_kernel_stack()
     }
 
-    /// A thread of this program ended: keep its kernel stack (guard page at `guard`).
+    /// A thread of this program ended: keep its kernel stack (guard page at `guard`) for the
+    /// next thread, or free it if the program keeps enough already.
     pub fn release_kernel_stack(&self, guard: u64) {
-        self.memory.lock().release_kernel_stack(guard);
+        let spare = self.memory.lock().release_kernel_stack(guard);
+        if let Some(guard) = spare {
+            sched::free_kernel_stack(guard, sched::USER_THREAD_KERNEL_STACK_FRAMES);
+        }
     }
 
     /// A thread of this program ended: its ring-3 stack (frames at `paddr`) is kept for the
     /// next thread (see `ustack`).
     pub fn release_stack(&self, paddr: u64) {
-        self.memory.lock().release_stack(paddr);
+        let referenced = self.user_calls.load(Ordering::Acquire) > 0;
+        self.memory.lock().release_stack(paddr, referenced);
     }
 }
 
@@ -139,6 +147,7 @@ pub fn start(
         }),
         memory: IrqMutex::new(memory),
         root,
+        user_calls: AtomicUsize::new(0),
     });
     LIVE_PROGRAMS.fetch_add(1, Ordering::AcqRel);
     LIVE_PIDS.lock().insert(p.pid);

@@ -1,8 +1,9 @@
 //! A program's memory: its address space (`mm::space`) and the ring-3 stacks mapped in it,
-//! one slot per thread. A stack of an ended thread stays mapped and is reused by the next
-//! thread; all of them go back to the frame allocator with the space when the program is
-//! dropped — a stack stays the program's memory as long as any of its threads might hold a
-//! pointer into it (a system call checks a pointer once, then uses it).
+//! one slot per thread. A stack of an ended thread is kept for the next thread (up to
+//! [`POOL_KEEP`]) or unmapped and freed — but only while no system call of the program is
+//! running that may hold a pointer into it (a system call checks a pointer once, then uses
+//! it); otherwise it stays mapped. Everything goes back to the frame allocator with the space
+//! when the program is dropped.
 //!
 //! Its threads' kernel stacks are kept the same way (in the kernel half, with their guard
 //! pages), so a program can always have again as many threads as it once had.
@@ -15,6 +16,10 @@ use alloc::vec::Vec;
 use crate::mem::{self, frames::FRAME_SIZE};
 use crate::mm::space::{AddressSpace, MAX_SLOTS};
 use crate::process::USER_STACK_FRAMES;
+
+/// Stacks (ring-3 and kernel) a program keeps from its ended threads for its next ones: a
+/// server that had a few connection threads gets new ones without the frame allocator.
+pub const POOL_KEEP: usize = 4;
 
 /// A ring-3 stack: its slot in the space and its frames.
 #[derive(Clone, Copy, Debug)]
@@ -41,6 +46,8 @@ pub struct ProgramMemory {
     free: Vec<UserStack>,
     used: Vec<UserStack>,
     next_slot: usize,
+    /// Slots whose stack was unmapped and freed, for reuse.
+    free_slots: Vec<usize>,
     /// Kernel stacks of the program's ended threads (their guard page's address, still
     /// unmapped), reused by its next threads: a program that had N threads can have N again
     /// even when the kernel heap has since taken every other frame.
@@ -54,6 +61,7 @@ impl ProgramMemory {
             free: Vec::new(),
             used: Vec::new(),
             next_slot: 0,
+            free_slots: Vec::new(),
             kernel_stacks: Vec::new(),
         })
     }
@@ -70,26 +78,28 @@ impl ProgramMemory {
             self.used.push(s);
             return Some(s);
         }
-        if self.next_slot >= MAX_SLOTS {
-            return None;
-        }
-        let paddr = mem::alloc_program_frames(USER_STACK_FRAMES)?;
-        let s = UserStack {
-            slot: self.next_slot,
-            paddr,
+        let slot = match self.free_slots.last() {
+            Some(&slot) => slot,
+            None if self.next_slot < MAX_SLOTS => self.next_slot,
+            None => return None,
         };
+        let paddr = mem::alloc_program_frames(USER_STACK_FRAMES)?;
+        let s = UserStack { slot, paddr };
         if let Err(e) = self
             .space
             .map_stack(s.bottom(), paddr, USER_STACK_FRAMES as u64)
         {
             log::error!("program: cannot map a user stack: {e}");
-            // Not reachable by the program unless mapped; the slot is not reused, so a
-            // partial mapping never aliases later frames.
-            self.next_slot += 1;
+            // Take back what was mapped before the frames are freed.
+            self.space.unmap(s.bottom(), USER_STACK_FRAMES as u64);
             let _ = mem::free_frames(paddr, USER_STACK_FRAMES);
             return None;
         }
-        self.next_slot += 1;
+        if self.free_slots.last() == Some(&slot) {
+            self.free_slots.pop();
+        } else {
+            self.next_slot += 1;
+        }
         self.used.push(s);
         Some(s)
     }
@@ -99,17 +109,31 @@ impl ProgramMemory {
         self.kernel_stacks.pop()
     }
 
-    /// Keep an ended thread's kernel stack (guard page at `guard`, still unmapped).
-    pub fn release_kernel_stack(&mut self, guard: u64) {
+    /// Keep an ended thread's kernel stack (guard page at `guard`, still unmapped), unless
+    /// [`POOL_KEEP`] are kept already: then it is returned, for the caller to free.
+    pub fn release_kernel_stack(&mut self, guard: u64) -> Option<u64> {
+        if self.kernel_stacks.len() >= POOL_KEEP {
+            return Some(guard);
+        }
         self.kernel_stacks.push(guard);
+        None
     }
 
     /// The thread using the stack at `paddr` ended: keep the stack for the next thread.
-    pub fn release_stack(&mut self, paddr: u64) {
-        if let Some(i) = self.used.iter().position(|s| s.paddr == paddr) {
-            let s = self.used.swap_remove(i);
+    /// `referenced`: a system call of the program may hold a pointer into it, so it must stay
+    /// mapped; else beyond [`POOL_KEEP`] kept stacks it is unmapped and its frames freed.
+    pub fn release_stack(&mut self, paddr: u64, referenced: bool) {
+        let Some(i) = self.used.iter().position(|s| s.paddr == paddr) else {
+            return;
+        };
+        let s = self.used.swap_remove(i);
+        if referenced || self.free.len() < POOL_KEEP {
             self.free.push(s);
+            return;
         }
+        self.space.unmap(s.bottom(), USER_STACK_FRAMES as u64);
+        let _ = mem::free_frames(s.paddr, USER_STACK_FRAMES);
+        self.free_slots.push(s.slot);
     }
 }
 

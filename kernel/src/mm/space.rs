@@ -133,6 +133,38 @@ impl AddressSpace {
         })
     }
 
+    /// Unmap `pages` pages from user address `va` (tables stay; a later `map_stack` reuses
+    /// them). Pages not mapped are skipped.
+    pub fn unmap(&mut self, va: u64, pages: u64) {
+        x86_64::instructions::interrupts::without_interrupts(|| {
+            for i in 0..pages {
+                let a = va + i * PAGE;
+                if let Some((pt, idx)) = self.existing_leaf(a) {
+                    // SAFETY: a table of this space; interrupts off.
+                    unsafe { table(pt)[idx].set_unused() };
+                    flush(a);
+                }
+            }
+        })
+    }
+
+    /// The page-table entry slot for user address `va`, if its tables exist.
+    fn existing_leaf(&self, va: u64) -> Option<(u64, usize)> {
+        if va >> 39 == 0 || va >= 1 << 47 {
+            return None;
+        }
+        let mut t = self.pml4;
+        for shift in [39u64, 30, 21] {
+            // SAFETY: `t` is this space's PML4 or one of its user-half tables; read only.
+            let e = unsafe { &table(t)[((va >> shift) & 511) as usize] };
+            if e.is_unused() {
+                return None;
+            }
+            t = e.addr().as_u64();
+        }
+        Some((t, ((va >> 12) & 511) as usize))
+    }
+
     /// The user address of stack slot `slot`'s lowest stack page (above its guard page).
     pub fn slot_bottom(slot: usize) -> u64 {
         STACKS_BASE + (slot as u64 * SLOT_PAGES + 1) * PAGE

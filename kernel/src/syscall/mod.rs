@@ -201,9 +201,28 @@ fn is_canonical(addr: u64) -> bool {
 /// A system call's result: a value or an errno.
 pub type SysResult = Result<i64, Errno>;
 
+/// Calls that may keep a checked user pointer while they run (every call but these, which
+/// block without one, or never return): while one runs, the program's ended threads' stacks
+/// stay mapped (`ustack`).
+fn may_hold_user_pointers(nr: u64) -> bool {
+    !matches!(
+        nr,
+        SYS_GETPID | SYS_SCHED_YIELD | SYS_NANOSLEEP | SYS_PROGRAM_WAIT | SYS_EXIT | SYS_EXIT_GROUP
+    )
+}
+
 extern "C" fn dispatch(f: &mut SyscallFrame) {
     let a = [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9];
+    let holder = may_hold_user_pointers(f.rax)
+        .then(sched::current_process)
+        .flatten();
+    if let Some(p) = &holder {
+        p.user_calls.fetch_add(1, Ordering::AcqRel);
+    }
     let r = call(f.rax, a);
+    if let Some(p) = holder {
+        p.user_calls.fetch_sub(1, Ordering::AcqRel);
+    }
     f.rax = match r {
         Ok(v) => v as u64,
         Err(e) => (-(e.code() as i64)) as u64,
