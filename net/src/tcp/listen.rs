@@ -119,9 +119,7 @@ impl Tcp {
             l.opts,
         );
         // A path MTU learned by an earlier connection with this host (RFC 1191 §5).
-        if let Some(p) = self.pmtu.lookup(now, *remote.ip()) {
-            opts.mtu = opts.mtu.min(p.max(super::tcb::MIN_MSS + 40));
-        }
+        opts.path_mtu = self.pmtu.lookup(now, *remote.ip());
         if !self.may_add_child(accept_full) {
             return;
         }

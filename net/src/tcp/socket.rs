@@ -133,9 +133,7 @@ impl Tcp {
             opts.mtu = m.max(MIN_MSS + 40);
         }
         // A path MTU learned by an earlier connection to this host (RFC 1191 §5).
-        if let Some(p) = self.pmtu.lookup(now, rip) {
-            opts.mtu = opts.mtu.min(p.max(MIN_MSS + 40));
-        }
+        opts.path_mtu = self.pmtu.lookup(now, rip);
         let (iss, ts_offset) = isn::isn_and_ts_offset(&self.cx.key, now, local, remote);
         let tcb = Tcb::new(
             &self.cx,

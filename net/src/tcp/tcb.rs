@@ -127,6 +127,9 @@ pub struct SockOpts {
     pub mtu: u16,
     /// TCP_MAXSEG: a cap on the MSS we announce and send with.
     pub user_mss: Option<u16>,
+    /// A path MTU learned towards the peer (RFC 1191, `pmtu`): caps what we send, not the
+    /// MSS we announce (that is about what we can receive; Linux announces the device's).
+    pub path_mtu: Option<u16>,
     /// TCP_NOTSENT_LOWAT: most bytes written but not yet sent that a write may add to; 0
     /// (the default) takes the host default, which is no limit beyond the send buffer
     /// (Linux's sysctl default, `u32::MAX`).
@@ -154,6 +157,7 @@ impl SockOpts {
             recv_buffer_locked: false,
             mtu: c.default_mtu,
             user_mss: None,
+            path_mtu: None,
             notsent_lowat: 0,
             linger2: Linger2::Host,
             congestion: None,
@@ -201,10 +205,19 @@ impl SockOpts {
         }
         shift
     }
-    /// Our MSS for this path.
+    /// The MSS we announce: from the interface's MTU and TCP_MAXSEG.
     pub fn mss(&self) -> u16 {
         let path = self.mtu.saturating_sub(40);
         self.user_mss.map_or(path, |u| path.min(u)).max(MIN_MSS)
+    }
+
+    /// The largest segment we send before the peer's MSS is known: [`Self::mss`], lowered by
+    /// a path MTU learned towards the peer.
+    pub fn send_mss(&self) -> u16 {
+        let m = self.mss();
+        self.path_mtu
+            .map_or(m, |p| m.min(p.saturating_sub(40)))
+            .max(MIN_MSS)
     }
 }
 
@@ -423,7 +436,7 @@ impl Tcb {
         ts_offset: u32,
     ) -> Tcb {
         let iss = Seq(iss);
-        let mss = u32::from(opts.mss());
+        let mss = u32::from(opts.send_mss());
         let rcv_wscale = opts.rcv_wscale(&cx.config);
         Tcb {
             state,

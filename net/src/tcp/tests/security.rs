@@ -361,8 +361,9 @@ fn icmp_errors_never_kill_an_established_connection() {
 }
 
 /// RFC 1191 §5: the path MTU learned by one connection is kept for the next connection to the
-/// same host (Linux: a route exception for 10 minutes), in the MSS its SYN announces and the
-/// segments it sends; another host and an expired entry get the full MSS again.
+/// same host (Linux: a route exception for 10 minutes): its segments are cut to it, while the
+/// MSS its SYN announces (what we can receive) stays the interface's, as on Linux. Another
+/// host and an expired entry get the full MSS.
 #[test]
 fn learned_path_mtu_is_kept_for_the_next_connection_to_the_host() {
     let mut h = Harness::new();
@@ -374,33 +375,68 @@ fn learned_path_mtu_is_kept_for_the_next_connection_to_the_host() {
         IcmpError::FragmentationNeeded { mtu: 1200 },
         &quote(&d),
     );
-    let ephemeral = SocketAddrV4::new(*us().ip(), 0);
-    // The SYN a new connection sends (c's smaller resent segments may come out first).
-    let syn_to = |h: &mut Harness, dst: SocketAddrV4| {
-        h.tcp.connect(h.now, ephemeral, dst, None).unwrap();
-        h.flush();
-        let syn = h
-            .out
-            .iter()
-            .find(|o| o.is(flags::SYN) && o.dst == dst)
-            .cloned();
-        h.out.clear();
-        syn.expect("a SYN")
-    };
-    let syn = syn_to(&mut h, peer());
+    h.flush();
+    h.out.clear();
+    // A second connection to the same host: full MSS announced, 1160-byte segments sent.
+    let local2 = SocketAddrV4::new(*us().ip(), 4242);
+    let c2 = h.tcp.connect(h.now, local2, peer(), None).unwrap();
+    h.flush();
+    let syn = h
+        .out
+        .iter()
+        .find(|o| o.is(flags::SYN) && o.src == local2)
+        .cloned()
+        .expect("a SYN");
+    h.out.clear();
     assert_eq!(
         syn.opts.mss,
-        Some(1160),
-        "the SYN announces the learned path's MSS"
+        Some(1460),
+        "the announced MSS is the interface's"
     );
-    // Another destination is not affected.
+    let mut synack = seg(9000).syn().ack(syn.seq.wrapping_add(1)).mss(1460);
+    synack.repr.dst_port = 4242;
+    h.inject(synack);
+    assert_eq!(h.state(c2), State::Established);
+    h.tcp.send(c2, &[1u8; 3000]).unwrap();
+    h.flush();
+    let sizes: alloc::vec::Vec<usize> = h
+        .out
+        .iter()
+        .filter(|o| o.src == local2 && !o.data.is_empty())
+        .map(|o| o.data.len())
+        .collect();
+    assert_eq!(
+        sizes.first(),
+        Some(&1160),
+        "segments cut to the learned path: {sizes:?}"
+    );
+    assert!(sizes.iter().all(|&n| n <= 1160), "{sizes:?}");
+    h.out.clear();
+    // Another destination is not affected; after ten minutes the entry has expired.
     let other = SocketAddrV4::new(core::net::Ipv4Addr::new(198, 51, 100, 9), 80);
-    assert_eq!(syn_to(&mut h, other).opts.mss, Some(1460));
-    // Ten minutes later the entry has expired.
+    h.tcp.connect(h.now, local2, other, None).unwrap();
     h.advance(Duration::from_secs(601));
     h.flush();
     h.out.clear();
-    assert_eq!(syn_to(&mut h, peer()).opts.mss, Some(1460));
+    let local3 = SocketAddrV4::new(*us().ip(), 4343);
+    let c3 = h.tcp.connect(h.now, local3, peer(), None).unwrap();
+    h.flush();
+    let syn = h
+        .out
+        .iter()
+        .find(|o| o.is(flags::SYN) && o.src == local3)
+        .cloned()
+        .expect("a SYN");
+    let mut synack = seg(19000).syn().ack(syn.seq.wrapping_add(1)).mss(1460);
+    synack.repr.dst_port = 4343;
+    h.inject(synack);
+    h.out.clear();
+    h.tcp.send(c3, &[1u8; 3000]).unwrap();
+    h.flush();
+    assert!(h
+        .out
+        .iter()
+        .any(|o| o.src == local3 && o.data.len() == 1460));
 }
 
 #[test]
