@@ -90,8 +90,15 @@ impl Tcb {
     /// since the last ACK wins), and ACK at once.
     pub(crate) fn note_duplicate(&mut self, l: Seq, r: Seq) {
         if self.sack_ok && l < r {
-            if self.dsack.is_none() {
-                self.dsack = Some((l, r));
+            match self.dsack {
+                None => self.dsack = Some((l, r)),
+                // RFC 2883 §4: the D-SACK block is the contiguous sequence space of the
+                // duplicate: a duplicate adjoining or overlapping the one already noted (one
+                // segment repeating two queued runs) widens it, as Linux does.
+                Some((dl, dr)) if l <= dr && dl <= r => {
+                    self.dsack = Some((if l < dl { l } else { dl }, if r > dr { r } else { dr }));
+                }
+                Some(_) => {}
             }
             self.ack_now = true;
         }

@@ -326,6 +326,24 @@ fn in_order_segment_overlapping_queued_data_is_dsacked() {
     assert!(got[..250].iter().all(|&b| b == 1) && got[250..300].iter().all(|&b| b == 2));
 }
 
+/// One in-order segment repeating two adjoining queued runs is reported as one D-SACK block
+/// covering both (RFC 2883 §4: the contiguous duplicate space; Linux's tcp_dsack_mult), and a
+/// separate queued run later in the segment is not merged into it.
+#[test]
+fn dsack_covers_adjoining_queued_runs_repeated_by_one_segment() {
+    let mut h = Harness::new();
+    let (_c, iss) = sack_connected(&mut h);
+    let blocks = |a: &Out| a.opts.sack_blocks[..usize::from(a.opts.sack_count)].to_vec();
+    for (seq, len) in [(6001, 1000), (7001, 1000), (9001, 1000)] {
+        h.inject(seg(seq).ack(iss + 1).data(&alloc::vec![5u8; len]));
+        let _ = h.expect();
+    }
+    // 5001..11001 in one go: it repeats 6001:8001 (two runs, adjoining) and 9001:10001.
+    h.inject(seg(5001).ack(iss + 1).data(&[6u8; 6000]));
+    let a = h.expect();
+    assert_eq!((a.ack, blocks(&a)[0]), (11001, (6001, 8001)));
+}
+
 /// The sender counts D-SACKs it receives and does not take them for new SACK information.
 #[test]
 fn sender_counts_received_dsacks() {
