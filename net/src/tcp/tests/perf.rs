@@ -113,3 +113,18 @@ fn perf_table() {
         );
     }
 }
+
+/// Slow start with grown buffers overflows a 128-packet queue and leaves some 80 holes, far
+/// more than 32 SACK ranges: each dropped segment is resent once and nothing else is (no
+/// D-SACK comes back). A scoreboard that forgot the ranges above its 32nd resent the data
+/// they covered too, twice per drop.
+#[test]
+fn queue_overflow_resends_each_drop_once() {
+    for seed in [1, 2] {
+        let t = bulk(LinkCfg::default(), seed, BYTES);
+        assert!(t.hash_ok);
+        assert!(t.dropped > 32, "seed {seed}: {} dropped", t.dropped);
+        assert_eq!(t.retrans, t.dropped, "seed {seed}");
+        assert_eq!(t.counters.dsack_recv, 0, "seed {seed}");
+    }
+}
