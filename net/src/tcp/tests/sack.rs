@@ -374,3 +374,43 @@ fn dsack_on_data_segments_fits_the_mss() {
         );
     }
 }
+
+/// After a timeout the go-back-N pass resends in order; one of its retransmissions lost again
+/// is found by RACK (later data SACKed, RFC 8985 §6.2) and resent once RACK.rtt plus the
+/// reordering window have passed, not at the next (backed-off) retransmission timeout.
+#[test]
+fn lost_retransmission_after_a_timeout_is_resent_without_another_timeout() {
+    let mut h = Harness::new();
+    let (c, iss) = sack_connected(&mut h);
+    let una = iss + 1;
+    let m = 1460u32;
+    h.tcp.send(c, &[7u8; 4 * 1460]).unwrap();
+    h.flush();
+    assert_eq!(h.out.drain(..).count(), 4);
+    // Everything is lost, the probe too: the timeout resends the head.
+    while h.counters().timeouts == 0 {
+        h.advance_to_next_timer();
+        h.flush();
+        h.out.clear();
+    }
+    h.flush();
+    h.out.clear();
+    // The head's retransmission arrives: slow start resends 1 and 2.
+    h.advance(SACK_RTT);
+    h.inject(seg(5001).ack(una + m));
+    h.flush();
+    let sent: Vec<u32> = h.out.drain(..).map(|o| (o.seq - una) / m).collect();
+    assert_eq!(sent, [1, 2]);
+    // 1 is lost again, 2 arrives (SACKed); the pass goes on with 3.
+    h.advance(SACK_RTT);
+    h.inject(seg(5001).ack(una + m).sack(&[(una + 2 * m, una + 3 * m)]));
+    h.flush();
+    h.out.clear();
+    // RACK.rtt + min RTT / 4 after it left, 1 goes again; no second timeout.
+    h.advance(crate::time::Duration::from_millis(10));
+    h.flush();
+    let sent: Vec<u32> = h.out.drain(..).map(|o| (o.seq - una) / m).collect();
+    assert_eq!(sent, [1], "the lost retransmission is resent");
+    assert_eq!(h.counters().timeouts, 1);
+    assert_eq!(h.counters().lost_retransmits, 1);
+}
