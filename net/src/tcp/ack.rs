@@ -239,7 +239,18 @@ impl Tcb {
     /// Fast retransmit and fast recovery (RFC 6582 §3.2 / RFC 6675 §5), once per window of
     /// data (not before SND.UNA passes the previous recovery point).
     pub(crate) fn enter_fast_recovery(&mut self, cx: &mut Shared, now: Instant) {
-        if self.snd_una <= self.recover || self.snd_max <= self.snd_una {
+        // NewReno waits until the cumulative ACK covers more than `recover` (RFC 6582 §3.2
+        // step 2: duplicate ACKs at `recover` may stem from the last recovery's
+        // retransmissions). With SACK a loss is a hole the scoreboard shows, and loss recovery
+        // is over once SND.UNA reaches RecoveryPoint (RFC 6675 §5): a segment lost right
+        // after it (SND.UNA = recover) starts the next recovery rather than wait for a
+        // timeout.
+        let same_window = if self.sack_ok {
+            self.snd_una < self.recover
+        } else {
+            self.snd_una <= self.recover
+        };
+        if same_window || self.snd_max <= self.snd_una {
             return;
         }
         let mss = self.mss;

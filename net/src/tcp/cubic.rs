@@ -50,6 +50,10 @@ pub struct Cubic {
     est_rem: u64,
     /// (cwnd, ssthresh, w_max) before the last congestion event, for `undo`.
     prior: Option<(u32, u32, u32)>,
+    /// cwnd_prior: the window when ssthresh was last set, by a congestion event or the end
+    /// of slow start (RFC 9438 §4.3: once W_est reaches it, the Reno-friendly estimate grows
+    /// with α = 1); none (α_cubic throughout) before either.
+    cwnd_prior: u32,
 }
 
 /// ⌊∛x⌋.
@@ -82,6 +86,7 @@ impl Cubic {
             cwnd_rem: 0,
             est_rem: 0,
             prior: None,
+            cwnd_prior: u32::MAX,
         }
     }
 
@@ -120,6 +125,7 @@ impl Cubic {
     /// set ssthresh to β·flight.
     fn reduce(&mut self, flight: u32) {
         self.prior = Some((self.cwnd, self.ssthresh, self.w_max));
+        self.cwnd_prior = self.cwnd;
         let mss = self.mss;
         self.w_max = if self.cwnd < self.w_max {
             // Fast convergence: release bandwidth to newer flows.
@@ -159,11 +165,17 @@ impl Cubic {
         };
         let t = now.saturating_since(start);
         let cwnd = u64::from(self.cwnd.max(1));
-        // Reno-friendly estimate: W_est += α·acked/cwnd segments.
+        // Reno-friendly estimate: W_est += α·acked/cwnd segments, α = α_cubic until W_est
+        // reaches cwnd_prior, then 1 (RFC 9438 §4.3 SHOULD: Reno's rate from there on).
+        let (num, den) = if self.w_est >= self.cwnd_prior {
+            (1, 1)
+        } else {
+            (ALPHA_NUM, ALPHA_DEN)
+        };
         self.est_rem = self
             .est_rem
-            .saturating_add(ALPHA_NUM * u64::from(acked) * u64::from(self.mss));
-        let den = ALPHA_DEN * cwnd;
+            .saturating_add(num * u64::from(acked) * u64::from(self.mss));
+        let den = den * cwnd;
         self.w_est = self
             .w_est
             .saturating_add((self.est_rem / den).min(u64::from(u32::MAX)) as u32);
@@ -248,6 +260,7 @@ impl CongestionControl for Cubic {
     fn exit_slow_start(&mut self) {
         // RFC 9438 §4.10: the epoch starts at the next ACK with W_max = cwnd (K = 0).
         self.ssthresh = self.cwnd;
+        self.cwnd_prior = self.cwnd;
         self.epoch_start = None;
     }
     fn restart_from(&mut self, cwnd: u32, ssthresh: u32) {
@@ -303,6 +316,34 @@ mod tests {
         // t = 1 s: 100 + 0.4·(1 − 4.2171633)³ = 100 − 0.4·33.3004 = 86.6798 segments.
         let w1 = c.w_cubic(secs(1000));
         assert!((w1 as i64 - 86_680).abs() <= 2, "{w1}");
+    }
+
+    /// The Reno-friendly region (RFC 9438 §4.3) on a short path: after a loss at 10 segments
+    /// the estimate grows by α_cubic = 9/17 segment per round trip until it reaches
+    /// cwnd_prior (10 segments, after about 6 round trips), then by one, Reno's rate.
+    #[test]
+    fn reno_friendly_alpha_becomes_one_at_cwnd_prior() {
+        let mut c = Cubic::new(10, MSS);
+        c.ssthresh = 0;
+        c.on_enter_sack_recovery(10_000, MSS);
+        c.on_exit_recovery(10_000, MSS);
+        assert_eq!(c.cwnd(), 7_000);
+        let rtt = secs(10);
+        let mut now = Instant::from_millis(1_000);
+        let mut after = alloc::vec::Vec::new();
+        for _ in 0..20 {
+            let segs = c.cwnd() / MSS;
+            for _ in 0..segs {
+                c.on_ack_at(now, Some(rtt), MSS, MSS);
+            }
+            now = now + rtt;
+            after.push(c.cwnd() / MSS);
+        }
+        // Five round trips at 9/17: 7 + 2.6 segments, still below cwnd_prior.
+        assert_eq!(after[4], 9, "{after:?}");
+        // Then one segment per round trip: 10 after ~6 round trips, ~24 after 20.
+        assert!(after[19] >= 23, "{after:?}");
+        assert!(after[19] - after[14] >= 5, "{after:?}");
     }
 
     /// Fast convergence: a second loss below the previous W_max sets W_max to

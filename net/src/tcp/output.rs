@@ -323,6 +323,30 @@ impl Tcb {
                 sent_any = true;
             }
         }
+        // After a timeout the pass below resends in order (go-back-N); a retransmission of
+        // that pass lost again is found by RACK like any other (RFC 8985 §6.2 takes lost
+        // retransmissions by their transmission time, in any state), and goes again here at
+        // once, while the pipe (RFC 6675) is below cwnd, instead of at the next, backed-off
+        // timeout. Holes at or beyond SND.NXT are the in-order pass's own.
+        if !self.in_recovery && self.sack_ok && self.snd_una < self.recover {
+            while let Some((s, len)) = self.next_hole(mss as u32) {
+                if s >= self.snd_nxt || s >= self.data_end() {
+                    break;
+                }
+                let len = self.clip_to_record(s, len.min(self.data_end().since(s)) as usize);
+                if len == 0 || self.pipe().saturating_add(len as u32) > self.cc.cwnd() {
+                    break;
+                }
+                let fl = flags::ACK
+                    | if self.has_push_mark(s, s + len as u32) {
+                        flags::PSH
+                    } else {
+                        0
+                    };
+                self.send_sequenced(cx, now, s, fl, len, false, emit);
+                sent_any = true;
+            }
+        }
         if self.tlp_now {
             self.tlp_now = false;
             self.send_loss_probe(cx, now, mss, emit);

@@ -14,10 +14,13 @@ use super::seq::Seq;
 use super::tcb::Tcb;
 use crate::wire::tcp::MAX_SACK_BLOCKS;
 
-/// Ranges the sender remembers. Each ACK carries at most 4 blocks and adjacent ranges merge,
-/// so this bound is only reached under heavy, scattered loss; forgetting the highest ranges
-/// then costs needless retransmissions, never correctness.
-pub const MAX_SACK_RANGES: usize = 32;
+/// Ranges the sender remembers: as many as there can be transmission records (`rack.rs`), so
+/// that every hole a queue overflow leaves keeps its SACKed neighbours (16 KiB at most). The
+/// receiver reports each range only a few times (the most recent block and the highest
+/// ones), so a range forgotten here is never learnt again: RACK then takes the data it covers
+/// as lost once later data arrives, and resends it needlessly. A bound of 32 did that to
+/// every slow-start overflow of a 128-packet queue (two spurious retransmissions per drop).
+pub const MAX_SACK_RANGES: usize = super::rack::MAX_SENT_RECORDS;
 
 /// An unSACKed part `[start, end)` of one transmission record and that record's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,9 +131,7 @@ impl Tcb {
                 dsack = Some((l, r));
             }
         }
-        for &(l, r) in
-            &seg.opts.sack_blocks[..usize::from(seg.opts.sack_count).min(MAX_SACK_BLOCKS)]
-        {
+        for &(l, r) in blocks {
             let (l, r) = (Seq(l), Seq(r));
             // Ignore D-SACKs and blocks outside what we sent.
             if l >= r
@@ -140,20 +141,32 @@ impl Tcb {
             {
                 continue;
             }
-            self.sacked.push((l.max(self.snd_una), r));
+            self.sack_insert(l.max(self.snd_una), r);
         }
-        self.sacked.sort_by(|a, b| a.0.diff(b.0).cmp(&0));
-        let mut merged: alloc::vec::Vec<(Seq, Seq)> =
-            alloc::vec::Vec::with_capacity(self.sacked.len());
-        for &(l, r) in &self.sacked {
-            match merged.last_mut() {
-                Some(last) if l <= last.1 => last.1 = last.1.max(r),
-                _ => merged.push((l, r)),
-            }
-        }
-        merged.truncate(MAX_SACK_RANGES);
-        self.sacked = merged;
         dsack
+    }
+
+    /// Merge `[l, r)` into the sorted, disjoint scoreboard: binary search for the first range
+    /// it touches, one replacement for all it overlaps or abuts. Past the bound the highest
+    /// ranges go.
+    fn sack_insert(&mut self, l: Seq, r: Seq) {
+        let i = self.sacked.partition_point(|&(_, e)| e < l);
+        let (mut nl, mut nr) = (l, r);
+        let mut j = i;
+        while let Some(&(sl, sr)) = self.sacked.get(j) {
+            if sl > r {
+                break;
+            }
+            if sl < nl {
+                nl = sl;
+            }
+            if sr > nr {
+                nr = sr;
+            }
+            j += 1;
+        }
+        self.sacked.splice(i..j, [(nl, nr)]);
+        self.sacked.truncate(MAX_SACK_RANGES);
     }
 
     /// SND.UNA advanced: forget what it covers. A range starting exactly at SND.UNA means the

@@ -8,6 +8,7 @@ mod flow;
 mod memory;
 mod misc;
 mod offload;
+mod perf;
 mod prop;
 mod push;
 mod rack;

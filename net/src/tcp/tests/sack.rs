@@ -392,3 +392,90 @@ fn dsack_on_data_segments_fits_the_mss() {
         );
     }
 }
+
+/// After a timeout the go-back-N pass resends in order; one of its retransmissions lost again
+/// is found by RACK (later data SACKed, RFC 8985 §6.2) and resent once RACK.rtt plus the
+/// reordering window have passed, not at the next (backed-off) retransmission timeout.
+#[test]
+fn lost_retransmission_after_a_timeout_is_resent_without_another_timeout() {
+    let mut h = Harness::new();
+    let (c, iss) = sack_connected(&mut h);
+    let una = iss + 1;
+    let m = 1460u32;
+    h.tcp.send(c, &[7u8; 4 * 1460]).unwrap();
+    h.flush();
+    assert_eq!(h.out.drain(..).count(), 4);
+    // Everything is lost, the probe too: the timeout resends the head.
+    while h.counters().timeouts == 0 {
+        h.advance_to_next_timer();
+        h.flush();
+        h.out.clear();
+    }
+    h.flush();
+    h.out.clear();
+    // The head's retransmission arrives: slow start resends 1 and 2.
+    h.advance(SACK_RTT);
+    h.inject(seg(5001).ack(una + m));
+    h.flush();
+    let sent: Vec<u32> = h.out.drain(..).map(|o| (o.seq - una) / m).collect();
+    assert_eq!(sent, [1, 2]);
+    // 1 is lost again, 2 arrives (SACKed); the pass goes on with 3.
+    h.advance(SACK_RTT);
+    h.inject(seg(5001).ack(una + m).sack(&[(una + 2 * m, una + 3 * m)]));
+    h.flush();
+    h.out.clear();
+    // RACK.rtt + min RTT / 4 after it left, 1 goes again; no second timeout.
+    h.advance(crate::time::Duration::from_millis(10));
+    h.flush();
+    let sent: Vec<u32> = h.out.drain(..).map(|o| (o.seq - una) / m).collect();
+    assert_eq!(sent, [1], "the lost retransmission is resent");
+    assert_eq!(h.counters().timeouts, 1);
+    assert_eq!(h.counters().lost_retransmits, 1);
+}
+
+/// A recovery ends with an ACK exactly at its recovery point; the first segment after it
+/// (sent during that recovery) is lost and later ones are SACKed. That is a new loss in a new
+/// window (RFC 6675 §5: recovery ended when SND.UNA reached RecoveryPoint): fast recovery
+/// resends it, no timeout. (Requiring SND.UNA beyond `recover`, NewReno's rule, left it to
+/// the retransmission timer: SND.UNA cannot pass the lost segment.)
+#[test]
+fn a_loss_right_after_the_recovery_point_starts_a_new_recovery() {
+    let mut h = Harness::new();
+    let (c, iss) = sack_connected(&mut h);
+    let una = iss + 1;
+    let m = 1460u32;
+    h.tcp.send(c, &[5u8; 30 * 1460]).unwrap();
+    h.flush();
+    assert_eq!(h.out.drain(..).count(), 10);
+    h.advance(SACK_RTT);
+    let s = |a: u32, b: u32| (una + a * m, una + b * m);
+    // Segment 0 lost, 1..=9 SACKed one by one: fast recovery, recovery point 10.
+    for k in 2..=10 {
+        h.inject(seg(5001).ack(una).sack(&[s(1, k)]));
+    }
+    h.flush();
+    let sent: Vec<u32> = h.out.drain(..).map(|o| (o.seq - una) / m).collect();
+    // Limited transmit may have sent some before the fast retransmit: the recovery point
+    // is what had been sent then.
+    let at = sent.iter().position(|&x| x == 0).expect("fast retransmit");
+    let rp = sent[..at].iter().max().map_or(10, |&x| x + 1);
+    let new: Vec<u32> = sent[at + 1..].to_vec();
+    assert!(new.len() >= 3, "PRR sent new data: {sent:?}");
+    assert_eq!(h.counters().fast_retransmits, 1);
+    // The retransmission arrives: the ACK reaches the recovery point exactly. The first
+    // segment sent in recovery was lost; the others are SACKed.
+    assert_eq!(new[0], rp);
+    h.advance(SACK_RTT);
+    h.inject(seg(5001).ack(una + rp * m));
+    let last = *new.last().unwrap();
+    for k in rp + 2..=last + 1 {
+        h.inject(seg(5001).ack(una + rp * m).sack(&[s(rp + 1, k)]));
+    }
+    h.flush();
+    h.advance(crate::time::Duration::from_millis(10));
+    h.flush();
+    let sent: Vec<u32> = h.out.drain(..).map(|o| (o.seq - una) / m).collect();
+    assert!(sent.contains(&rp), "segment {rp} not resent: {sent:?}");
+    assert_eq!(h.counters().fast_retransmits, 2);
+    assert_eq!(h.counters().timeouts, 0);
+}

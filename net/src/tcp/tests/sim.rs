@@ -31,6 +31,19 @@ pub struct LinkCfg {
     pub reorder: u32,
     pub reorder_extra: Duration,
     pub corrupt: u32,
+    /// Which directions suffer loss, duplication, reordering and corruption (delay, bandwidth
+    /// and the queue apply both ways).
+    pub impaired: Impaired,
+}
+
+/// The directions a [`LinkCfg`]'s impairments apply to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Impaired {
+    Both,
+    /// Only packets from A to B (the bulk data of [`bulk`]).
+    ToB,
+    /// Only packets from B to A (the ACKs of [`bulk`]).
+    ToA,
 }
 
 impl Default for LinkCfg {
@@ -44,6 +57,7 @@ impl Default for LinkCfg {
             reorder: 0,
             reorder_extra: Duration::from_millis(5),
             corrupt: 0,
+            impaired: Impaired::Both,
         }
     }
 }
@@ -105,7 +119,13 @@ impl Net {
         let d = usize::from(to_b);
         let now = self.now;
         self.queued[d].retain(|&t| t > now);
-        if self.queued[d].len() >= self.cfg.queue || Self::chance(&mut self.rng, self.cfg.loss) {
+        let impaired = match self.cfg.impaired {
+            Impaired::Both => true,
+            Impaired::ToB => to_b,
+            Impaired::ToA => !to_b,
+        };
+        let p = |per_mille: u32| if impaired { per_mille } else { 0 };
+        if self.queued[d].len() >= self.cfg.queue || Self::chance(&mut self.rng, p(self.cfg.loss)) {
             self.dropped += 1;
             return;
         }
@@ -114,19 +134,19 @@ impl Net {
         let depart = self.busy_until[d].max(now) + ser;
         self.busy_until[d] = depart;
         self.queued[d].push(depart);
-        let copies = if Self::chance(&mut self.rng, self.cfg.dup) {
+        let copies = if Self::chance(&mut self.rng, p(self.cfg.dup)) {
             2
         } else {
             1
         };
         for _ in 0..copies {
             let mut at = depart + self.cfg.delay;
-            if Self::chance(&mut self.rng, self.cfg.reorder) {
+            if Self::chance(&mut self.rng, p(self.cfg.reorder)) {
                 let extra = self.cfg.reorder_extra.as_nanos() as u32;
                 at = at + Duration::from_nanos(u64::from(self.rng.below(extra.max(1))));
             }
             let mut b = bytes.to_vec();
-            if Self::chance(&mut self.rng, self.cfg.corrupt) && !b.is_empty() {
+            if Self::chance(&mut self.rng, p(self.cfg.corrupt)) && !b.is_empty() {
                 let i = self.rng.below(b.len() as u32) as usize;
                 b[i] ^= 1 + self.rng.below(255) as u8;
             }
