@@ -94,6 +94,10 @@ impl Stack {
             SendOptions::default(),
             TxOffload::NONE,
             &mut |f| {
+                // Out of memory: append nothing, and the send is ENOBUFS.
+                if f.try_reserve(len).is_err() {
+                    return;
+                }
                 let at = f.len();
                 f.resize(at + len, 0);
                 // Cannot fail: the length fits 16 bits (checked above) and the room is there.

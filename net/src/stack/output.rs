@@ -40,13 +40,15 @@ impl Core {
             return Err(Errno::EMSGSIZE);
         }
         self.send_ipv4_append(now, src, dst, proto, opts, TxOffload::NONE, &mut |f| {
-            f.extend_from_slice(payload)
+            if f.try_reserve(payload.len()).is_ok() {
+                f.extend_from_slice(payload);
+            }
         })
     }
 
     /// [`Core::send_ipv4`] with the payload appended by `fill` straight into the frame buffer,
     /// behind room for the Ethernet and IPv4 headers: a transport that builds its segment
-    /// there makes no copy of its own. `fill` must only append. `offload`: what the TCP segment
+    /// there makes no copy of its own. `fill` must only append, and appends nothing when it cannot get the memory (the send is then ENOBUFS). `offload`: what the TCP segment
     /// leaves undone (a partial checksum, a super-segment to cut), done by the device if it
     /// can and here otherwise.
     #[allow(clippy::too_many_arguments)]
@@ -62,8 +64,20 @@ impl Core {
     ) -> Result<(), Errno> {
         self.clock = self.clock.max(now);
         let mut frame = self.take_frame();
+        if frame.try_reserve(HEADROOM).is_err() {
+            self.ip.out_discards += 1;
+            return Err(Errno::ENOBUFS);
+        }
         frame.extend_from_slice(&[0u8; HEADROOM]);
         fill(&mut frame);
+        // A transport whose memory ran out appends nothing (every real payload has at least
+        // its header): the send fails with ENOBUFS, as Linux's does when it cannot allocate
+        // the packet, instead of the kernel panicking in the allocator.
+        if frame.len() == HEADROOM {
+            self.ip.out_discards += 1;
+            self.recycle_frame(frame);
+            return Err(Errno::ENOBUFS);
+        }
         let offload = if proto == protocol::TCP {
             offload
         } else {
