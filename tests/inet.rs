@@ -22,6 +22,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use rinet::netns::{have, is_root, run};
 use rinet::{on_every_machine, Guest, Machine, Net, EXIT_SUCCESS, MARK_NETWORK_READY};
 
 /// Taken by the DNS test of each machine type in turn.
@@ -199,14 +200,6 @@ fn dns_answer(q: &[u8], addr: Ipv4Addr) -> Option<Vec<u8>> {
     Some(b)
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
 on_every_machine! {
     fn dns_lookup_through_a_test_name_server(machine) {
         // One machine type at a time: they all need the host's port 53.
@@ -321,32 +314,6 @@ impl Drop for Netns {
         }
         let _ = run("ip", &["netns", "del", &self.name]);
     }
-}
-
-/// Run a command; Err carries its output when it fails.
-fn run(prog: &str, args: &[&str]) -> Result<String, String> {
-    let o = Command::new(prog)
-        .args(args)
-        .output()
-        .map_err(|e| format!("{prog}: {e}"))?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    if o.status.success() {
-        Ok(text)
-    } else {
-        Err(format!("{prog} {args:?} failed ({}): {text}", o.status))
-    }
-}
-
-fn have(prog: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {prog}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
 }
 
 /// ICMP echo with a raw socket, for machines without iputils-ping: `count` requests of `size`
