@@ -23,6 +23,8 @@ fn main() {
         "net/src",
         "net/Cargo.toml",
         "vfs/src",
+        "uapi/src",
+        "uapi/Cargo.toml",
         "vfs/Cargo.toml",
         ".cargo/config.toml",
         "programs/Cargo.toml",

@@ -116,54 +116,9 @@ pub fn syscall6(nr: u64, a0: u64, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Error(pub i32);
 
-/// Every errno `net::Errno` names (for turning a number back into a name).
-const KNOWN_ERRNOS: [Errno; 41] = [
-    Errno::EPERM,
-    Errno::ENOENT,
-    Errno::EINTR,
-    Errno::EIO,
-    Errno::EBADF,
-    Errno::EAGAIN,
-    Errno::ENOMEM,
-    Errno::EACCES,
-    Errno::EFAULT,
-    Errno::EBUSY,
-    Errno::EEXIST,
-    Errno::EINVAL,
-    Errno::EMFILE,
-    Errno::ENOSPC,
-    Errno::EPIPE,
-    Errno::ERANGE,
-    Errno::ENOSYS,
-    Errno::ENOTSOCK,
-    Errno::EDESTADDRREQ,
-    Errno::EMSGSIZE,
-    Errno::EPROTOTYPE,
-    Errno::ENOPROTOOPT,
-    Errno::EPROTONOSUPPORT,
-    Errno::ESOCKTNOSUPPORT,
-    Errno::EOPNOTSUPP,
-    Errno::EAFNOSUPPORT,
-    Errno::EADDRINUSE,
-    Errno::EADDRNOTAVAIL,
-    Errno::ENETDOWN,
-    Errno::ENETUNREACH,
-    Errno::ECONNABORTED,
-    Errno::ECONNRESET,
-    Errno::ENOBUFS,
-    Errno::EISCONN,
-    Errno::ENOTCONN,
-    Errno::ETIMEDOUT,
-    Errno::ECONNREFUSED,
-    Errno::EHOSTDOWN,
-    Errno::EHOSTUNREACH,
-    Errno::EALREADY,
-    Errno::EINPROGRESS,
-];
-
 impl Error {
     pub fn errno(self) -> Option<Errno> {
-        KNOWN_ERRNOS.iter().copied().find(|e| e.code() == self.0)
+        Errno::from_code(self.0)
     }
     pub fn name(self) -> &'static str {
         self.errno().map_or("E?", Errno::name)
