@@ -77,6 +77,20 @@ pub fn init(memmap: &[MemRegion]) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// The kernel virtual address at which physical address `paddr` (RAM or MMIO below
+/// [`frames::MAPPED_LIMIT`]) is reached. Every access the kernel makes to memory it knows by
+/// physical address (frames, page tables, DMA, boot data) goes through this, so the kernel's
+/// view of physical memory can move out of the user half.
+pub fn phys_to_virt(paddr: u64) -> u64 {
+    paddr
+}
+
+/// The physical address behind a kernel address of the physical-memory map
+/// ([`phys_to_virt`]'s inverse); kernel image addresses too.
+pub fn virt_to_phys(vaddr: u64) -> u64 {
+    vaddr
+}
+
 /// End of the kernel image including .bss.
 pub fn kernel_end() -> u64 {
     core::ptr::addr_of!(__kernel_end) as u64
