@@ -9,9 +9,9 @@
 /// Where the device's interrupt status lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IrqAck {
-    /// Modern virtio-pci: the ISR status byte (read-to-clear) at this address.
+    /// Modern virtio-pci: the ISR status byte (read-to-clear) at this physical address.
     PciIsr { isr: u64 },
-    /// virtio-mmio: InterruptStatus at `base + 0x60`, InterruptACK at `base + 0x64`.
+    /// virtio-mmio: InterruptStatus at `base + 0x60`, InterruptACK at `base + 0x64` (physical).
     Mmio { base: u64 },
 }
 
@@ -26,15 +26,19 @@ impl IrqAck {
     pub fn ack(&self) -> u32 {
         match *self {
             IrqAck::PciIsr { isr } => {
+                let isr = crate::hal::phys_to_virt(isr);
                 // SAFETY: `isr` is the ISR status register found in the device's
-                // VIRTIO_PCI_CAP_ISR_CFG capability, inside a memory BAR below 4 GiB (identity
-                // mapped). Reading it clears it and deasserts INTx, which is the intent.
+                // VIRTIO_PCI_CAP_ISR_CFG capability, inside a memory BAR below 4 GiB (in the
+                // kernel's map of physical memory). Reading it clears it and deasserts INTx,
+                // which is the intent.
                 u32::from(unsafe { core::ptr::read_volatile(isr as usize as *const u8) })
             }
             IrqAck::Mmio { base } => {
+                let base = crate::hal::phys_to_virt(base);
                 let status_reg = (base + MMIO_INTERRUPT_STATUS) as usize as *const u32;
                 let ack_reg = (base + MMIO_INTERRUPT_ACK) as usize as *mut u32;
-                // SAFETY: `base` is a virtio-mmio transport (identity mapped, below 4 GiB);
+                // SAFETY: `base` is a virtio-mmio transport (below 4 GiB, in the kernel's map
+                // of physical memory);
                 // InterruptStatus is a read-only dword.
                 let status = unsafe { core::ptr::read_volatile(status_reg) };
                 if status != 0 {

@@ -25,6 +25,6 @@ pub mod probe;
 pub mod selftest;
 pub mod virtio_net;
 
-pub use hal::set_dma_ops;
+pub use hal::{set_mem_ops, MemOps};
 pub use probe::{probe, Probed, TransportKind};
 pub use virtio_net::VirtioNet;

@@ -118,10 +118,11 @@ impl SlotId {
 /// slots when no PCI host bridge exists): reading them has no side effects.
 pub fn read_slot(base: u64) -> SlotId {
     let reg = |offset: u64| -> u32 {
-        // SAFETY: `base` is a virtio-mmio transport region below 4 GiB (identity mapped by the
-        // kernel); offsets 0, 4 and 8 are its read-only MagicValue, Version and DeviceID
-        // registers, aligned dwords whose reads do not change device state.
-        unsafe { core::ptr::read_volatile((base + offset) as usize as *const u32) }
+        let reg = crate::hal::phys_to_virt(base + offset);
+        // SAFETY: `base` is a virtio-mmio transport region below 4 GiB (in the kernel's map of
+        // physical memory); offsets 0, 4 and 8 are its read-only MagicValue, Version and
+        // DeviceID registers, aligned dwords whose reads do not change device state.
+        unsafe { core::ptr::read_volatile(reg as usize as *const u32) }
     };
     SlotId {
         magic: reg(0x000),

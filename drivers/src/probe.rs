@@ -103,10 +103,11 @@ fn probe_mmio(
     irq: u8,
     pending: &'static AtomicBool,
 ) -> Result<Probed, &'static str> {
-    let header =
-        NonNull::new(base as usize as *mut VirtIOHeader).ok_or("virtio-mmio: null base")?;
+    let header = NonNull::new(crate::hal::phys_to_virt(base) as usize as *mut VirtIOHeader)
+        .ok_or("virtio-mmio: null base")?;
     // SAFETY: `base..base+size` is a virtio-mmio transport (its magic was just checked) below
-    // 4 GiB, identity mapped by the kernel and used by nothing else for the program's lifetime.
+    // 4 GiB, in the kernel's map of physical memory and used by nothing else for the program's
+    // lifetime.
     let transport = unsafe { MmioTransport::new(header, size as usize) }
         .map_err(|_| "virtio-mmio: transport rejected the device")?;
     let net = VirtioNet::new(SomeTransport::from(transport), pending)?;

@@ -77,8 +77,13 @@ impl BootInfo {
 
 static BOOT_INFO: Once<BootInfo> = Once::new();
 
-/// Highest physical address we may dereference: the boot page tables map the first 4 GiB.
+/// Highest physical address we may dereference: the direct map covers the first 4 GiB.
 const MAPPED_LIMIT: u64 = 1 << 32;
+
+/// The kernel pointer to physical `paddr` (checked [`readable`] first).
+fn phys<T>(paddr: u64) -> *const T {
+    crate::mem::phys_to_virt(paddr) as *const T
+}
 
 fn readable(paddr: u64, len: u64) -> bool {
     paddr != 0
@@ -90,11 +95,11 @@ fn readable(paddr: u64, len: u64) -> bool {
 /// Validate and copy the start info at `paddr`.
 pub fn init(paddr: u64) -> Result<&'static BootInfo, &'static str> {
     if !readable(paddr, core::mem::size_of::<HvmStartInfo>() as u64) {
-        return Err("PVH start_info pointer is null or outside the identity map");
+        return Err("PVH start_info pointer is null or outside the direct map");
     }
-    // SAFETY: the range was checked to be inside the identity-mapped first 4 GiB; the loader
+    // SAFETY: the range was checked to be inside the first 4 GiB (direct map); the loader
     // put hvm_start_info there (PVH boot ABI) and nothing has overwritten it yet.
-    let si = unsafe { core::ptr::read_unaligned(paddr as *const HvmStartInfo) };
+    let si = unsafe { core::ptr::read_unaligned(phys::<HvmStartInfo>(paddr)) };
     if si.magic != START_INFO_MAGIC {
         return Err("PVH start_info has a bad magic (not booted through PVH?)");
     }
@@ -112,23 +117,21 @@ pub fn init(paddr: u64) -> Result<&'static BootInfo, &'static str> {
     if si.nr_modules > 0 {
         let entry = core::mem::size_of::<HvmModlistEntry>() as u64;
         if readable(si.modlist_paddr, entry) {
-            // SAFETY: the entry was checked to be inside the identity map; the loader wrote
-            // the module list there (PVH boot ABI).
-            let m =
-                unsafe { core::ptr::read_unaligned(si.modlist_paddr as *const HvmModlistEntry) };
+            // SAFETY: the entry was checked to be inside the direct map; the loader wrote the
+            // module list there (PVH boot ABI).
+            let m = unsafe { core::ptr::read_unaligned(phys::<HvmModlistEntry>(si.modlist_paddr)) };
             if m.size > 0 && readable(m.paddr, m.size) {
                 info.initrd = Some((m.paddr, m.size));
             } else {
-                log::warn!("bootinfo: boot module outside the identity map ignored");
+                log::warn!("bootinfo: boot module outside the direct map ignored");
             }
         }
     }
     if si.cmdline_paddr != 0 {
         let mut len = 0;
         while len < CMDLINE_MAX && readable(si.cmdline_paddr + len as u64, 1) {
-            // SAFETY: each byte address was checked to be inside the identity map.
-            let b =
-                unsafe { core::ptr::read_volatile((si.cmdline_paddr + len as u64) as *const u8) };
+            // SAFETY: each byte address was checked to be inside the direct map.
+            let b = unsafe { core::ptr::read_volatile(phys::<u8>(si.cmdline_paddr + len as u64)) };
             if b == 0 {
                 break;
             }
@@ -149,12 +152,12 @@ pub fn init(paddr: u64) -> Result<&'static BootInfo, &'static str> {
     }
     let entry_size = core::mem::size_of::<MemRegion>() as u64;
     if !readable(si.memmap_paddr, entries as u64 * entry_size) {
-        return Err("PVH memory map lies outside the identity map");
+        return Err("PVH memory map lies outside the direct map");
     }
     for i in 0..entries {
-        // SAFETY: the whole table was checked to be inside the identity map.
+        // SAFETY: the whole table was checked to be inside the direct map.
         info.memmap[i] = unsafe {
-            core::ptr::read_unaligned((si.memmap_paddr + i as u64 * entry_size) as *const MemRegion)
+            core::ptr::read_unaligned(phys::<MemRegion>(si.memmap_paddr + i as u64 * entry_size))
         };
     }
     info.memmap_len = entries;

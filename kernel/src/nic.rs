@@ -41,7 +41,12 @@ static REPORT_AT_EXIT: AtomicBool = AtomicBool::new(false);
 /// level-triggered interrupt and logs `rinet: nic up ...` (with the offloads negotiated:
 /// `offloads=none`, or e.g. `csum+tso4+rxcsum+rxtso4` on a tap with vnet headers).
 pub fn init(cmdline: &str) -> Result<(), &'static str> {
-    drivers::set_dma_ops(mem::dma_alloc_pages, mem::dma_free_pages);
+    drivers::set_mem_ops(drivers::MemOps {
+        alloc: mem::dma_alloc_pages,
+        free: mem::dma_free_pages,
+        phys_to_virt: mem::phys_to_virt,
+        virt_to_phys: mem::virt_to_phys,
+    });
     let probed = drivers::probe(cmdline, &PENDING).inspect_err(|e| {
         INIT_ERROR.call_once(|| e);
     })?;

@@ -217,9 +217,9 @@ fn user_thread_entry(arg: usize) {
     sched::set_user_stack(stack.paddr - mem::frames::FRAME_SIZE, USER_STACK_FRAMES + 1);
     let bytes = USER_STACK_FRAMES * mem::frames::FRAME_SIZE as usize;
     // SAFETY: the frames are this thread's stack alone (fresh from the allocator or left by
-    // an ended thread of the same program), reached here through their kernel identity
-    // alias; zeroed so no stale data reaches the program and the high-water mark works.
-    unsafe { core::ptr::write_bytes(stack.paddr as *mut u8, 0, bytes) };
+    // an ended thread of the same program), reached here through the direct map; zeroed so
+    // no stale data reaches the program and the high-water mark works.
+    unsafe { core::ptr::write_bytes(mem::phys_to_virt(stack.paddr) as *mut u8, 0, bytes) };
     let top = stack.top();
     let mut args = start.args;
     let mut sp = top;

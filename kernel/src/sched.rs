@@ -73,7 +73,8 @@ struct Thread {
     name: &'static str,
     /// Saved stack pointer while not running.
     rsp: u64,
-    /// Kernel stack: lowest usable address and frames (None: the boot stack, never freed).
+    /// Kernel stack: lowest usable address (direct map) and frames (None: the boot stack,
+    /// never freed).
     stack: Option<(u64, usize)>,
     kstack_top: u64,
     state: State,
@@ -82,7 +83,7 @@ struct Thread {
     deadline: Option<Instant>,
     reason: WakeReason,
     process: Option<Arc<Process>>,
-    /// User stack frames to free at exit (ring-3 threads).
+    /// User stack frames to free at exit (ring-3 threads): physical address and count.
     user_stack: Option<(u64, usize)>,
 }
 
@@ -238,7 +239,7 @@ fn spawn_inner(
             guard
         }
     };
-    let base = guard + mem::frames::FRAME_SIZE;
+    let base = mem::phys_to_virt(guard + mem::frames::FRAME_SIZE);
     let top = base + stack_bytes;
     // Initial frame popped by rinet_switch: r15 r14 r13 r12 rbx rbp, then the trampoline as
     // return address; 16 bytes of padding above keep `thread_start`'s entry ABI-aligned.
@@ -253,7 +254,8 @@ fn spawn_inner(
     ];
     let rsp = top - 16 - 8 * words.len() as u64;
     // SAFETY: the frames were just allocated to this thread (or left by an ended thread of its
-    // program, for it) and are identity-mapped RAM; the writes stay inside [base, top). Zeroed so the high-water mark can be measured at exit.
+    // program, for it) and are RAM reached through the direct map; the writes stay inside
+    // [base, top). Zeroed so the high-water mark can be measured at exit.
     unsafe {
         core::ptr::write_bytes(base as *mut u8, 0, stack_bytes as usize);
         core::ptr::write_volatile(base as *mut u64, STACK_CANARY);
@@ -322,8 +324,8 @@ pub fn current_process() -> Option<Arc<Process>> {
     s.threads.get(&s.current)?.process.clone()
 }
 
-/// Record the user stack of the running thread: `frames` frames from `base`, the first one its
-/// guard page (re-mapped and freed when the thread exits).
+/// Record the user stack of the running thread: `frames` frames from physical `base`, the first
+/// one its guard page (re-mapped and freed when the thread exits).
 pub fn set_user_stack(base: u64, frames: usize) {
     if let Some(s) = SCHED.lock().as_mut() {
         let cur = s.current;
@@ -521,7 +523,7 @@ fn reschedule() {
         // this thread is reaped, which happens after the switch (by another thread).
         let old = unsafe { &mut *old };
         if let Some((base, _)) = old.stack {
-            // SAFETY: the lowest word of the thread's own kernel stack (identity-mapped).
+            // SAFETY: the lowest word of the thread's own kernel stack (direct map).
             if unsafe { core::ptr::read_volatile(base as *const u64) } != STACK_CANARY {
                 drop(g);
                 panic!("kernel stack overflow in thread {}", old.name);
@@ -582,7 +584,7 @@ fn reap() {
                 t.name,
                 used / 1024
             );
-            let guard = base - mem::frames::FRAME_SIZE;
+            let guard = mem::virt_to_phys(base) - mem::frames::FRAME_SIZE;
             match &t.process {
                 Some(p) if frames == USER_THREAD_KERNEL_STACK_FRAMES => {
                     p.release_kernel_stack(guard)
@@ -592,8 +594,8 @@ fn reap() {
         }
         if let Some((base, n)) = t.user_stack {
             let used = high_water(
-                base + mem::frames::FRAME_SIZE,
-                base + n as u64 * mem::frames::FRAME_SIZE,
+                mem::phys_to_virt(base + mem::frames::FRAME_SIZE),
+                mem::phys_to_virt(base + n as u64 * mem::frames::FRAME_SIZE),
             );
             MAX_USER_STACK.fetch_max(used, Ordering::Relaxed);
             // Back to its program, which frees it when it ends: another thread's system call

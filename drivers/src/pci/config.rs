@@ -61,7 +61,7 @@ pub fn decode_pciexbar(value: u64) -> Option<(u64, u16)> {
 pub enum Cam {
     /// Mechanism #1 (ports 0xCF8/0xCFC): 256 bytes per function, every x86 PC has it.
     Port,
-    /// PCI Express ECAM mapped at `base` (identity mapped) covering buses `0..buses`.
+    /// PCI Express ECAM at physical `base` covering buses `0..buses`.
     Ecam { base: u64, buses: u16 },
 }
 
@@ -77,7 +77,7 @@ impl Cam {
             let lo = u64::from(port_read(port_address(host, PCIEXBAR)));
             let hi = u64::from(port_read(port_address(host, PCIEXBAR + 4)));
             if let Some((base, buses)) = decode_pciexbar(lo | (hi << 32)) {
-                // Only the first 4 GiB are identity mapped.
+                // The kernel maps only the first 4 GiB of physical memory.
                 if base + (u64::from(buses) << 20) <= 1 << 32 {
                     return Cam::Ecam { base, buses };
                 }
@@ -151,15 +151,17 @@ fn port_write(address: u32, data: u32) {
 }
 
 fn ecam_read(address: u64) -> u32 {
+    let reg = crate::hal::phys_to_virt(address);
     // SAFETY: `address` lies inside the ECAM window the MCH reported (checked against its bus
-    // count by the caller) and below 4 GiB, which the kernel identity-maps; a dword-aligned
+    // count by the caller) and below 4 GiB, which the kernel maps (`reg`); a dword-aligned
     // volatile read of configuration space has no side effects on memory.
-    unsafe { core::ptr::read_volatile(address as usize as *const u32) }
+    unsafe { core::ptr::read_volatile(reg as usize as *const u32) }
 }
 
 fn ecam_write(address: u64, data: u32) {
+    let reg = crate::hal::phys_to_virt(address);
     // SAFETY: as in `ecam_read`; the write targets a configuration register, not RAM.
-    unsafe { core::ptr::write_volatile(address as usize as *mut u32, data) }
+    unsafe { core::ptr::write_volatile(reg as usize as *mut u32, data) }
 }
 
 #[cfg(test)]

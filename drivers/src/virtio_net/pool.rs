@@ -7,7 +7,7 @@
 
 use crate::hal::{self, PAGE_SIZE};
 
-/// `count` buffers of `size` bytes in one run of DMA pages.
+/// `count` buffers of `size` bytes in one run of DMA pages (`base`: physical).
 pub(super) struct BufPool {
     base: u64,
     pages: usize,
@@ -25,14 +25,14 @@ impl BufPool {
     /// numbers they got from this pool's bookkeeping).
     pub(super) fn buf(&mut self, i: usize) -> &mut [u8] {
         assert!((i + 1) * self.size <= self.pages * PAGE_SIZE);
-        // SAFETY: the pool exclusively owns `pages` identity-mapped DMA pages from `base`;
-        // buffer `i` lies inside them (asserted), and the `&mut self` borrow keeps this the only
-        // CPU-side view. The device may own the buffer at the same time only between the
+        // SAFETY: the pool exclusively owns `pages` DMA pages from physical `base`, reached at
+        // their kernel address; buffer `i` lies inside them (asserted), and the `&mut self`
+        // borrow keeps this the only CPU-side view. The device may own the buffer at the same time only between the
         // driver adding it to a queue and taking it back from the used ring, during which the
         // driver does not touch it.
         unsafe {
             core::slice::from_raw_parts_mut(
-                (self.base as usize + i * self.size) as *mut u8,
+                (hal::phys_to_virt(self.base) as usize + i * self.size) as *mut u8,
                 self.size,
             )
         }

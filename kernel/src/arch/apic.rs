@@ -1,5 +1,5 @@
 //! The local APIC: enabled in xAPIC mode (MMIO at the base from IA32_APIC_BASE, normally
-//! 0xfee00000, inside the cache-disabled 3-4 GiB identity map) or driven through MSRs if the
+//! 0xfee00000, inside the cache-disabled 3-4 GiB of the direct map) or driven through MSRs if the
 //! firmware left it in x2APIC mode. Provides EOI and the one-shot timer (calibrated against
 //! the TSC) behind `time::set_deadline`.
 //!
@@ -43,8 +43,8 @@ fn read(reg: u32) -> u32 {
         // SAFETY: in x2APIC mode every LAPIC register `reg` is MSR 0x800 + reg/16.
         unsafe { rdmsr(0x800 + (reg >> 4)) as u32 }
     } else {
-        let addr = BASE.load(Ordering::Relaxed) + reg as u64;
-        // SAFETY: the LAPIC page is identity-mapped (uncached) and `reg` is a register offset.
+        let addr = crate::mem::phys_to_virt(BASE.load(Ordering::Relaxed) + reg as u64);
+        // SAFETY: the LAPIC page is in the direct map (uncached) and `reg` is a register offset.
         unsafe { core::ptr::read_volatile(addr as *const u32) }
     }
 }
@@ -54,7 +54,7 @@ fn write(reg: u32, value: u32) {
         // SAFETY: as in `read`; the registers written here accept any 32-bit value.
         unsafe { wrmsr(0x800 + (reg >> 4), value as u64) }
     } else {
-        let addr = BASE.load(Ordering::Relaxed) + reg as u64;
+        let addr = crate::mem::phys_to_virt(BASE.load(Ordering::Relaxed) + reg as u64);
         // SAFETY: as in `read`.
         unsafe { core::ptr::write_volatile(addr as *mut u32, value) }
     }

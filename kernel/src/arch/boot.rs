@@ -1,11 +1,18 @@
 //! PVH entry: the 32-bit code QEMU jumps to (`XEN_ELFNOTE_PHYS32_ENTRY`), which builds the boot
 //! page tables, enters long mode and calls `kmain(start_info_paddr)`.
 //!
-//! Owns: the PVH ELF note, the boot GDT, the boot page tables (first 4 GiB identity-mapped with
-//! 2 MiB pages; 0–3 GiB user-accessible, since ring-3 programs are compiled into the image and
-//! share the address space; 3–4 GiB supervisor-only and cache-disabled for MMIO) and the boot
-//! stack. It must never touch
-//! anything but those: no Rust runs until the stack and long mode are set up.
+//! Owns: the PVH ELF note, the boot GDT, the boot page tables and the boot stack. The tables map
+//! the first 4 GiB of physical memory with 2 MiB pages (3–4 GiB cache-disabled for MMIO), one
+//! PDPT and four page directories reached from two PML4 entries:
+//!
+//! | PML4 entry | virtual range | what |
+//! |---|---|---|
+//! | 0 | 0 – 4 GiB | identity alias: only needed to run the image (linked at its physical address, 1 MiB) until `mm::paging::init` keeps just the image's 2 MiB pages of it |
+//! | 256 | `PHYS_OFFSET` (`0xffff_8000_0000_0000`) + 0 – 4 GiB | the direct map: how the kernel reaches every physical address (`mem::phys_to_virt`), supervisor-only at the top level |
+//!
+//! Both entries point at the same PDPT, so a rights change in the page directories or tables
+//! (`mm::paging`) applies to both aliases. It must never touch anything but those: no Rust runs
+//! until the stack and long mode are set up.
 //!
 //! Entry state (PVH spec): 32-bit protected mode, paging off, flat segments, %ebx holds the
 //! physical address of `hvm_start_info`.
@@ -73,7 +80,9 @@ pvh_start32:
 
     movl $boot_pdpt, %eax
     orl $0x7, %eax
-    movl %eax, boot_pml4
+    movl %eax, boot_pml4            /* entry 0: identity (user bit: the leaves decide) */
+    andl $~0x4, %eax
+    movl %eax, boot_pml4 + {direct_map_entry} * 8  /* entry 256: the direct map, supervisor-only */
 
     movl $boot_pml4, %eax
     movl %eax, %cr3
@@ -148,5 +157,6 @@ boot_stack_top:
 "#,
     kmain = sym crate::kmain,
     stack_size = const BOOT_STACK_SIZE,
+    direct_map_entry = const (crate::mem::PHYS_OFFSET >> 39) & 511,
     options(att_syntax)
 );

@@ -27,20 +27,22 @@ struct IoApic {
 
 impl IoApic {
     fn read(&self, reg: u32) -> u32 {
-        // SAFETY: `base` is an IO-APIC's register window, identity-mapped uncached; IOREGSEL
+        let base = crate::mem::phys_to_virt(self.base);
+        // SAFETY: `base` is an IO-APIC's register window, in the direct map uncached; IOREGSEL
         // (offset 0) selects, IOWIN (offset 0x10) transfers. Callers hold the IOAPICS lock,
         // so the select/transfer pair is not interleaved.
         unsafe {
-            core::ptr::write_volatile(self.base as *mut u32, reg);
-            core::ptr::read_volatile((self.base + 0x10) as *const u32)
+            core::ptr::write_volatile(base as *mut u32, reg);
+            core::ptr::read_volatile((base + 0x10) as *const u32)
         }
     }
 
     fn write(&self, reg: u32, value: u32) {
+        let base = crate::mem::phys_to_virt(self.base);
         // SAFETY: as in `read`.
         unsafe {
-            core::ptr::write_volatile(self.base as *mut u32, reg);
-            core::ptr::write_volatile((self.base + 0x10) as *mut u32, value);
+            core::ptr::write_volatile(base as *mut u32, reg);
+            core::ptr::write_volatile((base + 0x10) as *mut u32, value);
         }
     }
 

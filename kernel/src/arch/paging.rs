@@ -6,7 +6,10 @@
 //! Kernel threads' stacks get the same kind of guard ([`unmap_guard`], done by `mm::paging`,
 //! which owns every mapping after boot).
 //!
-//! Owns `GUARD_PT`; never changes any other mapping (everything stays identity-mapped).
+//! The boot tables are changed through the direct map (PML4 entry 256), whose page directories
+//! the image's identity alias shares (`arch::boot`), so the guard is missing in both aliases.
+//!
+//! Owns `GUARD_PT`; never changes any other mapping.
 
 use core::arch::asm;
 
@@ -27,28 +30,32 @@ struct PageTable([u64; 512]);
 
 static mut GUARD_PT: PageTable = PageTable([0; 512]);
 
+/// The page-table entry `index` of the table at physical address `table`.
 fn entry_addr(table: u64, index: u64) -> *mut u64 {
-    (table + index * 8) as *mut u64
+    crate::mem::phys_to_virt(table + index * 8) as *mut u64
 }
 
 /// Unmap the guard page below the boot stack.
 pub fn install_stack_guard() -> Result<(), &'static str> {
     let guard = core::ptr::addr_of!(boot_stack_guard) as u64;
+    // The image's identity address is its physical address; walk its direct-map alias.
+    let alias = crate::mem::phys_to_virt(guard);
     let (cr3, _) = x86_64::registers::control::Cr3::read_raw();
     let pml4 = cr3.start_address().as_u64();
-    // SAFETY: the boot page tables are identity-mapped kernel .bss (arch::boot); this runs on
-    // one CPU before interrupts are enabled, and it only replaces the 2 MiB entry covering the
-    // guard page with an equivalent table of 4 KiB entries, minus the guard page itself.
+    // SAFETY: the boot page tables are kernel .bss (arch::boot), reached through the direct
+    // map; this runs on one CPU before interrupts are enabled, and it only replaces the 2 MiB
+    // entry covering the guard page with an equivalent table of 4 KiB entries, minus the guard
+    // page itself.
     unsafe {
-        let pml4e = *entry_addr(pml4, (guard >> 39) & 511);
+        let pml4e = *entry_addr(pml4, (alias >> 39) & 511);
         if pml4e & PRESENT == 0 {
             return Err("guard page not mapped at PML4 level");
         }
-        let pdpte = *entry_addr(pml4e & ADDR_MASK, (guard >> 30) & 511);
+        let pdpte = *entry_addr(pml4e & ADDR_MASK, (alias >> 30) & 511);
         if pdpte & PRESENT == 0 || pdpte & HUGE != 0 {
             return Err("unexpected PDPT entry for the guard page");
         }
-        let pde_ptr = entry_addr(pdpte & ADDR_MASK, (guard >> 21) & 511);
+        let pde_ptr = entry_addr(pdpte & ADDR_MASK, (alias >> 21) & 511);
         let pde = *pde_ptr;
         if pde & PRESENT == 0 || pde & HUGE == 0 {
             return Err("guard page not in a 2 MiB mapping (already installed?)");
@@ -59,16 +66,18 @@ pub fn install_stack_guard() -> Result<(), &'static str> {
             *e = (base + i as u64 * 4096) | (pde & SHARED_FLAGS);
         }
         pt.0[((guard >> 12) & 511) as usize] = 0;
-        let pt_paddr = pt as *const PageTable as u64;
+        let pt_paddr = crate::mem::virt_to_phys(pt as *const PageTable as u64);
         *pde_ptr = pt_paddr | (pde & SHARED_FLAGS & !0x18) | PRESENT;
         asm!("invlpg [{}]", in(reg) guard, options(nostack));
+        asm!("invlpg [{}]", in(reg) alias, options(nostack));
         // Flush the whole 2 MiB range's translations: reload CR3 (no global pages in use).
         asm!("mov {0}, cr3", "mov cr3, {0}", out(reg) _, options(nostack));
     }
     Ok(())
 }
 
-/// Unmap the 4 KiB page at `addr` (a thread's stack guard); undo with [`remap_guard`].
+/// Unmap the 4 KiB page at physical `addr` (a thread's stack guard) in every alias; undo with
+/// [`remap_guard`].
 pub fn unmap_guard(addr: u64) -> Result<(), &'static str> {
     crate::mm::paging::unmap(addr)
 }

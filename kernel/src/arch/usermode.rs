@@ -1,5 +1,5 @@
-//! Dropping to ring 3: `iretq` into a user entry point on a user stack, in the kernel's own
-//! identity-mapped address space (where `mm::paging` makes only the programs' pages
+//! Dropping to ring 3: `iretq` into a user entry point on a user stack, in the loaded address
+//! space (the program's own, `mm::space`, where `mm::paging` makes only the programs' pages
 //! user-accessible).
 //!
 //! Owns the ring-3 entry frame. Never returns: the thread comes back to the kernel only through

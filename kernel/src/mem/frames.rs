@@ -9,7 +9,7 @@
 use crate::bootinfo::{MemRegion, MEM_TYPE_RAM};
 
 pub const FRAME_SIZE: u64 = 4096;
-/// The boot page tables identity-map only the first 4 GiB; RAM above it is ignored.
+/// The boot page tables (direct map) cover only the first 4 GiB; RAM above it is ignored.
 pub const MAPPED_LIMIT: u64 = 1 << 32;
 
 pub struct FrameAllocator {
@@ -66,12 +66,13 @@ impl FrameAllocator {
             .find(|(s, e)| e - s > bitmap_bytes)
             .map(|(s, _)| s)
             .ok_or("no RAM range large enough for the frame bitmap")?;
+        let bitmap_vaddr = super::phys_to_virt(bitmap_paddr);
         // SAFETY: [bitmap_paddr, +bitmap_bytes) is usable RAM above the kernel image, below
-        // 4 GiB (identity-mapped), not yet handed to anyone; it is excluded from the free
-        // frames below, so it is ours forever.
+        // 4 GiB (reached through the direct map), not yet handed to anyone; it is excluded from
+        // the free frames below, so it is ours forever.
         let bitmap = unsafe {
-            core::ptr::write_bytes(bitmap_paddr as *mut u8, 0, bitmap_bytes as usize);
-            core::slice::from_raw_parts_mut(bitmap_paddr as *mut u64, words)
+            core::ptr::write_bytes(bitmap_vaddr as *mut u8, 0, bitmap_bytes as usize);
+            core::slice::from_raw_parts_mut(bitmap_vaddr as *mut u64, words)
         };
         let mut fa = FrameAllocator {
             bitmap,

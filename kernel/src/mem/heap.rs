@@ -31,10 +31,11 @@ impl OomHandler for GrowFromFrames {
             None => (super::alloc_frames(need_frames).ok_or(())?, need_frames),
         };
         let bytes = frames * FRAME_SIZE as usize;
+        let base = super::phys_to_virt(paddr) as *mut u8;
         // SAFETY: the frames were just taken from the frame allocator, so nobody else uses
-        // them; they are identity-mapped RAM below 4 GiB and never at address 0 (the
-        // allocator only hands out RAM above the kernel image).
-        unsafe { talc.claim(Span::from_base_size(paddr as *mut u8, bytes)) }?;
+        // them; they are RAM below 4 GiB reached through the direct map (never a null
+        // pointer: the direct map starts in the upper half).
+        unsafe { talc.claim(Span::from_base_size(base, bytes)) }?;
         HEAP_BYTES.fetch_add(bytes, Ordering::Relaxed);
         log::debug!("heap: grew by {} KiB at {paddr:#x}", bytes / 1024);
         Ok(())

@@ -1,8 +1,12 @@
 //! Physical memory: the frame allocator over the PVH memory map, the growing kernel heap, and
 //! DMA pages for the drivers.
 //!
-//! All RAM the kernel uses is identity-mapped (physical == virtual) by the boot page tables, so
-//! a frame's physical address is also its pointer. Owns `FRAMES`; never maps or unmaps pages.
+//! The kernel reaches physical memory through the direct map: physical `p` (RAM or MMIO below
+//! [`frames::MAPPED_LIMIT`]) is at virtual [`PHYS_OFFSET`]` + p` (PML4 entry 256, set up by
+//! `arch::boot`, supervisor-only). A physical address is never a pointer: [`phys_to_virt`] makes
+//! one. The only other kernel addresses are the image's own (linked at its physical address,
+//! 1 MiB, and kept identity-mapped below `mm::space::USER_START`), which [`virt_to_phys`] also
+//! accepts. Owns `FRAMES`; never maps or unmaps pages.
 
 pub mod frames;
 pub mod heap;
@@ -77,18 +81,26 @@ pub fn init(memmap: &[MemRegion]) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Where the direct map of physical memory starts: the first address of the upper canonical
+/// half (PML4 entry 256), out of every program's reach.
+pub const PHYS_OFFSET: u64 = 0xffff_8000_0000_0000;
+
 /// The kernel virtual address at which physical address `paddr` (RAM or MMIO below
 /// [`frames::MAPPED_LIMIT`]) is reached. Every access the kernel makes to memory it knows by
-/// physical address (frames, page tables, DMA, boot data) goes through this, so the kernel's
-/// view of physical memory can move out of the user half.
+/// physical address (frames, page tables, DMA, boot data) goes through this.
 pub fn phys_to_virt(paddr: u64) -> u64 {
-    paddr
+    PHYS_OFFSET.wrapping_add(paddr)
 }
 
-/// The physical address behind a kernel address of the physical-memory map
-/// ([`phys_to_virt`]'s inverse); kernel image addresses too.
+/// The physical address behind a kernel address: one of the direct map ([`phys_to_virt`]'s
+/// inverse), or one of the kernel image (statics, the boot stack), whose virtual address is its
+/// physical address.
 pub fn virt_to_phys(vaddr: u64) -> u64 {
-    vaddr
+    if vaddr >= PHYS_OFFSET {
+        vaddr - PHYS_OFFSET
+    } else {
+        vaddr
+    }
 }
 
 /// End of the kernel image including .bss.
@@ -106,16 +118,17 @@ pub fn reserve(paddr: u64, len: u64) -> usize {
 }
 
 /// The bytes of a boot module at `[paddr, paddr + len)`, which [`reserve`] kept out of the
-/// allocator: identity-mapped RAM below 4 GiB that nothing else writes until it is freed.
+/// allocator: RAM below 4 GiB (direct map) that nothing else writes until it is freed.
 pub fn boot_module(paddr: u64, len: u64) -> Option<&'static [u8]> {
     let end = paddr.checked_add(len)?;
     if paddr == 0 || end > frames::MAPPED_LIMIT {
         return None;
     }
-    // SAFETY: the range is identity-mapped RAM below 4 GiB (checked above) holding the boot
-    // module the loader placed there; its frames were reserved at boot, so the allocator
-    // hands none of them out while this slice is used (the caller frees them afterwards).
-    Some(unsafe { core::slice::from_raw_parts(paddr as *const u8, len as usize) })
+    // SAFETY: the range is RAM below 4 GiB (checked above), reached through the direct map,
+    // holding the boot module the loader placed there; its frames were reserved at boot, so
+    // the allocator hands none of them out while this slice is used (the caller frees them
+    // afterwards).
+    Some(unsafe { core::slice::from_raw_parts(phys_to_virt(paddr) as *const u8, len as usize) })
 }
 
 /// Take `n` contiguous frames (not zeroed), the reserve included: for the heap, DMA and page
@@ -155,12 +168,12 @@ pub fn free_frame_count() -> usize {
     FRAMES.lock().as_ref().map_or(0, |f| f.free_frames())
 }
 
-/// `n` zeroed, page-aligned, physically contiguous pages for device DMA; the address is both
-/// physical and virtual (identity map). None if no such run is free.
+/// `n` zeroed, page-aligned, physically contiguous pages for device DMA: their physical
+/// address (the kernel reaches them at [`phys_to_virt`] of it). None if no such run is free.
 pub fn dma_alloc_pages(n: usize) -> Option<u64> {
     let paddr = alloc_frames(n)?;
-    // SAFETY: the frames were just allocated to us and are identity-mapped RAM.
-    unsafe { core::ptr::write_bytes(paddr as *mut u8, 0, n * FRAME_SIZE as usize) };
+    // SAFETY: the frames were just allocated to us; RAM reached through the direct map.
+    unsafe { core::ptr::write_bytes(phys_to_virt(paddr) as *mut u8, 0, n * FRAME_SIZE as usize) };
     Some(paddr)
 }
 

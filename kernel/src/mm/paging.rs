@@ -1,42 +1,60 @@
 //! The kernel's page tables after boot: W^X, NX and the kernel out of ring 3's reach.
 //!
-//! `arch::boot` identity-maps the first 4 GiB with 2 MiB pages, supervisor-only and executable.
-//! [`init`] turns on EFER.NXE and CR0.WP and gives every page its final rights:
+//! `arch::boot` maps the first 4 GiB of physical memory with 2 MiB pages twice, from one PDPT:
+//! at [`PHYS_OFFSET`] (PML4 entry 256, the direct map: how the kernel reaches any physical
+//! address, supervisor-only at the top level) and at 0 (the identity alias, needed only to run
+//! the image, which is linked at its physical address). [`init`] turns on EFER.NXE and CR0.WP,
+//! gives every page its final rights, and then keeps of the identity alias only the 2 MiB pages
+//! holding the image: PML4 entry 0 gets a PDPT and page directory of its own whose entries
+//! point at the same 4 KiB tables as the direct map's for those pages. Every leaf is thus
+//! shared by both aliases, and one change of rights applies to both:
 //!
-//! | range | rights |
+//! | range (physical) | rights |
 //! |---|---|
 //! | kernel `.text` | read + execute, user-accessible (the built-in programs run from it) |
 //! | kernel `.rodata` | read-only, no-execute, user-accessible (their constants and strings) |
 //! | `.user_data` (the built-in programs' statics) | read-write, no-execute, user-accessible |
 //! | the rest of the image (`.data`, `.bss`: page tables, IDT, GDT, TSS, boot stack, ...) | read-write, no-execute, supervisor-only |
-//! | the guard pages of the boot stack and the IST stacks | not present |
+//! | the guard pages of the boot stack, the IST stacks and the thread stacks | not present |
 //! | all other RAM below 3 GiB (heap, frames, thread stacks) | read-write, no-execute, supervisor-only |
 //! | 3–4 GiB (MMIO) | read-write, no-execute, uncached, supervisor-only |
 //!
-//! Nothing else of the identity map ever becomes user-accessible: ring-3 stacks live in each
-//! program's own half (`mm::space`). [`update`] splits a 2 MiB page into 4 KiB pages on demand
-//! (the table comes from the frame allocator and is kept); guard pages use it.
-//! [`user_range_ok`] walks the loaded tables for `uaccess`.
+//! (User-accessible leaves are reachable from ring 3 only through the identity alias: the
+//! direct map's PML4 entry is supervisor-only.) The identity alias ends at
+//! `mm::space::USER_START` (the linker script keeps the image below it); the rest of PML4
+//! entry 0 belongs to programs (`mm::space`), and an identity access to any other physical
+//! address faults. Nothing else ever becomes user-accessible: ring-3 stacks live in each
+//! program's own half. [`update`] splits a 2 MiB page into 4 KiB pages on demand (the table
+//! comes from the frame allocator and is kept); guard pages use it. [`user_range_ok`] walks
+//! the loaded tables for `uaccess`.
 //!
-//! Owns every page-table entry below 4 GiB after boot. Never maps anything that is not
-//! identity-mapped RAM or MMIO, and never makes a page both writable and executable.
+//! Owns every entry of the kernel's tables after boot: the direct map and the image alias.
+//! Never maps anything that is not RAM or MMIO below 4 GiB, and never makes a page both
+//! writable and executable.
 //!
 //! SMEP and SMAP stay off while the built-in programs share `.text` and `.rodata` with the
 //! kernel (the kernel executes and reads those user-accessible pages); they come with programs
 //! loaded as ELF files into their own pages.
 
 use core::arch::asm;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use x86_64::structures::paging::{PageTable, PageTableFlags as F};
 use x86_64::PhysAddr;
+
+use crate::mem::{phys_to_virt, PHYS_OFFSET};
 
 pub const PAGE: u64 = 4096;
 const HUGE_PAGE: u64 = 2 << 20;
 /// The boot map's RAM part ends here; 3–4 GiB is MMIO (arch::boot).
 const MMIO_START: u64 = 3 << 30;
-/// The boot map covers the first 4 GiB: one PML4 entry, one PDPT, four page directories.
+/// The boot map covers the first 4 GiB: one PDPT, four page directories.
 const MAPPED_END: u64 = 4 << 30;
+/// The direct map's PML4 entry (256).
+const DIRECT_MAP_ENTRY: usize = ((PHYS_OFFSET >> 39) & 511) as usize;
+/// The identity alias of the image ends here (`mm::space::USER_START`; the linker script
+/// asserts the image ends below it).
+const IMAGE_ALIAS_LIMIT: u64 = super::space::USER_START;
 const IA32_EFER: u32 = 0xc000_0080;
 const EFER_NXE: u64 = 1 << 11;
 
@@ -52,6 +70,8 @@ extern "C" {
 
 /// Page tables taken from the frame allocator to split 2 MiB pages (never returned).
 static SPLIT_TABLES: AtomicUsize = AtomicUsize::new(0);
+/// End of the image's identity alias (its 2 MiB pages), set by [`init`].
+static IMAGE_ALIAS_END: AtomicU64 = AtomicU64::new(0);
 
 /// Frames held as 4 KiB page tables.
 pub fn split_tables() -> usize {
@@ -89,14 +109,15 @@ fn image_page_flags(addr: u64) -> F {
 /// The table at physical address `paddr`.
 ///
 /// # Safety
-/// `paddr` is a page table of the live hierarchy (identity-mapped), interrupts are off on our
-/// single CPU, and the caller holds no other reference to it.
+/// `paddr` is a page table of the live hierarchy (reached through the direct map), interrupts
+/// are off on our single CPU, and the caller holds no other reference to it.
 unsafe fn table(paddr: PhysAddr) -> &'static mut PageTable {
     // SAFETY: by the caller's contract.
-    unsafe { &mut *(paddr.as_u64() as *mut PageTable) }
+    unsafe { &mut *(phys_to_virt(paddr.as_u64()) as *mut PageTable) }
 }
 
-/// The page directory covering `addr` (below 4 GiB) in the live tables.
+/// The direct map's page directory covering physical `addr` (below 4 GiB) in the live tables
+/// (the image alias shares its 4 KiB tables).
 ///
 /// # Safety
 /// As for [`table`].
@@ -105,10 +126,11 @@ unsafe fn pd_for(addr: u64) -> Option<&'static mut PageTable> {
         return None;
     }
     let (cr3, _) = x86_64::registers::control::Cr3::read_raw();
-    // SAFETY: CR3 holds the live PML4; the boot tables are identity-mapped kernel memory.
+    // SAFETY: CR3 holds the live PML4, whose direct-map entry is the kernel's in every space;
+    // the boot tables are kernel memory.
     unsafe {
         let pml4 = table(cr3.start_address());
-        let pdpt = table(pml4[0].addr());
+        let pdpt = table(pml4[DIRECT_MAP_ENTRY].addr());
         let pdpte = &pdpt[((addr >> 30) & 511) as usize];
         if !pdpte.flags().contains(F::PRESENT) || pdpte.flags().contains(F::HUGE_PAGE) {
             return None;
@@ -122,9 +144,17 @@ fn flush_all() {
     unsafe { asm!("mov {0}, cr3", "mov cr3, {0}", out(reg) _, options(nostack)) };
 }
 
+/// Drop the cached translations of physical page `addr`: its direct-map address and, for the
+/// image's pages, its identity address.
 fn flush_page(addr: u64) {
-    // SAFETY: invlpg only drops a cached translation.
-    unsafe { asm!("invlpg [{}]", in(reg) addr, options(nostack)) };
+    let flush = |va: u64| {
+        // SAFETY: invlpg only drops a cached translation.
+        unsafe { asm!("invlpg [{}]", in(reg) va, options(nostack)) };
+    };
+    flush(phys_to_virt(addr));
+    if addr < IMAGE_ALIAS_END.load(Ordering::Relaxed) {
+        flush(addr);
+    }
 }
 
 /// Run `f` with interrupts off (the tables are changed by one CPU with nothing else walking
@@ -146,6 +176,9 @@ pub fn init() -> Result<(), &'static str> {
         }
         let image_end = ((&raw const __user_data_end) as u64).max(crate::mem::kernel_end());
         let image_huge_end = image_end.div_ceil(HUGE_PAGE) * HUGE_PAGE;
+        if image_huge_end > IMAGE_ALIAS_LIMIT {
+            return Err("kernel image ends above mm::space::USER_START");
+        }
         // The image's 2 MiB pages, as 4 KiB pages with per-section rights.
         let mut huge = 0;
         while huge < image_huge_end {
@@ -197,6 +230,7 @@ pub fn init() -> Result<(), &'static str> {
             }
             addr += HUGE_PAGE;
         }
+        keep_image_alias_only(image_huge_end)?;
         // SAFETY: CR0.WP only makes ring 0 honour read-only pages; the only read-only pages
         // are .text and .rodata, which the kernel never writes.
         unsafe {
@@ -207,6 +241,46 @@ pub fn init() -> Result<(), &'static str> {
         flush_all();
         Ok(())
     })
+}
+
+/// A zeroed frame for one of the kernel's own tables (never freed).
+fn new_table() -> Result<u64, &'static str> {
+    let frame = crate::mem::alloc_frames(1).ok_or("no frame for a page table")?;
+    // SAFETY: the frame was just taken from the allocator, so nobody else uses it; RAM in the
+    // direct map.
+    unsafe { table(PhysAddr::new(frame)) }.zero();
+    Ok(frame)
+}
+
+/// Replace the boot tables' identity map of 4 GiB in the loaded (kernel) PML4 by the image's
+/// 2 MiB pages below `image_huge_end` only: a PDPT and a page directory of their own whose
+/// entries point at the direct map's 4 KiB tables for those pages (already split, so rights
+/// stay shared). Every other identity address faults from now on. Interrupts must be off; we
+/// run from the image, which stays mapped across the switch.
+fn keep_image_alias_only(image_huge_end: u64) -> Result<(), &'static str> {
+    let pdpt = new_table()?;
+    let pd = new_table()?;
+    // SAFETY: interrupts are off; `pdpt` and `pd` are fresh tables of ours; the direct map's
+    // directory is only read.
+    unsafe {
+        let direct = pd_for(0).ok_or("boot tables do not map the image")?;
+        let alias = table(PhysAddr::new(pd));
+        let mut addr = 0;
+        while addr < image_huge_end {
+            let i = ((addr >> 21) & 511) as usize;
+            if direct[i].flags().contains(F::HUGE_PAGE) {
+                return Err("an image page was not split");
+            }
+            alias[i].set_addr(direct[i].addr(), direct[i].flags());
+            addr += HUGE_PAGE;
+        }
+        table(PhysAddr::new(pdpt))[0].set_addr(PhysAddr::new(pd), TABLE);
+        let (cr3, _) = x86_64::registers::control::Cr3::read_raw();
+        table(cr3.start_address())[0].set_addr(PhysAddr::new(pdpt), TABLE);
+    }
+    IMAGE_ALIAS_END.store(image_huge_end, Ordering::Relaxed);
+    flush_all();
+    Ok(())
 }
 
 /// The 4 KiB table behind the 2 MiB page at `addr`, splitting it first (same frames, same
@@ -225,8 +299,8 @@ fn split(addr: u64) -> Result<&'static mut PageTable, &'static str> {
     }
     let frame = crate::mem::alloc_frames(1).ok_or("no frame for a page table")?;
     SPLIT_TABLES.fetch_add(1, Ordering::Relaxed);
-    // SAFETY: the frame was just taken from the allocator, so nobody else uses it; it is
-    // identity-mapped RAM. It is filled before the directory points at it.
+    // SAFETY: the frame was just taken from the allocator, so nobody else uses it; RAM in the
+    // direct map. It is filled before the directory points at it.
     let pt = unsafe { table(PhysAddr::new(frame)) };
     let base = e.addr().as_u64();
     let leaf = flags - F::HUGE_PAGE;
@@ -239,9 +313,9 @@ fn split(addr: u64) -> Result<&'static mut PageTable, &'static str> {
     Ok(pt)
 }
 
-/// Change the rights of the 4 KiB page at `addr` (below 4 GiB) with `f`, splitting its
-/// 2 MiB page if needed. `f` gets the current flags (empty if not present) and returns the
-/// new ones (empty: not present). Never makes a page writable and executable.
+/// Change the rights of the 4 KiB page at physical `addr` (below 4 GiB) in every alias with
+/// `f`, splitting its 2 MiB page if needed. `f` gets the current flags (empty if not present)
+/// and returns the new ones (empty: not present). Never makes a page writable and executable.
 pub fn update(addr: u64, f: impl FnOnce(F) -> F) -> Result<(), &'static str> {
     let addr = addr & !(PAGE - 1);
     without_interrupts(|| {
@@ -253,8 +327,8 @@ pub fn update(addr: u64, f: impl FnOnce(F) -> F) -> Result<(), &'static str> {
             new.insert(F::NO_EXECUTE);
         }
         if new.is_empty() {
-            // Not present; `remap` maps the page again (the map is the identity, so the
-            // frame is `addr` itself).
+            // Not present; `remap` maps the page again (the frame is `addr` itself: the
+            // tables map physical memory in order).
             e.set_unused();
         } else {
             e.set_addr(PhysAddr::new(addr), new);
@@ -264,7 +338,7 @@ pub fn update(addr: u64, f: impl FnOnce(F) -> F) -> Result<(), &'static str> {
     })
 }
 
-/// Unmap the 4 KiB page at `addr` (a guard page).
+/// Unmap the 4 KiB page at physical `addr` (a guard page).
 pub fn unmap(addr: u64) -> Result<(), &'static str> {
     update(addr, |_| F::empty())
 }
@@ -306,8 +380,8 @@ pub fn user_range_ok(addr: u64, len: u64, write: bool) -> bool {
 fn user_page_span(pml4: PhysAddr, va: u64, need: F) -> Option<u64> {
     let mut t = pml4;
     for (level, shift) in [39u64, 30, 21, 12].into_iter().enumerate() {
-        // SAFETY: `t` is a table of the loaded hierarchy (identity-mapped); interrupts are
-        // off (caller), so nothing changes it meanwhile; read only.
+        // SAFETY: `t` is a table of the loaded hierarchy (direct map); interrupts are off
+        // (caller), so nothing changes it meanwhile; read only.
         let e = &unsafe { table(t) }[((va >> shift) & 511) as usize];
         if !e.flags().contains(need) {
             return None;
@@ -318,4 +392,25 @@ fn user_page_span(pml4: PhysAddr, va: u64, need: F) -> Option<u64> {
         t = e.addr();
     }
     None
+}
+
+/// The physical address `va` translates to in the hierarchy whose PML4 is at `pml4` (present
+/// at every level, whatever the rights), or None.
+pub fn translate(pml4: u64, va: u64) -> Option<u64> {
+    without_interrupts(|| {
+        let mut t = PhysAddr::new(pml4);
+        for (level, shift) in [39u64, 30, 21, 12].into_iter().enumerate() {
+            // SAFETY: `t` is a table of a live hierarchy (direct map); interrupts are off, so
+            // nothing changes it meanwhile; read only.
+            let e = &unsafe { table(t) }[((va >> shift) & 511) as usize];
+            if !e.flags().contains(F::PRESENT) {
+                return None;
+            }
+            if level == 3 || (level > 0 && e.flags().contains(F::HUGE_PAGE)) {
+                return Some(e.addr().as_u64() + (va & ((1 << shift) - 1)));
+            }
+            t = e.addr();
+        }
+        None
+    })
 }

@@ -1,10 +1,15 @@
-//! Per-program address spaces. Each program gets its own top-level page table (PML4): the
-//! kernel half — PML4 entry 0, the identity map of the first 4 GiB with the kernel
-//! supervisor-only and the built-in programs' code user-accessible (`super::paging`) — is the
-//! same table in every space, shared, so kernel mappings change everywhere at once; the user
-//! half is the program's own: its ring-3 stacks, at [`STACKS_BASE`] upwards, one slot of
-//! [`SLOT_PAGES`] pages per stack with the slot's first page left unmapped as the guard. A
-//! program cannot name another program's stack: it is not in its page tables.
+//! Per-program address spaces. Each program gets its own top-level page table (PML4):
+//!
+//! | PML4 entry | what | whose |
+//! |---|---|---|
+//! | 0, below [`USER_START`] | the kernel image's identity alias: its 4 KiB tables, the built-in programs' code and statics user-accessible, the rest supervisor-only (`super::paging`) | the kernel's tables, shared |
+//! | 0, from [`USER_START`] | free for the program (a PDPT and page directory of its own) | the program's |
+//! | 1–255 | the program's: its ring-3 stacks at [`STACKS_BASE`] upwards, one slot of [`SLOT_PAGES`] pages per stack, the slot's first page left unmapped as the guard | the program's |
+//! | 256–511 | the kernel half: the direct map of physical memory (supervisor-only) and anything else the kernel maps | the kernel's PML4 entries, shared |
+//!
+//! Kernel mappings change everywhere at once (shared tables); a program cannot name another
+//! program's stack: it is not in its page tables. Physical memory the kernel uses (heap,
+//! frames, page tables) appears in a program's half nowhere.
 //!
 //! The scheduler calls [`AddressSpace::activate`] when it switches to a thread of a program
 //! (threads of the same program share a space: no CR3 reload between them; kernel threads run
@@ -12,7 +17,7 @@
 //!
 //! Owns the PML4 and the user-half tables of each space (freed when the space is dropped,
 //! after switching away from it); never maps a user page writable and executable, never
-//! touches the shared kernel half.
+//! touches the shared kernel tables.
 
 use alloc::vec::Vec;
 
@@ -21,6 +26,10 @@ use x86_64::PhysAddr;
 
 use super::paging::PAGE;
 
+/// The lowest address a program may map: below it lies the kernel image's identity alias
+/// (1–4 MiB; the linker script keeps the image below it). Linux `ET_EXEC` programs are linked
+/// at this address.
+pub const USER_START: u64 = 0x40_0000;
 /// Where ring-3 stacks live in every program's user half (PML4 entry 224).
 pub const STACKS_BASE: u64 = 0x0000_7000_0000_0000;
 /// Pages of one stack slot: the guard page and the stack.
@@ -34,31 +43,35 @@ const USER_STACK: F = F::PRESENT
     .union(F::NO_EXECUTE);
 const TABLE: F = F::PRESENT.union(F::WRITABLE).union(F::USER_ACCESSIBLE);
 
+/// The first PML4 entry of the kernel half (the direct map).
+const KERNEL_HALF: usize = ((crate::mem::PHYS_OFFSET >> 39) & 511) as usize;
+
 extern "C" {
     /// The boot PML4 (arch::boot): the kernel's own space, and the source of the shared half.
     static boot_pml4: u8;
 }
 
-/// The kernel's own PML4.
+/// The kernel's own PML4 (physical address: an image address is its physical address).
 fn kernel_pml4() -> u64 {
-    (&raw const boot_pml4) as u64
+    crate::mem::virt_to_phys((&raw const boot_pml4) as u64)
 }
 
-/// The table at `paddr`.
+/// The table at physical address `paddr`.
 ///
 /// # Safety
-/// `paddr` is a page table owned by the caller's space (or the shared kernel half, read
-/// only), identity-mapped; interrupts are off or the space is not yet visible to anyone else.
+/// `paddr` is a page table owned by the caller's space (or the shared kernel tables, read
+/// only), reached through the direct map; interrupts are off or the space is not yet visible
+/// to anyone else.
 unsafe fn table(paddr: u64) -> &'static mut PageTable {
     // SAFETY: by the caller's contract.
-    unsafe { &mut *(paddr as *mut PageTable) }
+    unsafe { &mut *(crate::mem::phys_to_virt(paddr) as *mut PageTable) }
 }
 
 /// A zeroed frame for a page table.
 fn new_table() -> Result<u64, &'static str> {
     let f = crate::mem::alloc_program_frames(1).ok_or("no frame for a page table")?;
-    // SAFETY: the frame was just taken from the allocator: ours alone, identity-mapped.
-    unsafe { core::ptr::write_bytes(f as *mut u8, 0, PAGE as usize) };
+    // SAFETY: the frame was just taken from the allocator: ours alone, in the direct map.
+    unsafe { core::ptr::write_bytes(crate::mem::phys_to_virt(f) as *mut u8, 0, PAGE as usize) };
     Ok(f)
 }
 
@@ -69,24 +82,38 @@ pub struct AddressSpace {
 }
 
 impl AddressSpace {
-    /// A new space: the kernel half shared, the user half empty.
+    /// A new space: the kernel half and the image alias shared, the rest of the user half
+    /// empty.
     pub fn new() -> Result<Self, &'static str> {
-        let pml4 = new_table()?;
-        // SAFETY: `pml4` is our fresh table; the kernel PML4 is only read (its entries are set
-        // at boot and never change afterwards: all kernel mappings live below entry 0).
+        let mut space = AddressSpace {
+            pml4: new_table()?,
+            tables: Vec::new(),
+        };
+        // Dropping `space` on an error frees whatever tables were made.
+        let pdpt = space.next(space.pml4, 0)?;
+        let pd = space.next(pdpt, 0)?;
+        // SAFETY: `pml4` and `pd` are our fresh tables; the kernel's are only read (its PML4
+        // entries 256.. are set at boot and never change afterwards, entry 0 is set once by
+        // `paging::init` before any program exists).
         unsafe {
             let k = table(kernel_pml4());
-            let t = table(pml4);
-            for (i, e) in k.iter().enumerate() {
+            let t = table(space.pml4);
+            for (i, e) in k.iter().enumerate().skip(KERNEL_HALF) {
                 if !e.is_unused() {
                     t[i].set_addr(e.addr(), e.flags());
                 }
             }
+            // The image alias: the kernel PD's entries below USER_START (its 4 KiB tables).
+            let kpdpt = table(k[0].addr().as_u64());
+            let kpd = table(kpdpt[0].addr().as_u64());
+            let own = table(pd);
+            for i in 0..(USER_START >> 21) as usize {
+                if !kpd[i].is_unused() {
+                    own[i].set_addr(kpd[i].addr(), kpd[i].flags());
+                }
+            }
         }
-        Ok(AddressSpace {
-            pml4,
-            tables: Vec::new(),
-        })
+        Ok(space)
     }
 
     /// The physical address of this space's PML4 (CR3 value).
@@ -110,7 +137,7 @@ impl AddressSpace {
 
     /// The page-table entry slot for user address `va` (tables made on the way).
     fn leaf(&mut self, va: u64) -> Result<(u64, usize), &'static str> {
-        if va >> 39 == 0 || va >= 1 << 47 {
+        if !(USER_START..1 << 47).contains(&va) {
             return Err("not a user-half address");
         }
         let pdpt = self.next(self.pml4, ((va >> 39) & 511) as usize)?;
@@ -150,12 +177,13 @@ impl AddressSpace {
 
     /// The page-table entry slot for user address `va`, if its tables exist.
     fn existing_leaf(&self, va: u64) -> Option<(u64, usize)> {
-        if va >> 39 == 0 || va >= 1 << 47 {
+        if !(USER_START..1 << 47).contains(&va) {
             return None;
         }
         let mut t = self.pml4;
         for shift in [39u64, 30, 21] {
-            // SAFETY: `t` is this space's PML4 or one of its user-half tables; read only.
+            // SAFETY: `t` is this space's PML4 or one of its own tables (`va` is above the
+            // image alias); read only.
             let e = unsafe { &table(t)[((va >> shift) & 511) as usize] };
             if e.is_unused() {
                 return None;
@@ -163,6 +191,12 @@ impl AddressSpace {
             t = e.addr().as_u64();
         }
         Some((t, ((va >> 12) & 511) as usize))
+    }
+
+    /// The physical address `va` translates to in this space (whatever the rights), if it is
+    /// mapped.
+    pub fn translate(&self, va: u64) -> Option<u64> {
+        super::paging::translate(self.pml4, va)
     }
 
     /// The user address of stack slot `slot`'s lowest stack page (above its guard page).
@@ -198,8 +232,9 @@ pub fn activate(root: u64) {
 }
 
 fn load(pml4: u64) {
-    // SAFETY: `pml4` is a complete top-level table whose kernel half is the shared one, so
-    // the code, stack and data in use stay mapped at the same addresses across the switch.
+    // SAFETY: `pml4` is a complete top-level table whose kernel half and image alias are the
+    // shared ones, so the code, stack and data in use stay mapped at the same addresses across
+    // the switch.
     unsafe {
         core::arch::asm!("mov cr3, {}", in(reg) pml4, options(nostack));
     }

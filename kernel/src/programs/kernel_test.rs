@@ -90,8 +90,9 @@ fn dma_pages() -> Result<(), &'static str> {
     if p % 4096 != 0 {
         return Err("DMA pages not page-aligned");
     }
-    // SAFETY: the three pages were just allocated to us and are identity-mapped.
-    let bytes = unsafe { core::slice::from_raw_parts_mut(p as *mut u8, 3 * 4096) };
+    // SAFETY: the three pages were just allocated to us; reached through the direct map.
+    let bytes =
+        unsafe { core::slice::from_raw_parts_mut(mem::phys_to_virt(p) as *mut u8, 3 * 4096) };
     if bytes.iter().any(|&b| b != 0) {
         return Err("DMA pages not zeroed");
     }
@@ -108,7 +109,8 @@ fn dma_pages() -> Result<(), &'static str> {
     }
     let q = mem::dma_alloc_pages(3).ok_or("second dma_alloc_pages(3) failed")?;
     // SAFETY: as above, freshly allocated.
-    let again = unsafe { core::slice::from_raw_parts(q as *const u8, 3 * 4096) };
+    let again =
+        unsafe { core::slice::from_raw_parts(mem::phys_to_virt(q) as *const u8, 3 * 4096) };
     let dirty = again.iter().any(|&b| b != 0);
     mem::dma_free_pages(q, 3);
     if dirty {

@@ -254,7 +254,12 @@ fn device(pending: &'static AtomicBool) -> (VirtioNet<FakeNet>, FakeNet) {
 }
 
 fn device_offering(pending: &'static AtomicBool, features: u64) -> (VirtioNet<FakeNet>, FakeNet) {
-    crate::hal::set_dma_ops(host_dma_alloc, host_dma_free);
+    crate::hal::set_mem_ops(crate::hal::MemOps {
+        alloc: host_dma_alloc,
+        free: host_dma_free,
+        phys_to_virt: |p| p,
+        virt_to_phys: |v| v,
+    });
     let fake = FakeNet::offering(features);
     let dev = VirtioNet::new(fake.clone(), pending).expect("driver initialises");
     (dev, fake)
