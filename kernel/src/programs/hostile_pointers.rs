@@ -25,14 +25,20 @@ extern "C" {
     static boot_stack_top: u8;
 }
 
-/// Addresses no system call may read: kernel data, page tables, heap, kernel stack, the first
-/// page, non-canonical ones, the top of the address space (wraps with any length).
-fn unreadable() -> [(&'static str, u64); 8] {
+/// The kernel's direct map of physical memory (`mem::PHYS_OFFSET`) at the kernel image's
+/// physical address: kernel text seen through the kernel half.
+const DIRECT_MAP_TEXT: u64 = 0xffff_8000_0010_0000;
+
+/// Addresses no system call may read: kernel data, page tables, heap, kernel stack, the direct
+/// map, the first page, non-canonical ones, the top of the address space (wraps with any
+/// length).
+fn unreadable() -> [(&'static str, u64); 9] {
     [
         ("kernel data", (&raw const __user_data_end) as u64),
         ("page tables", (&raw const boot_pml4) as u64),
         ("kernel heap", (&raw const __kernel_end) as u64 + 0x1_0000),
         ("kernel stack", (&raw const boot_stack_top) as u64 - 256),
+        ("direct map", DIRECT_MAP_TEXT),
         ("first page", 8),
         ("non-canonical", 0x0000_8000_0000_0000),
         ("non-canonical high", 0x8000_0000_0000_0000),
@@ -42,7 +48,7 @@ fn unreadable() -> [(&'static str, u64); 8] {
 
 /// What no system call may write: the above and kernel code and constants (which a program
 /// may read and run, but not change).
-fn unwritable() -> [(&'static str, u64); 10] {
+fn unwritable() -> [(&'static str, u64); 11] {
     let r = unreadable();
     [
         r[0],
@@ -53,6 +59,7 @@ fn unwritable() -> [(&'static str, u64); 10] {
         r[5],
         r[6],
         r[7],
+        r[8],
         ("kernel text", (&raw const __text_start) as u64),
         ("kernel rodata", (&raw const __rodata_start) as u64),
     ]

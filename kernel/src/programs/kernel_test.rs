@@ -24,6 +24,10 @@ const CHECKS: &[Check] = &[
     ("command line parsing", cmdline_parsing),
     ("a fault inside a user copy is EFAULT", copy_fault_recovers),
     (
+        "physical memory only through the direct map",
+        identity_map_gone,
+    ),
+    (
         "threads sleep in deadline order, stacks reaped",
         super::sched_checks::threads_sleep_in_order,
     ),
@@ -62,6 +66,52 @@ fn copy_fault_recovers() -> Result<(), &'static str> {
         Ok(()) => Err("the copy from an unmapped page succeeded"),
         Err(_) => Err("the probe page is mapped"),
     }
+}
+
+/// The kernel reaches RAM above the image only through the direct map: a program's fresh
+/// address space maps nothing at the physical address of a heap allocation (its user half
+/// would otherwise collide with a program linked there), while the direct-map alias of it is
+/// there in the kernel half; and a kernel read at the physical address faults.
+fn identity_map_gone() -> Result<(), &'static str> {
+    use crate::mm::space::{AddressSpace, USER_START};
+    // 4 MiB + 1 page on the heap: physically contiguous (one arena, a run of frames above the
+    // image at 1 MiB), so its last page lies above USER_START.
+    const LEN: usize = (4 << 20) + 4096;
+    let mut big: Vec<u8> = Vec::new();
+    big.try_reserve_exact(LEN)
+        .map_err(|_| "4 MiB allocation failed")?;
+    big.resize(LEN, 0x5a);
+    let vaddr = (&raw const big[LEN - 1]) as u64;
+    let paddr = mem::virt_to_phys(vaddr);
+    if vaddr != mem::phys_to_virt(paddr) || paddr < USER_START {
+        return Err("the heap is not in the direct map above USER_START");
+    }
+    let space = AddressSpace::new()?;
+    if space.translate(paddr).is_some() {
+        return Err("a program's space maps kernel RAM at its physical address");
+    }
+    if space.translate(vaddr) != Some(paddr) {
+        return Err("a program's space lacks the direct map");
+    }
+    let text = {
+        extern "C" {
+            static __text_start: u8;
+        }
+        (&raw const __text_start) as u64
+    };
+    if space.translate(text) != Some(text) {
+        return Err("a program's space lacks the kernel image's identity alias");
+    }
+    drop(space);
+    match crate::mm::uaccess::probe_fault_recovery(paddr & !4095) {
+        Err(net::Errno::EFAULT) => {}
+        Ok(()) => return Err("the kernel still reads RAM at its physical address"),
+        Err(_) => return Err("RAM is user-accessible at its physical address"),
+    }
+    if big[LEN - 1] != 0x5a {
+        return Err("the direct map lost the bytes");
+    }
+    Ok(())
 }
 
 fn heap_grows() -> Result<(), &'static str> {
@@ -109,8 +159,7 @@ fn dma_pages() -> Result<(), &'static str> {
     }
     let q = mem::dma_alloc_pages(3).ok_or("second dma_alloc_pages(3) failed")?;
     // SAFETY: as above, freshly allocated.
-    let again =
-        unsafe { core::slice::from_raw_parts(mem::phys_to_virt(q) as *const u8, 3 * 4096) };
+    let again = unsafe { core::slice::from_raw_parts(mem::phys_to_virt(q) as *const u8, 3 * 4096) };
     let dirty = again.iter().any(|&b| b != 0);
     mem::dma_free_pages(q, 3);
     if dirty {
