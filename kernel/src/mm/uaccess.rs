@@ -4,7 +4,8 @@
 //! does not wrap, lies below the canonical-address hole, and every page of it is present and
 //! user-accessible (writable too, for the kernel to write into it) in the live page tables
 //! ([`super::paging::user_range_ok`]): kernel text, data, heap, stacks and page tables are
-//! supervisor-only, guard pages are not present, so all of those are `EFAULT`.
+//! supervisor-only, guard pages are not present, the kernel's direct map of physical memory
+//! lies above the canonical hole, so all of those are `EFAULT`.
 //!
 //! Copies of plain values ([`read`], [`write`]) go through one `rep movsb` with an entry in the
 //! exception table: should the page vanish between the check and the copy, the page-fault

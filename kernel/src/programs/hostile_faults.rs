@@ -40,6 +40,7 @@ pub const CASES: &[(&str, crate::process::UserMain)] = &[
     ("hostile-read-data", read_data),
     ("hostile-write-data", write_data),
     ("hostile-read-heap", read_heap),
+    ("hostile-read-direct-map", read_direct_map),
     ("hostile-read-kstack", read_kernel_stack),
     ("hostile-read-pagetables", read_page_tables),
     ("hostile-write-pagetables", write_page_tables),
@@ -114,6 +115,13 @@ fn write_data(_: &[&str]) -> i32 {
 
 fn read_heap(_: &[&str]) -> i32 {
     read_at("hostile-read-heap", addr_heap())
+}
+
+/// Kernel text through the kernel's direct map of physical memory (`mem::PHYS_OFFSET` + its
+/// physical address, 1 MiB): its leaves are the ones that let ring 3 run `.text` at its
+/// identity address, so only the direct map's supervisor-only top-level entry stops this.
+fn read_direct_map(_: &[&str]) -> i32 {
+    read_at("hostile-read-direct-map", 0xffff_8000_0010_0000)
 }
 
 fn read_kernel_stack(_: &[&str]) -> i32 {
