@@ -530,6 +530,15 @@ impl ProtoOps<Host> for TcpSock {
     fn wake_id(&self) -> Option<WakeId> {
         self.handle().map(WakeId::Tcp)
     }
+
+    /// As Linux's `tcp_ioctl`: `EINVAL` on a listener, nothing queued before a connection.
+    fn queued(&self, host: &Host) -> Result<(usize, usize), Errno> {
+        match self.side {
+            TcpSide::Fresh => Ok((0, 0)),
+            TcpSide::Listener(_) => Err(Errno::EINVAL),
+            TcpSide::Conn(h) => host.tcp.queued(h),
+        }
+    }
 }
 
 /// What SO_RCVBUF / SO_SNDBUF report for a UDP socket by default (Linux's 212992).
