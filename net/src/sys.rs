@@ -524,6 +524,11 @@ impl NetSys {
         self.sock_ref(f)?.ops_ref()?.queued(&self.host)
     }
 
+    /// What `fstat` shows of a socket file's inode (sockfs inode number and mode).
+    pub fn stat_file(&self, f: FileId) -> Result<crate::sockfs::Stat, Errno> {
+        self.fs.stat(f).ok_or(Errno::EBADF)
+    }
+
     /// Readiness of a socket file for `poll` (`POLLNVAL` for one that is gone).
     pub fn poll_file(&self, f: FileId) -> PollMask {
         match self.fs.socket(f).and_then(|s| s.ops.as_deref()) {
