@@ -57,6 +57,33 @@ fn chunk_buf(len: usize) -> Result<Vec<u8>, Errno> {
     Ok(v)
 }
 
+/// Bytes from `addr` to the end of its page.
+fn to_page_end(addr: u64) -> usize {
+    (4096 - addr % 4096) as usize
+}
+
+/// Copy in as much of `dst.len()` bytes from `addr` as is readable, page by page after a
+/// fault: a count cut short by unmapped memory is a short write, as in Linux; `EFAULT` only
+/// when not even the first byte can be read.
+fn copy_in_partial(dst: &mut [u8], addr: u64) -> Result<usize, Errno> {
+    if uaccess::copy_from_user(dst, addr).is_ok() {
+        return Ok(dst.len());
+    }
+    let mut done = 0;
+    while done < dst.len() {
+        let at = addr.checked_add(done as u64).ok_or(Errno::EFAULT)?;
+        let n = to_page_end(at).min(dst.len() - done);
+        if uaccess::copy_from_user(&mut dst[done..done + n], at).is_err() {
+            break;
+        }
+        done += n;
+    }
+    if done == 0 {
+        return Err(Errno::EFAULT);
+    }
+    Ok(done)
+}
+
 /// Sleep until a pipe or eventfd may have changed (the generation was read before the try).
 fn sleep_for_files(p: &Process, gen: u64) -> Result<(), Errno> {
     if p.is_ending() {
@@ -116,10 +143,10 @@ fn write_file(p: &Process, file: &OpenFile, buf: u64, len: usize, max: usize) ->
         if start == copied {
             let n = (len - done).min(chunk.len());
             let at = buf.checked_add(done as u64).ok_or(Errno::EFAULT)?;
-            if let Err(e) = uaccess::copy_from_user(&mut chunk[..n], at) {
-                return if done > 0 { Ok(done as i64) } else { Err(e) };
+            match copy_in_partial(&mut chunk[..n], at) {
+                Ok(k) => (start, copied) = (0, k),
+                Err(e) => return if done > 0 { Ok(done as i64) } else { Err(e) },
             }
-            (start, copied) = (0, n);
         }
         let gen = wait::generation(FILES_KEY);
         match file.write(&chunk[start..copied]) {
@@ -164,7 +191,8 @@ pub fn write(fd: i32, buf: u64, len: usize) -> SysResult {
     if let Some(id) = socket_id(&file) {
         return socket::write_socket(&p, &file, id, buf, len);
     }
-    uaccess::check_access(buf, len.min(RW_MAX), false)?;
+    // The first page must be readable (EFAULT); past it, unmapped memory ends the write short.
+    uaccess::check_access(buf, len.min(to_page_end(buf)), false)?;
     write_file(&p, &file, buf, len, RW_MAX)
 }
 
