@@ -674,6 +674,12 @@ impl ProtoOps<Host> for UdpSock {
     fn wake_id(&self) -> Option<WakeId> {
         Some(WakeId::Udp(self.h))
     }
+
+    /// As Linux's `udp_ioctl`: the next datagram's payload size; nothing stays queued to send
+    /// (datagrams leave at once).
+    fn queued(&self, host: &Host) -> Result<(usize, usize), Errno> {
+        Ok((host.stack.udp_next_len(self.h)?, 0))
+    }
 }
 
 /// The unspecified address `0.0.0.0:0`, what getsockname reports for an unbound socket.

@@ -519,7 +519,7 @@ impl NetSys {
     }
 
     /// `SIOCINQ`/`FIONREAD` and `SIOCOUTQ`: bytes waiting to be read, bytes sent and not yet
-    /// acknowledged (TCP; other protocols answer `ENOTTY`).
+    /// acknowledged (TCP); for UDP the next datagram's size (raw sockets answer `ENOTTY`).
     pub fn queued_file(&self, f: FileId) -> Result<(usize, usize), Errno> {
         self.sock_ref(f)?.ops_ref()?.queued(&self.host)
     }

@@ -177,7 +177,23 @@ fn queued_bytes_for_fionread_and_siocoutq() {
     assert_eq!(w.net.queued_file(a).unwrap().0, 8);
     assert_eq!(w.net.queued_file(c).unwrap().1, 0, "all acknowledged");
     let u = w.net.socket_file(AF_INET, SOCK_DGRAM, 0).unwrap();
-    assert_eq!(w.net.queued_file(u), Err(Errno::ENOTTY));
+    w.net.bind_file(u, &lo(9000)).unwrap();
+    assert_eq!(w.net.queued_file(u), Ok((0, 0)), "no datagram yet");
+    let v = w.net.socket_file(AF_INET, SOCK_DGRAM, 0).unwrap();
+    for len in [300, 20] {
+        let d = vec![1u8; len];
+        assert_eq!(w.net.sendto_file(w.now, v, &d, 0, Some(&lo(9000))), Ok(len));
+    }
+    w.settle();
+    assert_eq!(
+        w.net.queued_file(u),
+        Ok((300, 0)),
+        "the oldest datagram's size, not the sum"
+    );
+    let r = w.net.socket_file(AF_INET, SOCK_RAW, 1);
+    if let Ok(r) = r {
+        assert_eq!(w.net.queued_file(r), Err(Errno::ENOTTY));
+    }
 }
 
 #[test]
