@@ -31,7 +31,7 @@ const CHECKS: &[Check] = &[
     ("poll: console, bad fd, timeout", poll_checks),
     ("console fds: read EOF, fcntl", console_fds),
     (
-        "a file under /tmp: create, write, read back, list, rename, unlink",
+        "a file under /tmp: create, write, read back, list, rename, cwd, unlink",
         file_round_trip,
     ),
     ("pipe round trip and dup2", pipe_and_dup2),
@@ -431,6 +431,17 @@ fn file_round_trip() -> Result<(), &'static str> {
     if gone != user::neg(Errno::ENOENT) {
         return Err("the old name still opens");
     }
+    // Relative names start at the working directory.
+    let mut cwd = [0u8; 16];
+    if user::chdir(b"/tmp\0") != 0 || user::getcwd(&mut cwd) != 5 || &cwd[..5] != b"/tmp\0" {
+        return Err("chdir /tmp then getcwd did not give /tmp");
+    }
+    let rel = user::openat(user::AT_FDCWD, b"renamed.txt\0", user::O_RDONLY, 0);
+    user::chdir(b"/\0");
+    if rel < 0 {
+        return Err("the relative name did not open from the working directory");
+    }
+    user::close(rel as i32);
     if user::unlink(b"/tmp/renamed.txt\0") != 0 {
         return Err("unlink failed");
     }

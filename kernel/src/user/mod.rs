@@ -485,6 +485,18 @@ pub fn pipe2(fds: &mut [i32; 2], flags: u32) -> isize {
         u64::from(flags),
     )
 }
+/// `chdir(path)`; `path` NUL-terminated.
+pub fn chdir(path: &[u8]) -> isize {
+    syscall1(crate::syscall::fs::SYS_CHDIR, path.as_ptr() as u64)
+}
+/// `getcwd(buf)`: the length including the NUL, or `-errno`.
+pub fn getcwd(buf: &mut [u8]) -> isize {
+    syscall2(
+        crate::syscall::fs::SYS_GETCWD,
+        buf.as_mut_ptr() as u64,
+        buf.len() as u64,
+    )
+}
 /// `dup2(oldfd, newfd)`.
 pub fn dup2(oldfd: i32, newfd: i32) -> isize {
     syscall2(crate::syscall::fs::SYS_DUP2, oldfd as u64, newfd as u64)
