@@ -67,6 +67,10 @@ on_every_machine! {
         out.assert_console_contains("user-test: sched_yield interleaves threads ok");
         out.assert_console_contains("user-test: a ring-3 busy loop is preempted ok");
         out.assert_console_contains("user-test: bad pointers are EFAULT ok");
+        out.assert_console_contains(
+            "user-test: a file under /tmp: create, write, read back, list, rename, cwd, unlink ok",
+        );
+        out.assert_console_contains("user-test: pipe round trip and dup2 ok");
         out.assert_console_contains("unknown syscall 999: ENOSYS");
         out.assert_console_contains("program crash-user killed: page fault at RIP");
         out.assert_console_contains("CR2 0x7fffdead0000");

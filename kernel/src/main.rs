@@ -16,6 +16,7 @@ pub mod bootinfo;
 pub mod cmdline;
 pub mod console;
 pub mod exit;
+pub mod files;
 pub mod fs;
 pub mod mem;
 pub mod mm;

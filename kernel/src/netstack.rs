@@ -9,6 +9,11 @@
 //! The poll step is separate from the waiting so a network kernel thread can run it later:
 //! woken by the NIC interrupt (`nic`'s pending flag) or the one-shot timer armed at the
 //! deadline [`poll_once`] returns, it calls `poll_once` again.
+//!
+//! Also owns the release queue of socket files whose last open file was dropped where the
+//! network lock could not be taken (`files::socket`): [`queue_release`] never allocates (a
+//! slot is reserved when the socket file is made, [`reserve_release`]) and never takes `NET`;
+//! every entry to the network side ([`with`], [`poll_once`]) releases what is queued first.
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -176,11 +181,79 @@ pub fn with<R>(f: impl FnOnce(&mut NetSys) -> R) -> Result<R, Errno> {
 }
 
 /// Run `f` on the network side without the wakeups of [`with`] (the poll thread's own use).
+/// Queued socket releases happen first.
 fn with_quiet<R>(f: impl FnOnce(&mut NetSys) -> R) -> Result<R, Errno> {
     let mut guard = NET.lock();
     match guard.as_mut() {
-        Some(net) => Ok(f(&mut net.0)),
+        Some(net) => {
+            drain_releases(&mut net.0);
+            Ok(f(&mut net.0))
+        }
         None => Err(Errno::ENETDOWN),
+    }
+}
+
+/// Socket files waiting to be released, and how many socket files may still be queued.
+struct Releases {
+    /// Open socket files plus queued ones: the queue's capacity never falls below it.
+    reserved: usize,
+    queue: Vec<net::sockfs::FileId>,
+}
+
+static RELEASES: Mutex<Releases> = Mutex::new(Releases {
+    reserved: 0,
+    queue: Vec::new(),
+});
+
+/// Reserve room in the release queue for one more socket file (`ENOMEM` when the queue cannot
+/// grow); its [`queue_release`] then never allocates.
+pub fn reserve_release() -> Result<(), Errno> {
+    let mut r = RELEASES.lock();
+    let want = r.reserved + 1;
+    let extra = want.saturating_sub(r.queue.len());
+    r.queue.try_reserve(extra).map_err(|_| Errno::ENOMEM)?;
+    r.reserved = want;
+    Ok(())
+}
+
+/// A socket file was released directly: its reserved slot is free.
+pub fn unreserve_release() {
+    let mut r = RELEASES.lock();
+    r.reserved = r.reserved.saturating_sub(1);
+}
+
+/// Queue a socket file for release (its last open file was dropped). Takes only the queue's
+/// own lock, never allocates (the slot was reserved), and kicks the poll thread.
+pub fn queue_release(file: net::sockfs::FileId) {
+    {
+        let mut r = RELEASES.lock();
+        if r.queue.len() < r.queue.capacity() {
+            r.queue.push(file);
+        } else {
+            // Unreachable while every socket file reserved its slot; never allocate here.
+            log::error!("netstack: release queue full, socket {file:?} stays open");
+        }
+    }
+    wait::wake_all(wait::NIC_KEY);
+}
+
+/// Release every queued socket file (under `NET`, one queue entry at a time).
+fn drain_releases(ns: &mut NetSys) {
+    loop {
+        let next = {
+            let mut r = RELEASES.lock();
+            let f = r.queue.pop();
+            if f.is_some() {
+                r.reserved = r.reserved.saturating_sub(1);
+            }
+            f
+        };
+        match next {
+            Some(f) => {
+                let _ = ns.release_file(time::now(), f);
+            }
+            None => break,
+        }
     }
 }
 

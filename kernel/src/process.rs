@@ -5,7 +5,7 @@
 //! `programs::USER_PROGRAMS`) started in ring 3 by [`start`] in an address space of its own
 //! (`ustack`, `mm::space`); more threads join it with [`spawn_thread`]. It ends when its last
 //! thread ends (`exit`), at `exit_group`, when `main` returns, or when one of its threads
-//! faults ([`user_fault`]: status 139, like a shell shows SIGSEGV). Its sockets are closed when it ends.
+//! faults ([`user_fault`]: status 139, like a shell shows SIGSEGV). Its descriptors are closed when it ends.
 //!
 //! Exit rule ([`run_init`]): the machine ends when the `init=` program ends (like Linux when
 //! PID 1 exits), whatever other programs still run (a test starts `services` and ends); the
@@ -13,15 +13,12 @@
 //! Other programs' statuses are logged and can be collected by their parent with
 //! `program_wait` (syscall 1002).
 //!
-//! Never runs ring-3 code itself; never holds `fds` across a sleep.
+//! Never runs ring-3 code itself; never holds `files` across a sleep.
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-
-use net::sockfs::FdTable;
 
 use crate::sched::{self, ThreadId};
 use crate::sync::IrqMutex;
@@ -48,8 +45,11 @@ pub const MAX_PROGRAMS: usize = 64;
 pub struct Process {
     pub pid: u64,
     pub name: &'static str,
-    /// The descriptor table shared by the program's threads (never held across a sleep).
-    pub fds: spin::Mutex<FdTable>,
+    /// The descriptor table shared by the program's threads (never held across a sleep):
+    /// files, the console, sockets, pipes, eventfds (`files`).
+    pub files: spin::Mutex<vfs::FdTable>,
+    /// The working directory, held open (`O_PATH | O_DIRECTORY`); `None` without a root fs.
+    pub cwd: spin::Mutex<Option<Arc<vfs::OpenFile>>>,
     state: IrqMutex<ProcState>,
     /// The program's address space and ring-3 stacks (`ustack`).
     memory: IrqMutex<ProgramMemory>,
@@ -140,7 +140,8 @@ pub fn start(
     let p = Arc::new(Process {
         pid: NEXT_PID.fetch_add(1, Ordering::Relaxed),
         name,
-        fds: spin::Mutex::new(FdTable::default()),
+        files: spin::Mutex::new(crate::files::stdio_table()),
+        cwd: spin::Mutex::new(crate::files::root_dir()),
         state: IrqMutex::new(ProcState {
             live_threads: 0,
             group_status: None,
@@ -290,18 +291,9 @@ pub fn user_fault(what: &str, rip: u64, cr2: Option<u64>) -> ! {
     exit_thread(STATUS_KILLED)
 }
 
-/// The program is over: close its sockets, record and announce its status.
+/// The program is over: close its descriptors, record and announce its status.
 fn finish(p: &Arc<Process>, status: i32) {
-    let fds: Vec<i32> = p.fds.lock().open_fds().map(|(fd, _)| fd).collect();
-    if !fds.is_empty() {
-        let now = crate::time::now();
-        let mut table = p.fds.lock();
-        let _ = crate::netstack::with(|net| {
-            for fd in fds {
-                let _ = net.close(now, &mut table, fd);
-            }
-        });
-    }
+    crate::files::close_all(&p.files);
     log::info!("program {} exited with status {status}", p.name);
     {
         let mut exited = EXITED.lock();

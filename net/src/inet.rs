@@ -530,6 +530,15 @@ impl ProtoOps<Host> for TcpSock {
     fn wake_id(&self) -> Option<WakeId> {
         self.handle().map(WakeId::Tcp)
     }
+
+    /// As Linux's `tcp_ioctl`: `EINVAL` on a listener, nothing queued before a connection.
+    fn queued(&self, host: &Host) -> Result<(usize, usize), Errno> {
+        match self.side {
+            TcpSide::Fresh => Ok((0, 0)),
+            TcpSide::Listener(_) => Err(Errno::EINVAL),
+            TcpSide::Conn(h) => host.tcp.queued(h),
+        }
+    }
 }
 
 /// What SO_RCVBUF / SO_SNDBUF report for a UDP socket by default (Linux's 212992).
@@ -664,6 +673,12 @@ impl ProtoOps<Host> for UdpSock {
 
     fn wake_id(&self) -> Option<WakeId> {
         Some(WakeId::Udp(self.h))
+    }
+
+    /// As Linux's `udp_ioctl`: the next datagram's payload size; nothing stays queued to send
+    /// (datagrams leave at once).
+    fn queued(&self, host: &Host) -> Result<(usize, usize), Errno> {
+        Ok((host.stack.udp_next_len(self.h)?, 0))
     }
 }
 

@@ -220,6 +220,11 @@ pub trait ProtoOps<Ctx: NetCtx> {
     }
     /// The protocol endpoint whose readiness changes wake this socket.
     fn wake_id(&self) -> Option<Ctx::WakeId>;
+    /// `SIOCINQ`/`FIONREAD` and `SIOCOUTQ`: bytes received and not yet read, bytes written and
+    /// not yet acknowledged. Protocols that cannot tell answer `ENOTTY`.
+    fn queued(&self, _ctx: &Ctx) -> Result<(usize, usize), Errno> {
+        Err(Errno::ENOTTY)
+    }
 }
 
 /// An address family: creates the protocol side of a new socket (the seeds' `inet_create`).

@@ -2,10 +2,17 @@
 //! `sys_socket` → `sock_create` → `inet_create`, `sock_map_fd`, and the rest of the BSD API over
 //! sockfs descriptors.
 //!
-//! Every call is non-blocking and takes the caller's descriptor table; user memory has already
-//! been copied or validated by the caller. A call that would block returns `EAGAIN` (or
-//! `EINPROGRESS` for a stream connect); the caller then sleeps on [`NetSys::wait_info`]'s key
-//! until [`NetSys::take_woken`] names it, or its timeout passes, and tries again.
+//! Two ways in. The kernel's: every call names a socket file ([`FileId`]) it got from
+//! [`NetSys::socket_file`] or [`NetSys::accept_file`] and keeps in its own descriptor table
+//! (an adapter beside tmpfs files and pipes); the open file's flags (`O_NONBLOCK`) are the
+//! caller's, and when its last descriptor is gone it calls [`NetSys::release_file`]. The host
+//! tests' (and the older callers'): the `fd`-based methods in `sys_fd.rs` over net's own
+//! [`FdTable`](crate::sockfs::FdTable), thin wrappers over the first.
+//!
+//! Every call is non-blocking; user memory has already been copied or validated by the caller.
+//! A call that would block returns `EAGAIN` (or `EINPROGRESS` for a stream connect); the caller
+//! then sleeps on [`NetSys::wait_info_file`]'s key until [`NetSys::take_woken`] names it, or its
+//! timeout passes, and tries again.
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -16,7 +23,9 @@ use crate::errno::Errno;
 use crate::host::Host;
 use crate::inet::{Inet, WakeId, UNSPECIFIED};
 use crate::socket::*;
-use crate::sockfs::{FdTable, FileId, SockFs, O_NONBLOCK};
+#[cfg(test)]
+use crate::sockfs::FdTable;
+use crate::sockfs::{FileId, SockFs, MAX_SOCKETS, O_NONBLOCK};
 use crate::tcp;
 use crate::time::{Duration, Instant};
 
@@ -106,19 +115,12 @@ impl NetSys {
         self.fs.sockets()
     }
 
-    fn file(fds: &FdTable, fd: i32) -> Result<FileId, Errno> {
-        match fds.get(fd) {
-            Ok(f) => Ok(f),
-            // stdin/stdout/stderr are the console, not sockets.
-            Err(_) if fds.reserved(fd) => Err(Errno::ENOTSOCK),
-            Err(e) => Err(e),
-        }
+    fn sock_ref(&self, f: FileId) -> Result<&Sock, Errno> {
+        self.fs.socket(f).ok_or(Errno::EBADF)
     }
 
-    fn sock(&mut self, fds: &FdTable, fd: i32) -> Result<(FileId, &mut Sock), Errno> {
-        let f = Self::file(fds, fd)?;
-        let s = self.fs.socket_mut(f).ok_or(Errno::EBADF)?;
-        Ok((f, s))
+    fn sock_mut(&mut self, f: FileId) -> Result<&mut Sock, Errno> {
+        self.fs.socket_mut(f).ok_or(Errno::EBADF)
     }
 
     /// Run `op` on the socket's protocol side, then record which endpoint now wakes it and
@@ -126,11 +128,9 @@ impl NetSys {
     fn with_ops<R>(
         &mut self,
         now: Instant,
-        fds: &FdTable,
-        fd: i32,
+        f: FileId,
         op: impl FnOnce(&mut dyn ProtoOps<Host>, &mut Host) -> Result<R, Errno>,
     ) -> Result<R, Errno> {
-        let f = Self::file(fds, fd)?;
         let sock = self.fs.socket_mut(f).ok_or(Errno::EBADF)?;
         let key = sock.wait_key;
         let ops = sock.ops()?;
@@ -148,29 +148,24 @@ impl NetSys {
         k
     }
 
-    /// Put a new socket into sockfs and the caller's table (`sock_map_fd`).
-    fn map_fd(
+    /// `sock_alloc`: a new socket inode and its open file in sockfs, without a descriptor.
+    fn alloc_file(
         &mut self,
-        fds: &mut FdTable,
         ty: SockType,
         ops: Box<dyn ProtoOps<Host>>,
         nonblocking: bool,
-    ) -> Result<(i32, u64), Errno> {
+    ) -> Result<FileId, Errno> {
         let key = self.new_wait_key();
         if let Some(id) = ops.wake_id() {
             self.wake_keys.insert(id, key);
         }
-        let flags = if nonblocking { O_NONBLOCK } else { 0 };
-        let file = self.fs.alloc(Socket::new(ty, ops, key), flags)?;
-        match fds.install(&mut self.fs, file) {
-            Ok(fd) => Ok((fd, key)),
-            Err(e) => {
-                if let Some(mut s) = self.fs.discard(file) {
-                    self.release(&mut s, true);
-                }
-                Err(e)
-            }
+        if self.fs.sockets() >= MAX_SOCKETS {
+            // Hand the protocol side back (an accepted connection is reset) before refusing.
+            self.release(&mut Socket::new(ty, ops, key), true);
+            return Err(Errno::ENOBUFS);
         }
+        let flags = if nonblocking { O_NONBLOCK } else { 0 };
+        self.fs.alloc(Socket::new(ty, ops, key), flags)
     }
 
     fn release(&mut self, sock: &mut Sock, abort_connections: bool) {
@@ -183,14 +178,10 @@ impl NetSys {
         sock.release(&mut self.host);
     }
 
-    /// `socket(2)`: `sys_socket` → `sock_create` → `inet_create` → `sock_map_fd`.
-    pub fn socket(
-        &mut self,
-        fds: &mut FdTable,
-        domain: i32,
-        ty: i32,
-        protocol: i32,
-    ) -> Result<i32, Errno> {
+    /// `socket(2)` without the descriptor: `sys_socket` → `sock_create` → `inet_create` →
+    /// `sock_alloc_file`. `SOCK_NONBLOCK` and `SOCK_CLOEXEC` in `ty` are checked here and are
+    /// the caller's to apply to its open file and descriptor.
+    pub fn socket_file(&mut self, domain: i32, ty: i32, protocol: i32) -> Result<FileId, Errno> {
         if domain != AF_INET {
             return Err(Errno::EAFNOSUPPORT);
         }
@@ -206,8 +197,7 @@ impl NetSys {
             _ => return Err(Errno::EINVAL),
         };
         let ops = Inet.create(&mut self.host, sock_ty, protocol)?;
-        self.map_fd(fds, sock_ty, ops, ty & SOCK_NONBLOCK != 0)
-            .map(|(fd, _)| fd)
+        self.alloc_file(sock_ty, ops, ty & SOCK_NONBLOCK != 0)
     }
 
     /// Is `addr` free for a stream socket to bind (Linux's `inet_csk_get_port` conflict rule:
@@ -249,10 +239,9 @@ impl NetSys {
     }
 
     /// `bind(2)`.
-    pub fn bind(&mut self, fds: &FdTable, fd: i32, addr: &[u8]) -> Result<(), Errno> {
+    pub fn bind_file(&mut self, f: FileId, addr: &[u8]) -> Result<(), Errno> {
         let mut addr = parse_sockaddr_in(addr)?;
-        let f = Self::file(fds, fd)?;
-        let s = self.fs.socket(f).ok_or(Errno::EBADF)?;
+        let s = self.sock_ref(f)?;
         let (ty, reuse) = (s.ty, s.reuse_addr);
         let ip = *addr.ip();
         if !(ip.is_unspecified()
@@ -271,27 +260,21 @@ impl NetSys {
                 return Err(Errno::EADDRINUSE);
             }
         }
-        self.with_ops(Instant::ZERO, fds, fd, |ops, host| ops.bind(host, addr))
+        self.with_ops(Instant::ZERO, f, |ops, host| ops.bind(host, addr))
     }
 
     /// `connect(2)`. Stream sockets: `EINPROGRESS` until established; then poll for
-    /// `POLLOUT` and call [`NetSys::connect_result`].
-    pub fn connect(
-        &mut self,
-        now: Instant,
-        fds: &FdTable,
-        fd: i32,
-        addr: &[u8],
-    ) -> Result<(), Errno> {
+    /// `POLLOUT` and call [`NetSys::connect_result_file`].
+    pub fn connect_file(&mut self, now: Instant, f: FileId, addr: &[u8]) -> Result<(), Errno> {
         let remote = parse_sockaddr_in(addr)?;
-        self.with_ops(now, fds, fd, |ops, host| ops.connect(host, now, remote))
+        self.with_ops(now, f, |ops, host| ops.connect(host, now, remote))
     }
 
     /// The outcome of a pending connect: `None` while still in progress.
-    pub fn connect_result(&mut self, fds: &FdTable, fd: i32) -> Option<Result<(), Errno>> {
-        let s = match Self::file(fds, fd).and_then(|f| self.fs.socket_mut(f).ok_or(Errno::EBADF)) {
-            Ok(s) => s,
-            Err(e) => return Some(Err(e)),
+    pub fn connect_result_file(&mut self, f: FileId) -> Option<Result<(), Errno>> {
+        let s = match self.fs.socket_mut(f) {
+            Some(s) => s,
+            None => return Some(Err(Errno::EBADF)),
         };
         let ops = match s.ops() {
             Ok(o) => o,
@@ -307,128 +290,112 @@ impl NetSys {
     }
 
     /// `listen(2)`: an unbound socket is bound to an ephemeral port first, as Linux does.
-    pub fn listen(&mut self, fds: &FdTable, fd: i32, backlog: i32) -> Result<(), Errno> {
-        let f = Self::file(fds, fd)?;
-        let s = self.fs.socket(f).ok_or(Errno::EBADF)?;
+    pub fn listen_file(&mut self, f: FileId, backlog: i32) -> Result<(), Errno> {
+        let s = self.sock_ref(f)?;
         if s.ty != SockType::Stream {
             return Err(Errno::EOPNOTSUPP);
         }
         if s.ops_ref()?.local_addr(&self.host).is_none() {
             let port = self.tcp_ephemeral(f, Ipv4Addr::UNSPECIFIED, s.reuse_addr)?;
-            self.with_ops(Instant::ZERO, fds, fd, |ops, host| {
+            self.with_ops(Instant::ZERO, f, |ops, host| {
                 ops.bind(host, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
             })?;
         }
-        self.with_ops(Instant::ZERO, fds, fd, |ops, host| {
-            ops.listen(host, backlog)
-        })
+        self.with_ops(Instant::ZERO, f, |ops, host| ops.listen(host, backlog))
     }
 
-    /// `accept4(2)`: flags may carry `SOCK_NONBLOCK` (and `SOCK_CLOEXEC`, which has no
-    /// meaning here).
-    pub fn accept(
+    /// `accept4(2)` without the descriptor: the new connection's socket file (flags may carry
+    /// `SOCK_NONBLOCK` and `SOCK_CLOEXEC`, the caller's to apply) and its peer.
+    pub fn accept_file(
         &mut self,
         now: Instant,
-        fds: &mut FdTable,
-        fd: i32,
+        f: FileId,
         flags: i32,
-    ) -> Result<(i32, SocketAddrV4), Errno> {
+    ) -> Result<(FileId, SocketAddrV4), Errno> {
         if flags & !(SOCK_NONBLOCK | SOCK_CLOEXEC) != 0 {
             return Err(Errno::EINVAL);
         }
-        let (child, peer) = self.with_ops(now, fds, fd, |ops, host| ops.accept(host))?;
-        let reuse = self
-            .fs
-            .socket(Self::file(fds, fd)?)
-            .is_some_and(|s| s.reuse_addr);
-        let (newfd, _) = self.map_fd(fds, SockType::Stream, child, flags & SOCK_NONBLOCK != 0)?;
+        let (child, peer) = self.with_ops(now, f, |ops, host| ops.accept(host))?;
+        let reuse = self.sock_ref(f).is_ok_and(|s| s.reuse_addr);
+        let file = self.alloc_file(SockType::Stream, child, flags & SOCK_NONBLOCK != 0)?;
         // The child inherits the listener's SO_REUSEADDR, as Linux's sk_clone does.
-        if let Some(s) = self.fs.socket_mut(Self::file(fds, newfd)?) {
+        if let Some(s) = self.fs.socket_mut(file) {
             s.reuse_addr = reuse;
         }
-        Ok((newfd, peer))
+        Ok((file, peer))
     }
 
     /// `sendto(2)` (and `write(2)` with no address and no flags).
-    pub fn sendto(
+    pub fn sendto_file(
         &mut self,
         now: Instant,
-        fds: &FdTable,
-        fd: i32,
+        f: FileId,
         buf: &[u8],
         flags: i32,
         addr: Option<&[u8]>,
     ) -> Result<usize, Errno> {
         let dest = addr.map(parse_sockaddr_in).transpose()?;
-        self.with_ops(now, fds, fd, |ops, host| {
-            ops.send(host, now, buf, flags, dest)
-        })
+        self.with_ops(now, f, |ops, host| ops.send(host, now, buf, flags, dest))
     }
 
     /// `recvfrom(2)` (and `read(2)`): 0 after the peer's FIN.
-    pub fn recvfrom(
+    pub fn recvfrom_file(
         &mut self,
         now: Instant,
-        fds: &FdTable,
-        fd: i32,
+        f: FileId,
         buf: &mut [u8],
         flags: i32,
     ) -> Result<(usize, Option<SocketAddrV4>), Errno> {
-        self.with_ops(now, fds, fd, |ops, host| ops.recv(host, buf, flags))
+        self.with_ops(now, f, |ops, host| ops.recv(host, buf, flags))
     }
 
     /// `shutdown(2)`.
-    pub fn shutdown(
-        &mut self,
-        now: Instant,
-        fds: &FdTable,
-        fd: i32,
-        how: i32,
-    ) -> Result<(), Errno> {
+    pub fn shutdown_file(&mut self, now: Instant, f: FileId, how: i32) -> Result<(), Errno> {
         let how = Shutdown::from_how(how)?;
-        self.with_ops(now, fds, fd, |ops, host| ops.shutdown(host, how))
+        self.with_ops(now, f, |ops, host| ops.shutdown(host, how))
     }
 
-    /// `close(2)`: the last descriptor of a file releases the socket: `sock_close` →
-    /// `sock_release` → `inet_release` → `tcp_close` (FIN after queued data, or RST with
-    /// SO_LINGER 0 or unread data).
-    pub fn close(&mut self, now: Instant, fds: &mut FdTable, fd: i32) -> Result<(), Errno> {
-        if fds.reserved(fd) && fds.get(fd).is_err() {
-            return Err(Errno::EBADF);
-        }
-        if let Some(mut sock) = fds.close(&mut self.fs, fd)? {
-            self.woken.push(sock.wait_key);
-            self.release(&mut sock, false);
-            self.host.flush(now);
-        }
-        Ok(())
-    }
-
-    /// `close(2)` with SO_LINGER on and a timeout: like [`close`](Self::close), and when the
-    /// socket was a TCP connection whose FIN is still unacknowledged, what the caller waits
-    /// for: the connection and the deadline. The caller (the kernel's `close`) sleeps until
-    /// [`lingering`](Self::lingering) is false or the deadline passes (Linux waits the same
-    /// way, then lets the connection finish on its own; close returns 0 either way).
-    pub fn close_lingering(
+    /// The last descriptor of a socket file is gone (`sock_close` → `sock_release` →
+    /// `inet_release` → `tcp_close`: FIN after queued data, or RST with SO_LINGER 0 or unread
+    /// data); blocked callers are woken. With SO_LINGER on and a timeout, and a TCP connection
+    /// whose FIN is still unacknowledged, what the caller may wait for: the connection and the
+    /// deadline (see [`lingering`](Self::lingering)). `EBADF` for a file that is not a socket
+    /// file of this sockfs, or one still installed in a net [`crate::sockfs::FdTable`].
+    pub fn release_file(
         &mut self,
         now: Instant,
-        fds: &mut FdTable,
-        fd: i32,
+        f: FileId,
     ) -> Result<Option<(tcp::Handle, Instant)>, Errno> {
-        let linger = match Self::file(fds, fd).map(|f| self.fs.socket(f)) {
-            Ok(Some(s)) => s
-                .linger
-                .filter(|&t| t > 0)
-                .zip(s.ops.as_ref().and_then(|o| o.wake_id())),
-            _ => None,
-        };
-        self.close(now, fds, fd)?;
-        Ok(match linger {
+        let linger = self.linger_of(f)?;
+        let sock = self.fs.discard(f).ok_or(Errno::EBADF)?;
+        Ok(self.released(now, sock, linger))
+    }
+
+    /// SO_LINGER's timeout and the endpoint to wait for, when a close may have to wait.
+    fn linger_of(&self, f: FileId) -> Result<Option<(i32, WakeId)>, Errno> {
+        let s = self.sock_ref(f)?;
+        Ok(s.linger
+            .filter(|&t| t > 0)
+            .zip(s.ops.as_ref().and_then(|o| o.wake_id())))
+    }
+
+    /// A socket whose file is gone: wake its waiters, release it, and say what a lingering
+    /// close waits for.
+    fn released(
+        &mut self,
+        now: Instant,
+        mut sock: Sock,
+        linger: Option<(i32, WakeId)>,
+    ) -> Option<(tcp::Handle, Instant)> {
+        self.woken.push(sock.wait_key);
+        self.release(&mut sock, false);
+        self.host.flush(now);
+        match linger {
             Some((secs, WakeId::Tcp(h))) if self.lingering(h) => {
                 Some((h, now + Duration::from_secs(secs as u64)))
             }
             _ => None,
-        })
+        }
     }
 
     /// Whether a closed connection still waits for its FIN to be acknowledged (FIN-WAIT-1,
@@ -440,36 +407,24 @@ impl NetSys {
         )
     }
 
-    /// Release every socket of a descriptor table (a program exited).
-    pub fn close_all(&mut self, now: Instant, fds: &mut FdTable) {
-        let open: Vec<i32> = fds.open_fds().map(|(fd, _)| fd).collect();
-        for fd in open {
-            let _ = self.close(now, fds, fd);
-        }
-    }
-
-    pub fn getsockname(&self, fds: &FdTable, fd: i32) -> Result<SocketAddrV4, Errno> {
-        let f = Self::file(fds, fd)?;
-        let s = self.fs.socket(f).ok_or(Errno::EBADF)?;
+    pub fn getsockname_file(&self, f: FileId) -> Result<SocketAddrV4, Errno> {
+        let s = self.sock_ref(f)?;
         Ok(s.ops_ref()?.local_addr(&self.host).unwrap_or(UNSPECIFIED))
     }
 
-    pub fn getpeername(&self, fds: &FdTable, fd: i32) -> Result<SocketAddrV4, Errno> {
-        let f = Self::file(fds, fd)?;
-        let s = self.fs.socket(f).ok_or(Errno::EBADF)?;
-        s.ops_ref()?.peer_addr(&self.host)
+    pub fn getpeername_file(&self, f: FileId) -> Result<SocketAddrV4, Errno> {
+        self.sock_ref(f)?.ops_ref()?.peer_addr(&self.host)
     }
 
     /// `setsockopt(2)`; `value` is the caller's option bytes.
-    pub fn setsockopt(
+    pub fn setsockopt_file(
         &mut self,
-        fds: &FdTable,
-        fd: i32,
+        f: FileId,
         level: i32,
         name: i32,
         value: &[u8],
     ) -> Result<(), Errno> {
-        let (_, s) = self.sock(fds, fd)?;
+        let s = self.sock_mut(f)?;
         match (level, name) {
             (SOL_SOCKET, SO_RCVTIMEO | SO_SNDTIMEO) => {
                 let t = parse_timeval(value)?;
@@ -501,7 +456,7 @@ impl NetSys {
                 if s.ty != SockType::Stream {
                     return Err(Errno::ENOPROTOOPT);
                 }
-                return self.with_ops(Instant::ZERO, fds, fd, |ops, host| {
+                return self.with_ops(Instant::ZERO, f, |ops, host| {
                     ops.setsockopt(host, level, TCP_CONGESTION, OptValue::Name(name))
                 });
             }
@@ -517,17 +472,16 @@ impl NetSys {
         if level != SOL_SOCKET && level != SOL_TCP {
             return Err(Errno::ENOPROTOOPT);
         }
-        self.with_ops(Instant::ZERO, fds, fd, |ops, host| {
+        self.with_ops(Instant::ZERO, f, |ops, host| {
             ops.setsockopt(host, level, name, OptValue::Int(v))
         })
     }
 
     /// `getsockopt(2)`: writes the option into `out` (truncated to its length, as Linux
     /// does); returns the length written.
-    pub fn getsockopt(
+    pub fn getsockopt_file(
         &mut self,
-        fds: &FdTable,
-        fd: i32,
+        f: FileId,
         level: i32,
         name: i32,
         out: &mut [u8],
@@ -535,7 +489,6 @@ impl NetSys {
         if out.len() < 4 {
             return Err(Errno::EINVAL);
         }
-        let f = Self::file(fds, fd)?;
         let s = self.fs.socket_mut(f).ok_or(Errno::EBADF)?;
         let bytes: Vec<u8> = match (level, name) {
             (SOL_SOCKET, SO_TYPE) => s.ty.code().to_ne_bytes().to_vec(),
@@ -565,38 +518,36 @@ impl NetSys {
         Ok(n)
     }
 
-    /// `fcntl(2)`: `F_GETFL` / `F_SETFL` (`O_NONBLOCK`), `F_GETFD` / `F_SETFD` (accepted,
-    /// no exec here); other commands give `EINVAL`.
-    pub fn fcntl(&mut self, fds: &FdTable, fd: i32, cmd: i32, arg: u64) -> Result<i64, Errno> {
-        let f = Self::file(fds, fd)?;
-        match cmd {
-            F_GETFL => Ok(i64::from(self.fs.file(f).ok_or(Errno::EBADF)?.flags)),
-            F_SETFL => {
-                self.fs.set_flags(f, arg as u32)?;
-                Ok(0)
-            }
-            F_GETFD | F_SETFD => Ok(0),
-            _ => Err(Errno::EINVAL),
-        }
+    /// `SIOCINQ`/`FIONREAD` and `SIOCOUTQ`: bytes waiting to be read, bytes sent and not yet
+    /// acknowledged (TCP); for UDP the next datagram's size (raw sockets answer `ENOTTY`).
+    pub fn queued_file(&self, f: FileId) -> Result<(usize, usize), Errno> {
+        self.sock_ref(f)?.ops_ref()?.queued(&self.host)
     }
 
-    /// Readiness of one descriptor for `poll` (`POLLNVAL` for a bad one).
-    pub fn poll_fd(&self, fds: &FdTable, fd: i32) -> PollMask {
-        let Ok(f) = fds.get(fd) else {
-            return PollMask(POLLNVAL);
-        };
+    /// What `fstat` shows of a socket file's inode (sockfs inode number and mode).
+    pub fn stat_file(&self, f: FileId) -> Result<crate::sockfs::Stat, Errno> {
+        self.fs.stat(f).ok_or(Errno::EBADF)
+    }
+
+    /// Readiness of a socket file for `poll` (`POLLNVAL` for one that is gone).
+    pub fn poll_file(&self, f: FileId) -> PollMask {
         match self.fs.socket(f).and_then(|s| s.ops.as_deref()) {
             Some(ops) => ops.poll(&self.host),
             None => PollMask(POLLNVAL),
         }
     }
 
-    pub fn wait_info(&self, fds: &FdTable, fd: i32, dir: Direction) -> Result<WaitInfo, Errno> {
-        let f = Self::file(fds, fd)?;
-        let file = self.fs.file(f).ok_or(Errno::EBADF)?;
-        let s = self.fs.socket(f).ok_or(Errno::EBADF)?;
+    /// What a caller needs to block on a socket file; `nonblocking` is the caller's open
+    /// file's `O_NONBLOCK`, passed through.
+    pub fn wait_info_file(
+        &self,
+        f: FileId,
+        dir: Direction,
+        nonblocking: bool,
+    ) -> Result<WaitInfo, Errno> {
+        let s = self.sock_ref(f)?;
         Ok(WaitInfo {
-            nonblocking: file.nonblocking(),
+            nonblocking,
             timeout: match dir {
                 Direction::Read => s.rcv_timeout,
                 Direction::Write => s.snd_timeout,
@@ -673,6 +624,13 @@ fn timeval_bytes(t: Option<Duration>) -> [u8; 16] {
     b
 }
 
+#[path = "sys_fd.rs"]
+mod fd;
+
 #[cfg(test)]
 #[path = "sys_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "sys_file_tests.rs"]
+mod file_tests;

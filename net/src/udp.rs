@@ -376,6 +376,11 @@ impl UdpTable {
         Ok(self.sock_mut(h)?.error.take())
     }
 
+    /// `FIONREAD`/`SIOCINQ`: the payload size of the oldest queued datagram (0 when none).
+    pub fn next_len(&self, h: UdpHandle) -> Result<usize, Errno> {
+        Ok(self.sock(h)?.rx.front().map_or(0, |d| d.data.len()))
+    }
+
     pub fn readiness(&self, h: UdpHandle) -> Result<Readiness, Errno> {
         let s = self.sock(h)?;
         Ok(Readiness {

@@ -30,6 +30,11 @@ const CHECKS: &[Check] = &[
     ("socket() answers", socket_answers),
     ("poll: console, bad fd, timeout", poll_checks),
     ("console fds: read EOF, fcntl", console_fds),
+    (
+        "a file under /tmp: create, write, read back, list, rename, cwd, unlink",
+        file_round_trip,
+    ),
+    ("pipe round trip and dup2", pipe_and_dup2),
     ("gethostbyname argument checks", gethostbyname_checks),
     ("faulting programs are killed, we go on", faulting_programs),
     (
@@ -321,11 +326,12 @@ fn poll_checks() -> Result<(), &'static str> {
     if user::poll(&mut fds, -1) != 2 {
         return Err("poll did not count stdout and the bad fd");
     }
-    if fds[0].revents != user::POLLOUT as i16
+    // The console reads end of file at once, so it is readable as well as writable.
+    if fds[0].revents != (user::POLLOUT | user::POLLIN) as i16
         || fds[1].revents != net::socket::POLLNVAL as i16
         || fds[2].revents != 0
     {
-        return Err("poll revents wrong (stdout POLLOUT, fd 99 POLLNVAL, fd -1 nothing)");
+        return Err("poll revents wrong (stdout POLLIN|POLLOUT, fd 99 POLLNVAL, fd -1 nothing)");
     }
     let t0 = user::monotonic_ns();
     if user::poll(&mut [], 30) != 0 {
@@ -347,6 +353,133 @@ fn console_fds() -> Result<(), &'static str> {
     }
     if user::fcntl(1, 12345, 0) != user::neg(Errno::EINVAL) {
         return Err("fcntl with an unknown command is not EINVAL");
+    }
+    Ok(())
+}
+
+/// Whether a `getdents64` listing of `buf[..len]` holds `name`.
+fn listed(buf: &[u8], name: &[u8]) -> bool {
+    let mut at = 0;
+    while at + 19 <= buf.len() {
+        let reclen = usize::from(u16::from_ne_bytes([buf[at + 16], buf[at + 17]]));
+        if reclen < 20 || at + reclen > buf.len() {
+            return false;
+        }
+        let rec = &buf[at + 19..at + reclen];
+        let end = rec.iter().position(|&b| b == 0).unwrap_or(rec.len());
+        if &rec[..end] == name {
+            return true;
+        }
+        at += reclen;
+    }
+    false
+}
+
+fn file_round_trip() -> Result<(), &'static str> {
+    let r = user::mkdir(b"/tmp\0", 0o1777);
+    if r != 0 && r != user::neg(Errno::EEXIST) {
+        return Err("mkdir /tmp failed");
+    }
+    let flags = user::O_CREAT | user::O_EXCL | user::O_RDWR;
+    let fd = user::openat(user::AT_FDCWD, b"/tmp/user-test.txt\0", flags, 0o644);
+    if fd < 3 {
+        return Err("openat O_CREAT|O_EXCL did not give a new descriptor");
+    }
+    let fd = fd as i32;
+    let again = user::openat(user::AT_FDCWD, b"/tmp/user-test.txt\0", flags, 0o644);
+    if again != user::neg(Errno::EEXIST) {
+        return Err("a second O_EXCL create was not EEXIST");
+    }
+    let text = b"written through raw syscalls\n";
+    if user::write(fd, text) != text.len() as isize {
+        return Err("write to the file was short");
+    }
+    if user::lseek(fd, 0, 0) != 0 {
+        return Err("lseek to 0 failed");
+    }
+    let mut back = [0u8; 64];
+    if user::read(fd, &mut back) != text.len() as isize || &back[..text.len()] != text {
+        return Err("the bytes read back differ");
+    }
+    if user::read(fd, &mut back) != 0 {
+        return Err("read at the end of the file is not 0");
+    }
+    user::close(fd);
+    if user::rename(b"/tmp/user-test.txt\0", b"/tmp/renamed.txt\0") != 0 {
+        return Err("rename failed");
+    }
+    let dir = user::openat(
+        user::AT_FDCWD,
+        b"/tmp\0",
+        user::O_RDONLY | user::O_DIRECTORY,
+        0,
+    );
+    if dir < 0 {
+        return Err("opening /tmp as a directory failed");
+    }
+    let mut list = [0u8; 1024];
+    let n = user::getdents64(dir as i32, &mut list);
+    user::close(dir as i32);
+    if n <= 0 {
+        return Err("getdents64 of /tmp listed nothing");
+    }
+    let list = &list[..n as usize];
+    if !listed(list, b"renamed.txt") || listed(list, b"user-test.txt") {
+        return Err("the listing does not show the rename");
+    }
+    let gone = user::openat(user::AT_FDCWD, b"/tmp/user-test.txt\0", user::O_RDONLY, 0);
+    if gone != user::neg(Errno::ENOENT) {
+        return Err("the old name still opens");
+    }
+    // Relative names start at the working directory.
+    let mut cwd = [0u8; 16];
+    if user::chdir(b"/tmp\0") != 0 || user::getcwd(&mut cwd) != 5 || &cwd[..5] != b"/tmp\0" {
+        return Err("chdir /tmp then getcwd did not give /tmp");
+    }
+    let rel = user::openat(user::AT_FDCWD, b"renamed.txt\0", user::O_RDONLY, 0);
+    user::chdir(b"/\0");
+    if rel < 0 {
+        return Err("the relative name did not open from the working directory");
+    }
+    user::close(rel as i32);
+    if user::unlink(b"/tmp/renamed.txt\0") != 0 {
+        return Err("unlink failed");
+    }
+    if user::unlink(b"/tmp/renamed.txt\0") != user::neg(Errno::ENOENT) {
+        return Err("a second unlink was not ENOENT");
+    }
+    Ok(())
+}
+
+fn pipe_and_dup2() -> Result<(), &'static str> {
+    let mut fds = [-1i32; 2];
+    if user::pipe2(&mut fds, 0) != 0 || fds[0] < 3 || fds[1] < 3 {
+        return Err("pipe2 failed");
+    }
+    let [r, w] = fds;
+    if user::write(w, b"through the pipe") != 16 {
+        return Err("write to the pipe was short");
+    }
+    let mut buf = [0u8; 32];
+    if user::read(r, &mut buf) != 16 || &buf[..16] != b"through the pipe" {
+        return Err("the pipe gave other bytes back");
+    }
+    // dup2 onto a descriptor number of our choosing: it names the same pipe end.
+    if user::dup2(w, 40) != 40 {
+        return Err("dup2 did not return the new descriptor");
+    }
+    user::close(w);
+    if user::write(40, b"dup") != 3 || user::read(r, &mut buf) != 3 || &buf[..3] != b"dup" {
+        return Err("the duplicate does not write into the same pipe");
+    }
+    // With the last write end closed, the reader sees end of file instead of blocking.
+    user::close(40);
+    if user::read(r, &mut buf) != 0 {
+        return Err("no end of file after the last write end closed");
+    }
+    user::close(r);
+    if user::write(40, b"x") != user::neg(Errno::EBADF) {
+        return Err("a closed duplicate still writes");
     }
     Ok(())
 }

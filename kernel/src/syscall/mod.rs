@@ -13,6 +13,10 @@
 //! `uaccess`. Private numbers (rinet's own, no Linux equivalent): [`SYS_SPAWN_THREAD`],
 //! [`SYS_PROGRAM_SPAWN`], [`SYS_PROGRAM_WAIT`], [`SYS_GETHOSTBYNAME`].
 
+pub mod fs;
+mod fs_io;
+mod fs_path;
+mod fs_poll;
 pub mod socket;
 pub use crate::mm::uaccess;
 
@@ -240,11 +244,10 @@ extern "C" fn dispatch(f: &mut SyscallFrame) {
 }
 
 fn call(nr: u64, a: [u64; 6]) -> SysResult {
+    if let Some(r) = fs::call(nr, a) {
+        return r;
+    }
     match nr {
-        SYS_READ => socket::read(a[0] as i32, a[1], a[2] as usize),
-        SYS_WRITE => socket::write(a[0] as i32, a[1], a[2] as usize),
-        SYS_CLOSE => socket::close(a[0] as i32),
-        SYS_POLL => socket::poll(a[0], a[1], a[2] as i32),
         SYS_SCHED_YIELD => {
             sched::yield_now();
             Ok(0)
@@ -273,7 +276,6 @@ fn call(nr: u64, a: [u64; 6]) -> SysResult {
             socket::setsockopt(a[0] as i32, a[1] as i32, a[2] as i32, a[3], a[4] as i32)
         }
         SYS_GETSOCKOPT => socket::getsockopt(a[0] as i32, a[1] as i32, a[2] as i32, a[3], a[4]),
-        SYS_FCNTL => socket::fcntl(a[0] as i32, a[1] as i32, a[2]),
         SYS_EXIT => process::exit_thread((a[0] & 0xff) as i32),
         SYS_EXIT_GROUP => process::exit_group((a[0] & 0xff) as i32),
         SYS_CLOCK_GETTIME => clock_gettime(a[0] as i32, a[1]),

@@ -1,5 +1,8 @@
-//! Descriptor system calls: the console on fds 0-2, sockets (fd >= 3) through
-//! `netstack::with(|net| ...)` and `net::sys::NetSys`.
+//! Socket system calls: the descriptor's open file must be a socket (`files::socket`,
+//! `ENOTSOCK` otherwise, `EBADF` for a closed descriptor), reached through
+//! `netstack::with(|net| ...)` and `net::sys::NetSys`'s file-based calls. `read`, `write`,
+//! `close`, `poll` and `fcntl` of any descriptor live in `fs_io` and `fs_poll`, which come
+//! back here for sockets ([`read_socket`], [`write_socket`], [`linger_wait`]).
 //!
 //! `NetSys` never blocks; this module does. A call that gets `EAGAIN` (or `EINPROGRESS` from a
 //! stream connect) on a blocking file, without `MSG_DONTWAIT`, sleeps on the socket's wait key
@@ -9,75 +12,61 @@
 //! being ended gets `EINTR` instead of sleeping again. `close` with SO_LINGER on and a timeout
 //! waits for the connection's FIN to be acknowledged, up to that timeout.
 //!
-//! Owns the console fds' semantics and the sockaddr copy-in/copy-out (`addrlen` honoured: at
-//! most 16 bytes copied out, 16 written back). Never holds the descriptor table across a sleep.
+//! Owns the sockaddr copy-in/copy-out (`addrlen` honoured: at most 16 bytes copied out, 16
+//! written back). Never holds the descriptor table across a sleep or a network call.
 
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 
-use net::socket::{MSG_DONTWAIT, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT};
-use net::sockfs::{FdTable, O_RDWR};
+use net::socket::{MSG_DONTWAIT, SOCK_CLOEXEC, SOCK_NONBLOCK};
+use net::sockfs::FileId;
 use net::sys::{sockaddr_in_bytes, Direction, NetSys, WaitInfo, SOCKADDR_IN_LEN};
 use net::time::{Duration, Instant};
 use net::Errno;
+use vfs::OpenFile;
 
 use super::{uaccess, SysResult};
+use crate::files::socket::{adopt, socket_id};
 use crate::process::Process;
-use crate::{console, netstack, sched, time, wait};
+use crate::{netstack, sched, time, wait};
 
 /// Largest address a caller may pass (`sizeof(struct sockaddr_storage)`), as Linux checks.
 const SOCKADDR_MAX: usize = 128;
 /// Largest option value copied in or out (every option we know is an int, a timeval or a
 /// linger struct; Linux's own limit is the option's size).
 const SOCKOPT_MAX: usize = 64;
-/// Bound on one `poll` call's descriptors (the descriptor table's own limit).
-const POLL_MAX_FDS: u64 = net::sockfs::DEFAULT_FD_LIMIT as u64;
-
-const F_GETFD: i32 = 1;
-const F_SETFD: i32 = 2;
-const F_GETFL: i32 = 3;
-const F_SETFL: i32 = 4;
 
 fn current() -> Result<Arc<Process>, Errno> {
     sched::current_process().ok_or(Errno::EPERM)
 }
 
-fn is_console(fd: i32) -> bool {
-    (0..3).contains(&fd)
+/// Run `f` on the network (`ENETDOWN` before it is up).
+fn net<R>(f: impl FnOnce(&mut NetSys) -> Result<R, Errno>) -> Result<R, Errno> {
+    netstack::with(f)?
 }
 
-/// Run `f` on the network with the program's descriptor table.
-fn net<R>(
-    p: &Process,
-    f: impl FnOnce(&mut NetSys, &mut FdTable) -> Result<R, Errno>,
-) -> Result<R, Errno> {
-    let mut fds = p.fds.lock();
-    netstack::with(|n| f(n, &mut fds))?
-}
-
-/// The socket behind `fd` must exist: `ENOTSOCK` for the console, `EBADF` for a closed fd.
-fn sock_fd(p: &Process, fd: i32) -> Result<(), Errno> {
-    if is_console(fd) {
-        return Err(Errno::ENOTSOCK);
-    }
-    p.fds.lock().get(fd).map(|_| ())
+/// The socket behind `fd`: its open file (kept for `O_NONBLOCK`) and sockfs file.
+fn sock(p: &Process, fd: i32) -> Result<(Arc<OpenFile>, FileId), Errno> {
+    let file = p.files.lock().get(fd)?;
+    let id = socket_id(&file).ok_or(Errno::ENOTSOCK)?;
+    Ok((file, id))
 }
 
 /// Retry `op` until it stops returning `EAGAIN`, sleeping on the socket's wait key in between
 /// (see the module doc).
 fn blocking<R>(
     p: &Process,
-    fd: i32,
+    file: &OpenFile,
+    id: FileId,
     dir: Direction,
     dontwait: bool,
-    mut op: impl FnMut(&mut NetSys, &mut FdTable, Instant) -> Result<R, Errno>,
+    mut op: impl FnMut(&mut NetSys, Instant) -> Result<R, Errno>,
 ) -> Result<R, Errno> {
     retry_blocking(
-        || net(p, |n, fds| n.wait_info(fds, fd, dir)),
+        || net(|n| n.wait_info_file(id, dir, file.nonblocking())),
         dontwait,
         || p.is_ending(),
         Errno::EAGAIN,
-        || net(p, |n, fds| op(n, fds, time::now())),
+        || net(|n| op(n, time::now())),
     )
 }
 
@@ -146,115 +135,96 @@ fn sockaddr_out(
     uaccess::write(lenp, SOCKADDR_IN_LEN as u32)
 }
 
-/// Linux's rw_verify_area: a count that is negative as `ssize_t` is EINVAL.
-fn verify_count(len: usize) -> Result<(), Errno> {
-    if (len as isize) < 0 {
-        Err(Errno::EINVAL)
-    } else {
-        Ok(())
-    }
-}
-
-pub fn read(fd: i32, buf: u64, len: usize) -> SysResult {
-    verify_count(len)?;
-    let p = current()?;
-    if is_console(fd) {
-        uaccess::check(buf, len)?;
-        return Ok(0); // the console has no input: end of file
-    }
+/// `read` of a socket (zero-copy into the checked user buffer).
+pub fn read_socket(p: &Process, file: &OpenFile, id: FileId, buf: u64, len: usize) -> SysResult {
     let out = uaccess::slice_mut(buf, len)?;
-    sock_fd(&p, fd)?;
-    blocking(&p, fd, Direction::Read, false, |n, fds, now| {
-        n.recvfrom(now, fds, fd, out, 0).map(|(k, _)| k as i64)
+    blocking(p, file, id, Direction::Read, false, |n, now| {
+        n.recvfrom_file(now, id, out, 0).map(|(k, _)| k as i64)
     })
 }
 
-/// Most bytes one `write` to the console takes (the rest is a short write): bounds the time
-/// a program keeps the kernel busy with the serial port.
-pub const CONSOLE_WRITE_MAX: usize = 4096;
-
-pub fn write(fd: i32, buf: u64, len: usize) -> SysResult {
-    verify_count(len)?;
-    let p = current()?;
-    match fd {
-        1 | 2 => {
-            // Bounded work per call: a short write, as a slow terminal gives.
-            let data = uaccess::slice(buf, len.min(CONSOLE_WRITE_MAX))?;
-            console::write_raw(data);
-            Ok(data.len() as i64)
-        }
-        0 => Err(Errno::EBADF),
-        _ => {
-            let data = uaccess::slice(buf, len)?;
-            sock_fd(&p, fd)?;
-            blocking(&p, fd, Direction::Write, false, |n, fds, now| {
-                n.sendto(now, fds, fd, data, 0, None).map(|k| k as i64)
-            })
-        }
-    }
+/// `write` of a socket.
+pub fn write_socket(p: &Process, file: &OpenFile, id: FileId, buf: u64, len: usize) -> SysResult {
+    let data = uaccess::slice(buf, len)?;
+    blocking(p, file, id, Direction::Write, false, |n, now| {
+        n.sendto_file(now, id, data, 0, None).map(|k| k as i64)
+    })
 }
 
-pub fn close(fd: i32) -> SysResult {
-    let p = current()?;
-    if is_console(fd) {
-        return Ok(0);
-    }
-    p.fds.lock().get(fd)?;
-    let linger = net(&p, |n, fds| n.close_lingering(time::now(), fds, fd))?;
-    // SO_LINGER with a timeout: wait until the FIN is acknowledged or the time is up (then
-    // the connection finishes on its own); close returns 0 either way, as on Linux. An
-    // orphan wakes nobody, so look again every LINGER_POLL.
-    if let Some((h, deadline)) = linger {
-        while time::now() < deadline && !p.is_ending() {
-            if !netstack::with(|n| n.lingering(h)).unwrap_or(false) {
-                break;
-            }
-            time::sleep(LINGER_POLL.min(deadline.saturating_since(time::now())));
+/// `readv` of a socket: one receive into a kernel buffer of at most `len` bytes (a datagram
+/// is never split between receives), then scattered by the caller.
+pub fn recv_into(p: &Process, file: &OpenFile, id: FileId, buf: &mut [u8]) -> SysResult {
+    blocking(p, file, id, Direction::Read, false, |n, now| {
+        n.recvfrom_file(now, id, buf, 0).map(|(k, _)| k as i64)
+    })
+}
+
+/// `writev` of a socket: one send of the gathered bytes.
+pub fn send_from(p: &Process, file: &OpenFile, id: FileId, data: &[u8]) -> SysResult {
+    blocking(p, file, id, Direction::Write, false, |n, now| {
+        n.sendto_file(now, id, data, 0, None).map(|k| k as i64)
+    })
+}
+
+/// SO_LINGER with a timeout: after the last close, wait until the FIN is acknowledged or the
+/// time is up (then the connection finishes on its own); close returns 0 either way, as on
+/// Linux. An orphan wakes nobody, so look again every [`LINGER_POLL`].
+pub fn linger_wait(p: &Process, h: net::tcp::Handle, deadline: Instant) {
+    while time::now() < deadline && !p.is_ending() {
+        if !netstack::with(|n| n.lingering(h)).unwrap_or(false) {
+            break;
         }
+        time::sleep(LINGER_POLL.min(deadline.saturating_since(time::now())));
     }
-    Ok(0)
 }
 
 /// How often a lingering close looks at its connection.
 const LINGER_POLL: Duration = Duration::from_millis(5);
 
+/// Put a new socket file in the caller's table (`EMFILE` releases it again).
+fn install(p: &Process, id: FileId, flags: i32) -> SysResult {
+    let file = adopt(id, flags & SOCK_NONBLOCK != 0)?;
+    let fd = p.files.lock().install(file, flags & SOCK_CLOEXEC != 0)?;
+    Ok(i64::from(fd))
+}
+
 pub fn socket(domain: i32, ty: i32, protocol: i32) -> SysResult {
     let p = current()?;
-    net(&p, |n, fds| n.socket(fds, domain, ty, protocol)).map(i64::from)
+    let id = net(|n| n.socket_file(domain, ty, protocol))?;
+    install(&p, id, ty)
 }
 
 pub fn bind(fd: i32, addr: u64, len: i32) -> SysResult {
     let p = current()?;
-    sock_fd(&p, fd)?;
+    let (_, id) = sock(&p, fd)?;
     let (buf, len) = sockaddr_in(addr, len)?;
-    net(&p, |n, fds| n.bind(fds, fd, &buf[..len])).map(|_| 0)
+    net(|n| n.bind_file(id, &buf[..len])).map(|_| 0)
 }
 
 pub fn listen(fd: i32, backlog: i32) -> SysResult {
     let p = current()?;
-    sock_fd(&p, fd)?;
-    net(&p, |n, fds| n.listen(fds, fd, backlog)).map(|_| 0)
+    let (_, id) = sock(&p, fd)?;
+    net(|n| n.listen_file(id, backlog)).map(|_| 0)
 }
 
 pub fn connect(fd: i32, addr: u64, len: i32) -> SysResult {
     let p = current()?;
-    sock_fd(&p, fd)?;
+    let (file, id) = sock(&p, fd)?;
     let (buf, len) = sockaddr_in(addr, len)?;
-    let first = net(&p, |n, fds| n.connect(time::now(), fds, fd, &buf[..len]));
+    let first = net(|n| n.connect_file(time::now(), id, &buf[..len]));
     if first != Err(Errno::EINPROGRESS) {
         return first.map(|_| 0);
     }
-    let info = net(&p, |n, fds| n.wait_info(fds, fd, Direction::Write))?;
-    if info.nonblocking {
+    if file.nonblocking() {
         return Err(Errno::EINPROGRESS);
     }
     // Still in progress: wait for the outcome (`None` reads as EAGAIN to the retry loop).
     let r = retry_blocking(
-        || net(&p, |n, fds| n.wait_info(fds, fd, Direction::Write)),
+        || net(|n| n.wait_info_file(id, Direction::Write, file.nonblocking())),
         false,
         || p.is_ending(),
         Errno::EINPROGRESS,
-        || match net(&p, |n, fds| Ok(n.connect_result(fds, fd)))? {
+        || match net(|n| Ok(n.connect_result_file(id)))? {
             Some(r) => r.map(|_| 0),
             None => Err(Errno::EAGAIN),
         },
@@ -268,20 +238,21 @@ pub fn connect(fd: i32, addr: u64, len: i32) -> SysResult {
 
 pub fn accept4(fd: i32, addr: u64, lenp: u64, flags: i32) -> SysResult {
     let p = current()?;
-    sock_fd(&p, fd)?;
+    let (file, id) = sock(&p, fd)?;
     let want = sockaddr_out_check(addr, lenp)?;
-    let (newfd, peer) = blocking(&p, fd, Direction::Read, false, |n, fds, now| {
-        n.accept(now, fds, fd, flags)
+    let (child, peer) = blocking(&p, &file, id, Direction::Read, false, |n, now| {
+        n.accept_file(now, id, flags)
     })?;
+    let newfd = install(&p, child, flags)?;
     if let Some(len) = want {
         sockaddr_out(addr, lenp, len, peer)?;
     }
-    Ok(i64::from(newfd))
+    Ok(newfd)
 }
 
 pub fn sendto(fd: i32, buf: u64, len: usize, flags: i32, addr: u64, addrlen: i32) -> SysResult {
     let p = current()?;
-    sock_fd(&p, fd)?;
+    let (file, id) = sock(&p, fd)?;
     let data = uaccess::slice(buf, len)?;
     let dest = if addr != 0 {
         Some(sockaddr_in(addr, addrlen)?)
@@ -291,24 +262,26 @@ pub fn sendto(fd: i32, buf: u64, len: usize, flags: i32, addr: u64, addrlen: i32
     let dest = dest.as_ref().map(|(b, l)| &b[..*l]);
     blocking(
         &p,
-        fd,
+        &file,
+        id,
         Direction::Write,
         flags & MSG_DONTWAIT != 0,
-        |n, fds, now| n.sendto(now, fds, fd, data, flags, dest).map(|k| k as i64),
+        |n, now| n.sendto_file(now, id, data, flags, dest).map(|k| k as i64),
     )
 }
 
 pub fn recvfrom(fd: i32, buf: u64, len: usize, flags: i32, addr: u64, lenp: u64) -> SysResult {
     let p = current()?;
-    sock_fd(&p, fd)?;
+    let (file, id) = sock(&p, fd)?;
     let out = uaccess::slice_mut(buf, len)?;
     let want = sockaddr_out_check(addr, lenp)?;
     let (k, from) = blocking(
         &p,
-        fd,
+        &file,
+        id,
         Direction::Read,
         flags & MSG_DONTWAIT != 0,
-        |n, fds, now| n.recvfrom(now, fds, fd, out, flags),
+        |n, now| n.recvfrom_file(now, id, out, flags),
     )?;
     if let (Some(len), Some(sa)) = (want, from) {
         sockaddr_out(addr, lenp, len, sa)?;
@@ -318,21 +291,21 @@ pub fn recvfrom(fd: i32, buf: u64, len: usize, flags: i32, addr: u64, lenp: u64)
 
 pub fn shutdown(fd: i32, how: i32) -> SysResult {
     let p = current()?;
-    sock_fd(&p, fd)?;
-    net(&p, |n, fds| n.shutdown(time::now(), fds, fd, how)).map(|_| 0)
+    let (_, id) = sock(&p, fd)?;
+    net(|n| n.shutdown_file(time::now(), id, how)).map(|_| 0)
 }
 
 pub fn getname(fd: i32, addr: u64, lenp: u64, peer: bool) -> SysResult {
     let p = current()?;
-    sock_fd(&p, fd)?;
+    let (_, id) = sock(&p, fd)?;
     let len: i32 = uaccess::read(lenp)?;
     let len = usize::try_from(len).map_err(|_| Errno::EINVAL)?;
     uaccess::check(addr, len.min(SOCKADDR_IN_LEN))?;
-    let sa = net(&p, |n, fds| {
+    let sa = net(|n| {
         if peer {
-            n.getpeername(fds, fd)
+            n.getpeername_file(id)
         } else {
-            n.getsockname(fds, fd)
+            n.getsockname_file(id)
         }
     })?;
     sockaddr_out(addr, lenp, len, sa).map(|_| 0)
@@ -340,106 +313,29 @@ pub fn getname(fd: i32, addr: u64, lenp: u64, peer: bool) -> SysResult {
 
 pub fn setsockopt(fd: i32, level: i32, name: i32, val: u64, len: i32) -> SysResult {
     let p = current()?;
-    sock_fd(&p, fd)?;
+    let (_, id) = sock(&p, fd)?;
     let len = usize::try_from(len).map_err(|_| Errno::EINVAL)?;
     let value = uaccess::slice(val, len.min(SOCKOPT_MAX))?;
-    net(&p, |n, fds| n.setsockopt(fds, fd, level, name, value)).map(|_| 0)
+    net(|n| n.setsockopt_file(id, level, name, value)).map(|_| 0)
 }
 
 pub fn getsockopt(fd: i32, level: i32, name: i32, val: u64, lenp: u64) -> SysResult {
     let p = current()?;
-    sock_fd(&p, fd)?;
+    let (_, id) = sock(&p, fd)?;
     let len: i32 = uaccess::read(lenp)?;
     let len = usize::try_from(len).map_err(|_| Errno::EINVAL)?;
     let out = uaccess::slice_mut(val, len.min(SOCKOPT_MAX))?;
-    let k = net(&p, |n, fds| n.getsockopt(fds, fd, level, name, out))?;
+    let k = net(|n| n.getsockopt_file(id, level, name, out))?;
     uaccess::write(lenp, k as u32)?;
     Ok(0)
 }
 
-pub fn fcntl(fd: i32, cmd: i32, arg: u64) -> SysResult {
-    let p = current()?;
-    if is_console(fd) {
-        return match cmd {
-            F_GETFL => Ok(i64::from(O_RDWR)),
-            F_SETFL | F_GETFD | F_SETFD => Ok(0),
-            _ => Err(Errno::EINVAL),
-        };
-    }
-    p.fds.lock().get(fd)?;
-    match cmd {
-        // No exec: close-on-exec is accepted and reads back as clear.
-        F_GETFD | F_SETFD => Ok(0),
-        _ => net(&p, |n, fds| n.fcntl(fds, fd, cmd, arg)),
-    }
-}
-
-/// `struct pollfd`.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct PollFd {
-    fd: i32,
-    events: i16,
-    revents: i16,
-}
-
-pub fn poll(fds_ptr: u64, nfds: u64, timeout_ms: i32) -> SysResult {
-    let p = current()?;
-    if nfds > POLL_MAX_FDS {
-        return Err(Errno::EINVAL);
-    }
-    let n = nfds as usize;
-    let bytes = uaccess::slice_mut(fds_ptr, n * core::mem::size_of::<PollFd>())?;
-    let deadline =
-        (timeout_ms >= 0).then(|| time::now() + Duration::from_millis(timeout_ms as u64));
-    let mut keys: Vec<(u64, u64)> = Vec::with_capacity(n);
-    loop {
-        keys.clear();
-        let mut ready = 0;
-        for i in 0..n {
-            let at = i * core::mem::size_of::<PollFd>();
-            // SAFETY: `bytes` is the validated user array of `n` pollfds; unaligned access is
-            // used because the program chose the address.
-            let mut e: PollFd = unsafe { core::ptr::read_unaligned(bytes[at..].as_ptr().cast()) };
-            let events = e.events as u16;
-            let always = POLLERR | POLLHUP | POLLNVAL;
-            let mask = if e.fd < 0 {
-                0
-            } else if e.fd == 0 {
-                POLLIN
-            } else if is_console(e.fd) {
-                POLLOUT
-            } else if p.fds.lock().get(e.fd).is_err() {
-                POLLNVAL
-            } else {
-                match net(&p, |n, fds| {
-                    let info = n.wait_info(fds, e.fd, Direction::Read)?;
-                    let gen = wait::generation(info.wait_key);
-                    Ok((info.wait_key, gen, n.poll_fd(fds, e.fd).0))
-                }) {
-                    Ok((key, gen, mask)) => {
-                        keys.push((key, gen));
-                        mask
-                    }
-                    Err(_) => POLLERR,
-                }
-            };
-            e.revents = (mask & (events | always)) as i16;
-            if e.revents != 0 {
-                ready += 1;
-            }
-            // SAFETY: as above.
-            unsafe { core::ptr::write_unaligned(bytes[at..].as_mut_ptr().cast(), e) };
-        }
-        if ready > 0 || timeout_ms == 0 {
-            return Ok(ready);
-        }
-        if deadline.is_some_and(|d| time::now() >= d) {
-            return Ok(0);
-        }
-        if p.is_ending() {
-            return Err(Errno::EINTR);
-        }
-        wait::sleep_on_any_if_unchanged(&keys, deadline);
-    }
+/// Readiness of a socket for `poll`, with its wait key and the key's generation read before
+/// the readiness (so a change in between is never missed).
+pub fn poll_socket(id: FileId) -> Result<(u16, u64, u64), Errno> {
+    net(|n| {
+        let info = n.wait_info_file(id, Direction::Read, true)?;
+        let gen = wait::generation(info.wait_key);
+        Ok((n.poll_file(id).0, info.wait_key, gen))
+    })
 }

@@ -427,6 +427,81 @@ pub fn fcntl(fd: i32, cmd: i32, arg: u64) -> isize {
 pub const F_GETFL: i32 = 3;
 pub const F_SETFL: i32 = 4;
 
+pub use vfs::flags::{AT_FDCWD, O_CREAT, O_DIRECTORY, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC};
+
+/// `openat(dirfd, path, flags, mode)`; `path` must end with a NUL byte.
+pub fn openat(dirfd: i32, path: &[u8], flags: u32, mode: u32) -> isize {
+    syscall4(
+        crate::syscall::fs::SYS_OPENAT,
+        dirfd as i64 as u64,
+        path.as_ptr() as u64,
+        u64::from(flags),
+        u64::from(mode),
+    )
+}
+/// `mkdir(path, mode)`; `path` NUL-terminated.
+pub fn mkdir(path: &[u8], mode: u32) -> isize {
+    syscall2(
+        crate::syscall::fs::SYS_MKDIR,
+        path.as_ptr() as u64,
+        u64::from(mode),
+    )
+}
+/// `unlink(path)`; `path` NUL-terminated.
+pub fn unlink(path: &[u8]) -> isize {
+    syscall1(crate::syscall::fs::SYS_UNLINK, path.as_ptr() as u64)
+}
+/// `rename(old, new)`; both NUL-terminated.
+pub fn rename(old: &[u8], new: &[u8]) -> isize {
+    syscall2(
+        crate::syscall::fs::SYS_RENAME,
+        old.as_ptr() as u64,
+        new.as_ptr() as u64,
+    )
+}
+/// `lseek(fd, offset, whence)`.
+pub fn lseek(fd: i32, offset: i64, whence: u32) -> isize {
+    syscall3(
+        crate::syscall::fs::SYS_LSEEK,
+        fd as u64,
+        offset as u64,
+        u64::from(whence),
+    )
+}
+/// `getdents64(fd, buf)`: bytes of `linux_dirent64` records.
+pub fn getdents64(fd: i32, buf: &mut [u8]) -> isize {
+    syscall3(
+        crate::syscall::fs::SYS_GETDENTS64,
+        fd as u64,
+        buf.as_mut_ptr() as u64,
+        buf.len() as u64,
+    )
+}
+/// `pipe2(fds, flags)`: read end in `fds[0]`, write end in `fds[1]`.
+pub fn pipe2(fds: &mut [i32; 2], flags: u32) -> isize {
+    syscall2(
+        crate::syscall::fs::SYS_PIPE2,
+        fds.as_mut_ptr() as u64,
+        u64::from(flags),
+    )
+}
+/// `chdir(path)`; `path` NUL-terminated.
+pub fn chdir(path: &[u8]) -> isize {
+    syscall1(crate::syscall::fs::SYS_CHDIR, path.as_ptr() as u64)
+}
+/// `getcwd(buf)`: the length including the NUL, or `-errno`.
+pub fn getcwd(buf: &mut [u8]) -> isize {
+    syscall2(
+        crate::syscall::fs::SYS_GETCWD,
+        buf.as_mut_ptr() as u64,
+        buf.len() as u64,
+    )
+}
+/// `dup2(oldfd, newfd)`.
+pub fn dup2(oldfd: i32, newfd: i32) -> isize {
+    syscall2(crate::syscall::fs::SYS_DUP2, oldfd as u64, newfd as u64)
+}
+
 /// Start built-in program `name` as a separate program; its pid or `-errno`.
 pub fn program_spawn(name: &str) -> isize {
     syscall2(SYS_PROGRAM_SPAWN, name.as_ptr() as u64, name.len() as u64)

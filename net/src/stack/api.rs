@@ -136,6 +136,11 @@ impl Stack {
         self.core.udp.recv(h)
     }
 
+    /// The payload size of the oldest queued datagram (0 when none), for `FIONREAD`.
+    pub fn udp_next_len(&self, h: UdpHandle) -> Result<usize, Errno> {
+        self.core.udp.next_len(h)
+    }
+
     /// Readable / writable / error pending, for `poll`.
     pub fn udp_readiness(&self, h: UdpHandle) -> Result<Readiness, Errno> {
         self.core.udp.readiness(h)
