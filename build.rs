@@ -30,6 +30,8 @@ fn main() {
         "programs/Cargo.toml",
         "programs/services",
         "programs/echo-client",
+        "programs/progkit",
+        "programs/selftest",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }

@@ -1,0 +1,48 @@
+//! What the programs of this workspace share: the check runner the test programs print their
+//! verdicts with ([`run_checks`]), errno results and names ([`sys`]), finding another program
+//! to start ([`program_path`]), and the RFC 864 chargen pattern ([`chargen`]).
+//!
+//! Plain std and `libc`; the raw calls std does not offer live in [`sys`], the only module
+//! with `unsafe`.
+
+pub mod chargen;
+pub mod sys;
+
+use std::path::PathBuf;
+
+pub use uapi::Errno;
+
+/// A check's outcome: `Err` carries what went wrong, for the FAIL line.
+pub type CheckResult = Result<(), String>;
+
+/// A named check.
+pub type Check = (&'static str, fn() -> CheckResult);
+
+/// Runs `checks` in order, printing `PROG: NAME ok` or `PROG: FAIL NAME: DETAIL` for each;
+/// returns how many failed.
+pub fn run_checks(prog: &str, checks: &[Check]) -> usize {
+    let mut failed = 0;
+    for (name, check) in checks {
+        match check() {
+            Ok(()) => println!("{prog}: {name} ok"),
+            Err(detail) => {
+                println!("{prog}: FAIL {name}: {detail}");
+                failed += 1;
+            }
+        }
+    }
+    failed
+}
+
+/// Where program `name` is: `/bin/NAME` in rinet (the default initramfs), else the file next
+/// to this program (natively, the build's output directory holds all of them).
+pub fn program_path(name: &str) -> PathBuf {
+    let in_bin = PathBuf::from("/bin").join(name);
+    let sibling = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(name)));
+    match sibling {
+        Some(s) if !in_bin.exists() && s.exists() => s,
+        _ => in_bin,
+    }
+}
