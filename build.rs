@@ -32,6 +32,7 @@ fn main() {
         "programs/echo-client",
         "programs/progkit",
         "programs/selftest",
+        "programs/socket-test",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }

@@ -46,3 +46,15 @@ pub fn program_path(name: &str) -> PathBuf {
         _ => in_bin,
     }
 }
+
+/// Whether this runs in rinet rather than on a Linux host: rinet names itself in `uname`'s
+/// sysname, release or version (or has no `uname` yet); a Linux host never does. Gates the
+/// few checks of limits rinet documents as different from Linux's.
+pub fn on_rinet() -> bool {
+    match sys::uname() {
+        None => true,
+        Some(fields) => fields
+            .iter()
+            .any(|f| f.to_ascii_lowercase().contains("rinet")),
+    }
+}

@@ -304,3 +304,22 @@ pub fn set_nofile_limit(limit: u64) -> Result<usize, Errno> {
     // SAFETY: as above.
     cvt(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } as isize)
 }
+
+/// `uname()`'s sysname, release and version, or `None` when the call fails.
+pub fn uname() -> Option<[String; 3]> {
+    // SAFETY: `utsname` is plain bytes; all zeroes is a valid value.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is a whole `struct utsname` to fill.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return None;
+    }
+    let text = |f: &[libc::c_char]| {
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    Some([text(&u.sysname), text(&u.release), text(&u.version)])
+}
