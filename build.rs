@@ -33,6 +33,7 @@ fn main() {
         "programs/progkit",
         "programs/selftest",
         "programs/socket-test",
+        "programs/syscall-bench",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
