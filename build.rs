@@ -34,6 +34,7 @@ fn main() {
         "programs/selftest",
         "programs/socket-test",
         "programs/syscall-bench",
+        "programs/user-test",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
