@@ -34,17 +34,15 @@ pub fn run_checks(prog: &str, checks: &[Check]) -> usize {
     failed
 }
 
-/// Where program `name` is: `/bin/NAME` in rinet (the default initramfs), else the file next
-/// to this program (natively, the build's output directory holds all of them).
+/// Where program `name` is: the file next to this program when there is one (natively the
+/// build's output directory holds all of them; in rinet both are in /bin), else `/bin/NAME`
+/// (rinet's default initramfs; also where a program without /proc/self/exe looks).
 pub fn program_path(name: &str) -> PathBuf {
-    let in_bin = PathBuf::from("/bin").join(name);
-    let sibling = std::env::current_exe()
+    std::env::current_exe()
         .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join(name)));
-    match sibling {
-        Some(s) if !in_bin.exists() && s.exists() => s,
-        _ => in_bin,
-    }
+        .and_then(|exe| exe.parent().map(|dir| dir.join(name)))
+        .filter(|sibling| sibling.exists())
+        .unwrap_or_else(|| PathBuf::from("/bin").join(name))
 }
 
 /// Whether this runs in rinet rather than on a Linux host: rinet names itself in `uname`'s
