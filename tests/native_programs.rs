@@ -161,15 +161,13 @@ fn programs_are_static_pie_with_a_load_plan() {
     }
 }
 
-/// A base port N with N+1 to N+7 free for TCP and UDP on 127.0.0.1 (socket-test's ports).
+/// A base port N with N+1 to N+7 free for TCP and UDP on 127.0.0.1 (socket-test's ports),
+/// below Linux's ephemeral range (32768 and up by default): a connection's local port, or its
+/// TIME_WAIT remains, can never take one of them between this choice and the check's bind.
 fn free_seven_ports() -> u16 {
-    for _ in 0..200 {
-        let probe = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-        let base = probe.local_addr().unwrap().port() - 1;
-        drop(probe);
-        if base.checked_add(7).is_none() {
-            continue;
-        }
+    let seed = std::process::id() as usize;
+    for i in 0..200 {
+        let base = 20_000 + ((seed * 7919 + i * 104_729) % 12_000) as u16;
         let free = (1..=7).all(|off| {
             TcpListener::bind(("127.0.0.1", base + off)).is_ok()
                 && UdpSocket::bind(("127.0.0.1", base + off)).is_ok()
@@ -178,7 +176,7 @@ fn free_seven_ports() -> u16 {
             return base;
         }
     }
-    panic!("no 7 consecutive free ports");
+    panic!("no 7 consecutive free ports below 32000");
 }
 
 #[test]

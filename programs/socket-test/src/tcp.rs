@@ -12,14 +12,17 @@ use progkit::{on_rinet, CheckResult, Errno};
 
 use crate::{port, Port};
 
-/// A listener on 127.0.0.1:`p` (std sets `SO_REUSEADDR`), with room for `backlog` pending
-/// connections.
+/// A listener on 127.0.0.1:`p` with `SO_REUSEADDR`, with room for `backlog` pending
+/// connections (made with the raw calls: std picks its own backlog).
 fn listen(p: u16, backlog: i32) -> Result<TcpListener, String> {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, p))
-        .map_err(|e| format!("bind/listen on 127.0.0.1:{p}: {e}"))?;
-    // std listens with its own backlog; listening again sets ours (as on Linux).
-    sys::listen(l.as_raw_fd(), backlog).map_err(|e| format!("listen: {}", e.name()))?;
-    Ok(l)
+    let fd = sys::socket(libc::AF_INET, libc::SOCK_STREAM)
+        .map_err(|e| format!("socket(SOCK_STREAM): {}", e.name()))?;
+    let fd = owned(fd);
+    let _ = sys::setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1);
+    sys::bind(fd.as_raw_fd(), &sockaddr_in([127, 0, 0, 1], p))
+        .and_then(|_| sys::listen(fd.as_raw_fd(), backlog))
+        .map_err(|e| format!("bind/listen on 127.0.0.1:{p}: {}", e.name()))?;
+    Ok(TcpListener::from(fd))
 }
 
 fn connect(p: u16) -> Result<TcpStream, String> {
