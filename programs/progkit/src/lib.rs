@@ -8,7 +8,7 @@
 pub mod chargen;
 pub mod sys;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use uapi::Errno;
 
@@ -34,14 +34,16 @@ pub fn run_checks(prog: &str, checks: &[Check]) -> usize {
     failed
 }
 
-/// Where program `name` is: the file next to this program when there is one (natively the
-/// build's output directory holds all of them; in rinet both are in /bin), else `/bin/NAME`
-/// (rinet's default initramfs; also where a program without /proc/self/exe looks).
+/// Where program `name` is: the file next to this program (by its `argv[0]`) when there is
+/// one — natively the build's output directory holds all of them — else `/bin/NAME`, rinet's
+/// default initramfs. (`argv[0]` rather than `current_exe`: that reads /proc/self/exe, which
+/// rinet has no call for.)
 pub fn program_path(name: &str) -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join(name)))
-        .filter(|sibling| sibling.exists())
+    std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|me| me.parent().map(|dir| dir.join(name)))
+        .filter(|sibling| sibling.parent() != Some(Path::new("")) && sibling.exists())
         .unwrap_or_else(|| PathBuf::from("/bin").join(name))
 }
 

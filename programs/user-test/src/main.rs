@@ -5,7 +5,9 @@
 //!
 //! Starts the crash programs of this package (`crash-user`, `crash-user-gp`,
 //! `crash-user-stack`, `exit-group-user`: `/bin/NAME` in rinet, the sibling files natively).
-//! Its stdin must be at end of file (rinet's console; natively a null device).
+//! Its stdin must be at end of file (rinet's console; natively a null device) and its stdout
+//! something that reads what is written (the console, a pipe, a file; not /dev/null, which
+//! takes even a bad pointer).
 
 mod calls;
 mod fds;
