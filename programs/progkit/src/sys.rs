@@ -7,15 +7,14 @@ use std::os::fd::RawFd;
 
 use crate::Errno;
 
-/// The errno a failed call left (`EIO` stands in for a number `uapi` does not know; the
-/// detail line prints the number too).
-pub fn last_errno() -> Errno {
+/// The errno a failed call left (`EIO` stands in for a number `uapi` does not know).
+fn last_errno() -> Errno {
     let code = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
     Errno::from_code(code).unwrap_or(Errno::EIO)
 }
 
 /// `Ok(value)` for a non-negative libc return, else the errno.
-pub fn cvt(ret: isize) -> Result<usize, Errno> {
+fn cvt(ret: isize) -> Result<usize, Errno> {
     if ret < 0 {
         Err(last_errno())
     } else {
@@ -108,11 +107,6 @@ pub fn port_of(a: &libc::sockaddr_in) -> u16 {
     u16::from_be(a.sin_port)
 }
 
-/// The address of a `sockaddr_in`, as octets.
-pub fn ip_of(a: &libc::sockaddr_in) -> [u8; 4] {
-    a.sin_addr.s_addr.to_ne_bytes()
-}
-
 const SOCKADDR_IN_LEN: libc::socklen_t = std::mem::size_of::<libc::sockaddr_in>() as _;
 
 fn zero_sockaddr() -> libc::sockaddr_in {
@@ -181,27 +175,6 @@ pub fn sendto(fd: RawFd, buf: &[u8], flags: i32, to: &libc::sockaddr_in) -> Resu
     })
 }
 
-pub fn recvfrom(
-    fd: RawFd,
-    buf: &mut [u8],
-    flags: i32,
-) -> Result<(usize, libc::sockaddr_in), Errno> {
-    let mut from = zero_sockaddr();
-    let mut len = SOCKADDR_IN_LEN;
-    // SAFETY: `buf` writable for its length, `from` has room for `len` bytes.
-    let r = unsafe {
-        libc::recvfrom(
-            fd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            flags,
-            (&mut from as *mut libc::sockaddr_in).cast(),
-            &mut len,
-        )
-    };
-    cvt(r).map(|n| (n, from))
-}
-
 fn sock_name(
     fd: RawFd,
     f: unsafe extern "C" fn(i32, *mut libc::sockaddr, *mut libc::socklen_t) -> i32,
@@ -215,10 +188,6 @@ fn sock_name(
 
 pub fn getsockname(fd: RawFd) -> Result<libc::sockaddr_in, Errno> {
     sock_name(fd, libc::getsockname)
-}
-
-pub fn getpeername(fd: RawFd) -> Result<libc::sockaddr_in, Errno> {
-    sock_name(fd, libc::getpeername)
 }
 
 /// `setsockopt` with the raw option bytes.
