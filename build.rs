@@ -30,6 +30,11 @@ fn main() {
         "programs/Cargo.toml",
         "programs/services",
         "programs/echo-client",
+        "programs/progkit",
+        "programs/selftest",
+        "programs/socket-test",
+        "programs/syscall-bench",
+        "programs/user-test",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }

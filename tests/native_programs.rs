@@ -1,13 +1,15 @@
 //! The programs of `programs/` (plain std programs built for x86_64-unknown-linux-musl) run
 //! natively on the Linux host: `services` passes every service check the QEMU tests run
 //! against the guest's, `echo-client` resolves a name through the libc's /etc/hosts and
-//! echoes through it, and their ELF files have the load plans rinet's `exec` computes for a
-//! static-pie executable.
+//! echoes through it, `selftest`, `socket-test` and `user-test` pass their checks with the
+//! markers and statuses the QEMU tests look for, the crash programs die of SIGSEGV, and their
+//! ELF files have the load plans rinet's `exec` computes for a static-pie executable.
 
 use std::io::{BufRead, BufReader};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, TcpListener, UdpSocket};
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -15,8 +17,34 @@ use std::time::Duration;
 use rinet::free_port_base;
 use rinet::services::{run_all, Endpoints, Plan};
 
+/// Every program the programs workspace builds.
+const PROGRAMS: [&str; 10] = [
+    "services",
+    "echo-client",
+    "selftest",
+    "socket-test",
+    "syscall-bench",
+    "user-test",
+    "crash-user",
+    "crash-user-gp",
+    "crash-user-stack",
+    "exit-group-user",
+];
+
 fn program(name: &str) -> PathBuf {
     PathBuf::from(env!("RINET_PROGRAMS")).join(name)
+}
+
+/// Runs program `name` with `args` (stdin at end of file) to its end: its status and output.
+fn run(name: &str, args: &[&str]) -> (ExitStatus, String) {
+    let out = Command::new(program(name))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status, text)
 }
 
 /// A child process killed when dropped.
@@ -96,8 +124,11 @@ fn echo_client_resolves_localhost_and_echoes_natively() {
         .args(["127.0.0.1", "1", "1", "1"])
         .output()
         .unwrap();
-    assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stdout).contains("connect: "));
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stdout).contains("echo-client: connect: ECONNREFUSED"));
+    let (status, text) = run("echo-client", &["127.0.0.1", "notaport"]);
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(text.contains("PORT is not a number"), "{text}");
 }
 
 #[test]
@@ -112,7 +143,7 @@ fn services_reject_bad_arguments() {
 
 #[test]
 fn programs_are_static_pie_with_a_load_plan() {
-    for name in ["services", "echo-client"] {
+    for name in PROGRAMS {
         let bytes = std::fs::read(program(name)).unwrap();
         let plan = exec::plan(&bytes, exec::DYN_BASE).unwrap();
         assert_eq!(
@@ -128,4 +159,132 @@ fn programs_are_static_pie_with_a_load_plan() {
         assert!(plan.segments.iter().any(|s| s.prot.exec), "{name}");
         assert!(!plan.wx_requested, "{name}");
     }
+}
+
+/// A base port N with N+1 to N+7 free for TCP and UDP on 127.0.0.1 (socket-test's ports),
+/// below Linux's ephemeral range (32768 and up by default): a connection's local port, or its
+/// TIME_WAIT remains, can never take one of them between this choice and the check's bind.
+fn free_seven_ports() -> u16 {
+    let seed = std::process::id() as usize;
+    for i in 0..200 {
+        let base = 20_000 + ((seed * 7919 + i * 104_729) % 12_000) as u16;
+        let free = (1..=7).all(|off| {
+            TcpListener::bind(("127.0.0.1", base + off)).is_ok()
+                && UdpSocket::bind(("127.0.0.1", base + off)).is_ok()
+        });
+        if free {
+            return base;
+        }
+    }
+    panic!("no 7 consecutive free ports below 32000");
+}
+
+#[test]
+fn selftest_passes_natively_over_loopback_and_a_nic_peer() {
+    let base = free_port_base();
+    let _services = start_services(base);
+    let base_arg = base.to_string();
+    let echo = (base + 7).to_string();
+    let (status, text) = run(
+        "selftest",
+        &[
+            "--port-base",
+            &base_arg,
+            "--services-running",
+            "127.0.0.1",
+            &echo,
+        ],
+    );
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert!(!text.contains("FAIL"), "{text}");
+    for marker in [
+        "selftest: tcp large transfer through echo ok",
+        "selftest: chargen pattern ok",
+        "selftest: EMFILE ok",
+        "selftest: EINPROGRESS, then poll and SO_ERROR ok",
+        "selftest: tcp echo over the NIC ok",
+        "selftest: all checks passed",
+    ] {
+        assert!(text.contains(marker), "no '{marker}' in:\n{text}");
+    }
+}
+
+#[test]
+fn selftest_fails_without_services_and_rejects_bad_arguments() {
+    // Nothing listens on the echo port: a verdict of failure, not a hang.
+    let base = free_port_base().to_string();
+    let (status, text) = run("selftest", &["--port-base", &base, "--services-running"]);
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("selftest: FAIL services never answered"),
+        "{text}"
+    );
+    let (status, text) = run("selftest", &["10.0.2.2"]);
+    assert_eq!(status.code(), Some(2), "{text}");
+    assert!(text.contains("usage: selftest"), "{text}");
+}
+
+#[test]
+fn socket_test_passes_natively() {
+    let base = free_seven_ports().to_string();
+    let (status, text) = run("socket-test", &["--port-base", &base]);
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert!(!text.contains("FAIL"), "{text}");
+    assert!(
+        text.contains("socket-test: SO_LINGER close waits until the peer has everything ok"),
+        "{text}"
+    );
+    assert!(text.contains("socket-test: all 7 checks passed"), "{text}");
+    let (status, text) = run("socket-test", &["--port-base"]);
+    assert_eq!(status.code(), Some(2), "{text}");
+}
+
+#[test]
+fn user_test_passes_natively_and_its_crash_programs_die_of_sigsegv() {
+    let (status, text) = run("user-test", &[]);
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert!(!text.contains("FAIL"), "{text}");
+    for marker in [
+        "user-test: hello from ring 3",
+        "user-test: sched_yield interleaves threads ok",
+        "user-test: a ring-3 busy loop is preempted ok",
+        "user-test: bad pointers are EFAULT ok",
+        "crash-user: reading unmapped address 0x7fffdead0000",
+        "user-test: crash-user ended with status 139",
+        "user-test: crash-user-gp ended with status 139",
+        "user-test: crash-user-stack ended with status 139",
+        "exit-group-user ended with status 7",
+        "user-test: all 14 checks passed",
+    ] {
+        assert!(text.contains(marker), "no '{marker}' in:\n{text}");
+    }
+}
+
+#[test]
+fn crash_programs_end_as_a_shell_would_report_them() {
+    for name in ["crash-user", "crash-user-gp", "crash-user-stack"] {
+        let (status, text) = run(name, &[]);
+        assert_eq!(status.signal(), Some(11), "{name}: {status:?}\n{text}");
+        assert!(text.contains(&format!("{name}: ")), "{name}: {text}");
+        // std's stack-overflow report (and its abort) must not replace the fault.
+        assert!(!text.contains("overflowed"), "{name}: {text}");
+    }
+    let (status, _) = run("exit-group-user", &[]);
+    assert_eq!(status.code(), Some(7));
+}
+
+#[test]
+fn syscall_bench_reports_a_cost_per_call() {
+    let (status, text) = run("syscall-bench", &["2000"]);
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("syscall-bench: round 2: 2000 getpid calls, "),
+        "{text}"
+    );
+    let best = text
+        .lines()
+        .find_map(|l| l.strip_prefix("syscall-bench: best "))
+        .and_then(|rest| rest.strip_suffix(" ns/call"))
+        .unwrap_or_else(|| panic!("no best line in:\n{text}"));
+    assert!(best.parse::<u64>().is_ok(), "{text}");
 }

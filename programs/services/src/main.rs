@@ -6,7 +6,7 @@
 //!
 //! A plain std program: the same binary runs on Linux and in rinet.
 
-mod chargen;
+use progkit::chargen;
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket};
