@@ -8,6 +8,7 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[allow(dead_code)]
 #[path = "src/initramfs.rs"]
 mod initramfs;
 

@@ -464,10 +464,10 @@ pub fn wake_key(key: u64) -> usize {
 /// Run `f` on the running thread's ring-3 state (a default one for a kernel thread).
 pub fn with_user_state<R>(f: impl FnOnce(&mut UserState) -> R) -> R {
     let mut g = SCHED.lock();
-    match g
-        .as_mut()
-        .and_then(|s| { let cur = s.current; s.threads.get_mut(&cur) })
-    {
+    match g.as_mut().and_then(|s| {
+        let cur = s.current;
+        s.threads.get_mut(&cur)
+    }) {
         Some(t) => f(&mut t.user),
         None => f(&mut UserState::default()),
     }

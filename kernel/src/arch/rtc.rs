@@ -81,11 +81,14 @@ pub fn unix_time() -> Option<u64> {
     if b & 0x02 == 0 && pm {
         hour = (hour % 12) + 12;
     }
-    if !(1..=12).contains(&mon) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 59
-    {
+    if !(1..=12).contains(&mon) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 59 {
         return None;
     }
-    let century = if (19..=30).contains(&cent) { cent as i64 } else { 20 };
+    let century = if (19..=30).contains(&cent) {
+        cent as i64
+    } else {
+        20
+    };
     let y = century * 100 + year as i64;
     let days = days_from_civil(y, mon as i64, day as i64);
     let t = days * 86_400 + hour as i64 * 3600 + min as i64 * 60 + sec as i64;

@@ -101,7 +101,11 @@ pub fn clone(
     let tid = NEXT_PID.fetch_add(1, Ordering::Relaxed);
     let state = UserState {
         tid,
-        fs_base: if flags & CLONE_SETTLS != 0 { tls } else { fs_base },
+        fs_base: if flags & CLONE_SETTLS != 0 {
+            tls
+        } else {
+            fs_base
+        },
         clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
             ctid
         } else {
@@ -129,7 +133,11 @@ pub fn clone(
     } else {
         p.files.lock().clone()
     };
-    let ppid = if flags & CLONE_PARENT != 0 { p.ppid } else { p.pid };
+    let ppid = if flags & CLONE_PARENT != 0 {
+        p.ppid
+    } else {
+        p.pid
+    };
     let mut child = Process::new(p.name(), ppid, None, p.root(), files, p.cwd.lock().clone());
     // As on Linux, the child's first thread's tid is its pid.
     child.pid = tid;
@@ -154,7 +162,6 @@ pub fn clone(
     }
     Ok(tid as i64)
 }
-
 
 /// Copy a NULL-terminated array of string pointers (argv, envp) in, within the exec limits.
 fn strings_in(array: u64) -> Result<Vec<Vec<u8>>, Errno> {

@@ -53,7 +53,14 @@ fn read_word(uaddr: u64) -> Result<u32, Errno> {
 }
 
 /// `futex(uaddr, op, val, timeout|val2, uaddr2, val3)`.
-pub fn futex(uaddr: u64, op: u32, val: u32, timeout: u64, uaddr2: u64, val3: u32) -> Result<i64, Errno> {
+pub fn futex(
+    uaddr: u64,
+    op: u32,
+    val: u32,
+    timeout: u64,
+    uaddr2: u64,
+    val3: u32,
+) -> Result<i64, Errno> {
     let p = sched::current_process().ok_or(Errno::EPERM)?;
     let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
     if op & FUTEX_CLOCK_REALTIME != 0 && cmd != FUTEX_WAIT_BITSET && cmd != FUTEX_WAIT {
@@ -137,7 +144,14 @@ fn wait_on(
 
 /// `FUTEX_WAKE_OP`: `old = *uaddr2; *uaddr2 = old OP oparg; wake val on uaddr; if old CMP
 /// cmparg, wake val2 on uaddr2`.
-fn wake_op(p: &Arc<Process>, uaddr: u64, val: u32, val2: u32, uaddr2: u64, val3: u32) -> Result<i64, Errno> {
+fn wake_op(
+    p: &Arc<Process>,
+    uaddr: u64,
+    val: u32,
+    val2: u32,
+    uaddr2: u64,
+    val3: u32,
+) -> Result<i64, Errno> {
     let op = (val3 >> 28) & 7;
     let shift = val3 & (8 << 28) != 0;
     let cmp = (val3 >> 24) & 15;

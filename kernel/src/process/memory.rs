@@ -110,7 +110,14 @@ fn page_up(len: u64) -> Result<u64, Errno> {
 
 /// `mmap`. Shared file mappings are refused with `ENODEV`... except read-only ones, which
 /// behave as private (nothing can write through them, so nobody can tell).
-pub fn mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i32, offset: u64) -> Result<i64, Errno> {
+pub fn mmap(
+    addr: u64,
+    len: u64,
+    prot: u64,
+    flags: u64,
+    fd: i32,
+    offset: u64,
+) -> Result<i64, Errno> {
     let p = sched::current_process().ok_or(Errno::EPERM)?;
     if len == 0 {
         return Err(Errno::EINVAL);

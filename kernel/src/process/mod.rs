@@ -63,7 +63,10 @@ impl Comm {
         let mut bytes = [0u8; 15];
         let n = name.len().min(15);
         bytes[..n].copy_from_slice(&name[..n]);
-        Comm { bytes, len: n as u8 }
+        Comm {
+            bytes,
+            len: n as u8,
+        }
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -501,7 +504,7 @@ pub fn run_init(name: &'static str, main: UserMain, args: &'static [&'static str
 
 /// Run the ELF file at `path` from the root file system as init (pid 1's role) with `argv`
 /// and the default environment, and wait until it ends.
-pub fn run_init_elf(path: &str, argv: &[&str]) -> ! {
+pub fn run_init_elf(name: &str, path: &str, argv: &[&str]) -> ! {
     let argv: Vec<Vec<u8>> = argv.iter().map(|a| a.as_bytes().to_vec()).collect();
     let envp: Vec<Vec<u8>> = exec::DEFAULT_ENV
         .iter()
@@ -513,5 +516,5 @@ pub fn run_init_elf(path: &str, argv: &[&str]) -> ! {
     };
     let pid = p.pid;
     drop(p);
-    await_init(&path, pid)
+    await_init(&name, pid)
 }

@@ -73,7 +73,7 @@ pub fn run(name: &'static str, args: &'static [&'static str]) -> ! {
         }
         let mut argv: alloc::vec::Vec<&str> = alloc::vec![path.as_str()];
         argv.extend_from_slice(args);
-        process::run_init_elf(&path, &argv)
+        process::run_init_elf(name, &path, &argv)
     }
     if let Some((name, main)) = user_program(name) {
         // As Linux's ip= autoconfiguration does before init: programs start on a configured

@@ -161,7 +161,13 @@ fn realtime_now() -> Duration {
 fn gettimeofday(tv: u64) -> SysResult {
     if tv != 0 {
         let ns = realtime_now().as_nanos();
-        uaccess::write(tv, [(ns / 1_000_000_000) as i64, ((ns % 1_000_000_000) / 1000) as i64])?;
+        uaccess::write(
+            tv,
+            [
+                (ns / 1_000_000_000) as i64,
+                ((ns % 1_000_000_000) / 1000) as i64,
+            ],
+        )?;
     }
     Ok(0)
 }
