@@ -49,6 +49,7 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
         Ok(c) => cmdline::set(c),
         Err(e) => exit::failure(e),
     };
+    syscall::set_strace(cfg.strace);
     if let Some(level) = cfg.loglevel {
         console::set_loglevel(level);
     }

@@ -247,7 +247,7 @@ impl MemoryMap {
         label: Option<&'static str>,
     ) -> Result<(), Errno> {
         let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
-        if start % PAGE != 0 || len % PAGE != 0 || !user_range(start, end) {
+        if !start.is_multiple_of(PAGE) || !len.is_multiple_of(PAGE) || !user_range(start, end) {
             return Err(Errno::ENOMEM);
         }
         if self.ranges.len() + 2 >= MAX_RANGES {
