@@ -511,8 +511,15 @@ fn getrandom(buf: u64, len: usize, flags: u32) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let len = len.min(GETRANDOM_MAX);
-    let out = uaccess::slice_mut(buf, len)?;
-    arch::entropy::fill(out);
+    uaccess::check(buf, len)?;
+    let mut chunk = [0u8; 256];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(chunk.len());
+        arch::entropy::fill(&mut chunk[..n]);
+        uaccess::copy_to_user(buf + done as u64, &chunk[..n])?;
+        done += n;
+    }
     Ok(len as i64)
 }
 
@@ -527,7 +534,9 @@ fn spawn_thread(entry: u64, a0: u64, a1: u64) -> SysResult {
 }
 
 fn program_spawn(name: u64, len: usize) -> SysResult {
-    let bytes = uaccess::slice(name, len.min(64))?;
+    let mut buf = [0u8; 64];
+    let bytes = &mut buf[..len.min(64)];
+    uaccess::copy_from_user(bytes, name)?;
     let name = core::str::from_utf8(bytes).map_err(|_| Errno::EINVAL)?;
     if let Some((name, main)) = programs::user_program(name) {
         return process::start(name, main, &[])
@@ -548,7 +557,7 @@ fn gethostbyname(name: u64, len: usize, out: u64) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let mut buf = [0u8; MAX_HOSTNAME];
-    buf[..len].copy_from_slice(uaccess::slice(name, len)?);
+    uaccess::copy_from_user(&mut buf[..len], name)?;
     let name = core::str::from_utf8(&buf[..len]).map_err(|_| Errno::EINVAL)?;
     uaccess::check(out, 4)?;
     let resolve = RESOLVER.get().ok_or(Errno::ENETDOWN)?;
