@@ -9,6 +9,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use rinet::initramfs::Member;
 use rinet::services::{echo_payloads, udp_echo, wait_for_echo, Endpoints};
 use rinet::{free_port_base, Guest, Machine, Net};
 
@@ -17,10 +18,26 @@ use rinet::{free_port_base, Guest, Machine, Net};
 const VERDICT_TIMEOUT: Duration = Duration::from_secs(120);
 const PASSED: &str = "hostile-test: all 7 cases passed";
 
+/// An initramfs with only what the suite starts (`/bin/services`): the default one holds
+/// every program of programs/, more than 8 MiB of RAM can unpack.
+fn small_initramfs() -> std::path::PathBuf {
+    let services = std::fs::read(std::path::Path::new(env!("RINET_PROGRAMS")).join("services"))
+        .expect("read the services program");
+    let image = rinet::initramfs::newc(&[
+        Member::Dir("bin"),
+        Member::File("bin/services", 0o755, &services),
+    ]);
+    let path = std::env::temp_dir().join(format!("rinet-isolation-{}.cpio", std::process::id()));
+    std::fs::write(&path, image).expect("write the initramfs");
+    path
+}
+
 fn hostile_suite(machine: Machine, memory: &str) {
     let base = free_port_base();
+    let initrd = small_initramfs();
     let mut guest = Guest::new(machine)
         .net(Net::User { port_base: base })
+        .initrd(&initrd)
         .memory(memory)
         .append("init=hostile-test")
         .spawn();

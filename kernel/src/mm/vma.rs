@@ -26,6 +26,9 @@ use crate::mem;
 /// Ranges per program at most (Linux's default `vm.max_map_count` is 65530; our programs
 /// need a few dozen).
 pub const MAX_RANGES: usize = 4096;
+/// Pages each program may commit from the kernel's reserve when nothing else is left (see
+/// [`MemoryMap::fault`]): 1 MiB.
+pub const MIN_WORKING_SET: usize = 256;
 /// `mmap` without an address places ranges top-down from here (below the main stack's
 /// region), as Linux's default layout does.
 pub const MMAP_TOP: u64 = 0x7f00_0000_0000;
@@ -364,7 +367,16 @@ impl MemoryMap {
             None => {}
         }
         let backing = r.backing.clone();
-        let frame = mem::alloc_program_frames(1).ok_or(FaultError::NoMemory)?;
+        // Past the kernel's reserve only for a program's first pages: a small program keeps
+        // working when network traffic has grown the kernel heap into the reserve (the heap
+        // never shrinks); a large one is refused there, as any program is past all memory.
+        let frame = mem::alloc_program_frames(1)
+            .or_else(|| {
+                (self.committed < MIN_WORKING_SET)
+                    .then(|| mem::alloc_frames(1))
+                    .flatten()
+            })
+            .ok_or(FaultError::NoMemory)?;
         fill_page(frame, va, &backing);
         if space.map_owned(va, frame, page_prot).is_err() {
             let _ = mem::free_frames(frame, 1);

@@ -55,6 +55,9 @@ pub const USER_STACK_FRAMES: usize = 32;
 /// A server gives each client a thread: 256 covers the self-tests' 64 concurrent connections
 /// with room to spare.
 pub const MAX_THREADS_PER_PROGRAM: usize = 256;
+/// Threads per program whose kernel stacks may come from the kernel's reserve when nothing
+/// else is left (see `sched::spawn_inner`).
+pub const MIN_THREADS_GUARANTEED: usize = 16;
 /// Bound on programs alive at once: `program_spawn` in a loop fails with EAGAIN (as fork does
 /// at RLIMIT_NPROC) instead of eating every frame; each program costs at least a thread.
 pub const MAX_PROGRAMS: usize = 64;
@@ -174,6 +177,11 @@ impl Process {
         if let Some(m) = self.memory.lock().as_mut() {
             m.release_stack(paddr, referenced);
         }
+    }
+
+    /// Threads of the program alive now.
+    pub fn thread_count(&self) -> usize {
+        self.state.lock().live_threads
     }
 
     /// Whether the program is ending (`exit_group` or a fault): its threads must not return to
