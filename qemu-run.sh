@@ -21,7 +21,9 @@
 #   --memory SIZE              guest memory (default: 128M)
 #   --serial FILE              write the console to FILE instead of the terminal
 #   --pcap FILE                capture the NIC's traffic to a pcap file
-#   --initrd FILE              initramfs (cpio newc, plain or gzip) for the kernel to unpack as its root tree
+#   --initrd FILE|none         initramfs (cpio newc, plain or gzip) for the kernel to unpack as its
+#                              root tree (default: target/rinet-initramfs.cpio, the programs of
+#                              programs/ as /bin/NAME, which build.rs packs)
 #   --append "WORDS"           kernel command line words (e.g. "init=selftest ip=dhcp")
 #   --kernel PATH              kernel ELF (default: build it with cargo and use target/rinet-kernel)
 #   --nic-legacy               virtio-net-pci with disable-modern=on (unsupported; shows the error)
@@ -31,8 +33,8 @@
 #   --run 'PROGRAM [ARGS...]'  pack PROGRAM (a host path, or a name found on PATH) into an
 #                              initramfs at its absolute path, with the interpreter and
 #                              libraries `ldd` names when it is dynamically linked, and boot it
-#                              as init: init=/abs/path -- ARGS. The default programs
-#                              (target/programs/.../release/NAME as /bin/NAME) come along.
+#                              as init: init=/abs/path -- ARGS. The initramfs (the default
+#                              one, or --initrd's) comes first; the packed files replace its.
 #                              ARGS are split as the shell would (quotes work); the kernel
 #                              command line cannot carry an argument with spaces in it.
 #   --add SRC:DEST             with --run: also pack the host file SRC as DEST (absolute path
@@ -182,7 +184,7 @@ pk_write() {
       pk_pad "$size"
     done
     pk_header 'TRAILER!!!' 0 0
-  } >"$1"
+  } >>"$1"
 }
 
 # The program's libraries and interpreter, from ldd's "name => /path (addr)" and
@@ -197,10 +199,10 @@ pk_libraries() {
   sed -nE 's/^[[:space:]]*([^[:space:]]+ => )?(\/[^[:space:]]+) \(0x[0-9a-f]+\)$/\2/p' <<<"$out"
 }
 
-# Packs --run's program, its libraries, the default programs and --add files; sets $initrd to
-# the image and appends init=/abs/path -- ARGS to $append.
+# Packs --run's program, its libraries and --add files after $initrd (the default initramfs
+# unless --initrd says otherwise); sets $initrd to the image and appends init=/abs/path -- ARGS to $append.
 pack_run() {
-  local words prog path guest lib image default_dir f
+  local words prog path guest lib image f
   # Split as a shell would (xargs understands quotes and backslashes) without running anything.
   mapfile -d '' words < <(printf '%s' "$run" | xargs printf '%s\0') ||
     die "--run: cannot split '$run' into words (unbalanced quotes?)"
@@ -222,12 +224,6 @@ pack_run() {
     [ -n "$f" ] || die "--run: an empty argument cannot cross the kernel command line"
   done
 
-  default_dir="$here/target/programs/x86_64-unknown-linux-musl/release"
-  if [ -d "$default_dir" ]; then
-    for f in "$default_dir"/*; do
-      [ -f "$f" ] && [ -x "$f" ] && pk_file "$f" "/bin/$(basename "$f")" 755
-    done
-  fi
   while IFS= read -r lib; do
     [ -n "$lib" ] && pk_file "$lib" "$lib" 755
   done < <(pk_libraries "$path")
@@ -242,9 +238,10 @@ pack_run() {
   else
     image=$(mktemp "${TMPDIR:-/tmp}/rinet-run.XXXXXX.cpio") || die "cannot make a temporary file"
   fi
+  # The initramfs (the default one or --initrd's) first, then the packed files: archives
+  # concatenate, and a later member replaces an earlier one of the same name.
+  if [ -n "$initrd" ]; then cat "$initrd" >"$image"; else : >"$image"; fi
   pk_write "$image"
-  # A --initrd given as well comes after, so its files win (archives concatenate).
-  [ -z "$initrd" ] || cat "$initrd" >>"$image"
   initrd=$image
   append="$append init=$guest --"
   for f in "${words[@]:1}"; do append="$append $f"; done
@@ -304,9 +301,14 @@ if [ "$accel" = kvm ]; then args+=(-accel kvm -cpu host); else args+=(-accel tcg
 args+=(-m "$memory" -smp 1 -nodefaults -no-reboot -display none
   -device isa-debug-exit,iobase=0xf4,iosize=0x04
   -kernel "$kernel")
+# The default initramfs (build.rs: the programs of programs/ as /bin/NAME); --initrd none: none.
+if [ -z "$initrd" ] && [ -f "$here/target/rinet-initramfs.cpio" ]; then
+  initrd="$here/target/rinet-initramfs.cpio"
+fi
+[ "$initrd" = none ] && initrd=
 [ -z "$initrd" ] || [ -f "$initrd" ] || die "--initrd: '$initrd' not found"
 if [ -n "$run" ]; then
-  pack_run # sets initrd (the packed image) and appends init=/abs/path -- ARGS to $append
+  pack_run # sets initrd (the initramfs plus the packed files) and appends init=/abs/path -- ARGS
 fi
 append="${append# }"
 [ -n "$append" ] && args+=(-append "$append")

@@ -42,13 +42,23 @@ fn pad4(out: &mut Vec<u8>) {
     }
 }
 
+/// A directory's mode: `/tmp` is sticky and writable by all (1777), any other 0755.
+fn dir_mode(name: &str) -> u32 {
+    if name == "tmp" {
+        0o041777
+    } else {
+        0o040755
+    }
+}
+
 /// A newc archive of `members` (paths without a leading `/`), ended by the trailer.
 pub fn newc(members: &[Member<'_>]) -> Vec<u8> {
     let mut out = Vec::new();
     for (i, m) in members.iter().enumerate() {
         let ino = i as u32 + 1;
         match m {
-            Member::Dir(name) => header(&mut out, ino, 0o040755, name, 0),
+            // /tmp as on every Linux system: writable by all, sticky.
+            Member::Dir(name) => header(&mut out, ino, dir_mode(name), name, 0),
             Member::File(name, perm, data) => {
                 header(&mut out, ino, 0o100000 | perm, name, data.len());
                 out.extend_from_slice(data);
@@ -147,8 +157,7 @@ impl Image {
                 let dir = &name[..at + slash];
                 if dirs.insert(dir.to_string()) {
                     ino += 1;
-                    let mode = if dir == "tmp" { 0o041777 } else { 0o040755 };
-                    header(&mut out, ino, mode, dir, 0);
+                    header(&mut out, ino, dir_mode(dir), dir, 0);
                 }
                 at += slash + 1;
             }

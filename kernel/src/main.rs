@@ -40,6 +40,7 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
     marker!("rinet: kernel entry");
     arch::init_cpu_tables();
     time::init();
+    time::init_realtime();
 
     let info = match bootinfo::init(start_info_paddr) {
         Ok(i) => i,
@@ -49,6 +50,7 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
         Ok(c) => cmdline::set(c),
         Err(e) => exit::failure(e),
     };
+    syscall::set_strace(cfg.strace);
     if let Some(level) = cfg.loglevel {
         console::set_loglevel(level);
     }

@@ -8,52 +8,30 @@
 //! `process::run_init`, which ends QEMU when no program is left, with the init program's
 //! status as the verdict. A program can start another by name with `user::program_spawn`.
 
-mod echo_client;
 mod hostile_faults;
 mod hostile_pointers;
 mod hostile_test;
 mod kernel_test;
 mod net_test;
 mod sched_checks;
-mod selftest;
-mod services;
-mod socket_test;
-mod syscall_bench;
-mod user_test;
 
 use crate::process::{self, UserMain};
 use crate::{exit, marker, nic};
 
 /// Names accepted by `init=`, for the error message.
 pub const PROGRAMS: &[&str] = &[
-    "services",
     "boot-test",
     "crash-test",
     "selftest-link",
     "kernel-test",
-    "user-test",
     "net-test",
-    "selftest",
-    "echo-client",
-    "socket-test",
-    "syscall-bench",
     "hostile-test",
 ];
 
 /// Ring-3 programs, by name.
 pub const USER_PROGRAMS: &[(&str, UserMain)] = &[
-    ("services", services::main),
-    ("selftest", selftest::main),
-    ("echo-client", echo_client::main),
-    ("user-test", user_test::main),
-    ("socket-test", socket_test::main),
-    ("syscall-bench", syscall_bench::main),
     ("hostile-test", hostile_test::main),
     ("hostile-sleeper", hostile_faults::sleeper),
-    ("crash-user", user_test::crash_user),
-    ("crash-user-gp", user_test::crash_user_gp),
-    ("crash-user-stack", user_test::crash_user_stack),
-    ("exit-group-user", user_test::exit_group_user),
 ];
 
 /// The registered ring-3 program called `name` (the hostile programs included).
@@ -67,6 +45,14 @@ pub fn user_program(name: &str) -> Option<(&'static str, UserMain)> {
 
 /// Run program `name` with `args`. Never returns.
 pub fn run(name: &'static str, args: &'static [&'static str]) -> ! {
+    if let Some(path) = elf_program(name) {
+        if let Err(e) = crate::netstack::wait_ready_if_nic() {
+            exit::failure(format_args!("init={name}: {e}"))
+        }
+        let mut argv: alloc::vec::Vec<&str> = alloc::vec![path.as_str()];
+        argv.extend_from_slice(args);
+        process::run_init_elf(name, &path, &argv)
+    }
     if let Some((name, main)) = user_program(name) {
         // As Linux's ip= autoconfiguration does before init: programs start on a configured
         // network (bounded wait; the error names the fix).
@@ -85,7 +71,7 @@ pub fn run(name: &'static str, args: &'static [&'static str]) -> ! {
         }
         "crash-test" if args.first() == Some(&"stack-overflow") => stack_overflow_test(),
         "crash-test" if args.first() == Some(&"user") => {
-            process::run_init("crash-user", user_test::crash_user, &[])
+            process::run_init_elf("crash-user", "/bin/crash-user", &["/bin/crash-user"])
         }
         "crash-test" if args.first() == Some(&"thread-stack-overflow") => {
             thread_stack_overflow_test()
@@ -114,6 +100,23 @@ pub fn run(name: &'static str, args: &'static [&'static str]) -> ! {
                  your own, as ELF files from an initramfs, cannot run yet)",
             Programs
         )),
+    }
+}
+
+/// The ELF file `init=name` names: `name` itself when it is a path, else `/bin/name` when
+/// the root file system has it (the default initramfs holds the programs of `programs/`
+/// there).
+fn elf_program(name: &str) -> Option<alloc::string::String> {
+    let fs = crate::fs::root()?;
+    let path = if name.starts_with('/') {
+        alloc::string::String::from(name)
+    } else {
+        alloc::format!("/bin/{name}")
+    };
+    if name.starts_with('/') || fs.stat(fs.root(), path.as_bytes(), true).is_ok() {
+        Some(path)
+    } else {
+        None
     }
 }
 

@@ -14,9 +14,12 @@
 //! [`SYS_PROGRAM_SPAWN`], [`SYS_PROGRAM_WAIT`], [`SYS_GETHOSTBYNAME`].
 
 pub mod fs;
+pub mod fs_info;
 mod fs_io;
 mod fs_path;
 mod fs_poll;
+pub mod names;
+pub mod proc;
 pub mod socket;
 pub use crate::mm::uaccess;
 
@@ -223,7 +226,18 @@ extern "C" fn dispatch(f: &mut SyscallFrame) {
     if let Some(p) = &holder {
         p.user_calls.fetch_add(1, Ordering::AcqRel);
     }
-    let r = call(f.rax, a);
+    let nr = f.rax;
+    let tracing = STRACE.load(Ordering::Relaxed);
+    if tracing && matches!(nr, SYS_EXIT | SYS_EXIT_GROUP) {
+        trace(nr, a, None);
+    }
+    let r = match nr {
+        proc::SYS_CLONE | proc::SYS_VFORK | proc::SYS_EXECVE => with_regs(f, a),
+        nr => call(nr, a),
+    };
+    if tracing {
+        trace(nr, a, Some(&r));
+    }
     if let Some(p) = holder {
         p.user_calls.fetch_sub(1, Ordering::AcqRel);
     }
@@ -235,7 +249,7 @@ extern "C" fn dispatch(f: &mut SyscallFrame) {
     if let Some(p) = sched::current_process() {
         if p.is_ending() {
             drop(p);
-            process::exit_thread(process::STATUS_KILLED);
+            process::exit_thread(process::killed_status(process::signal::SIGKILL));
         }
     }
     if !is_canonical(f.rcx) {
@@ -243,8 +257,73 @@ extern "C" fn dispatch(f: &mut SyscallFrame) {
     }
 }
 
+/// The calls that read or replace the caller's registers: `clone` and `vfork` (the child
+/// resumes with them) and `execve` (the new program starts with fresh ones).
+fn with_regs(f: &mut SyscallFrame, a: [u64; 6]) -> SysResult {
+    let mut regs = crate::arch::usermode::UserRegs {
+        r15: f.r15,
+        r14: f.r14,
+        r13: f.r13,
+        r12: f.r12,
+        rbp: f.rbp,
+        rbx: f.rbx,
+        r11: f.r11,
+        r10: f.r10,
+        r9: f.r9,
+        r8: f.r8,
+        rax: f.rax,
+        rcx: f.rcx,
+        rdx: f.rdx,
+        rsi: f.rsi,
+        rdi: f.rdi,
+        rip: f.rcx,
+        rsp: f.user_rsp,
+        rflags: f.r11,
+    };
+    match f.rax {
+        proc::SYS_CLONE => process::clone::clone(&regs, a[0], a[1], a[2], a[3], a[4]),
+        proc::SYS_VFORK => process::clone::clone(
+            &regs,
+            process::clone::CLONE_VM | process::clone::CLONE_VFORK | 17,
+            0,
+            0,
+            0,
+            0,
+        ),
+        _ => {
+            let r = process::clone::execve(&mut regs, a[0], a[1], a[2]);
+            if r.is_ok() {
+                // Return into the new program: every register fresh (sysret loads rip from
+                // rcx and rflags from r11).
+                f.r15 = 0;
+                f.r14 = 0;
+                f.r13 = 0;
+                f.r12 = 0;
+                f.rbp = 0;
+                f.rbx = 0;
+                f.r9 = 0;
+                f.r8 = 0;
+                f.r10 = 0;
+                f.rdx = 0;
+                f.rsi = 0;
+                f.rdi = 0;
+                f.rcx = regs.rip;
+                f.r11 = regs.rflags;
+                f.user_rsp = regs.rsp;
+            }
+            r
+        }
+    }
+}
+
 fn call(nr: u64, a: [u64; 6]) -> SysResult {
     if let Some(r) = fs::call(nr, a) {
+        return r;
+    }
+    if let Some(r) = proc::call(nr, a) {
+        return r;
+    }
+    if let Some(r) = fs_info::call(nr, a) {
         return r;
     }
     match nr {
@@ -276,8 +355,8 @@ fn call(nr: u64, a: [u64; 6]) -> SysResult {
             socket::setsockopt(a[0] as i32, a[1] as i32, a[2] as i32, a[3], a[4] as i32)
         }
         SYS_GETSOCKOPT => socket::getsockopt(a[0] as i32, a[1] as i32, a[2] as i32, a[3], a[4]),
-        SYS_EXIT => process::exit_thread((a[0] & 0xff) as i32),
-        SYS_EXIT_GROUP => process::exit_group((a[0] & 0xff) as i32),
+        SYS_EXIT => process::exit_thread(process::exited_status(a[0] as i32)),
+        SYS_EXIT_GROUP => process::exit_group(process::exited_status(a[0] as i32)),
         SYS_CLOCK_GETTIME => clock_gettime(a[0] as i32, a[1]),
         SYS_GETRANDOM => getrandom(a[0], a[1] as usize, a[2] as u32),
         SYS_SPAWN_THREAD => spawn_thread(a[0], a[1], a[2]),
@@ -294,6 +373,54 @@ fn call(nr: u64, a: [u64; 6]) -> SysResult {
     }
 }
 
+/// `strace` on the command line: every call is printed.
+static STRACE: AtomicBool = AtomicBool::new(false);
+
+/// Print every system call from now on (`strace`).
+pub fn set_strace(on: bool) {
+    STRACE.store(on, Ordering::Relaxed);
+}
+
+/// One `strace` line: `[pid N] name(args) = result`. Arguments are shown as numbers (small
+/// ones in decimal, the rest in hex: pointers, flags); `None` for a call that does not return.
+fn trace(nr: u64, a: [u64; 6], r: Option<&SysResult>) {
+    let pid = sched::with_user_state(|u| u.tid);
+    let name = names::name(nr).unwrap_or("syscall");
+    struct Args([u64; 6]);
+    impl core::fmt::Display for Args {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            for (i, &v) in self.0.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                if v < 4096 || (v as i64) < 0 && (v as i64) > -4096 {
+                    write!(f, "{}", v as i64)?;
+                } else {
+                    write!(f, "{v:#x}")?;
+                }
+            }
+            Ok(())
+        }
+    }
+    match r {
+        None => crate::console::marker(format_args!("[pid {pid}] {name}({}) = ?", Args(a))),
+        Some(Ok(v)) => crate::console::marker(format_args!(
+            "[pid {pid}] {name}({}) = {}",
+            Args(a),
+            if *v >= 0 && *v < 1 << 32 {
+                alloc::format!("{v}")
+            } else {
+                alloc::format!("{v:#x}")
+            }
+        )),
+        Some(Err(e)) => crate::console::marker(format_args!(
+            "[pid {pid}] {name}({}) = -1 {}",
+            Args(a),
+            e.name()
+        )),
+    }
+}
+
 /// One bit per number below 1024: logged already.
 static UNKNOWN_SEEN: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
 static UNKNOWN_HIGH_SEEN: AtomicBool = AtomicBool::new(false);
@@ -306,8 +433,17 @@ fn log_unknown(nr: u64) {
         !UNKNOWN_HIGH_SEEN.swap(true, Ordering::Relaxed)
     };
     if first {
-        let name = sched::current_process().map_or("?", |p| p.name);
-        log::warn!("syscall: program {name} called unknown syscall {nr}: ENOSYS");
+        let name = sched::current_process().map(|p| p.name());
+        let name: &dyn core::fmt::Display = match &name {
+            Some(n) => n,
+            None => &"?",
+        };
+        match names::name(nr) {
+            Some(call) => {
+                log::warn!("syscall: program {name} called {call} ({nr}), not offered: ENOSYS")
+            }
+            None => log::warn!("syscall: program {name} called unknown syscall {nr}: ENOSYS"),
+        }
     }
 }
 
@@ -351,16 +487,7 @@ pub const CLOCK_BOOTTIME: i32 = 7;
 /// Every supported clock reads the monotonic clock (time since boot): there is no RTC, so
 /// CLOCK_REALTIME starts at the epoch at boot.
 fn clock_gettime(clock: i32, tp: u64) -> SysResult {
-    match clock {
-        CLOCK_REALTIME
-        | CLOCK_MONOTONIC
-        | CLOCK_MONOTONIC_RAW
-        | CLOCK_REALTIME_COARSE
-        | CLOCK_MONOTONIC_COARSE
-        | CLOCK_BOOTTIME => {}
-        _ => return Err(Errno::EINVAL),
-    }
-    let ns = time::now().as_nanos();
+    let ns = proc::clock_now(clock)?.as_nanos();
     uaccess::write(
         tp,
         Timespec {
@@ -384,8 +511,15 @@ fn getrandom(buf: u64, len: usize, flags: u32) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let len = len.min(GETRANDOM_MAX);
-    let out = uaccess::slice_mut(buf, len)?;
-    arch::entropy::fill(out);
+    uaccess::check(buf, len)?;
+    let mut chunk = [0u8; 256];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(chunk.len());
+        arch::entropy::fill(&mut chunk[..n]);
+        uaccess::copy_to_user(buf + done as u64, &chunk[..n])?;
+        done += n;
+    }
     Ok(len as i64)
 }
 
@@ -400,12 +534,22 @@ fn spawn_thread(entry: u64, a0: u64, a1: u64) -> SysResult {
 }
 
 fn program_spawn(name: u64, len: usize) -> SysResult {
-    let bytes = uaccess::slice(name, len.min(64))?;
+    let mut buf = [0u8; 64];
+    let bytes = &mut buf[..len.min(64)];
+    uaccess::copy_from_user(bytes, name)?;
     let name = core::str::from_utf8(bytes).map_err(|_| Errno::EINVAL)?;
-    let (name, main) = programs::user_program(name).ok_or(Errno::ENOENT)?;
-    process::start(name, main, &[])
-        .map(|p| p.pid as i64)
-        .map_err(|_| Errno::EAGAIN)
+    if let Some((name, main)) = programs::user_program(name) {
+        return process::start(name, main, &[])
+            .map(|p| p.pid as i64)
+            .map_err(|_| Errno::EAGAIN);
+    }
+    // A program of the initramfs, /bin/NAME (no arguments).
+    let path = alloc::format!("/bin/{name}");
+    let envp: alloc::vec::Vec<alloc::vec::Vec<u8>> = process::exec::DEFAULT_ENV
+        .iter()
+        .map(|e| e.as_bytes().to_vec())
+        .collect();
+    process::start_elf(path.as_bytes(), &[path.as_bytes().to_vec()], &envp).map(|p| p.pid as i64)
 }
 
 fn gethostbyname(name: u64, len: usize, out: u64) -> SysResult {
@@ -413,7 +557,7 @@ fn gethostbyname(name: u64, len: usize, out: u64) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let mut buf = [0u8; MAX_HOSTNAME];
-    buf[..len].copy_from_slice(uaccess::slice(name, len)?);
+    uaccess::copy_from_user(&mut buf[..len], name)?;
     let name = core::str::from_utf8(&buf[..len]).map_err(|_| Errno::EINVAL)?;
     uaccess::check(out, 4)?;
     let resolve = RESOLVER.get().ok_or(Errno::ENETDOWN)?;
