@@ -128,24 +128,6 @@ impl Image {
         self.host_file(host, guest)
     }
 
-    /// The default programs (built by build.rs from `programs/`) as `/bin/NAME`.
-    pub fn default_programs(&mut self) -> Result<&mut Image, String> {
-        let dir = Path::new(env!("RINET_PROGRAMS"));
-        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        for entry in entries.flatten() {
-            use std::os::unix::fs::PermissionsExt;
-            let path = entry.path();
-            let Ok(meta) = entry.metadata() else { continue };
-            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-                continue;
-            };
-            if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
-                self.host_file(&path, &format!("/bin/{name}"))?;
-            }
-        }
-        Ok(self)
-    }
-
     /// The newc archive: every directory before what it holds, then the trailer.
     pub fn to_newc(&self) -> Vec<u8> {
         let mut out = Vec::new();
