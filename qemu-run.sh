@@ -199,39 +199,43 @@ pk_libraries() {
   sed -nE 's/^[[:space:]]*([^[:space:]]+ => )?(\/[^[:space:]]+) \(0x[0-9a-f]+\)$/\2/p' <<<"$out"
 }
 
-# Packs --run's program, its libraries and --add files after $initrd (the default initramfs
-# unless --initrd says otherwise); sets $initrd to the image and appends init=/abs/path -- ARGS to $append.
-pack_run() {
-  local words prog path guest lib image f
+# Checks --run's words early (before any build): sets run_words, run_path (the host file) and
+# run_guest (its absolute path in the guest, as named: busybox picks its applet from argv[0]).
+resolve_run() {
+  local f
   # Split as a shell would (xargs understands quotes and backslashes) without running anything.
-  mapfile -d '' words < <(printf '%s' "$run" | xargs printf '%s\0') ||
+  mapfile -d '' run_words < <(printf '%s' "$run" | xargs printf '%s\0') ||
     die "--run: cannot split '$run' into words (unbalanced quotes?)"
-  [ ${#words[@]} -ge 1 ] || die "--run needs a program"
-  prog=${words[0]}
-  if [[ "$prog" == */* ]]; then
-    path=$prog
+  [ ${#run_words[@]} -ge 1 ] || die "--run needs a program"
+  if [[ "${run_words[0]}" == */* ]]; then
+    run_path=${run_words[0]}
   else
-    path=$(type -P "$prog") || die "--run: '$prog' is neither a file nor a program on PATH"
+    run_path=$(type -P "${run_words[0]}") || die "--run: '${run_words[0]}' is neither a file nor a program on PATH"
   fi
-  [ -f "$path" ] || die "--run: '$path' not found"
-  # The guest path: the absolute path as named (a symlink's own name: busybox picks its applet
-  # from argv[0]); the bytes: the file it names.
-  guest=$(cd "$(dirname "$path")" && pwd)/$(basename "$path")
-  [ "$(head -c 4 "$path" | od -An -c | tr -d ' ')" = '177ELF' ] ||
-    die "--run: '$path' is not an ELF executable (scripts need their interpreter: --run '/bin/sh script' is not supported either)"
-  for f in "${words[@]:1}"; do
-    [[ "$f" =~ [[:space:]] ]] && die "--run: argument '$f' holds whitespace, which the kernel command line cannot carry"
+  [ -f "$run_path" ] || die "--run: '$run_path' not found"
+  run_guest=$(cd "$(dirname "$run_path")" && pwd)/$(basename "$run_path")
+  [ "$(head -c 4 "$run_path" | od -An -c | tr -d ' ')" = '177ELF' ] ||
+    die "--run: '$run_path' is not an ELF executable (scripts need their interpreter, which --run cannot start)"
+  for f in "${run_words[@]:1}"; do
     [ -n "$f" ] || die "--run: an empty argument cannot cross the kernel command line"
+    [[ "$f" =~ [[:space:]] ]] && die "--run: argument '$f' holds whitespace, which the kernel command line cannot carry"
   done
+  return 0
+}
 
+# Packs --run's program, its libraries and --add files after $initrd (the default initramfs
+# unless --initrd says otherwise); sets $initrd to the image and appends init=/abs/path -- ARGS
+# to $append.
+pack_run() {
+  local lib image f
   while IFS= read -r lib; do
     [ -n "$lib" ] && pk_file "$lib" "$lib" 755
-  done < <(pk_libraries "$path")
+  done < <(pk_libraries "$run_path")
   for f in "${adds[@]}"; do
     [[ "$f" == *:/* ]] || die "--add must be SRC:DEST with DEST an absolute guest path, not '$f'"
     pk_file "${f%%:/*}" "/${f#*:/}"
   done
-  pk_file "$path" "$guest" 755
+  pk_file "$run_path" "$run_guest" 755
 
   if [ -n "$keep_initramfs" ]; then
     image=$keep_initramfs
@@ -243,10 +247,12 @@ pack_run() {
   if [ -n "$initrd" ]; then cat "$initrd" >"$image"; else : >"$image"; fi
   pk_write "$image"
   initrd=$image
-  append="$append init=$guest --"
-  for f in "${words[@]:1}"; do append="$append $f"; done
-  echo "qemu-run.sh: packed $guest$([ ${#pk_dests[@]} -gt 1 ] && echo " and $((${#pk_dests[@]} - 1)) more files") into $image" >&2
+  append="$append init=$run_guest --"
+  for f in "${run_words[@]:1}"; do append="$append $f"; done
+  echo "qemu-run.sh: packed $run_guest$([ ${#pk_dests[@]} -gt 1 ] && echo " and $((${#pk_dests[@]} - 1)) more files") into $image" >&2
 }
+
+[ -z "$run" ] || resolve_run
 
 # QEMU itself: install Debian's package when we can, else say which package is missing.
 if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
@@ -264,7 +270,7 @@ if [ -z "$kernel" ]; then
   # cargo --quiet prints nothing while build.rs compiles the kernel and the programs: say so
   # at once on the first build, and after a few seconds on a rebuild.
   if [ -f "$here/target/rinet-kernel" ]; then
-    { sleep 3; echo "qemu-run.sh: rebuilding the kernel and programs (cargo build --package rinet) ..." >&2; } &
+    { sleep 3; echo "qemu-run.sh: building the kernel and programs where they changed (cargo build --package rinet) ..." >&2; } &
   else
     echo "qemu-run.sh: building the kernel and programs (cargo build --package rinet; the first build takes a few minutes) ..." >&2
     true &
