@@ -59,17 +59,21 @@ pub const MAX_THREADS_PER_PROGRAM: usize = 256;
 /// at RLIMIT_NPROC) instead of eating every frame; each program costs at least a thread.
 pub const MAX_PROGRAMS: usize = 64;
 
-/// A program's name as Linux's `comm`: at most 15 bytes (the file name it was started from).
+/// A program's name: the file name it was started from, up to [`Comm::MAX`] bytes for the
+/// kernel's log lines (Linux's `comm`, as `prctl(PR_GET_NAME)` and /proc show it, is its first
+/// 15 bytes).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Comm {
-    bytes: [u8; 15],
+    bytes: [u8; Comm::MAX],
     len: u8,
 }
 
 impl Comm {
+    pub const MAX: usize = 32;
+
     pub fn new(name: &[u8]) -> Comm {
-        let mut bytes = [0u8; 15];
-        let n = name.len().min(15);
+        let mut bytes = [0u8; Comm::MAX];
+        let n = name.len().min(Comm::MAX);
         bytes[..n].copy_from_slice(&name[..n]);
         Comm {
             bytes,
