@@ -15,6 +15,7 @@ pub mod arch;
 pub mod bootinfo;
 pub mod cmdline;
 pub mod console;
+pub mod etc;
 pub mod exit;
 pub mod files;
 pub mod fs;
