@@ -21,6 +21,7 @@ mod fs_poll;
 pub mod names;
 pub mod proc;
 pub mod socket;
+mod socket_msg;
 pub use crate::mm::uaccess;
 
 use core::arch::global_asm;
@@ -44,6 +45,8 @@ pub const SYS_CONNECT: u64 = 42;
 pub const SYS_ACCEPT: u64 = 43;
 pub const SYS_SENDTO: u64 = 44;
 pub const SYS_RECVFROM: u64 = 45;
+pub const SYS_SENDMSG: u64 = 46;
+pub const SYS_RECVMSG: u64 = 47;
 pub const SYS_SHUTDOWN: u64 = 48;
 pub const SYS_BIND: u64 = 49;
 pub const SYS_LISTEN: u64 = 50;
@@ -345,6 +348,8 @@ fn call(nr: u64, a: [u64; 6]) -> SysResult {
             a[4],
             a[5] as i32,
         ),
+        SYS_SENDMSG => socket_msg::sendmsg(a[0] as i32, a[1], a[2] as i32),
+        SYS_RECVMSG => socket_msg::recvmsg(a[0] as i32, a[1], a[2] as i32),
         SYS_RECVFROM => socket::recvfrom(a[0] as i32, a[1], a[2] as usize, a[3] as i32, a[4], a[5]),
         SYS_SHUTDOWN => socket::shutdown(a[0] as i32, a[1] as i32),
         SYS_BIND => socket::bind(a[0] as i32, a[1], a[2] as i32),

@@ -139,7 +139,7 @@ fn sockaddr_out(
 /// Most bytes one receive moves, and the size of each piece a send copies in: user memory is
 /// copied through a kernel buffer (never held as a reference across a sleep, when another
 /// thread may unmap it). Larger than any datagram (65507 bytes), so a datagram is never split.
-const BOUNCE: usize = 128 * 1024;
+pub const BOUNCE: usize = 128 * 1024;
 
 /// A kernel buffer of `len` bytes for a copy (`ENOMEM` if the heap cannot give it).
 fn bounce(len: usize) -> Result<Vec<u8>, Errno> {
@@ -208,6 +208,41 @@ fn send_from_user(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// `recvmsg`'s receive: into a kernel buffer, with the sender's address.
+pub fn recv_msg_into(
+    fd: i32,
+    buf: &mut [u8],
+    flags: i32,
+) -> Result<(usize, Option<core::net::SocketAddrV4>), Errno> {
+    let p = current()?;
+    let (file, id) = sock(&p, fd)?;
+    blocking(
+        &p,
+        &file,
+        id,
+        Direction::Read,
+        flags & MSG_DONTWAIT != 0,
+        |net, now| net.recvfrom_file(now, id, buf, flags),
+    )
+}
+
+/// `sendmsg`'s send: one kernel buffer, to `dest` if given.
+pub fn send_msg_from(fd: i32, data: &[u8], flags: i32, dest: Option<&[u8]>) -> SysResult {
+    let p = current()?;
+    let (file, id) = sock(&p, fd)?;
+    blocking(
+        &p,
+        &file,
+        id,
+        Direction::Write,
+        flags & MSG_DONTWAIT != 0,
+        |net, now| {
+            net.sendto_file(now, id, data, flags, dest)
+                .map(|k| k as i64)
+        },
+    )
 }
 
 /// `read` of a socket.
