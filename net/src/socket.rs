@@ -27,6 +27,8 @@ pub const SOCK_NONBLOCK: i32 = 0o4000;
 pub const SOCK_CLOEXEC: i32 = 0o2000000;
 
 pub const IPPROTO_IP: i32 = 0;
+/// `IP_RECVERR` (level `IPPROTO_IP`).
+pub const IP_RECVERR: i32 = 11;
 pub const IPPROTO_ICMP: i32 = 1;
 pub const IPPROTO_TCP: i32 = 6;
 pub const IPPROTO_UDP: i32 = 17;
@@ -249,6 +251,10 @@ pub struct Socket<Ctx: NetCtx> {
     pub reuse_addr: bool,
     /// SO_LINGER: `Some(seconds)` when on.
     pub linger: Option<i32>,
+    /// IP_RECVERR. Kept and reported; rinet queues no extended errors (a `recvmsg` with
+    /// `MSG_ERRQUEUE` finds none), and reports ICMP errors to the socket as Linux does
+    /// without the option (`ECONNREFUSED` on a connected UDP socket, ...).
+    pub recv_err: bool,
     /// A wait-queue key: the syscall layer parks threads on it and wakes them when the
     /// socket's readiness changes.
     pub wait_key: u64,
@@ -263,6 +269,7 @@ impl<Ctx: NetCtx> Socket<Ctx> {
             snd_timeout: None,
             reuse_addr: false,
             linger: None,
+            recv_err: false,
             wait_key,
         }
     }

@@ -463,6 +463,10 @@ impl NetSys {
             _ => {}
         }
         let v = parse_int(value)?;
+        if (level, name) == (IPPROTO_IP, IP_RECVERR) {
+            s.recv_err = v != 0;
+            return Ok(());
+        }
         if (level, name) == (SOL_SOCKET, SO_REUSEADDR) {
             s.reuse_addr = v != 0;
             if s.ty == SockType::Stream {
@@ -493,6 +497,7 @@ impl NetSys {
         let bytes: Vec<u8> = match (level, name) {
             (SOL_SOCKET, SO_TYPE) => s.ty.code().to_ne_bytes().to_vec(),
             (SOL_SOCKET, SO_REUSEADDR) => i32::from(s.reuse_addr).to_ne_bytes().to_vec(),
+            (IPPROTO_IP, IP_RECVERR) => i32::from(s.recv_err).to_ne_bytes().to_vec(),
             (SOL_SOCKET, SO_ERROR) => {
                 let e = s.ops()?.take_error(&mut self.host).map_or(0, Errno::code);
                 e.to_ne_bytes().to_vec()
