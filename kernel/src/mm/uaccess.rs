@@ -31,23 +31,50 @@ global_asm!(
 .global rinet_copy_user
 .global rinet_copy_user_insn
 .global rinet_copy_user_fixup
-/* rinet_copy_user(dst: rdi, src: rsi, len: rdx) -> rax: 0 copied, 1 faulted */
+/* rinet_copy_user(dst: rdi, src: rsi, len: rdx, smap: rcx) -> rax: 0 copied, 1 faulted.
+   With SMAP on (rcx != 0), user pages are reachable only between stac and clac. */
 rinet_copy_user:
+    mov r8, rcx
+    test r8, r8
+    jz 1f
+    stac
+1:
     mov rcx, rdx
 rinet_copy_user_insn:
     rep movsb
+    test r8, r8
+    jz 2f
+    clac
+2:
     xor eax, eax
     ret
 rinet_copy_user_fixup:
+    test r8, r8
+    jz 3f
+    clac
+3:
     mov eax, 1
     ret
 "#
 );
 
 extern "C" {
-    fn rinet_copy_user(dst: *mut u8, src: *const u8, len: usize) -> u64;
+    fn rinet_copy_user(dst: *mut u8, src: *const u8, len: usize, smap: u64) -> u64;
     static rinet_copy_user_insn: u8;
     static rinet_copy_user_fixup: u8;
+}
+
+/// Whether SMAP is on (`super::paging::init`): the copy routine then opens user access with
+/// `stac` for the copy alone.
+static SMAP_ON: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+fn smap() -> u64 {
+    u64::from(SMAP_ON.load(core::sync::atomic::Ordering::Relaxed))
+}
+
+/// Record that CR4.SMAP is now set.
+pub fn set_smap(on: bool) {
+    SMAP_ON.store(on, core::sync::atomic::Ordering::Relaxed);
 }
 
 /// The exception table: where a page fault at `rip` in ring 0 resumes, if `rip` is a user
@@ -67,7 +94,8 @@ pub fn probe_fault_recovery(addr: u64) -> Result<(), Errno> {
     }
     // SAFETY: `buf` is ours; the source is an unmapped page (the caller's contract; a present
     // page would merely be read), so the copy faults and resumes at the fix-up.
-    let faulted = unsafe { rinet_copy_user(buf.as_mut_ptr(), addr as *const u8, buf.len()) };
+    let faulted =
+        unsafe { rinet_copy_user(buf.as_mut_ptr(), addr as *const u8, buf.len(), smap()) };
     if faulted == 0 {
         Ok(())
     } else {
@@ -108,7 +136,8 @@ pub fn copy_from_user(dst: &mut [u8], addr: u64) -> Result<(), Errno> {
     check_access(addr, dst.len(), false)?;
     // SAFETY: `dst` is kernel memory we borrow mutably; the source range was checked, and a
     // fault inside the copy resumes at the fix-up (exception table) instead of crashing.
-    let faulted = unsafe { rinet_copy_user(dst.as_mut_ptr(), addr as *const u8, dst.len()) };
+    let faulted =
+        unsafe { rinet_copy_user(dst.as_mut_ptr(), addr as *const u8, dst.len(), smap()) };
     if faulted == 0 {
         Ok(())
     } else {
@@ -120,7 +149,7 @@ pub fn copy_from_user(dst: &mut [u8], addr: u64) -> Result<(), Errno> {
 pub fn copy_to_user(addr: u64, src: &[u8]) -> Result<(), Errno> {
     check_access(addr, src.len(), true)?;
     // SAFETY: as in `copy_from_user`, in the other direction.
-    let faulted = unsafe { rinet_copy_user(addr as *mut u8, src.as_ptr(), src.len()) };
+    let faulted = unsafe { rinet_copy_user(addr as *mut u8, src.as_ptr(), src.len(), smap()) };
     if faulted == 0 {
         Ok(())
     } else {
