@@ -322,22 +322,46 @@ mod tests {
     fn ctl_errors_follow_linux() {
         let mut ep = Epoll::new(2);
         let (a, b, c) = (file(), file(), file());
-        assert_eq!(ep.ctl(EPOLL_CTL_MOD, 3, &a, ev(EPOLLIN, 0), false), Err(Errno::ENOENT));
-        assert_eq!(ep.ctl(EPOLL_CTL_DEL, 3, &a, ev(0, 0), false), Err(Errno::ENOENT));
+        assert_eq!(
+            ep.ctl(EPOLL_CTL_MOD, 3, &a, ev(EPOLLIN, 0), false),
+            Err(Errno::ENOENT)
+        );
+        assert_eq!(
+            ep.ctl(EPOLL_CTL_DEL, 3, &a, ev(0, 0), false),
+            Err(Errno::ENOENT)
+        );
         ep.ctl(EPOLL_CTL_ADD, 3, &a, ev(EPOLLIN, 0), false).unwrap();
-        assert_eq!(ep.ctl(EPOLL_CTL_ADD, 3, &a, ev(EPOLLIN, 0), false), Err(Errno::EEXIST));
+        assert_eq!(
+            ep.ctl(EPOLL_CTL_ADD, 3, &a, ev(EPOLLIN, 0), false),
+            Err(Errno::EEXIST)
+        );
         // The same file under another descriptor is another item.
         ep.ctl(EPOLL_CTL_ADD, 4, &a, ev(EPOLLIN, 0), false).unwrap();
-        assert_eq!(ep.ctl(EPOLL_CTL_ADD, 5, &b, ev(EPOLLIN, 0), false), Err(Errno::ENOSPC));
+        assert_eq!(
+            ep.ctl(EPOLL_CTL_ADD, 5, &b, ev(EPOLLIN, 0), false),
+            Err(Errno::ENOSPC)
+        );
         assert_eq!(ep.ctl(9, 3, &a, ev(EPOLLIN, 0), false), Err(Errno::EINVAL));
         ep.ctl(EPOLL_CTL_DEL, 4, &a, ev(0, 0), false).unwrap();
         // EPOLLEXCLUSIVE: ADD only, with the allowed bits, never on an epoll.
         let x = EPOLLIN | EPOLLEXCLUSIVE;
-        assert_eq!(ep.ctl(EPOLL_CTL_ADD, 5, &b, ev(x | EPOLLONESHOT, 0), false), Err(Errno::EINVAL));
-        assert_eq!(ep.ctl(EPOLL_CTL_ADD, 5, &b, ev(x, 0), true), Err(Errno::EINVAL));
+        assert_eq!(
+            ep.ctl(EPOLL_CTL_ADD, 5, &b, ev(x | EPOLLONESHOT, 0), false),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            ep.ctl(EPOLL_CTL_ADD, 5, &b, ev(x, 0), true),
+            Err(Errno::EINVAL)
+        );
         ep.ctl(EPOLL_CTL_ADD, 5, &b, ev(x, 0), false).unwrap();
-        assert_eq!(ep.ctl(EPOLL_CTL_MOD, 5, &b, ev(EPOLLIN, 0), false), Err(Errno::EINVAL));
-        assert_eq!(ep.ctl(EPOLL_CTL_MOD, 3, &a, ev(x, 0), false), Err(Errno::EINVAL));
+        assert_eq!(
+            ep.ctl(EPOLL_CTL_MOD, 5, &b, ev(EPOLLIN, 0), false),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            ep.ctl(EPOLL_CTL_MOD, 3, &a, ev(x, 0), false),
+            Err(Errno::EINVAL)
+        );
         drop(c);
     }
 
@@ -358,7 +382,8 @@ mod tests {
     fn level_triggered_reports_while_ready() {
         let mut ep = Epoll::new(8);
         let a = file();
-        ep.ctl(EPOLL_CTL_ADD, 3, &a, ev(EPOLLIN, 42), false).unwrap();
+        ep.ctl(EPOLL_CTL_ADD, 3, &a, ev(EPOLLIN, 42), false)
+            .unwrap();
         assert!(wait(&mut ep, EPOLLOUT, 1, 8).is_empty(), "only asked bits");
         for _ in 0..3 {
             assert_eq!(wait(&mut ep, EPOLLIN | EPOLLOUT, 1, 8), [ev(EPOLLIN, 42)]);
@@ -371,18 +396,32 @@ mod tests {
     fn edge_triggered_reports_once_per_change() {
         let mut ep = Epoll::new(8);
         let a = file();
-        ep.ctl(EPOLL_CTL_ADD, 3, &a, ev(EPOLLIN | EPOLLOUT | EPOLLET, 1), false).unwrap();
+        ep.ctl(
+            EPOLL_CTL_ADD,
+            3,
+            &a,
+            ev(EPOLLIN | EPOLLOUT | EPOLLET, 1),
+            false,
+        )
+        .unwrap();
         assert_eq!(wait(&mut ep, EPOLLOUT, 5, 8), [ev(EPOLLOUT, 1)]);
         assert!(wait(&mut ep, EPOLLOUT, 5, 8).is_empty());
         // A newly ready bit is an edge even with the same token.
-        assert_eq!(wait(&mut ep, EPOLLOUT | EPOLLIN, 5, 8), [ev(EPOLLOUT | EPOLLIN, 1)]);
+        assert_eq!(
+            wait(&mut ep, EPOLLOUT | EPOLLIN, 5, 8),
+            [ev(EPOLLOUT | EPOLLIN, 1)]
+        );
         assert!(wait(&mut ep, EPOLLOUT | EPOLLIN, 5, 8).is_empty());
         // A change of state (token) is an edge.
-        assert_eq!(wait(&mut ep, EPOLLOUT | EPOLLIN, 6, 8), [ev(EPOLLOUT | EPOLLIN, 1)]);
+        assert_eq!(
+            wait(&mut ep, EPOLLOUT | EPOLLIN, 6, 8),
+            [ev(EPOLLOUT | EPOLLIN, 1)]
+        );
         // Not ready: nothing, even after a change.
         assert!(wait(&mut ep, 0, 7, 8).is_empty());
         // MOD re-arms the edge.
-        ep.ctl(EPOLL_CTL_MOD, 3, &a, ev(EPOLLIN | EPOLLET, 2), false).unwrap();
+        ep.ctl(EPOLL_CTL_MOD, 3, &a, ev(EPOLLIN | EPOLLET, 2), false)
+            .unwrap();
         assert_eq!(wait(&mut ep, EPOLLIN, 6, 8), [ev(EPOLLIN, 2)]);
     }
 
@@ -390,11 +429,16 @@ mod tests {
     fn oneshot_disarms_until_mod() {
         let mut ep = Epoll::new(8);
         let a = file();
-        ep.ctl(EPOLL_CTL_ADD, 3, &a, ev(EPOLLIN | EPOLLONESHOT, 9), false).unwrap();
+        ep.ctl(EPOLL_CTL_ADD, 3, &a, ev(EPOLLIN | EPOLLONESHOT, 9), false)
+            .unwrap();
         assert_eq!(wait(&mut ep, EPOLLIN, 1, 8), [ev(EPOLLIN, 9)]);
         assert!(wait(&mut ep, EPOLLIN, 2, 8).is_empty());
-        assert!(wait(&mut ep, EPOLLHUP, 3, 8).is_empty(), "disarmed means everything");
-        ep.ctl(EPOLL_CTL_MOD, 3, &a, ev(EPOLLIN | EPOLLONESHOT, 10), false).unwrap();
+        assert!(
+            wait(&mut ep, EPOLLHUP, 3, 8).is_empty(),
+            "disarmed means everything"
+        );
+        ep.ctl(EPOLL_CTL_MOD, 3, &a, ev(EPOLLIN | EPOLLONESHOT, 10), false)
+            .unwrap();
         assert_eq!(wait(&mut ep, EPOLLIN, 2, 8), [ev(EPOLLIN, 10)]);
         assert!(wait(&mut ep, EPOLLIN, 2, 8).is_empty());
     }
@@ -404,7 +448,8 @@ mod tests {
         let mut ep = Epoll::new(8);
         let files: Vec<_> = (0..3).map(|_| file()).collect();
         for (i, f) in files.iter().enumerate() {
-            ep.ctl(EPOLL_CTL_ADD, i as i32, f, ev(EPOLLIN, i as u64), false).unwrap();
+            ep.ctl(EPOLL_CTL_ADD, i as i32, f, ev(EPOLLIN, i as u64), false)
+                .unwrap();
         }
         let mut seen = Vec::new();
         for _ in 0..3 {
@@ -430,9 +475,14 @@ mod tests {
     fn any_ready_is_level_and_ignores_disarmed() {
         let mut ep = Epoll::new(8);
         let a = file();
-        ep.ctl(EPOLL_CTL_ADD, 3, &a, ev(EPOLLIN | EPOLLONESHOT, 0), false).unwrap();
+        ep.ctl(EPOLL_CTL_ADD, 3, &a, ev(EPOLLIN | EPOLLONESHOT, 0), false)
+            .unwrap();
         let id = ep.snapshot().unwrap()[0].0;
-        let m = [Measured { id, mask: EPOLLIN, token: 0 }];
+        let m = [Measured {
+            id,
+            mask: EPOLLIN,
+            token: 0,
+        }];
         assert!(ep.any_ready(&m));
         assert_eq!(ep.report(&m, 4).len(), 1);
         assert!(!ep.any_ready(&m));

@@ -206,7 +206,12 @@ fn epoll_ctl(epfd: i32, op: i32, fd: i32, event: u64) -> SysResult {
         }
     }
     let ep = epoll_of(&epf).ok_or(Errno::EINVAL)?;
-    if epfd == fd || core::ptr::eq(alloc::sync::Arc::as_ptr(&epf), alloc::sync::Arc::as_ptr(&target)) {
+    if epfd == fd
+        || core::ptr::eq(
+            alloc::sync::Arc::as_ptr(&epf),
+            alloc::sync::Arc::as_ptr(&target),
+        )
+    {
         return Err(Errno::EINVAL);
     }
     let nested = epoll_of(&target);

@@ -76,7 +76,10 @@ pub fn settime(fd: i32, flags: u32, new: u64, old: u64) -> SysResult {
     let spec: [Timespec; 2] = uaccess::read(new)?;
     let (interval, value) = (ts_in(spec[0])?, ts_in(spec[1])?);
     let (_file, ops) = timer_of(fd)?;
-    let timer = ops.as_any().downcast_ref::<TimerFd>().ok_or(Errno::EINVAL)?;
+    let timer = ops
+        .as_any()
+        .downcast_ref::<TimerFd>()
+        .ok_or(Errno::EINVAL)?;
     if old != 0 {
         uaccess::check(old, 2 * core::mem::size_of::<Timespec>())?;
     }
@@ -104,7 +107,10 @@ pub fn settime(fd: i32, flags: u32, new: u64, old: u64) -> SysResult {
 
 pub fn gettime(fd: i32, cur: u64) -> SysResult {
     let (_file, ops) = timer_of(fd)?;
-    let timer = ops.as_any().downcast_ref::<TimerFd>().ok_or(Errno::EINVAL)?;
+    let timer = ops
+        .as_any()
+        .downcast_ref::<TimerFd>()
+        .ok_or(Errno::EINVAL)?;
     write_spec(cur, timer.get())?;
     Ok(0)
 }

@@ -18,17 +18,38 @@ use std::process::ExitCode;
 use progkit::{run_checks, Check};
 
 const CHECKS: &[Check] = &[
-    ("epoll_create and epoll_ctl errnos", checks_epoll::ctl_errors),
+    (
+        "epoll_create and epoll_ctl errnos",
+        checks_epoll::ctl_errors,
+    ),
     ("level-triggered pipe", checks_epoll::level_pipe),
     ("edge-triggered pipe", checks_epoll::edge_pipe),
-    ("one-shot eventfd re-armed by MOD", checks_epoll::oneshot_eventfd),
-    ("tcp over loopback: wakes, edges, rdhup", checks_epoll::tcp_loopback),
-    ("a wait woken by another thread", checks_epoll::woken_by_thread),
-    ("closing a watched descriptor forgets it", checks_epoll::close_forgets),
+    (
+        "one-shot eventfd re-armed by MOD",
+        checks_epoll::oneshot_eventfd,
+    ),
+    (
+        "tcp over loopback: wakes, edges, rdhup",
+        checks_epoll::tcp_loopback,
+    ),
+    (
+        "a wait woken by another thread",
+        checks_epoll::woken_by_thread,
+    ),
+    (
+        "closing a watched descriptor forgets it",
+        checks_epoll::close_forgets,
+    ),
     ("nested epoll and ELOOP", checks_epoll::nested),
     ("select and pselect6 on a pipe", checks_select::select_pipe),
-    ("timerfd relative, interval, absolute", checks_select::timerfd_basic),
-    ("timerfd in epoll and blocking read", checks_select::timerfd_wakes),
+    (
+        "timerfd relative, interval, absolute",
+        checks_select::timerfd_basic,
+    ),
+    (
+        "timerfd in epoll and blocking read",
+        checks_select::timerfd_wakes,
+    ),
 ];
 
 fn main() -> ExitCode {

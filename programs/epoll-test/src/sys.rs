@@ -4,9 +4,9 @@
 
 use std::os::fd::RawFd;
 
+use progkit::sys::syscall;
 pub use progkit::sys::{close, read, write};
 pub use progkit::Errno;
-use progkit::sys::syscall;
 
 pub const SYS_SELECT: i64 = 23;
 pub const SYS_EPOLL_CREATE: i64 = 213;
@@ -84,10 +84,19 @@ pub fn epoll_create(size: i32) -> Result<RawFd, Errno> {
     fd(syscall(SYS_EPOLL_CREATE, [size as u64, 0, 0, 0, 0, 0]))
 }
 
-pub fn epoll_ctl(ep: RawFd, op: i32, target: RawFd, events: u32, data: u64) -> Result<usize, Errno> {
+pub fn epoll_ctl(
+    ep: RawFd,
+    op: i32,
+    target: RawFd,
+    events: u32,
+    data: u64,
+) -> Result<usize, Errno> {
     let ev = EpollEvent { events, data };
     let at = &ev as *const EpollEvent as u64;
-    syscall(SYS_EPOLL_CTL, [ep as u64, op as u64, target as u64, at, 0, 0])
+    syscall(
+        SYS_EPOLL_CTL,
+        [ep as u64, op as u64, target as u64, at, 0, 0],
+    )
 }
 
 /// `epoll_wait` into `out`, returning the events reported as (events, data).
@@ -95,7 +104,14 @@ pub fn epoll_wait(ep: RawFd, max: usize, timeout_ms: i32) -> Result<Vec<(u32, u6
     let mut out = vec![EpollEvent::default(); max.max(1)];
     let n = syscall(
         SYS_EPOLL_WAIT,
-        [ep as u64, out.as_mut_ptr() as u64, max as u64, timeout_ms as u64, 0, 0],
+        [
+            ep as u64,
+            out.as_mut_ptr() as u64,
+            max as u64,
+            timeout_ms as u64,
+            0,
+            0,
+        ],
     )?;
     Ok(out[..n].iter().map(|e| (e.events, e.data)).collect())
 }
@@ -105,7 +121,14 @@ pub fn epoll_pwait2(ep: RawFd, max: usize, timeout: &Timespec) -> Result<Vec<(u3
     let mut out = vec![EpollEvent::default(); max.max(1)];
     let n = syscall(
         SYS_EPOLL_PWAIT2,
-        [ep as u64, out.as_mut_ptr() as u64, max as u64, timeout as *const _ as u64, 0, 8],
+        [
+            ep as u64,
+            out.as_mut_ptr() as u64,
+            max as u64,
+            timeout as *const _ as u64,
+            0,
+            8,
+        ],
     )?;
     Ok(out[..n].iter().map(|e| (e.events, e.data)).collect())
 }
@@ -131,7 +154,10 @@ pub fn epoll_pwait(ep: RawFd, max: usize, timeout_ms: i32) -> Result<Vec<(u32, u
 /// Raw `epoll_wait` with any `maxevents` (for its errnos).
 pub fn epoll_wait_raw(ep: RawFd, max: i32) -> Result<usize, Errno> {
     let mut out = [EpollEvent::default(); 4];
-    syscall(SYS_EPOLL_WAIT, [ep as u64, out.as_mut_ptr() as u64, max as u64, 0, 0, 0])
+    syscall(
+        SYS_EPOLL_WAIT,
+        [ep as u64, out.as_mut_ptr() as u64, max as u64, 0, 0, 0],
+    )
 }
 
 /// `select` over three 1024-bit sets with a `timeval` timeout (`None`: wait forever);
@@ -145,15 +171,33 @@ pub fn select(
     let tv = timeout.map_or(0, |t| t.as_mut_ptr() as u64);
     syscall(
         SYS_SELECT,
-        [nfds as u64, r.as_mut_ptr() as u64, w.as_mut_ptr() as u64, e.as_mut_ptr() as u64, tv, 0],
+        [
+            nfds as u64,
+            r.as_mut_ptr() as u64,
+            w.as_mut_ptr() as u64,
+            e.as_mut_ptr() as u64,
+            tv,
+            0,
+        ],
     )
 }
 
 /// `pselect6` on a read set only, with a `timespec` timeout and no signal mask.
-pub fn pselect_read(nfds: i32, set: &mut [u64; 16], timeout: &mut Timespec) -> Result<usize, Errno> {
+pub fn pselect_read(
+    nfds: i32,
+    set: &mut [u64; 16],
+    timeout: &mut Timespec,
+) -> Result<usize, Errno> {
     syscall(
         SYS_PSELECT6,
-        [nfds as u64, set.as_mut_ptr() as u64, 0, 0, timeout as *mut _ as u64, 0],
+        [
+            nfds as u64,
+            set.as_mut_ptr() as u64,
+            0,
+            0,
+            timeout as *mut _ as u64,
+            0,
+        ],
     )
 }
 
@@ -162,19 +206,34 @@ pub fn timerfd_create(clock: u64, flags: u64) -> Result<RawFd, Errno> {
 }
 
 /// Arm `fd`: first expiry `value`, then every `interval`; returns the old setting.
-pub fn timerfd_settime(fd: RawFd, flags: u64, value: Timespec, interval: Timespec) -> Result<Itimerspec, Errno> {
+pub fn timerfd_settime(
+    fd: RawFd,
+    flags: u64,
+    value: Timespec,
+    interval: Timespec,
+) -> Result<Itimerspec, Errno> {
     let new = Itimerspec { interval, value };
     let mut old = Itimerspec::default();
     syscall(
         SYS_TIMERFD_SETTIME,
-        [fd as u64, flags, &new as *const _ as u64, &mut old as *mut _ as u64, 0, 0],
+        [
+            fd as u64,
+            flags,
+            &new as *const _ as u64,
+            &mut old as *mut _ as u64,
+            0,
+            0,
+        ],
     )?;
     Ok(old)
 }
 
 pub fn timerfd_gettime(fd: RawFd) -> Result<Itimerspec, Errno> {
     let mut cur = Itimerspec::default();
-    syscall(SYS_TIMERFD_GETTIME, [fd as u64, &mut cur as *mut _ as u64, 0, 0, 0, 0])?;
+    syscall(
+        SYS_TIMERFD_GETTIME,
+        [fd as u64, &mut cur as *mut _ as u64, 0, 0, 0, 0],
+    )?;
     Ok(cur)
 }
 
