@@ -39,6 +39,8 @@ fn main() {
         "programs/socket-test",
         "programs/syscall-bench",
         "programs/user-test",
+        "programs/epoll-test",
+        "programs/tokio-echo",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }

@@ -288,3 +288,49 @@ fn syscall_bench_reports_a_cost_per_call() {
         .unwrap_or_else(|| panic!("no best line in:\n{text}"));
     assert!(best.parse::<u64>().is_ok(), "{text}");
 }
+
+// --- epoll-test and tokio-echo (the event interfaces): natively, as in rinet (tests/events.rs).
+
+#[test]
+fn epoll_test_passes_natively() {
+    let (status, text) = run("epoll-test", &[]);
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert!(text.contains("epoll-test: all 11 checks passed"), "{text}");
+}
+
+#[test]
+fn tokio_echo_echoes_natively() {
+    use std::io::{Read, Write};
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").expect("pick a port");
+        l.local_addr().unwrap().port()
+    };
+    let mut child = Command::new(program("tokio-echo"))
+        .arg(port.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start tokio-echo");
+    let out = child.stdout.take().unwrap();
+    let _running = Running(child);
+    let mut first = String::new();
+    BufReader::new(out)
+        .read_line(&mut first)
+        .expect("read the ready line");
+    assert_eq!(first.trim(), format!("tokio-echo: listening on {port}"));
+    let conns: Vec<_> = (0..20u8)
+        .map(|i| {
+            thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                let data: Vec<u8> = (0..8192u32).map(|k| (k as u8) ^ i).collect();
+                s.write_all(&data).expect("send");
+                let mut back = vec![0u8; data.len()];
+                s.read_exact(&mut back).expect("echo");
+                assert!(back == data, "connection {i}: echo differs");
+            })
+        })
+        .collect();
+    for c in conns {
+        c.join().expect("a connection failed");
+    }
+}

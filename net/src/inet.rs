@@ -344,7 +344,10 @@ impl ProtoOps<Host> for TcpSock {
             return PollMask(POLLOUT | POLLHUP);
         };
         match host.tcp.poll_events(h) {
-            Ok(ev) => poll_mask(ev.readable, ev.writable, ev.hup, ev.error),
+            Ok(ev) => {
+                let m = poll_mask(ev.readable, ev.writable, ev.hup, ev.error);
+                PollMask(m.0 | if ev.rdhup { POLLRDHUP } else { 0 })
+            }
             Err(_) => PollMask(POLLHUP),
         }
     }

@@ -18,6 +18,7 @@ extern crate alloc;
 
 pub mod cpio;
 pub mod dirent;
+pub mod epoll;
 pub mod errno;
 pub mod eventfd;
 pub mod fdtable;

@@ -10,7 +10,9 @@
 //! sleep.
 
 pub mod console;
+pub mod epoll;
 pub mod socket;
+pub mod timerfd;
 
 use alloc::sync::Arc;
 

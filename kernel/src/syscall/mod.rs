@@ -13,6 +13,9 @@
 //! `uaccess`. Private numbers (rinet's own, no Linux equivalent): [`SYS_SPAWN_THREAD`],
 //! [`SYS_PROGRAM_SPAWN`], [`SYS_PROGRAM_WAIT`], [`SYS_GETHOSTBYNAME`].
 
+pub mod events;
+mod events_select;
+mod events_timerfd;
 pub mod fs;
 pub mod fs_info;
 mod fs_io;
@@ -327,6 +330,9 @@ fn call(nr: u64, a: [u64; 6]) -> SysResult {
         return r;
     }
     if let Some(r) = fs_info::call(nr, a) {
+        return r;
+    }
+    if let Some(r) = events::call(nr, a) {
         return r;
     }
     match nr {

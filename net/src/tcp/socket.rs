@@ -34,6 +34,8 @@ pub struct PollEvents {
     pub hup: bool,
     /// An error is pending (`take_error`).
     pub error: bool,
+    /// The peer shut its sending side (FIN received): Linux's `EPOLLRDHUP`.
+    pub rdhup: bool,
 }
 
 /// Largest TCP_MAXSEG accepted (Linux's MAX_TCP_WINDOW).
@@ -408,6 +410,7 @@ impl Tcp {
                 writable: t.writable(),
                 hup: t.state == State::Closed || (t.fin_received && t.fin_queued),
                 error: t.error.is_some(),
+                rdhup: t.fin_received,
             },
             None => PollEvents::default(),
         })
