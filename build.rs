@@ -8,6 +8,10 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[allow(dead_code)]
+#[path = "src/initramfs.rs"]
+mod initramfs;
+
 const KERNEL_TARGET: &str = "x86_64-unknown-none";
 const PROGRAMS_TARGET: &str = "x86_64-unknown-linux-musl";
 
@@ -92,10 +96,54 @@ fn main() {
     if !status.success() {
         panic!("building the programs for {PROGRAMS_TARGET} failed (see the errors above)");
     }
-    println!(
-        "cargo:rustc-env=RINET_PROGRAMS={}",
-        programs_dir.join(PROGRAMS_TARGET).join("release").display()
-    );
+    let built = programs_dir.join(PROGRAMS_TARGET).join("release");
+    println!("cargo:rustc-env=RINET_PROGRAMS={}", built.display());
+    let image = root.join("target").join("rinet-initramfs.cpio");
+    write_default_initramfs(&built, &image);
+    println!("cargo:rustc-env=RINET_INITRAMFS={}", image.display());
+}
+
+/// The default initramfs: every program of `programs/` as `/bin/NAME`, and the directories a
+/// Linux program expects (`/tmp`, `/etc`, `/dev`). qemu-run.sh and the tests boot it unless
+/// given another; `init=NAME` runs `/bin/NAME` from it.
+fn write_default_initramfs(built: &Path, image: &Path) {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(built).expect("list the built programs") {
+        let path = entry.expect("list the built programs").path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+            continue;
+        };
+        let is_program = path.is_file()
+            && !name.contains('.')
+            && std::fs::metadata(&path)
+                .map(|m| {
+                    use std::os::unix::fs::PermissionsExt;
+                    m.permissions().mode() & 0o111 != 0
+                })
+                .unwrap_or(false);
+        if is_program {
+            names.push(name);
+        }
+    }
+    names.sort();
+    let bytes: Vec<(String, Vec<u8>)> = names
+        .iter()
+        .map(|n| {
+            let data = std::fs::read(built.join(n)).expect("read a built program");
+            (format!("bin/{n}"), data)
+        })
+        .collect();
+    let mut members = vec![
+        initramfs::Member::Dir("bin"),
+        initramfs::Member::Dir("etc"),
+        initramfs::Member::Dir("dev"),
+        initramfs::Member::Dir("tmp"),
+    ];
+    for (name, data) in &bytes {
+        members.push(initramfs::Member::File(name, 0o755, data));
+    }
+    std::fs::write(image, initramfs::newc(&members))
+        .unwrap_or_else(|e| panic!("write {}: {e}", image.display()));
 }
 
 /// A cargo for an inner build, without the outer build's flags and wrappers (they are for the

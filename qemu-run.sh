@@ -21,7 +21,9 @@
 #   --memory SIZE              guest memory (default: 128M)
 #   --serial FILE              write the console to FILE instead of the terminal
 #   --pcap FILE                capture the NIC's traffic to a pcap file
-#   --initrd FILE              initramfs (cpio newc, plain or gzip) for the kernel to unpack as its root tree
+#   --initrd FILE|none         initramfs (cpio newc, plain or gzip) for the kernel to unpack as its
+#                              root tree (default: target/rinet-initramfs.cpio, the programs of
+#                              programs/ as /bin/NAME, which build.rs packs)
 #   --append "WORDS"           kernel command line words (e.g. "init=selftest ip=dhcp")
 #   --kernel PATH              kernel ELF (default: build it with cargo and use target/rinet-kernel)
 #   --nic-legacy               virtio-net-pci with disable-modern=on (unsupported; shows the error)
@@ -128,6 +130,11 @@ args+=(-m "$memory" -smp 1 -nodefaults -no-reboot -display none
   -kernel "$kernel")
 append="${append# }"
 [ -n "$append" ] && args+=(-append "$append")
+# The default initramfs (build.rs: the programs of programs/ as /bin/NAME); --initrd none: none.
+if [ -z "$initrd" ] && [ -f "$here/target/rinet-initramfs.cpio" ]; then
+  initrd="$here/target/rinet-initramfs.cpio"
+fi
+[ "$initrd" = none ] && initrd=
 if [ -n "$initrd" ]; then
   [ -f "$initrd" ] || die "--initrd: '$initrd' not found"
   args+=(-initrd "$initrd")

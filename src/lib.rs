@@ -32,6 +32,11 @@ pub fn kernel_path() -> PathBuf {
     PathBuf::from(env!("RINET_KERNEL"))
 }
 
+/// The default initramfs build.rs packs: every program of `programs/` as `/bin/NAME`.
+pub fn default_initramfs() -> PathBuf {
+    PathBuf::from(env!("RINET_INITRAMFS"))
+}
+
 /// Path of qemu-run.sh.
 pub fn qemu_run_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("qemu-run.sh")
@@ -218,7 +223,10 @@ impl Guest {
         if let Some(p) = &self.pcap {
             cmd.arg("--pcap").arg(p);
         }
-        if let Some(p) = &self.initrd {
+        // The default initramfs (the programs of programs/ as /bin/NAME) unless the test
+        // brings its own.
+        let default_initrd = default_initramfs();
+        if let Some(p) = self.initrd.as_ref().or(Some(&default_initrd)) {
             cmd.arg("--initrd").arg(p);
         }
         if !self.append.is_empty() {

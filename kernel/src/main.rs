@@ -39,6 +39,7 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
     marker!("rinet: kernel entry");
     arch::init_cpu_tables();
     time::init();
+    time::init_realtime();
 
     let info = match bootinfo::init(start_info_paddr) {
         Ok(i) => i,

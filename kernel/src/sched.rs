@@ -85,6 +85,26 @@ struct Thread {
     process: Option<Arc<Process>>,
     /// User stack frames to free at exit (ring-3 threads): physical address and count.
     user_stack: Option<(u64, usize)>,
+    /// What a ring-3 thread's system calls set for it (TLS base, tid word, signal mask).
+    user: UserState,
+    /// x87/SSE registers of a ring-3 thread while it is switched out (kernel threads have
+    /// none: the kernel does not use them).
+    fpu: Option<Box<arch::fpu::FpuState>>,
+}
+
+/// Per-thread state of a ring-3 thread that the kernel keeps for its system calls.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UserState {
+    /// The thread id programs see (`gettid`; the pid for a program's first thread).
+    pub tid: u64,
+    /// FS base (`arch_prctl(ARCH_SET_FS)`, `clone(CLONE_SETTLS)`): loaded at every switch.
+    pub fs_base: u64,
+    /// `set_tid_address` / `CLONE_CHILD_CLEARTID`: zeroed and futex-woken at thread exit.
+    pub clear_child_tid: u64,
+    /// Blocked signals (`rt_sigprocmask`).
+    pub sigmask: u64,
+    /// `sigaltstack`: ss_sp, ss_flags, ss_size.
+    pub altstack: [u64; 3],
 }
 
 struct Sched {
@@ -180,6 +200,8 @@ pub fn init() {
             reason: WakeReason::Woken,
             process: None,
             user_stack: None,
+            user: UserState::default(),
+            fpu: None,
         }),
     );
     *SCHED.lock() = Some(s);
@@ -263,6 +285,7 @@ fn spawn_inner(
             core::ptr::write_volatile((rsp + 8 * i as u64) as *mut u64, *w);
         }
     }
+    let fpu = process.is_some().then(arch::fpu::FpuState::initial);
     let thread = Box::new(Thread {
         name,
         rsp,
@@ -274,6 +297,8 @@ fn spawn_inner(
         reason: WakeReason::Woken,
         process,
         user_stack: None,
+        user: UserState::default(),
+        fpu,
     });
     let mut guard = SCHED.lock();
     let s = guard.as_mut().ok_or("sched::init has not run")?;
@@ -420,16 +445,52 @@ pub fn block(
     reason
 }
 
-/// Make every thread blocked on `key` ready. Interrupt-safe: no allocation, one IrqMutex.
-pub fn wake_key(key: u64) {
+/// Make every thread blocked on `key` ready; how many were. Interrupt-safe: no allocation,
+/// one IrqMutex.
+pub fn wake_key(key: u64) -> usize {
     let mut g = SCHED.lock();
-    let Some(s) = g.as_mut() else { return };
+    let Some(s) = g.as_mut() else { return 0 };
     let Sched { threads, runq, .. } = s;
+    let mut woken = 0;
     for (id, t) in threads.iter_mut() {
         if t.state == State::Blocked && t.keys.contains(&key) {
             make_ready(t, *id, runq, WakeReason::Woken);
+            woken += 1;
         }
     }
+    woken
+}
+
+/// Run `f` on the running thread's ring-3 state (a default one for a kernel thread).
+pub fn with_user_state<R>(f: impl FnOnce(&mut UserState) -> R) -> R {
+    let mut g = SCHED.lock();
+    match g.as_mut().and_then(|s| {
+        let cur = s.current;
+        s.threads.get_mut(&cur)
+    }) {
+        Some(t) => f(&mut t.user),
+        None => f(&mut UserState::default()),
+    }
+}
+
+/// Set the ring-3 state of thread `id` before it first runs (clone).
+pub fn set_user_state(id: ThreadId, state: UserState) {
+    if let Some(s) = SCHED.lock().as_mut() {
+        if let Some(t) = s.threads.get_mut(&id.0) {
+            t.user = state;
+        }
+    }
+}
+
+/// Whether any thread of `process` other than the running one is alive.
+pub fn process_has_other_threads(process: &Arc<Process>) -> bool {
+    let g = SCHED.lock();
+    let Some(s) = g.as_ref() else { return false };
+    s.threads.iter().any(|(&id, t)| {
+        id != s.current
+            && t.state != State::Dead
+            && t.process.as_ref().is_some_and(|p| Arc::ptr_eq(p, process))
+    })
 }
 
 /// Wake every blocked thread of `process` (it is being killed: their syscalls return EINTR).
@@ -529,9 +590,15 @@ fn reschedule() {
                 panic!("kernel stack overflow in thread {}", old.name);
             }
         }
+        if let Some(f) = old.fpu.as_mut() {
+            f.save();
+        }
         let Some(n) = s.threads.get_mut(&next) else {
             return;
         };
+        if let Some(f) = n.fpu.as_ref() {
+            f.restore();
+        }
         n.state = State::Running;
         let new_rsp = n.rsp;
         let top = n.kstack_top;
@@ -544,6 +611,7 @@ fn reschedule() {
         // whichever is loaded (they use only the shared kernel half).
         if let Some(p) = &n.process {
             crate::mm::space::activate(p.root());
+            arch::set_fs_base(n.user.fs_base);
         }
         (&mut old.rsp as *mut u64, new_rsp)
     };

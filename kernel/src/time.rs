@@ -217,3 +217,23 @@ pub fn spin_delay(d: Duration) {
         core::hint::spin_loop();
     }
 }
+
+/// Wall-clock time at boot (seconds since the Unix epoch, from the RTC; 0 without one), as a
+/// duration: `CLOCK_REALTIME` = this + `now()`.
+static REALTIME_AT_BOOT_NS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Read the RTC once (at boot, after `init`).
+pub fn init_realtime() {
+    if let Some(secs) = arch::rtc::unix_time() {
+        let at_boot = (secs * 1_000_000_000).saturating_sub(now().as_nanos());
+        REALTIME_AT_BOOT_NS.store(at_boot, Ordering::Relaxed);
+        log::debug!("time: wall clock {secs} s since the epoch (RTC)");
+    } else {
+        log::warn!("time: no RTC; CLOCK_REALTIME starts at the epoch");
+    }
+}
+
+/// `CLOCK_REALTIME` minus `CLOCK_MONOTONIC`.
+pub fn realtime_offset() -> Duration {
+    Duration::from_nanos(REALTIME_AT_BOOT_NS.load(Ordering::Relaxed))
+}

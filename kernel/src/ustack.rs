@@ -15,6 +15,7 @@ use alloc::vec::Vec;
 
 use crate::mem::{self, frames::FRAME_SIZE};
 use crate::mm::space::{AddressSpace, MAX_SLOTS};
+use crate::mm::vma::MemoryMap;
 use crate::process::USER_STACK_FRAMES;
 
 /// Stacks (ring-3 and kernel) a program keeps from its ended threads for its next ones: a
@@ -42,6 +43,8 @@ impl UserStack {
 }
 
 pub struct ProgramMemory {
+    /// Ranges from `execve`, `brk` and `mmap` (ELF programs; built-in programs have none).
+    map: MemoryMap,
     space: AddressSpace,
     free: Vec<UserStack>,
     used: Vec<UserStack>,
@@ -57,6 +60,7 @@ pub struct ProgramMemory {
 impl ProgramMemory {
     pub fn new() -> Result<Self, &'static str> {
         Ok(ProgramMemory {
+            map: MemoryMap::default(),
             space: AddressSpace::new()?,
             free: Vec::new(),
             used: Vec::new(),
@@ -64,6 +68,16 @@ impl ProgramMemory {
             free_slots: Vec::new(),
             kernel_stacks: Vec::new(),
         })
+    }
+
+    /// The address space and the memory map, to change both.
+    pub fn parts(&mut self) -> (&mut AddressSpace, &mut MemoryMap) {
+        (&mut self.space, &mut self.map)
+    }
+
+    /// The memory map.
+    pub fn map(&self) -> &MemoryMap {
+        &self.map
     }
 
     /// The space's CR3 value.
@@ -139,6 +153,7 @@ impl ProgramMemory {
 
 impl Drop for ProgramMemory {
     fn drop(&mut self) {
+        self.map.clear(&mut self.space);
         // No thread of the program is left (the last one held the program alive), so nothing
         // runs in the space any more; its tables go with `space` right after this.
         for s in self.free.drain(..).chain(self.used.drain(..)) {

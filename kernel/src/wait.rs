@@ -73,9 +73,9 @@ pub fn generation(key: u64) -> u64 {
 
 /// Wake every thread sleeping on `key` (and make pending `sleep_on_if_unchanged` calls with an
 /// older generation return at once). Interrupt-safe.
-pub fn wake_all(key: u64) {
+pub fn wake_all(key: u64) -> usize {
     slot(key).fetch_add(1, Ordering::AcqRel);
-    sched::wake_key(key);
+    sched::wake_key(key)
 }
 
 /// Sleep on `key` until woken or `deadline` passes.

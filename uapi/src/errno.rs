@@ -47,6 +47,7 @@ pub enum Errno {
     ELOOP = 40,
     ENODATA = 61,
     EOVERFLOW = 75,
+    ELIBBAD = 80,
     ENOTSOCK = 88,
     EDESTADDRREQ = 89,
     EMSGSIZE = 90,
@@ -74,7 +75,7 @@ pub enum Errno {
 }
 
 /// Every errno this crate knows, for [`Errno::from_code`].
-const ALL: [Errno; 63] = [
+const ALL: [Errno; 64] = [
     Errno::EPERM,
     Errno::ENOENT,
     Errno::ESRCH,
@@ -114,6 +115,7 @@ const ALL: [Errno; 63] = [
     Errno::ELOOP,
     Errno::ENODATA,
     Errno::EOVERFLOW,
+    Errno::ELIBBAD,
     Errno::ENOTSOCK,
     Errno::EDESTADDRREQ,
     Errno::EMSGSIZE,
@@ -193,6 +195,7 @@ impl Errno {
             Errno::ELOOP => "ELOOP",
             Errno::ENODATA => "ENODATA",
             Errno::EOVERFLOW => "EOVERFLOW",
+            Errno::ELIBBAD => "ELIBBAD",
             Errno::ENOTSOCK => "ENOTSOCK",
             Errno::EDESTADDRREQ => "EDESTADDRREQ",
             Errno::EMSGSIZE => "EMSGSIZE",

@@ -171,11 +171,23 @@ pub fn init() {
 extern "C" fn isr_dispatch(frame: &mut TrapFrame) {
     let vector = frame.vector as u8;
     match vector {
-        14 if frame.cs & 3 == 0 => match crate::mm::uaccess::fixup(frame.rip) {
-            // A fault inside a user copy: the copy returns EFAULT (exception table).
-            Some(resume) => frame.rip = resume,
-            None => exception(frame),
-        },
+        14 => {
+            let cr2 = x86_64::registers::control::Cr2::read_raw();
+            let in_copy = crate::mm::uaccess::fixup(frame.rip);
+            // Demand paging: a touch of a program page not committed yet, by the program or
+            // by a user copy on its behalf, commits it and the access is retried.
+            let user = frame.cs & 3 == 3;
+            if (user || in_copy.is_some())
+                && crate::process::memory::page_fault(cr2, frame.error_code)
+            {
+                return;
+            }
+            match in_copy {
+                // A fault inside a user copy: the copy returns EFAULT (exception table).
+                Some(resume) if !user => frame.rip = resume,
+                _ => exception(frame),
+            }
+        }
         0..=31 => exception(frame),
         apic::TIMER_VECTOR => {
             crate::time::on_timer_interrupt();

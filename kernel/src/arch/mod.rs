@@ -7,12 +7,14 @@
 pub mod apic;
 pub mod boot;
 pub mod entropy;
+pub mod fpu;
 pub mod gdt;
 pub mod idt;
 pub mod ioapic;
 pub mod irq;
 pub mod paging;
 pub mod pic;
+pub mod rtc;
 pub mod usermode;
 
 use core::arch::asm;
@@ -27,6 +29,7 @@ pub fn init_cpu_tables() {
         log::warn!("paging: no stack guard page: {e}");
     }
     enable_umip();
+    fpu::init();
 }
 
 /// User-mode instruction prevention when the CPU has it (CPUID.(7,0):ECX[2]), as Linux turns
@@ -120,4 +123,20 @@ pub unsafe fn rdmsr(msr: u32) -> u64 {
 pub unsafe fn wrmsr(msr: u32, value: u64) {
     // SAFETY: forwarded from the caller.
     unsafe { x86_64::registers::model_specific::Msr::new(msr).write(value) }
+}
+
+const IA32_FS_BASE: u32 = 0xc000_0100;
+
+/// Load the FS base ring 3 uses for thread-local storage (`arch_prctl(ARCH_SET_FS)`). The
+/// caller checked that `base` is canonical.
+pub fn set_fs_base(base: u64) {
+    // SAFETY: IA32_FS_BASE exists on every x86_64 CPU; the kernel never uses FS, so its value
+    // only matters to ring 3. A non-canonical value would #GP: callers check.
+    unsafe { wrmsr(IA32_FS_BASE, base) }
+}
+
+/// CPUID leaf 1 EDX: the feature bits Linux reports as `AT_HWCAP` on x86.
+pub fn cpuid_hwcap() -> Option<u64> {
+    let r = core::arch::x86_64::__cpuid(1);
+    Some(u64::from(r.edx))
 }

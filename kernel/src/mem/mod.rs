@@ -29,6 +29,8 @@ static RESERVE: AtomicUsize = AtomicUsize::new(0);
 const MIN_RESERVE_FRAMES: usize = 256;
 /// Program allocations refused to keep the reserve.
 static RESERVE_REFUSALS: AtomicUsize = AtomicUsize::new(0);
+/// Usable RAM frames at boot (`sysinfo`'s totalram).
+static TOTAL_FRAMES: AtomicUsize = AtomicUsize::new(0);
 
 extern "C" {
     /// End of the kernel image including .bss (linker.ld).
@@ -40,6 +42,7 @@ pub fn init(memmap: &[MemRegion]) -> Result<(), &'static str> {
     // Only the symbol's address is taken (no read), which needs no unsafe.
     let kernel_end = core::ptr::addr_of!(__kernel_end) as u64;
     let (fa, stats) = FrameAllocator::new(memmap, kernel_end)?;
+    TOTAL_FRAMES.store(stats.total_usable, Ordering::Relaxed);
     let reserve = (stats.free / 4).max(MIN_RESERVE_FRAMES.min(stats.free / 2));
     RESERVE.store(reserve, Ordering::Relaxed);
     *FRAMES.lock() = Some(fa);
@@ -161,6 +164,11 @@ pub fn free_frames(paddr: u64, n: usize) -> Result<(), &'static str> {
         .as_mut()
         .ok_or("frame allocator not initialised")?
         .free(paddr, n)
+}
+
+/// Usable frames of RAM at boot.
+pub fn total_frame_count() -> usize {
+    TOTAL_FRAMES.load(Ordering::Relaxed)
 }
 
 /// Frames currently free.

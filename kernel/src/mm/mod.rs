@@ -7,3 +7,17 @@
 pub mod paging;
 pub mod space;
 pub mod uaccess;
+pub mod vma;
+
+/// Zero `n` frames from physical `paddr` (through the direct map).
+pub fn zero_frames(paddr: u64, n: usize) {
+    // SAFETY: callers pass frames they own (fresh from the allocator, or a stack of their
+    // program's); the direct map reaches all RAM.
+    unsafe {
+        core::ptr::write_bytes(
+            crate::mem::phys_to_virt(paddr) as *mut u8,
+            0,
+            n * paging::PAGE as usize,
+        )
+    };
+}

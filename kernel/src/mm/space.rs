@@ -43,6 +43,30 @@ const USER_STACK: F = F::PRESENT
     .union(F::NO_EXECUTE);
 const TABLE: F = F::PRESENT.union(F::WRITABLE).union(F::USER_ACCESSIBLE);
 
+/// Software bit of a leaf entry: the frame belongs to the space's memory map (`mm::vma`),
+/// which frees it when the page is unmapped.
+const OWNED: F = F::BIT_9;
+
+/// Rights of a program page (from `mmap`/`mprotect`/an ELF segment). Present pages are
+/// always readable on x86; `PROT_NONE` pages are simply never mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PageProt {
+    pub write: bool,
+    pub exec: bool,
+}
+
+impl PageProt {
+    fn flags(self) -> F {
+        let mut f = F::PRESENT | F::USER_ACCESSIBLE;
+        if self.write {
+            f |= F::WRITABLE | F::NO_EXECUTE;
+        } else if !self.exec {
+            f |= F::NO_EXECUTE;
+        }
+        f
+    }
+}
+
 /// The first PML4 entry of the kernel half (the direct map).
 const KERNEL_HALF: usize = ((crate::mem::PHYS_OFFSET >> 39) & 511) as usize;
 
@@ -197,6 +221,83 @@ impl AddressSpace {
     /// mapped.
     pub fn translate(&self, va: u64) -> Option<u64> {
         super::paging::translate(self.pml4, va)
+    }
+
+    /// Map the frame at `paddr` at user page `va` with `prot`, marked as owned by the space
+    /// (the memory map frees it when the page is unmapped). W^X: a page asked to be writable
+    /// and executable is mapped writable and not executable. A page already mapped there is
+    /// replaced (the caller took it out first).
+    pub fn map_owned(&mut self, va: u64, paddr: u64, prot: PageProt) -> Result<(), &'static str> {
+        x86_64::instructions::interrupts::without_interrupts(|| {
+            let (pt, idx) = self.leaf(va)?;
+            // SAFETY: a table of this space (made by `leaf`); interrupts off.
+            let e = unsafe { &mut table(pt)[idx] };
+            e.set_addr(PhysAddr::new(paddr), prot.flags() | OWNED);
+            flush(va);
+            Ok(())
+        })
+    }
+
+    /// Unmap user page `va`; the frame behind it if the space owned it (for the caller to
+    /// free). Pages not mapped, or mapped but not owned (ring-3 stacks), give None.
+    pub fn unmap_owned(&mut self, va: u64) -> Option<u64> {
+        x86_64::instructions::interrupts::without_interrupts(|| {
+            let (pt, idx) = self.existing_leaf(va)?;
+            // SAFETY: a table of this space; interrupts off.
+            let e = unsafe { &mut table(pt)[idx] };
+            if e.is_unused() || !e.flags().contains(OWNED) {
+                return None;
+            }
+            let frame = e.addr().as_u64();
+            e.set_unused();
+            flush(va);
+            Some(frame)
+        })
+    }
+
+    /// Change the rights of user page `va` if it holds an owned frame (mprotect); `None`
+    /// (`PROT_NONE`) keeps the frame in a not-present entry.
+    pub fn protect(&mut self, va: u64, prot: Option<PageProt>) {
+        x86_64::instructions::interrupts::without_interrupts(|| {
+            if let Some((pt, idx)) = self.existing_leaf(va) {
+                // SAFETY: a table of this space; interrupts off.
+                let e = unsafe { &mut table(pt)[idx] };
+                if !e.is_unused() && e.flags().contains(OWNED) {
+                    let frame = e.addr();
+                    let flags = prot.map_or(F::empty(), PageProt::flags);
+                    e.set_addr(frame, flags | OWNED);
+                    flush(va);
+                }
+            }
+        })
+    }
+
+    /// Keep the owned frame at `paddr` for user page `va` without mapping it (`PROT_NONE`).
+    pub fn map_owned_hidden(&mut self, va: u64, paddr: u64) -> Result<(), &'static str> {
+        x86_64::instructions::interrupts::without_interrupts(|| {
+            let (pt, idx) = self.leaf(va)?;
+            // SAFETY: a table of this space (made by `leaf`); interrupts off.
+            let e = unsafe { &mut table(pt)[idx] };
+            e.set_addr(PhysAddr::new(paddr), OWNED);
+            flush(va);
+            Ok(())
+        })
+    }
+
+    /// The frame behind user page `va`, whether it is present, and whether it is writable;
+    /// None if nothing (not even a `PROT_NONE` frame) is there.
+    pub fn page(&self, va: u64) -> Option<(u64, bool, bool)> {
+        let (pt, idx) = self.existing_leaf(va)?;
+        // SAFETY: a table of this space; read only.
+        let e = unsafe { &table(pt)[idx] };
+        let f = e.flags();
+        (!e.is_unused()).then(|| {
+            (
+                e.addr().as_u64(),
+                f.contains(F::PRESENT),
+                f.contains(F::WRITABLE),
+            )
+        })
     }
 
     /// The user address of stack slot `slot`'s lowest stack page (above its guard page).

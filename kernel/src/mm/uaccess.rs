@@ -85,6 +85,12 @@ pub fn check_access(addr: u64, len: usize, write: bool) -> Result<(), Errno> {
         return Err(Errno::EFAULT);
     }
     if super::paging::user_range_ok(addr, len as u64, write) {
+        return Ok(());
+    }
+    // Pages of the program's map not touched yet: commit them, then check again.
+    if crate::process::memory::populate(addr, len as u64, write)
+        && super::paging::user_range_ok(addr, len as u64, write)
+    {
         Ok(())
     } else {
         Err(Errno::EFAULT)

@@ -67,6 +67,14 @@ pub fn user_program(name: &str) -> Option<(&'static str, UserMain)> {
 
 /// Run program `name` with `args`. Never returns.
 pub fn run(name: &'static str, args: &'static [&'static str]) -> ! {
+    if let Some(path) = elf_program(name) {
+        if let Err(e) = crate::netstack::wait_ready_if_nic() {
+            exit::failure(format_args!("init={name}: {e}"))
+        }
+        let mut argv: alloc::vec::Vec<&str> = alloc::vec![path.as_str()];
+        argv.extend_from_slice(args);
+        process::run_init_elf(name, &path, &argv)
+    }
     if let Some((name, main)) = user_program(name) {
         // As Linux's ip= autoconfiguration does before init: programs start on a configured
         // network (bounded wait; the error names the fix).
@@ -114,6 +122,23 @@ pub fn run(name: &'static str, args: &'static [&'static str]) -> ! {
                  your own, as ELF files from an initramfs, cannot run yet)",
             Programs
         )),
+    }
+}
+
+/// The ELF file `init=name` names: `name` itself when it is a path, else `/bin/name` when
+/// the root file system has it (the default initramfs holds the programs of `programs/`
+/// there).
+fn elf_program(name: &str) -> Option<alloc::string::String> {
+    let fs = crate::fs::root()?;
+    let path = if name.starts_with('/') {
+        alloc::string::String::from(name)
+    } else {
+        alloc::format!("/bin/{name}")
+    };
+    if name.starts_with('/') || fs.stat(fs.root(), path.as_bytes(), true).is_ok() {
+        Some(path)
+    } else {
+        None
     }
 }
 

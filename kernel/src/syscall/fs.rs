@@ -135,6 +135,12 @@ pub fn root_fs() -> Result<&'static Tmpfs, Errno> {
 /// page that holds its NUL): `ENAMETOOLONG` past `PATH_MAX` bytes, `EFAULT` for a bad pointer.
 /// The empty path is returned as is (callers answer `ENOENT` unless `AT_EMPTY_PATH`).
 pub fn path_in(addr: u64) -> Result<Vec<u8>, Errno> {
+    path_in_limited(addr, PATH_MAX)
+}
+
+/// A NUL-terminated string from user memory of fewer than `max` bytes (`ENAMETOOLONG`
+/// beyond; `execve` uses it for arguments with its own limit, answering `E2BIG`).
+pub fn path_in_limited(addr: u64, max: usize) -> Result<Vec<u8>, Errno> {
     const PAGE: u64 = 4096;
     let mut out: Vec<u8> = Vec::new();
     out.try_reserve(256).map_err(|_| Errno::ENOMEM)?;
@@ -145,14 +151,14 @@ pub fn path_in(addr: u64) -> Result<Vec<u8>, Errno> {
         let n = to_page_end.min(chunk.len());
         uaccess::copy_from_user(&mut chunk[..n], at)?;
         if let Some(end) = chunk[..n].iter().position(|&b| b == 0) {
-            if out.len() + end >= PATH_MAX {
+            if out.len() + end >= max {
                 return Err(Errno::ENAMETOOLONG);
             }
             out.try_reserve(end).map_err(|_| Errno::ENOMEM)?;
             out.extend_from_slice(&chunk[..end]);
             return Ok(out);
         }
-        if out.len() + n >= PATH_MAX {
+        if out.len() + n >= max {
             return Err(Errno::ENAMETOOLONG);
         }
         out.try_reserve(n).map_err(|_| Errno::ENOMEM)?;

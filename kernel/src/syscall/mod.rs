@@ -17,6 +17,7 @@ pub mod fs;
 mod fs_io;
 mod fs_path;
 mod fs_poll;
+pub mod proc;
 pub mod socket;
 pub use crate::mm::uaccess;
 
@@ -223,7 +224,10 @@ extern "C" fn dispatch(f: &mut SyscallFrame) {
     if let Some(p) = &holder {
         p.user_calls.fetch_add(1, Ordering::AcqRel);
     }
-    let r = call(f.rax, a);
+    let r = match f.rax {
+        proc::SYS_CLONE | proc::SYS_VFORK | proc::SYS_EXECVE => with_regs(f, a),
+        nr => call(nr, a),
+    };
     if let Some(p) = holder {
         p.user_calls.fetch_sub(1, Ordering::AcqRel);
     }
@@ -235,7 +239,7 @@ extern "C" fn dispatch(f: &mut SyscallFrame) {
     if let Some(p) = sched::current_process() {
         if p.is_ending() {
             drop(p);
-            process::exit_thread(process::STATUS_KILLED);
+            process::exit_thread(process::killed_status(process::signal::SIGKILL));
         }
     }
     if !is_canonical(f.rcx) {
@@ -243,8 +247,70 @@ extern "C" fn dispatch(f: &mut SyscallFrame) {
     }
 }
 
+/// The calls that read or replace the caller's registers: `clone` and `vfork` (the child
+/// resumes with them) and `execve` (the new program starts with fresh ones).
+fn with_regs(f: &mut SyscallFrame, a: [u64; 6]) -> SysResult {
+    let mut regs = crate::arch::usermode::UserRegs {
+        r15: f.r15,
+        r14: f.r14,
+        r13: f.r13,
+        r12: f.r12,
+        rbp: f.rbp,
+        rbx: f.rbx,
+        r11: f.r11,
+        r10: f.r10,
+        r9: f.r9,
+        r8: f.r8,
+        rax: f.rax,
+        rcx: f.rcx,
+        rdx: f.rdx,
+        rsi: f.rsi,
+        rdi: f.rdi,
+        rip: f.rcx,
+        rsp: f.user_rsp,
+        rflags: f.r11,
+    };
+    match f.rax {
+        proc::SYS_CLONE => process::clone::clone(&regs, a[0], a[1], a[2], a[3], a[4]),
+        proc::SYS_VFORK => process::clone::clone(
+            &regs,
+            process::clone::CLONE_VM | process::clone::CLONE_VFORK | 17,
+            0,
+            0,
+            0,
+            0,
+        ),
+        _ => {
+            let r = process::clone::execve(&mut regs, a[0], a[1], a[2]);
+            if r.is_ok() {
+                // Return into the new program: every register fresh (sysret loads rip from
+                // rcx and rflags from r11).
+                f.r15 = 0;
+                f.r14 = 0;
+                f.r13 = 0;
+                f.r12 = 0;
+                f.rbp = 0;
+                f.rbx = 0;
+                f.r9 = 0;
+                f.r8 = 0;
+                f.r10 = 0;
+                f.rdx = 0;
+                f.rsi = 0;
+                f.rdi = 0;
+                f.rcx = regs.rip;
+                f.r11 = regs.rflags;
+                f.user_rsp = regs.rsp;
+            }
+            r
+        }
+    }
+}
+
 fn call(nr: u64, a: [u64; 6]) -> SysResult {
     if let Some(r) = fs::call(nr, a) {
+        return r;
+    }
+    if let Some(r) = proc::call(nr, a) {
         return r;
     }
     match nr {
@@ -276,8 +342,8 @@ fn call(nr: u64, a: [u64; 6]) -> SysResult {
             socket::setsockopt(a[0] as i32, a[1] as i32, a[2] as i32, a[3], a[4] as i32)
         }
         SYS_GETSOCKOPT => socket::getsockopt(a[0] as i32, a[1] as i32, a[2] as i32, a[3], a[4]),
-        SYS_EXIT => process::exit_thread((a[0] & 0xff) as i32),
-        SYS_EXIT_GROUP => process::exit_group((a[0] & 0xff) as i32),
+        SYS_EXIT => process::exit_thread(process::exited_status(a[0] as i32)),
+        SYS_EXIT_GROUP => process::exit_group(process::exited_status(a[0] as i32)),
         SYS_CLOCK_GETTIME => clock_gettime(a[0] as i32, a[1]),
         SYS_GETRANDOM => getrandom(a[0], a[1] as usize, a[2] as u32),
         SYS_SPAWN_THREAD => spawn_thread(a[0], a[1], a[2]),
@@ -306,7 +372,11 @@ fn log_unknown(nr: u64) {
         !UNKNOWN_HIGH_SEEN.swap(true, Ordering::Relaxed)
     };
     if first {
-        let name = sched::current_process().map_or("?", |p| p.name);
+        let name = sched::current_process().map(|p| p.name());
+        let name: &dyn core::fmt::Display = match &name {
+            Some(n) => n,
+            None => &"?",
+        };
         log::warn!("syscall: program {name} called unknown syscall {nr}: ENOSYS");
     }
 }
@@ -351,16 +421,7 @@ pub const CLOCK_BOOTTIME: i32 = 7;
 /// Every supported clock reads the monotonic clock (time since boot): there is no RTC, so
 /// CLOCK_REALTIME starts at the epoch at boot.
 fn clock_gettime(clock: i32, tp: u64) -> SysResult {
-    match clock {
-        CLOCK_REALTIME
-        | CLOCK_MONOTONIC
-        | CLOCK_MONOTONIC_RAW
-        | CLOCK_REALTIME_COARSE
-        | CLOCK_MONOTONIC_COARSE
-        | CLOCK_BOOTTIME => {}
-        _ => return Err(Errno::EINVAL),
-    }
-    let ns = time::now().as_nanos();
+    let ns = proc::clock_now(clock)?.as_nanos();
     uaccess::write(
         tp,
         Timespec {

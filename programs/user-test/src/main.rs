@@ -11,6 +11,7 @@
 
 mod calls;
 mod fds;
+mod files;
 mod programs;
 mod threads;
 
@@ -43,6 +44,11 @@ const CHECKS: &[Check] = &[
     ("socket() answers", fds::socket_answers),
     ("poll: console, bad fd, timeout", fds::poll_checks),
     ("console fds: read EOF, fcntl", fds::console_fds),
+    (
+        "a file under /tmp: create, write, read back, list, rename, cwd, unlink",
+        files::tmp_file,
+    ),
+    ("pipe round trip and dup2", files::pipe_and_dup2),
     (
         "faulting programs are killed, we go on",
         programs::faulting_programs,

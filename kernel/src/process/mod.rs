@@ -1,0 +1,520 @@
+//! Programs (processes): one per started ring-3 program, owning its descriptor table and
+//! counting its threads; the exit rule that turns program statuses into QEMU's verdict.
+//!
+//! A program is a `fn(&[&str]) -> i32` compiled into the kernel image (see
+//! `programs::USER_PROGRAMS`) started in ring 3 by [`start`] in an address space of its own
+//! (`ustack`, `mm::space`); more threads join it with [`spawn_thread`]. It ends when its last
+//! thread ends (`exit`), at `exit_group`, when `main` returns, or when one of its threads
+//! faults ([`user_fault`]: status 139, like a shell shows SIGSEGV). Its descriptors are closed when it ends.
+//!
+//! Exit rule ([`run_init`]): the machine ends when the `init=` program ends (like Linux when
+//! PID 1 exits), whatever other programs still run (a test starts `services` and ends); the
+//! verdict is the init program's status (0 -> success, 33; anything else -> failure, 35).
+//! Other programs' statuses are logged and can be collected by their parent with
+//! `program_wait` (syscall 1002).
+//!
+//! Never runs ring-3 code itself; never holds `files` across a sleep.
+
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use uapi::Errno;
+
+use crate::sched::{self, ThreadId};
+use crate::sync::IrqMutex;
+use crate::ustack::{ProgramMemory, UserStack};
+use crate::{exit, wait};
+
+pub mod clone;
+pub mod exec;
+pub mod futex;
+pub mod memory;
+pub mod signal;
+mod start;
+
+/// Entry point of a built-in ring-3 program.
+pub type UserMain = fn(&[&str]) -> i32;
+
+/// Status of a program killed by a fault (128 + SIGSEGV, as a shell reports it).
+pub const STATUS_KILLED: i32 = 139;
+/// User stack of each ring-3 thread: 128 KiB of frames (a UDP server keeps a 64 KiB datagram
+/// buffer on its stack; 64 KiB stacks overflowed into the guard page in the services test).
+pub const USER_STACK_FRAMES: usize = 32;
+/// Bound on ring-3 threads per program: a runaway `spawn` loop fails with EAGAIN instead of
+/// eating every frame (each thread costs ~200 KiB: 128 + 64 KiB of stacks and their guards).
+/// A server gives each client a thread: 256 covers the self-tests' 64 concurrent connections
+/// with room to spare.
+pub const MAX_THREADS_PER_PROGRAM: usize = 256;
+/// Bound on programs alive at once: `program_spawn` in a loop fails with EAGAIN (as fork does
+/// at RLIMIT_NPROC) instead of eating every frame; each program costs at least a thread.
+pub const MAX_PROGRAMS: usize = 64;
+
+/// A program's name as Linux's `comm`: at most 15 bytes (the file name it was started from).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Comm {
+    bytes: [u8; 15],
+    len: u8,
+}
+
+impl Comm {
+    pub fn new(name: &[u8]) -> Comm {
+        let mut bytes = [0u8; 15];
+        let n = name.len().min(15);
+        bytes[..n].copy_from_slice(&name[..n]);
+        Comm {
+            bytes,
+            len: n as u8,
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
+impl core::fmt::Display for Comm {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for &b in self.as_bytes() {
+            let c = if b.is_ascii_graphic() { b as char } else { '?' };
+            core::fmt::Write::write_char(f, c)?;
+        }
+        Ok(())
+    }
+}
+
+impl core::fmt::Debug for Comm {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Display::fmt(self, f)
+    }
+}
+
+pub struct Process {
+    pub pid: u64,
+    /// The parent's pid (0 for init and the kernel's own programs).
+    pub ppid: u64,
+    comm: IrqMutex<Comm>,
+    /// The descriptor table shared by the program's threads (never held across a sleep):
+    /// files, the console, sockets, pipes, eventfds (`files`).
+    pub files: spin::Mutex<vfs::FdTable>,
+    /// The working directory, held open (`O_PATH | O_DIRECTORY`); `None` without a root fs.
+    pub cwd: spin::Mutex<Option<Arc<vfs::OpenFile>>>,
+    state: IrqMutex<ProcState>,
+    /// The program's address space, memory map and ring-3 stacks (`ustack`, `mm::vma`);
+    /// `None` for a `vfork` child until its `execve`: it runs in its parent's memory.
+    memory: IrqMutex<Option<ProgramMemory>>,
+    /// A `vfork` child's parent, sleeping until the child calls `execve` or ends.
+    vfork_parent: IrqMutex<Option<Arc<Process>>>,
+    /// CR3 value of its address space (read by the scheduler without the lock).
+    root: AtomicU64,
+    /// Signal dispositions (`rt_sigaction`): handler, flags, restorer, mask per signal.
+    pub sigactions: spin::Mutex<[signal::SigAction; signal::NSIG]>,
+    /// System calls of the program running now that may hold a checked user pointer
+    /// (`syscall::dispatch`): while any does, ended threads' stacks stay mapped.
+    pub user_calls: AtomicUsize,
+}
+
+impl Process {
+    /// Physical address of the program's top-level page table (the scheduler loads it).
+    pub fn root(&self) -> u64 {
+        self.root.load(Ordering::Acquire)
+    }
+
+    /// The program's name (`comm`).
+    pub fn name(&self) -> Comm {
+        *self.comm.lock()
+    }
+
+    /// Run `f` on the program's memory (its vfork parent's while it borrows that).
+    pub fn with_memory<R>(&self, f: impl FnOnce(&mut ProgramMemory) -> R) -> Option<R> {
+        {
+            let mut m = self.memory.lock();
+            if let Some(m) = m.as_mut() {
+                return Some(f(m));
+            }
+        }
+        let parent = self.vfork_parent.lock().clone()?;
+        parent.with_memory(f)
+    }
+
+    /// A kernel stack for a new thread of this program, left by an ended one.
+    pub fn take_kernel_stack(&self) -> Option<u64> {
+        self.memory.lock().as_mut()?.take_kernel_stack()
+    }
+
+    /// A thread of this program ended: keep its kernel stack (guard page at `guard`) for the
+    /// next thread, or free it if the program keeps enough already.
+    pub fn release_kernel_stack(&self, guard: u64) {
+        let spare = match self.memory.lock().as_mut() {
+            Some(m) => m.release_kernel_stack(guard),
+            None => Some(guard),
+        };
+        if let Some(guard) = spare {
+            sched::free_kernel_stack(guard, sched::USER_THREAD_KERNEL_STACK_FRAMES);
+        }
+    }
+
+    /// A thread of this program ended: its ring-3 stack (frames at `paddr`) is kept for the
+    /// next thread (see `ustack`).
+    pub fn release_stack(&self, paddr: u64) {
+        let referenced = self.user_calls.load(Ordering::Acquire) > 0;
+        if let Some(m) = self.memory.lock().as_mut() {
+            m.release_stack(paddr, referenced);
+        }
+    }
+
+    /// Whether the program is ending (`exit_group` or a fault): its threads must not return to
+    /// ring 3, and their blocking calls give up with `EINTR`.
+    pub fn is_ending(&self) -> bool {
+        self.state.lock().group_status.is_some()
+    }
+
+    fn new(
+        comm: Comm,
+        ppid: u64,
+        memory: Option<ProgramMemory>,
+        root: u64,
+        files: vfs::FdTable,
+        cwd: Option<Arc<vfs::OpenFile>>,
+    ) -> Process {
+        Process {
+            pid: NEXT_PID.fetch_add(1, Ordering::Relaxed),
+            ppid,
+            comm: IrqMutex::new(comm),
+            files: spin::Mutex::new(files),
+            cwd: spin::Mutex::new(cwd),
+            state: IrqMutex::new(ProcState {
+                live_threads: 0,
+                group_status: None,
+            }),
+            memory: IrqMutex::new(memory),
+            vfork_parent: IrqMutex::new(None),
+            root: AtomicU64::new(root),
+            sigactions: spin::Mutex::new([signal::SigAction::default(); signal::NSIG]),
+            user_calls: AtomicUsize::new(0),
+        }
+    }
+}
+
+struct ProcState {
+    live_threads: usize,
+    /// Set by `exit_group` or a fault: the program's wait status (Linux's encoding), and its
+    /// threads must stop.
+    group_status: Option<i32>,
+}
+
+static NEXT_PID: AtomicU64 = AtomicU64::new(1);
+/// Programs started and not yet ended (reported when init ends).
+static LIVE_PROGRAMS: AtomicUsize = AtomicUsize::new(0);
+/// Ended programs whose status is kept for `wait4`/`program_wait` (the oldest is forgotten
+/// first: a program spawning others in a loop cannot grow the table without bound).
+const MAX_EXITED: usize = 1024;
+/// Ended programs by pid: their parent's pid and wait status (a few bytes each).
+static EXITED: IrqMutex<BTreeMap<u64, (u64, i32)>> = IrqMutex::new(BTreeMap::new());
+/// Programs started and not yet ended: pid -> parent's pid.
+static LIVE_PIDS: IrqMutex<BTreeMap<u64, u64>> = IrqMutex::new(BTreeMap::new());
+
+/// Programs alive now.
+pub fn live_programs() -> usize {
+    LIVE_PROGRAMS.load(Ordering::Acquire)
+}
+
+/// Linux's wait status of a program that called `exit(code)`.
+pub fn exited_status(code: i32) -> i32 {
+    (code & 0xff) << 8
+}
+
+/// Linux's wait status of a program killed by signal `sig`.
+pub fn killed_status(sig: i32) -> i32 {
+    sig & 0x7f
+}
+
+/// The status a shell shows for wait status `w`: the exit code, or 128 + the signal.
+pub fn shell_status(w: i32) -> i32 {
+    if w & 0x7f == 0 {
+        (w >> 8) & 0xff
+    } else {
+        128 + (w & 0x7f)
+    }
+}
+
+/// Register a new program (counted, its pid live) before its first thread starts.
+fn register(p: &Arc<Process>) -> Result<(), &'static str> {
+    if LIVE_PROGRAMS.load(Ordering::Acquire) >= MAX_PROGRAMS {
+        return Err("too many programs");
+    }
+    LIVE_PROGRAMS.fetch_add(1, Ordering::AcqRel);
+    LIVE_PIDS.lock().insert(p.pid, p.ppid);
+    Ok(())
+}
+
+fn unregister(p: &Arc<Process>) {
+    LIVE_PROGRAMS.fetch_sub(1, Ordering::AcqRel);
+    LIVE_PIDS.lock().remove(&p.pid);
+}
+
+/// Start program `name` in ring 3: `main(args)` runs through the user runtime, whose return
+/// value is the program's status.
+pub fn start(
+    name: &'static str,
+    main: UserMain,
+    args: &'static [&'static str],
+) -> Result<Arc<Process>, &'static str> {
+    if LIVE_PROGRAMS.load(Ordering::Acquire) >= MAX_PROGRAMS {
+        return Err("too many programs");
+    }
+    let memory = ProgramMemory::new()?;
+    let root = memory.root();
+    let p = Arc::new(Process::new(
+        Comm::new(name.as_bytes()),
+        0,
+        Some(memory),
+        root,
+        crate::files::stdio_table(),
+        crate::files::root_dir(),
+    ));
+    register(&p)?;
+    let r = start::spawn_user_thread(
+        &p,
+        start::UserStart::Builtin {
+            rip: crate::user::rt::program_start as *const () as u64,
+            args: [main as usize as u64, 0, args.len() as u64],
+            program_args: Some(args),
+            stack: UserStack { slot: 0, paddr: 0 },
+        },
+        p.pid,
+    );
+    if let Err(e) = r {
+        unregister(&p);
+        return Err(e);
+    }
+    log::info!("program {name} started (pid {})", p.pid);
+    Ok(p)
+}
+
+/// Start another ring-3 thread of `p` at `rip` with arguments `args` (rdi, rsi, rdx).
+pub fn spawn_thread(p: &Arc<Process>, rip: u64, args: [u64; 3]) -> Result<ThreadId, &'static str> {
+    let tid = NEXT_PID.fetch_add(1, Ordering::Relaxed);
+    start::spawn_user_thread(
+        p,
+        start::UserStart::Builtin {
+            rip,
+            args,
+            program_args: None,
+            stack: UserStack { slot: 0, paddr: 0 },
+        },
+        tid,
+    )
+}
+
+/// End the running thread; `status` (a wait status) is the program's if this is its last
+/// thread and no `exit_group` or fault set one. The thread's tid word (`set_tid_address`,
+/// `CLONE_CHILD_CLEARTID`) is zeroed and woken first, as Linux does for `pthread_join`.
+pub fn exit_thread(status: i32) -> ! {
+    if let Some(p) = sched::current_process() {
+        let clear = sched::with_user_state(|u| core::mem::take(&mut u.clear_child_tid));
+        if clear != 0 && !p.is_ending() && crate::mm::uaccess::write(clear, 0u32).is_ok() {
+            futex::wake(&p, clear, u32::MAX);
+        }
+        let last = {
+            let mut st = p.state.lock();
+            st.live_threads = st.live_threads.saturating_sub(1);
+            (st.live_threads == 0).then(|| st.group_status.unwrap_or(status))
+        };
+        if let Some(status) = last {
+            finish(&p, status);
+        }
+    }
+    sched::exit()
+}
+
+/// `exit_group`: end the whole program with wait status `status` (its other threads stop
+/// at their next kernel entry or wakeup).
+pub fn exit_group(status: i32) -> ! {
+    if let Some(p) = sched::current_process() {
+        end_group(&p, status);
+    }
+    exit_thread(status)
+}
+
+fn end_group(p: &Arc<Process>, status: i32) {
+    let first = {
+        let mut st = p.state.lock();
+        let first = st.group_status.is_none();
+        if first {
+            st.group_status = Some(status);
+        }
+        first
+    };
+    if first {
+        sched::wake_process(p);
+    }
+}
+
+/// A ring-3 thread faulted: one log line, the program ends killed by SIGSEGV (a shell shows
+/// [`STATUS_KILLED`]).
+pub fn user_fault(what: &str, rip: u64, cr2: Option<u64>) -> ! {
+    let p = sched::current_process();
+    let name = p.as_ref().map(|p| p.name());
+    let name: &dyn core::fmt::Display = match &name {
+        Some(n) => n,
+        None => &"?",
+    };
+    match cr2 {
+        Some(cr2) => log::error!("program {name} killed: {what} at RIP {rip:#x} CR2 {cr2:#x}"),
+        None => log::error!("program {name} killed: {what} at RIP {rip:#x}"),
+    }
+    if let Some(p) = p {
+        end_group(&p, killed_status(signal::SIGSEGV));
+    }
+    exit_thread(killed_status(signal::SIGSEGV))
+}
+
+/// The program is over: close its descriptors, free its memory, record and announce its
+/// status, release a vfork parent.
+fn finish(p: &Arc<Process>, status: i32) {
+    crate::files::close_all(&p.files);
+    log::info!(
+        "program {} exited with status {}",
+        p.name(),
+        shell_status(status)
+    );
+    release_vfork_parent(p);
+    {
+        let mut exited = EXITED.lock();
+        exited.insert(p.pid, (p.ppid, status));
+        if exited.len() > MAX_EXITED {
+            exited.pop_first();
+        }
+    }
+    unregister(p);
+    wait::wake_all(wait::process_key(p.pid));
+    wait::wake_all(wait::process_key(p.ppid));
+    wait::wake_all(wait::PROGRAMS_KEY);
+}
+
+/// A vfork child stops borrowing its parent's memory (at `execve` or its end): the parent,
+/// sleeping in `clone`, goes on.
+fn release_vfork_parent(p: &Process) {
+    if let Some(parent) = p.vfork_parent.lock().take() {
+        wait::wake_all(vfork_key(parent.pid));
+    }
+}
+
+/// The key a vfork parent sleeps on.
+fn vfork_key(parent: u64) -> u64 {
+    wait::process_key(parent) ^ (1 << 61)
+}
+
+/// Shell status of program `pid`, sleeping until it ends; None for a pid never started, one
+/// whose status was forgotten ([`MAX_EXITED`]), or if the caller's own program is being ended.
+pub fn wait(pid: u64) -> Option<i32> {
+    if pid == 0 || pid >= NEXT_PID.load(Ordering::Relaxed) {
+        return None;
+    }
+    loop {
+        let key = wait::process_key(pid);
+        let g = wait::generation(key);
+        if let Some(&(_, s)) = EXITED.lock().get(&pid) {
+            return Some(shell_status(s));
+        }
+        if !LIVE_PIDS.lock().contains_key(&pid) {
+            return None; // ended long ago, status forgotten
+        }
+        if sched::current_process().is_some_and(|p| p.is_ending()) {
+            return None;
+        }
+        wait::sleep_on_if_unchanged(key, g, None);
+    }
+}
+
+/// `wait4`: a child of `parent` that ended (`pid` > 0: that one; -1: any), reaped: its pid
+/// and wait status. `Ok(None)` with `nohang` while children live but none ended.
+pub fn wait_child(parent: &Process, pid: i64, nohang: bool) -> Result<Option<(u64, i32)>, Errno> {
+    if pid == 0 || pid < -1 {
+        // Process groups: every program is in one group, its own; "any child" is the
+        // closest meaning.
+    }
+    loop {
+        let key = wait::process_key(parent.pid);
+        let g = wait::generation(key);
+        {
+            let mut exited = EXITED.lock();
+            let found = exited
+                .iter()
+                .find(|(&c, &(pp, _))| pp == parent.pid && (pid <= 0 || c == pid as u64))
+                .map(|(&c, &(_, s))| (c, s));
+            if let Some((c, s)) = found {
+                exited.remove(&c);
+                return Ok(Some((c, s)));
+            }
+        }
+        let has_child = LIVE_PIDS
+            .lock()
+            .iter()
+            .any(|(&c, &pp)| pp == parent.pid && (pid <= 0 || c == pid as u64));
+        if !has_child {
+            return Err(Errno::ECHILD);
+        }
+        if nohang {
+            return Ok(None);
+        }
+        if parent.is_ending() {
+            return Err(Errno::EINTR);
+        }
+        wait::sleep_on_if_unchanged(key, g, None);
+    }
+}
+
+/// Wait (on the boot thread) until init program `pid` ends; end QEMU with its verdict
+/// (programs it started end with the machine, as everything does when Linux's PID 1 exits).
+fn await_init(name: &dyn core::fmt::Display, pid: u64) -> ! {
+    let status = wait(pid);
+    let (kstack, ustack) = sched::stack_high_water();
+    log::debug!(
+        "process: threads used at most {} KiB of kernel stack, {} KiB of user stack",
+        kstack / 1024,
+        ustack / 1024
+    );
+    let others = LIVE_PROGRAMS.load(Ordering::Acquire);
+    if others > 0 {
+        log::info!("init program {name} ended; {others} other program(s) end with it");
+    }
+    match status {
+        Some(0) => {
+            crate::marker!("rinet: program {name} succeeded");
+            exit::success()
+        }
+        Some(s) => exit::failure(format_args!("program {name} exited with status {s}")),
+        None => exit::failure(format_args!("program {name} vanished")),
+    }
+}
+
+/// Start the built-in `init=` program and wait until it ends.
+pub fn run_init(name: &'static str, main: UserMain, args: &'static [&'static str]) -> ! {
+    let p = match start(name, main, args) {
+        Ok(p) => p,
+        Err(e) => exit::failure(format_args!("init={name}: {e}")),
+    };
+    let pid = p.pid;
+    drop(p);
+    await_init(&name, pid)
+}
+
+/// Run the ELF file at `path` from the root file system as init (pid 1's role) with `argv`
+/// and the default environment, and wait until it ends.
+pub fn run_init_elf(name: &str, path: &str, argv: &[&str]) -> ! {
+    let argv: Vec<Vec<u8>> = argv.iter().map(|a| a.as_bytes().to_vec()).collect();
+    let envp: Vec<Vec<u8>> = exec::DEFAULT_ENV
+        .iter()
+        .map(|e| e.as_bytes().to_vec())
+        .collect();
+    let p = match start::start_elf(path.as_bytes(), &argv, &envp) {
+        Ok(p) => p,
+        Err(e) => exit::failure(format_args!("init={path}: {}", e.name())),
+    };
+    let pid = p.pid;
+    drop(p);
+    await_init(&name, pid)
+}
