@@ -39,6 +39,7 @@ fn main() {
         "programs/socket-test",
         "programs/syscall-bench",
         "programs/user-test",
+        "programs/hostile-test",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }

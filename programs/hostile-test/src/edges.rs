@@ -7,6 +7,8 @@ use std::thread;
 use progkit::sys::{self, name, syscall};
 use progkit::{on_rinet, CheckResult, Errno};
 
+use crate::rinet_differs;
+
 const PAGE: u64 = 4096;
 
 /// The end of user memory on x86_64 with 4-level paging (Linux's TASK_SIZE_MAX).
@@ -227,13 +229,22 @@ pub fn huge_lengths() -> CheckResult {
     let _ = sys::close(udp);
     let mut wrong = Vec::new();
     for (what, got, want) in checks {
-        if got != Err(want) {
+        if got == Err(want) {
+            continue;
+        }
+        // rinet answers a count negative as ssize_t with EINVAL before checking the range.
+        let known = what.ends_with("len usize::MAX")
+            && got == Err(Errno::EINVAL)
+            && rinet_differs(&format!("{what} is EINVAL"), "EFAULT, from access_ok");
+        if !known {
             wrong.push(format!("{what}: got {}, want {}", name(got), want.name()));
         }
     }
     // poll's nfds is an unsigned int: 2^40 is 0 descriptors, a timeout with nothing ready.
     let n = syscall(libc::SYS_poll, [p, 1 << 40, 0, 0, 0, 0]);
-    if n != Ok(0) {
+    let known = n == Err(Errno::EINVAL)
+        && rinet_differs("poll nfds 2^40 is EINVAL", "nfds is an unsigned int: 0");
+    if n != Ok(0) && !known {
         wrong.push(format!("poll nfds 2^40 (0 as an unsigned int): got {}, want 0", name(n)));
     }
     // brk far beyond any memory: refused by returning the break unchanged.

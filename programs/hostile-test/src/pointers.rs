@@ -18,7 +18,7 @@ use libc::{c_long, sockaddr_in};
 use progkit::sys::{self, syscall};
 use progkit::{on_rinet, program_path, CheckResult, Errno};
 
-use crate::config;
+use crate::{config, rinet_differs};
 
 /// Whether a call must exist.
 #[derive(Clone, Copy, PartialEq)]
@@ -104,6 +104,18 @@ fn open(path: &std::ffi::CStr, flags: i32) -> Result<RawFd, String> {
     )
     .map(|fd| fd as RawFd)
     .map_err(|e| format!("open {path:?}: {}", e.name()))
+}
+
+/// Whether the kernel reads one byte at `addr` for this program (written into the pipe and
+/// drained again).
+fn readable(f: &Fixture, addr: u64) -> bool {
+    let w = f.pipe[1] as u64;
+    if syscall(libc::SYS_write, [w, addr, 1, 0, 0, 0]) != Ok(1) {
+        return false;
+    }
+    let mut b = [0u8; 1];
+    let _ = sys::read(f.pipe[0], &mut b);
+    true
 }
 
 /// Calls that read from the bad address.
@@ -302,8 +314,8 @@ fn writing_calls(f: &Fixture) -> Vec<Call<'_>> {
     ]
 }
 
-/// Calls whose bad address is a length the kernel reads before it writes.
-const LENGTH_POINTERS: [&str; 2] = ["getsockname len", "getsockopt len"];
+/// Calls whose bad address holds a length the kernel reads before it writes.
+const LENGTH_POINTERS: [&str; 3] = ["getsockname len", "getsockopt len", "readv iovec array"];
 
 /// This program's own code and constants: readable, never writable.
 fn own_read_only() -> [(&'static str, u64); 2] {
@@ -320,6 +332,28 @@ pub fn bad_pointers() -> CheckResult {
     let targets = &config().targets;
     let rinet = on_rinet();
     let mut wrong = 0usize;
+    // A readable kernel address would feed the calls kernel bytes as paths, addresses and
+    // lengths (mkdir and rename then succeed): refused, or reported and skipped.
+    let mut unreadable = Vec::new();
+    let mut readable_kernel = Vec::new();
+    for (what, b) in targets.unreadable() {
+        if readable(&f, b) {
+            readable_kernel.push(what);
+        } else {
+            unreadable.push((what, b));
+            continue;
+        }
+        let known = what.starts_with("kernel text") || what.starts_with("kernel rodata");
+        if !(known
+            && rinet_differs(
+                &format!("{what} at {b:#x} is readable by ring 3 and system calls"),
+                "no kernel page is a program's: EFAULT",
+            ))
+        {
+            println!("hostile-test: {what} at {b:#x} is readable through write(2)");
+            wrong += 1;
+        }
+    }
     let mut missing = BTreeSet::new();
     let mut judge = |call: &'static str, need: Need, what: &str, ret: Ret, einval_ok: bool| {
         match ret {
@@ -338,7 +372,8 @@ pub fn bad_pointers() -> CheckResult {
         }
     };
     let reads = reading_calls(&f);
-    for (what, b) in targets.unreadable() {
+    for (what, b) in unreadable {
+
         for (call, need, c) in &reads {
             judge(call, *need, what, c(b), false);
         }
@@ -346,7 +381,7 @@ pub fn bad_pointers() -> CheckResult {
     let writes = writing_calls(&f);
     let own = own_read_only();
     for (what, b) in targets.unwritable().into_iter().chain(own) {
-        let readable = own.iter().any(|&(w, _)| w == what);
+        let readable = own.iter().any(|&(w, _)| w == what) || readable_kernel.contains(&what);
         for (call, need, c) in &writes {
             let einval_ok = readable && LENGTH_POINTERS.contains(call);
             judge(call, *need, what, c(b), einval_ok);

@@ -86,16 +86,12 @@ impl Targets {
         }
     }
 
-    /// Addresses no system call may read from: the kernel's, plus the first page,
+    /// Addresses no system call may read from: the kernel's (text included: Linux maps no
+    /// kernel page for a program), plus the first page,
     /// non-canonical ones, the top of the address space (wraps with any length) and an
     /// address nothing maps.
     pub fn unreadable(&self) -> Vec<(&'static str, u64)> {
-        let mut v: Vec<(&'static str, u64)> = self
-            .kernel
-            .iter()
-            .filter(|k| k.key != "text" && k.key != "rodata")
-            .map(|k| (k.what, k.addr))
-            .collect();
+        let mut v: Vec<(&'static str, u64)> = self.kernel.iter().map(|k| (k.what, k.addr)).collect();
         v.extend(self.idt.map(|a| ("IDT", a)));
         v.extend(self.gdt.map(|a| ("GDT", a)));
         v.extend([
@@ -108,12 +104,10 @@ impl Targets {
         v
     }
 
-    /// What no system call may write: the above and kernel code and constants.
+    /// What no system call may write: the same (the program's own read-only memory is
+    /// added by the caller).
     pub fn unwritable(&self) -> Vec<(&'static str, u64)> {
-        let mut v = self.unreadable();
-        v.push(("kernel text", self.get("text")));
-        v.push(("kernel rodata", self.get("rodata")));
-        v
+        self.unreadable()
     }
 }
 
