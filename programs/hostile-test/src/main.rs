@@ -14,7 +14,7 @@
 //!
 //! `NAME=ADDRESS` words set the kernel addresses to aim at ([`targets`]); `--port-base N` puts
 //! the services on N+7 (passed on to them); `--services-running` uses services someone else
-//! started. `hostile-test --child threads|memory|sleep` is this program started by itself for
+//! started. `hostile-test --child threads|memory|programs|sleep` is this program started by itself for
 //! the cases that must run in a process of their own ([`limits`]).
 
 mod edges;
@@ -35,7 +35,7 @@ use progkit::{program_path, Check};
 use targets::Targets;
 
 const USAGE: &str = "usage: hostile-test [--port-base N] [--services-running] [--exit] \
-                     [NAME=ADDRESS ...] | hostile-test --child threads|memory|sleep";
+                     [NAME=ADDRESS ...] | hostile-test --child threads|memory|programs|sleep";
 
 /// Where the services are and what to aim at.
 pub struct Config {
