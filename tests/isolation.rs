@@ -19,8 +19,8 @@ use std::time::Duration;
 use object::elf::PT_LOAD;
 use object::read::elf::{ElfFile64, ProgramHeader};
 use object::{Endianness, Object, ObjectSection, ObjectSymbol};
-use rinet::services::{echo_payloads, udp_echo, wait_for_echo, Endpoints};
 use rinet::initramfs::{self, Member};
+use rinet::services::{echo_payloads, udp_echo, wait_for_echo, Endpoints};
 use rinet::{free_port_base, kernel_path, Guest, Machine, Net};
 
 /// From QEMU start to the guest's verdict: the cases take a few seconds under TCG; the
@@ -184,7 +184,10 @@ fn hostile_suite(machine: Machine, memory: &str) {
             tail.join("\n")
         );
     }
-    for difference in console.lines().filter(|l| l.contains("rinet differs from Linux")) {
+    for difference in console
+        .lines()
+        .filter(|l| l.contains("rinet differs from Linux"))
+    {
         println!("{} -m {memory}: {difference}", machine.name());
     }
     // The kernel named each killed program's fault with the address and RIP.
@@ -205,7 +208,15 @@ fn hostile_suite(machine: Machine, memory: &str) {
 #[test]
 fn kernel_targets_name_kernel_addresses() {
     let words = kernel_targets();
-    for key in ["text", "rodata", "data", "heap", "kstack", "pagetables", "directmap"] {
+    for key in [
+        "text",
+        "rodata",
+        "data",
+        "heap",
+        "kstack",
+        "pagetables",
+        "directmap",
+    ] {
         let word = words
             .iter()
             .find(|w| w.starts_with(&format!("{key}=0x")))

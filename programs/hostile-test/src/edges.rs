@@ -11,6 +11,9 @@ use crate::rinet_differs;
 
 const PAGE: u64 = 4096;
 
+/// A raw call's result.
+type Ret = Result<usize, Errno>;
+
 /// The end of user memory on x86_64 with 4-level paging (Linux's TASK_SIZE_MAX).
 const USER_TOP: u64 = 0x7fff_ffff_f000;
 
@@ -33,8 +36,11 @@ fn readable(pipe: [i32; 2], addr: u64) -> Result<bool, String> {
 
 fn pipe() -> Result<[i32; 2], String> {
     let mut fds = [0i32; 2];
-    syscall(libc::SYS_pipe2, [fds.as_mut_ptr() as u64, libc::O_CLOEXEC as u64, 0, 0, 0, 0])
-        .map_err(|e| format!("pipe2: {}", e.name()))?;
+    syscall(
+        libc::SYS_pipe2,
+        [fds.as_mut_ptr() as u64, libc::O_CLOEXEC as u64, 0, 0, 0, 0],
+    )
+    .map_err(|e| format!("pipe2: {}", e.name()))?;
     Ok(fds)
 }
 
@@ -60,7 +66,7 @@ fn guard_checks() -> Result<(), String> {
         here - guard
     );
     let top = guard + PAGE;
-    let checks: [(&str, Result<usize, Errno>, Result<usize, Errno>); 4] = [
+    let checks: [(&str, Ret, Ret); 4] = [
         (
             "getrandom into the stack's lowest 8 bytes",
             syscall(libc::SYS_getrandom, [top, 8, 0, 0, 0, 0]),
@@ -145,7 +151,10 @@ impl Drop for TwoPages {
 
 pub fn huge_lengths() -> CheckResult {
     let mut big = vec![0u8; 70_000];
-    let n = syscall(libc::SYS_getrandom, [big.as_mut_ptr() as u64, 70_000, 0, 0, 0, 0]);
+    let n = syscall(
+        libc::SYS_getrandom,
+        [big.as_mut_ptr() as u64, 70_000, 0, 0, 0, 0],
+    );
     if !matches!(n, Ok(1..=70_000)) {
         return Err(format!("getrandom of 70000 bytes: {}", name(n)));
     }
@@ -194,8 +203,16 @@ pub fn huge_lengths() -> CheckResult {
     let dontwait = libc::MSG_DONTWAIT as u64;
     let checks: [(&str, Result<usize, Errno>, Errno); 7] = [
         // access_ok fails before rw_verify_area would see a negative count.
-        ("write len usize::MAX", syscall(libc::SYS_write, [1, p, u64::MAX, 0, 0, 0]), Errno::EFAULT),
-        ("read len usize::MAX", syscall(libc::SYS_read, [0, p, u64::MAX, 0, 0, 0]), Errno::EFAULT),
+        (
+            "write len usize::MAX",
+            syscall(libc::SYS_write, [1, p, u64::MAX, 0, 0, 0]),
+            Errno::EFAULT,
+        ),
+        (
+            "read len usize::MAX",
+            syscall(libc::SYS_read, [0, p, u64::MAX, 0, 0, 0]),
+            Errno::EFAULT,
+        ),
         (
             "getrandom at 2^64-16, len usize::MAX",
             syscall(libc::SYS_getrandom, [u64::MAX - 15, u64::MAX, 0, 0, 0, 0]),
@@ -221,7 +238,14 @@ pub fn huge_lengths() -> CheckResult {
             "mmap len usize::MAX",
             syscall(
                 libc::SYS_mmap,
-                [0, u64::MAX, libc::PROT_READ as u64, (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64, u64::MAX, 0],
+                [
+                    0,
+                    u64::MAX,
+                    libc::PROT_READ as u64,
+                    (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64,
+                    u64::MAX,
+                    0,
+                ],
             ),
             Errno::ENOMEM,
         ),
@@ -245,13 +269,19 @@ pub fn huge_lengths() -> CheckResult {
     let known = n == Err(Errno::EINVAL)
         && rinet_differs("poll nfds 2^40 is EINVAL", "nfds is an unsigned int: 0");
     if n != Ok(0) && !known {
-        wrong.push(format!("poll nfds 2^40 (0 as an unsigned int): got {}, want 0", name(n)));
+        wrong.push(format!(
+            "poll nfds 2^40 (0 as an unsigned int): got {}, want 0",
+            name(n)
+        ));
     }
     // brk far beyond any memory: refused by returning the break unchanged.
     let cur = syscall(libc::SYS_brk, [0, 0, 0, 0, 0, 0]).unwrap_or(0) as u64;
     let moved = syscall(libc::SYS_brk, [cur + (1 << 46), 0, 0, 0, 0, 0]);
     if moved != Ok(cur as usize) {
-        wrong.push(format!("brk(+2^46) from {cur:#x}: got {}, want the old break", name(moved)));
+        wrong.push(format!(
+            "brk(+2^46) from {cur:#x}: got {}, want the old break",
+            name(moved)
+        ));
     }
     if wrong.is_empty() {
         Ok(())

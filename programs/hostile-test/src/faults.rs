@@ -85,8 +85,11 @@ impl OwnPage {
     fn map() -> Result<OwnPage, String> {
         let prot = (libc::PROT_READ | libc::PROT_WRITE) as u64;
         let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64;
-        let a = syscall(libc::SYS_mmap, [OTHER_PAGE_HINT, 4096, prot, flags, u64::MAX, 0])
-            .map_err(|e| format!("mmap: {}", e.name()))? as u64;
+        let a = syscall(
+            libc::SYS_mmap,
+            [OTHER_PAGE_HINT, 4096, prot, flags, u64::MAX, 0],
+        )
+        .map_err(|e| format!("mmap: {}", e.name()))? as u64;
         syscall(libc::SYS_getrandom, [a, 64, 0, 0, 0, 0])
             .map_err(|e| format!("getrandom into the page: {}", e.name()))?;
         Ok(OwnPage(a))
@@ -122,6 +125,8 @@ pub fn faulting_programs() -> CheckResult {
     drop(page);
     match wrong.len() {
         0 => Ok(()),
-        n => Err(format!("{n} hostile programs were not killed (lines above)")),
+        n => Err(format!(
+            "{n} hostile programs were not killed (lines above)"
+        )),
     }
 }

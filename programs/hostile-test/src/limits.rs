@@ -105,7 +105,7 @@ fn child_memory() -> bool {
     };
     println!(
         "hostile-test: {} MiB allocated and touched, then errno {errno:?}",
-        held.len() * CHUNK >> 20
+        (held.len() * CHUNK) >> 20
     );
     errno == Some(libc::ENOMEM)
 }
@@ -127,13 +127,19 @@ pub fn threads_until_refused() -> CheckResult {
 }
 
 pub fn memory_until_refused() -> CheckResult {
-    run_flood("memory", "mmap and brk beyond RLIMIT_AS or the commit limit are ENOMEM")
+    run_flood(
+        "memory",
+        "mmap and brk beyond RLIMIT_AS or the commit limit are ENOMEM",
+    )
 }
 
 /// The program flood runs in a process of its own: where memory runs out before the limit
 /// on programs, the one killed is the flood, never this program (init in rinet).
 pub fn programs_until_refused() -> CheckResult {
-    run_flood("programs", "fork and execve without memory for the program are ENOMEM")
+    run_flood(
+        "programs",
+        "fork and execve without memory for the program are ENOMEM",
+    )
 }
 
 /// Runs `hostile-test --child WHAT`: it must end with status 0. rinet commits memory when
@@ -152,7 +158,9 @@ fn run_flood(what: &str, linux: &str) -> CheckResult {
     if status.success() || known {
         Ok(())
     } else {
-        Err(format!("the {what} flood ended with {status}: not refused as it should be"))
+        Err(format!(
+            "the {what} flood ended with {status}: not refused as it should be"
+        ))
     }
 }
 
@@ -216,13 +224,18 @@ fn flood_programs() -> Result<(), String> {
             "fork and execve without memory for the program are ENOMEM",
         );
     if ended_ok + if known { killed } else { 0 } != made {
-        return Err(format!("{} of {made} programs did not end with status 0", made - ended_ok));
+        return Err(format!(
+            "{} of {made} programs did not end with status 0",
+            made - ended_ok
+        ));
     }
     let errno = refusal.as_ref().and_then(|e| e.raw_os_error());
     match errno {
         Some(e) if e == libc::EAGAIN || e == libc::ENOMEM => Ok(()),
         None if !on_rinet() => Ok(()),
-        _ => Err(format!("starting programs was never refused with EAGAIN: {refusal:?}")),
+        _ => Err(format!(
+            "starting programs was never refused with EAGAIN: {refusal:?}"
+        )),
     }
 }
 

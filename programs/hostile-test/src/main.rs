@@ -17,14 +17,17 @@
 //! started. `hostile-test --child threads|memory|programs|sleep` is this program started by itself for
 //! the cases that must run in a process of their own ([`limits`]).
 
+mod calls_in;
+mod calls_out;
 mod edges;
 mod faults;
+mod fixture;
 mod limits;
 mod pointers;
 mod targets;
 
-use std::net::{Ipv4Addr, SocketAddrV4, TcpStream, UdpSocket};
 use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpStream, UdpSocket};
 use std::process::{Child, Command, ExitCode};
 use std::sync::OnceLock;
 use std::thread;
@@ -57,14 +60,14 @@ const CASES: &[Check] = &[
     ),
     ("own stack edges: guard page", edges::stack_edges),
     ("huge and wrapping lengths", edges::huge_lengths),
-    ("faulting programs are killed with 139", faults::faulting_programs),
+    (
+        "faulting programs are killed with 139",
+        faults::faulting_programs,
+    ),
     ("threads until EAGAIN", limits::threads_until_refused),
     ("programs until EAGAIN", limits::programs_until_refused),
     ("memory until ENOMEM", limits::memory_until_refused),
-    (
-        "udp queues cannot exhaust kernel memory",
-        limits::udp_flood,
-    ),
+    ("udp queues cannot exhaust kernel memory", limits::udp_flood),
 ];
 
 struct Options {

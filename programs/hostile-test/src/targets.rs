@@ -91,7 +91,8 @@ impl Targets {
     /// non-canonical ones, the top of the address space (wraps with any length) and an
     /// address nothing maps.
     pub fn unreadable(&self) -> Vec<(&'static str, u64)> {
-        let mut v: Vec<(&'static str, u64)> = self.kernel.iter().map(|k| (k.what, k.addr)).collect();
+        let mut v: Vec<(&'static str, u64)> =
+            self.kernel.iter().map(|k| (k.what, k.addr)).collect();
         v.extend(self.idt.map(|a| ("IDT", a)));
         v.extend(self.gdt.map(|a| ("GDT", a)));
         v.extend([
