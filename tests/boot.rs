@@ -75,8 +75,7 @@ on_every_machine! {
         out.assert_console_contains("program crash-user killed: page fault at RIP");
         out.assert_console_contains("CR2 0x7fffdead0000");
         out.assert_console_contains("program crash-user-gp killed: general protection fault");
-        // A program's name is its comm, 15 bytes at most as on Linux.
-        out.assert_console_contains("program crash-user-stac killed: page fault");
+        out.assert_console_contains("program crash-user-stack killed: page fault");
         out.assert_console_contains("exit-group-user ended with status 7");
         out.assert_console_contains("checks passed");
         out.assert_console_contains("rinet: program user-test succeeded");

@@ -173,7 +173,7 @@ on_every_machine! {
 }
 
 /// The answer to DNS query `q`: one A record (`name` → `addr`, TTL 60) for `echo.rinet.test`,
-/// NXDOMAIN for any other name. `None` for a datagram that is not a one-question query.
+/// no record for another type of it, NXDOMAIN for any other name. `None` for a datagram that is not a one-question query.
 fn dns_answer(q: &[u8], addr: Ipv4Addr) -> Option<Vec<u8>> {
     if q.len() < 12 || q[2] & 0x80 != 0 || q[4..6] != [0, 1] {
         return None;
@@ -186,11 +186,14 @@ fn dns_answer(q: &[u8], addr: Ipv4Addr) -> Option<Vec<u8>> {
         i += 1 + n;
     }
     let question = q.get(12..i + 5)?;
-    let known =
-        labels.join(".") == "echo.rinet.test" && question[question.len() - 4..] == [0, 1, 0, 1];
+    let name_known = labels.join(".") == "echo.rinet.test";
+    let known = name_known && question[question.len() - 4..] == [0, 1, 0, 1];
     let mut b = Vec::new();
     b.extend_from_slice(&q[0..2]);
-    b.extend_from_slice(&(if known { 0x8180u16 } else { 0x8183 }).to_be_bytes());
+    // A known name asked for another type (a libc asks for AAAA too) has no records of it:
+    // NOERROR with no answer, as a real server says; NXDOMAIN only for an unknown name.
+    let rcode = if name_known { 0x8180u16 } else { 0x8183 };
+    b.extend_from_slice(&rcode.to_be_bytes());
     b.extend_from_slice(&[0, 1, 0, u8::from(known), 0, 0, 0, 0]);
     b.extend_from_slice(question);
     if known {

@@ -254,7 +254,7 @@ fn user_test_passes_natively_and_its_crash_programs_die_of_sigsegv() {
         "user-test: crash-user-gp ended with status 139",
         "user-test: crash-user-stack ended with status 139",
         "exit-group-user ended with status 7",
-        "user-test: all 14 checks passed",
+        "user-test: all 16 checks passed",
     ] {
         assert!(text.contains(marker), "no '{marker}' in:\n{text}");
     }

@@ -1,6 +1,7 @@
 //! The kernel command line (`-append`) as a `BootConfig` the rest of the kernel reads.
 //!
-//! Words: `init=NAME` (the built-in program, default `services`), `loglevel=N`, `quiet`,
+//! Words: `init=NAME` (`/bin/NAME` or a built-in program, default `services`; `init=/path`
+//! runs that file), `strace`, `loglevel=N`, `quiet`,
 //! `nicstats[=MS]` (the NIC's counters at exit, and periodically),
 //! `ip=...` and `nameserver=a.b.c.d` (network configuration), everything after `--` is the
 //! program's arguments. Words the NIC code reads from the raw line (`virtio_mmio.device=`) and
@@ -54,6 +55,8 @@ pub struct BootConfig {
     /// `nicstats`: print the NIC's counters when the kernel exits; `nicstats=MS`: also every
     /// MS milliseconds (a diagnostic for a NIC that stops answering).
     pub nicstats: NicStats,
+    /// `strace`: print every system call of every program with its arguments and result.
+    pub strace: bool,
     /// The whole command line, for the NIC (`virtio_mmio.device=`).
     pub raw: &'static str,
 }
@@ -111,6 +114,7 @@ pub fn parse(raw: &'static str) -> Result<BootConfig, CmdlineError> {
         nameserver: None,
         loglevel: None,
         nicstats: NicStats::Off,
+        strace: false,
         raw,
     };
     let mut words = raw.split_ascii_whitespace();
@@ -131,6 +135,8 @@ pub fn parse(raw: &'static str) -> Result<BootConfig, CmdlineError> {
             }
         } else if word == "quiet" {
             cfg.loglevel = Some(4);
+        } else if word == "strace" {
+            cfg.strace = true;
         } else if word == "nicstats" {
             cfg.nicstats = NicStats::AtExit;
         } else if let Some(v) = word.strip_prefix("nicstats=") {

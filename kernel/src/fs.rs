@@ -33,7 +33,8 @@ impl Clock for SinceBoot {
 
 /// Makes the root tmpfs and unpacks the initramfs at `initrd` (physical address, length)
 /// into it, then frees the archive's frames. Prints `rinet: initramfs N files, N directories,
-/// N symlinks (N KiB)` when there was one.
+/// N symlinks (N KiB)` when there was one. Then /etc, /tmp and /dev ([`crate::etc`]) for what
+/// the archive did not bring.
 pub fn init(initrd: Option<(u64, u64)>) {
     let budget = mem::free_frame_count() * FRAME_SIZE as usize / TMPFS_SHARE;
     let fs = match Tmpfs::new(budget, Arc::new(SinceBoot)) {
@@ -43,9 +44,14 @@ pub fn init(initrd: Option<(u64, u64)>) {
             return;
         }
     };
-    let Some((paddr, len)) = initrd else {
-        return;
-    };
+    if let Some((paddr, len)) = initrd {
+        unpack(fs, paddr, len, budget);
+    }
+    crate::etc::init(fs, crate::cmdline::boot_config().and_then(|c| c.nameserver));
+}
+
+/// Unpacks the archive at `paddr`+`len` into `fs` and frees its frames.
+fn unpack(fs: &Tmpfs, paddr: u64, len: u64, budget: usize) {
     let Some(image) = mem::boot_module(paddr, len) else {
         log::error!("initramfs: at {paddr:#x}+{len:#x}, outside RAM we can read; ignored");
         return;

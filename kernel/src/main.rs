@@ -15,6 +15,7 @@ pub mod arch;
 pub mod bootinfo;
 pub mod cmdline;
 pub mod console;
+pub mod etc;
 pub mod exit;
 pub mod files;
 pub mod fs;
@@ -49,6 +50,7 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
         Ok(c) => cmdline::set(c),
         Err(e) => exit::failure(e),
     };
+    syscall::set_strace(cfg.strace);
     if let Some(level) = cfg.loglevel {
         console::set_loglevel(level);
     }

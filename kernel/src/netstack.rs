@@ -332,7 +332,15 @@ pub fn poll_once() -> Option<Instant> {
     }
     wait::wake_all(RESOLVER_KEY);
     match ready {
-        Some(line) if !ANNOUNCED.swap(true, Ordering::AcqRel) => marker!("{line}"),
+        Some(line) if !ANNOUNCED.swap(true, Ordering::AcqRel) => {
+            // /etc first, so a program waiting for this line finds its address there.
+            if let Ok(Some((addr, dns))) =
+                with_quiet(|ns| Some((ns.host.address()?.addr, ns.host.nameservers().to_vec())))
+            {
+                crate::etc::network_configured(addr, &dns);
+            }
+            marker!("{line}")
+        }
         None if ANNOUNCED.swap(false, Ordering::AcqRel) => {
             log::warn!("netstack: interface lost its address")
         }

@@ -253,8 +253,15 @@ fn spawn_inner(
         Some(guard) => guard,
         None => {
             // One more frame below the stack: its guard page, unmapped.
-            let guard =
-                mem::alloc_program_frames(frames + 1).ok_or("no frames for a kernel stack")?;
+            // A program's first threads may take their kernel stacks from the kernel's reserve
+            // (as its first pages may, `mm::vma`): a small server keeps serving when network
+            // traffic has grown the kernel heap into the reserve.
+            let small = process
+                .as_ref()
+                .is_some_and(|p| p.thread_count() <= crate::process::MIN_THREADS_GUARANTEED);
+            let guard = mem::alloc_program_frames(frames + 1)
+                .or_else(|| small.then(|| mem::alloc_frames(frames + 1)).flatten())
+                .ok_or("no frames for a kernel stack")?;
             if let Err(e) = arch::paging::unmap_guard(guard) {
                 log::debug!("sched: no guard page for thread {name}: {e}");
             }

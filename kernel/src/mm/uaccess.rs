@@ -10,9 +10,9 @@
 //! Copies of plain values ([`read`], [`write`]) go through one `rep movsb` with an entry in the
 //! exception table: should the page vanish between the check and the copy, the page-fault
 //! handler resumes at the fix-up ([`fixup`]) and the call returns `EFAULT` instead of the
-//! kernel faulting. [`slice`] and [`slice_mut`] hand out the checked bytes directly (a
-//! zero-copy path for socket buffers); that is sound because user-accessible pages never
-//! change while their program lives (ring-3 stacks are freed only when the program ends).
+//! kernel faulting. Every access copies: the kernel never keeps a reference into user memory
+//! (another thread of the program may unmap it while a call sleeps). A page of the program's
+//! map not touched yet is committed first (`process::memory::populate`).
 //!
 //! Owns the copy routine and its exception table. Never dereferences an unchecked user address.
 
@@ -101,29 +101,6 @@ pub fn check_access(addr: u64, len: usize, write: bool) -> Result<(), Errno> {
 /// for callers that only validate an output pointer up front).
 pub fn check(addr: u64, len: usize) -> Result<(), Errno> {
     check_access(addr, len, true)
-}
-
-/// The user bytes `[addr, addr + len)` for reading.
-pub fn slice(addr: u64, len: usize) -> Result<&'static [u8], Errno> {
-    check_access(addr, len, false)?;
-    if len == 0 {
-        return Ok(&[]);
-    }
-    // SAFETY: `check_access` proved every page present and user-accessible; such pages stay
-    // mapped while the program lives (see the module doc), and the program owns their
-    // contents (u8 has no invalid values; a racing thread only changes its own bytes).
-    Ok(unsafe { core::slice::from_raw_parts(addr as *const u8, len) })
-}
-
-/// The user bytes `[addr, addr + len)` for writing.
-pub fn slice_mut(addr: u64, len: usize) -> Result<&'static mut [u8], Errno> {
-    check_access(addr, len, true)?;
-    if len == 0 {
-        return Ok(&mut []);
-    }
-    // SAFETY: as in `slice`, and the pages are writable; the kernel holds no other reference
-    // into program memory while a system call runs.
-    Ok(unsafe { core::slice::from_raw_parts_mut(addr as *mut u8, len) })
 }
 
 /// `copy_from_user`: fill `dst` from user memory at `addr`.

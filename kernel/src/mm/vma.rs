@@ -26,6 +26,9 @@ use crate::mem;
 /// Ranges per program at most (Linux's default `vm.max_map_count` is 65530; our programs
 /// need a few dozen).
 pub const MAX_RANGES: usize = 4096;
+/// Pages each program may commit from the kernel's reserve when nothing else is left (see
+/// [`MemoryMap::fault`]): 1 MiB.
+pub const MIN_WORKING_SET: usize = 256;
 /// `mmap` without an address places ranges top-down from here (below the main stack's
 /// region), as Linux's default layout does.
 pub const MMAP_TOP: u64 = 0x7f00_0000_0000;
@@ -247,7 +250,7 @@ impl MemoryMap {
         label: Option<&'static str>,
     ) -> Result<(), Errno> {
         let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
-        if start % PAGE != 0 || len % PAGE != 0 || !user_range(start, end) {
+        if !start.is_multiple_of(PAGE) || !len.is_multiple_of(PAGE) || !user_range(start, end) {
             return Err(Errno::ENOMEM);
         }
         if self.ranges.len() + 2 >= MAX_RANGES {
@@ -364,7 +367,16 @@ impl MemoryMap {
             None => {}
         }
         let backing = r.backing.clone();
-        let frame = mem::alloc_program_frames(1).ok_or(FaultError::NoMemory)?;
+        // Past the kernel's reserve only for a program's first pages: a small program keeps
+        // working when network traffic has grown the kernel heap into the reserve (the heap
+        // never shrinks); a large one is refused there, as any program is past all memory.
+        let frame = mem::alloc_program_frames(1)
+            .or_else(|| {
+                (self.committed < MIN_WORKING_SET)
+                    .then(|| mem::alloc_frames(1))
+                    .flatten()
+            })
+            .ok_or(FaultError::NoMemory)?;
         fill_page(frame, va, &backing);
         if space.map_owned(va, frame, page_prot).is_err() {
             let _ = mem::free_frames(frame, 1);

@@ -122,7 +122,10 @@ pub fn clone(
         uaccess::write(ctid, tid as u32)?;
     }
     if flags & CLONE_THREAD != 0 {
-        spawn_with_state(&p, UserStart::Regs(child_regs), state).map_err(|_| Errno::EAGAIN)?;
+        spawn_with_state(&p, UserStart::Regs(child_regs), state).map_err(|e| {
+            log::warn!("clone: program {}: {e}", p.name());
+            Errno::EAGAIN
+        })?;
         return Ok(tid as i64);
     }
     // A new program sharing this one's memory until it calls execve (vfork).

@@ -45,8 +45,10 @@ pub struct Image {
     pub sp: u64,
 }
 
-/// Read the whole regular, executable file at `path` (from `cwd` for a relative path).
-fn read_file(path: &[u8], cwd: Option<&Arc<OpenFile>>) -> Result<Arc<Vec<u8>>, Errno> {
+/// The regular, executable file at `path` (from `cwd` for a relative path), open, with all
+/// its bytes read (for the plan; pages are later filled from the open file itself, so the
+/// copy is dropped once the program is mapped).
+fn read_file(path: &[u8], cwd: Option<&Arc<OpenFile>>) -> Result<(Arc<OpenFile>, Vec<u8>), Errno> {
     let fs = crate::fs::root().ok_or(Errno::ENOENT)?;
     if path.is_empty() {
         return Err(Errno::ENOENT);
@@ -73,7 +75,7 @@ fn read_file(path: &[u8], cwd: Option<&Arc<OpenFile>>) -> Result<Arc<Vec<u8>>, E
     bytes.resize(st.size as usize, 0);
     let n = file.read_at(0, &mut bytes);
     bytes.truncate(n);
-    Ok(Arc::new(bytes))
+    Ok((file, bytes))
 }
 
 fn exec_errno(e: ::exec::ExecError) -> Errno {
@@ -84,7 +86,7 @@ fn exec_errno(e: ::exec::ExecError) -> Errno {
 fn map_segments(
     memory: &mut ProgramMemory,
     plan: &LoadPlan,
-    file: &Arc<Vec<u8>>,
+    file: &Arc<OpenFile>,
 ) -> Result<(), Errno> {
     let (space, map) = memory.parts();
     let source: Arc<dyn PageSource> = file.clone();
@@ -129,18 +131,20 @@ pub fn load(
     envp: &[Vec<u8>],
     cwd: Option<&Arc<OpenFile>>,
 ) -> Result<Image, Errno> {
-    let file = read_file(path, cwd)?;
-    let program = plan(&file, DYN_BASE).map_err(exec_errno)?;
+    let (file, bytes) = read_file(path, cwd)?;
+    let program = plan(&bytes, DYN_BASE).map_err(exec_errno)?;
+    drop(bytes);
     let mut memory = ProgramMemory::new().map_err(|_| Errno::ENOMEM)?;
     map_segments(&mut memory, &program, &file)?;
     let mut entry = program.entry;
     let mut interp_base = None;
     if let Some(interp) = &program.interp {
-        let ifile = read_file(interp.as_bytes(), None).map_err(|e| match e {
+        let (ifile, ibytes) = read_file(interp.as_bytes(), None).map_err(|e| match e {
             Errno::EACCES | Errno::ENOENT => e,
             _ => Errno::ELIBBAD,
         })?;
-        let iplan = plan(&ifile, INTERP_BASE).map_err(|_| Errno::ELIBBAD)?;
+        let iplan = plan(&ibytes, INTERP_BASE).map_err(|_| Errno::ELIBBAD)?;
+        drop(ibytes);
         if iplan.interp.is_some() || iplan.end > STACK_TOP - STACK_SIZE {
             return Err(Errno::ELIBBAD);
         }

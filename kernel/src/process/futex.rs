@@ -46,7 +46,7 @@ pub fn wake(p: &Arc<Process>, uaddr: u64, n: u32) -> usize {
 }
 
 fn read_word(uaddr: u64) -> Result<u32, Errno> {
-    if uaddr % 4 != 0 {
+    if !uaddr.is_multiple_of(4) {
         return Err(Errno::EINVAL);
     }
     uaccess::read::<u32>(uaddr)
@@ -95,7 +95,7 @@ pub fn futex(
             wait_on(&p, uaddr, val, deadline)
         }
         FUTEX_WAKE | FUTEX_WAKE_BITSET => {
-            if uaddr % 4 != 0 {
+            if !uaddr.is_multiple_of(4) {
                 return Err(Errno::EINVAL);
             }
             if cmd == FUTEX_WAKE_BITSET && val3 == 0 {
@@ -110,7 +110,7 @@ pub fn futex(
             // Waking instead of moving: every waiter re-checks and waits again on the word
             // it now needs (a spurious wakeup, which the futex contract allows).
             let n = wake(&p, uaddr, u32::MAX);
-            if uaddr2 % 4 != 0 {
+            if !uaddr2.is_multiple_of(4) {
                 return Err(Errno::EINVAL);
             }
             wait::wake_all(key(&p, uaddr2));

@@ -126,7 +126,7 @@ pub fn mmap(
     if kind == 0 || (kind == MAP_SHARED_VALIDATE && flags & !MAP_KNOWN != 0) {
         return Err(Errno::EINVAL);
     }
-    if offset % PAGE != 0 || prot & !7 != 0 {
+    if !offset.is_multiple_of(PAGE) || prot & !7 != 0 {
         return Err(Errno::EINVAL);
     }
     let len = page_up(len)?;
@@ -153,7 +153,7 @@ pub fn mmap(
         }
     };
     let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
-    if fixed && addr % PAGE != 0 {
+    if fixed && !addr.is_multiple_of(PAGE) {
         return Err(Errno::EINVAL);
     }
     p.with_memory(|m| {
@@ -173,7 +173,7 @@ pub fn mmap(
         } else {
             // A hint is used when that stretch is free, as Linux does.
             let hinted = addr != 0
-                && addr % PAGE == 0
+                && addr.is_multiple_of(PAGE)
                 && addr >= crate::mm::space::USER_START
                 && addr.checked_add(len).is_some_and(|e| e <= exec::USER_END)
                 && (0..len / PAGE).all(|i| map.find(addr + i * PAGE).is_none());
@@ -204,7 +204,7 @@ pub fn mmap(
 }
 
 fn aligned_range(addr: u64, len: u64) -> Result<(u64, u64), Errno> {
-    if addr % PAGE != 0 {
+    if !addr.is_multiple_of(PAGE) {
         return Err(Errno::EINVAL);
     }
     let len = page_up(len).map_err(|_| Errno::EINVAL)?;
@@ -271,7 +271,7 @@ const MREMAP_FIXED: u64 = 2;
 /// `MREMAP_FIXED` is not offered (`EINVAL`).
 pub fn mremap(old: u64, old_len: u64, new_len: u64, flags: u64) -> Result<i64, Errno> {
     let p = sched::current_process().ok_or(Errno::EPERM)?;
-    if old % PAGE != 0 || flags & !(MREMAP_MAYMOVE | MREMAP_FIXED) != 0 || new_len == 0 {
+    if !old.is_multiple_of(PAGE) || flags & !(MREMAP_MAYMOVE | MREMAP_FIXED) != 0 || new_len == 0 {
         return Err(Errno::EINVAL);
     }
     if flags & MREMAP_FIXED != 0 {

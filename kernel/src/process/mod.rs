@@ -1,19 +1,26 @@
-//! Programs (processes): one per started ring-3 program, owning its descriptor table and
-//! counting its threads; the exit rule that turns program statuses into QEMU's verdict.
+//! Programs (processes) and their threads: one `Process` per running program, owning its
+//! descriptor table, working directory, memory (address space + memory map, `ustack`,
+//! `mm::vma`), signal dispositions, and counting its threads; the exit rule that turns
+//! program statuses into QEMU's verdict.
 //!
-//! A program is a `fn(&[&str]) -> i32` compiled into the kernel image (see
-//! `programs::USER_PROGRAMS`) started in ring 3 by [`start`] in an address space of its own
-//! (`ustack`, `mm::space`); more threads join it with [`spawn_thread`]. It ends when its last
-//! thread ends (`exit`), at `exit_group`, when `main` returns, or when one of its threads
-//! faults ([`user_fault`]: status 139, like a shell shows SIGSEGV). Its descriptors are closed when it ends.
+//! A program is an ELF file of the root file system (`exec`: static, static-pie, or dynamic
+//! through its interpreter), started by the kernel as init ([`run_init_elf`]) or by another
+//! program through `clone(CLONE_VM | CLONE_VFORK)` + `execve` (`clone`), as libcs'
+//! `posix_spawn` does. Threads come from `clone(CLONE_THREAD)` (`clone`), sleep on futexes
+//! (`futex`), and end with `exit` (waking their tid word). The hostile self-test programs
+//! still compiled into the kernel (`programs::USER_PROGRAMS`, `fn(&[&str]) -> i32`) start
+//! with [`start`] on kernel-made stacks.
 //!
-//! Exit rule ([`run_init`]): the machine ends when the `init=` program ends (like Linux when
-//! PID 1 exits), whatever other programs still run (a test starts `services` and ends); the
-//! verdict is the init program's status (0 -> success, 33; anything else -> failure, 35).
-//! Other programs' statuses are logged and can be collected by their parent with
-//! `program_wait` (syscall 1002).
+//! A program ends when its last thread ends, at `exit_group`, or when one of its threads
+//! faults ([`user_fault`]: killed by SIGSEGV, status 139 as a shell shows it). Statuses are
+//! kept in Linux's wait encoding for `wait4`; its descriptors are closed and its memory freed
+//! when it ends.
 //!
-//! Never runs ring-3 code itself; never holds `files` across a sleep.
+//! Exit rule ([`run_init_elf`], [`run_init`]): the machine ends when the `init=` program ends
+//! (like Linux when PID 1 exits), whatever other programs still run; the verdict is the init
+//! program's status (0 -> success, 33; anything else -> failure, 35).
+//!
+//! Never runs ring-3 code itself; never holds `files` or the memory lock across a sleep.
 
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
@@ -33,6 +40,7 @@ pub mod futex;
 pub mod memory;
 pub mod signal;
 mod start;
+pub use start::start_elf;
 
 /// Entry point of a built-in ring-3 program.
 pub type UserMain = fn(&[&str]) -> i32;
@@ -47,21 +55,28 @@ pub const USER_STACK_FRAMES: usize = 32;
 /// A server gives each client a thread: 256 covers the self-tests' 64 concurrent connections
 /// with room to spare.
 pub const MAX_THREADS_PER_PROGRAM: usize = 256;
+/// Threads per program whose kernel stacks may come from the kernel's reserve when nothing
+/// else is left (see `sched::spawn_inner`).
+pub const MIN_THREADS_GUARANTEED: usize = 16;
 /// Bound on programs alive at once: `program_spawn` in a loop fails with EAGAIN (as fork does
 /// at RLIMIT_NPROC) instead of eating every frame; each program costs at least a thread.
 pub const MAX_PROGRAMS: usize = 64;
 
-/// A program's name as Linux's `comm`: at most 15 bytes (the file name it was started from).
+/// A program's name: the file name it was started from, up to [`Comm::MAX`] bytes for the
+/// kernel's log lines (Linux's `comm`, as `prctl(PR_GET_NAME)` and /proc show it, is its first
+/// 15 bytes).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Comm {
-    bytes: [u8; 15],
+    bytes: [u8; Comm::MAX],
     len: u8,
 }
 
 impl Comm {
+    pub const MAX: usize = 32;
+
     pub fn new(name: &[u8]) -> Comm {
-        let mut bytes = [0u8; 15];
-        let n = name.len().min(15);
+        let mut bytes = [0u8; Comm::MAX];
+        let n = name.len().min(Comm::MAX);
         bytes[..n].copy_from_slice(&name[..n]);
         Comm {
             bytes,
@@ -162,6 +177,11 @@ impl Process {
         if let Some(m) = self.memory.lock().as_mut() {
             m.release_stack(paddr, referenced);
         }
+    }
+
+    /// Threads of the program alive now.
+    pub fn thread_count(&self) -> usize {
+        self.state.lock().live_threads
     }
 
     /// Whether the program is ending (`exit_group` or a fault): its threads must not return to

@@ -8,52 +8,30 @@
 //! `process::run_init`, which ends QEMU when no program is left, with the init program's
 //! status as the verdict. A program can start another by name with `user::program_spawn`.
 
-mod echo_client;
 mod hostile_faults;
 mod hostile_pointers;
 mod hostile_test;
 mod kernel_test;
 mod net_test;
 mod sched_checks;
-mod selftest;
-mod services;
-mod socket_test;
-mod syscall_bench;
-mod user_test;
 
 use crate::process::{self, UserMain};
 use crate::{exit, marker, nic};
 
 /// Names accepted by `init=`, for the error message.
 pub const PROGRAMS: &[&str] = &[
-    "services",
     "boot-test",
     "crash-test",
     "selftest-link",
     "kernel-test",
-    "user-test",
     "net-test",
-    "selftest",
-    "echo-client",
-    "socket-test",
-    "syscall-bench",
     "hostile-test",
 ];
 
 /// Ring-3 programs, by name.
 pub const USER_PROGRAMS: &[(&str, UserMain)] = &[
-    ("services", services::main),
-    ("selftest", selftest::main),
-    ("echo-client", echo_client::main),
-    ("user-test", user_test::main),
-    ("socket-test", socket_test::main),
-    ("syscall-bench", syscall_bench::main),
     ("hostile-test", hostile_test::main),
     ("hostile-sleeper", hostile_faults::sleeper),
-    ("crash-user", user_test::crash_user),
-    ("crash-user-gp", user_test::crash_user_gp),
-    ("crash-user-stack", user_test::crash_user_stack),
-    ("exit-group-user", user_test::exit_group_user),
 ];
 
 /// The registered ring-3 program called `name` (the hostile programs included).
@@ -93,7 +71,7 @@ pub fn run(name: &'static str, args: &'static [&'static str]) -> ! {
         }
         "crash-test" if args.first() == Some(&"stack-overflow") => stack_overflow_test(),
         "crash-test" if args.first() == Some(&"user") => {
-            process::run_init("crash-user", user_test::crash_user, &[])
+            process::run_init_elf("crash-user", "/bin/crash-user", &["/bin/crash-user"])
         }
         "crash-test" if args.first() == Some(&"thread-stack-overflow") => {
             thread_stack_overflow_test()

@@ -14,11 +14,14 @@
 //! [`SYS_PROGRAM_SPAWN`], [`SYS_PROGRAM_WAIT`], [`SYS_GETHOSTBYNAME`].
 
 pub mod fs;
+pub mod fs_info;
 mod fs_io;
 mod fs_path;
 mod fs_poll;
+pub mod names;
 pub mod proc;
 pub mod socket;
+mod socket_msg;
 pub use crate::mm::uaccess;
 
 use core::arch::global_asm;
@@ -42,6 +45,8 @@ pub const SYS_CONNECT: u64 = 42;
 pub const SYS_ACCEPT: u64 = 43;
 pub const SYS_SENDTO: u64 = 44;
 pub const SYS_RECVFROM: u64 = 45;
+pub const SYS_SENDMSG: u64 = 46;
+pub const SYS_RECVMSG: u64 = 47;
 pub const SYS_SHUTDOWN: u64 = 48;
 pub const SYS_BIND: u64 = 49;
 pub const SYS_LISTEN: u64 = 50;
@@ -224,10 +229,18 @@ extern "C" fn dispatch(f: &mut SyscallFrame) {
     if let Some(p) = &holder {
         p.user_calls.fetch_add(1, Ordering::AcqRel);
     }
-    let r = match f.rax {
+    let nr = f.rax;
+    let tracing = STRACE.load(Ordering::Relaxed);
+    if tracing && matches!(nr, SYS_EXIT | SYS_EXIT_GROUP) {
+        trace(nr, a, None);
+    }
+    let r = match nr {
         proc::SYS_CLONE | proc::SYS_VFORK | proc::SYS_EXECVE => with_regs(f, a),
         nr => call(nr, a),
     };
+    if tracing {
+        trace(nr, a, Some(&r));
+    }
     if let Some(p) = holder {
         p.user_calls.fetch_sub(1, Ordering::AcqRel);
     }
@@ -313,6 +326,9 @@ fn call(nr: u64, a: [u64; 6]) -> SysResult {
     if let Some(r) = proc::call(nr, a) {
         return r;
     }
+    if let Some(r) = fs_info::call(nr, a) {
+        return r;
+    }
     match nr {
         SYS_SCHED_YIELD => {
             sched::yield_now();
@@ -332,6 +348,8 @@ fn call(nr: u64, a: [u64; 6]) -> SysResult {
             a[4],
             a[5] as i32,
         ),
+        SYS_SENDMSG => socket_msg::sendmsg(a[0] as i32, a[1], a[2] as i32),
+        SYS_RECVMSG => socket_msg::recvmsg(a[0] as i32, a[1], a[2] as i32),
         SYS_RECVFROM => socket::recvfrom(a[0] as i32, a[1], a[2] as usize, a[3] as i32, a[4], a[5]),
         SYS_SHUTDOWN => socket::shutdown(a[0] as i32, a[1] as i32),
         SYS_BIND => socket::bind(a[0] as i32, a[1], a[2] as i32),
@@ -360,6 +378,54 @@ fn call(nr: u64, a: [u64; 6]) -> SysResult {
     }
 }
 
+/// `strace` on the command line: every call is printed.
+static STRACE: AtomicBool = AtomicBool::new(false);
+
+/// Print every system call from now on (`strace`).
+pub fn set_strace(on: bool) {
+    STRACE.store(on, Ordering::Relaxed);
+}
+
+/// One `strace` line: `[pid N] name(args) = result`. Arguments are shown as numbers (small
+/// ones in decimal, the rest in hex: pointers, flags); `None` for a call that does not return.
+fn trace(nr: u64, a: [u64; 6], r: Option<&SysResult>) {
+    let pid = sched::with_user_state(|u| u.tid);
+    let name = names::name(nr).unwrap_or("syscall");
+    struct Args([u64; 6]);
+    impl core::fmt::Display for Args {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            for (i, &v) in self.0.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                if v < 4096 || (v as i64) < 0 && (v as i64) > -4096 {
+                    write!(f, "{}", v as i64)?;
+                } else {
+                    write!(f, "{v:#x}")?;
+                }
+            }
+            Ok(())
+        }
+    }
+    match r {
+        None => crate::console::marker(format_args!("[pid {pid}] {name}({}) = ?", Args(a))),
+        Some(Ok(v)) => crate::console::marker(format_args!(
+            "[pid {pid}] {name}({}) = {}",
+            Args(a),
+            if *v >= 0 && *v < 1 << 32 {
+                alloc::format!("{v}")
+            } else {
+                alloc::format!("{v:#x}")
+            }
+        )),
+        Some(Err(e)) => crate::console::marker(format_args!(
+            "[pid {pid}] {name}({}) = -1 {}",
+            Args(a),
+            e.name()
+        )),
+    }
+}
+
 /// One bit per number below 1024: logged already.
 static UNKNOWN_SEEN: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
 static UNKNOWN_HIGH_SEEN: AtomicBool = AtomicBool::new(false);
@@ -377,7 +443,12 @@ fn log_unknown(nr: u64) {
             Some(n) => n,
             None => &"?",
         };
-        log::warn!("syscall: program {name} called unknown syscall {nr}: ENOSYS");
+        match names::name(nr) {
+            Some(call) => {
+                log::warn!("syscall: program {name} called {call} ({nr}), not offered: ENOSYS")
+            }
+            None => log::warn!("syscall: program {name} called unknown syscall {nr}: ENOSYS"),
+        }
     }
 }
 
@@ -445,8 +516,15 @@ fn getrandom(buf: u64, len: usize, flags: u32) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let len = len.min(GETRANDOM_MAX);
-    let out = uaccess::slice_mut(buf, len)?;
-    arch::entropy::fill(out);
+    uaccess::check(buf, len)?;
+    let mut chunk = [0u8; 256];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(chunk.len());
+        arch::entropy::fill(&mut chunk[..n]);
+        uaccess::copy_to_user(buf + done as u64, &chunk[..n])?;
+        done += n;
+    }
     Ok(len as i64)
 }
 
@@ -461,12 +539,22 @@ fn spawn_thread(entry: u64, a0: u64, a1: u64) -> SysResult {
 }
 
 fn program_spawn(name: u64, len: usize) -> SysResult {
-    let bytes = uaccess::slice(name, len.min(64))?;
+    let mut buf = [0u8; 64];
+    let bytes = &mut buf[..len.min(64)];
+    uaccess::copy_from_user(bytes, name)?;
     let name = core::str::from_utf8(bytes).map_err(|_| Errno::EINVAL)?;
-    let (name, main) = programs::user_program(name).ok_or(Errno::ENOENT)?;
-    process::start(name, main, &[])
-        .map(|p| p.pid as i64)
-        .map_err(|_| Errno::EAGAIN)
+    if let Some((name, main)) = programs::user_program(name) {
+        return process::start(name, main, &[])
+            .map(|p| p.pid as i64)
+            .map_err(|_| Errno::EAGAIN);
+    }
+    // A program of the initramfs, /bin/NAME (no arguments).
+    let path = alloc::format!("/bin/{name}");
+    let envp: alloc::vec::Vec<alloc::vec::Vec<u8>> = process::exec::DEFAULT_ENV
+        .iter()
+        .map(|e| e.as_bytes().to_vec())
+        .collect();
+    process::start_elf(path.as_bytes(), &[path.as_bytes().to_vec()], &envp).map(|p| p.pid as i64)
 }
 
 fn gethostbyname(name: u64, len: usize, out: u64) -> SysResult {
@@ -474,7 +562,7 @@ fn gethostbyname(name: u64, len: usize, out: u64) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let mut buf = [0u8; MAX_HOSTNAME];
-    buf[..len].copy_from_slice(uaccess::slice(name, len)?);
+    uaccess::copy_from_user(&mut buf[..len], name)?;
     let name = core::str::from_utf8(&buf[..len]).map_err(|_| Errno::EINVAL)?;
     uaccess::check(out, 4)?;
     let resolve = RESOLVER.get().ok_or(Errno::ENETDOWN)?;

@@ -242,7 +242,7 @@ fn clock_nanosleep(clock: i32, flags: i32, req: u64, rem: u64) -> SysResult {
 /// One CPU: the affinity mask has bit 0 only. Returns the mask's size in bytes, as the raw
 /// call does.
 fn sched_getaffinity(len: u64, mask: u64) -> SysResult {
-    if len < 8 || len % 8 != 0 {
+    if len < 8 || !len.is_multiple_of(8) {
         return Err(Errno::EINVAL);
     }
     uaccess::write(mask, 1u64)?;

@@ -16,6 +16,7 @@
 //! written back). Never holds the descriptor table across a sleep or a network call.
 
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 
 use net::socket::{MSG_DONTWAIT, SOCK_CLOEXEC, SOCK_NONBLOCK};
 use net::sockfs::FileId;
@@ -106,7 +107,7 @@ fn sockaddr_in(addr: u64, len: i32) -> Result<([u8; SOCKADDR_MAX], usize), Errno
         return Err(Errno::EINVAL);
     }
     let mut buf = [0u8; SOCKADDR_MAX];
-    buf[..len].copy_from_slice(uaccess::slice(addr, len)?);
+    uaccess::copy_from_user(&mut buf[..len], addr)?;
     Ok((buf, len))
 }
 
@@ -131,24 +132,127 @@ fn sockaddr_out(
 ) -> Result<(), Errno> {
     let bytes = sockaddr_in_bytes(sa);
     let n = len.min(SOCKADDR_IN_LEN);
-    uaccess::slice_mut(addr, n)?.copy_from_slice(&bytes[..n]);
+    uaccess::copy_to_user(addr, &bytes[..n])?;
     uaccess::write(lenp, SOCKADDR_IN_LEN as u32)
 }
 
-/// `read` of a socket (zero-copy into the checked user buffer).
+/// Most bytes one receive moves, and the size of each piece a send copies in: user memory is
+/// copied through a kernel buffer (never held as a reference across a sleep, when another
+/// thread may unmap it). Larger than any datagram (65507 bytes), so a datagram is never split.
+pub const BOUNCE: usize = 128 * 1024;
+
+/// A kernel buffer of `len` bytes for a copy (`ENOMEM` if the heap cannot give it).
+fn bounce(len: usize) -> Result<Vec<u8>, Errno> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| Errno::ENOMEM)?;
+    v.resize(len, 0);
+    Ok(v)
+}
+
+/// Receive into the user buffer `buf` (at most [`BOUNCE`] bytes per call).
+fn recv_to_user(
+    p: &Process,
+    file: &OpenFile,
+    id: FileId,
+    buf: u64,
+    len: usize,
+    flags: i32,
+) -> Result<(usize, Option<core::net::SocketAddrV4>), Errno> {
+    let len = len.min(BOUNCE);
+    uaccess::check(buf, len)?;
+    let mut k = bounce(len)?;
+    let (n, from) = blocking(
+        p,
+        file,
+        id,
+        Direction::Read,
+        flags & MSG_DONTWAIT != 0,
+        |net, now| net.recvfrom_file(now, id, &mut k, flags),
+    )?;
+    uaccess::copy_to_user(buf, &k[..n.min(len)])?;
+    Ok((n, from))
+}
+
+/// Send the user bytes `[buf, buf + len)`, a [`BOUNCE`]-sized piece at a time: the first
+/// piece may block; later ones are sent only as far as they go without blocking (the count
+/// so far is returned, as a short write).
+fn send_from_user(
+    p: &Process,
+    file: &OpenFile,
+    id: FileId,
+    buf: u64,
+    len: usize,
+    flags: i32,
+    dest: Option<&[u8]>,
+) -> SysResult {
+    let mut k = bounce(len.min(BOUNCE))?;
+    let mut total = 0usize;
+    loop {
+        let m = (len - total).min(BOUNCE);
+        let at = buf.checked_add(total as u64).ok_or(Errno::EFAULT)?;
+        if let Err(e) = uaccess::copy_from_user(&mut k[..m], at) {
+            return if total > 0 { Ok(total as i64) } else { Err(e) };
+        }
+        let dontwait = flags & MSG_DONTWAIT != 0 || total > 0;
+        let r = blocking(p, file, id, Direction::Write, dontwait, |net, now| {
+            net.sendto_file(now, id, &k[..m], flags, dest)
+        });
+        match r {
+            Ok(sent) => {
+                total += sent;
+                if sent < m || total >= len {
+                    return Ok(total as i64);
+                }
+            }
+            Err(_) if total > 0 => return Ok(total as i64),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `recvmsg`'s receive: into a kernel buffer, with the sender's address.
+pub fn recv_msg_into(
+    fd: i32,
+    buf: &mut [u8],
+    flags: i32,
+) -> Result<(usize, Option<core::net::SocketAddrV4>), Errno> {
+    let p = current()?;
+    let (file, id) = sock(&p, fd)?;
+    blocking(
+        &p,
+        &file,
+        id,
+        Direction::Read,
+        flags & MSG_DONTWAIT != 0,
+        |net, now| net.recvfrom_file(now, id, buf, flags),
+    )
+}
+
+/// `sendmsg`'s send: one kernel buffer, to `dest` if given.
+pub fn send_msg_from(fd: i32, data: &[u8], flags: i32, dest: Option<&[u8]>) -> SysResult {
+    let p = current()?;
+    let (file, id) = sock(&p, fd)?;
+    blocking(
+        &p,
+        &file,
+        id,
+        Direction::Write,
+        flags & MSG_DONTWAIT != 0,
+        |net, now| {
+            net.sendto_file(now, id, data, flags, dest)
+                .map(|k| k as i64)
+        },
+    )
+}
+
+/// `read` of a socket.
 pub fn read_socket(p: &Process, file: &OpenFile, id: FileId, buf: u64, len: usize) -> SysResult {
-    let out = uaccess::slice_mut(buf, len)?;
-    blocking(p, file, id, Direction::Read, false, |n, now| {
-        n.recvfrom_file(now, id, out, 0).map(|(k, _)| k as i64)
-    })
+    recv_to_user(p, file, id, buf, len, 0).map(|(n, _)| n as i64)
 }
 
 /// `write` of a socket.
 pub fn write_socket(p: &Process, file: &OpenFile, id: FileId, buf: u64, len: usize) -> SysResult {
-    let data = uaccess::slice(buf, len)?;
-    blocking(p, file, id, Direction::Write, false, |n, now| {
-        n.sendto_file(now, id, data, 0, None).map(|k| k as i64)
-    })
+    send_from_user(p, file, id, buf, len, 0, None)
 }
 
 /// `readv` of a socket: one receive into a kernel buffer of at most `len` bytes (a datagram
@@ -253,36 +357,20 @@ pub fn accept4(fd: i32, addr: u64, lenp: u64, flags: i32) -> SysResult {
 pub fn sendto(fd: i32, buf: u64, len: usize, flags: i32, addr: u64, addrlen: i32) -> SysResult {
     let p = current()?;
     let (file, id) = sock(&p, fd)?;
-    let data = uaccess::slice(buf, len)?;
     let dest = if addr != 0 {
         Some(sockaddr_in(addr, addrlen)?)
     } else {
         None
     };
     let dest = dest.as_ref().map(|(b, l)| &b[..*l]);
-    blocking(
-        &p,
-        &file,
-        id,
-        Direction::Write,
-        flags & MSG_DONTWAIT != 0,
-        |n, now| n.sendto_file(now, id, data, flags, dest).map(|k| k as i64),
-    )
+    send_from_user(&p, &file, id, buf, len, flags, dest)
 }
 
 pub fn recvfrom(fd: i32, buf: u64, len: usize, flags: i32, addr: u64, lenp: u64) -> SysResult {
     let p = current()?;
     let (file, id) = sock(&p, fd)?;
-    let out = uaccess::slice_mut(buf, len)?;
     let want = sockaddr_out_check(addr, lenp)?;
-    let (k, from) = blocking(
-        &p,
-        &file,
-        id,
-        Direction::Read,
-        flags & MSG_DONTWAIT != 0,
-        |n, now| n.recvfrom_file(now, id, out, flags),
-    )?;
+    let (k, from) = recv_to_user(&p, &file, id, buf, len, flags)?;
     if let (Some(len), Some(sa)) = (want, from) {
         sockaddr_out(addr, lenp, len, sa)?;
     }
@@ -315,7 +403,9 @@ pub fn setsockopt(fd: i32, level: i32, name: i32, val: u64, len: i32) -> SysResu
     let p = current()?;
     let (_, id) = sock(&p, fd)?;
     let len = usize::try_from(len).map_err(|_| Errno::EINVAL)?;
-    let value = uaccess::slice(val, len.min(SOCKOPT_MAX))?;
+    let mut value = [0u8; SOCKOPT_MAX];
+    let value = &mut value[..len.min(SOCKOPT_MAX)];
+    uaccess::copy_from_user(value, val)?;
     net(|n| n.setsockopt_file(id, level, name, value)).map(|_| 0)
 }
 
@@ -324,8 +414,11 @@ pub fn getsockopt(fd: i32, level: i32, name: i32, val: u64, lenp: u64) -> SysRes
     let (_, id) = sock(&p, fd)?;
     let len: i32 = uaccess::read(lenp)?;
     let len = usize::try_from(len).map_err(|_| Errno::EINVAL)?;
-    let out = uaccess::slice_mut(val, len.min(SOCKOPT_MAX))?;
+    let mut buf = [0u8; SOCKOPT_MAX];
+    let out = &mut buf[..len.min(SOCKOPT_MAX)];
+    uaccess::check(val, out.len())?;
     let k = net(|n| n.getsockopt_file(id, level, name, out))?;
+    uaccess::copy_to_user(val, &out[..k.min(out.len())])?;
     uaccess::write(lenp, k as u32)?;
     Ok(0)
 }

@@ -1,0 +1,529 @@
+//! Ordinary Linux programs on rinet, as a user would bring them: the seeds' client flow in C
+//! (tests/c/client.c) built with `musl-gcc -static` and with gcc against glibc (dynamic, with
+//! the host's ld-linux and libc packed beside it), resolving a name from /etc/hosts and one
+//! through DNS, then echoing through a server on the host; Debian's busybox running `nc` as a
+//! client and as a server and `wget` fetching a file; Debian's dynamically linked `nc`
+//! (netcat-openbsd) as a client; and a C program that writes and reads back files in /tmp,
+//! booted through `qemu-run.sh --run` itself.
+//!
+//! The programs come from the host's Debian packages (musl-tools, gcc, libc6-dev,
+//! busybox-static, netcat-openbsd; `.ci/run` installs them). A test whose tool is missing says
+//! so and passes, unless `CI` is set: there a missing tool is a failure.
+//!
+//! DNS: the guest gets `nameserver=10.0.2.2`, which QEMU's user network delivers to the host's
+//! 127.0.0.1:53, where the test answers (root only and with port 53 free; otherwise that part
+//! says why and is left out, as in tests/inet.rs).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use rinet::initramfs::Image;
+use rinet::{on_every_machine, Guest, Machine, Net, Outcome, EXIT_SUCCESS, MARK_NETWORK_READY};
+
+const TIMEOUT: Duration = Duration::from_secs(240);
+
+/// Taken by the tests that answer DNS on the host's port 53, one at a time.
+static PORT_53: Mutex<()> = Mutex::new(());
+
+/// The host path of `name` (a path, or a program on PATH), or `None` after saying why the test
+/// is skipped; under `CI` a missing tool fails the test instead.
+fn tool(name: &str, package: &str) -> Option<PathBuf> {
+    let found = if name.contains('/') {
+        Some(PathBuf::from(name)).filter(|p| p.is_file())
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
+    };
+    if found.is_none() {
+        let why = format!("{name} not found: install Debian's {package} package");
+        if std::env::var_os("CI").is_some() {
+            panic!("CI: {why} (.ci/run installs it)");
+        }
+        eprintln!("skipped: {why}");
+    }
+    found
+}
+
+/// Where this test binary keeps what it builds and packs.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("linux-programs");
+    std::fs::create_dir_all(&dir).expect("make the scratch directory");
+    dir.join(name)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Libc {
+    /// `musl-gcc -static`.
+    MuslStatic,
+    /// `gcc`, dynamically linked against the host's glibc.
+    GlibcDynamic,
+}
+
+/// Compiles `tests/c/NAME.c`; `None` (skipped) when the compiler is missing.
+fn compile(name: &str, libc: Libc, tag: &str) -> Option<PathBuf> {
+    let (cc, package, flags): (&str, &str, &[&str]) = match libc {
+        Libc::MuslStatic => ("musl-gcc", "musl-tools", &["-static"]),
+        Libc::GlibcDynamic => ("gcc", "gcc and libc6-dev", &[]),
+    };
+    let cc = tool(cc, package)?;
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/c")
+        .join(format!("{name}.c"));
+    let out = scratch(&format!("{name}-{libc:?}-{tag}"));
+    let result = Command::new(&cc)
+        .args(flags)
+        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .output()
+        .expect("run the C compiler");
+    assert!(
+        result.status.success(),
+        "{} {} failed:\n{}",
+        cc.display(),
+        src.display(),
+        String::from_utf8_lossy(&result.stderr)
+    );
+    Some(out)
+}
+
+/// Boots `image` as the initramfs on the user network with `append` on the command line.
+fn boot(machine: Machine, image: &Image, tag: &str, append: &str) -> Outcome {
+    let path = scratch(&format!("{tag}-{}.cpio", machine.name()));
+    image.write_to(&path).expect("write the initramfs");
+    let out = Guest::new(machine)
+        .net(Net::User {
+            port_base: rinet::free_port_base(),
+        })
+        .initrd(&path)
+        .append(append)
+        .run(TIMEOUT);
+    let _ = std::fs::remove_file(&path);
+    out
+}
+
+/// A TCP echo server on the host's 127.0.0.1 (the guest's 10.0.2.2); the handle returns the
+/// bytes echoed once the first connection ends.
+fn echo_server() -> (u16, thread::JoinHandle<usize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the echo server");
+    let port = listener.local_addr().unwrap().port();
+    let handle = thread::spawn(move || {
+        let Ok((mut conn, _)) = listener.accept() else {
+            return 0;
+        };
+        let mut buf = [0u8; 16384];
+        let mut total = 0;
+        loop {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => return total,
+                Ok(n) => {
+                    if conn.write_all(&buf[..n]).is_err() {
+                        return total;
+                    }
+                    total += n;
+                }
+            }
+        }
+    });
+    (port, handle)
+}
+
+/// The answer to DNS query `q`: one A record for `echo.rinet.test` (10.0.2.2, the host), no
+/// records of other types for it, NXDOMAIN for any other name; `None` for what is not a
+/// one-question query.
+fn dns_answer(q: &[u8]) -> Option<Vec<u8>> {
+    if q.len() < 12 || q[2] & 0x80 != 0 || q[4..6] != [0, 1] {
+        return None;
+    }
+    let mut at = 12;
+    let mut name = Vec::new();
+    while *q.get(at)? != 0 {
+        let len = usize::from(q[at]);
+        name.push(String::from_utf8_lossy(q.get(at + 1..at + 1 + len)?).to_lowercase());
+        at += 1 + len;
+    }
+    let question = q.get(12..at + 5)?;
+    let ours = name.join(".") == "echo.rinet.test";
+    let is_a = question[question.len() - 4..] == [0, 1, 0, 1];
+    let answers = u8::from(ours && is_a);
+    let mut r = Vec::from(&q[0..2]);
+    r.extend_from_slice(&(if ours { 0x8180u16 } else { 0x8183 }).to_be_bytes());
+    r.extend_from_slice(&[0, 1, 0, answers, 0, 0, 0, 0]);
+    r.extend_from_slice(question);
+    if answers == 1 {
+        r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 2, 2]);
+    }
+    Some(r)
+}
+
+/// A name server on the host's 127.0.0.1:53 while it lives; counts the queries it answered.
+struct NameServer {
+    stop: Arc<AtomicBool>,
+    answered: Arc<AtomicUsize>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl NameServer {
+    fn start() -> Result<NameServer, String> {
+        let sock = UdpSocket::bind("127.0.0.1:53").map_err(|e| {
+            format!("cannot serve DNS on 127.0.0.1:53 ({e}); needs root and a free port 53")
+        })?;
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicUsize::new(0));
+        let (s, a) = (stop.clone(), answered.clone());
+        let thread = thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while !s.load(Ordering::Relaxed) {
+                let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
+                if let Some(reply) = dns_answer(&buf[..n]) {
+                    let _ = sock.send_to(&reply, from);
+                    a.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        Ok(NameServer {
+            stop,
+            answered,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for NameServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The seeds' client flow built against `libc`: a name from the initramfs's /etc/hosts, then
+/// (when the host can serve DNS) one through the name server, with the host name and
+/// localhost from the /etc/hosts the kernel generated.
+fn client_flow(machine: Machine, libc: Libc) {
+    let Some(client) = compile("client", libc, machine.name()) else {
+        return;
+    };
+    let guest_path = "/usr/local/bin/client";
+
+    let mut image = Image::new();
+    image.program(&client, guest_path).expect("pack the client");
+    image.file(
+        "/etc/hosts",
+        0o644,
+        "127.0.0.1\tlocalhost\n10.0.2.2\techo.hosts.test\n",
+    );
+    let (port, echoed) = echo_server();
+    let out = boot(
+        machine,
+        &image,
+        "client-hosts",
+        &format!("init={guest_path} -- echo.hosts.test {port} 5 1000"),
+    );
+    out.assert_exit(EXIT_SUCCESS);
+    out.assert_console_contains("client: echo.hosts.test is 10.0.2.2");
+    out.assert_console_contains("client: 5 rounds of 1000 bytes echoed intact");
+    assert_eq!(echoed.join().unwrap(), 5000, "bytes the host server echoed");
+
+    let _turn = PORT_53.lock().unwrap_or_else(|p| p.into_inner());
+    let dns = match NameServer::start() {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!("skipped the DNS half: {why}");
+            return;
+        }
+    };
+    let mut image = Image::new();
+    image.program(&client, guest_path).expect("pack the client");
+    let (port, echoed) = echo_server();
+    let out = boot(
+        machine,
+        &image,
+        "client-dns",
+        &format!(
+            "nameserver=10.0.2.2 init={guest_path} -- echo.rinet.test {port} 3 20000 rinet localhost"
+        ),
+    );
+    out.assert_exit(EXIT_SUCCESS);
+    out.assert_console_contains(&format!("{MARK_NETWORK_READY} addr=10.0.2.15/24"));
+    out.assert_console_contains("client: echo.rinet.test is 10.0.2.2");
+    out.assert_console_contains("client: 3 rounds of 20000 bytes echoed intact");
+    // From the /etc/hosts the kernel wrote once DHCP gave the guest its address.
+    out.assert_console_contains("client: rinet is 10.0.2.15");
+    out.assert_console_contains("client: localhost is 127.0.0.1");
+    assert_eq!(
+        echoed.join().unwrap(),
+        60000,
+        "bytes the host server echoed"
+    );
+    assert!(
+        dns.answered.load(Ordering::Relaxed) >= 1,
+        "the name server was asked"
+    );
+}
+
+on_every_machine! {
+    fn c_client_static_musl_resolves_and_echoes(machine) {
+        client_flow(machine, Libc::MuslStatic);
+    }
+}
+
+on_every_machine! {
+    fn c_client_dynamic_glibc_resolves_and_echoes(machine) {
+        client_flow(machine, Libc::GlibcDynamic);
+    }
+}
+
+const GREETING: &str = "hello from the host, over TCP to a program on rinet";
+
+/// A host server that reads what the guest sends until it shuts its side, then answers
+/// [`GREETING`] and closes; the handle returns the bytes it received.
+fn greeting_server() -> (u16, thread::JoinHandle<Option<Vec<u8>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the greeting server");
+    let port = listener.local_addr().unwrap().port();
+    let handle = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().ok()?;
+        conn.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
+        let mut got = Vec::new();
+        conn.read_to_end(&mut got).ok()?;
+        conn.write_all(format!("{GREETING}\n").as_bytes()).ok()?;
+        Some(got)
+    });
+    (port, handle)
+}
+
+/// Debian's busybox (static in busybox-static; packed with its libraries otherwise).
+fn busybox() -> Option<PathBuf> {
+    tool("busybox", "busybox-static")
+}
+
+on_every_machine! {
+    /// `busybox nc HOST PORT` with no input: it shuts its sending side at once and prints what
+    /// the server answers until the server closes.
+    fn busybox_nc_as_a_client(machine) {
+        let Some(busybox) = busybox() else { return };
+        let mut image = Image::new();
+        image.program(&busybox, "/bin/busybox").expect("pack busybox");
+        let (port, server) = greeting_server();
+        let out = boot(machine, &image, "bbnc-client", &format!("init=/bin/busybox -- nc 10.0.2.2 {port}"));
+        out.assert_exit(EXIT_SUCCESS);
+        out.assert_console_contains(GREETING);
+        assert_eq!(server.join().unwrap(), Some(Vec::new()), "the server saw nc's end of input");
+    }
+}
+
+on_every_machine! {
+    /// `busybox nc -l -p 7` in the guest; the host connects through the user network's
+    /// forward of port_base+7 and its message is printed on the guest's console.
+    fn busybox_nc_as_a_server(machine) {
+        let Some(busybox) = busybox() else { return };
+        let mut image = Image::new();
+        image.program(&busybox, "/bin/busybox").expect("pack busybox");
+        let path = scratch(&format!("bbnc-server-{}.cpio", machine.name()));
+        image.write_to(&path).expect("write the initramfs");
+        let port_base = rinet::free_port_base();
+        let mut guest = Guest::new(machine)
+            .net(Net::User { port_base })
+            .initrd(&path)
+            .append("init=/bin/busybox -- nc -l -p 7")
+            .spawn();
+        assert!(
+            guest.wait_for(MARK_NETWORK_READY, TIMEOUT).is_some(),
+            "no network:\n{}",
+            guest.console_text()
+        );
+        let message = "a message from the host to busybox nc -l";
+        // Until nc listens, QEMU's forward connects and the guest refuses: try again, a
+        // bounded number of times, each attempt waiting for the console to show the message.
+        let mut delivered = false;
+        for _ in 0..30 {
+            if let Ok(mut conn) = TcpStream::connect(("127.0.0.1", port_base + 7)) {
+                let _ = conn.write_all(format!("{message}\n").as_bytes());
+                let _ = conn.shutdown(Shutdown::Write);
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+                let _ = conn.read_to_end(&mut Vec::new());
+            }
+            if guest.wait_for(message, Duration::from_secs(3)).is_some() {
+                delivered = true;
+                break;
+            }
+        }
+        let out = guest.wait(TIMEOUT);
+        let _ = std::fs::remove_file(&path);
+        assert!(delivered, "nc never printed the message:\n{}", out.console);
+        out.assert_exit(EXIT_SUCCESS);
+    }
+}
+
+/// The file the HTTP server serves: text lines (the console carries them intact), 64 KiB and
+/// more, each different.
+fn http_body() -> String {
+    let mut body = String::new();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..1200 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        body.push_str(&format!(
+            "rinet-wget {i:04} {x:016x} {:016x}\n",
+            x.rotate_left(29)
+        ));
+    }
+    body
+}
+
+/// An HTTP/1.0 server for one request: GET /file.txt gets [`http_body`], anything else 404.
+/// The handle returns the request line.
+fn http_server() -> (u16, thread::JoinHandle<Option<String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the HTTP server");
+    let port = listener.local_addr().unwrap().port();
+    let handle = thread::spawn(move || {
+        let (conn, _) = listener.accept().ok()?;
+        conn.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
+        let mut reader = BufReader::new(conn.try_clone().ok()?);
+        let mut request = String::new();
+        reader.read_line(&mut request).ok()?;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).ok()? == 0 || header.trim().is_empty() {
+                break;
+            }
+        }
+        let mut conn = conn;
+        if request.starts_with("GET /file.txt ") {
+            let body = http_body();
+            let head = format!(
+                "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            conn.write_all(head.as_bytes()).ok()?;
+            conn.write_all(body.as_bytes()).ok()?;
+        } else {
+            conn.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                .ok()?;
+        }
+        Some(request.trim_end().to_string())
+    });
+    (port, handle)
+}
+
+on_every_machine! {
+    /// `busybox wget -O - URL`: every line of the file reaches the console, in order, intact.
+    fn busybox_wget_fetches_a_file_intact(machine) {
+        let Some(busybox) = busybox() else { return };
+        let mut image = Image::new();
+        image.program(&busybox, "/bin/busybox").expect("pack busybox");
+        let (port, server) = http_server();
+        let out = boot(
+            machine,
+            &image,
+            "bbwget",
+            &format!("init=/bin/busybox -- wget -q -O - http://10.0.2.2:{port}/file.txt"),
+        );
+        out.assert_exit(EXIT_SUCCESS);
+        let request = server.join().unwrap();
+        assert_eq!(request.as_deref(), Some("GET /file.txt HTTP/1.1"), "wget's request line");
+        let body = http_body();
+        let want: Vec<&str> = body.lines().collect();
+        let lines: Vec<&str> = out.console.lines().collect();
+        let first = lines
+            .iter()
+            .position(|l| *l == want[0])
+            .unwrap_or_else(|| panic!("the file's first line is not on the console:\n{}", out.console));
+        assert!(
+            lines.len() >= first + want.len() && lines[first..first + want.len()] == want[..],
+            "the file did not come through intact:\n{}",
+            out.console
+        );
+    }
+}
+
+on_every_machine! {
+    /// Debian's `nc` (netcat-openbsd, dynamically linked against glibc and libbsd) as a
+    /// client: `-N` shuts the socket's sending side at the end of its (empty) input.
+    fn netcat_openbsd_as_a_client(machine) {
+        let Some(nc) = tool("/bin/nc.openbsd", "netcat-openbsd") else { return };
+        let mut image = Image::new();
+        image.program(&nc, "/usr/bin/nc").expect("pack nc and its libraries");
+        let (port, server) = greeting_server();
+        let out = boot(machine, &image, "ncopenbsd", &format!("init=/usr/bin/nc -- -N 10.0.2.2 {port}"));
+        out.assert_exit(EXIT_SUCCESS);
+        out.assert_console_contains(GREETING);
+        assert_eq!(server.join().unwrap(), Some(Vec::new()), "the server saw nc's end of input");
+    }
+}
+
+/// Runs qemu-run.sh with `args` (the user's way in); its exit status and output, or `None`
+/// when it had to be killed after [`TIMEOUT`].
+fn qemu_run(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(rinet::qemu_run_script())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start qemu-run.sh");
+    let (mut stdout, mut stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let (tx, rx) = mpsc::channel();
+    let err_reader = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        let _ = tx.send(s);
+    });
+    let out = rx.recv_timeout(TIMEOUT).ok();
+    if out.is_none() {
+        let _ = child.kill();
+    }
+    let status = child.wait().ok().and_then(|s| s.code());
+    let text = format!(
+        "{}\n--- stderr ---\n{}",
+        out.unwrap_or_default(),
+        err_reader.join().unwrap_or_default()
+    );
+    (status, text)
+}
+
+on_every_machine! {
+    /// A C program (static musl, and dynamic glibc packed with its libraries) that writes,
+    /// reads back, lists, renames, truncates and removes files in /tmp, booted with
+    /// `qemu-run.sh --run PROGRAM`.
+    fn tmp_files_round_trip_through_qemu_run(machine) {
+        for libc in [Libc::MuslStatic, Libc::GlibcDynamic] {
+            let Some(program) = compile("tmpfiles", libc, machine.name()) else { continue };
+            let kernel = rinet::kernel_path();
+            let (status, text) = qemu_run(&[
+                "--machine",
+                machine.name(),
+                "--accel",
+                "tcg",
+                "--net",
+                "none",
+                "--kernel",
+                kernel.to_str().unwrap(),
+                "--run",
+                program.to_str().unwrap(),
+            ]);
+            assert_eq!(status, Some(EXIT_SUCCESS), "{libc:?}:\n{text}");
+            assert!(text.contains("tmpfiles: all checks passed"), "{libc:?}:\n{text}");
+        }
+    }
+}
