@@ -6,7 +6,8 @@
 //! status 139 while the services it started keep answering. The kernel addresses it aims at
 //! are read here from the kernel ELF (`target/rinet-kernel`) and passed on the kernel command
 //! line after `--`: the program itself knows only Linux's. Runs on microvm, q35 and pc, with
-//! 128, 16 and 8 MiB of RAM; after the guest reports its verdict the host checks TCP and UDP
+//! 128, 16 and 8 MiB of RAM (in 8 MiB, for now, the kernel's built-in suite: see
+//! `hostile_suite`); after the guest reports its verdict the host checks TCP and UDP
 //! echo through the NIC, and the console must show no kernel panic or exception.
 
 use std::io::Write;
@@ -132,6 +133,24 @@ fn small_initramfs() -> &'static Path {
     })
 }
 
+/// Only `/bin/services`, for the kernel's built-in suite in 8 MiB (made once per run).
+fn services_only_initramfs() -> &'static Path {
+    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let services = std::fs::read(programs_dir().join("services")).expect("read services");
+        let image = initramfs::newc(&[
+            Member::Dir("bin"),
+            Member::File("bin/services", 0o755, &services),
+        ]);
+        let path = std::env::temp_dir().join(format!(
+            "rinet-isolation-services-{}.cpio",
+            std::process::id()
+        ));
+        std::fs::write(&path, image).expect("write the initramfs");
+        path
+    })
+}
+
 fn hostile_suite(machine: Machine, memory: &str) {
     let targets = kernel_targets();
     let base = free_port_base();
@@ -140,17 +159,18 @@ fn hostile_suite(machine: Machine, memory: &str) {
         .net(Net::User { port_base: base })
         .memory(memory)
         .append(&format!("init=hostile-test -- {}", targets.join(" ")));
-    // The default initramfs at 128 MiB; at 16 MiB only what the suite runs. At 8 MiB the
-    // kernel cannot yet unpack even that (tmpfs NoSpace, then init=/bin/hostile-test is
-    // ENOEXEC): no initramfs, so init=hostile-test is the kernel's built-in suite
-    // (kernel/src/programs/hostile_test.rs, which ignores the words after `--`). Once the
-    // kernel runs the programs in 8 MiB, or the built-in suite goes, use small_initramfs().
+    // The default initramfs at 128 MiB; at 16 MiB only what the suite runs. In 8 MiB the
+    // kernel cannot yet unpack even that (its tree holds under 1 MiB there: initramfs
+    // NoSpace, then init=/bin/hostile-test is ENOEXEC): only /bin/services, so that
+    // init=hostile-test is the kernel's built-in suite (kernel/src/programs/hostile_test.rs,
+    // which ignores the words after `--`). Once the kernel runs the programs in 8 MiB, or
+    // the built-in suite goes, 8 MiB takes small_initramfs() too.
     let elf_suite = memory != "8M";
-    if memory == "16M" {
-        guest = guest.initrd(small_initramfs());
-    } else if !elf_suite {
-        guest = guest.initrd(Path::new("none"));
-    }
+    guest = match memory {
+        "128M" => guest,
+        _ if elf_suite => guest.initrd(small_initramfs()),
+        _ => guest.initrd(services_only_initramfs()),
+    };
     let mut guest = guest.spawn();
     let verdict = guest.wait_for(PASSED, VERDICT_TIMEOUT);
     let ep = Endpoints::from_base(IpAddr::V4(Ipv4Addr::LOCALHOST), base);
@@ -190,7 +210,6 @@ fn hostile_suite(machine: Machine, memory: &str) {
     {
         println!("{} -m {memory}: {difference}", machine.name());
     }
-    // The kernel named each killed program's fault with the address and RIP.
     if !elf_suite {
         assert!(console.contains("killed: page fault at RIP"));
         assert!(console.contains("hostile-test: faulting programs are killed with 139 ok"));
