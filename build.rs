@@ -41,6 +41,7 @@ fn main() {
         "programs/user-test",
         "programs/epoll-test",
         "programs/tokio-echo",
+        "programs/hostile-test",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }

@@ -334,3 +334,42 @@ fn tokio_echo_echoes_natively() {
         c.join().expect("a connection failed");
     }
 }
+
+// --- hostile-test (programs/hostile-test): one block, kept together ---
+
+/// The hostile suite natively, with Linux's own kernel addresses (its defaults): every case
+/// passes as Linux answers it, each faulting program dies of SIGSEGV, and nothing is excused
+/// as a rinet difference.
+#[test]
+fn hostile_test_passes_natively_with_linux_addresses() {
+    let base = free_port_base().to_string();
+    let (status, text) = run("hostile-test", &["--port-base", &base, "--exit"]);
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert!(!text.contains("FAIL"), "{text}");
+    assert!(!text.contains("rinet differs"), "{text}");
+    for marker in [
+        "hostile-test: kernel text at 0xffffffff81000000",
+        "hostile-test: bad pointers are EFAULT in every call ok",
+        "hostile-test: own stack edges: guard page ok",
+        "hostile-test: huge and wrapping lengths ok",
+        "hostile-fault: writing 0xffffffff81000000",
+        "hostile-test: hostile-write-text ended with status 139",
+        "hostile-test: hostile-exec-stack ended with status 139",
+        "hostile-test: hostile-read-other-process ended with status 139",
+        "hostile-test: faulting programs are killed with 139 ok",
+        "hostile-test: threads until EAGAIN ok",
+        "hostile-test: memory until ENOMEM ok",
+        "hostile-test: all 8 cases passed",
+    ] {
+        assert!(text.contains(marker), "no '{marker}' in:\n{text}");
+    }
+    // hostile-fault dies reading a kernel address it is given; a malformed address is a
+    // usage error.
+    let (status, text) = run("hostile-fault", &["read", "0xffff888000100000"]);
+    assert_eq!(status.signal(), Some(11), "{text}");
+    let (status, text) = run("hostile-test", &["text=nowhere"]);
+    assert_eq!(status.code(), Some(2), "{text}");
+    assert!(text.contains("usage: hostile-test"), "{text}");
+}
+
+// --- end of the hostile-test block ---

@@ -116,6 +116,18 @@ fn not_exec(why: &'static str) -> ExecError {
 /// Checks `file` and computes its load plan; an `ET_DYN` file is placed at `dyn_bias`
 /// (page-aligned; e.g. [`DYN_BASE`] for a program, a free area for its interpreter).
 pub fn plan(file: &[u8], dyn_bias: u64) -> Result<LoadPlan, ExecError> {
+    plan_from_head(file, file.len() as u64, dyn_bias)
+}
+
+/// [`plan`] from the first bytes of a file of `file_len` bytes (`head`, a prefix of it): what
+/// a loader reads before mapping, so the file is not copied whole. The ELF header, program
+/// headers and interpreter path must lie inside `head` (in every file linkers make they are
+/// in the first page); segments are checked against `file_len`.
+pub fn plan_from_head(head: &[u8], file_len: u64, dyn_bias: u64) -> Result<LoadPlan, ExecError> {
+    if head.len() as u64 > file_len {
+        return Err(not_exec("head longer than the file"));
+    }
+    let file = head;
     let head = file
         .get(..EHDR_LEN)
         .ok_or(not_exec("shorter than an ELF header"))?;
@@ -175,7 +187,7 @@ pub fn plan(file: &[u8], dyn_bias: u64) -> Result<LoadPlan, ExecError> {
     for ph in phdrs {
         match ph.p_type(e) {
             elf::PT_LOAD => {
-                let seg = load_segment(ph, file.len() as u64, bias, &mut out.wx_requested)?;
+                let seg = load_segment(ph, file_len, bias, &mut out.wx_requested)?;
                 if out
                     .segments
                     .last()

@@ -378,6 +378,26 @@ fn misaligned_file_bytes_are_read() {
 }
 
 #[test]
+fn a_plan_from_the_first_page_is_the_whole_file_plan() {
+    for path in ["/bin/true", "/bin/busybox"] {
+        let Ok(f) = std::fs::read(path) else {
+            continue;
+        };
+        let head = &f[..f.len().min(4096)];
+        assert_eq!(
+            plan_from_head(head, f.len() as u64, DYN_BASE),
+            plan(&f, DYN_BASE),
+            "{path}"
+        );
+    }
+    // Segments are checked against the whole file's length, not the head's.
+    let f = static_exec();
+    assert!(plan_from_head(&f[..200], f.len() as u64, 0).is_ok());
+    assert!(plan_from_head(&f[..200], 200, 0).is_err());
+    assert!(plan_from_head(&f, 10, 0).is_err());
+}
+
+#[test]
 fn real_dynamic_executable_and_its_interpreter() {
     // Debian's own binaries: /bin/true is a PIE naming ld.so; ld.so is ET_DYN on its own.
     let Ok(t) = std::fs::read("/bin/true") else {

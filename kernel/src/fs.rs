@@ -16,8 +16,10 @@ use vfs::{Clock, Timespec, Tmpfs};
 
 use crate::mem::{self, frames::FRAME_SIZE};
 
-/// The tree may take 1/TMPFS_SHARE of the frames free when it is made.
-pub const TMPFS_SHARE: usize = 4;
+/// The tree may take 1/TMPFS_SHARE of the frames free when it is made: half, Linux's default
+/// `size=` for a tmpfs. The initramfs's own frames are not counted as free yet and are handed
+/// back once it is unpacked, so the tree replaces them rather than adding to them.
+pub const TMPFS_SHARE: usize = 2;
 
 static ROOT: Once<Tmpfs> = Once::new();
 

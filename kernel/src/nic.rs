@@ -47,6 +47,9 @@ pub fn init(cmdline: &str) -> Result<(), &'static str> {
         phys_to_virt: mem::phys_to_virt,
         virt_to_phys: mem::virt_to_phys,
     });
+    // A receive and a transmit buffer per 32 frames of RAM: all 256 of each from 32 MiB up,
+    // a few dozen in a guest of 8 MiB, whose programs need the pages more.
+    drivers::virtio_net::set_buffers(mem::total_frame_count() / 32);
     let probed = drivers::probe(cmdline, &PENDING).inspect_err(|e| {
         INIT_ERROR.call_once(|| e);
     })?;

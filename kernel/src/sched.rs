@@ -259,8 +259,16 @@ fn spawn_inner(
             let small = process
                 .as_ref()
                 .is_some_and(|p| p.thread_count() <= crate::process::MIN_THREADS_GUARANTEED);
-            let guard = mem::alloc_program_frames(frames + 1)
-                .or_else(|| small.then(|| mem::alloc_frames(frames + 1)).flatten())
+            let guard = match process {
+                // The kernel's own threads (the network poll thread above all) are what the
+                // reserve is kept for.
+                None => mem::alloc_frames(frames + 1),
+                Some(_) => mem::alloc_program_frames(frames + 1).or_else(|| {
+                    small
+                        .then(|| mem::alloc_first_program_frames(frames + 1))
+                        .flatten()
+                }),
+            }
                 .ok_or("no frames for a kernel stack")?;
             if let Err(e) = arch::paging::unmap_guard(guard) {
                 log::debug!("sched: no guard page for thread {name}: {e}");

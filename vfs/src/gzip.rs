@@ -89,6 +89,16 @@ pub fn gunzip(input: &[u8], max_output: usize) -> Result<(Vec<u8>, usize), GzipE
     let mut at = header_len(input)?;
     let mut state = InflateState::new_boxed(DataFormat::Raw);
     let mut out: Vec<u8> = Vec::new();
+    // The trailer's ISIZE, when this member is the whole input, is the output's length:
+    // reserving it up front keeps a large archive from being copied as the vector doubles
+    // (a peak of three times its size in a guest of a few MiB). Only a hint: bounded by the
+    // caller's limit and deflate's best ratio (1032:1), and growth still works without it.
+    if let Some(tail) = input.len().checked_sub(4).and_then(|at| input.get(at..)) {
+        let hint = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as usize;
+        if hint <= max_output && hint <= input.len().saturating_mul(1032) {
+            let _ = out.try_reserve_exact(hint);
+        }
+    }
     let mut chunk = Vec::new();
     chunk
         .try_reserve_exact(CHUNK)

@@ -42,7 +42,7 @@ mod rx_frame;
 mod tx;
 
 use alloc::vec::Vec;
-use core::sync::atomic::AtomicBool;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use net::dev::{Capabilities, DevStats, Device, TxError};
 use net::offload::TxOffload;
@@ -57,6 +57,18 @@ use pool::{BufPool, FreeList};
 /// Descriptors per virtqueue: QEMU's default virtio-net ring size, so one receive buffer per
 /// descriptor keeps the whole ring stocked.
 pub const QUEUE_SIZE: usize = 256;
+/// Smallest number of receive (and of transmit) buffers [`set_buffers`] allows.
+pub const MIN_BUFFERS: usize = 32;
+/// Receive buffers posted, and transmit buffers kept, per queue by the next [`VirtioNet::new`].
+static BUFFERS: AtomicUsize = AtomicUsize::new(QUEUE_SIZE);
+
+/// Use `n` receive and `n` transmit buffers (clamped to [`MIN_BUFFERS`]..=[`QUEUE_SIZE`])
+/// instead of one per descriptor: a machine of a few MiB keeps its RAM for programs (each
+/// buffer pair is a page) at the cost of a shorter burst the ring can absorb.
+pub fn set_buffers(n: usize) {
+    BUFFERS.store(n.clamp(MIN_BUFFERS, QUEUE_SIZE), Ordering::Relaxed);
+}
+
 /// Bytes per buffer: the virtio-net header (10 or 12 bytes) plus the largest Ethernet frame
 /// with a VLAN tag (1518), rounded up so two buffers share a page.
 pub const BUF_SIZE: usize = 2048;
@@ -300,10 +312,10 @@ impl<T: Transport> VirtioNet<T> {
         };
         let merged = features & feature::MRG_RXBUF != 0;
         let rx_buf_size = if merged { MERGE_BUF_SIZE } else { BUF_SIZE };
+        let buffers = BUFFERS.load(Ordering::Relaxed);
         let rx =
-            BufPool::new(QUEUE_SIZE, rx_buf_size).ok_or("virtio-net: out of DMA memory for rx")?;
-        let tx =
-            BufPool::new(QUEUE_SIZE, BUF_SIZE).ok_or("virtio-net: out of DMA memory for tx")?;
+            BufPool::new(buffers, rx_buf_size).ok_or("virtio-net: out of DMA memory for rx")?;
+        let tx = BufPool::new(buffers, BUF_SIZE).ok_or("virtio-net: out of DMA memory for tx")?;
         let large = if offloads.tso4 {
             Some(
                 BufPool::new(LARGE_BUFFERS, LARGE_BUF_SIZE)
@@ -331,13 +343,13 @@ impl<T: Transport> VirtioNet<T> {
             rx_of_token: [NO_BUF; QUEUE_SIZE],
             tx_of_token: [NO_BUF; QUEUE_SIZE],
             tx_len: [0; QUEUE_SIZE + LARGE_BUFFERS],
-            tx_free: FreeList::full(),
+            tx_free: FreeList::first(buffers),
             large_free: FreeList::full(),
             stats: DevStats::default(),
             counters: DriverCounters::default(),
             pending,
         };
-        for i in 0..QUEUE_SIZE {
+        for i in 0..buffers {
             if !dev.post_rx(i as u16) {
                 return Err("virtio-net: could not post receive buffers");
             }

@@ -60,6 +60,14 @@ impl<const N: usize> FreeList<N> {
         }
     }
 
+    /// Only `0..n` free (`n` at most `N`): a pool smaller than the list.
+    pub(super) fn first(n: usize) -> Self {
+        FreeList {
+            ids: core::array::from_fn(|i| i as u16),
+            len: n.min(N),
+        }
+    }
+
     pub(super) fn pop(&mut self) -> Option<u16> {
         self.len = self.len.checked_sub(1)?;
         Some(self.ids[self.len])

@@ -143,13 +143,34 @@ pub fn alloc_frames(n: usize) -> Option<u64> {
 /// Take `n` contiguous frames for what threads and programs cost (their stacks, a program's
 /// own page tables), leaving the reserve (see [`RESERVE`]) free.
 pub fn alloc_program_frames(n: usize) -> Option<u64> {
-    let mut g = FRAMES.lock();
-    let fa = g.as_mut()?;
-    if fa.free_frames().saturating_sub(n) < RESERVE.load(Ordering::Relaxed) {
-        RESERVE_REFUSALS.fetch_add(1, Ordering::Relaxed);
-        return None;
-    }
-    fa.alloc(n)
+    alloc_above(n, RESERVE.load(Ordering::Relaxed))
+}
+
+/// `n` contiguous frames if `floor` frames stay free after taking them; when not, the heap's
+/// empty arenas are handed back ([`heap::trim`]) and it is tried once more.
+fn alloc_above(n: usize, floor: usize) -> Option<u64> {
+    let attempt = || {
+        let mut g = FRAMES.lock();
+        let fa = g.as_mut()?;
+        if fa.free_frames().saturating_sub(n) < floor {
+            return None;
+        }
+        fa.alloc(n)
+    };
+    attempt()
+        .or_else(|| (heap::trim() > 0).then(attempt).flatten())
+        .or_else(|| {
+            RESERVE_REFUSALS.fetch_add(1, Ordering::Relaxed);
+            None
+        })
+}
+
+/// Take `n` contiguous frames for a program's first pages, page tables or thread stacks (see
+/// `mm::vma::MIN_WORKING_SET`): past [`alloc_program_frames`]'s limit, into the upper half of
+/// the reserve but never the lower half, which stays the kernel heap's alone — however many
+/// programs dip, the network stack can still grow its buffers.
+pub fn alloc_first_program_frames(n: usize) -> Option<u64> {
+    alloc_above(n, RESERVE.load(Ordering::Relaxed) / 2)
 }
 
 /// Program allocations refused so far to keep the reserve for the heap.

@@ -91,9 +91,18 @@ unsafe fn table(paddr: u64) -> &'static mut PageTable {
     unsafe { &mut *(crate::mem::phys_to_virt(paddr) as *mut PageTable) }
 }
 
-/// A zeroed frame for a page table.
-fn new_table() -> Result<u64, &'static str> {
-    let f = crate::mem::alloc_program_frames(1).ok_or("no frame for a page table")?;
+/// Page tables a space may take from the kernel's reserve when nothing else is left: enough
+/// for a small program's text, heap, stack and a few threads' stacks, as its first pages may
+/// (`mm::vma::MIN_WORKING_SET`), so that they can be mapped at all.
+const MIN_TABLES: usize = 32;
+
+/// A zeroed frame for a page table; `made` is how many the space has already.
+fn new_table(made: usize) -> Result<u64, &'static str> {
+    let f = crate::mem::alloc_program_frames(1)
+        .or_else(|| (made < MIN_TABLES)
+                .then(|| crate::mem::alloc_first_program_frames(1))
+                .flatten())
+        .ok_or("no frame for a page table")?;
     // SAFETY: the frame was just taken from the allocator: ours alone, in the direct map.
     unsafe { core::ptr::write_bytes(crate::mem::phys_to_virt(f) as *mut u8, 0, PAGE as usize) };
     Ok(f)
@@ -110,7 +119,7 @@ impl AddressSpace {
     /// empty.
     pub fn new() -> Result<Self, &'static str> {
         let mut space = AddressSpace {
-            pml4: new_table()?,
+            pml4: new_table(0)?,
             tables: Vec::new(),
         };
         // Dropping `space` on an error frees whatever tables were made.
@@ -153,7 +162,7 @@ impl AddressSpace {
         if !e.is_unused() {
             return Ok(e.addr().as_u64());
         }
-        let t = new_table()?;
+        let t = new_table(self.tables.len() + 1)?;
         self.tables.push(t);
         e.set_addr(PhysAddr::new(t), TABLE);
         Ok(t)

@@ -373,7 +373,7 @@ impl MemoryMap {
         let frame = mem::alloc_program_frames(1)
             .or_else(|| {
                 (self.committed < MIN_WORKING_SET)
-                    .then(|| mem::alloc_frames(1))
+                    .then(|| mem::alloc_first_program_frames(1))
                     .flatten()
             })
             .ok_or(FaultError::NoMemory)?;

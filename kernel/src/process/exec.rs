@@ -11,7 +11,7 @@
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use ::exec::{at, auxv_for, build_stack, plan, AuxvInput, LoadPlan, StackRequest, DYN_BASE};
+use ::exec::{at, auxv_for, build_stack, plan_from_head, AuxvInput, LoadPlan, StackRequest, DYN_BASE};
 use uapi::Errno;
 use vfs::flags::{O_RDONLY, S_IFMT, S_IFREG};
 use vfs::OpenFile;
@@ -33,7 +33,7 @@ pub const STACK_TOP: u64 = 0x7fff_ffff_0000;
 /// The main thread's stack may grow to this (Linux's default `RLIMIT_STACK`), committed as it
 /// is touched.
 pub const STACK_SIZE: u64 = 8 << 20;
-/// Largest executable or interpreter loaded (its bytes are kept while the program runs).
+/// Largest executable or interpreter loaded.
 pub const MAX_IMAGE: u64 = 256 << 20;
 /// Symbolic links followed to reach the file, and `#!` is not supported (`ENOEXEC`).
 const HWCAP_FALLBACK: u64 = 0x178b_fbff;
@@ -45,10 +45,9 @@ pub struct Image {
     pub sp: u64,
 }
 
-/// The regular, executable file at `path` (from `cwd` for a relative path), open, with all
-/// its bytes read (for the plan; pages are later filled from the open file itself, so the
-/// copy is dropped once the program is mapped).
-fn read_file(path: &[u8], cwd: Option<&Arc<OpenFile>>) -> Result<(Arc<OpenFile>, Vec<u8>), Errno> {
+/// The regular, executable file at `path` (from `cwd` for a relative path), open, and its
+/// size (at most [`MAX_IMAGE`]).
+fn open_file(path: &[u8], cwd: Option<&Arc<OpenFile>>) -> Result<(Arc<OpenFile>, u64), Errno> {
     let fs = crate::fs::root().ok_or(Errno::ENOENT)?;
     if path.is_empty() {
         return Err(Errno::ENOENT);
@@ -68,14 +67,32 @@ fn read_file(path: &[u8], cwd: Option<&Arc<OpenFile>>) -> Result<(Arc<OpenFile>,
     if st.size > MAX_IMAGE {
         return Err(Errno::ENOMEM);
     }
-    let mut bytes = Vec::new();
-    bytes
-        .try_reserve_exact(st.size as usize)
-        .map_err(|_| Errno::ENOMEM)?;
-    bytes.resize(st.size as usize, 0);
-    let n = file.read_at(0, &mut bytes);
-    bytes.truncate(n);
-    Ok((file, bytes))
+    Ok((file, st.size))
+}
+
+/// Bytes read from the start of a file for its plan: the ELF header, program headers and
+/// interpreter path sit in the first page of any file linkers make; a file whose headers lie
+/// further in gets a second try with [`HEAD_MAX`] bytes. The pages themselves are filled from
+/// the open file when touched, so the program is never copied whole.
+const HEAD_FIRST: u64 = 4096;
+const HEAD_MAX: u64 = 64 * 1024;
+
+/// The load plan of `file` (`size` bytes), placed at `bias` if it is ET_DYN.
+fn plan_file(file: &OpenFile, size: u64, bias: u64) -> Result<LoadPlan, Errno> {
+    let mut result = Err(Errno::ENOEXEC);
+    for want in [HEAD_FIRST, HEAD_MAX] {
+        let len = size.min(want) as usize;
+        let mut head = Vec::new();
+        head.try_reserve_exact(len).map_err(|_| Errno::ENOMEM)?;
+        head.resize(len, 0);
+        let n = file.read_at(0, &mut head);
+        head.truncate(n);
+        result = plan_from_head(&head, size, bias).map_err(exec_errno);
+        if result.is_ok() || size <= want {
+            break;
+        }
+    }
+    result
 }
 
 fn exec_errno(e: ::exec::ExecError) -> Errno {
@@ -131,20 +148,18 @@ pub fn load(
     envp: &[Vec<u8>],
     cwd: Option<&Arc<OpenFile>>,
 ) -> Result<Image, Errno> {
-    let (file, bytes) = read_file(path, cwd)?;
-    let program = plan(&bytes, DYN_BASE).map_err(exec_errno)?;
-    drop(bytes);
+    let (file, size) = open_file(path, cwd)?;
+    let program = plan_file(&file, size, DYN_BASE)?;
     let mut memory = ProgramMemory::new().map_err(|_| Errno::ENOMEM)?;
     map_segments(&mut memory, &program, &file)?;
     let mut entry = program.entry;
     let mut interp_base = None;
     if let Some(interp) = &program.interp {
-        let (ifile, ibytes) = read_file(interp.as_bytes(), None).map_err(|e| match e {
+        let (ifile, isize) = open_file(interp.as_bytes(), None).map_err(|e| match e {
             Errno::EACCES | Errno::ENOENT => e,
             _ => Errno::ELIBBAD,
         })?;
-        let iplan = plan(&ibytes, INTERP_BASE).map_err(|_| Errno::ELIBBAD)?;
-        drop(ibytes);
+        let iplan = plan_file(&ifile, isize, INTERP_BASE).map_err(|_| Errno::ELIBBAD)?;
         if iplan.interp.is_some() || iplan.end > STACK_TOP - STACK_SIZE {
             return Err(Errno::ELIBBAD);
         }

@@ -35,7 +35,12 @@ pub fn page_fault(addr: u64, error_code: u64) -> bool {
     match r {
         Some(Ok(())) => true,
         Some(Err(FaultError::NoMemory)) => {
-            log::warn!("program {}: out of memory at {addr:#x}", p.name());
+            log::warn!(
+                "program {}: out of memory at {addr:#x} ({} frames free, {} pages of its own)",
+                p.name(),
+                crate::mem::free_frame_count(),
+                p.with_memory(|m| m.parts().1.committed).unwrap_or(0)
+            );
             false
         }
         _ => false,

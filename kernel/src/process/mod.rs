@@ -395,6 +395,8 @@ pub fn user_fault(what: &str, rip: u64, cr2: Option<u64>) -> ! {
 /// status, release a vfork parent.
 fn finish(p: &Arc<Process>, status: i32) {
     crate::files::close_all(&p.files);
+    // What its sockets and files held may have emptied heap arenas: back to the frames.
+    crate::mem::heap::trim();
     log::info!(
         "program {} exited with status {}",
         p.name(),

@@ -71,7 +71,12 @@ impl Tcb {
                 return Some(rst);
             }
             if base_off == self.rcv_off {
-                self.deliver(data, &mut cx.adopt);
+                if !self.deliver(data, &mut cx.adopt) {
+                    // Not accepted: RCV.NXT stays, the peer sends the segment again (a FIN
+                    // on it waits too, since it is no longer in order).
+                    cx.stats.rcvq_drops += 1;
+                    return None;
+                }
                 let filled_hole = self.pull_ooo(cx);
                 if filled_hole {
                     self.check_ooo_fin(cx, now);
@@ -115,7 +120,9 @@ impl Tcb {
     /// Queue in-order `data` for the application and move RCV.NXT past it. When `adopt`
     /// allows it (`Tcp::input_adoptable`) a large payload is kept in its frame, which
     /// `Tcp::adopt` hands over next, instead of being copied.
-    fn deliver(&mut self, data: &[u8], adopt: &mut Adopt) {
+    /// False, with nothing changed, if memory for the bytes could not be had.
+    #[must_use]
+    fn deliver(&mut self, data: &[u8], adopt: &mut Adopt) -> bool {
         if self.rd_shutdown {
             // Discarded after SHUT_RD.
         } else if data.len() >= ADOPT_MIN && *adopt == Adopt::Allowed {
@@ -128,10 +135,13 @@ impl Tcb {
             // Grow to the promise (charged when the window opened), not by doubling:
             // host-wide memory then never holds more than it admitted.
             let promised = self.rcv_buf.len() + self.rcv_wnd() as usize;
-            self.rcv_buf.push(data, promised);
+            if self.rcv_buf.push(data, promised).is_err() {
+                return false;
+            }
         }
         self.rcv_nxt = self.rcv_nxt + data.len() as u32;
         self.rcv_off += data.len() as u64;
+        true
     }
 
     /// Move out-of-order runs that became in-order into the receive buffer. Queued bytes the
@@ -139,17 +149,29 @@ impl Tcb {
     /// D-SACK (RFC 2883 §4; below RCV.NXT by now, so counted as an old duplicate).
     fn pull_ooo(&mut self, cx: &mut Shared) -> bool {
         let mut any = false;
-        while let Some(entry) = self.ooo.first_entry() {
+        // Taken out for the loop, so a run can be delivered while the map is walked (an
+        // empty map allocates nothing); put back below.
+        let mut ooo = core::mem::take(&mut self.ooo);
+        while let Some(entry) = ooo.first_entry() {
             let start = *entry.key();
             if start > self.rcv_off {
                 break;
             }
+            let end = start + entry.get().len() as u64;
+            let dup_end = end.min(self.rcv_off);
+            if end > self.rcv_off {
+                let skip = (self.rcv_off - start) as usize;
+                if !self.deliver(&entry.get()[skip..], &mut Adopt::Off) {
+                    // Kept out of order until memory allows (the next in-order segment).
+                    cx.stats.rcvq_drops += 1;
+                    break;
+                }
+            }
             let run = entry.remove();
             self.ooo_mem = self.ooo_mem.saturating_sub(run.len() + OOO_ENTRY_OVERHEAD);
-            let end = start + run.len() as u64;
-            let dup_end = end.min(self.rcv_off);
             if dup_end > start && self.sack_ok {
-                // Stream offsets below `rcv_off` lie within the receive window of RCV.NXT.
+                // Stream offsets below `rcv_off` lie within the receive window of RCV.NXT
+                // (delivery moved both by the same amount).
                 let to_seq = |off: u64| self.rcv_nxt - (self.rcv_off - off) as u32;
                 let (l, r) = (to_seq(start), to_seq(dup_end));
                 if self.dsack.is_none() {
@@ -157,12 +179,9 @@ impl Tcb {
                 }
                 self.note_duplicate(l, r);
             }
-            if end > self.rcv_off {
-                let skip = (self.rcv_off - start) as usize;
-                self.deliver(&run[skip..], &mut Adopt::Off);
-            }
             any = true;
         }
+        self.ooo = ooo;
         any
     }
 

@@ -29,6 +29,10 @@ impl Chunk {
     }
 }
 
+/// Memory for received bytes could not be had: the segment is not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OutOfMemory;
+
 /// Smallest run allocated for bytes copied in behind an adopted frame.
 const COPY_RUN: usize = 4096;
 
@@ -66,23 +70,30 @@ impl RecvQueue {
 
     /// Copy `data` in behind what is queued. When the ring must grow it grows to `promise`
     /// bytes in all (the unread bytes plus the window advertised), exactly, never by doubling.
+    /// `Err` (nothing queued) when memory for it cannot be had.
     #[inline]
-    pub fn push(&mut self, data: &[u8], promise: usize) {
+    pub fn push(&mut self, data: &[u8], promise: usize) -> Result<(), OutOfMemory> {
         if self.chunks.is_empty() {
             let need = self.ring.len() + data.len();
             if need > self.ring.capacity() {
-                self.ring.reserve_exact(promise.max(need) - self.ring.len());
+                let len = self.ring.len();
+                if self.ring.try_reserve_exact(promise.max(need) - len).is_err() {
+                    // The whole promise at once failed: what this segment needs may not.
+                    self.ring
+                        .try_reserve_exact(need - len)
+                        .map_err(|_| OutOfMemory)?;
+                }
             }
             self.ring.extend(data);
-            return;
+            return Ok(());
         }
-        self.push_behind(data);
+        self.push_behind(data)
     }
 
     /// [`Self::push`] behind an adopted frame: into the last run's spare room, or a new run.
-    fn push_behind(&mut self, data: &[u8]) {
+    fn push_behind(&mut self, data: &[u8]) -> Result<(), OutOfMemory> {
         if data.is_empty() {
-            return;
+            return Ok(());
         }
         if let Some(last) = self.chunks.back_mut() {
             if !last.pending
@@ -92,10 +103,13 @@ impl RecvQueue {
                 last.buf.extend_from_slice(data);
                 last.end += data.len();
                 self.chunk_bytes += data.len();
-                return;
+                return Ok(());
             }
         }
-        let mut buf = Vec::with_capacity(data.len().max(COPY_RUN));
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(data.len().max(COPY_RUN))
+            .map_err(|_| OutOfMemory)?;
+        self.chunks.try_reserve(1).map_err(|_| OutOfMemory)?;
         buf.extend_from_slice(data);
         self.chunk_capacity += buf.capacity();
         self.chunk_bytes += data.len();
@@ -105,6 +119,7 @@ impl RecvQueue {
             start: 0,
             pending: false,
         });
+        Ok(())
     }
 
     /// Queue `len` bytes whose frame [`Self::fill_adopted`] hands over next (before any read).
@@ -240,16 +255,16 @@ mod tests {
     #[test]
     fn copied_and_adopted_bytes_come_out_in_order() {
         let mut q = RecvQueue::new();
-        q.push(b"abc", 16);
+        q.push(b"abc", 16).unwrap();
         assert_eq!(q.capacity(), 16);
         q.push_adopted(4);
         // Bytes arriving behind the frame before it is handed over.
-        q.push(b"xyz", 16);
+        q.push(b"xyz", 16).unwrap();
         let mut frame = b"HEADER".to_vec();
         frame.extend_from_slice(b"defg");
         frame.extend_from_slice(b"pad");
         q.fill_adopted(frame, 6).unwrap();
-        q.push(b"!", 16);
+        q.push(b"!", 16).unwrap();
         assert_eq!(q.len(), 11);
         // A partial read across the ring and the frame.
         let mut part = [0u8; 5];
@@ -306,7 +321,7 @@ mod tests {
                 match s {
                     Step::Push(n) => {
                         let b = bytes(n);
-                        q.push(&b, n);
+                        q.push(&b, n).unwrap();
                         model.extend(&b);
                     }
                     Step::Adopt { len, head, tail, behind } => {
@@ -314,7 +329,7 @@ mod tests {
                         q.push_adopted(len);
                         model.extend(&payload);
                         let after = bytes(behind);
-                        q.push(&after, 0);
+                        q.push(&after, 0).unwrap();
                         model.extend(&after);
                         let mut frame = vec![0xee; head];
                         frame.extend_from_slice(&payload);

@@ -81,10 +81,13 @@ pub struct Counters {
     /// Writes cut short or refused (`ENOMEM`) because the send buffer could not grow: the
     /// allocator had no room (a small machine), below the TCP memory limit.
     pub snd_alloc_failed: u64,
+    /// In-order segments dropped, unacknowledged, because the receive queue could not grow
+    /// (the allocator had no room); the peer sends them again.
+    pub rcvq_drops: u64,
 }
 
 impl Counters {
-    fn rows(&self) -> (Rows<15>, Rows<43>) {
+    fn rows(&self) -> (Rows<15>, Rows<44>) {
         (
             [
                 ("RtoAlgorithm", 1),
@@ -147,6 +150,7 @@ impl Counters {
                 ("RinetRACKReoTimeouts", self.rack_timeouts),
                 ("TCPSACKReorder", self.rack_reordering),
                 ("TCPLossProbeRecovery", self.tlp_recoveries),
+                ("TCPRcvQDrop", self.rcvq_drops),
             ],
         )
     }
