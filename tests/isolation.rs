@@ -101,7 +101,8 @@ fn small_initramfs(compressed: bool) -> &'static Path {
         let pid = std::process::id();
         let mut files = Vec::new();
         for name in ["hostile-test", "hostile-fault", "services"] {
-            let stripped = tmp.join(format!("rinet-isolation-{pid}-{name}"));
+            // Per image: the two are made at once by tests running side by side.
+            let stripped = tmp.join(format!("rinet-isolation-{pid}-{compressed}-{name}"));
             let status = Command::new("strip")
                 .arg("-o")
                 .arg(&stripped)
@@ -197,6 +198,11 @@ fn hostile_suite(machine: Machine, memory: &str) {
     assert!(console.contains("program hostile-fault killed: page fault at RIP"));
     assert!(console.contains("hostile-test: hostile-write-text ended with status 139"));
     assert!(console.contains("hostile-test: hostile-exec-stack ended with status 139"));
+    // No kernel page is a program's: reading the image's text and rodata kills the reader.
+    assert!(console.contains("hostile-test: hostile-read-text ended with status 139"));
+    assert!(console.contains("hostile-test: hostile-read-rodata ended with status 139"));
+    // TCG's `-cpu max` has both; the kernel turns them on.
+    assert!(console.contains("paging: SMEP on, SMAP on"));
 }
 
 #[test]

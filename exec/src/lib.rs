@@ -23,8 +23,8 @@ mod stack;
 pub use auxv::{at, auxv_for, AuxvInput};
 pub use error::ExecError;
 pub use plan::{
-    plan, plan_from_head, ElfKind, LoadPlan, Prot, Segment, DYN_BASE, MAX_INTERP_LEN, MAX_PHNUM, PAGE_SIZE,
-    USER_END,
+    plan, plan_from_head, ElfKind, LoadPlan, Prot, Segment, DYN_BASE, MAX_INTERP_LEN, MAX_PHNUM,
+    PAGE_SIZE, USER_END,
 };
 pub use stack::{build_stack, InitialStack, StackRequest, MAX_ARG_BYTES, MAX_ARG_STRLEN};
 

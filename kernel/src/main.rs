@@ -29,7 +29,6 @@ pub mod sched;
 pub mod sync;
 pub mod syscall;
 pub mod time;
-pub mod user;
 pub mod ustack;
 pub mod wait;
 

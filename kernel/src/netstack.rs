@@ -154,7 +154,6 @@ pub fn init(cfg: &BootConfig) {
     }
     *NET.lock() = Some(Net(NetSys::new(host)));
     poll_once();
-    crate::syscall::set_resolver(resolve);
     if let Err(e) = sched::spawn("net-poll", poll_thread, 0) {
         log::error!("netstack: cannot start the poll thread: {e}");
     }
@@ -279,36 +278,6 @@ fn poll_thread(_: usize) {
     }
 }
 
-/// How long `gethostbyname` waits for the resolver (its own retries end sooner).
-const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The blocking resolver behind the `gethostbyname` system call (the seeds' client flow).
-fn resolve(name: &str) -> Result<[u8; 4], Errno> {
-    let now = time::now();
-    let q = with(|ns| ns.host.resolve_start(now, name))??;
-    let deadline = now + RESOLVE_TIMEOUT;
-    loop {
-        let gen = wait::generation(RESOLVER_KEY);
-        if let Some(r) = with(|ns| ns.host.resolve_result(q))? {
-            let addrs = r?;
-            return addrs.first().map(|a| a.octets()).ok_or(Errno::ENOENT);
-        }
-        if time::now() >= deadline {
-            let _ = with(|ns| ns.host.resolve_cancel(q));
-            return Err(Errno::ETIMEDOUT);
-        }
-        // The poll thread wakes RESOLVER_KEY after each round; re-check then.
-        wait::sleep_on_if_unchanged(
-            RESOLVER_KEY,
-            gen,
-            Some(deadline.min(time::now() + Duration::from_millis(100))),
-        );
-    }
-}
-
-/// Waiters for DNS answers (woken after every poll round).
-const RESOLVER_KEY: u64 = wait::KERNEL_KEY_BIT | 16;
-
 /// Whether a NIC is part of the stack.
 pub fn has_nic() -> bool {
     HAS_NIC.load(Ordering::Acquire)
@@ -330,7 +299,6 @@ pub fn poll_once() -> Option<Instant> {
     for key in woken {
         wait::wake_all(key);
     }
-    wait::wake_all(RESOLVER_KEY);
     match ready {
         Some(line) if !ANNOUNCED.swap(true, Ordering::AcqRel) => {
             // /etc first, so a program waiting for this line finds its address there.

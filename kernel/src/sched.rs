@@ -269,7 +269,7 @@ fn spawn_inner(
                         .flatten()
                 }),
             }
-                .ok_or("no frames for a kernel stack")?;
+            .ok_or("no frames for a kernel stack")?;
             if let Err(e) = arch::paging::unmap_guard(guard) {
                 log::debug!("sched: no guard page for thread {name}: {e}");
             }

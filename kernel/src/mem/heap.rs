@@ -121,7 +121,10 @@ pub fn trim() -> usize {
         }
     }
     if freed > 0 {
-        log::debug!("heap: {} KiB handed back", freed * FRAME_SIZE as usize / 1024);
+        log::debug!(
+            "heap: {} KiB handed back",
+            freed * FRAME_SIZE as usize / 1024
+        );
     }
     freed
 }

@@ -11,20 +11,19 @@
 //!
 //! | range (physical) | rights |
 //! |---|---|
-//! | kernel `.text` | read + execute, user-accessible (the built-in programs run from it) |
-//! | kernel `.rodata` | read-only, no-execute, user-accessible (their constants and strings) |
-//! | `.user_data` (the built-in programs' statics) | read-write, no-execute, user-accessible |
+//! | kernel `.text` | read + execute, supervisor-only |
+//! | kernel `.rodata` | read-only, no-execute, supervisor-only |
 //! | the rest of the image (`.data`, `.bss`: page tables, IDT, GDT, TSS, boot stack, ...) | read-write, no-execute, supervisor-only |
 //! | the guard pages of the boot stack, the IST stacks and the thread stacks | not present |
 //! | all other RAM below 3 GiB (heap, frames, thread stacks) | read-write, no-execute, supervisor-only |
 //! | 3–4 GiB (MMIO) | read-write, no-execute, uncached, supervisor-only |
 //!
-//! (User-accessible leaves are reachable from ring 3 only through the identity alias: the
-//! direct map's PML4 entry is supervisor-only.) The identity alias ends at
+//! No leaf of the kernel's is user-accessible: ring 3 reaches nothing of the kernel through
+//! either alias (the direct map's PML4 entry is supervisor-only as well). The identity alias
+//! ends at
 //! `mm::space::USER_START` (the linker script keeps the image below it); the rest of PML4
 //! entry 0 belongs to programs (`mm::space`), and an identity access to any other physical
-//! address faults. Nothing else ever becomes user-accessible: ring-3 stacks live in each
-//! program's own half. [`update`] splits a 2 MiB page into 4 KiB pages on demand (the table
+//! address faults. Programs' pages (code, data, stacks) live in each program's own half. [`update`] splits a 2 MiB page into 4 KiB pages on demand (the table
 //! comes from the frame allocator and is kept); guard pages use it. [`user_range_ok`] walks
 //! the loaded tables for `uaccess`.
 //!
@@ -32,9 +31,9 @@
 //! Never maps anything that is not RAM or MMIO below 4 GiB, and never makes a page both
 //! writable and executable.
 //!
-//! SMEP and SMAP stay off while the built-in programs share `.text` and `.rodata` with the
-//! kernel (the kernel executes and reads those user-accessible pages); they come with programs
-//! loaded as ELF files into their own pages.
+//! [`init`] also turns on SMEP (ring 0 never executes a user page) and SMAP (ring 0 touches a
+//! user page only inside `uaccess`'s copy routine, between `stac` and `clac`) when the CPU has
+//! them (TCG's `-cpu max` does).
 
 use core::arch::asm;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -63,8 +62,6 @@ extern "C" {
     static __text_end: u8;
     static __rodata_start: u8;
     static __rodata_end: u8;
-    static __user_data_start: u8;
-    static __user_data_end: u8;
     static boot_stack_guard: u8;
 }
 
@@ -80,8 +77,6 @@ pub fn split_tables() -> usize {
 
 /// Rights of an ordinary kernel data page.
 const KERNEL_DATA: F = F::PRESENT.union(F::WRITABLE).union(F::NO_EXECUTE);
-/// Rights of the programs' statics.
-const USER_DATA: F = KERNEL_DATA.union(F::USER_ACCESSIBLE);
 /// Upper levels leave the decision to the leaves.
 const TABLE: F = F::PRESENT.union(F::WRITABLE).union(F::USER_ACCESSIBLE);
 
@@ -91,16 +86,13 @@ const TABLE: F = F::PRESENT.union(F::WRITABLE).union(F::USER_ACCESSIBLE);
 fn image_page_flags(addr: u64) -> F {
     let text = (&raw const __text_start) as u64..(&raw const __text_end) as u64;
     let rodata = (&raw const __rodata_start) as u64..(&raw const __rodata_end) as u64;
-    let user = (&raw const __user_data_start) as u64..(&raw const __user_data_end) as u64;
     let guard = (&raw const boot_stack_guard) as u64;
     if addr == guard || crate::arch::gdt::ist_guard_pages().contains(&addr) {
         F::empty()
     } else if text.contains(&addr) {
-        F::PRESENT | F::USER_ACCESSIBLE
+        F::PRESENT
     } else if rodata.contains(&addr) {
-        F::PRESENT | F::USER_ACCESSIBLE | F::NO_EXECUTE
-    } else if user.contains(&addr) {
-        USER_DATA
+        F::PRESENT | F::NO_EXECUTE
     } else {
         KERNEL_DATA
     }
@@ -174,7 +166,7 @@ pub fn init() -> Result<(), &'static str> {
             let efer = crate::arch::rdmsr(IA32_EFER);
             crate::arch::wrmsr(IA32_EFER, efer | EFER_NXE);
         }
-        let image_end = ((&raw const __user_data_end) as u64).max(crate::mem::kernel_end());
+        let image_end = crate::mem::kernel_end();
         let image_huge_end = image_end.div_ceil(HUGE_PAGE) * HUGE_PAGE;
         if image_huge_end > IMAGE_ALIAS_LIMIT {
             return Err("kernel image ends above mm::space::USER_START");
@@ -239,8 +231,47 @@ pub fn init() -> Result<(), &'static str> {
             })
         };
         flush_all();
+        enable_smep_smap();
         Ok(())
     })
+}
+
+/// SMEP (CPUID.(7,0):EBX[7]) and SMAP (EBX[20]) when the CPU has them, as Linux turns them on:
+/// a jump from ring 0 into a user page faults, and so does a ring-0 access to a user page
+/// outside `uaccess`'s copy routine (which opens one with `stac`).
+fn enable_smep_smap() {
+    use x86_64::registers::control::{Cr4, Cr4Flags};
+    let cpuid = crate::arch::cpuid;
+    if cpuid(0, 0).eax < 7 {
+        return;
+    }
+    let ebx = cpuid(7, 0).ebx;
+    let mut on = Cr4Flags::empty();
+    if ebx & (1 << 7) != 0 {
+        on |= Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION;
+    }
+    if ebx & (1 << 20) != 0 {
+        // The copy routine must open user access before the bit makes it necessary.
+        super::uaccess::set_smap(true);
+        on |= Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION;
+    }
+    // SAFETY: no kernel page is user-accessible (see the module doc), so the kernel never
+    // executes a user page, and it reads or writes user pages only in `uaccess`'s copy
+    // routine, which brackets the access with stac/clac once `set_smap(true)` is recorded.
+    unsafe { Cr4::update(|c| c.insert(on)) };
+    log::info!(
+        "paging: SMEP {}, SMAP {}",
+        if on.contains(Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION) {
+            "on"
+        } else {
+            "off (CPU lacks it)"
+        },
+        if on.contains(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION) {
+            "on"
+        } else {
+            "off (CPU lacks it)"
+        }
+    );
 }
 
 /// A zeroed frame for one of the kernel's own tables (never freed).

@@ -99,9 +99,11 @@ const MIN_TABLES: usize = 32;
 /// A zeroed frame for a page table; `made` is how many the space has already.
 fn new_table(made: usize) -> Result<u64, &'static str> {
     let f = crate::mem::alloc_program_frames(1)
-        .or_else(|| (made < MIN_TABLES)
+        .or_else(|| {
+            (made < MIN_TABLES)
                 .then(|| crate::mem::alloc_first_program_frames(1))
-                .flatten())
+                .flatten()
+        })
         .ok_or("no frame for a page table")?;
     // SAFETY: the frame was just taken from the allocator: ours alone, in the direct map.
     unsafe { core::ptr::write_bytes(crate::mem::phys_to_virt(f) as *mut u8, 0, PAGE as usize) };

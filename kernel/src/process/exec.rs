@@ -11,7 +11,9 @@
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use ::exec::{at, auxv_for, build_stack, plan_from_head, AuxvInput, LoadPlan, StackRequest, DYN_BASE};
+use ::exec::{
+    at, auxv_for, build_stack, plan_from_head, AuxvInput, LoadPlan, StackRequest, DYN_BASE,
+};
 use uapi::Errno;
 use vfs::flags::{O_RDONLY, S_IFMT, S_IFREG};
 use vfs::OpenFile;

@@ -7,16 +7,14 @@
 //! through its interpreter), started by the kernel as init ([`run_init_elf`]) or by another
 //! program through `clone(CLONE_VM | CLONE_VFORK)` + `execve` (`clone`), as libcs'
 //! `posix_spawn` does. Threads come from `clone(CLONE_THREAD)` (`clone`), sleep on futexes
-//! (`futex`), and end with `exit` (waking their tid word). The hostile self-test programs
-//! still compiled into the kernel (`programs::USER_PROGRAMS`, `fn(&[&str]) -> i32`) start
-//! with [`start`] on kernel-made stacks.
+//! (`futex`), and end with `exit` (waking their tid word).
 //!
 //! A program ends when its last thread ends, at `exit_group`, or when one of its threads
 //! faults ([`user_fault`]: killed by SIGSEGV, status 139 as a shell shows it). Statuses are
 //! kept in Linux's wait encoding for `wait4`; its descriptors are closed and its memory freed
 //! when it ends.
 //!
-//! Exit rule ([`run_init_elf`], [`run_init`]): the machine ends when the `init=` program ends
+//! Exit rule ([`run_init_elf`]): the machine ends when the `init=` program ends
 //! (like Linux when PID 1 exits), whatever other programs still run; the verdict is the init
 //! program's status (0 -> success, 33; anything else -> failure, 35).
 //!
@@ -29,9 +27,9 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use uapi::Errno;
 
-use crate::sched::{self, ThreadId};
+use crate::sched;
 use crate::sync::IrqMutex;
-use crate::ustack::{ProgramMemory, UserStack};
+use crate::ustack::ProgramMemory;
 use crate::{exit, wait};
 
 pub mod clone;
@@ -43,7 +41,6 @@ mod start;
 pub use start::start_elf;
 
 /// Entry point of a built-in ring-3 program.
-pub type UserMain = fn(&[&str]) -> i32;
 
 /// Status of a program killed by a fault (128 + SIGSEGV, as a shell reports it).
 pub const STATUS_KILLED: i32 = 139;
@@ -274,60 +271,6 @@ fn unregister(p: &Arc<Process>) {
     LIVE_PIDS.lock().remove(&p.pid);
 }
 
-/// Start program `name` in ring 3: `main(args)` runs through the user runtime, whose return
-/// value is the program's status.
-pub fn start(
-    name: &'static str,
-    main: UserMain,
-    args: &'static [&'static str],
-) -> Result<Arc<Process>, &'static str> {
-    if LIVE_PROGRAMS.load(Ordering::Acquire) >= MAX_PROGRAMS {
-        return Err("too many programs");
-    }
-    let memory = ProgramMemory::new()?;
-    let root = memory.root();
-    let p = Arc::new(Process::new(
-        Comm::new(name.as_bytes()),
-        0,
-        Some(memory),
-        root,
-        crate::files::stdio_table(),
-        crate::files::root_dir(),
-    ));
-    register(&p)?;
-    let r = start::spawn_user_thread(
-        &p,
-        start::UserStart::Builtin {
-            rip: crate::user::rt::program_start as *const () as u64,
-            args: [main as usize as u64, 0, args.len() as u64],
-            program_args: Some(args),
-            stack: UserStack { slot: 0, paddr: 0 },
-        },
-        p.pid,
-    );
-    if let Err(e) = r {
-        unregister(&p);
-        return Err(e);
-    }
-    log::info!("program {name} started (pid {})", p.pid);
-    Ok(p)
-}
-
-/// Start another ring-3 thread of `p` at `rip` with arguments `args` (rdi, rsi, rdx).
-pub fn spawn_thread(p: &Arc<Process>, rip: u64, args: [u64; 3]) -> Result<ThreadId, &'static str> {
-    let tid = NEXT_PID.fetch_add(1, Ordering::Relaxed);
-    start::spawn_user_thread(
-        p,
-        start::UserStart::Builtin {
-            rip,
-            args,
-            program_args: None,
-            stack: UserStack { slot: 0, paddr: 0 },
-        },
-        tid,
-    )
-}
-
 /// End the running thread; `status` (a wait status) is the program's if this is its last
 /// thread and no `exit_group` or fault set one. The thread's tid word (`set_tid_address`,
 /// `CLONE_CHILD_CLEARTID`) is zeroed and woken first, as Linux does for `pthread_join`.
@@ -511,17 +454,6 @@ fn await_init(name: &dyn core::fmt::Display, pid: u64) -> ! {
         Some(s) => exit::failure(format_args!("program {name} exited with status {s}")),
         None => exit::failure(format_args!("program {name} vanished")),
     }
-}
-
-/// Start the built-in `init=` program and wait until it ends.
-pub fn run_init(name: &'static str, main: UserMain, args: &'static [&'static str]) -> ! {
-    let p = match start(name, main, args) {
-        Ok(p) => p,
-        Err(e) => exit::failure(format_args!("init={name}: {e}")),
-    };
-    let pid = p.pid;
-    drop(p);
-    await_init(&name, pid)
 }
 
 /// Run the ELF file at `path` from the root file system as init (pid 1's role) with `argv`

@@ -1,6 +1,5 @@
-//! How a ring-3 thread starts: a built-in program's entry on a kernel-made stack, an ELF
-//! program's entry on the stack `execve` laid out, or a `clone` child resuming with its
-//! parent's registers.
+//! How a ring-3 thread starts: an ELF program's entry on the stack `execve` laid out, or a
+//! `clone` child resuming with its parent's registers.
 //!
 //! Owns the hand-over from a new kernel thread to ring 3; never lets a thread reach ring 3
 //! without its program counted (`live_threads`) and its state (tid, TLS) set.
@@ -11,28 +10,12 @@ use alloc::vec::Vec;
 
 use uapi::Errno;
 
-use super::{
-    exec, killed_status, register, signal, unregister, Comm, Process, MAX_THREADS_PER_PROGRAM,
-    USER_STACK_FRAMES,
-};
+use super::{exec, register, unregister, Comm, Process, MAX_THREADS_PER_PROGRAM};
 use crate::arch::usermode::{self, UserRegs};
 use crate::sched::{self, ThreadId, UserState};
-use crate::ustack::UserStack;
-use crate::{mem, mm};
 
 /// Where a new ring-3 thread begins.
 pub enum UserStart {
-    /// A built-in program's thread: `rip(a0, a1, a2)` on a fresh slot stack.
-    Builtin {
-        rip: u64,
-        args: [u64; 3],
-        /// A program's first thread: its `main` arguments, copied to the top of its stack
-        /// (the kernel's copy is supervisor-only); `args[1]` and `args[2]` then point at it.
-        program_args: Option<&'static [&'static str]>,
-        /// Its ring-3 stack, taken before the thread is created so a shortage is the
-        /// caller's EAGAIN, not a thread that dies unseen.
-        stack: UserStack,
-    },
     /// Every register given (an ELF program's first thread, a clone child).
     Regs(UserRegs),
 }
@@ -55,7 +38,7 @@ pub fn spawn_user_thread(
 
 pub fn spawn_with_state(
     p: &Arc<Process>,
-    mut start: UserStart,
+    start: UserStart,
     state: UserState,
 ) -> Result<ThreadId, &'static str> {
     {
@@ -64,15 +47,6 @@ pub fn spawn_with_state(
             return Err("too many threads in this program");
         }
         st.live_threads += 1;
-    }
-    let mut taken = None;
-    if let UserStart::Builtin { stack, .. } = &mut start {
-        let Some(s) = p.with_memory(|m| m.take_stack()).flatten() else {
-            p.state.lock().live_threads -= 1;
-            return Err("no frames for a user stack");
-        };
-        *stack = s;
-        taken = Some(s);
     }
     let start = Box::into_raw(Box::new(start));
     match sched::spawn_in(p.clone(), "program", user_thread_entry, start as usize) {
@@ -83,9 +57,6 @@ pub fn spawn_with_state(
         Err(e) => {
             // SAFETY: the thread was not created, so the box is still ours alone.
             drop(unsafe { Box::from_raw(start) });
-            if let Some(s) = taken {
-                p.release_stack(s.paddr);
-            }
             p.state.lock().live_threads -= 1;
             Err(e)
         }
@@ -96,38 +67,9 @@ pub fn spawn_with_state(
 fn user_thread_entry(arg: usize) {
     // SAFETY: `arg` is the pointer `spawn_with_state` leaked for exactly this thread.
     let start = unsafe { Box::from_raw(arg as *mut UserStart) };
-    let (rip, args, program_args, stack) = match *start {
-        UserStart::Regs(regs) => {
-            crate::arch::set_fs_base(sched::with_user_state(|u| u.fs_base));
-            usermode::enter_regs(&regs)
-        }
-        UserStart::Builtin {
-            rip,
-            args,
-            program_args,
-            stack,
-        } => (rip, args, program_args, stack),
-    };
-    // For the scheduler's high-water mark: the frames, as if a guard frame lay below.
-    sched::set_user_stack(stack.paddr - mem::frames::FRAME_SIZE, USER_STACK_FRAMES + 1);
-    mm::zero_frames(stack.paddr, USER_STACK_FRAMES);
-    let top = stack.top();
-    let mut args = args;
-    let mut sp = top;
-    if let Some(program_args) = program_args {
-        match mm::uaccess::push_str_slice(top, program_args) {
-            Ok(array) => {
-                args[1] = array;
-                sp = array;
-            }
-            Err(e) => {
-                log::error!("program: arguments do not fit its stack: {e:?}");
-                super::exit_thread(killed_status(signal::SIGSEGV));
-            }
-        }
-    }
-    // As if `call`ed: the entry sees rsp = 8 mod 16.
-    usermode::enter(rip, sp - 8, args)
+    let UserStart::Regs(regs) = *start;
+    crate::arch::set_fs_base(sched::with_user_state(|u| u.fs_base));
+    usermode::enter_regs(&regs)
 }
 
 /// The name a program gets from the path it was started from (its last component).

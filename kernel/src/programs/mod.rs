@@ -1,47 +1,28 @@
-//! The built-in programs `init=` selects. Each either ends QEMU with a verdict (test
-//! programs) or runs forever (`services`).
+//! What `init=` selects: an ELF program of the root file system, or one of the kernel's own
+//! self-tests, each of which ends QEMU with a verdict.
 //!
-//! Owns the dispatch table; the programs' real work lives in the modules they call.
+//! Owns the dispatch table; the self-tests' real work lives in the modules they call.
 //!
-//! Kernel programs run on the boot thread (`main`). Ring-3 programs are registered in
-//! [`USER_PROGRAMS`] (name, `fn(&[&str]) -> i32`): `init=<name> -- args` starts one with
-//! `process::run_init`, which ends QEMU when no program is left, with the init program's
-//! status as the verdict. A program can start another by name with `user::program_spawn`.
+//! Kernel programs (self-tests of the kernel itself) run on the boot thread (`main`). Every
+//! ring-3 program is an ELF file of the root file system: `init=NAME` or `init=/path` starts
+//! it with `process::run_init_elf`, which ends QEMU when it ends, with its status as the
+//! verdict. The kernel holds no application code.
 
-mod hostile_faults;
-mod hostile_pointers;
-mod hostile_test;
 mod kernel_test;
 mod net_test;
 mod sched_checks;
 
-use crate::process::{self, UserMain};
+use crate::process;
 use crate::{exit, marker, nic};
 
-/// Names accepted by `init=`, for the error message.
+/// The kernel self-tests `init=` accepts, for the error message.
 pub const PROGRAMS: &[&str] = &[
     "boot-test",
     "crash-test",
     "selftest-link",
     "kernel-test",
     "net-test",
-    "hostile-test",
 ];
-
-/// Ring-3 programs, by name.
-pub const USER_PROGRAMS: &[(&str, UserMain)] = &[
-    ("hostile-test", hostile_test::main),
-    ("hostile-sleeper", hostile_faults::sleeper),
-];
-
-/// The registered ring-3 program called `name` (the hostile programs included).
-pub fn user_program(name: &str) -> Option<(&'static str, UserMain)> {
-    USER_PROGRAMS
-        .iter()
-        .chain(hostile_faults::CASES)
-        .copied()
-        .find(|(n, _)| *n == name)
-}
 
 /// Run program `name` with `args`. Never returns.
 pub fn run(name: &'static str, args: &'static [&'static str]) -> ! {
@@ -52,14 +33,6 @@ pub fn run(name: &'static str, args: &'static [&'static str]) -> ! {
         let mut argv: alloc::vec::Vec<&str> = alloc::vec![path.as_str()];
         argv.extend_from_slice(args);
         process::run_init_elf(name, &path, &argv)
-    }
-    if let Some((name, main)) = user_program(name) {
-        // As Linux's ip= autoconfiguration does before init: programs start on a configured
-        // network (bounded wait; the error names the fix).
-        if let Err(e) = crate::netstack::wait_ready_if_nic() {
-            exit::failure(format_args!("init={name}: {e}"))
-        }
-        process::run_init(name, main, args)
     }
     match name {
         "boot-test" => {
@@ -96,8 +69,9 @@ pub fn run(name: &'static str, args: &'static [&'static str]) -> ! {
             Err(e) => exit::failure(format_args!("selftest-link: {e}")),
         },
         other => exit::failure(format_args!(
-            "unknown program init={other}; the built-in programs are: {} (programs of \
-                 your own, as ELF files from an initramfs, cannot run yet)",
+            "unknown program init={other}: no /bin/{other} in the root file system and no \
+             kernel self-test of that name (those are: {}); to run a program of your own, \
+             ./qemu-run.sh --run 'PROGRAM [ARGS...]' packs it into the initramfs",
             Programs
         )),
     }

@@ -10,8 +10,8 @@
 //!
 //! Owns the MSRs STAR/LSTAR/SFMASK/EFER.SCE/KERNEL_GS_BASE and the syscall table. Unknown
 //! numbers return `-ENOSYS` and are logged once per number. Pointers are checked by
-//! `uaccess`. Private numbers (rinet's own, no Linux equivalent): [`SYS_SPAWN_THREAD`],
-//! [`SYS_PROGRAM_SPAWN`], [`SYS_PROGRAM_WAIT`], [`SYS_GETHOSTBYNAME`].
+//! `uaccess`. There are no private numbers: programs start other programs with clone/vfork +
+//! execve, make threads with clone, and resolve names through /etc as any libc does.
 
 pub mod events;
 mod events_select;
@@ -34,7 +34,7 @@ use net::time::Duration;
 use net::Errno;
 
 use crate::arch::{self, gdt};
-use crate::{process, programs, sched, time};
+use crate::{process, sched, time};
 
 pub const SYS_READ: u64 = 0;
 pub const SYS_WRITE: u64 = 1;
@@ -63,35 +63,6 @@ pub const SYS_CLOCK_GETTIME: u64 = 228;
 pub const SYS_EXIT_GROUP: u64 = 231;
 pub const SYS_ACCEPT4: u64 = 288;
 pub const SYS_GETRANDOM: u64 = 318;
-/// rinet: `spawn_thread(entry: extern "C" fn(usize, usize) -> !, a0, a1) -> tid`: a new ring-3
-/// thread of the calling program starting at `entry(a0, a1)` on its own stack (Linux's clone is
-/// not offered). The user runtime passes its `thread_start` trampoline here.
-pub const SYS_SPAWN_THREAD: u64 = 1000;
-/// rinet: `program_spawn(name: *const u8, len) -> pid`: start the built-in program `name` (no
-/// arguments) as a separate program; `-ENOENT` for an unknown name.
-pub const SYS_PROGRAM_SPAWN: u64 = 1001;
-/// rinet: `program_wait(pid) -> status`: sleep until program `pid` ends; `-EINVAL` for an unknown pid (net::Errno has no ECHILD).
-pub const SYS_PROGRAM_WAIT: u64 = 1002;
-
-/// rinet: `gethostbyname(name: *const u8, len, out: *mut [u8; 4]) -> 0`: resolve `name` to an
-/// IPv4 address through the resolver the network runtime registered ([`set_resolver`]);
-/// `-ENETDOWN` while none is registered, else the resolver's errno (`ENOENT` for no such
-/// name, ...). Blocks the calling thread.
-pub const SYS_GETHOSTBYNAME: u64 = 1003;
-
-/// Longest DNS name (RFC 1035: 255 octets on the wire, 253 characters as text).
-const MAX_HOSTNAME: usize = 253;
-
-/// A blocking name-to-address lookup, run on the calling thread (it may sleep).
-pub type ResolveFn = fn(&str) -> Result<[u8; 4], Errno>;
-
-static RESOLVER: spin::Once<ResolveFn> = spin::Once::new();
-
-/// Register the resolver behind [`SYS_GETHOSTBYNAME`] (the network runtime, once up).
-pub fn set_resolver(f: ResolveFn) {
-    RESOLVER.call_once(|| f);
-}
-
 const IA32_EFER: u32 = 0xc000_0080;
 const IA32_STAR: u32 = 0xc000_0081;
 const IA32_LSTAR: u32 = 0xc000_0082;
@@ -220,7 +191,7 @@ pub type SysResult = Result<i64, Errno>;
 fn may_hold_user_pointers(nr: u64) -> bool {
     !matches!(
         nr,
-        SYS_GETPID | SYS_SCHED_YIELD | SYS_NANOSLEEP | SYS_PROGRAM_WAIT | SYS_EXIT | SYS_EXIT_GROUP
+        SYS_GETPID | SYS_SCHED_YIELD | SYS_NANOSLEEP | SYS_EXIT | SYS_EXIT_GROUP
     )
 }
 
@@ -370,13 +341,6 @@ fn call(nr: u64, a: [u64; 6]) -> SysResult {
         SYS_EXIT_GROUP => process::exit_group(process::exited_status(a[0] as i32)),
         SYS_CLOCK_GETTIME => clock_gettime(a[0] as i32, a[1]),
         SYS_GETRANDOM => getrandom(a[0], a[1] as usize, a[2] as u32),
-        SYS_SPAWN_THREAD => spawn_thread(a[0], a[1], a[2]),
-        SYS_PROGRAM_SPAWN => program_spawn(a[0], a[1] as usize),
-        SYS_GETHOSTBYNAME => gethostbyname(a[0], a[1] as usize, a[2]),
-        SYS_PROGRAM_WAIT => match process::wait(a[0]) {
-            Some(s) => Ok(i64::from(s)),
-            None => Err(Errno::EINVAL),
-        },
         other => {
             log_unknown(other);
             Err(Errno::ENOSYS)
@@ -532,47 +496,4 @@ fn getrandom(buf: u64, len: usize, flags: u32) -> SysResult {
         done += n;
     }
     Ok(len as i64)
-}
-
-fn spawn_thread(entry: u64, a0: u64, a1: u64) -> SysResult {
-    let p = sched::current_process().ok_or(Errno::EPERM)?;
-    if entry == 0 || !is_canonical(entry) {
-        return Err(Errno::EINVAL);
-    }
-    process::spawn_thread(&p, entry, [a0, a1, 0])
-        .map(|t| t.0 as i64)
-        .map_err(|_| Errno::EAGAIN)
-}
-
-fn program_spawn(name: u64, len: usize) -> SysResult {
-    let mut buf = [0u8; 64];
-    let bytes = &mut buf[..len.min(64)];
-    uaccess::copy_from_user(bytes, name)?;
-    let name = core::str::from_utf8(bytes).map_err(|_| Errno::EINVAL)?;
-    if let Some((name, main)) = programs::user_program(name) {
-        return process::start(name, main, &[])
-            .map(|p| p.pid as i64)
-            .map_err(|_| Errno::EAGAIN);
-    }
-    // A program of the initramfs, /bin/NAME (no arguments).
-    let path = alloc::format!("/bin/{name}");
-    let envp: alloc::vec::Vec<alloc::vec::Vec<u8>> = process::exec::DEFAULT_ENV
-        .iter()
-        .map(|e| e.as_bytes().to_vec())
-        .collect();
-    process::start_elf(path.as_bytes(), &[path.as_bytes().to_vec()], &envp).map(|p| p.pid as i64)
-}
-
-fn gethostbyname(name: u64, len: usize, out: u64) -> SysResult {
-    if len == 0 || len > MAX_HOSTNAME {
-        return Err(Errno::EINVAL);
-    }
-    let mut buf = [0u8; MAX_HOSTNAME];
-    uaccess::copy_from_user(&mut buf[..len], name)?;
-    let name = core::str::from_utf8(&buf[..len]).map_err(|_| Errno::EINVAL)?;
-    uaccess::check(out, 4)?;
-    let resolve = RESOLVER.get().ok_or(Errno::ENETDOWN)?;
-    let ip = resolve(name)?;
-    uaccess::write(out, ip)?;
-    Ok(0)
 }

@@ -77,7 +77,11 @@ impl RecvQueue {
             let need = self.ring.len() + data.len();
             if need > self.ring.capacity() {
                 let len = self.ring.len();
-                if self.ring.try_reserve_exact(promise.max(need) - len).is_err() {
+                if self
+                    .ring
+                    .try_reserve_exact(promise.max(need) - len)
+                    .is_err()
+                {
                     // The whole promise at once failed: what this segment needs may not.
                     self.ring
                         .try_reserve_exact(need - len)
