@@ -1,7 +1,7 @@
 //! The kernel command line (`-append`) as a `BootConfig` the rest of the kernel reads.
 //!
-//! Words: `init=NAME` (`/bin/NAME` or a built-in program, default `services`; `init=/path`
-//! runs that file), `strace`, `loglevel=N`, `quiet`,
+//! Words: `init=NAME` (`/bin/NAME` or a kernel self-test, default `services`; `init=/path`
+//! runs that file), `strace`, `loglevel=N`, `quiet`, `nosmep`, `nosmap`,
 //! `nicstats[=MS]` (the NIC's counters at exit, and periodically),
 //! `ip=...` and `nameserver=a.b.c.d` (network configuration), everything after `--` is the
 //! program's arguments. Words the NIC code reads from the raw line (`virtio_mmio.device=`) and
@@ -57,6 +57,10 @@ pub struct BootConfig {
     pub nicstats: NicStats,
     /// `strace`: print every system call of every program with its arguments and result.
     pub strace: bool,
+    /// `nosmep` / `nosmap`: leave SMEP / SMAP off even where the CPU has them (as Linux's
+    /// words of the same names; to measure what they cost).
+    pub nosmep: bool,
+    pub nosmap: bool,
     /// The whole command line, for the NIC (`virtio_mmio.device=`).
     pub raw: &'static str,
 }
@@ -115,6 +119,8 @@ pub fn parse(raw: &'static str) -> Result<BootConfig, CmdlineError> {
         loglevel: None,
         nicstats: NicStats::Off,
         strace: false,
+        nosmep: false,
+        nosmap: false,
         raw,
     };
     let mut words = raw.split_ascii_whitespace();
@@ -137,6 +143,10 @@ pub fn parse(raw: &'static str) -> Result<BootConfig, CmdlineError> {
             cfg.loglevel = Some(4);
         } else if word == "strace" {
             cfg.strace = true;
+        } else if word == "nosmep" {
+            cfg.nosmep = true;
+        } else if word == "nosmap" {
+            cfg.nosmap = true;
         } else if word == "nicstats" {
             cfg.nicstats = NicStats::AtExit;
         } else if let Some(v) = word.strip_prefix("nicstats=") {

@@ -25,11 +25,9 @@ pub fn success() -> ! {
         crate::arch::paging::stack_high_water() / 1024,
         crate::arch::boot::BOOT_STACK_SIZE / 1024
     );
-    let (kernel, user) = crate::sched::stack_high_water();
     log::debug!(
-        "exit: exited threads used at most {} KiB of kernel stack, {} KiB of user stack",
-        kernel / 1024,
-        user / 1024
+        "exit: exited threads used at most {} KiB of kernel stack",
+        crate::sched::stack_high_water() / 1024
     );
     quit(SUCCESS_VALUE)
 }

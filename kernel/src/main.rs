@@ -24,12 +24,12 @@ pub mod mm;
 pub mod netstack;
 pub mod nic;
 pub mod process;
+pub mod program_memory;
 pub mod programs;
 pub mod sched;
 pub mod sync;
 pub mod syscall;
 pub mod time;
-pub mod ustack;
 pub mod wait;
 
 /// Rust entry, called by `arch::boot` in long mode on the boot stack.
@@ -65,7 +65,7 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
             log::warn!("initramfs: part of it was not free RAM; it is freed only in part later");
         }
     }
-    if let Err(e) = mm::paging::init() {
+    if let Err(e) = mm::paging::init(!cfg.nosmep, !cfg.nosmap) {
         exit::failure(format_args!("paging: {e}"));
     }
     arch::init_interrupt_controllers();

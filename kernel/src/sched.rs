@@ -25,7 +25,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::arch::global_asm;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use net::time::{Duration, Instant};
 use x86_64::instructions::interrupts;
@@ -83,8 +83,6 @@ struct Thread {
     deadline: Option<Instant>,
     reason: WakeReason,
     process: Option<Arc<Process>>,
-    /// User stack frames to free at exit (ring-3 threads): physical address and count.
-    user_stack: Option<(u64, usize)>,
     /// What a ring-3 thread's system calls set for it (TLS base, tid word, signal mask).
     user: UserState,
     /// x87/SSE registers of a ring-3 thread while it is switched out (kernel threads have
@@ -199,7 +197,6 @@ pub fn init() {
             deadline: None,
             reason: WakeReason::Woken,
             process: None,
-            user_stack: None,
             user: UserState::default(),
             fpu: None,
         }),
@@ -311,7 +308,6 @@ fn spawn_inner(
         deadline: None,
         reason: WakeReason::Woken,
         process,
-        user_stack: None,
         user: UserState::default(),
         fpu,
     });
@@ -358,21 +354,19 @@ pub fn current_name() -> &'static str {
 }
 
 /// The process the running thread belongs to (None for kernel threads).
+/// The pid of the running thread's program (0 for a kernel thread), without the scheduler's
+/// lock: `getpid`'s whole work.
+pub fn current_pid() -> u64 {
+    CURRENT_PID.load(Ordering::Relaxed)
+}
+
+/// [`current_pid`], set at every switch (our single CPU runs one thread at a time).
+static CURRENT_PID: AtomicU64 = AtomicU64::new(0);
+
 pub fn current_process() -> Option<Arc<Process>> {
     let g = SCHED.lock();
     let s = g.as_ref()?;
     s.threads.get(&s.current)?.process.clone()
-}
-
-/// Record the user stack of the running thread: `frames` frames from physical `base`, the first
-/// one its guard page (re-mapped and freed when the thread exits).
-pub fn set_user_stack(base: u64, frames: usize) {
-    if let Some(s) = SCHED.lock().as_mut() {
-        let cur = s.current;
-        if let Some(t) = s.threads.get_mut(&cur) {
-            t.user_stack = Some((base, frames));
-        }
-    }
 }
 
 /// Let every other ready thread run once, then continue.
@@ -618,6 +612,7 @@ fn reschedule() {
         let new_rsp = n.rsp;
         let top = n.kstack_top;
         s.current = next;
+        CURRENT_PID.store(n.process.as_ref().map_or(0, |p| p.pid), Ordering::Relaxed);
         // SAFETY: interrupts are off (caller contract); PER_CPU is only read by the syscall
         // entry of the thread about to run, after this write.
         unsafe { (*core::ptr::addr_of_mut!(PER_CPU)).kstack_top = top };
@@ -673,19 +668,6 @@ fn reap() {
                     p.release_kernel_stack(guard)
                 }
                 _ => free_kernel_stack(guard, frames),
-            }
-        }
-        if let Some((base, n)) = t.user_stack {
-            let used = high_water(
-                mem::phys_to_virt(base + mem::frames::FRAME_SIZE),
-                mem::phys_to_virt(base + n as u64 * mem::frames::FRAME_SIZE),
-            );
-            MAX_USER_STACK.fetch_max(used, Ordering::Relaxed);
-            // Back to its program, which frees it when it ends: another thread's system call
-            // may still hold a checked pointer into it (mm::uaccess).
-            match &t.process {
-                Some(p) => p.release_stack(base + mem::frames::FRAME_SIZE),
-                None => log::error!("sched: a user stack without a program (leaked)"),
             }
         }
     }
@@ -762,7 +744,6 @@ fn idle_loop(_: usize) {
 }
 
 static MAX_KERNEL_STACK: AtomicUsize = AtomicUsize::new(0);
-static MAX_USER_STACK: AtomicUsize = AtomicUsize::new(0);
 
 /// Bytes of `[bottom, top)` ever written (zeroed at creation: the lowest non-zero word marks
 /// the deepest point; an estimate, a frame may store zeros).
@@ -778,12 +759,9 @@ fn high_water(bottom: u64, top: u64) -> usize {
     (top - p) as usize
 }
 
-/// Deepest kernel and user stack use of any exited thread so far (bytes).
-pub fn stack_high_water() -> (usize, usize) {
-    (
-        MAX_KERNEL_STACK.load(Ordering::Relaxed),
-        MAX_USER_STACK.load(Ordering::Relaxed),
-    )
+/// Deepest kernel stack use of any exited thread so far (bytes).
+pub fn stack_high_water() -> usize {
+    MAX_KERNEL_STACK.load(Ordering::Relaxed)
 }
 
 /// Whether `init` ran (threads can block).

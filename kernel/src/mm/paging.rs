@@ -156,9 +156,10 @@ fn without_interrupts<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Give every page its final rights (see the module doc) and turn on NX and write
-/// protection. Call once, after `mem::init` (split tables come from the frame allocator) and
-/// before any program starts.
-pub fn init() -> Result<(), &'static str> {
+/// protection, and SMEP and SMAP where wanted (`smep`, `smap`) and the CPU has them. Call
+/// once, after `mem::init` (split tables come from the frame allocator) and before any
+/// program starts.
+pub fn init(smep: bool, smap: bool) -> Result<(), &'static str> {
     without_interrupts(|| {
         // SAFETY: EFER exists on every x86_64 CPU; NXE only makes bit 63 of entries meaningful
         // (none is set yet).
@@ -231,7 +232,7 @@ pub fn init() -> Result<(), &'static str> {
             })
         };
         flush_all();
-        enable_smep_smap();
+        enable_smep_smap(smep, smap);
         Ok(())
     })
 }
@@ -239,7 +240,7 @@ pub fn init() -> Result<(), &'static str> {
 /// SMEP (CPUID.(7,0):EBX[7]) and SMAP (EBX[20]) when the CPU has them, as Linux turns them on:
 /// a jump from ring 0 into a user page faults, and so does a ring-0 access to a user page
 /// outside `uaccess`'s copy routine (which opens one with `stac`).
-fn enable_smep_smap() {
+fn enable_smep_smap(smep: bool, smap: bool) {
     use x86_64::registers::control::{Cr4, Cr4Flags};
     let cpuid = crate::arch::cpuid;
     if cpuid(0, 0).eax < 7 {
@@ -247,10 +248,10 @@ fn enable_smep_smap() {
     }
     let ebx = cpuid(7, 0).ebx;
     let mut on = Cr4Flags::empty();
-    if ebx & (1 << 7) != 0 {
+    if smep && ebx & (1 << 7) != 0 {
         on |= Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION;
     }
-    if ebx & (1 << 20) != 0 {
+    if smap && ebx & (1 << 20) != 0 {
         // The copy routine must open user access before the bit makes it necessary.
         super::uaccess::set_smap(true);
         on |= Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION;
@@ -259,18 +260,15 @@ fn enable_smep_smap() {
     // executes a user page, and it reads or writes user pages only in `uaccess`'s copy
     // routine, which brackets the access with stac/clac once `set_smap(true)` is recorded.
     unsafe { Cr4::update(|c| c.insert(on)) };
+    let state = |flag, wanted| match (on.contains(flag), wanted) {
+        (true, _) => "on",
+        (false, false) => "off (command line)",
+        (false, true) => "off (CPU lacks it)",
+    };
     log::info!(
         "paging: SMEP {}, SMAP {}",
-        if on.contains(Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION) {
-            "on"
-        } else {
-            "off (CPU lacks it)"
-        },
-        if on.contains(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION) {
-            "on"
-        } else {
-            "off (CPU lacks it)"
-        }
+        state(Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION, smep),
+        state(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION, smap)
     );
 }
 

@@ -2,13 +2,13 @@
 //!
 //! | PML4 entry | what | whose |
 //! |---|---|---|
-//! | 0, below [`USER_START`] | the kernel image's identity alias: its 4 KiB tables, the built-in programs' code and statics user-accessible, the rest supervisor-only (`super::paging`) | the kernel's tables, shared |
+//! | 0, below [`USER_START`] | the kernel image's identity alias: its 4 KiB tables, every page supervisor-only (`super::paging`) | the kernel's tables, shared |
 //! | 0, from [`USER_START`] | free for the program (a PDPT and page directory of its own) | the program's |
-//! | 1–255 | the program's: its ring-3 stacks at [`STACKS_BASE`] upwards, one slot of [`SLOT_PAGES`] pages per stack, the slot's first page left unmapped as the guard | the program's |
+//! | 1–255 | the program's: what `execve`, `brk` and `mmap` place there (`mm::vma`), its stacks included | the program's |
 //! | 256–511 | the kernel half: the direct map of physical memory (supervisor-only) and anything else the kernel maps | the kernel's PML4 entries, shared |
 //!
 //! Kernel mappings change everywhere at once (shared tables); a program cannot name another
-//! program's stack: it is not in its page tables. Physical memory the kernel uses (heap,
+//! program's memory: it is not in its page tables. Physical memory the kernel uses (heap,
 //! frames, page tables) appears in a program's half nowhere.
 //!
 //! The scheduler calls [`AddressSpace::activate`] when it switches to a thread of a program
@@ -30,17 +30,7 @@ use super::paging::PAGE;
 /// (1–4 MiB; the linker script keeps the image below it). Linux `ET_EXEC` programs are linked
 /// at this address.
 pub const USER_START: u64 = 0x40_0000;
-/// Where ring-3 stacks live in every program's user half (PML4 entry 224).
-pub const STACKS_BASE: u64 = 0x0000_7000_0000_0000;
-/// Pages of one stack slot: the guard page and the stack.
-pub const SLOT_PAGES: u64 = crate::process::USER_STACK_FRAMES as u64 + 1;
-/// Slots per program: one per thread it may have at once.
-pub const MAX_SLOTS: usize = crate::process::MAX_THREADS_PER_PROGRAM;
 
-const USER_STACK: F = F::PRESENT
-    .union(F::WRITABLE)
-    .union(F::USER_ACCESSIBLE)
-    .union(F::NO_EXECUTE);
 const TABLE: F = F::PRESENT.union(F::WRITABLE).union(F::USER_ACCESSIBLE);
 
 /// Software bit of a leaf entry: the frame belongs to the space's memory map (`mm::vma`),
@@ -181,35 +171,6 @@ impl AddressSpace {
         Ok((pt, ((va >> 12) & 511) as usize))
     }
 
-    /// Map `pages` frames from `paddr` at user address `va` as ring-3 stack memory.
-    pub fn map_stack(&mut self, va: u64, paddr: u64, pages: u64) -> Result<(), &'static str> {
-        x86_64::instructions::interrupts::without_interrupts(|| {
-            for i in 0..pages {
-                let (pt, idx) = self.leaf(va + i * PAGE)?;
-                // SAFETY: a table of this space (made by `leaf`); interrupts off.
-                let e = unsafe { &mut table(pt)[idx] };
-                e.set_addr(PhysAddr::new(paddr + i * PAGE), USER_STACK);
-                flush(va + i * PAGE);
-            }
-            Ok(())
-        })
-    }
-
-    /// Unmap `pages` pages from user address `va` (tables stay; a later `map_stack` reuses
-    /// them). Pages not mapped are skipped.
-    pub fn unmap(&mut self, va: u64, pages: u64) {
-        x86_64::instructions::interrupts::without_interrupts(|| {
-            for i in 0..pages {
-                let a = va + i * PAGE;
-                if let Some((pt, idx)) = self.existing_leaf(a) {
-                    // SAFETY: a table of this space; interrupts off.
-                    unsafe { table(pt)[idx].set_unused() };
-                    flush(a);
-                }
-            }
-        })
-    }
-
     /// The page-table entry slot for user address `va`, if its tables exist.
     fn existing_leaf(&self, va: u64) -> Option<(u64, usize)> {
         if !(USER_START..1 << 47).contains(&va) {
@@ -309,11 +270,6 @@ impl AddressSpace {
                 f.contains(F::WRITABLE),
             )
         })
-    }
-
-    /// The user address of stack slot `slot`'s lowest stack page (above its guard page).
-    pub fn slot_bottom(slot: usize) -> u64 {
-        STACKS_BASE + (slot as u64 * SLOT_PAGES + 1) * PAGE
     }
 }
 

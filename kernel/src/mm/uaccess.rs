@@ -179,32 +179,3 @@ pub fn write<T: Copy>(addr: u64, value: T) -> Result<(), Errno> {
     };
     copy_to_user(addr, bytes)
 }
-
-/// Lay out `args` as a Rust `[&str]` below `top` in user memory (the bytes of every string,
-/// then the array of `&str` pointing at them, 16-byte aligned): what a built-in program's
-/// `main(args)` receives. Returns the new stack top (the array's address) and the array's
-/// address; `EFAULT` if the stack is too small or not user memory.
-pub fn push_str_slice(top: u64, args: &[&str]) -> Result<u64, Errno> {
-    let mut sp = top;
-    let mut placed: [(u64, usize); crate::cmdline::MAX_ARGS] = [(0, 0); crate::cmdline::MAX_ARGS];
-    if args.len() > placed.len() {
-        return Err(Errno::EINVAL);
-    }
-    for (slot, a) in placed.iter_mut().zip(args) {
-        sp = sp.checked_sub(a.len() as u64).ok_or(Errno::EFAULT)?;
-        copy_to_user(sp, a.as_bytes())?;
-        *slot = (sp, a.len());
-    }
-    let array_bytes = core::mem::size_of_val(args) as u64;
-    sp = (sp.checked_sub(array_bytes).ok_or(Errno::EFAULT)?) & !15;
-    for (i, &(p, len)) in placed[..args.len()].iter().enumerate() {
-        // SAFETY: `[p, p + len)` are the UTF-8 bytes just copied from a `&str` to user memory
-        // (checked by `copy_to_user`); the `&str` built here is only stored there for the
-        // program, never used by the kernel.
-        let s: &'static str = unsafe {
-            core::str::from_utf8_unchecked(core::slice::from_raw_parts(p as *const u8, len))
-        };
-        write(sp + (i * core::mem::size_of::<&str>()) as u64, s)?;
-    }
-    Ok(sp)
-}

@@ -20,7 +20,7 @@ use vfs::OpenFile;
 
 use crate::mm::paging::PAGE;
 use crate::mm::vma::{self, Backing, MemoryMap, PageSource, Prot};
-use crate::ustack::ProgramMemory;
+use crate::program_memory::ProgramMemory;
 
 /// The environment of a program the kernel starts (init): what a login shell would give.
 pub const DEFAULT_ENV: &[&str] = &[

@@ -1,5 +1,5 @@
 //! Programs (processes) and their threads: one `Process` per running program, owning its
-//! descriptor table, working directory, memory (address space + memory map, `ustack`,
+//! descriptor table, working directory, memory (address space + memory map, `program_memory`,
 //! `mm::vma`), signal dispositions, and counting its threads; the exit rule that turns
 //! program statuses into QEMU's verdict.
 //!
@@ -27,9 +27,9 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use uapi::Errno;
 
+use crate::program_memory::ProgramMemory;
 use crate::sched;
 use crate::sync::IrqMutex;
-use crate::ustack::ProgramMemory;
 use crate::{exit, wait};
 
 pub mod clone;
@@ -44,9 +44,6 @@ pub use start::start_elf;
 
 /// Status of a program killed by a fault (128 + SIGSEGV, as a shell reports it).
 pub const STATUS_KILLED: i32 = 139;
-/// User stack of each ring-3 thread: 128 KiB of frames (a UDP server keeps a 64 KiB datagram
-/// buffer on its stack; 64 KiB stacks overflowed into the guard page in the services test).
-pub const USER_STACK_FRAMES: usize = 32;
 /// Bound on ring-3 threads per program: a runaway `spawn` loop fails with EAGAIN instead of
 /// eating every frame (each thread costs ~200 KiB: 128 + 64 KiB of stacks and their guards).
 /// A server gives each client a thread: 256 covers the self-tests' 64 concurrent connections
@@ -113,7 +110,7 @@ pub struct Process {
     /// The working directory, held open (`O_PATH | O_DIRECTORY`); `None` without a root fs.
     pub cwd: spin::Mutex<Option<Arc<vfs::OpenFile>>>,
     state: IrqMutex<ProcState>,
-    /// The program's address space, memory map and ring-3 stacks (`ustack`, `mm::vma`);
+    /// The program's address space, memory map and ring-3 stacks (`program_memory`, `mm::vma`);
     /// `None` for a `vfork` child until its `execve`: it runs in its parent's memory.
     memory: IrqMutex<Option<ProgramMemory>>,
     /// A `vfork` child's parent, sleeping until the child calls `execve` or ends.
@@ -122,9 +119,6 @@ pub struct Process {
     root: AtomicU64,
     /// Signal dispositions (`rt_sigaction`): handler, flags, restorer, mask per signal.
     pub sigactions: spin::Mutex<[signal::SigAction; signal::NSIG]>,
-    /// System calls of the program running now that may hold a checked user pointer
-    /// (`syscall::dispatch`): while any does, ended threads' stacks stay mapped.
-    pub user_calls: AtomicUsize,
 }
 
 impl Process {
@@ -167,15 +161,6 @@ impl Process {
         }
     }
 
-    /// A thread of this program ended: its ring-3 stack (frames at `paddr`) is kept for the
-    /// next thread (see `ustack`).
-    pub fn release_stack(&self, paddr: u64) {
-        let referenced = self.user_calls.load(Ordering::Acquire) > 0;
-        if let Some(m) = self.memory.lock().as_mut() {
-            m.release_stack(paddr, referenced);
-        }
-    }
-
     /// Threads of the program alive now.
     pub fn thread_count(&self) -> usize {
         self.state.lock().live_threads
@@ -209,7 +194,6 @@ impl Process {
             vfork_parent: IrqMutex::new(None),
             root: AtomicU64::new(root),
             sigactions: spin::Mutex::new([signal::SigAction::default(); signal::NSIG]),
-            user_calls: AtomicUsize::new(0),
         }
     }
 }
@@ -301,12 +285,23 @@ pub fn exit_group(status: i32) -> ! {
     exit_thread(status)
 }
 
+/// Programs whose group status is set (`exit_group` or a fault) and that have not finished:
+/// while there are none, a system call's return skips looking up whether its own program is
+/// ending.
+static ENDING_PROGRAMS: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether any program is ending (then its threads must stop at their next kernel exit).
+pub fn any_program_ending() -> bool {
+    ENDING_PROGRAMS.load(Ordering::Acquire) > 0
+}
+
 fn end_group(p: &Arc<Process>, status: i32) {
     let first = {
         let mut st = p.state.lock();
         let first = st.group_status.is_none();
         if first {
             st.group_status = Some(status);
+            ENDING_PROGRAMS.fetch_add(1, Ordering::AcqRel);
         }
         first
     };
@@ -337,6 +332,9 @@ pub fn user_fault(what: &str, rip: u64, cr2: Option<u64>) -> ! {
 /// The program is over: close its descriptors, free its memory, record and announce its
 /// status, release a vfork parent.
 fn finish(p: &Arc<Process>, status: i32) {
+    if p.state.lock().group_status.is_some() {
+        ENDING_PROGRAMS.fetch_sub(1, Ordering::AcqRel);
+    }
     crate::files::close_all(&p.files);
     // What its sockets and files held may have emptied heap arenas: back to the frames.
     crate::mem::heap::trim();
@@ -436,11 +434,9 @@ pub fn wait_child(parent: &Process, pid: i64, nohang: bool) -> Result<Option<(u6
 /// (programs it started end with the machine, as everything does when Linux's PID 1 exits).
 fn await_init(name: &dyn core::fmt::Display, pid: u64) -> ! {
     let status = wait(pid);
-    let (kstack, ustack) = sched::stack_high_water();
     log::debug!(
-        "process: threads used at most {} KiB of kernel stack, {} KiB of user stack",
-        kstack / 1024,
-        ustack / 1024
+        "process: threads used at most {} KiB of kernel stack",
+        sched::stack_high_water() / 1024
     );
     let others = LIVE_PROGRAMS.load(Ordering::Acquire);
     if others > 0 {

@@ -185,24 +185,8 @@ fn is_canonical(addr: u64) -> bool {
 /// A system call's result: a value or an errno.
 pub type SysResult = Result<i64, Errno>;
 
-/// Calls that may keep a checked user pointer while they run (every call but these, which
-/// block without one, or never return): while one runs, the program's ended threads' stacks
-/// stay mapped (`ustack`).
-fn may_hold_user_pointers(nr: u64) -> bool {
-    !matches!(
-        nr,
-        SYS_GETPID | SYS_SCHED_YIELD | SYS_NANOSLEEP | SYS_EXIT | SYS_EXIT_GROUP
-    )
-}
-
 extern "C" fn dispatch(f: &mut SyscallFrame) {
     let a = [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9];
-    let holder = may_hold_user_pointers(f.rax)
-        .then(sched::current_process)
-        .flatten();
-    if let Some(p) = &holder {
-        p.user_calls.fetch_add(1, Ordering::AcqRel);
-    }
     let nr = f.rax;
     let tracing = STRACE.load(Ordering::Relaxed);
     if tracing && matches!(nr, SYS_EXIT | SYS_EXIT_GROUP) {
@@ -215,18 +199,17 @@ extern "C" fn dispatch(f: &mut SyscallFrame) {
     if tracing {
         trace(nr, a, Some(&r));
     }
-    if let Some(p) = holder {
-        p.user_calls.fetch_sub(1, Ordering::AcqRel);
-    }
     f.rax = match r {
         Ok(v) => v as u64,
         Err(e) => (-(e.code() as i64)) as u64,
     };
     sched::resched_if_needed();
-    if let Some(p) = sched::current_process() {
-        if p.is_ending() {
-            drop(p);
-            process::exit_thread(process::killed_status(process::signal::SIGKILL));
+    if process::any_program_ending() {
+        if let Some(p) = sched::current_process() {
+            if p.is_ending() {
+                drop(p);
+                process::exit_thread(process::killed_status(process::signal::SIGKILL));
+            }
         }
     }
     if !is_canonical(f.rcx) {
@@ -312,7 +295,7 @@ fn call(nr: u64, a: [u64; 6]) -> SysResult {
             Ok(0)
         }
         SYS_NANOSLEEP => nanosleep(a[0], a[1]),
-        SYS_GETPID => Ok(sched::current_process().map_or(0, |p| p.pid as i64)),
+        SYS_GETPID => Ok(sched::current_pid() as i64),
         SYS_SOCKET => socket::socket(a[0] as i32, a[1] as i32, a[2] as i32),
         SYS_CONNECT => socket::connect(a[0] as i32, a[1], a[2] as i32),
         SYS_ACCEPT => socket::accept4(a[0] as i32, a[1], a[2], 0),
