@@ -12,6 +12,7 @@
 # virtio-net offers its offloads (checksums, TSO) and both guests use them; the clients run
 # inside the namespace. --net user (default): QEMU's user networking, no offloads.
 # Env: LINUX_PEER_CACHE (default /tmp/linux-peer-cache) for the Linux guest's build.
+# RINET_APPEND: extra kernel command-line words for rinet (e.g. "nosmap" to measure SMAP).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 peer=${LINUX_PEER:-$here/../shared/tools/linux-peer}
@@ -51,7 +52,7 @@ if [ "$net" = tap ]; then
   cat > "$out/launch-rinet.sh" <<LAUNCH
 #!/usr/bin/env bash
 echo "LAUNCH \$(date +%s.%N)"
-exec ip netns exec $ns "$here/qemu-run.sh" --machine $machine --accel tcg --net tap --tap rtap0 --kernel "$here/target/rinet-kernel" --serial "$out/rinet-console.log" --append "ip=192.168.100.2::192.168.100.1:255.255.255.0::eth0:off init=services quiet" </dev/null
+exec ip netns exec $ns "$here/qemu-run.sh" --machine $machine --accel tcg --net tap --tap rtap0 --kernel "$here/target/rinet-kernel" --serial "$out/rinet-console.log" --append "${RINET_APPEND:-} ip=192.168.100.2::192.168.100.1:255.255.255.0::eth0:off init=services quiet" </dev/null
 LAUNCH
   chmod +x "$out/launch-rinet.sh"
   echo "rinet: $machine, TCG, -m 128M, tap in netns $ns (guest 192.168.100.2), $reps boots" >&2
@@ -63,7 +64,7 @@ else
   cat > "$out/launch-rinet.sh" <<LAUNCH
 #!/usr/bin/env bash
 echo "LAUNCH \$(date +%s.%N)"
-exec "$here/qemu-run.sh" --machine $machine --accel tcg --port-base $base --kernel "$here/target/rinet-kernel" --serial "$out/rinet-console.log" --append "init=services quiet" </dev/null
+exec "$here/qemu-run.sh" --machine $machine --accel tcg --port-base $base --kernel "$here/target/rinet-kernel" --serial "$out/rinet-console.log" --append "${RINET_APPEND:-} init=services quiet" </dev/null
 LAUNCH
   chmod +x "$out/launch-rinet.sh"
   echo "rinet: $machine, TCG, -m 128M, user networking (hostfwd 127.0.0.1:$base+7/9/19), $reps boots" >&2
