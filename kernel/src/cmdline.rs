@@ -42,7 +42,7 @@ const ACCEPTED_SILENTLY: &[&str] = &[
 
 #[derive(Debug, Clone)]
 pub struct BootConfig {
-    /// The built-in program to run (`init=`).
+    /// The program to run (`init=`): an ELF file of the root file system or a kernel self-test.
     pub init: &'static str,
     args: [&'static str; MAX_ARGS],
     nargs: usize,

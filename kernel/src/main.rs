@@ -1,5 +1,5 @@
 //! The rinet kernel: boots through PVH, brings up console, CPU tables, memory, time and
-//! interrupts, probes the NIC, and runs the built-in program `init=` names.
+//! interrupts, probes the NIC, and runs the program `init=` names (an ELF file of the initramfs, or a kernel self-test).
 //!
 //! Boot order (each step only uses what the previous ones set up):
 //! console -> `rinet: kernel entry` -> GDT/TSS/IDT, stack guard, PICs masked -> TSC clock ->

@@ -119,10 +119,9 @@ pub struct Epoll {
 
 /// Check an event mask for `op` (Linux's `epoll_ctl` rules for `EPOLLEXCLUSIVE`).
 fn check_events(op: i32, events: u32, target_is_epoll: bool) -> Result<(), Errno> {
-    if events & EPOLLEXCLUSIVE != 0 {
-        if op == EPOLL_CTL_MOD || events & !EXCLUSIVE_OK != 0 || target_is_epoll {
-            return Err(Errno::EINVAL);
-        }
+    let exclusive = events & EPOLLEXCLUSIVE != 0;
+    if exclusive && (op == EPOLL_CTL_MOD || events & !EXCLUSIVE_OK != 0 || target_is_epoll) {
+        return Err(Errno::EINVAL);
     }
     Ok(())
 }

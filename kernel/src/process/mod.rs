@@ -40,8 +40,6 @@ pub mod signal;
 mod start;
 pub use start::start_elf;
 
-/// Entry point of a built-in ring-3 program.
-
 /// Status of a program killed by a fault (128 + SIGSEGV, as a shell reports it).
 pub const STATUS_KILLED: i32 = 139;
 /// Bound on ring-3 threads per program: a runaway `spawn` loop fails with EAGAIN instead of
