@@ -174,6 +174,9 @@ pub fn with<R>(f: impl FnOnce(&mut NetSys) -> R) -> Result<R, Errno> {
     }
     let sleeping_until = POLL_SLEEP_UNTIL.load(Ordering::Acquire);
     if next.is_some_and(|t| t.as_nanos() < sleeping_until) {
+        // Kicked: it is ready now, so later calls before it runs need not kick it again
+        // (each kick scans the thread table). It stores its own value before it sleeps.
+        POLL_SLEEP_UNTIL.store(0, Ordering::Release);
         wait::wake_all(wait::NIC_KEY);
     }
     Ok(r)

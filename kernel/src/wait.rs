@@ -54,16 +54,26 @@ pub fn process_key(pid: u64) -> u64 {
     KERNEL_KEY_BIT | (1 << 62) | pid
 }
 
-/// Buckets of generation counters: enough that unrelated sockets rarely share one (a shared
-/// bucket only costs a spurious retry), small enough to be a static array.
+/// Buckets of generation counters for the socket layer's keys: enough that unrelated sockets
+/// rarely share one (a shared bucket only costs a spurious retry), small enough to be a static
+/// array.
 pub const GENERATION_SLOTS: usize = 256;
+/// Buckets for the kernel's own keys, apart from the sockets' so that the NIC key, bumped at
+/// every NIC interrupt and every kick of the poll thread, never moves a socket's generation.
+pub const KERNEL_GENERATION_SLOTS: usize = 64;
 
 static GENERATIONS: [AtomicU64; GENERATION_SLOTS] = [const { AtomicU64::new(0) }; GENERATION_SLOTS];
+static KERNEL_GENERATIONS: [AtomicU64; KERNEL_GENERATION_SLOTS] =
+    [const { AtomicU64::new(0) }; KERNEL_GENERATION_SLOTS];
 
 fn slot(key: u64) -> &'static AtomicU64 {
     // Fibonacci hashing spreads sequential keys over the buckets.
-    let h = key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56;
-    &GENERATIONS[h as usize % GENERATION_SLOTS]
+    let h = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize;
+    if key & KERNEL_KEY_BIT != 0 {
+        &KERNEL_GENERATIONS[h % KERNEL_GENERATION_SLOTS]
+    } else {
+        &GENERATIONS[h % GENERATION_SLOTS]
+    }
 }
 
 /// Current generation of `key`: read it before the attempt that may return `EAGAIN`.
@@ -108,7 +118,14 @@ pub fn sleep_on_any_if_unchanged(keys: &[(u64, u64)], deadline: Option<Instant>)
     } else {
         deadline
     };
-    sched::block(&buf[..n], deadline, |_| {
-        keys.iter().all(|&(k, g)| generation(k) == g)
-    })
+    let unchanged = || keys.iter().all(|&(k, g)| generation(k) == g);
+    if !unchanged() {
+        // Woken already: the caller retries at once. Let every ready thread run first. The
+        // kernel is cooperative, so a caller whose every attempt moves its own key (a socket
+        // call kicking the poll thread, an attempt that readies the other direction) would
+        // otherwise spin forever without the thread that can satisfy it ever running.
+        sched::yield_now();
+        return WakeReason::Woken;
+    }
+    sched::block(&buf[..n], deadline, |_| unchanged())
 }

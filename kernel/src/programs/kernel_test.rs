@@ -43,6 +43,10 @@ const CHECKS: &[Check] = &[
         "blocking socket calls sleep, wake, time out",
         super::sched_checks::blocking_socket_calls,
     ),
+    (
+        "a blocking call that wakes itself lets others run",
+        super::sched_checks::self_waking_call_yields,
+    ),
 ];
 
 /// Run every check; Err names the first that failed.

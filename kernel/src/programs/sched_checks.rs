@@ -246,3 +246,52 @@ pub fn blocking_socket_calls() -> Result<(), &'static str> {
     }
     Ok(())
 }
+
+/// Attempts the busy-waking fake socket allows before the check gives up (the bug it guards
+/// against spins forever; a correct kernel needs a handful).
+const SPIN_LIMIT: u32 = 100_000;
+static SPINS: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+/// The peer that makes the busy-waking socket ready: it only needs to be scheduled once.
+fn ready_peer(_: usize) {
+    SOCK_READY.store(1, Ordering::SeqCst);
+    wait::wake_all(SOCK_KEY);
+}
+
+/// An attempt that wakes its own key each time and fails until the peer ran: what a socket
+/// call does when its own network call kicks the poll thread and the poll thread's key shares
+/// the socket's generation bucket, or when its attempt readies the socket's other direction.
+fn self_waking_op() -> Result<u32, net::Errno> {
+    if SOCK_READY.load(Ordering::SeqCst) != 0 {
+        return Ok(42);
+    }
+    if SPINS.fetch_add(1, Ordering::SeqCst) >= SPIN_LIMIT {
+        return Err(net::Errno::ETIMEDOUT);
+    }
+    wait::wake_all(SOCK_KEY);
+    Err(net::Errno::EAGAIN)
+}
+
+/// A blocking call whose every attempt moves its key's generation never sleeps, so it must
+/// still give the CPU away between attempts: in a cooperative kernel the thread that would
+/// make it ready (here a peer thread, in life the network poll thread) runs only then. The
+/// mixed NIC load wedged the whole guest this way (the 306th socket's key shared the NIC key's
+/// bucket).
+pub fn self_waking_call_yields() -> Result<(), &'static str> {
+    use crate::syscall::socket::retry_blocking;
+    SOCK_READY.store(0, Ordering::SeqCst);
+    SPINS.store(0, Ordering::SeqCst);
+    sched::spawn("ready-peer", ready_peer, 0)?;
+    let r = retry_blocking(
+        || Ok(fake_info(false, None)),
+        false,
+        || false,
+        net::Errno::EAGAIN,
+        self_waking_op,
+    );
+    match r {
+        Ok(42) => Ok(()),
+        Err(net::Errno::ETIMEDOUT) => Err("a self-waking blocking call spun without yielding"),
+        _ => Err("a self-waking blocking call failed"),
+    }
+}
