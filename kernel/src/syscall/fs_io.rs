@@ -20,6 +20,7 @@ use vfs::flags::{O_NONBLOCK, S_IFMT};
 use vfs::tmpfs::TmpfsFile;
 use vfs::{Errno, OpenFile};
 
+use super::bounce::Bounce;
 use super::fs::current;
 use super::{socket, uaccess, SysResult};
 use crate::files::{self, socket::socket_id, FILES_KEY};
@@ -49,12 +50,8 @@ fn file_of(p: &Process, fd: i32) -> Result<Arc<OpenFile>, Errno> {
 }
 
 /// A kernel buffer for `len` bytes of transfer (at most [`CHUNK`]).
-fn chunk_buf(len: usize) -> Result<Vec<u8>, Errno> {
-    let n = len.min(CHUNK);
-    let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| Errno::ENOMEM)?;
-    v.resize(n, 0);
-    Ok(v)
+fn chunk_buf(len: usize) -> Result<Bounce, Errno> {
+    Bounce::new(len.min(CHUNK))
 }
 
 /// Bytes from `addr` to the end of its page.

@@ -13,6 +13,7 @@
 //! `uaccess`. There are no private numbers: programs start other programs with clone/vfork +
 //! execve, make threads with clone, and resolve names through /etc as any libc does.
 
+mod bounce;
 pub mod events;
 mod events_select;
 mod events_timerfd;

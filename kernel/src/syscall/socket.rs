@@ -136,18 +136,8 @@ fn sockaddr_out(
     uaccess::write(lenp, SOCKADDR_IN_LEN as u32)
 }
 
-/// Most bytes one receive moves, and the size of each piece a send copies in: user memory is
-/// copied through a kernel buffer (never held as a reference across a sleep, when another
-/// thread may unmap it). Larger than any datagram (65507 bytes), so a datagram is never split.
-pub const BOUNCE: usize = 128 * 1024;
-
-/// A kernel buffer of `len` bytes for a copy (`ENOMEM` if the heap cannot give it).
-fn bounce(len: usize) -> Result<Vec<u8>, Errno> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| Errno::ENOMEM)?;
-    v.resize(len, 0);
-    Ok(v)
-}
+pub use super::bounce::BOUNCE;
+use super::bounce::Bounce;
 
 /// Receive into the user buffer `buf` (at most [`BOUNCE`] bytes per call).
 fn recv_to_user(
@@ -160,7 +150,7 @@ fn recv_to_user(
 ) -> Result<(usize, Option<core::net::SocketAddrV4>), Errno> {
     let len = len.min(BOUNCE);
     uaccess::check(buf, len)?;
-    let mut k = bounce(len)?;
+    let mut k = Bounce::new(len)?;
     let (n, from) = blocking(
         p,
         file,
@@ -185,7 +175,7 @@ fn send_from_user(
     flags: i32,
     dest: Option<&[u8]>,
 ) -> SysResult {
-    let mut k = bounce(len.min(BOUNCE))?;
+    let mut k = Bounce::new(len)?;
     let mut total = 0usize;
     loop {
         let m = (len - total).min(BOUNCE);

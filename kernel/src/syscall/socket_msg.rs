@@ -10,6 +10,7 @@ use alloc::vec::Vec;
 
 use uapi::Errno;
 
+use super::bounce::Bounce;
 use super::socket::{recv_msg_into, send_msg_from, BOUNCE};
 use super::{uaccess, SysResult};
 
@@ -56,9 +57,7 @@ pub fn sendmsg(fd: i32, msg: u64, flags: i32) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let (iov, total) = iovecs(h.iov, h.iovlen)?;
-    let mut data = Vec::new();
-    data.try_reserve_exact(total).map_err(|_| Errno::ENOMEM)?;
-    data.resize(total, 0);
+    let mut data = Bounce::new(total)?;
     let mut at = 0;
     for (base, len) in iov {
         uaccess::copy_from_user(&mut data[at..at + len], base)?;
@@ -78,9 +77,7 @@ pub fn sendmsg(fd: i32, msg: u64, flags: i32) -> SysResult {
 pub fn recvmsg(fd: i32, msg: u64, flags: i32) -> SysResult {
     let mut h: MsgHdr = uaccess::read(msg)?;
     let (iov, total) = iovecs(h.iov, h.iovlen)?;
-    let mut data = Vec::new();
-    data.try_reserve_exact(total).map_err(|_| Errno::ENOMEM)?;
-    data.resize(total, 0);
+    let mut data = Bounce::new(total)?;
     let (n, from) = recv_msg_into(fd, &mut data, flags)?;
     let mut at = 0;
     for (base, len) in iov {
