@@ -1,7 +1,7 @@
 //! The files under /etc an unmodified libc reads, generated at boot unless the initramfs
 //! brought its own: `hosts` (localhost, the host name [`HOSTNAME`] and, once the network is
 //! configured, the guest's own address), `resolv.conf` (from `nameserver=` or DHCP), `passwd`
-//! and `group` (root and nobody) and `nsswitch.conf` (`hosts: files dns`, so glibc's
+//! and `group` (root, nogroup and nobody) and `nsswitch.conf` (`hosts: files dns`, so glibc's
 //! `getaddrinfo` reads /etc/hosts before asking DNS). Also makes /tmp (mode 1777) and /dev
 //! when the initramfs has none, as a distribution's early boot would.
 //!
@@ -27,7 +27,9 @@ static OWN_RESOLV: AtomicBool = AtomicBool::new(false);
 
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
                       nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
-const GROUP: &str = "root:x:0:\nnobody:x:65534:\n";
+/// Group 65534 is Debian's `nogroup` (nginx looks it up by that name for its workers); `nobody`
+/// names it too, for programs that ask by the user's name.
+const GROUP: &str = "root:x:0:\nnogroup:x:65534:\nnobody:x:65534:\n";
 const NSSWITCH: &str = "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n\
                         networks: files\nprotocols: files\nservices: files\n";
 

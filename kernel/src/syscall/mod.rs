@@ -18,6 +18,7 @@ pub mod events;
 mod events_select;
 mod events_timerfd;
 pub mod fs;
+mod fs_attr;
 pub mod fs_info;
 mod fs_io;
 mod fs_path;
@@ -25,6 +26,7 @@ mod fs_poll;
 pub mod names;
 pub mod proc;
 pub mod socket;
+mod sendfile;
 mod socket_msg;
 pub use crate::mm::uaccess;
 
@@ -285,6 +287,12 @@ fn call(nr: u64, a: [u64; 6]) -> SysResult {
         return r;
     }
     if let Some(r) = fs_info::call(nr, a) {
+        return r;
+    }
+    if let Some(r) = fs_attr::call(nr, a) {
+        return r;
+    }
+    if let Some(r) = sendfile::call(nr, a) {
         return r;
     }
     if let Some(r) = events::call(nr, a) {
