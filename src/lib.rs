@@ -484,3 +484,26 @@ pub fn free_port_base() -> u16 {
     }
     panic!("no free port base for hostfwd on 127.0.0.1");
 }
+
+/// The host path of `name` (a path, or a program on PATH), or `None` after saying why the
+/// calling test is skipped: Debian's `package` is missing. Under `CI` (where `.ci/run`
+/// installs every package the tests use) a missing tool panics instead.
+pub fn host_tool(name: &str, package: &str) -> Option<PathBuf> {
+    let found = if name.contains('/') {
+        Some(PathBuf::from(name)).filter(|p| p.is_file())
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
+    };
+    if found.is_none() {
+        let why = format!("{name} not found: install Debian's {package} package");
+        if std::env::var_os("CI").is_some() {
+            panic!("CI: {why} (.ci/run installs it)");
+        }
+        eprintln!("skipped: {why}");
+    }
+    found
+}
