@@ -3,11 +3,12 @@
 //! the host's ld-linux and libc packed beside it), resolving a name from /etc/hosts and one
 //! through DNS, then echoing through a server on the host; Debian's busybox running `nc` as a
 //! client and as a server and `wget` fetching a file; Debian's dynamically linked `nc`
-//! (netcat-openbsd) as a client; and a C program that writes and reads back files in /tmp,
-//! booted through `qemu-run.sh --run` itself.
+//! (netcat-openbsd) as a client; busybox using the character devices under /dev (null, zero,
+//! full, urandom, console); Debian's `iperf3` as a server measuring the host's client; and a C
+//! program that writes and reads back files in /tmp, booted through `qemu-run.sh --run` itself.
 //!
 //! The programs come from the host's Debian packages (musl-tools, gcc, libc6-dev,
-//! busybox-static, netcat-openbsd; `.ci/run` installs them). A test whose tool is missing says
+//! busybox-static, netcat-openbsd, iperf3; `.ci/run` installs them). A test whose tool is missing says
 //! so and passes, unless `CI` is set: there a missing tool is a failure.
 //!
 //! DNS: the guest gets `nameserver=10.0.2.2`, which QEMU's user network delivers to the host's
@@ -366,6 +367,108 @@ on_every_machine! {
         let _ = std::fs::remove_file(&path);
         assert!(delivered, "nc never printed the message:\n{}", out.console);
         out.assert_exit(EXIT_SUCCESS);
+    }
+}
+
+/// Shell lines for busybox in the guest, one `sh -c` each (run by `xargs`: rinet has no
+/// `fork`, so no pipelines; the last command of `sh -c` is exec'd, `xargs` starts each with
+/// `vfork`). They do what a user would with the devices under /dev.
+const DEVICE_COMMANDS: &str = "\
+/bin/busybox head -c 32 /dev/urandom > /tmp/random
+/bin/busybox od -A d -t x1 /tmp/random
+/bin/busybox dd if=/dev/zero bs=1k count=64 > /tmp/zeros
+/bin/busybox wc -c /tmp/zeros
+echo x > /dev/null && echo null: accepted
+echo x > /dev/full || echo full: refused
+/bin/busybox ls -l /dev/null
+/bin/busybox stat -c %n:%F:%t:%T:%a /dev/urandom /dev/console
+/bin/busybox dd if=/dev/zero of=/dev/null bs=1M count=3
+echo written through /dev/console > /dev/console
+";
+
+/// The bytes `od -A d -t x1` printed for a 32-byte file (lines `0000000 xx ...` and
+/// `0000016 xx ...`), or `None` when the console does not show them whole.
+fn od_bytes(console: &str) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    for offset in ["0000000 ", "0000016 "] {
+        let line = console.lines().find(|l| l.starts_with(offset))?;
+        for hex in line[offset.len()..].split_whitespace() {
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+        }
+    }
+    Some(bytes)
+}
+
+on_every_machine! {
+    /// Debian's busybox reads /dev/urandom and /dev/zero, writes to /dev/null, /dev/full and
+    /// /dev/console, and lists and stats them as character devices with Linux's numbers.
+    fn busybox_uses_the_devices_under_dev(machine) {
+        let Some(busybox) = busybox() else { return };
+        let mut image = Image::new();
+        image.program(&busybox, "/bin/busybox").expect("pack busybox");
+        image.file("/devices.cmds", 0o644, DEVICE_COMMANDS);
+        let out = boot(
+            machine,
+            &image,
+            "bbdevices",
+            "init=/bin/busybox -- xargs -a /devices.cmds -I CMD /bin/busybox sh -c CMD",
+        );
+        out.assert_exit(EXIT_SUCCESS);
+        let console = &out.console;
+        let random = od_bytes(console)
+            .unwrap_or_else(|| panic!("od did not show 32 bytes of /dev/urandom:\n{console}"));
+        assert_eq!(random.len(), 32, "head -c 32 /dev/urandom:\n{console}");
+        assert!(random.iter().any(|&b| b != 0), "/dev/urandom gave only zeros:\n{console}");
+        out.assert_console_contains("65536 /tmp/zeros");
+        out.assert_console_contains("null: accepted");
+        out.assert_console_contains("No space left on device");
+        out.assert_console_contains("full: refused");
+        let ls = console
+            .lines()
+            .find(|l| l.ends_with("/dev/null") && l.starts_with('c'))
+            .unwrap_or_else(|| panic!("ls -l /dev/null printed nothing:\n{console}"));
+        assert!(ls.starts_with("crw-rw-rw-") && ls.contains("1,   3"), "ls -l: {ls}");
+        out.assert_console_contains("/dev/urandom:character special file:1:9:666");
+        out.assert_console_contains("/dev/console:character special file:5:1:600");
+        out.assert_console_contains("3+0 records in");
+        out.assert_console_contains("3+0 records out");
+        out.assert_console_contains("written through /dev/console");
+    }
+}
+
+on_every_machine! {
+    /// Debian's `iperf3 -s -1` (glibc, dynamic; it reads its cookie from /dev/urandom) serves
+    /// one test from the host's `iperf3 -c` through the user network's forward of
+    /// port_base+9, and both ends report the transfer.
+    fn iperf3_server_measures_a_host_client(machine) {
+        let Some(iperf3) = tool("iperf3", "iperf3") else { return };
+        let mut image = Image::new();
+        image.program(&iperf3, "/usr/bin/iperf3").expect("pack iperf3 and its libraries");
+        let path = scratch(&format!("iperf3-{}.cpio", machine.name()));
+        image.write_to(&path).expect("write the initramfs");
+        let port_base = rinet::free_port_base();
+        let mut guest = Guest::new(machine)
+            .net(Net::User { port_base })
+            .initrd(&path)
+            .append("init=/usr/bin/iperf3 -- -s -1 -p 9 --forceflush")
+            .spawn();
+        let listening = guest.wait_for("Server listening on 9", TIMEOUT).is_some();
+        assert!(listening, "iperf3 never listened:\n{}", guest.console_text());
+        let client = Command::new(&iperf3)
+            .args(["-c", "127.0.0.1", "-p", &(port_base + 9).to_string(), "-t", "2"])
+            .output()
+            .expect("run the host's iperf3");
+        let out = guest.wait(TIMEOUT);
+        let _ = std::fs::remove_file(&path);
+        let report = String::from_utf8_lossy(&client.stdout);
+        assert!(
+            client.status.success() && report.contains("iperf Done."),
+            "the host's iperf3 failed:\n{report}{}\n--- guest ---\n{}",
+            String::from_utf8_lossy(&client.stderr),
+            out.console
+        );
+        out.assert_exit(EXIT_SUCCESS);
+        out.assert_console_contains("receiver");
     }
 }
 

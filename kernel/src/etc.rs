@@ -3,7 +3,9 @@
 //! configured, the guest's own address), `resolv.conf` (from `nameserver=` or DHCP), `passwd`
 //! and `group` (root, nogroup and nobody) and `nsswitch.conf` (`hosts: files dns`, so glibc's
 //! `getaddrinfo` reads /etc/hosts before asking DNS). Also makes /tmp (mode 1777) and /dev
-//! when the initramfs has none, as a distribution's early boot would.
+//! when the initramfs has none, as a distribution's early boot would, and in /dev the
+//! standard character devices ([`crate::files::devices::DEVICE_NODES`]) the initramfs did not
+//! bring under the same name.
 //!
 //! Owns only the files it created: a file the initramfs brought is never rewritten, and when
 //! the network is configured later (DHCP) only the generated `hosts` and `resolv.conf` are
@@ -17,6 +19,8 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use vfs::flags::{O_CREAT, O_EXCL, O_TRUNC, O_WRONLY};
 use vfs::{Errno, Tmpfs};
+
+use crate::files::devices::{DeviceNode, DEVICE_NODES};
 
 /// The guest's host name (in /etc/hosts; what `uname` should report as the node name).
 pub const HOSTNAME: &str = "rinet";
@@ -40,6 +44,9 @@ pub fn init(fs: &Tmpfs, nameserver: Option<Ipv4Addr>) {
     make_dir(fs, "/etc", 0o755);
     make_dir(fs, "/dev", 0o755);
     make_dir(fs, "/tmp", 0o1777);
+    for node in &DEVICE_NODES {
+        make_device_node(fs, node);
+    }
     for (path, text) in [
         ("/etc/passwd", PASSWD),
         ("/etc/group", GROUP),
@@ -102,6 +109,17 @@ fn make_dir(fs: &Tmpfs, path: &str, mode: u32) {
             }
         }
         Err(Errno::EEXIST) => {}
+        Err(e) => log::warn!("etc: cannot make {path}: {e:?}"),
+    }
+}
+
+/// Makes /dev/NAME for `node` unless something has that name already (the initramfs's
+/// entry is kept, whatever it is).
+fn make_device_node(fs: &Tmpfs, node: &DeviceNode) {
+    let path = format!("/dev/{}", node.name);
+    match fs.make_char_device(fs.root(), path.as_bytes(), node.mode, node.rdev) {
+        Ok(_) => {}
+        Err(Errno::EEXIST) => log::debug!("etc: {path} comes from the initramfs; kept"),
         Err(e) => log::warn!("etc: cannot make {path}: {e:?}"),
     }
 }

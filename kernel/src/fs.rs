@@ -36,7 +36,7 @@ impl Clock for SinceBoot {
 /// Makes the root tmpfs and unpacks the initramfs at `initrd` (physical address, length)
 /// into it, then frees the archive's frames. Prints `rinet: initramfs N files, N directories,
 /// N symlinks (N KiB)` when there was one. Then /etc, /tmp and /dev ([`crate::etc`]) for what
-/// the archive did not bring.
+/// the archive did not bring; device nodes open through [`crate::files::devices`].
 pub fn init(initrd: Option<(u64, u64)>) {
     let budget = mem::free_frame_count() * FRAME_SIZE as usize / TMPFS_SHARE;
     let fs = match Tmpfs::new(budget, Arc::new(SinceBoot)) {
@@ -46,6 +46,7 @@ pub fn init(initrd: Option<(u64, u64)>) {
             return;
         }
     };
+    fs.set_char_devices(Arc::new(crate::files::devices::DeviceTable));
     if let Some((paddr, len)) = initrd {
         unpack(fs, paddr, len, budget);
     }

@@ -7,8 +7,9 @@
 //! owners and mtimes (a directory's mtime is applied last, since filling it changes it). Names
 //! resolve from the root of the tmpfs, whose `..` is itself, so `../../x` lands at `/x`: no
 //! member can reach outside the tree, and a symlink in the archive is never followed for the
-//! member's own last component. Device nodes, FIFOs and sockets are skipped (counted): rinet
-//! has no device files yet. It must never panic on the image: a malformed header stops the
+//! member's own last component. Character device nodes keep their number (what opening one
+//! gives is the kernel's, see [`crate::tmpfs::CharDevices`]); block devices, FIFOs and sockets
+//! are skipped (counted). It must never panic on the image: a malformed header stops the
 //! unpack with an error naming its offset (what was unpacked before stays), and decompressed
 //! output is bounded by the caller's limit.
 
@@ -17,8 +18,11 @@ use alloc::vec::Vec;
 
 use crate::cpio::{self, CpioError, CpioMember};
 use crate::errno::Errno;
-use crate::flags::{O_CREAT, O_NOFOLLOW, O_TRUNC, O_WRONLY, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
+use crate::flags::{
+    O_CREAT, O_NOFOLLOW, O_TRUNC, O_WRONLY, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
+};
 use crate::gzip::{self, GzipError, GZIP_MAGIC};
+use crate::stat::DevId;
 use crate::time::Timespec;
 use crate::tmpfs::Tmpfs;
 
@@ -29,7 +33,9 @@ pub struct InitramfsReport {
     pub dirs: usize,
     pub symlinks: usize,
     pub hard_links: usize,
-    /// Members not created: device nodes, FIFOs, sockets, empty names, or names whose parent
+    /// Character device nodes.
+    pub char_devices: usize,
+    /// Members not created: block devices, FIFOs, sockets, empty names, or names whose parent
     /// is missing or not a directory (Linux skips those too).
     pub skipped: usize,
 }
@@ -141,6 +147,7 @@ impl Unpacker<'_> {
             S_IFDIR => self.directory(m),
             S_IFREG => self.regular(m),
             S_IFLNK => self.symlink(m),
+            S_IFCHR => self.char_device(m),
             _ => Err(Errno::EOPNOTSUPP),
         };
         match result {
@@ -234,6 +241,21 @@ impl Unpacker<'_> {
         let _ = self.fs.unlink(root, m.name);
         self.fs.symlink(m.data, root, m.name)?;
         self.report.symlinks += 1;
+        Ok(())
+    }
+
+    fn char_device(&mut self, m: &CpioMember<'_>) -> Result<(), Errno> {
+        let root = self.fs.root();
+        self.clear_other_type(m.name, m.mode);
+        // An older node of the same name is replaced.
+        let _ = self.fs.unlink(root, m.name);
+        let rdev = DevId {
+            major: m.rdev_major,
+            minor: m.rdev_minor,
+        };
+        self.fs
+            .make_char_device(root, m.name, m.mode & 0o7777, rdev)?;
+        self.report.char_devices += 1;
         Ok(())
     }
 }

@@ -1,7 +1,8 @@
 //! The kernel's kinds of open file beside tmpfs files, pipes and eventfds (which `vfs` owns):
 //! the console ([`console::ConsoleFile`], on descriptors 0, 1 and 2 of every new program) and
-//! sockets ([`socket::SocketFile`], an adapter over `net::sockfs`), plus what every program's
-//! descriptor table and working directory start as.
+//! sockets ([`socket::SocketFile`], an adapter over `net::sockfs`), the character devices
+//! under /dev ([`devices`]: null, zero, full, random, urandom, tty, console), plus what every
+//! program's descriptor table and working directory start as.
 //!
 //! Owns the readiness key of non-socket files ([`FILES_KEY`]): `vfs` files never block and
 //! have no wait queues, so a blocking read or write of a pipe or an eventfd sleeps on this one
@@ -10,6 +11,7 @@
 //! sleep.
 
 pub mod console;
+pub mod devices;
 pub mod epoll;
 pub mod socket;
 pub mod timerfd;

@@ -9,6 +9,7 @@ use alloc::sync::Arc;
 
 use uapi::Errno;
 
+use crate::files::devices;
 use crate::mm::paging::PAGE;
 use crate::mm::vma::{Backing, FaultError, PageSource, Prot};
 use crate::sched;
@@ -141,20 +142,24 @@ pub fn mmap(
     } else {
         let file = p.files.lock().get(fd)?;
         let st = file.stat()?;
-        if st.mode & vfs::flags::S_IFMT != vfs::flags::S_IFREG {
+        let file_type = st.mode & vfs::flags::S_IFMT;
+        if file_type == vfs::flags::S_IFCHR && st.rdev == devices::ZERO {
+            // A mapping of /dev/zero is anonymous memory, as in Linux.
+            Backing::Anon
+        } else if file_type != vfs::flags::S_IFREG {
             return Err(Errno::ENODEV);
-        }
-        if kind != MAP_PRIVATE && prot.write {
+        } else if kind != MAP_PRIVATE && prot.write {
             // rinet has no shared page cache: a writable shared file mapping cannot be
             // kept coherent with the file.
             return Err(Errno::ENODEV);
-        }
-        let source: Arc<dyn PageSource> = file;
-        Backing::File {
-            source,
-            va: 0,
-            offset,
-            len: st.size.saturating_sub(offset),
+        } else {
+            let source: Arc<dyn PageSource> = file;
+            Backing::File {
+                source,
+                va: 0,
+                offset,
+                len: st.size.saturating_sub(offset),
+            }
         }
     };
     let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;

@@ -96,9 +96,10 @@ fn notify(file: &OpenFile) {
     }
 }
 
-/// A tmpfs file: reads and writes go on until the count is done (other files: one step).
-fn is_regular(file: &OpenFile) -> bool {
-    file.ops().as_any().is::<TmpfsFile>()
+/// A tmpfs file, or a device as cheap as one (null, zero, full): reads and writes go on
+/// until the count is done (other files: one step).
+fn moves_whole_count(file: &OpenFile) -> bool {
+    file.ops().as_any().is::<TmpfsFile>() || files::devices::moves_whole_count(file)
 }
 
 /// Read up to `len` bytes (at most `max`) into user memory at `buf` from a non-socket file.
@@ -117,7 +118,7 @@ fn read_file(p: &Process, file: &OpenFile, buf: u64, len: usize, max: usize) -> 
                     return if done > 0 { Ok(done as i64) } else { Err(e) };
                 }
                 done += k;
-                if k < n || done >= len || !is_regular(file) {
+                if k < n || done >= len || !moves_whole_count(file) {
                     return Ok(done as i64);
                 }
             }
@@ -152,7 +153,7 @@ fn write_file(p: &Process, file: &OpenFile, buf: u64, len: usize, max: usize) ->
                 done += k;
                 start += k;
                 let short = start < copied;
-                if done >= len || (short && !pipe) || (!is_regular(file) && !pipe) {
+                if done >= len || (short && !pipe) || (!moves_whole_count(file) && !pipe) {
                     return Ok(done as i64);
                 }
                 if short && file.nonblocking() {

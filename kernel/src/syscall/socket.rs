@@ -16,7 +16,6 @@
 //! written back). Never holds the descriptor table across a sleep or a network call.
 
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 
 use net::socket::{MSG_DONTWAIT, SOCK_CLOEXEC, SOCK_NONBLOCK};
 use net::sockfs::FileId;
@@ -136,8 +135,8 @@ fn sockaddr_out(
     uaccess::write(lenp, SOCKADDR_IN_LEN as u32)
 }
 
-pub use super::bounce::BOUNCE;
 use super::bounce::Bounce;
+pub use super::bounce::BOUNCE;
 
 /// Receive into the user buffer `buf` (at most [`BOUNCE`] bytes per call).
 fn recv_to_user(

@@ -3,9 +3,10 @@
 
 use super::*;
 use crate::cpio::tests::{member, trailer};
-use crate::flags::{O_RDONLY, S_IFDIR, S_IFLNK, S_IFREG};
+use crate::flags::{O_RDONLY, S_IFCHR, S_IFDIR, S_IFLNK, S_IFREG};
 use crate::gzip::tests::gzip;
 use crate::time::FixedClock;
+use alloc::format;
 use alloc::sync::Arc;
 use alloc::vec;
 
@@ -29,6 +30,15 @@ fn read(fs: &Tmpfs, path: &[u8]) -> Vec<u8> {
     buf
 }
 
+/// `member` with the device number `rdev_major:rdev_minor` in its header.
+fn with_rdev(mut member: Vec<u8>, rdev_major: u32, rdev_minor: u32) -> Vec<u8> {
+    // The magic (6 bytes), then 8 hex digits per field; c_rdevmajor is the tenth field.
+    const RDEV_MAJOR_AT: usize = 6 + 9 * 8;
+    let digits = format!("{rdev_major:08x}{rdev_minor:08x}");
+    member[RDEV_MAJOR_AT..RDEV_MAJOR_AT + 16].copy_from_slice(digits.as_bytes());
+    member
+}
+
 fn sample() -> Vec<u8> {
     archive(&[
         member(b".", 0o040755, 1, 2, b""),
@@ -38,7 +48,8 @@ fn sample() -> Vec<u8> {
         member(b"/etc/hostname", 0o100644, 5, 1, b"rinet\n"),
         member(b"bin/sh", 0o120777, 6, 1, b"init"),
         member(b"dev", 0o040755, 7, 2, b""),
-        member(b"dev/console", 0o020600, 8, 1, b""),
+        with_rdev(member(b"dev/console", 0o020600, 8, 1, b""), 5, 1),
+        with_rdev(member(b"dev/sda", 0o060660, 9, 1, b""), 8, 0),
     ])
 }
 
@@ -53,6 +64,7 @@ fn unpacks_files_dirs_symlinks_with_modes_owners_and_times() {
             dirs: 4,
             symlinks: 1,
             hard_links: 0,
+            char_devices: 1,
             skipped: 1
         }
     );
@@ -75,9 +87,13 @@ fn unpacks_files_dirs_symlinks_with_modes_owners_and_times() {
         t.stat(t.root(), b"bin/sh", false).unwrap().mode,
         S_IFLNK | 0o777
     );
+    let console = t.stat(t.root(), b"dev/console", false).unwrap();
+    assert_eq!(console.mode, S_IFCHR | 0o600);
+    assert_eq!(console.rdev, DevId { major: 5, minor: 1 });
     assert_eq!(
-        t.stat(t.root(), b"dev/console", false).unwrap_err(),
-        Errno::ENOENT
+        t.stat(t.root(), b"dev/sda", false).unwrap_err(),
+        Errno::ENOENT,
+        "block devices are skipped"
     );
 }
 

@@ -5,7 +5,7 @@
 //! Every program runs as root, so no ownership check is made. It must never resolve a path
 //! differently from `lookup` nor touch file data.
 
-use super::{Ino, Tmpfs, TmpfsFile};
+use super::{DeviceFile, Ino, Tmpfs, TmpfsFile};
 use crate::errno::Errno;
 use crate::file::OpenFile;
 use crate::time::Timespec;
@@ -51,10 +51,11 @@ impl TimeChange {
 
 impl Tmpfs {
     /// The tmpfs inode an open file has open (`None` for pipes, sockets, other file systems).
+    /// A character device's open file names the node it was opened through.
     pub fn inode_of(&self, file: &OpenFile) -> Option<Ino> {
-        file.ops()
-            .as_any()
-            .downcast_ref::<TmpfsFile>()
+        let any = file.ops().as_any();
+        any.downcast_ref::<TmpfsFile>()
+            .or_else(|| any.downcast_ref::<DeviceFile>().map(DeviceFile::node))
             .filter(|f| alloc::sync::Arc::ptr_eq(&f.state, &self.state))
             .map(|f| Ino(f.ino))
     }

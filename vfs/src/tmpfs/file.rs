@@ -105,7 +105,9 @@ impl FileOps for TmpfsFile {
                     _ => Err(Errno::EINVAL),
                 }
             }
-            Body::Symlink(_) => return Err(Errno::EBADF),
+            // Reached only through `O_PATH` (a device opens as a `DeviceFile`), which has no
+            // offset.
+            Body::Symlink(_) | Body::CharDevice(_) => return Err(Errno::EBADF),
         };
         match whence {
             Whence::Set => add_signed(0, offset),

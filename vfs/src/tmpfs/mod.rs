@@ -1,5 +1,5 @@
-//! tmpfs: an in-memory tree of regular files, directories and symlinks with Linux semantics,
-//! bounded by a byte budget.
+//! tmpfs: an in-memory tree of regular files, directories, symlinks and character device nodes
+//! with Linux semantics, bounded by a byte budget.
 //!
 //! Owns the public entry points the kernel's `*at` calls use: each takes the directory a
 //! relative path starts from ([`Ino`]: the process's cwd or a dirfd's directory, see
@@ -8,6 +8,7 @@
 //! budget (`ENOSPC`), and never read a clock of its own (the kernel injects one).
 
 mod attr;
+mod device;
 mod file;
 mod lookup;
 mod namespace;
@@ -24,6 +25,7 @@ use alloc::sync::Arc;
 use spin::Mutex;
 
 pub use self::attr::{Target, TimeChange, UTIME_NOW, UTIME_OMIT};
+pub use self::device::{CharDevices, DeviceFile};
 pub use self::file::TmpfsFile;
 pub use self::lookup::MAX_SYMLINK_FOLLOWS;
 use self::node::FsState;
@@ -34,7 +36,7 @@ use crate::flags::{
     Access, AT_EMPTY_PATH, AT_REMOVEDIR, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW,
     O_PATH, O_TMPFILE, O_TRUNC,
 };
-use crate::stat::Stat;
+use crate::stat::{DevId, Stat};
 use crate::time::{Clock, Timespec};
 
 /// A name copied into memory reserved fallibly (`ENOMEM` instead of an abort).
@@ -75,6 +77,12 @@ impl Tmpfs {
 
     pub fn root(&self) -> Ino {
         Ino(ROOT_INO)
+    }
+
+    /// Who opens the character devices of this tree from now on (until then an open of a
+    /// device node is `ENXIO`).
+    pub fn set_char_devices(&self, devices: Arc<dyn CharDevices>) {
+        self.state.lock().devices = Some(devices);
     }
 
     /// Bytes charged so far, and the budget.
@@ -161,13 +169,37 @@ impl Tmpfs {
         if is_dir && (access.write || create) {
             return Err(Errno::EISDIR);
         }
-        let truncate = flags & O_TRUNC != 0 && !created && flags & O_PATH == 0 && !is_dir;
-        if truncate && fs.node(ino)?.symlink_target().is_none() {
+        // Only a regular file is truncated; `O_TRUNC` on a device is ignored, as in Linux.
+        let truncate = flags & O_TRUNC != 0 && !created && flags & O_PATH == 0;
+        if truncate && fs.node(ino)?.is_regular() {
             fs.set_file_len(ino, 0)?;
         }
+        let device = fs.node(ino)?.char_device().filter(|_| flags & O_PATH == 0);
+        let devices = fs.devices.clone();
         let file = TmpfsFile::open(&self.state, &mut fs, ino)?;
         drop(fs);
+        let Some(rdev) = device else {
+            return Ok(OpenFile::new(Arc::new(file), flags));
+        };
+        // The lock is released: the device may use the tree, and a failed open may drop
+        // `file`, which takes the lock.
+        let ops = devices.ok_or(Errno::ENXIO)?.open(rdev)?;
+        let file = DeviceFile::new(file, rdev, ops);
         Ok(OpenFile::new(Arc::new(file), flags))
+    }
+
+    /// `mknod(path, S_IFCHR | mode, rdev)`: a character device node (the umask is the
+    /// caller's to apply).
+    pub fn make_char_device(
+        &self,
+        at: Ino,
+        path: &[u8],
+        mode: u32,
+        rdev: DevId,
+    ) -> Result<Ino, Errno> {
+        let mut fs = self.state.lock();
+        let parent = fs.resolve_parent(at.0, path)?;
+        fs.make_char_device(&parent, mode, rdev).map(Ino)
     }
 
     /// `mkdirat`.

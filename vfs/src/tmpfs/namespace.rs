@@ -1,5 +1,5 @@
 //! tmpfs name operations: `mkdir`, `unlink`, `rmdir`, `rename`, `link`, `symlink`, `readlink`,
-//! and creating a regular file.
+//! and creating a regular file or a character device node (`mknod`).
 //!
 //! Owns the errno choices of Linux's man pages for each (e.g. `rmdir` of a non-empty directory is
 //! `ENOTEMPTY`, of `.` is `EINVAL`; `unlink` of a directory is `EISDIR`; renaming a directory
@@ -9,8 +9,9 @@
 use super::lookup::{Last, Parent};
 use super::node::{entry_cost, Body, FsState};
 use crate::errno::Errno;
-use crate::flags::{S_IFDIR, S_IFLNK, S_IFREG};
+use crate::flags::{S_IFCHR, S_IFDIR, S_IFLNK, S_IFREG};
 use crate::path::PATH_MAX;
+use crate::stat::DevId;
 
 impl FsState {
     fn last_name(parent: &Parent, on_dot: Errno) -> Result<&[u8], Errno> {
@@ -24,8 +25,15 @@ impl FsState {
         Ok(self.node(dir)?.dir()?.entries.get(name).map(|e| e.ino))
     }
 
-    /// Create an inode of `mode` named `name` in `dir` (which must not have it yet).
-    pub fn create_node(&mut self, dir: u64, name: &[u8], mode: u32) -> Result<u64, Errno> {
+    /// Create an inode of `mode` named `name` in `dir` (which must not have it yet); `rdev`
+    /// is the number of a character device, ignored for other types.
+    pub fn create_node(
+        &mut self,
+        dir: u64,
+        name: &[u8],
+        mode: u32,
+        rdev: DevId,
+    ) -> Result<u64, Errno> {
         if self.entry(dir, name)?.is_some() {
             return Err(Errno::EEXIST);
         }
@@ -33,7 +41,7 @@ impl FsState {
         if self.node(dir)?.nlink == 0 {
             return Err(Errno::ENOENT);
         }
-        let ino = self.new_node(mode, dir)?;
+        let ino = self.new_node(mode, dir, rdev)?;
         if let Err(e) = self.link_entry(dir, name, ino) {
             self.maybe_free(ino);
             return Err(e);
@@ -47,12 +55,29 @@ impl FsState {
         if parent.trailing_slash {
             return Err(Errno::EISDIR);
         }
-        self.create_node(parent.dir, name, S_IFREG | (mode & 0o7777))
+        let regular = S_IFREG | (mode & 0o7777);
+        self.create_node(parent.dir, name, regular, DevId::default())
     }
 
     pub fn mkdir(&mut self, parent: &Parent, mode: u32) -> Result<u64, Errno> {
         let name = Self::last_name(parent, Errno::EEXIST)?;
-        self.create_node(parent.dir, name, S_IFDIR | (mode & 0o7777))
+        let dir = S_IFDIR | (mode & 0o7777);
+        self.create_node(parent.dir, name, dir, DevId::default())
+    }
+
+    /// `mknod(path, S_IFCHR | mode, rdev)`: a character device node (`EEXIST` when the name
+    /// is taken, whatever it names).
+    pub fn make_char_device(
+        &mut self,
+        parent: &Parent,
+        mode: u32,
+        rdev: DevId,
+    ) -> Result<u64, Errno> {
+        let name = Self::last_name(parent, Errno::EEXIST)?;
+        if parent.trailing_slash {
+            return Err(Errno::ENOENT);
+        }
+        self.create_node(parent.dir, name, S_IFCHR | (mode & 0o7777), rdev)
     }
 
     pub fn symlink(&mut self, target: &[u8], parent: &Parent) -> Result<u64, Errno> {
@@ -66,7 +91,7 @@ impl FsState {
         if parent.trailing_slash {
             return Err(Errno::ENOENT);
         }
-        let ino = self.create_node(parent.dir, name, S_IFLNK | 0o777)?;
+        let ino = self.create_node(parent.dir, name, S_IFLNK | 0o777, DevId::default())?;
         if let Err(e) = self.set_symlink_target(ino, target) {
             let _ = self.unlink_entry(parent.dir, name);
             return Err(e);

@@ -12,8 +12,9 @@ use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use super::device::CharDevices;
 use crate::errno::Errno;
-use crate::flags::{S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
+use crate::flags::{S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 use crate::stat::{DevId, Stat};
 use crate::time::{Clock, Timespec};
 
@@ -68,6 +69,8 @@ pub enum Body {
     File(Vec<u8>),
     Dir(Dir),
     Symlink(Vec<u8>),
+    /// A character device node: no data, only the device number it stands for.
+    CharDevice(DevId),
 }
 
 #[derive(Debug)]
@@ -101,6 +104,16 @@ impl Node {
             _ => Err(Errno::ENOTDIR),
         }
     }
+    pub fn is_regular(&self) -> bool {
+        matches!(self.body, Body::File(_))
+    }
+    /// The device number of a character device node.
+    pub fn char_device(&self) -> Option<DevId> {
+        match self.body {
+            Body::CharDevice(rdev) => Some(rdev),
+            _ => None,
+        }
+    }
     pub fn symlink_target(&self) -> Option<&[u8]> {
         match &self.body {
             Body::Symlink(t) => Some(t),
@@ -111,7 +124,7 @@ impl Node {
         match &self.body {
             Body::File(d) => d.len(),
             Body::Symlink(t) => t.len(),
-            Body::Dir(_) => 0,
+            Body::Dir(_) | Body::CharDevice(_) => 0,
         }
     }
 }
@@ -124,6 +137,8 @@ pub struct FsState {
     budget: usize,
     pub clock: Arc<dyn Clock>,
     pub dev: DevId,
+    /// Who opens character devices (registered by the kernel; `None`: every open is `ENXIO`).
+    pub devices: Option<Arc<dyn CharDevices>>,
 }
 
 /// Copy bytes into a new vector, failing with `ENOMEM` instead of aborting.
@@ -145,8 +160,9 @@ impl FsState {
             budget,
             clock,
             dev: DevId { major: 0, minor: 1 },
+            devices: None,
         };
-        let root = st.new_node(S_IFDIR | (root_mode & 0o7777), ROOT_INO)?;
+        let root = st.new_node(S_IFDIR | (root_mode & 0o7777), ROOT_INO, DevId::default())?;
         debug_assert_eq!(root, ROOT_INO);
         Ok(st)
     }
@@ -181,9 +197,10 @@ impl FsState {
         self.nodes.get_mut(&ino).ok_or(Errno::ENOENT)
     }
 
-    /// A new unnamed inode of `mode`'s type (a directory's `..` is `parent`), nlink 0 for
-    /// files and symlinks, 2 for directories (`.` and its name), set by [`Self::link_entry`].
-    pub fn new_node(&mut self, mode: u32, parent: u64) -> Result<u64, Errno> {
+    /// A new unnamed inode of `mode`'s type (a directory's `..` is `parent`; a character
+    /// device's number is `rdev`), nlink 0 for files, symlinks and devices, 2 for directories
+    /// (`.` and its name), set by [`Self::link_entry`]. Any other type becomes a regular file.
+    pub fn new_node(&mut self, mode: u32, parent: u64, rdev: DevId) -> Result<u64, Errno> {
         self.charge(INODE_COST)?;
         let ino = self.next_ino;
         self.next_ino += 1;
@@ -195,10 +212,11 @@ impl FsState {
                 ..Dir::default()
             }),
             S_IFLNK => Body::Symlink(Vec::new()),
+            S_IFCHR => Body::CharDevice(rdev),
             _ => Body::File(Vec::new()),
         };
         let mode = match mode & S_IFMT {
-            S_IFDIR | S_IFLNK => mode,
+            S_IFDIR | S_IFLNK | S_IFCHR => mode,
             _ => S_IFREG | (mode & 0o7777),
         };
         let nlink = if ino == ROOT_INO { 2 } else { 0 };
@@ -316,7 +334,8 @@ impl FsState {
         let cur = match &self.node(ino)?.body {
             Body::File(d) => d.len(),
             Body::Dir(_) => return Err(Errno::EISDIR),
-            Body::Symlink(_) => return Err(Errno::EINVAL),
+            // Linux truncates regular files only.
+            Body::Symlink(_) | Body::CharDevice(_) => return Err(Errno::EINVAL),
         };
         if len > cur {
             self.charge(len - cur)?;
@@ -401,7 +420,7 @@ impl FsState {
         match &self.node(ino)?.body {
             Body::File(d) => Ok(d),
             Body::Dir(_) => Err(Errno::EISDIR),
-            Body::Symlink(_) => Err(Errno::EINVAL),
+            Body::Symlink(_) | Body::CharDevice(_) => Err(Errno::EINVAL),
         }
     }
 
@@ -427,6 +446,7 @@ impl FsState {
             Body::File(d) => d.len() as u64,
             Body::Symlink(t) => t.len() as u64,
             Body::Dir(d) => (d.entries.len() as u64 + 2) * BOGO_DIRENT_SIZE,
+            Body::CharDevice(_) => 0,
         };
         let blocks = match &n.body {
             Body::File(d) => (d.len() as u64).div_ceil(u64::from(BLOCK_SIZE)) * 8,
@@ -439,7 +459,7 @@ impl FsState {
             mode: n.mode,
             uid: n.uid,
             gid: n.gid,
-            rdev: DevId::default(),
+            rdev: n.char_device().unwrap_or_default(),
             size,
             blksize: BLOCK_SIZE,
             blocks,

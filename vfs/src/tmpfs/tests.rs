@@ -33,7 +33,7 @@ fn read_all(t: &Tmpfs, path: &[u8]) -> Vec<u8> {
     }
 }
 
-fn list(t: &Tmpfs, path: &[u8], bufsize: usize) -> Vec<(Vec<u8>, u8)> {
+pub(super) fn list(t: &Tmpfs, path: &[u8], bufsize: usize) -> Vec<(Vec<u8>, u8)> {
     let f = t.open(t.root(), path, O_RDONLY | O_DIRECTORY, 0).unwrap();
     let mut out = Vec::new();
     let mut buf = vec![0u8; bufsize];
