@@ -152,7 +152,8 @@ fn redis(machine: Machine) {
     );
 }
 
-const NGINX_CONF: &str = "daemon off;\nmaster_process off;\nworker_processes 1;\nerror_log stderr notice;\n\
+const NGINX_CONF: &str =
+    "daemon off;\nmaster_process off;\nworker_processes 1;\nerror_log stderr notice;\n\
 pid /tmp/nginx.pid;\nevents { worker_connections 512; }\n\
 http {\n  access_log off;\n  sendfile on;\n  server {\n    listen 80;\n    root /www;\n  }\n}\n";
 const PAGE: &str = "<!doctype html><title>rinet</title><p>served by nginx on rinet</p>\n";
@@ -240,4 +241,92 @@ fn nginx(machine: Machine) {
         "wrk saw errors:\n{report}\n{}",
         guest.console_text()
     );
+}
+
+/// The number after `"key":` in the first object that follows the last `"section":` of an
+/// iperf3 JSON report (the end-of-test summary comes last).
+fn json_number(report: &str, section: &str, key: &str) -> Option<f64> {
+    let at = report.rfind(&format!("\"{section}\":"))?;
+    let rest = &report[at..];
+    let k = rest.find(&format!("\"{key}\":"))?;
+    let value = rest[k + key.len() + 3..].trim_start();
+    let end = value
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | 'e' | 'E' | '+')))
+        .unwrap_or(value.len());
+    value[..end].parse().ok()
+}
+
+on_every_machine! {
+    /// iperf3 -s: the host's iperf3 -c measures TCP into the guest, out of it (-R) and UDP at
+    /// 100 Mbit/s (-u -b 100M), 3 s each; every JSON report shows bytes moved and received.
+    fn iperf3_serves_tcp_both_ways_and_udp(machine) {
+        if tap_or_skip().is_some() {
+            iperf3(machine);
+        }
+    }
+}
+
+fn iperf3(machine: Machine) {
+    let Some(iperf3) = host_tool("iperf3", "iperf3") else {
+        return;
+    };
+    let mut image = Image::new();
+    image
+        .program(&iperf3, "/usr/bin/iperf3")
+        .expect("pack iperf3");
+    let init = "init=/usr/bin/iperf3 -- -s --forceflush";
+    let (ns, mut guest) = boot_on_tap(machine, "iperf", &image, init);
+    let client = iperf3.to_str().unwrap();
+    let tests: [(&str, &[&str]); 3] = [
+        ("tcp in", &[]),
+        ("tcp out", &["-R"]),
+        ("udp", &["-u", "-b", "100M"]),
+    ];
+    for (n, (name, extra)) in tests.into_iter().enumerate() {
+        // The server listens afresh after each test and says so: start the next one then,
+        // as a user watching it would (a client that comes earlier meets the old listener).
+        let listening = format!("Server listening on 5201 (test #{})", n + 1);
+        let ready = guest.wait_for(&listening, READY_TIMEOUT);
+        assert!(
+            ready.is_some(),
+            "iperf3 never listened for {name}:\n{}",
+            guest.console_text()
+        );
+        let mut args = vec![client, "-c", GUEST_IP, "-t", "3", "-J"];
+        args.extend_from_slice(extra);
+        let report = ns.exec(&args).unwrap_or_else(|e| {
+            panic!("iperf3 -c {extra:?} failed: {e}\n{}", guest.console_text())
+        });
+        let context = || {
+            format!(
+                "{name}: no sane transfer:\n{report}\n{}",
+                guest.console_text()
+            )
+        };
+        if name == "udp" {
+            let packets = json_number(&report, "sum", "packets").unwrap_or(0.0);
+            let lost = json_number(&report, "sum", "lost_packets").unwrap_or(f64::MAX);
+            let bps = json_number(&report, "sum", "bits_per_second").unwrap_or(0.0);
+            println!(
+                "{} udp: {:.0} Mbit/s, {lost} of {packets} datagrams lost",
+                machine.name(),
+                bps / 1e6
+            );
+            assert!(
+                packets > 0.0 && lost < packets && bps > 0.0,
+                "{}",
+                context()
+            );
+        } else {
+            let received = json_number(&report, "sum_received", "bytes").unwrap_or(0.0);
+            let sent = json_number(&report, "sum_sent", "bytes").unwrap_or(0.0);
+            let bps = json_number(&report, "sum_received", "bits_per_second").unwrap_or(0.0);
+            println!("{} {name}: {:.0} Mbit/s", machine.name(), bps / 1e6);
+            assert!(
+                received > 0.0 && bps > 0.0 && sent >= received,
+                "{}",
+                context()
+            );
+        }
+    }
 }
