@@ -32,9 +32,7 @@ pub fn call(nr: u64, a: [u64; 6]) -> Option<SysResult> {
         SYS_CHOWN => chown_at(AT_FDCWD, a[0], a[1], a[2], 0),
         SYS_LCHOWN => chown_at(AT_FDCWD, a[0], a[1], a[2], AT_SYMLINK_NOFOLLOW),
         SYS_FCHOWNAT => chown_at(a[0] as i32, a[1], a[2], a[3], a[4] as u32),
-        SYS_FCHOWN => {
-            fd_target(a[0] as i32).and_then(|ino| owner(Target::Inode(ino), a[1], a[2]))
-        }
+        SYS_FCHOWN => fd_target(a[0] as i32).and_then(|ino| owner(Target::Inode(ino), a[1], a[2])),
         SYS_UTIMENSAT => utimensat(a[0] as i32, a[1], a[2], a[3] as u32),
         _ => return None,
     })

@@ -25,8 +25,8 @@ mod fs_path;
 mod fs_poll;
 pub mod names;
 pub mod proc;
-pub mod socket;
 mod sendfile;
+pub mod socket;
 mod socket_msg;
 pub use crate::mm::uaccess;
 
