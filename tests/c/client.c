@@ -1,7 +1,7 @@
 /*
  * The seeds' client flow, as an ordinary C program for Linux: resolve a name with
  * gethostbyname (the libc reads /etc/hosts, then asks the name server in /etc/resolv.conf),
- * connect, write, read back, compare.
+ * connect, write, read back, compare; then read the connection's TCP_INFO as iperf3 does.
  *
  * Usage: client NAME PORT ROUNDS SIZE [ALSO...]
  *   Echoes ROUNDS messages of SIZE bytes through NAME:PORT, then resolves each ALSO name and
@@ -9,10 +9,12 @@
  *
  * Built by tests/linux_programs.rs with musl-gcc -static and with gcc against glibc.
  */
+#define _GNU_SOURCE /* struct tcp_info in musl's <netinet/tcp.h> */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +69,33 @@ static int write_full(int fd, const unsigned char *buf, size_t len)
 	return 0;
 }
 
+/*
+ * TCP_INFO with the libc's whole struct tcp_info: the kernel fills all of it (its own struct is
+ * at least as long), so the length comes back unchanged; the state is ESTABLISHED, and the
+ * congestion window and retransmission count are the kernel's (the buffer was filled with
+ * 0xa5 first: a field left unwritten would show it).
+ */
+static int report_tcp_info(int sockfd)
+{
+	struct tcp_info info;
+	socklen_t len = sizeof(info);
+
+	memset(&info, 0xa5, sizeof(info));
+	if (getsockopt(sockfd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) {
+		printf("client: TCP_INFO: %s\n", strerror(errno));
+		return 1;
+	}
+	if (len != sizeof(info)) {
+		printf("client: TCP_INFO gave %u of %zu bytes\n", (unsigned)len, sizeof(info));
+		return 1;
+	}
+	printf("client: tcp_info %u bytes, state %u, cwnd %s, total_retrans %u\n", (unsigned)len,
+	       (unsigned)info.tcpi_state,
+	       info.tcpi_snd_cwnd > 0 && info.tcpi_snd_cwnd != 0xa5a5a5a5u ? "set" : "unset",
+	       info.tcpi_total_retrans);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static unsigned char out[MAX_SIZE], in[MAX_SIZE];
@@ -116,6 +145,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (report_tcp_info(sockfd) != 0)
+		return 1;
 	close(sockfd);
 	printf("client: %ld rounds of %ld bytes echoed intact\n", rounds, size);
 

@@ -31,9 +31,13 @@ use crate::{netstack, sched, time, wait};
 
 /// Largest address a caller may pass (`sizeof(struct sockaddr_storage)`), as Linux checks.
 const SOCKADDR_MAX: usize = 128;
-/// Largest option value copied in or out (every option we know is an int, a timeval or a
-/// linger struct; Linux's own limit is the option's size).
+/// Largest option value copied in (every option we set is an int, a timeval or a linger
+/// struct; Linux's own limit is the option's size).
 const SOCKOPT_MAX: usize = 64;
+/// Largest option value copied out: the biggest we answer is TCP_INFO's full `struct
+/// tcp_info` (iperf3 reads its retransmission count near the end). A longer buffer gets the
+/// option's own length back, as on Linux.
+const GETSOCKOPT_MAX: usize = net::tcp::info::TCP_INFO_LEN;
 
 fn current() -> Result<Arc<Process>, Errno> {
     sched::current_process().ok_or(Errno::EPERM)
@@ -403,8 +407,8 @@ pub fn getsockopt(fd: i32, level: i32, name: i32, val: u64, lenp: u64) -> SysRes
     let (_, id) = sock(&p, fd)?;
     let len: i32 = uaccess::read(lenp)?;
     let len = usize::try_from(len).map_err(|_| Errno::EINVAL)?;
-    let mut buf = [0u8; SOCKOPT_MAX];
-    let out = &mut buf[..len.min(SOCKOPT_MAX)];
+    let mut buf = [0u8; GETSOCKOPT_MAX];
+    let out = &mut buf[..len.min(GETSOCKOPT_MAX)];
     uaccess::check(val, out.len())?;
     let k = net(|n| n.getsockopt_file(id, level, name, out))?;
     uaccess::copy_to_user(val, &out[..k.min(out.len())])?;
