@@ -632,3 +632,38 @@ on_every_machine! {
         }
     }
 }
+
+on_every_machine! {
+    /// POSIX threads (static musl, and dynamic glibc, whose pthread_create uses clone3): four
+    /// threads share a mutex and a condition variable and are joined; the counter adds up.
+    fn pthreads_share_a_mutex_and_join(machine) {
+        for libc in [Libc::MuslStatic, Libc::GlibcDynamic] {
+            let Some(program) = compile("threads", libc, machine.name()) else { continue };
+            let kernel = rinet::kernel_path();
+            let (status, text) = qemu_run(&[
+                "--machine",
+                machine.name(),
+                "--accel",
+                "tcg",
+                "--net",
+                "none",
+                "--kernel",
+                kernel.to_str().unwrap(),
+                "--append",
+                "strace",
+                "--run",
+                program.to_str().unwrap(),
+            ]);
+            assert_eq!(status, Some(EXIT_SUCCESS), "{libc:?}:\n{text}");
+            assert!(text.contains("threads: 4 joined, counter 40000"), "{libc:?}:\n{text}");
+            let clone3: Vec<&str> = text.lines().filter(|l| l.contains(" clone3(")).collect();
+            match libc {
+                Libc::GlibcDynamic => assert!(
+                    clone3.len() == 4 && clone3.iter().all(|l| !l.contains("= -1")),
+                    "glibc's threads did not all come from clone3:\n{text}"
+                ),
+                Libc::MuslStatic => assert!(clone3.is_empty(), "musl used clone3:\n{text}"),
+            }
+        }
+    }
+}

@@ -196,7 +196,7 @@ extern "C" fn dispatch(f: &mut SyscallFrame) {
         trace(nr, a, None);
     }
     let r = match nr {
-        proc::SYS_CLONE | proc::SYS_VFORK | proc::SYS_EXECVE => with_regs(f, a),
+        proc::SYS_CLONE | proc::SYS_CLONE3 | proc::SYS_VFORK | proc::SYS_EXECVE => with_regs(f, a),
         nr => call(nr, a),
     };
     if tracing {
@@ -245,6 +245,7 @@ fn with_regs(f: &mut SyscallFrame, a: [u64; 6]) -> SysResult {
     };
     match f.rax {
         proc::SYS_CLONE => process::clone::clone(&regs, a[0], a[1], a[2], a[3], a[4]),
+        proc::SYS_CLONE3 => process::clone::clone3(&regs, a[0], a[1] as usize),
         proc::SYS_VFORK => process::clone::clone(
             &regs,
             process::clone::CLONE_VM | process::clone::CLONE_VFORK | 17,

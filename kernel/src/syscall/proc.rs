@@ -21,6 +21,7 @@ pub const SYS_RT_SIGPROCMASK: u64 = 14;
 pub const SYS_MREMAP: u64 = 25;
 pub const SYS_MADVISE: u64 = 28;
 pub const SYS_CLONE: u64 = 56;
+pub const SYS_CLONE3: u64 = 435;
 pub const SYS_FORK: u64 = 57;
 pub const SYS_VFORK: u64 = 58;
 pub const SYS_EXECVE: u64 = 59;
