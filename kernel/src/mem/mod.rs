@@ -146,8 +146,26 @@ pub fn alloc_program_frames(n: usize) -> Option<u64> {
     alloc_above(n, RESERVE.load(Ordering::Relaxed))
 }
 
-/// `n` contiguous frames if `floor` frames stay free after taking them; when not, the heap's
-/// empty arenas are handed back ([`heap::trim`]) and it is tried once more.
+/// A kernel cache that gives its memory back when programs run short (the socket layer's
+/// spare bounce buffer); run before the heap is trimmed.
+static SHRINKER: spin::Once<fn()> = spin::Once::new();
+
+/// Register the cache [`alloc_above`] empties under memory pressure (once; later calls are
+/// ignored).
+pub fn set_shrinker(shrink: fn()) {
+    SHRINKER.call_once(|| shrink);
+}
+
+/// Empty the registered cache, then hand the heap's empty arenas back; the frames freed.
+fn reclaim() -> usize {
+    if let Some(shrink) = SHRINKER.get() {
+        shrink();
+    }
+    heap::trim()
+}
+
+/// `n` contiguous frames if `floor` frames stay free after taking them; when not, caches are
+/// emptied and the heap's empty arenas handed back ([`reclaim`]), and it is tried once more.
 fn alloc_above(n: usize, floor: usize) -> Option<u64> {
     let attempt = || {
         let mut g = FRAMES.lock();
@@ -158,7 +176,7 @@ fn alloc_above(n: usize, floor: usize) -> Option<u64> {
         fa.alloc(n)
     };
     attempt()
-        .or_else(|| (heap::trim() > 0).then(attempt).flatten())
+        .or_else(|| (reclaim() > 0).then(attempt).flatten())
         .or_else(|| {
             RESERVE_REFUSALS.fetch_add(1, Ordering::Relaxed);
             None
