@@ -88,6 +88,10 @@ struct Thread {
     /// x87/SSE registers of a ring-3 thread while it is switched out (kernel threads have
     /// none: the kernel does not use them).
     fpu: Option<Box<arch::fpu::FpuState>>,
+    /// Set by [`wake_process`] while the thread was not blocked: its next `block` returns at
+    /// once, so a kill or a signal sent between a blocking call's check and its sleep is not
+    /// lost.
+    kicked: bool,
 }
 
 /// Per-thread state of a ring-3 thread that the kernel keeps for its system calls.
@@ -103,6 +107,9 @@ pub struct UserState {
     pub sigmask: u64,
     /// `sigaltstack`: ss_sp, ss_flags, ss_size.
     pub altstack: [u64; 3],
+    /// The mask `rt_sigsuspend` replaced: the handler's frame keeps it (so its return puts it
+    /// back), or it comes back at once if no handler runs.
+    pub saved_sigmask: Option<u64>,
 }
 
 struct Sched {
@@ -199,6 +206,7 @@ pub fn init() {
             process: None,
             user: UserState::default(),
             fpu: None,
+            kicked: false,
         }),
     );
     *SCHED.lock() = Some(s);
@@ -310,6 +318,7 @@ fn spawn_inner(
         process,
         user: UserState::default(),
         fpu,
+        kicked: false,
     });
     let mut guard = SCHED.lock();
     let s = guard.as_mut().ok_or("sched::init has not run")?;
@@ -436,6 +445,9 @@ pub fn block(
             let Some(t) = s.threads.get_mut(&cur) else {
                 break 'out WakeReason::Woken;
             };
+            if core::mem::take(&mut t.kicked) {
+                break 'out WakeReason::Woken;
+            }
             t.keys.clear();
             t.keys.extend_from_slice(keys);
             t.deadline = deadline;
@@ -502,15 +514,31 @@ pub fn process_has_other_threads(process: &Arc<Process>) -> bool {
     })
 }
 
-/// Wake every blocked thread of `process` (it is being killed: their syscalls return EINTR).
+/// Whether thread `tid` (as programs see it) is alive in `process`.
+pub fn process_has_tid(process: &Arc<Process>, tid: u64) -> bool {
+    let g = SCHED.lock();
+    let Some(s) = g.as_ref() else { return false };
+    s.threads.values().any(|t| {
+        t.state != State::Dead
+            && t.user.tid == tid
+            && t.process.as_ref().is_some_and(|p| Arc::ptr_eq(p, process))
+    })
+}
+
+/// Wake every blocked thread of `process` (it is being killed, or a signal arrived: their
+/// syscalls return EINTR); one not blocked now does not sleep at its next `block`.
 pub fn wake_process(process: &Arc<Process>) {
     let mut g = SCHED.lock();
     let Some(s) = g.as_mut() else { return };
     let Sched { threads, runq, .. } = s;
     for (id, t) in threads.iter_mut() {
-        if t.state == State::Blocked && t.process.as_ref().is_some_and(|p| Arc::ptr_eq(p, process))
-        {
+        if !t.process.as_ref().is_some_and(|p| Arc::ptr_eq(p, process)) {
+            continue;
+        }
+        if t.state == State::Blocked {
             make_ready(t, *id, runq, WakeReason::Woken);
+        } else if t.state != State::Dead {
+            t.kicked = true;
         }
     }
 }

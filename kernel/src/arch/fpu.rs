@@ -56,6 +56,41 @@ impl FpuState {
         unsafe { asm!("fxsave64 [{}]", in(reg) self.0.as_mut_ptr(), options(nostack)) };
     }
 
+    /// The 512-byte image (for a signal frame).
+    pub fn bytes(&self) -> &[u8; 512] {
+        &self.0
+    }
+
+    /// An image a program supplied (`rt_sigreturn`), made safe to load: MXCSR keeps only the
+    /// bits this CPU supports (its MXCSR_MASK), so `fxrstor` cannot fault on reserved bits.
+    pub fn from_user(bytes: &[u8; 512]) -> FpuState {
+        let mut live = FpuState([0; 512]);
+        live.save();
+        let mask = match u32::from_le_bytes([live.0[28], live.0[29], live.0[30], live.0[31]]) {
+            0 => 0xffbf,
+            m => m,
+        };
+        let mut s = FpuState(*bytes);
+        let mxcsr = u32::from_le_bytes([s.0[24], s.0[25], s.0[26], s.0[27]]) & mask;
+        s.0[24..28].copy_from_slice(&mxcsr.to_le_bytes());
+        s.0[28..32].copy_from_slice(&mask.to_le_bytes());
+        s
+    }
+
+    /// The live registers as they are now.
+    pub fn live() -> FpuState {
+        let mut s = FpuState([0; 512]);
+        s.save();
+        s
+    }
+
+    /// Reset the live registers to a new program's state (a signal handler starts so).
+    pub fn reset_live() {
+        // SAFETY: INITIAL is written once in `init`, before any thread exists; read only after.
+        let init = unsafe { &*core::ptr::addr_of!(INITIAL) };
+        init.restore();
+    }
+
     /// Load the x87/SSE registers from here.
     pub fn restore(&self) {
         // SAFETY: the area was filled by fxsave (or is the boot image), so its reserved bits

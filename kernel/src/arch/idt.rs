@@ -13,6 +13,7 @@ use x86_64::instructions::tables::lidt;
 use x86_64::structures::DescriptorTablePointer;
 use x86_64::VirtAddr;
 
+use super::usermode::UserRegs;
 use super::{apic, gdt, irq, pic};
 
 global_asm!(
@@ -208,10 +209,11 @@ extern "C" fn isr_dispatch(frame: &mut TrapFrame) {
 }
 
 /// An interrupt that arrived in ring 3 (after its EOI): let another ready thread run (ring-3
-/// preemption, see `sched`), and stop here if the program is being ended.
+/// preemption, see `sched`), stop here if the program is being ended, and deliver a pending
+/// signal (the return to ring 3 then enters its handler).
 /// An interrupt in the kernel (e.g. during a system call) only marks the preemption due; the
 /// system call's return path performs it.
-fn from_user_preempt(frame: &TrapFrame) {
+fn from_user_preempt(frame: &mut TrapFrame) {
     if frame.cs & 3 != 3 {
         crate::sched::set_need_resched();
         return;
@@ -220,6 +222,118 @@ fn from_user_preempt(frame: &TrapFrame) {
     if crate::sched::current_process().is_some_and(|p| p.is_ending()) {
         crate::process::exit_thread(crate::process::STATUS_KILLED);
     }
+    if crate::process::signal::any_pending() {
+        let mut regs = user_regs(frame);
+        // The frame is written with interrupts on, as in a system call (the copy may fault
+        // in a page); this interrupt's EOI is done.
+        x86_64::instructions::interrupts::enable();
+        let entered = crate::process::signal::deliver(&mut regs, None);
+        x86_64::instructions::interrupts::disable();
+        if entered {
+            set_user_regs(frame, &regs);
+        }
+    }
+}
+
+/// The ring-3 registers an interrupt or exception saved.
+fn user_regs(f: &TrapFrame) -> UserRegs {
+    UserRegs {
+        r15: f.r15,
+        r14: f.r14,
+        r13: f.r13,
+        r12: f.r12,
+        rbp: f.rbp,
+        rbx: f.rbx,
+        r11: f.r11,
+        r10: f.r10,
+        r9: f.r9,
+        r8: f.r8,
+        rax: f.rax,
+        rcx: f.rcx,
+        rdx: f.rdx,
+        rsi: f.rsi,
+        rdi: f.rdi,
+        rip: f.rip,
+        rsp: f.rsp,
+        rflags: f.rflags,
+    }
+}
+
+/// Return to ring 3 with `r` instead (a signal handler's entry): cs and ss stay the user
+/// selectors the CPU saved; rflags keeps IF and only the bits a program may set.
+fn set_user_regs(f: &mut TrapFrame, r: &UserRegs) {
+    f.r15 = r.r15;
+    f.r14 = r.r14;
+    f.r13 = r.r13;
+    f.r12 = r.r12;
+    f.rbp = r.rbp;
+    f.rbx = r.rbx;
+    f.r11 = r.r11;
+    f.r10 = r.r10;
+    f.r9 = r.r9;
+    f.r8 = r.r8;
+    f.rax = r.rax;
+    f.rcx = r.rcx;
+    f.rdx = r.rdx;
+    f.rsi = r.rsi;
+    f.rdi = r.rdi;
+    f.rip = r.rip;
+    f.rsp = r.rsp;
+    f.rflags = super::usermode::user_rflags(r.rflags);
+}
+
+/// A ring-3 exception: the program's handler for its signal runs (si_addr: the fault
+/// address or the instruction), or the program ends killed by the signal.
+fn user_exception(f: &mut TrapFrame) {
+    use crate::process::signal::{self, Info, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
+    const SI_KERNEL: i32 = 0x80;
+    let cr2 = x86_64::registers::control::Cr2::read_raw();
+    x86_64::instructions::interrupts::enable();
+    // SEGV_ACCERR for an address of the program's map it may not access so; SEGV_MAPERR for
+    // one outside it (as Linux decides by its VMAs).
+    let segv_code = || {
+        let mapped = crate::mm::uaccess::check_access(cr2, 1, false).is_ok();
+        if f.error_code & 1 != 0 && mapped {
+            2
+        } else {
+            1
+        }
+    };
+    let (sig, code, addr) = match f.vector {
+        0 => (SIGFPE, 1, f.rip), // FPE_INTDIV
+        1 | 3 => (SIGTRAP, SI_KERNEL, 0),
+        6 => (SIGILL, 2, f.rip), // ILL_ILLOPN
+        12 => (SIGBUS, SI_KERNEL, 0),
+        14 => (SIGSEGV, segv_code(), cr2),
+        16 | 19 => (SIGFPE, 7, f.rip), // FPE_FLTINV
+        17 => (SIGBUS, 1, 0),          // BUS_ADRALN
+        _ => (SIGSEGV, SI_KERNEL, 0),
+    };
+    let info = Info {
+        signo: sig,
+        code,
+        pid: 0,
+        uid: 0,
+        addr,
+        trapno: f.vector,
+        err: f.error_code,
+    };
+    let mut regs = user_regs(f);
+    let entered = signal::fault(&mut regs, &info);
+    if entered {
+        x86_64::instructions::interrupts::disable();
+        set_user_regs(f, &regs);
+        return;
+    }
+    let what = match f.vector {
+        14 => "page fault",
+        13 => "general protection fault",
+        6 => "invalid opcode",
+        0 => "divide error",
+        _ => exception_name(f.vector as u8),
+    };
+    let cr2 = (f.vector == 14).then_some(cr2);
+    crate::process::user_fault_sig(sig, what, f.rip, cr2);
 }
 
 const EXCEPTION_NAMES: [&str; 32] = [
@@ -265,21 +379,14 @@ pub fn exception_name(vector: u8) -> &'static str {
         .unwrap_or("not an exception")
 }
 
-fn exception(f: &TrapFrame) -> ! {
-    let cr2 = x86_64::registers::control::Cr2::read_raw();
+fn exception(f: &mut TrapFrame) {
     // NMI, double fault and machine check are the machine's, not the program's.
     if f.cs & 3 == 3 && !matches!(f.vector, 2 | 8 | 18) {
-        // A ring-3 program faulted: it ends, the kernel goes on.
-        let what = match f.vector {
-            14 => "page fault",
-            13 => "general protection fault",
-            6 => "invalid opcode",
-            0 => "divide error",
-            _ => exception_name(f.vector as u8),
-        };
-        let cr2 = (f.vector == 14).then_some(cr2);
-        crate::process::user_fault(what, f.rip, cr2);
+        // A ring-3 program faulted: its handler runs, or it ends; the kernel goes on.
+        user_exception(f);
+        return;
     }
+    let cr2 = x86_64::registers::control::Cr2::read_raw();
     let p = |args: fmt::Arguments| crate::console::emergency(args);
     p(format_args!(
         "rinet: EXCEPTION {} {}, error code {:#x}",

@@ -42,12 +42,17 @@ pub struct UserRegs {
 /// AC or the rest.
 const USER_FLAGS_KEPT: u64 = 0xcd5;
 
+/// RFLAGS for a return to ring 3 from a program-supplied value (a signal frame).
+pub fn user_rflags(rflags: u64) -> u64 {
+    (rflags & USER_FLAGS_KEPT) | USER_RFLAGS
+}
+
 /// Enter ring 3 with every general register from `regs`.
 pub fn enter_regs(regs: &UserRegs) -> ! {
     let sel = gdt::selectors();
     let cs = u64::from(sel.user_code.0 | 3);
     let ss = u64::from(sel.user_data.0 | 3);
-    let rflags = (regs.rflags & USER_FLAGS_KEPT) | USER_RFLAGS;
+    let rflags = user_rflags(regs.rflags);
     let r = *regs;
     // SAFETY: as in `enter`: an interrupt-return frame to ring 3 with the user selectors,
     // interrupts off until `iretq`. `rip`/`rsp` are the program's own (checked canonical by

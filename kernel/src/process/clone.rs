@@ -167,6 +167,7 @@ pub fn clone(
         },
         sigmask,
         altstack: [0; 3],
+        saved_sigmask: None,
     };
     if flags & CLONE_PARENT_SETTID != 0 {
         uaccess::write(ptid, tid as u32)?;

@@ -132,12 +132,12 @@ fn wait_on(
     if read_word(uaddr)? != val {
         return Err(Errno::EAGAIN);
     }
-    if p.is_ending() {
+    if super::signal::interrupted(p) {
         return Err(Errno::EINTR);
     }
     match wait::sleep_on_if_unchanged(k, g, deadline) {
         wait::WakeReason::TimedOut => Err(Errno::ETIMEDOUT),
-        wait::WakeReason::Woken if p.is_ending() => Err(Errno::EINTR),
+        wait::WakeReason::Woken if super::signal::interrupted(p) => Err(Errno::EINTR),
         wait::WakeReason::Woken => Ok(0),
     }
 }

@@ -117,6 +117,8 @@ pub struct Process {
     root: AtomicU64,
     /// Signal dispositions (`rt_sigaction`): handler, flags, restorer, mask per signal.
     pub sigactions: spin::Mutex<[signal::SigAction; signal::NSIG]>,
+    /// Signals sent to the program or to one of its threads, not delivered yet.
+    pub sigpending: IrqMutex<signal::pending::Pending>,
 }
 
 impl Process {
@@ -192,6 +194,7 @@ impl Process {
             vfork_parent: IrqMutex::new(None),
             root: AtomicU64::new(root),
             sigactions: spin::Mutex::new([signal::SigAction::default(); signal::NSIG]),
+            sigpending: IrqMutex::new(signal::pending::Pending::default()),
         }
     }
 }
@@ -223,6 +226,10 @@ pub fn live_programs() -> usize {
 pub fn exited_status(code: i32) -> i32 {
     (code & 0xff) << 8
 }
+
+/// The wait status's core-dump bit (WCOREDUMP), set for the signals whose default action
+/// dumps core (SIGSEGV, SIGABRT, ...): rinet writes no core file, the status still says so.
+pub const CORE_DUMPED: i32 = 0x80;
 
 /// Linux's wait status of a program killed by signal `sig`.
 pub fn killed_status(sig: i32) -> i32 {
@@ -258,7 +265,9 @@ fn unregister(p: &Arc<Process>) {
 /// `CLONE_CHILD_CLEARTID`) is zeroed and woken first, as Linux does for `pthread_join`.
 pub fn exit_thread(status: i32) -> ! {
     if let Some(p) = sched::current_process() {
-        let clear = sched::with_user_state(|u| core::mem::take(&mut u.clear_child_tid));
+        let (clear, tid) =
+            sched::with_user_state(|u| (core::mem::take(&mut u.clear_child_tid), u.tid));
+        signal::pending::clear(&p, Some(tid));
         if clear != 0 && !p.is_ending() && crate::mm::uaccess::write(clear, 0u32).is_ok() {
             futex::wake(&p, clear, u32::MAX);
         }
@@ -311,6 +320,12 @@ fn end_group(p: &Arc<Process>, status: i32) {
 /// A ring-3 thread faulted: one log line, the program ends killed by SIGSEGV (a shell shows
 /// [`STATUS_KILLED`]).
 pub fn user_fault(what: &str, rip: u64, cr2: Option<u64>) -> ! {
+    user_fault_sig(signal::SIGSEGV, what, rip, cr2)
+}
+
+/// A ring-3 thread faulted and has no handler for `sig` (or it is blocked): one log line, the
+/// program ends killed by `sig`, with the core bit as Linux's default action sets it.
+pub fn user_fault_sig(sig: i32, what: &str, rip: u64, cr2: Option<u64>) -> ! {
     let p = sched::current_process();
     let name = p.as_ref().map(|p| p.name());
     let name: &dyn core::fmt::Display = match &name {
@@ -321,10 +336,11 @@ pub fn user_fault(what: &str, rip: u64, cr2: Option<u64>) -> ! {
         Some(cr2) => log::error!("program {name} killed: {what} at RIP {rip:#x} CR2 {cr2:#x}"),
         None => log::error!("program {name} killed: {what} at RIP {rip:#x}"),
     }
+    let status = killed_status(sig) | CORE_DUMPED;
     if let Some(p) = p {
-        end_group(&p, killed_status(signal::SIGSEGV));
+        end_group(&p, status);
     }
-    exit_thread(killed_status(signal::SIGSEGV))
+    exit_thread(status)
 }
 
 /// The program is over: close its descriptors, free its memory, record and announce its
@@ -333,6 +349,7 @@ fn finish(p: &Arc<Process>, status: i32) {
     if p.state.lock().group_status.is_some() {
         ENDING_PROGRAMS.fetch_sub(1, Ordering::AcqRel);
     }
+    signal::pending::clear(p, None);
     crate::files::close_all(&p.files);
     // What its sockets and files held may have emptied heap arenas: back to the frames.
     crate::mem::heap::trim();

@@ -2,12 +2,21 @@
 //! (`rt_sigaction`), the per-thread blocked mask (`rt_sigprocmask`) and alternate stack
 //! (`sigaltstack`), with Linux's layouts and errnos.
 //!
-//! Delivery is not done yet: rinet raises no signal at a program (a fault ends it with
-//! SIGSEGV's status, as Linux does with the default action; `kill` is not offered). What a
-//! program sets is kept and reported back exactly, so libcs and std start unchanged.
+//! Signals are queued by `sources` (kill, tgkill, tkill, SIGPIPE) and `itimer` (SIGALRM),
+//! kept pending by `pending`, delivered on the way back to ring 3 by `deliver` into Linux's
+//! frame (`frame`), and faults in ring 3 reach the program's handler through `deliver::fault`.
 //!
 //! Owns the `struct sigaction` / `stack_t` copies in and out; never lets SIGKILL or SIGSTOP be
 //! caught or blocked.
+
+pub mod deliver;
+pub mod frame;
+pub mod itimer;
+pub mod pending;
+pub mod sources;
+
+pub use deliver::{deliver, fault, rt_sigreturn};
+pub use pending::{any_pending, interrupted, Info};
 
 use uapi::Errno;
 
@@ -16,6 +25,10 @@ use crate::sched;
 
 /// Signals 1..=64.
 pub const NSIG: usize = 64;
+pub const SIGILL: i32 = 4;
+pub const SIGTRAP: i32 = 5;
+pub const SIGBUS: i32 = 7;
+pub const SIGFPE: i32 = 8;
 pub const SIGKILL: i32 = 9;
 pub const SIGSEGV: i32 = 11;
 pub const SIGSTOP: i32 = 19;
@@ -45,7 +58,7 @@ struct StackT {
     size: u64,
 }
 
-fn unblockable() -> u64 {
+pub(crate) fn unblockable() -> u64 {
     (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1))
 }
 
@@ -76,6 +89,12 @@ pub fn rt_sigaction(sig: i32, act: u64, oact: u64, sigsetsize: u64) -> Result<i6
         }
         old
     };
+    // Setting a signal to be ignored discards its pending instances (POSIX, as Linux).
+    if let Some(n) = new {
+        if pending::ignored(sig, &n) {
+            pending::discard(&p, sig);
+        }
+    }
     if oact != 0 {
         uaccess::write(oact, old)?;
     }

@@ -259,7 +259,7 @@ fn epoll_wait(epfd: i32, events: u64, maxevents: i32, timeout: Option<Duration>)
         if expired {
             return Ok(0);
         }
-        if p.is_ending() {
+        if crate::process::signal::interrupted(&p) {
             return Err(Errno::EINTR);
         }
         wait::sleep_on_any_if_unchanged(&keys, deadline);

@@ -168,7 +168,7 @@ fn do_select(
             let left = deadline.map(|d| d.saturating_since(now));
             return Ok((count, left));
         }
-        if p.is_ending() {
+        if crate::process::signal::interrupted(&p) {
             return Err(Errno::EINTR);
         }
         wait::sleep_on_any_if_unchanged(&keys, deadline);

@@ -83,7 +83,7 @@ fn copy_in_partial(dst: &mut [u8], addr: u64) -> Result<usize, Errno> {
 
 /// Sleep until a pipe or eventfd may have changed (the generation was read before the try).
 fn sleep_for_files(p: &Process, gen: u64) -> Result<(), Errno> {
-    if p.is_ending() {
+    if crate::process::signal::interrupted(p) {
         return Err(Errno::EINTR);
     }
     wait::sleep_on_if_unchanged(FILES_KEY, gen, None);

@@ -101,7 +101,7 @@ fn do_poll(fds: u64, nfds: u64, timeout: Option<Duration>) -> SysResult {
             uaccess::copy_to_user(fds, &bytes)?;
             return Ok(ready);
         }
-        if p.is_ending() {
+        if crate::process::signal::interrupted(&p) {
             return Err(Errno::EINTR);
         }
         wait::sleep_on_any_if_unchanged(&keys, deadline);

@@ -195,12 +195,21 @@ extern "C" fn dispatch(f: &mut SyscallFrame) {
     if tracing && matches!(nr, SYS_EXIT | SYS_EXIT_GROUP) {
         trace(nr, a, None);
     }
+    if nr == SYS_RT_SIGRETURN {
+        if tracing {
+            trace(nr, a, None);
+        }
+        sigreturn(f);
+    }
     let r = match nr {
         proc::SYS_CLONE | proc::SYS_CLONE3 | proc::SYS_VFORK | proc::SYS_EXECVE => with_regs(f, a),
         nr => call(nr, a),
     };
     if tracing {
         trace(nr, a, Some(&r));
+    }
+    if r == Err(Errno::EPIPE) && raises_sigpipe(nr, a) {
+        process::signal::sources::sigpipe();
     }
     f.rax = match r {
         Ok(v) => v as u64,
@@ -215,15 +224,65 @@ extern "C" fn dispatch(f: &mut SyscallFrame) {
             }
         }
     }
+    if process::signal::any_pending() || nr == SYS_RT_SIGSUSPEND {
+        let restart = (r == Err(Errno::EINTR) && restartable(nr, a)).then_some(nr);
+        let mut regs = user_regs(f);
+        if process::signal::deliver(&mut regs, restart) {
+            set_user_regs(f, &regs);
+        }
+    }
     if !is_canonical(f.rcx) {
         process::user_fault("non-canonical return address", f.rcx, None);
     }
 }
 
-/// The calls that read or replace the caller's registers: `clone` and `vfork` (the child
-/// resumes with them) and `execve` (the new program starts with fresh ones).
-fn with_regs(f: &mut SyscallFrame, a: [u64; 6]) -> SysResult {
-    let mut regs = crate::arch::usermode::UserRegs {
+const SYS_RT_SIGRETURN: u64 = 15;
+const SYS_RT_SIGSUSPEND: u64 = 130;
+
+/// `rt_sigreturn`: resume where the signal interrupted, with every register from the frame
+/// (through `iretq`: `sysret` could not give back rcx and r11), or enter the next handler.
+fn sigreturn(f: &SyscallFrame) -> ! {
+    let mut regs = process::signal::rt_sigreturn(f.user_rsp);
+    sched::resched_if_needed();
+    if sched::current_process().is_some_and(|p| p.is_ending()) {
+        process::exit_thread(process::killed_status(process::signal::SIGKILL));
+    }
+    if process::signal::any_pending() {
+        process::signal::deliver(&mut regs, None);
+    }
+    arch::usermode::enter_regs(&regs)
+}
+
+/// The calls whose `EPIPE` raises SIGPIPE (writes to a pipe or a stream socket that cannot
+/// take data), unless a send's flags hold MSG_NOSIGNAL.
+fn raises_sigpipe(nr: u64, a: [u64; 6]) -> bool {
+    use process::signal::sources::MSG_NOSIGNAL;
+    match nr {
+        SYS_SENDTO => a[3] as u32 & MSG_NOSIGNAL == 0,
+        SYS_SENDMSG => a[2] as u32 & MSG_NOSIGNAL == 0,
+        // write, pwrite64, writev, sendfile, pwritev, splice
+        SYS_WRITE | 18 | 20 | 40 | 296 | 275 => true,
+        _ => false,
+    }
+}
+
+/// The calls Linux restarts after a handler installed with SA_RESTART (they return
+/// -ERESTARTSYS there); the others (nanosleep, poll, select, epoll_wait, pause,
+/// sigsuspend, futex with a timeout) return `EINTR`.
+fn restartable(nr: u64, a: [u64; 6]) -> bool {
+    match nr {
+        // read, write, ioctl, pread64, pwrite64, readv, writev, sendfile, wait4
+        SYS_READ | SYS_WRITE | 16 | 17 | 18 | 19 | 20 | 40 | 61 => true,
+        SYS_ACCEPT | SYS_ACCEPT4 | SYS_SENDTO | SYS_RECVFROM | SYS_SENDMSG | SYS_RECVMSG => true,
+        // futex wait without a timeout
+        202 => a[3] == 0,
+        _ => false,
+    }
+}
+
+/// The ring-3 registers at this system call (rip in rcx, rflags in r11).
+fn user_regs(f: &SyscallFrame) -> crate::arch::usermode::UserRegs {
+    crate::arch::usermode::UserRegs {
         r15: f.r15,
         r14: f.r14,
         r13: f.r13,
@@ -242,7 +301,34 @@ fn with_regs(f: &mut SyscallFrame, a: [u64; 6]) -> SysResult {
         rip: f.rcx,
         rsp: f.user_rsp,
         rflags: f.r11,
-    };
+    }
+}
+
+/// Return through `sysret` into `r` (a handler's entry): rip goes in rcx and rflags in r11,
+/// which the handler does not read.
+fn set_user_regs(f: &mut SyscallFrame, r: &crate::arch::usermode::UserRegs) {
+    f.r15 = r.r15;
+    f.r14 = r.r14;
+    f.r13 = r.r13;
+    f.r12 = r.r12;
+    f.rbp = r.rbp;
+    f.rbx = r.rbx;
+    f.r10 = r.r10;
+    f.r9 = r.r9;
+    f.r8 = r.r8;
+    f.rax = r.rax;
+    f.rdx = r.rdx;
+    f.rsi = r.rsi;
+    f.rdi = r.rdi;
+    f.rcx = r.rip;
+    f.r11 = arch::usermode::user_rflags(r.rflags);
+    f.user_rsp = r.rsp;
+}
+
+/// The calls that read or replace the caller's registers: `clone` and `vfork` (the child
+/// resumes with them) and `execve` (the new program starts with fresh ones).
+fn with_regs(f: &mut SyscallFrame, a: [u64; 6]) -> SysResult {
+    let mut regs = user_regs(f);
     match f.rax {
         proc::SYS_CLONE => process::clone::clone(&regs, a[0], a[1], a[2], a[3], a[4]),
         proc::SYS_CLONE3 => process::clone::clone3(&regs, a[0], a[1] as usize),
@@ -434,7 +520,7 @@ fn nanosleep(req: u64, rem: u64) -> SysResult {
     let d = Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
     let deadline = time::now() + d;
     while time::now() < deadline {
-        if sched::current_process().is_some_and(|p| p.is_ending()) {
+        if sched::current_process().is_some_and(|p| process::signal::interrupted(&p)) {
             return Err(Errno::EINTR);
         }
         sched::block(&[], Some(deadline), |_| true);

@@ -67,6 +67,15 @@ pub fn call(nr: u64, a: [u64; 6]) -> Option<SysResult> {
         SYS_RT_SIGACTION => signal::rt_sigaction(a[0] as i32, a[1], a[2], a[3]),
         SYS_RT_SIGPROCMASK => signal::rt_sigprocmask(a[0] as i32, a[1], a[2], a[3]),
         SYS_SIGALTSTACK => signal::sigaltstack(a[0], a[1]),
+        34 => signal::sources::pause(),
+        36 => signal::itimer::getitimer(a[0] as i32, a[1]),
+        37 => signal::itimer::alarm(a[0] as u32 as u64),
+        38 => signal::itimer::setitimer(a[0] as i32, a[1], a[2]),
+        62 => signal::sources::kill(a[0] as i32 as i64, a[1] as i32),
+        127 => signal::sources::rt_sigpending(a[0], a[1]),
+        130 => signal::sources::rt_sigsuspend(a[0], a[1]),
+        200 => signal::sources::tkill(a[0] as i32 as i64, a[1] as i32),
+        234 => signal::sources::tgkill(a[0] as i32 as i64, a[1] as i32 as i64, a[2] as i32),
         // fork needs copy-on-write memory, which rinet does not have yet.
         SYS_FORK => Err(Errno::ENOSYS),
         SYS_WAIT4 => process::clone::wait4(a[0] as i32 as i64, a[1], a[2] as i32, a[3]),
@@ -229,7 +238,7 @@ fn clock_nanosleep(clock: i32, flags: i32, req: u64, rem: u64) -> SysResult {
     };
     let deadline = time::now() + wait;
     while time::now() < deadline {
-        if sched::current_process().is_some_and(|p| p.is_ending()) {
+        if sched::current_process().is_some_and(|p| crate::process::signal::interrupted(&p)) {
             return Err(Errno::EINTR);
         }
         sched::block(&[], Some(deadline), |_| true);

@@ -68,7 +68,7 @@ fn blocking<R>(
     retry_blocking(
         || net(|n| n.wait_info_file(id, dir, file.nonblocking())),
         dontwait,
-        || p.is_ending(),
+        || crate::process::signal::interrupted(p),
         Errno::EAGAIN,
         || net(|n| op(n, time::now())),
     )
@@ -319,7 +319,7 @@ pub fn connect(fd: i32, addr: u64, len: i32) -> SysResult {
     let r = retry_blocking(
         || net(|n| n.wait_info_file(id, Direction::Write, file.nonblocking())),
         false,
-        || p.is_ending(),
+        || crate::process::signal::interrupted(&p),
         Errno::EINPROGRESS,
         || match net(|n| Ok(n.connect_result_file(id)))? {
             Some(r) => r.map(|_| 0),
