@@ -155,7 +155,14 @@ fn run_flood(what: &str, linux: &str) -> CheckResult {
             &format!("the {what} flood was killed for lack of memory"),
             linux,
         );
-    if status.success() || known {
+    // On Linux, Rust's std gives every new thread a signal stack of its own, mapped by the
+    // thread itself once it runs: when the address-space limit leaves room for a thread's
+    // stack but not for that signal stack, std aborts the process instead of the spawn
+    // failing with EAGAIN. That is the limit at work too (Linux refused the mapping); only
+    // where the answer surfaces differs. In rinet this outcome is not accepted.
+    let linux_std_abort =
+        what == "threads" && !on_rinet() && status.signal() == Some(libc::SIGABRT);
+    if status.success() || known || linux_std_abort {
         Ok(())
     } else {
         Err(format!(
