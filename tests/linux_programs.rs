@@ -25,33 +25,18 @@ use std::thread;
 use std::time::Duration;
 
 use rinet::initramfs::Image;
-use rinet::{on_every_machine, Guest, Machine, Net, Outcome, EXIT_SUCCESS, MARK_NETWORK_READY};
+use rinet::{
+    host_tool, on_every_machine, Guest, Machine, Net, Outcome, EXIT_SUCCESS, MARK_NETWORK_READY,
+};
 
 const TIMEOUT: Duration = Duration::from_secs(240);
 
 /// Taken by the tests that answer DNS on the host's port 53, one at a time.
 static PORT_53: Mutex<()> = Mutex::new(());
 
-/// The host path of `name` (a path, or a program on PATH), or `None` after saying why the test
-/// is skipped; under `CI` a missing tool fails the test instead.
+/// The host path of `name`, or `None` after saying why the test is skipped ([`host_tool`]).
 fn tool(name: &str, package: &str) -> Option<PathBuf> {
-    let found = if name.contains('/') {
-        Some(PathBuf::from(name)).filter(|p| p.is_file())
-    } else {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        })
-    };
-    if found.is_none() {
-        let why = format!("{name} not found: install Debian's {package} package");
-        if std::env::var_os("CI").is_some() {
-            panic!("CI: {why} (.ci/run installs it)");
-        }
-        eprintln!("skipped: {why}");
-    }
-    found
+    host_tool(name, package)
 }
 
 /// Where this test binary keeps what it builds and packs.
