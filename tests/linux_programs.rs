@@ -592,26 +592,42 @@ fn qemu_run(args: &[&str]) -> (Option<i32>, String) {
     (status, text)
 }
 
+/// Compile `tests/c/NAME.c` for `libc` and boot it with `qemu-run.sh --run` (no network,
+/// kernel words `append`); its exit status and console. `None` when the compiler is missing.
+fn run_c_program(
+    name: &str,
+    libc: Libc,
+    machine: Machine,
+    append: &str,
+) -> Option<(Option<i32>, String)> {
+    let program = compile(name, libc, machine.name())?;
+    let kernel = rinet::kernel_path();
+    let mut args = vec![
+        "--machine",
+        machine.name(),
+        "--accel",
+        "tcg",
+        "--net",
+        "none",
+        "--kernel",
+        kernel.to_str().unwrap(),
+    ];
+    if !append.is_empty() {
+        args.extend(["--append", append]);
+    }
+    args.extend(["--run", program.to_str().unwrap()]);
+    Some(qemu_run(&args))
+}
+
 on_every_machine! {
     /// A C program (static musl, and dynamic glibc packed with its libraries) that writes,
     /// reads back, lists, renames, truncates and removes files in /tmp, booted with
     /// `qemu-run.sh --run PROGRAM`.
     fn tmp_files_round_trip_through_qemu_run(machine) {
         for libc in [Libc::MuslStatic, Libc::GlibcDynamic] {
-            let Some(program) = compile("tmpfiles", libc, machine.name()) else { continue };
-            let kernel = rinet::kernel_path();
-            let (status, text) = qemu_run(&[
-                "--machine",
-                machine.name(),
-                "--accel",
-                "tcg",
-                "--net",
-                "none",
-                "--kernel",
-                kernel.to_str().unwrap(),
-                "--run",
-                program.to_str().unwrap(),
-            ]);
+            let Some((status, text)) = run_c_program("tmpfiles", libc, machine, "") else {
+                continue;
+            };
             assert_eq!(status, Some(EXIT_SUCCESS), "{libc:?}:\n{text}");
             assert!(text.contains("tmpfiles: all checks passed"), "{libc:?}:\n{text}");
         }
@@ -623,22 +639,9 @@ on_every_machine! {
     /// threads share a mutex and a condition variable and are joined; the counter adds up.
     fn pthreads_share_a_mutex_and_join(machine) {
         for libc in [Libc::MuslStatic, Libc::GlibcDynamic] {
-            let Some(program) = compile("threads", libc, machine.name()) else { continue };
-            let kernel = rinet::kernel_path();
-            let (status, text) = qemu_run(&[
-                "--machine",
-                machine.name(),
-                "--accel",
-                "tcg",
-                "--net",
-                "none",
-                "--kernel",
-                kernel.to_str().unwrap(),
-                "--append",
-                "strace",
-                "--run",
-                program.to_str().unwrap(),
-            ]);
+            let Some((status, text)) = run_c_program("threads", libc, machine, "strace") else {
+                continue;
+            };
             assert_eq!(status, Some(EXIT_SUCCESS), "{libc:?}:\n{text}");
             assert!(text.contains("threads: 4 joined, counter 40000"), "{libc:?}:\n{text}");
             let clone3: Vec<&str> = text.lines().filter(|l| l.contains(" clone3(")).collect();

@@ -94,9 +94,9 @@ pub struct DeviceTable;
 impl CharDevices for DeviceTable {
     fn open(&self, rdev: DevId) -> Result<Arc<dyn FileOps>, Errno> {
         let ops: Arc<dyn FileOps> = match rdev {
-            NULL => Arc::new(Null),
-            ZERO => Arc::new(Zero),
-            FULL => Arc::new(Full),
+            NULL => Arc::new(MemoryDevice::Null),
+            ZERO => Arc::new(MemoryDevice::Zero),
+            FULL => Arc::new(MemoryDevice::Full),
             RANDOM | URANDOM => Arc::new(Random),
             TTY | CONSOLE => Arc::new(ConsoleFile),
             _ => return Err(Errno::ENXIO),
@@ -121,79 +121,48 @@ fn no_stat() -> Result<Stat, Errno> {
     Err(Errno::ENODEV)
 }
 
-/// `/dev/null`: end of file, and every write accepted whole.
-pub struct Null;
+/// The stateless memory devices of major 1: `/dev/null` (end of file, every write accepted
+/// whole), `/dev/zero` (zeros to read, every write accepted whole) and `/dev/full` (zeros to
+/// read, no space for any write).
+pub enum MemoryDevice {
+    Null,
+    Zero,
+    Full,
+}
 
-impl FileOps for Null {
-    fn read(&self, _pos: &mut u64, _buf: &mut [u8]) -> Result<usize, Errno> {
-        Ok(0)
+impl MemoryDevice {
+    /// A read: how many bytes of `buf` were filled.
+    fn fill(&self, buf: &mut [u8]) -> usize {
+        match self {
+            MemoryDevice::Null => 0,
+            MemoryDevice::Zero | MemoryDevice::Full => {
+                buf.fill(0);
+                buf.len()
+            }
+        }
     }
-    fn write(&self, _pos: &mut u64, buf: &[u8], _append: bool) -> Result<usize, Errno> {
-        Ok(buf.len())
-    }
-    fn pread(&self, _pos: u64, _buf: &mut [u8]) -> Result<usize, Errno> {
-        Ok(0)
-    }
-    fn pwrite(&self, _pos: u64, buf: &[u8]) -> Result<usize, Errno> {
-        Ok(buf.len())
-    }
-    fn seek(&self, _current: u64, _whence: Whence, _offset: i64) -> Result<u64, Errno> {
-        Ok(0)
-    }
-    fn stat(&self) -> Result<Stat, Errno> {
-        no_stat()
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
+
+    /// A write of `buf`: how much was taken.
+    fn take(&self, buf: &[u8]) -> Result<usize, Errno> {
+        match self {
+            MemoryDevice::Full => Err(Errno::ENOSPC),
+            MemoryDevice::Null | MemoryDevice::Zero => Ok(buf.len()),
+        }
     }
 }
 
-/// `/dev/zero`: zeros to read, every write accepted whole.
-pub struct Zero;
-
-impl FileOps for Zero {
+impl FileOps for MemoryDevice {
     fn read(&self, _pos: &mut u64, buf: &mut [u8]) -> Result<usize, Errno> {
-        buf.fill(0);
-        Ok(buf.len())
+        Ok(self.fill(buf))
     }
     fn write(&self, _pos: &mut u64, buf: &[u8], _append: bool) -> Result<usize, Errno> {
-        Ok(buf.len())
+        self.take(buf)
     }
     fn pread(&self, _pos: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-        buf.fill(0);
-        Ok(buf.len())
+        Ok(self.fill(buf))
     }
     fn pwrite(&self, _pos: u64, buf: &[u8]) -> Result<usize, Errno> {
-        Ok(buf.len())
-    }
-    fn seek(&self, _current: u64, _whence: Whence, _offset: i64) -> Result<u64, Errno> {
-        Ok(0)
-    }
-    fn stat(&self) -> Result<Stat, Errno> {
-        no_stat()
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
-
-/// `/dev/full`: zeros to read, and no space for any write.
-pub struct Full;
-
-impl FileOps for Full {
-    fn read(&self, _pos: &mut u64, buf: &mut [u8]) -> Result<usize, Errno> {
-        buf.fill(0);
-        Ok(buf.len())
-    }
-    fn write(&self, _pos: &mut u64, _buf: &[u8], _append: bool) -> Result<usize, Errno> {
-        Err(Errno::ENOSPC)
-    }
-    fn pread(&self, _pos: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-        buf.fill(0);
-        Ok(buf.len())
-    }
-    fn pwrite(&self, _pos: u64, _buf: &[u8]) -> Result<usize, Errno> {
-        Err(Errno::ENOSPC)
+        self.take(buf)
     }
     fn seek(&self, _current: u64, _whence: Whence, _offset: i64) -> Result<u64, Errno> {
         Ok(0)
