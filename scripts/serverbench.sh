@@ -27,8 +27,7 @@
 #       initramfs holding nginx and a 10 MiB file needs more room than rinet's 128M default).
 #   --boot-timeout: seconds to wait for a server's first answer (default 60); a boot that
 #       does not answer in time is reported on stderr and its rows stay empty (n/a).
-#   --sendfile: nginx's sendfile directive for both guests (default off: rinet has no
-#       sendfile system call yet, and nginx fails every response with it on).
+#   --sendfile: nginx's sendfile directive for both guests (default on, as Debian ships it).
 #   --keep: keep the work directory (images, serial logs, raw client output).
 # Env: LINUX_PEER (default ../shared/tools/linux-peer), LINUX_PEER_CACHE (default
 # /tmp/linux-peer-cache; its scripts/build.sh is run when the kernel is not there yet),
@@ -50,7 +49,7 @@ net=tap
 servers=iperf3,redis,nginx
 curl_reps=5
 boot_timeout=60
-sendfile=off
+sendfile=on
 linux=1
 keep=0
 die() { echo "serverbench.sh: $*" >&2; exit 2; }
@@ -107,25 +106,16 @@ kernel=$here/target/rinet-kernel
 
 # --- the files both guests get -----------------------------------------------------------
 printf 'bind 0.0.0.0\nport 6379\nprotected-mode no\nsave ""\nappendonly no\n' >"$out/redis.conf"
-# `user root root;`: as root without it, nginx looks up nobody:nogroup and chowns its temp
-# directories to nobody; rinet offers no chown (ENOSYS), and an owner already right needs none.
-# sendfile is off unless --sendfile on: rinet offers no sendfile (ENOSYS; nginx then drops
-# every response after its headers), so both guests copy with read/write by default.
 cat >"$out/nginx.conf" <<'EOF'
-user root root; daemon off; master_process off; worker_processes 1; error_log stderr notice; pid /tmp/nginx.pid;
+daemon off; master_process off; worker_processes 1; error_log stderr notice; pid /tmp/nginx.pid;
 events { worker_connections 512; }
 http { access_log off; sendfile SENDFILE; server { listen 80; root /www; } }
 EOF
 sed -i "s/SENDFILE/$sendfile/" "$out/nginx.conf"
 printf '<!doctype html>\n<html><head><title>rinet</title></head><body><p>Hello from the guest.</p></body></html>\n' >"$out/index.html"
 head -c 10485760 /dev/urandom >"$out/large.bin"
-# rinet has no /dev/urandom device; iperf3 reads its payload (one 128 KiB block per stream, from
-# one stream it keeps open) from /dev/urandom, so rinet's image gets 8 MiB of random bytes
-# there as a plain file (Linux mounts devtmpfs over /dev and uses the real device).
-head -c 8388608 /dev/urandom >"$out/urandom"
 : >"$out/keep"
-# The same account files for both guests (rinet generates root and nobody only; Debian's nginx
-# looks up the group nogroup at start).
+# The same account files for both guests (Debian's nginx looks up the group nogroup at start).
 printf 'root:x:0:0:root:/:/bin/sh\nwww-data:x:33:33:www-data:/var/www:/bin/false\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$out/passwd"
 printf 'root:x:0:\nwww-data:x:33:\nnogroup:x:65534:\nnobody:x:65534:\n' >"$out/group"
 printf 'passwd: files\ngroup: files\nhosts: files\n' >"$out/nsswitch.conf"
@@ -135,7 +125,7 @@ etc_adds="$out/passwd:/etc/passwd $out/group:/etc/group $out/nsswitch.conf:/etc/
 # added (HOSTFILE:/guest/path), the guest port, the boot probe and the host forward port.
 declare -A cmd adds rinet_adds port probe fwd
 cmd[iperf3]="/usr/bin/iperf3 -s --forceflush"; adds[iperf3]="$etc_adds"
-rinet_adds[iperf3]="$out/urandom:/dev/urandom"; rinet_adds[redis]=""; rinet_adds[nginx]=""
+rinet_adds[iperf3]=""; rinet_adds[redis]=""; rinet_adds[nginx]=""
 port[iperf3]=5201; probe[iperf3]=tcp; fwd[iperf3]=15201
 cmd[redis]="/usr/bin/redis-server /etc/redis.conf"; adds[redis]="$etc_adds $out/redis.conf:/etc/redis.conf"
 port[redis]=6379; probe[redis]=redis; fwd[redis]=16379
