@@ -648,6 +648,22 @@ on_every_machine! {
 }
 
 on_every_machine! {
+    /// AF_UNIX socket pairs (static musl and dynamic glibc): bytes both ways, end of file and
+    /// EPOLLRDHUP when the peer closes (the check nginx makes at start-up before it trusts
+    /// EPOLLRDHUP), shutdown, EPIPE, datagram and seqpacket boundaries with MSG_TRUNC, a
+    /// blocking read woken by another thread's write, and Linux's errors.
+    fn socket_pairs_behave_as_on_linux(machine) {
+        for libc in [Libc::MuslStatic, Libc::GlibcDynamic] {
+            let Some((status, text)) = run_c_program("socketpair", libc, machine, "") else {
+                continue;
+            };
+            assert_eq!(status, Some(EXIT_SUCCESS), "{libc:?}:\n{text}");
+            assert!(text.contains("socketpair: all checks passed"), "{libc:?}:\n{text}");
+        }
+    }
+}
+
+on_every_machine! {
     /// POSIX threads (static musl, and dynamic glibc, whose pthread_create uses clone3): four
     /// threads share a mutex and a condition variable and are joined; the counter adds up.
     fn pthreads_share_a_mutex_and_join(machine) {

@@ -1,5 +1,5 @@
 //! rinet's virtual file system: descriptor tables, the file trait every kind of open file
-//! implements, tmpfs with its initramfs unpacker, pipes and eventfd. Pure `no_std` + `alloc`, no
+//! implements, tmpfs with its initramfs unpacker, pipes, eventfd and `AF_UNIX` socket pairs. Pure `no_std` + `alloc`, no
 //! `unsafe`, no time source and no hardware: the kernel injects a [`Clock`] and calls in with
 //! typed arguments it decoded from a program's registers; every answer is `Result<_, Errno>`
 //! with Linux's errno numbers. Nothing here panics on a program's arguments or an archive's
@@ -31,6 +31,7 @@ pub mod pipe;
 pub mod stat;
 pub mod time;
 pub mod tmpfs;
+pub mod unix;
 
 pub use errno::Errno;
 pub use fdtable::FdTable;

@@ -52,10 +52,13 @@ pub fn now() -> vfs::Timespec {
     vfs::Timespec::new((ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as u32)
 }
 
-/// Whether a change to `file` can wake a sleeper on [`FILES_KEY`] (pipes and eventfds).
+/// Whether a change to `file` can wake a sleeper on [`FILES_KEY`] (pipes, eventfds and
+/// socket-pair ends).
 pub fn wakes_others(file: &OpenFile) -> bool {
     let any = file.ops().as_any();
-    any.is::<vfs::pipe::PipeEnd>() || any.is::<vfs::eventfd::EventFd>()
+    any.is::<vfs::pipe::PipeEnd>()
+        || any.is::<vfs::eventfd::EventFd>()
+        || any.is::<vfs::unix::UnixEnd>()
 }
 
 /// Drop a file a descriptor no longer names: the last reference to a socket releases it now

@@ -178,6 +178,9 @@ pub fn read(fd: i32, buf: u64, len: usize) -> SysResult {
     if let Some(id) = socket_id(&file) {
         return socket::read_socket(&p, &file, id, buf, len);
     }
+    if let Some(end) = super::unix::end_of(&file) {
+        return super::unix::read(&p, &file, end, buf, len.min(RW_MAX));
+    }
     uaccess::check(buf, len.min(RW_MAX))?;
     read_file(&p, &file, buf, len, RW_MAX)
 }
@@ -188,6 +191,9 @@ pub fn write(fd: i32, buf: u64, len: usize) -> SysResult {
     let file = file_of(&p, fd)?;
     if let Some(id) = socket_id(&file) {
         return socket::write_socket(&p, &file, id, buf, len);
+    }
+    if let Some(end) = super::unix::end_of(&file) {
+        return super::unix::write(&p, &file, end, buf, len.min(RW_MAX));
     }
     // The first page must be readable (EFAULT); past it, unmapped memory ends the write short.
     uaccess::check_access(buf, len.min(to_page_end(buf)), false)?;
@@ -429,7 +435,7 @@ pub fn ioctl(fd: i32, cmd: u32, arg: u64) -> SysResult {
 }
 
 /// Install two new files (a pipe's ends), or neither.
-fn install_pair(
+pub(super) fn install_pair(
     p: &Process,
     a: Arc<OpenFile>,
     b: Arc<OpenFile>,

@@ -28,6 +28,7 @@ pub mod proc;
 mod sendfile;
 pub mod socket;
 mod socket_msg;
+mod unix;
 pub use crate::mm::uaccess;
 
 use core::arch::global_asm;
@@ -377,6 +378,9 @@ fn call(nr: u64, a: [u64; 6]) -> SysResult {
         return r;
     }
     if let Some(r) = fs_attr::call(nr, a) {
+        return r;
+    }
+    if let Some(r) = unix::call(nr, a) {
         return r;
     }
     if let Some(r) = sendfile::call(nr, a) {

@@ -1,5 +1,5 @@
 //! `sendfile` (a file's bytes to any descriptor, most often a socket, without a trip through
-//! the program) and `socketpair`.
+//! the program).
 //!
 //! `sendfile` reads the input file at an explicit offset (`*offset`, left in the caller's
 //! variable; the file's own position stays) or at the file's position (which then advances),
@@ -10,7 +10,6 @@
 //! open for reading), an `O_APPEND` output is `EINVAL`, a negative offset `EINVAL`; one call
 //! moves at most [`RW_MAX`] bytes (see `fs_io`).
 
-use net::socket::AF_INET;
 use vfs::flags::O_APPEND;
 use vfs::{Errno, OpenFile};
 
@@ -22,12 +21,10 @@ use crate::files::socket::socket_id;
 use crate::process::Process;
 
 pub const SYS_SENDFILE: u64 = 40;
-pub const SYS_SOCKETPAIR: u64 = 53;
 
 pub fn call(nr: u64, a: [u64; 6]) -> Option<SysResult> {
     Some(match nr {
         SYS_SENDFILE => sendfile(a[0] as i32, a[1] as i32, a[2], a[3] as usize),
-        SYS_SOCKETPAIR => socketpair(a[0] as i32),
         _ => return None,
     })
 }
@@ -103,15 +100,4 @@ fn copy_out(
         }
     }
     Ok(done)
-}
-
-/// Only `AF_UNIX` makes socket pairs on Linux, and this kernel has no `AF_UNIX` sockets:
-/// `EAFNOSUPPORT`, as a Linux built without them answers; `AF_INET` is `EOPNOTSUPP`, as on
-/// Linux.
-fn socketpair(domain: i32) -> SysResult {
-    if domain == AF_INET {
-        Err(Errno::EOPNOTSUPP)
-    } else {
-        Err(Errno::EAFNOSUPPORT)
-    }
 }

@@ -19,20 +19,20 @@ const IOV_MAX: u64 = 1024;
 /// `struct msghdr` (x86-64: 56 bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
-struct MsgHdr {
-    name: u64,
-    namelen: u32,
+pub(super) struct MsgHdr {
+    pub name: u64,
+    pub namelen: u32,
     _pad0: u32,
-    iov: u64,
-    iovlen: u64,
-    control: u64,
-    controllen: u64,
-    flags: i32,
+    pub iov: u64,
+    pub iovlen: u64,
+    pub control: u64,
+    pub controllen: u64,
+    pub flags: i32,
     _pad1: i32,
 }
 
 /// The (base, len) pairs of an iovec array, and their total (capped at [`BOUNCE`]).
-fn iovecs(iov: u64, count: u64) -> Result<(Vec<(u64, usize)>, usize), Errno> {
+pub(super) fn iovecs(iov: u64, count: u64) -> Result<(Vec<(u64, usize)>, usize), Errno> {
     if count > IOV_MAX {
         return Err(Errno::EMSGSIZE);
     }
