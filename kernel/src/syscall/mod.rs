@@ -25,6 +25,7 @@ mod fs_path;
 mod fs_poll;
 pub mod names;
 pub mod proc;
+mod route;
 mod sendfile;
 pub mod socket;
 mod socket_msg;
@@ -368,25 +369,7 @@ fn with_regs(f: &mut SyscallFrame, a: [u64; 6]) -> SysResult {
 }
 
 fn call(nr: u64, a: [u64; 6]) -> SysResult {
-    if let Some(r) = fs::call(nr, a) {
-        return r;
-    }
-    if let Some(r) = proc::call(nr, a) {
-        return r;
-    }
-    if let Some(r) = fs_info::call(nr, a) {
-        return r;
-    }
-    if let Some(r) = fs_attr::call(nr, a) {
-        return r;
-    }
-    if let Some(r) = unix::call(nr, a) {
-        return r;
-    }
-    if let Some(r) = sendfile::call(nr, a) {
-        return r;
-    }
-    if let Some(r) = events::call(nr, a) {
+    if let Some(r) = route::call(nr, a) {
         return r;
     }
     match nr {
