@@ -103,6 +103,8 @@ pub use config::{
     SOMAXCONN, TSO_MAX_PAYLOAD,
 };
 pub use icmp::IcmpError;
+pub use listen::defer_accept_reported;
+pub(crate) use listen::reuseport_pick;
 pub use memory::{Memory, PER_SOCKET_FLOOR};
 pub use output::{Emit, EmitInPlace};
 pub use sack::MAX_SACK_RANGES;
@@ -230,8 +232,9 @@ pub struct Tcp {
     free: Vec<usize>,
     /// Connections by (local, remote).
     conns: ConnIndex,
-    /// Listeners by local address (0.0.0.0 for any).
-    listeners: BTreeMap<SocketAddrV4, usize>,
+    /// Listeners by local address (0.0.0.0 for any): one, or an SO_REUSEPORT group in
+    /// listen order.
+    listeners: BTreeMap<SocketAddrV4, Vec<usize>>,
     /// Stateless replies to send (RSTs to stray segments, cookie SYN-ACKs), as (src, dst,
     /// segment).
     rsts: VecDeque<(Ipv4Addr, Ipv4Addr, Vec<u8>)>,
@@ -380,7 +383,11 @@ impl Tcp {
                 self.listeners
                     .get(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, local.port()))
             })
-            .copied();
+            .and_then(|group| {
+                group
+                    .get(listen::reuseport_pick(remote, group.len()))
+                    .copied()
+            });
         match listener {
             Some(l) => self.listen_input(l, now, local, remote, &seg, iss_floor),
             None => {
@@ -481,6 +488,13 @@ impl Tcp {
         Self::charge(&mut self.cx.mem, tcb);
         let closed = tcb.state == State::Closed;
         let owner = tcb.owner;
+        // TCP_DEFER_ACCEPT: a waiting child that got data (or a FIN), or whose deadline
+        // passed, becomes acceptable; its listener is woken.
+        let defer_done = core::mem::take(&mut tcb.defer_expired)
+            || tcb.defer_until.is_some() && tcb.readable();
+        if defer_done {
+            tcb.defer_until = None;
+        }
         // An abort (Linux's active reset): RST with ACK of what we received and, when the
         // connection uses them, timestamps, so the peer's PAWS check accepts it.
         let rst = if closed && tcb.send_rst_on_close {
@@ -501,6 +515,9 @@ impl Tcp {
                     gen,
                 });
             }
+        }
+        if let (true, Owner::Listener(l)) = (defer_done, owner) {
+            self.wake_listener(l);
         }
         if let Some((l, r, seq, ack, ts)) = rst {
             let reply = RstReply {
@@ -774,7 +791,7 @@ impl Tcp {
     pub fn dispatch(&mut self, now: Instant, emit: &mut Emit) {
         let mut scratch = core::mem::take(&mut self.scratch);
         let mut piece = Vec::new();
-        self.dispatch_in_place(now, &mut |src, dst, offload, fill| {
+        self.dispatch_in_place(now, &mut |src, dst, _tos, offload, fill| {
             scratch.clear();
             fill(&mut scratch);
             if offload.is_none() {
@@ -811,7 +828,7 @@ impl Tcp {
     }
 
     /// [`Tcp::dispatch`] writing each segment straight into the caller's buffer:
-    /// `emit(src, dst, fill)` must call `fill` once with the buffer the segment is to be
+    /// `emit(src, dst, tos, offload, fill)` must call `fill` once with the buffer the segment is to be
     /// appended to (behind whatever headroom it already holds). Queued RSTs and cookie
     /// SYN-ACKs are copied in.
     #[inline]
@@ -829,7 +846,8 @@ impl Tcp {
     fn dispatch_pending(&mut self, emit: &mut EmitInPlace) {
         let now = self.last_now;
         while let Some((s, d, seg)) = self.rsts.pop_front() {
-            emit(s, d, TxOffload::NONE, &mut |buf: &mut Vec<u8>| {
+            // Replies for no socket (RSTs, cookie SYN-ACKs) carry TOS 0.
+            emit(s, d, 0, TxOffload::NONE, &mut |buf: &mut Vec<u8>| {
                 buf.extend_from_slice(&seg)
             });
         }
@@ -1042,8 +1060,11 @@ impl Tcp {
                 self.memory_changed();
             }
             Sock::Listener(l) => {
-                if self.listeners.get(&l.local) == Some(&idx) {
-                    self.listeners.remove(&l.local);
+                if let Some(group) = self.listeners.get_mut(&l.local) {
+                    group.retain(|&i| i != idx);
+                    if group.is_empty() {
+                        self.listeners.remove(&l.local);
+                    }
                 }
             }
         }
