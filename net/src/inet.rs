@@ -267,7 +267,9 @@ impl ProtoOps<Host> for TcpSock {
             TcpSide::Conn(_) => Err(Errno::EINVAL),
             TcpSide::Fresh => {
                 let local = self.bound.ok_or(Errno::EDESTADDRREQ)?;
-                let h = host.tcp.listen_reuseport(local, backlog, self.opts.reuseport)?;
+                let h = host
+                    .tcp
+                    .listen_reuseport(local, backlog, self.opts.reuseport)?;
                 self.side = TcpSide::Listener(h);
                 self.apply_opts(&mut host.tcp, h)
             }

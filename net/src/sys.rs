@@ -649,3 +649,7 @@ mod tests;
 #[cfg(test)]
 #[path = "sys_file_tests.rs"]
 mod file_tests;
+
+#[cfg(test)]
+#[path = "sockopt_tests.rs"]
+mod sockopt_tests;

@@ -210,9 +210,7 @@ impl UdpTable {
     fn port_free(&self, addr: Ipv4Addr, port: u16, reuse: bool, reuse_port: bool) -> bool {
         self.bound().all(|s| match s.local {
             Some(l) if l.port() == port => {
-                !overlaps(*l.ip(), addr)
-                    || (reuse && s.reuse_addr)
-                    || (reuse_port && s.reuse_port)
+                !overlaps(*l.ip(), addr) || (reuse && s.reuse_addr) || (reuse_port && s.reuse_port)
             }
             _ => true,
         })

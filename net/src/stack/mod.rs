@@ -86,9 +86,8 @@ pub type SegmentSink<'a> = dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8]) -> Result<(), Er
 /// the headers in front: no copy of the segment on the fast path.
 /// The [`TxOffload`] says what the segment leaves for the device (a partial checksum, a
 /// super-segment to cut); the stack does it in software when the device cannot.
-pub type AppendSink<'a> =
-    dyn FnMut(Ipv4Addr, Ipv4Addr, u8, TxOffload, &mut dyn FnMut(&mut Vec<u8>)) -> Result<(), Errno>
-        + 'a;
+pub type AppendSink<'a> = dyn FnMut(Ipv4Addr, Ipv4Addr, u8, TxOffload, &mut dyn FnMut(&mut Vec<u8>)) -> Result<(), Errno>
+    + 'a;
 
 /// A transport protocol living outside the stack (TCP): the stack hands it datagrams of its
 /// protocol number and ICMP errors about its segments, and drains its output at each poll.

@@ -335,8 +335,7 @@ impl Tcp {
     /// data comes or the timer says the deadline passed).
     pub(crate) fn child_established(&mut self, lidx: usize, idx: usize) {
         let now = self.last_now;
-        let Some(Sock::Listener(l)) = self.slots.get_mut(lidx).and_then(|s| s.sock.as_mut())
-        else {
+        let Some(Sock::Listener(l)) = self.slots.get_mut(lidx).and_then(|s| s.sock.as_mut()) else {
             return;
         };
         l.syn_queue.retain(|&c| c != idx);

@@ -490,8 +490,8 @@ impl Tcp {
         let owner = tcb.owner;
         // TCP_DEFER_ACCEPT: a waiting child that got data (or a FIN), or whose deadline
         // passed, becomes acceptable; its listener is woken.
-        let defer_done = core::mem::take(&mut tcb.defer_expired)
-            || tcb.defer_until.is_some() && tcb.readable();
+        let defer_done =
+            core::mem::take(&mut tcb.defer_expired) || tcb.defer_until.is_some() && tcb.readable();
         if defer_done {
             tcb.defer_until = None;
         }

@@ -163,7 +163,9 @@ impl Tcb {
         } else {
             TxOffload::NONE
         };
-        emit(src, dst, self.opts.tos, offload, &mut |buf: &mut Vec<u8>| {
+        emit(src, dst, self.opts.tos, offload, &mut |buf: &mut Vec<
+            u8,
+        >| {
             repr.emit_append_with(src, dst, [pa, pb], buf, offload.tcp_checksum)
         });
         let pieces = if len > seg_mss {
