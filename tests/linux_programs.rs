@@ -721,10 +721,17 @@ on_every_machine! {
 #[test]
 fn server_socket_options_agree_with_host_linux() {
     for libc in [Libc::MuslStatic, Libc::GlibcDynamic] {
-        let Some(program) = compile("sockopts", libc, "host") else { continue };
-        let out = Command::new(&program).output().expect("run sockopts on the host");
+        let Some(program) = compile("sockopts", libc, "host") else {
+            continue;
+        };
+        let out = Command::new(&program)
+            .output()
+            .expect("run sockopts on the host");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{libc:?} on the host:\n{text}");
-        assert!(text.contains("sockopts: all checks passed"), "{libc:?} on the host:\n{text}");
+        assert!(
+            text.contains("sockopts: all checks passed"),
+            "{libc:?} on the host:\n{text}"
+        );
     }
 }

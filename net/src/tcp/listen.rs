@@ -140,7 +140,7 @@ impl Tcp {
             reuseport,
             defer_accept: 0,
         };
-        let idx = self.alloc_slot(Sock::Listener(listener))?;
+        let idx = self.alloc_slot(Sock::Listener(Box::new(listener)))?;
         let group = self.listeners.entry(local).or_default();
         if group.try_reserve(1).is_err() {
             self.free_slot(idx);

@@ -190,7 +190,7 @@ pub(crate) const ADOPT_MIN: usize = 8 * 1024;
 
 #[derive(Debug)]
 enum Sock {
-    Listener(Listener),
+    Listener(Box<Listener>),
     Conn(Box<Tcb>),
 }
 
