@@ -288,7 +288,12 @@ impl ProtoOps<Host> for TcpSock {
         let child = TcpSock {
             side: TcpSide::Conn(h),
             bound: host.tcp.local_addr(h).ok(),
-            opts: self.opts,
+            // Linux's clone clears the accept queue's settings: the child's TCP_DEFER_ACCEPT
+            // reads 0. The rest (IP_TOS, SO_REUSEPORT, ...) is inherited.
+            opts: TcpOpts {
+                defer_accept: 0,
+                ..self.opts
+            },
         };
         Ok((Box::new(child), peer))
     }

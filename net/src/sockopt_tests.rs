@@ -257,11 +257,27 @@ fn ip_tos_is_in_every_header_the_socket_sends_and_children_inherit_it() {
         client.net.poll(now);
         server.net.poll(now);
     }
+    // An abort (SO_LINGER 0) sends its RST with the socket's TOS too.
+    let linger = [1i32.to_ne_bytes(), 0i32.to_ne_bytes()].concat();
+    client
+        .net
+        .setsockopt(&client.fds, c, SOL_SOCKET, SO_LINGER, &linger)
+        .unwrap();
+    client.net.close(now, &mut client.fds, c).unwrap();
+    for _ in 0..5 {
+        now = now + Duration::from_millis(1);
+        client.net.poll(now);
+        server.net.poll(now);
+    }
     let frames = hub.take_captured();
+    let rst_from_client = frames
+        .iter()
+        .any(|(p, f)| *p == 0 && f.len() >= 54 && f[23] == 6 && f[47] & 0x04 != 0);
+    assert!(rst_from_client, "the abort sent a RST");
     let (cport, sport) = (0, 1);
     let tcp_out = sent_tos(&frames, cport, 6);
     let tcp_back = sent_tos(&frames, sport, 6);
-    assert!(tcp_out.len() >= 3, "SYN, ACK, data: {tcp_out:?}");
+    assert!(tcp_out.len() >= 4, "SYN, ACK, data, RST: {tcp_out:?}");
     assert!(tcp_out.iter().all(|&t| t == 0x28), "{tcp_out:x?}");
     assert!(tcp_back.len() >= 2, "SYN-ACK, data: {tcp_back:?}");
     assert!(tcp_back.iter().all(|&t| t == 0x48), "{tcp_back:x?}");
@@ -289,6 +305,8 @@ fn deferred_accept_waits_for_data_then_hands_the_connection_over() {
     settle(&mut s, &mut now, 5);
     assert!(s.readable(l));
     let a = s.accept(now, l).expect("accepted after data");
+    // Linux's clone clears the accept queue's settings.
+    assert_eq!(s.get(a, SOL_TCP, TCP_DEFER_ACCEPT), 0);
     let mut buf = [0u8; 16];
     assert_eq!(s.net.recvfrom(now, &s.fds, a, &mut buf, 0), Ok((5, None)));
     assert_eq!(&buf[..5], b"GET /");

@@ -317,6 +317,8 @@ static void defer_accept(void)
 	CHECK(poll(&p, 1, 10000) == 1 && (p.revents & POLLIN), "readable once data came");
 	int s = accept(l, NULL, NULL);
 	CHECK(s >= 0, "accept after data");
+	CHECK(get_int(s, IPPROTO_TCP, TCP_DEFER_ACCEPT) == 0,
+	      "the accepted socket's TCP_DEFER_ACCEPT reads 0 (the clone clears it)");
 	char buf[8] = { 0 };
 	CHECK(s >= 0 && read(s, buf, sizeof buf) == 5 && memcmp(buf, "GET /", 5) == 0,
 	      "the data is there");

@@ -237,7 +237,7 @@ pub struct Tcp {
     listeners: BTreeMap<SocketAddrV4, Vec<usize>>,
     /// Stateless replies to send (RSTs to stray segments, cookie SYN-ACKs), as (src, dst,
     /// segment).
-    rsts: VecDeque<(Ipv4Addr, Ipv4Addr, Vec<u8>)>,
+    rsts: VecDeque<(Ipv4Addr, Ipv4Addr, u8, Vec<u8>)>,
     dirty: Vec<usize>,
     /// Connections by their earliest timer deadline (each at most once, see `reschedule`).
     timers: BTreeSet<(Instant, usize)>,
@@ -502,7 +502,14 @@ impl Tcp {
             let ts = tcb
                 .ts_ok
                 .then(|| (tcb.ts_now(self.last_now), tcb.ts_recent));
-            Some((tcb.local, tcb.remote, tcb.snd_max, tcb.rcv_nxt, ts))
+            Some((
+                tcb.local,
+                tcb.remote,
+                tcb.snd_max,
+                tcb.rcv_nxt,
+                ts,
+                tcb.opts.tos,
+            ))
         } else {
             None
         };
@@ -519,12 +526,12 @@ impl Tcp {
         if let (true, Owner::Listener(l)) = (defer_done, owner) {
             self.wake_listener(l);
         }
-        if let Some((l, r, seq, ack, ts)) = rst {
+        if let Some((l, r, seq, ack, ts, tos)) = rst {
             let reply = RstReply {
                 seq,
                 ack: Some(ack),
             };
-            self.queue_rst_ts(l, r, reply, ts);
+            self.queue_rst_ts(l, r, reply, ts, tos);
         }
         self.memory_changed();
         if closed && owner != Owner::User {
@@ -659,16 +666,18 @@ impl Tcp {
 
     /// Queue a RST (or RST|ACK) from `local` to `remote`.
     fn queue_rst(&mut self, local: SocketAddrV4, remote: SocketAddrV4, r: RstReply) {
-        self.queue_rst_ts(local, remote, r, None);
+        self.queue_rst_ts(local, remote, r, None, 0);
     }
 
-    /// [`Tcp::queue_rst`] with a timestamp option (TSval, TSecr).
+    /// [`Tcp::queue_rst`] with a timestamp option (TSval, TSecr), from a socket whose
+    /// IP_TOS is `tos` (an abort; replies for no socket carry 0).
     fn queue_rst_ts(
         &mut self,
         local: SocketAddrV4,
         remote: SocketAddrV4,
         r: RstReply,
         ts: Option<(u32, u32)>,
+        tos: u8,
     ) {
         if self.rsts.len() >= MAX_PENDING_RSTS {
             return;
@@ -689,7 +698,7 @@ impl Tcp {
         repr.emit(*local.ip(), *remote.ip(), [&[], &[]], &mut buf);
         self.cx.stats.out_rsts += 1;
         self.cx.stats.out_segs += 1;
-        self.rsts.push_back((*local.ip(), *remote.ip(), buf));
+        self.rsts.push_back((*local.ip(), *remote.ip(), tos, buf));
     }
 
     /// [`Tcp::input`] for a segment inside a frame the caller owns and can hand over: when
@@ -845,9 +854,8 @@ impl Tcp {
 
     fn dispatch_pending(&mut self, emit: &mut EmitInPlace) {
         let now = self.last_now;
-        while let Some((s, d, seg)) = self.rsts.pop_front() {
-            // Replies for no socket (RSTs, cookie SYN-ACKs) carry TOS 0.
-            emit(s, d, 0, TxOffload::NONE, &mut |buf: &mut Vec<u8>| {
+        while let Some((s, d, tos, seg)) = self.rsts.pop_front() {
+            emit(s, d, tos, TxOffload::NONE, &mut |buf: &mut Vec<u8>| {
                 buf.extend_from_slice(&seg)
             });
         }
