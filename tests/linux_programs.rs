@@ -713,3 +713,41 @@ on_every_machine! {
         }
     }
 }
+
+on_every_machine! {
+    /// What servers ask of their sockets (static musl, and dynamic glibc), over 127.0.0.1 with
+    /// no NIC: sendmmsg and recvmmsg as raw system calls (counts, msg_len, MSG_WAITFORONE, a
+    /// timeout, EFAULT before anything moved and the count after), IP_TOS (ECN bits dropped
+    /// for TCP, inherited by an accepted socket), SO_REUSEPORT (two listeners and two UDP
+    /// sockets on one port with arrivals spread among them, EADDRINUSE without it) and
+    /// TCP_DEFER_ACCEPT (5 reads back as 7; nothing to accept before data).
+    fn server_socket_options_and_batched_datagrams(machine) {
+        for libc in [Libc::MuslStatic, Libc::GlibcDynamic] {
+            let Some((status, text)) = run_c_program("sockopts", libc, machine, "") else {
+                continue;
+            };
+            assert_eq!(status, Some(EXIT_SUCCESS), "{libc:?}:\n{text}");
+            assert!(text.contains("sockopts: all checks passed"), "{libc:?}:\n{text}");
+            assert!(!text.contains("FAILED"), "{libc:?}:\n{text}");
+        }
+    }
+}
+
+/// tests/c/sockopts.c on the host's own Linux: the behaviour the guest is held to is Linux's.
+#[test]
+fn server_socket_options_agree_with_host_linux() {
+    for libc in [Libc::MuslStatic, Libc::GlibcDynamic] {
+        let Some(program) = compile("sockopts", libc, "host") else {
+            continue;
+        };
+        let out = Command::new(&program)
+            .output()
+            .expect("run sockopts on the host");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{libc:?} on the host:\n{text}");
+        assert!(
+            text.contains("sockopts: all checks passed"),
+            "{libc:?} on the host:\n{text}"
+        );
+    }
+}

@@ -159,10 +159,10 @@ impl Host {
     pub fn flush(&mut self, now: Instant) {
         let stack = &mut self.stack;
         self.tcp
-            .dispatch_in_place(now, &mut |src, dst, offload, fill| {
+            .dispatch_in_place(now, &mut |src, dst, tos, offload, fill| {
                 // A segment that cannot be routed or queued is lost like one dropped on the
                 // wire: TCP's retransmission timer recovers or reports it; the stack counts it.
-                let _ = send_segment(stack, now, src, dst, offload, fill);
+                let _ = send_segment(stack, now, src, dst, tos, offload, fill);
             });
         self.stack.flush();
     }
@@ -387,12 +387,14 @@ fn send_segment(
     now: Instant,
     src: Ipv4Addr,
     dst: Ipv4Addr,
+    tos: u8,
     offload: TxOffload,
     fill: &mut dyn FnMut(&mut Vec<u8>),
 ) -> Result<(), Errno> {
     let src = (!src.is_unspecified()).then_some(src);
     let opts = SendOptions {
         dont_frag: true,
+        tos,
         ..SendOptions::default()
     };
     // Queued only: `Host::flush` kicks the device once for the whole burst. The segment is
@@ -462,9 +464,9 @@ impl TransportHandler for Tcp {
     }
 
     fn dispatch_in_place(&mut self, now: Instant, tx: &mut AppendSink<'_>) {
-        Tcp::dispatch_in_place(self, now, &mut |src, dst, offload, fill| {
+        Tcp::dispatch_in_place(self, now, &mut |src, dst, tos, offload, fill| {
             // Lost like a segment dropped on the wire (see `Host::flush`).
-            let _ = tx(src, dst, offload, fill);
+            let _ = tx(src, dst, tos, offload, fill);
         });
     }
 

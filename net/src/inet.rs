@@ -84,6 +84,12 @@ struct TcpOpts {
     congestion: Option<&'static str>,
     /// TCP_LINGER2.
     linger2: tcp::Linger2,
+    /// IP_TOS (ECN bits clear).
+    tos: u8,
+    /// SO_REUSEPORT, as the socket layer passes it down for `listen`.
+    reuseport: bool,
+    /// TCP_DEFER_ACCEPT in seconds as set (the listener keeps Linux's rounded form).
+    defer_accept: i32,
 }
 
 enum TcpSide {
@@ -121,6 +127,9 @@ impl TcpSock {
                 user_timeout_ms: 0,
                 congestion: None,
                 linger2: tcp::Linger2::Host,
+                tos: 0,
+                reuseport: false,
+                defer_accept: 0,
             },
         }
     }
@@ -140,6 +149,8 @@ impl TcpSock {
             tcp.set_congestion(h, name)?;
         }
         tcp.set_linger2(h, o.linger2)?;
+        tcp.set_tos(h, o.tos)?;
+        tcp.set_defer_accept(h, o.defer_accept)?;
         if let Some(bytes) = o.send_buffer {
             tcp.set_send_buffer(h, bytes)?;
         }
@@ -256,7 +267,9 @@ impl ProtoOps<Host> for TcpSock {
             TcpSide::Conn(_) => Err(Errno::EINVAL),
             TcpSide::Fresh => {
                 let local = self.bound.ok_or(Errno::EDESTADDRREQ)?;
-                let h = host.tcp.listen(local, backlog)?;
+                let h = host
+                    .tcp
+                    .listen_reuseport(local, backlog, self.opts.reuseport)?;
                 self.side = TcpSide::Listener(h);
                 self.apply_opts(&mut host.tcp, h)
             }
@@ -275,7 +288,12 @@ impl ProtoOps<Host> for TcpSock {
         let child = TcpSock {
             side: TcpSide::Conn(h),
             bound: host.tcp.local_addr(h).ok(),
-            opts: self.opts,
+            // Linux's clone clears the accept queue's settings: the child's TCP_DEFER_ACCEPT
+            // reads 0. The rest (IP_TOS, SO_REUSEPORT, ...) is inherited.
+            opts: TcpOpts {
+                defer_accept: 0,
+                ..self.opts
+            },
         };
         Ok((Box::new(child), peer))
     }
@@ -445,6 +463,11 @@ impl ProtoOps<Host> for TcpSock {
             (SOL_TCP, TCP_USER_TIMEOUT) if v >= 0 => o.user_timeout_ms = v as u32,
             (SOL_TCP, TCP_USER_TIMEOUT) => return Err(Errno::EINVAL),
             (SOL_TCP, TCP_LINGER2) => o.linger2 = tcp::Linger2::from_secs(v),
+            (SOL_TCP, TCP_DEFER_ACCEPT) => o.defer_accept = v,
+            // Linux's `__ip_sock_set_tos` for a stream socket: the ECN bits stay TCP's own
+            // (always clear here: rinet does not negotiate ECN).
+            (IPPROTO_IP, IP_TOS) => o.tos = (v as u8) & !INET_ECN_MASK,
+            (SOL_SOCKET, SO_REUSEPORT) => o.reuseport = v != 0,
             (SOL_SOCKET, SO_KEEPALIVE) => o.keepalive = v != 0,
             (SOL_SOCKET, SO_SNDBUF) => o.send_buffer = Some(buffer_size(v)),
             (SOL_SOCKET, SO_RCVBUF) => o.recv_buffer = Some(buffer_size(v)),
@@ -518,6 +541,9 @@ impl ProtoOps<Host> for TcpSock {
             (SOL_TCP, TCP_KEEPCNT) => o.keepcnt as i32,
             (SOL_TCP, TCP_USER_TIMEOUT) => o.user_timeout_ms as i32,
             (SOL_TCP, TCP_LINGER2) => o.linger2.as_secs(host.tcp.config()),
+            // Rounded as Linux rounds: seconds → SYN-ACK retransmissions → seconds (5 → 7).
+            (SOL_TCP, TCP_DEFER_ACCEPT) => tcp::defer_accept_reported(o.defer_accept),
+            (IPPROTO_IP, IP_TOS) => i32::from(o.tos),
             (SOL_SOCKET, SO_KEEPALIVE) => i32::from(o.keepalive),
             (SOL_SOCKET, SO_SNDBUF) => self.buffers(host).0 as i32,
             (SOL_SOCKET, SO_RCVBUF) => self.buffers(host).1 as i32,
@@ -661,12 +687,16 @@ impl ProtoOps<Host> for UdpSock {
                 Ok(())
             }
             (SOL_SOCKET, SO_KEEPALIVE) => Ok(()),
+            (SOL_SOCKET, SO_REUSEPORT) => host.stack.udp_set_reuse_port(self.h, v != 0),
+            // A datagram socket keeps all eight bits, ECN included, as Linux does.
+            (IPPROTO_IP, IP_TOS) => host.stack.udp_set_tos(self.h, v as u8),
             _ => Err(Errno::ENOPROTOOPT),
         }
     }
 
-    fn getsockopt(&self, _host: &Host, level: i32, name: i32) -> Result<OptValue, Errno> {
+    fn getsockopt(&self, host: &Host, level: i32, name: i32) -> Result<OptValue, Errno> {
         match (level, name) {
+            (IPPROTO_IP, IP_TOS) => Ok(OptValue::Int(i32::from(host.stack.udp_tos(self.h)?))),
             (SOL_SOCKET, SO_SNDBUF) => Ok(OptValue::Int(self.buffers.0 as i32)),
             (SOL_SOCKET, SO_RCVBUF) => Ok(OptValue::Int(self.buffers.1 as i32)),
             (SOL_SOCKET, SO_KEEPALIVE) => Ok(OptValue::Int(0)),

@@ -29,6 +29,10 @@ pub const SOCK_CLOEXEC: i32 = 0o2000000;
 pub const IPPROTO_IP: i32 = 0;
 /// `IP_RECVERR` (level `IPPROTO_IP`).
 pub const IP_RECVERR: i32 = 11;
+/// `IP_TOS` (level `IPPROTO_IP`): the TOS/DSCP byte of the socket's outgoing IPv4 headers.
+pub const IP_TOS: i32 = 1;
+/// The two low ECN bits of the TOS byte (Linux's `INET_ECN_MASK`): TCP keeps them its own.
+pub const INET_ECN_MASK: u8 = 3;
 pub const IPPROTO_ICMP: i32 = 1;
 pub const IPPROTO_TCP: i32 = 6;
 pub const IPPROTO_UDP: i32 = 17;
@@ -51,6 +55,9 @@ pub const SO_SNDBUF: i32 = 7;
 pub const SO_RCVBUF: i32 = 8;
 pub const SO_KEEPALIVE: i32 = 9;
 pub const SO_LINGER: i32 = 13;
+/// SO_REUSEPORT: sockets that all set it may bind one address and port; arrivals are spread
+/// among them.
+pub const SO_REUSEPORT: i32 = 15;
 pub const SO_RCVTIMEO: i32 = 20;
 pub const SO_SNDTIMEO: i32 = 21;
 pub const SOL_TCP: i32 = 6;
@@ -62,6 +69,9 @@ pub const TCP_KEEPINTVL: i32 = 5;
 pub const TCP_KEEPCNT: i32 = 6;
 /// TCP_LINGER2: the orphan FIN-WAIT-2 timeout in seconds (<0: reset instead, 0: the host's).
 pub const TCP_LINGER2: i32 = 8;
+/// TCP_DEFER_ACCEPT: a listener hands over a connection only once data came, or after the
+/// given seconds.
+pub const TCP_DEFER_ACCEPT: i32 = 9;
 /// TCP_QUICKACK: 1 sends a pending ACK now and leaves ping-pong mode, 0 enters it (not sticky).
 pub const TCP_QUICKACK: i32 = 12;
 pub const TCP_CONGESTION: i32 = 13;
@@ -249,6 +259,8 @@ pub struct Socket<Ctx: NetCtx> {
     pub snd_timeout: Option<Duration>,
     /// SO_REUSEADDR.
     pub reuse_addr: bool,
+    /// SO_REUSEPORT.
+    pub reuse_port: bool,
     /// SO_LINGER: `Some(seconds)` when on.
     pub linger: Option<i32>,
     /// IP_RECVERR. Kept and reported; rinet queues no extended errors (a `recvmsg` with
@@ -268,6 +280,7 @@ impl<Ctx: NetCtx> Socket<Ctx> {
             rcv_timeout: None,
             snd_timeout: None,
             reuse_addr: false,
+            reuse_port: false,
             linger: None,
             recv_err: false,
             wait_key,

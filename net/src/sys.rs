@@ -202,8 +202,10 @@ impl NetSys {
 
     /// Is `addr` free for a stream socket to bind (Linux's `inet_csk_get_port` conflict rule:
     /// the same port on overlapping addresses conflicts unless both sockets set SO_REUSEADDR
-    /// and the other is not listening)?
-    fn tcp_port_free(&self, me: FileId, addr: SocketAddrV4, reuse: bool) -> bool {
+    /// and the other is not listening, or both set SO_REUSEPORT; Linux also asks for the same
+    /// owner, and rinet runs one user)? `reuse`: this socket's (SO_REUSEADDR, SO_REUSEPORT).
+    fn tcp_port_free(&self, me: FileId, addr: SocketAddrV4, reuse: (bool, bool)) -> bool {
+        let (reuse, reuse_port) = reuse;
         self.fs.iter().all(|(f, s)| {
             if f == me || s.ty != SockType::Stream {
                 return true;
@@ -223,12 +225,12 @@ impl NetSys {
             if !overlap {
                 return true;
             }
-            reuse && s.reuse_addr && !ops.is_listening()
+            reuse && s.reuse_addr && !ops.is_listening() || reuse_port && s.reuse_port
         })
     }
 
     /// A free ephemeral port for a stream socket binding port 0.
-    fn tcp_ephemeral(&self, me: FileId, ip: Ipv4Addr, reuse: bool) -> Result<u16, Errno> {
+    fn tcp_ephemeral(&self, me: FileId, ip: Ipv4Addr, reuse: (bool, bool)) -> Result<u16, Errno> {
         let range = crate::tcp::EPHEMERAL_PORTS;
         let span = u32::from(*range.end() - *range.start()) + 1;
         let start = (self.next_wait_key as u32).wrapping_mul(2_654_435_761) % span;
@@ -242,7 +244,7 @@ impl NetSys {
     pub fn bind_file(&mut self, f: FileId, addr: &[u8]) -> Result<(), Errno> {
         let mut addr = parse_sockaddr_in(addr)?;
         let s = self.sock_ref(f)?;
-        let (ty, reuse) = (s.ty, s.reuse_addr);
+        let (ty, reuse) = (s.ty, (s.reuse_addr, s.reuse_port));
         let ip = *addr.ip();
         if !(ip.is_unspecified()
             || ip.is_broadcast() && ty == SockType::Dgram
@@ -296,7 +298,8 @@ impl NetSys {
             return Err(Errno::EOPNOTSUPP);
         }
         if s.ops_ref()?.local_addr(&self.host).is_none() {
-            let port = self.tcp_ephemeral(f, Ipv4Addr::UNSPECIFIED, s.reuse_addr)?;
+            let port =
+                self.tcp_ephemeral(f, Ipv4Addr::UNSPECIFIED, (s.reuse_addr, s.reuse_port))?;
             self.with_ops(Instant::ZERO, f, |ops, host| {
                 ops.bind(host, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
             })?;
@@ -316,11 +319,14 @@ impl NetSys {
             return Err(Errno::EINVAL);
         }
         let (child, peer) = self.with_ops(now, f, |ops, host| ops.accept(host))?;
-        let reuse = self.sock_ref(f).is_ok_and(|s| s.reuse_addr);
+        let reuse = self
+            .sock_ref(f)
+            .map_or((false, false), |s| (s.reuse_addr, s.reuse_port));
         let file = self.alloc_file(SockType::Stream, child, flags & SOCK_NONBLOCK != 0)?;
-        // The child inherits the listener's SO_REUSEADDR, as Linux's sk_clone does.
+        // The child inherits the listener's SO_REUSEADDR and SO_REUSEPORT, as Linux's
+        // sk_clone does (its IP_TOS comes with the protocol side's options).
         if let Some(s) = self.fs.socket_mut(file) {
-            s.reuse_addr = reuse;
+            (s.reuse_addr, s.reuse_port) = reuse;
         }
         Ok((file, peer))
     }
@@ -473,7 +479,10 @@ impl NetSys {
                 return Ok(());
             }
         }
-        if level != SOL_SOCKET && level != SOL_TCP {
+        if (level, name) == (SOL_SOCKET, SO_REUSEPORT) {
+            s.reuse_port = v != 0;
+        }
+        if level != SOL_SOCKET && level != SOL_TCP && level != IPPROTO_IP {
             return Err(Errno::ENOPROTOOPT);
         }
         self.with_ops(Instant::ZERO, f, |ops, host| {
@@ -497,6 +506,7 @@ impl NetSys {
         let bytes: Vec<u8> = match (level, name) {
             (SOL_SOCKET, SO_TYPE) => s.ty.code().to_ne_bytes().to_vec(),
             (SOL_SOCKET, SO_REUSEADDR) => i32::from(s.reuse_addr).to_ne_bytes().to_vec(),
+            (SOL_SOCKET, SO_REUSEPORT) => i32::from(s.reuse_port).to_ne_bytes().to_vec(),
             (IPPROTO_IP, IP_RECVERR) => i32::from(s.recv_err).to_ne_bytes().to_vec(),
             (SOL_SOCKET, SO_ERROR) => {
                 let e = s.ops()?.take_error(&mut self.host).map_or(0, Errno::code);
@@ -639,3 +649,7 @@ mod tests;
 #[cfg(test)]
 #[path = "sys_file_tests.rs"]
 mod file_tests;
+
+#[cfg(test)]
+#[path = "sockopt_tests.rs"]
+mod sockopt_tests;

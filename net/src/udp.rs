@@ -1,5 +1,6 @@
 //! UDP sockets (RFC 768; the seeds' `udp_prot`): the socket table, port binding with Linux's
-//! SO_REUSEADDR semantics, RFC 6056 ephemeral ports, bounded receive queues, connected-socket
+//! SO_REUSEADDR semantics, SO_REUSEPORT groups (a datagram goes to one member, chosen by a
+//! hash of its source), RFC 6056 ephemeral ports, bounded receive queues, connected-socket
 //! filtering and pending errors (ECONNREFUSED from ICMP port unreachable).
 //!
 //! It never builds packets or transmits: the stack (`net::stack`) parses input, calls
@@ -67,6 +68,10 @@ struct Socket {
     /// Source address chosen at `connect` when bound to the wildcard address.
     connected_src: Option<Ipv4Addr>,
     reuse_addr: bool,
+    /// SO_REUSEPORT.
+    reuse_port: bool,
+    /// IP_TOS.
+    tos: u8,
     bind_seq: u64,
     rx: VecDeque<Datagram>,
     rx_bytes: usize,
@@ -88,6 +93,8 @@ pub struct SendPlan {
     /// The source address the socket is tied to (bound or connected), `None` = ask the route.
     pub src_ip: Option<Ipv4Addr>,
     pub dst: SocketAddrV4,
+    /// IP_TOS: the TOS byte of the datagram's IPv4 header.
+    pub tos: u8,
 }
 
 /// All UDP sockets of a stack.
@@ -183,9 +190,28 @@ impl UdpTable {
         Ok(())
     }
 
-    fn port_free(&self, addr: Ipv4Addr, port: u16, reuse: bool) -> bool {
+    /// SO_REUSEPORT: sockets that all set it before binding may bind the same address and
+    /// port; unicast datagrams are spread among them by their source.
+    pub fn set_reuse_port(&mut self, h: UdpHandle, on: bool) -> Result<(), Errno> {
+        self.sock_mut(h)?.reuse_port = on;
+        Ok(())
+    }
+
+    /// IP_TOS (all eight bits kept: UDP leaves the ECN bits to the application, as Linux).
+    pub fn set_tos(&mut self, h: UdpHandle, tos: u8) -> Result<(), Errno> {
+        self.sock_mut(h)?.tos = tos;
+        Ok(())
+    }
+
+    pub fn tos(&self, h: UdpHandle) -> Result<u8, Errno> {
+        Ok(self.sock(h)?.tos)
+    }
+
+    fn port_free(&self, addr: Ipv4Addr, port: u16, reuse: bool, reuse_port: bool) -> bool {
         self.bound().all(|s| match s.local {
-            Some(l) if l.port() == port => !overlaps(*l.ip(), addr) || (reuse && s.reuse_addr),
+            Some(l) if l.port() == port => {
+                !overlaps(*l.ip(), addr) || (reuse && s.reuse_addr) || (reuse_port && s.reuse_port)
+            }
             _ => true,
         })
     }
@@ -196,7 +222,7 @@ impl UdpTable {
         let mut offset = rng.below(num);
         for _ in 0..num {
             let port = EPHEMERAL_FIRST + offset as u16;
-            if self.port_free(addr, port, false) {
+            if self.port_free(addr, port, false, false) {
                 return Ok(port);
             }
             offset = (offset + 1) % num;
@@ -223,10 +249,10 @@ impl UdpTable {
         if !ip.is_unspecified() && !ip.is_broadcast() && !is_local(ip) {
             return Err(Errno::EADDRNOTAVAIL);
         }
-        let reuse = s.reuse_addr;
+        let (reuse, reuse_port) = (s.reuse_addr, s.reuse_port);
         let port = if addr.port() == 0 {
             self.pick_port(ip, rng)?
-        } else if self.port_free(ip, addr.port(), reuse) {
+        } else if self.port_free(ip, addr.port(), reuse, reuse_port) {
             addr.port()
         } else {
             return Err(Errno::EADDRINUSE);
@@ -326,6 +352,7 @@ impl UdpTable {
             src_port: local.port(),
             src_ip,
             dst,
+            tos: s.tos,
         })
     }
 
@@ -419,6 +446,24 @@ impl UdpTable {
         list
     }
 
+    /// The socket of `best`'s SO_REUSEPORT group (unconnected sockets bound to the same
+    /// address with the option) that takes a datagram from `src`: `best` itself when it has
+    /// no group.
+    fn reuseport_member(&self, best: usize, b: &Socket, src: SocketAddrV4) -> usize {
+        if !b.reuse_port || b.remote.is_some() {
+            return best;
+        }
+        let member = |s: &Socket| s.reuse_port && s.remote.is_none() && s.local == b.local;
+        let n = self.bound().filter(|s| member(s)).count();
+        let pick = crate::tcp::reuseport_pick(src, n);
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.sock.as_ref().is_some_and(member))
+            .nth(pick)
+            .map_or(best, |(i, _)| i)
+    }
+
     fn matches(s: &Socket, src: SocketAddrV4, dst: SocketAddrV4) -> bool {
         s.local.is_some_and(|l| {
             l.port() == dst.port() && (l.ip().is_unspecified() || *l.ip() == *dst.ip())
@@ -461,7 +506,7 @@ impl UdpTable {
                         s.bind_seq,
                     )
                 });
-            targets.extend(best.map(|(i, _)| i));
+            targets.extend(best.map(|(i, s)| self.reuseport_member(i, s, src)));
         }
         if targets.is_empty() {
             return false;

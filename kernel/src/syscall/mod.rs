@@ -28,6 +28,7 @@ pub mod proc;
 mod route;
 mod sendfile;
 pub mod socket;
+mod socket_mmsg;
 mod socket_msg;
 mod unix;
 pub use crate::mm::uaccess;
@@ -67,6 +68,8 @@ pub const SYS_FCNTL: u64 = 72;
 pub const SYS_CLOCK_GETTIME: u64 = 228;
 pub const SYS_EXIT_GROUP: u64 = 231;
 pub const SYS_ACCEPT4: u64 = 288;
+pub const SYS_RECVMMSG: u64 = 299;
+pub const SYS_SENDMMSG: u64 = 307;
 pub const SYS_GETRANDOM: u64 = 318;
 const IA32_EFER: u32 = 0xc000_0080;
 const IA32_STAR: u32 = 0xc000_0081;
@@ -262,6 +265,7 @@ fn raises_sigpipe(nr: u64, a: [u64; 6]) -> bool {
     match nr {
         SYS_SENDTO => a[3] as u32 & MSG_NOSIGNAL == 0,
         SYS_SENDMSG => a[2] as u32 & MSG_NOSIGNAL == 0,
+        SYS_SENDMMSG => a[3] as u32 & MSG_NOSIGNAL == 0,
         // write, pwrite64, writev, sendfile, pwritev, splice
         SYS_WRITE | 18 | 20 | 40 | 296 | 275 => true,
         _ => false,
@@ -276,6 +280,8 @@ fn restartable(nr: u64, a: [u64; 6]) -> bool {
         // read, write, ioctl, pread64, pwrite64, readv, writev, sendfile, wait4
         SYS_READ | SYS_WRITE | 16 | 17 | 18 | 19 | 20 | 40 | 61 => true,
         SYS_ACCEPT | SYS_ACCEPT4 | SYS_SENDTO | SYS_RECVFROM | SYS_SENDMSG | SYS_RECVMSG => true,
+        // Restarted only when nothing moved (a partial batch returns its count).
+        SYS_SENDMMSG | SYS_RECVMMSG => true,
         // futex wait without a timeout
         202 => a[3] == 0,
         _ => false,
@@ -393,6 +399,8 @@ fn call(nr: u64, a: [u64; 6]) -> SysResult {
         ),
         SYS_SENDMSG => socket_msg::sendmsg(a[0] as i32, a[1], a[2] as i32),
         SYS_RECVMSG => socket_msg::recvmsg(a[0] as i32, a[1], a[2] as i32),
+        SYS_SENDMMSG => socket_mmsg::sendmmsg(a[0] as i32, a[1], a[2] as u32, a[3] as i32),
+        SYS_RECVMMSG => socket_mmsg::recvmmsg(a[0] as i32, a[1], a[2] as u32, a[3] as i32, a[4]),
         SYS_RECVFROM => socket::recvfrom(a[0] as i32, a[1], a[2] as usize, a[3] as i32, a[4], a[5]),
         SYS_SHUTDOWN => socket::shutdown(a[0] as i32, a[1] as i32),
         SYS_BIND => socket::bind(a[0] as i32, a[1], a[2] as i32),

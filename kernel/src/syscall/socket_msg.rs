@@ -4,7 +4,8 @@
 //! `sendmsg` with control data is `EINVAL` unless it is empty.
 //!
 //! Owns `struct msghdr`'s layout and the iovec bounds (at most `IOV_MAX` = 1024 entries, at
-//! most [`super::socket::BOUNCE`] bytes moved per call).
+//! most [`super::socket::BOUNCE`] bytes moved per call). `sendmmsg` and `recvmmsg` repeat
+//! these calls over an array of `struct mmsghdr` (`socket_mmsg.rs`).
 
 use alloc::vec::Vec;
 
@@ -52,6 +53,12 @@ pub(super) fn iovecs(iov: u64, count: u64) -> Result<(Vec<(u64, usize)>, usize),
 }
 
 pub fn sendmsg(fd: i32, msg: u64, flags: i32) -> SysResult {
+    sendmsg_counted(fd, msg, flags).map(|(sent, _)| sent as i64)
+}
+
+/// `sendmsg`, saying how many bytes went and how many the iovecs held (`sendmmsg` stops at
+/// a message that went only in part, as Linux does).
+pub(super) fn sendmsg_counted(fd: i32, msg: u64, flags: i32) -> Result<(usize, usize), Errno> {
     let h: MsgHdr = uaccess::read(msg)?;
     if h.controllen != 0 {
         return Err(Errno::EINVAL);
@@ -71,7 +78,8 @@ pub fn sendmsg(fd: i32, msg: u64, flags: i32) -> SysResult {
     } else {
         None
     };
-    send_msg_from(fd, &data, flags, dest.as_ref().map(|(b, l)| &b[..*l]))
+    let sent = send_msg_from(fd, &data, flags, dest.as_ref().map(|(b, l)| &b[..*l]))?;
+    Ok((sent as usize, total))
 }
 
 pub fn recvmsg(fd: i32, msg: u64, flags: i32) -> SysResult {

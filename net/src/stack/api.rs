@@ -28,6 +28,21 @@ impl Stack {
         self.core.udp.set_reuse_addr(h, on)
     }
 
+    /// SO_REUSEPORT (set before `udp_bind`).
+    pub fn udp_set_reuse_port(&mut self, h: UdpHandle, on: bool) -> Result<(), Errno> {
+        self.core.udp.set_reuse_port(h, on)
+    }
+
+    /// IP_TOS: the TOS byte of the socket's datagrams.
+    pub fn udp_set_tos(&mut self, h: UdpHandle, tos: u8) -> Result<(), Errno> {
+        self.core.udp.set_tos(h, tos)
+    }
+
+    /// IP_TOS as set.
+    pub fn udp_tos(&self, h: UdpHandle) -> Result<u8, Errno> {
+        self.core.udp.tos(h)
+    }
+
     /// Bind to a local address (0.0.0.0 = any) and port (0 = ephemeral); returns the bound
     /// address. EINVAL (already bound), EADDRNOTAVAIL, EADDRINUSE.
     pub fn udp_bind(&mut self, h: UdpHandle, addr: SocketAddrV4) -> Result<SocketAddrV4, Errno> {
@@ -91,7 +106,10 @@ impl Stack {
             Some(src),
             dst_ip,
             protocol::UDP,
-            SendOptions::default(),
+            SendOptions {
+                tos: plan.tos,
+                ..SendOptions::default()
+            },
             TxOffload::NONE,
             &mut |f| {
                 // Out of memory: append nothing, and the send is ENOBUFS.

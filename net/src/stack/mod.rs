@@ -79,13 +79,14 @@ pub const TX_RETRY: Duration = Duration::from_millis(1);
 /// Where a transport hands segments: `(src, dst, segment)`; src 0.0.0.0 = the route's.
 pub type SegmentSink<'a> = dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8]) -> Result<(), Errno> + 'a;
 
-/// Where a transport builds segments in place: `(src, dst, fill)`, src 0.0.0.0 = the route's.
+/// Where a transport builds segments in place: `(src, dst, tos, offload, fill)`, src 0.0.0.0
+/// = the route's, `tos` the IPv4 header's TOS byte (the sending socket's IP_TOS).
 /// `fill` appends the whole segment (checksum included) to the buffer it is handed, which
 /// already holds room for the link and IP headers; it must only append. The stack then writes
 /// the headers in front: no copy of the segment on the fast path.
 /// The [`TxOffload`] says what the segment leaves for the device (a partial checksum, a
 /// super-segment to cut); the stack does it in software when the device cannot.
-pub type AppendSink<'a> = dyn FnMut(Ipv4Addr, Ipv4Addr, TxOffload, &mut dyn FnMut(&mut Vec<u8>)) -> Result<(), Errno>
+pub type AppendSink<'a> = dyn FnMut(Ipv4Addr, Ipv4Addr, u8, TxOffload, &mut dyn FnMut(&mut Vec<u8>)) -> Result<(), Errno>
     + 'a;
 
 /// A transport protocol living outside the stack (TCP): the stack hands it datagrams of its
@@ -134,7 +135,7 @@ pub trait TransportHandler {
     /// `dispatch`'s segments over with one copy each.
     fn dispatch_in_place(&mut self, now: Instant, tx: &mut AppendSink<'_>) {
         self.dispatch(now, &mut |src, dst, seg| {
-            tx(src, dst, TxOffload::NONE, &mut |buf: &mut Vec<u8>| {
+            tx(src, dst, 0, TxOffload::NONE, &mut |buf: &mut Vec<u8>| {
                 buf.extend_from_slice(seg)
             })
         });
@@ -455,7 +456,7 @@ impl Stack {
     fn dispatch_upper(&mut self, now: Instant, upper: &mut dyn TransportHandler) {
         let proto = upper.protocol();
         let core = &mut self.core;
-        upper.dispatch_in_place(now, &mut |src, dst, offload, fill| {
+        upper.dispatch_in_place(now, &mut |src, dst, tos, offload, fill| {
             let src = (!src.is_unspecified()).then_some(src);
             core.send_ipv4_append(
                 now,
@@ -464,6 +465,7 @@ impl Stack {
                 proto,
                 SendOptions {
                     dont_frag: true,
+                    tos,
                     ..Default::default()
                 },
                 offload,

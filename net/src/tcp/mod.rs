@@ -103,6 +103,8 @@ pub use config::{
     SOMAXCONN, TSO_MAX_PAYLOAD,
 };
 pub use icmp::IcmpError;
+pub use listen::defer_accept_reported;
+pub(crate) use listen::reuseport_pick;
 pub use memory::{Memory, PER_SOCKET_FLOOR};
 pub use output::{Emit, EmitInPlace};
 pub use sack::MAX_SACK_RANGES;
@@ -188,7 +190,7 @@ pub(crate) const ADOPT_MIN: usize = 8 * 1024;
 
 #[derive(Debug)]
 enum Sock {
-    Listener(Listener),
+    Listener(Box<Listener>),
     Conn(Box<Tcb>),
 }
 
@@ -230,11 +232,12 @@ pub struct Tcp {
     free: Vec<usize>,
     /// Connections by (local, remote).
     conns: ConnIndex,
-    /// Listeners by local address (0.0.0.0 for any).
-    listeners: BTreeMap<SocketAddrV4, usize>,
+    /// Listeners by local address (0.0.0.0 for any): one, or an SO_REUSEPORT group in
+    /// listen order.
+    listeners: BTreeMap<SocketAddrV4, Vec<usize>>,
     /// Stateless replies to send (RSTs to stray segments, cookie SYN-ACKs), as (src, dst,
     /// segment).
-    rsts: VecDeque<(Ipv4Addr, Ipv4Addr, Vec<u8>)>,
+    rsts: VecDeque<(Ipv4Addr, Ipv4Addr, u8, Vec<u8>)>,
     dirty: Vec<usize>,
     /// Connections by their earliest timer deadline (each at most once, see `reschedule`).
     timers: BTreeSet<(Instant, usize)>,
@@ -380,7 +383,11 @@ impl Tcp {
                 self.listeners
                     .get(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, local.port()))
             })
-            .copied();
+            .and_then(|group| {
+                group
+                    .get(listen::reuseport_pick(remote, group.len()))
+                    .copied()
+            });
         match listener {
             Some(l) => self.listen_input(l, now, local, remote, &seg, iss_floor),
             None => {
@@ -481,6 +488,13 @@ impl Tcp {
         Self::charge(&mut self.cx.mem, tcb);
         let closed = tcb.state == State::Closed;
         let owner = tcb.owner;
+        // TCP_DEFER_ACCEPT: a waiting child that got data (or a FIN), or whose deadline
+        // passed, becomes acceptable; its listener is woken.
+        let defer_done =
+            core::mem::take(&mut tcb.defer_expired) || tcb.defer_until.is_some() && tcb.readable();
+        if defer_done {
+            tcb.defer_until = None;
+        }
         // An abort (Linux's active reset): RST with ACK of what we received and, when the
         // connection uses them, timestamps, so the peer's PAWS check accepts it.
         let rst = if closed && tcb.send_rst_on_close {
@@ -488,7 +502,14 @@ impl Tcp {
             let ts = tcb
                 .ts_ok
                 .then(|| (tcb.ts_now(self.last_now), tcb.ts_recent));
-            Some((tcb.local, tcb.remote, tcb.snd_max, tcb.rcv_nxt, ts))
+            Some((
+                tcb.local,
+                tcb.remote,
+                tcb.snd_max,
+                tcb.rcv_nxt,
+                ts,
+                tcb.opts.tos,
+            ))
         } else {
             None
         };
@@ -502,12 +523,15 @@ impl Tcp {
                 });
             }
         }
-        if let Some((l, r, seq, ack, ts)) = rst {
+        if let (true, Owner::Listener(l)) = (defer_done, owner) {
+            self.wake_listener(l);
+        }
+        if let Some((l, r, seq, ack, ts, tos)) = rst {
             let reply = RstReply {
                 seq,
                 ack: Some(ack),
             };
-            self.queue_rst_ts(l, r, reply, ts);
+            self.queue_rst_ts(l, r, reply, ts, tos);
         }
         self.memory_changed();
         if closed && owner != Owner::User {
@@ -642,16 +666,18 @@ impl Tcp {
 
     /// Queue a RST (or RST|ACK) from `local` to `remote`.
     fn queue_rst(&mut self, local: SocketAddrV4, remote: SocketAddrV4, r: RstReply) {
-        self.queue_rst_ts(local, remote, r, None);
+        self.queue_rst_ts(local, remote, r, None, 0);
     }
 
-    /// [`Tcp::queue_rst`] with a timestamp option (TSval, TSecr).
+    /// [`Tcp::queue_rst`] with a timestamp option (TSval, TSecr), from a socket whose
+    /// IP_TOS is `tos` (an abort; replies for no socket carry 0).
     fn queue_rst_ts(
         &mut self,
         local: SocketAddrV4,
         remote: SocketAddrV4,
         r: RstReply,
         ts: Option<(u32, u32)>,
+        tos: u8,
     ) {
         if self.rsts.len() >= MAX_PENDING_RSTS {
             return;
@@ -672,7 +698,7 @@ impl Tcp {
         repr.emit(*local.ip(), *remote.ip(), [&[], &[]], &mut buf);
         self.cx.stats.out_rsts += 1;
         self.cx.stats.out_segs += 1;
-        self.rsts.push_back((*local.ip(), *remote.ip(), buf));
+        self.rsts.push_back((*local.ip(), *remote.ip(), tos, buf));
     }
 
     /// [`Tcp::input`] for a segment inside a frame the caller owns and can hand over: when
@@ -774,7 +800,7 @@ impl Tcp {
     pub fn dispatch(&mut self, now: Instant, emit: &mut Emit) {
         let mut scratch = core::mem::take(&mut self.scratch);
         let mut piece = Vec::new();
-        self.dispatch_in_place(now, &mut |src, dst, offload, fill| {
+        self.dispatch_in_place(now, &mut |src, dst, _tos, offload, fill| {
             scratch.clear();
             fill(&mut scratch);
             if offload.is_none() {
@@ -811,7 +837,7 @@ impl Tcp {
     }
 
     /// [`Tcp::dispatch`] writing each segment straight into the caller's buffer:
-    /// `emit(src, dst, fill)` must call `fill` once with the buffer the segment is to be
+    /// `emit(src, dst, tos, offload, fill)` must call `fill` once with the buffer the segment is to be
     /// appended to (behind whatever headroom it already holds). Queued RSTs and cookie
     /// SYN-ACKs are copied in.
     #[inline]
@@ -828,8 +854,8 @@ impl Tcp {
 
     fn dispatch_pending(&mut self, emit: &mut EmitInPlace) {
         let now = self.last_now;
-        while let Some((s, d, seg)) = self.rsts.pop_front() {
-            emit(s, d, TxOffload::NONE, &mut |buf: &mut Vec<u8>| {
+        while let Some((s, d, tos, seg)) = self.rsts.pop_front() {
+            emit(s, d, tos, TxOffload::NONE, &mut |buf: &mut Vec<u8>| {
                 buf.extend_from_slice(&seg)
             });
         }
@@ -1042,8 +1068,11 @@ impl Tcp {
                 self.memory_changed();
             }
             Sock::Listener(l) => {
-                if self.listeners.get(&l.local) == Some(&idx) {
-                    self.listeners.remove(&l.local);
+                if let Some(group) = self.listeners.get_mut(&l.local) {
+                    group.retain(|&i| i != idx);
+                    if group.is_empty() {
+                        self.listeners.remove(&l.local);
+                    }
                 }
             }
         }

@@ -26,13 +26,14 @@ use crate::wire::tcp::{flags, TcpOptions, TcpRepr};
 /// Where segments go: (source address, destination address, segment with checksum).
 pub type Emit<'a> = dyn FnMut(Ipv4Addr, Ipv4Addr, &[u8]) + 'a;
 
-/// Where segments go, written in place: (source address, destination address, `fill`);
+/// Where segments go, written in place: (source address, destination address, TOS byte for
+/// the IPv4 header, offload, `fill`);
 /// `fill` appends the whole segment, checksum included, to the buffer it is given (a frame
 /// buffer with headroom for the IP and link headers, see `crate::stack::AppendSink`).
 /// The [`TxOffload`] says what the segment leaves to the device (see
 /// `crate::stack::AppendSink`).
 pub type EmitInPlace<'a> =
-    dyn FnMut(Ipv4Addr, Ipv4Addr, TxOffload, &mut dyn FnMut(&mut Vec<u8>)) + 'a;
+    dyn FnMut(Ipv4Addr, Ipv4Addr, u8, TxOffload, &mut dyn FnMut(&mut Vec<u8>)) + 'a;
 
 impl Tcb {
     /// The window field for the next segment, moving the advertised right edge (never left,
@@ -162,7 +163,9 @@ impl Tcb {
         } else {
             TxOffload::NONE
         };
-        emit(src, dst, offload, &mut |buf: &mut Vec<u8>| {
+        emit(src, dst, self.opts.tos, offload, &mut |buf: &mut Vec<
+            u8,
+        >| {
             repr.emit_append_with(src, dst, [pa, pb], buf, offload.tcp_checksum)
         });
         let pieces = if len > seg_mss {

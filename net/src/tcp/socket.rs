@@ -402,7 +402,7 @@ impl Tcp {
         let idx = self.check_handle(h)?;
         Ok(match self.slots[idx].sock.as_ref() {
             Some(Sock::Listener(l)) => PollEvents {
-                readable: !l.accept_queue.is_empty(),
+                readable: self.has_acceptable(l),
                 ..PollEvents::default()
             },
             Some(Sock::Conn(t)) => PollEvents {
@@ -507,6 +507,10 @@ impl Tcp {
     /// TCP_NODELAY.
     pub fn set_nodelay(&mut self, h: Handle, on: bool) -> Result<(), Errno> {
         self.with_opts(h, |o| o.nodelay = on)
+    }
+    /// IP_TOS: the TOS byte of the socket's segments (a listener's children inherit it).
+    pub fn set_tos(&mut self, h: Handle, tos: u8) -> Result<(), Errno> {
+        self.with_opts(h, |o| o.tos = tos)
     }
     /// TCP_CORK: while set, only full-sized segments are sent.
     pub fn set_cork(&mut self, h: Handle, on: bool) -> Result<(), Errno> {

@@ -155,7 +155,9 @@ impl Tcp {
         repr.emit(*local.ip(), *remote.ip(), [&[], &[]], &mut buf);
         self.cx.stats.syncookies_sent += 1;
         self.cx.stats.out_segs += 1;
-        self.rsts.push_back((*local.ip(), *remote.ip(), buf));
+        // A cookie SYN-ACK is the listener's: its IP_TOS, as Linux's SYN-ACK carries.
+        let tos = opts.tos;
+        self.rsts.push_back((*local.ip(), *remote.ip(), tos, buf));
     }
 
     /// The listener answered a SYN with a cookie recently enough for an ACK to carry one.

@@ -139,6 +139,9 @@ pub struct SockOpts {
     /// TCP_CONGESTION: the algorithm's name, `None` for the host's
     /// [`TcpConfig::congestion`].
     pub congestion: Option<&'static str>,
+    /// IP_TOS: the TOS/DSCP byte of every segment's IPv4 header (ECN bits clear: TCP owns
+    /// them, as Linux strips them from a stream socket's IP_TOS).
+    pub tos: u8,
 }
 
 impl SockOpts {
@@ -161,6 +164,7 @@ impl SockOpts {
             notsent_lowat: 0,
             linger2: Linger2::Host,
             congestion: None,
+            tos: 0,
         }
     }
     /// The factory for this socket's congestion controller.
@@ -342,6 +346,12 @@ pub(crate) struct Tcb {
     pub delack_at: Option<Instant>,
     /// TIME-WAIT expiry, or the FIN-WAIT-2 timeout of an orphan.
     pub timewait_at: Option<Instant>,
+    /// TCP_DEFER_ACCEPT: an established child of a listener waits in its accept queue,
+    /// unseen by `accept`, until data comes or this deadline passes.
+    pub defer_until: Option<Instant>,
+    /// The deferral deadline passed: the table makes the child acceptable and wakes its
+    /// listener.
+    pub defer_expired: bool,
     /// Retransmissions since forward progress.
     pub retries: u32,
     /// When the first of those retransmissions happened (TCP_USER_TIMEOUT).
@@ -510,6 +520,8 @@ impl Tcb {
             persist_backoff: 0,
             delack_at: None,
             timewait_at: None,
+            defer_until: None,
+            defer_expired: false,
             retries: 0,
             retrans_start: None,
             last_recv: now,
@@ -777,6 +789,7 @@ impl Tcb {
             earlier(earlier(self.rto_at, self.tlp_at), self.rack_at),
             earlier(self.persist_at, self.delack_at),
         );
+        let t = earlier(t, self.defer_until);
         earlier(earlier(t, self.timewait_at), self.keepalive_at())
     }
 

@@ -21,6 +21,11 @@ impl Tcb {
             self.set_state(&mut cx.stats, State::Closed);
             return;
         }
+        if self.defer_until.is_some_and(|t| t <= now) {
+            // TCP_DEFER_ACCEPT gave up waiting for data: accept may have the child now.
+            self.defer_until = None;
+            self.defer_expired = true;
+        }
         if self.tlp_at.is_some_and(|t| t <= now) {
             self.tlp_at = None;
             self.on_tlp_timer(cx, now);

@@ -373,6 +373,7 @@ impl TransportHandler for InPlace {
             let r = tx(
                 Ipv4Addr::UNSPECIFIED,
                 d,
+                0,
                 TxOffload::NONE,
                 &mut |buf: &mut Vec<u8>| {
                     buf.extend_from_slice(a);

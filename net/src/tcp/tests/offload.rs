@@ -102,7 +102,7 @@ fn a_write_leaves_as_super_segments_of_whole_mss_segments_with_a_partial_checksu
     let data: Vec<u8> = (0..40_000u32).map(|i| (i % 253) as u8).collect();
     assert_eq!(net.a.send(c, &data).unwrap(), data.len());
     let mut seen: Vec<(TxOffload, Vec<u8>)> = Vec::new();
-    net.a.dispatch_in_place(net.now, &mut |_, _, off, fill| {
+    net.a.dispatch_in_place(net.now, &mut |_, _, _, off, fill| {
         let mut seg = Vec::new();
         fill(&mut seg);
         seen.push((off, seg));
@@ -159,7 +159,7 @@ fn checksum_offload_alone_leaves_segments_of_one_mss_with_partial_checksums() {
     // Three full segments; Nagle holds the 656-byte tail while they are unacknowledged.
     net.a.send(c, &[7u8; 5000]).unwrap();
     let mut seen = Vec::new();
-    net.a.dispatch_in_place(net.now, &mut |_, _, off, fill| {
+    net.a.dispatch_in_place(net.now, &mut |_, _, _, off, fill| {
         let mut seg = Vec::new();
         fill(&mut seg);
         seen.push((off, seg));

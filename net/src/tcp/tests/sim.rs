@@ -165,7 +165,7 @@ impl Net {
         let mut tso_frames = 0;
         let mut scratch = Vec::new();
         for (host, from) in [(&mut self.a, A), (&mut self.b, B)] {
-            host.dispatch_in_place(now, &mut |src, d, offload, fill| {
+            host.dispatch_in_place(now, &mut |src, d, _tos, offload, fill| {
                 let mut seg = Vec::new();
                 fill(&mut seg);
                 if from == B && d != A {
