@@ -733,21 +733,30 @@ on_every_machine! {
     }
 }
 
-/// tests/c/sockopts.c on the host's own Linux: the behaviour the guest is held to is Linux's.
-#[test]
-fn server_socket_options_agree_with_host_linux() {
+/// A C test on the host's own Linux: the behaviour the guest is held to is Linux's.
+fn agrees_with_host_linux(name: &str) {
     for libc in [Libc::MuslStatic, Libc::GlibcDynamic] {
-        let Some(program) = compile("sockopts", libc, "host") else {
+        let Some(program) = compile(name, libc, "host") else {
             continue;
         };
         let out = Command::new(&program)
             .output()
-            .expect("run sockopts on the host");
+            .unwrap_or_else(|e| panic!("run {name} on the host: {e}"));
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{libc:?} on the host:\n{text}");
         assert!(
-            text.contains("sockopts: all checks passed"),
+            text.contains(&format!("{name}: all checks passed")),
             "{libc:?} on the host:\n{text}"
         );
     }
+}
+
+#[test]
+fn server_socket_options_agree_with_host_linux() {
+    agrees_with_host_linux("sockopts");
+}
+
+#[test]
+fn socket_pairs_agree_with_host_linux() {
+    agrees_with_host_linux("socketpair");
 }

@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -140,6 +141,19 @@ static void messages_keep_boundaries(void)
     struct msghdr sm = {.msg_iov = out, .msg_iovlen = 2};
     CHECK(sendmsg(s[0], &sm, 0) == 4, "sendmsg gathers");
     CHECK(read(s[1], buf, sizeof buf) == 4 && memcmp(buf, "abcd", 4) == 0, "one message of 4");
+
+    /* The batched calls themselves (musl's sendmmsg wrapper would loop over sendmsg). */
+    struct iovec one = {.iov_base = "one", .iov_len = 3}, two = {.iov_base = "two!", .iov_len = 4};
+    struct mmsghdr out_v[2] = {{.msg_hdr = {.msg_iov = &one, .msg_iovlen = 1}},
+                               {.msg_hdr = {.msg_iov = &two, .msg_iovlen = 1}}};
+    CHECK(syscall(SYS_sendmmsg, s[0], out_v, 2, 0) == 2 && out_v[1].msg_len == 4, "sendmmsg");
+    char b1[8], b2[8];
+    struct iovec in1 = {.iov_base = b1, .iov_len = sizeof b1}, in2 = {.iov_base = b2, .iov_len = sizeof b2};
+    struct mmsghdr in_v[2] = {{.msg_hdr = {.msg_iov = &in1, .msg_iovlen = 1}},
+                              {.msg_hdr = {.msg_iov = &in2, .msg_iovlen = 1}}};
+    CHECK(syscall(SYS_recvmmsg, s[1], in_v, 2, MSG_DONTWAIT, NULL) == 2 && in_v[0].msg_len == 3 &&
+              in_v[1].msg_len == 4 && memcmp(b2, "two!", 4) == 0,
+          "recvmmsg keeps each datagram");
     close(s[0]);
     close(s[1]);
 

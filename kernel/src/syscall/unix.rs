@@ -103,7 +103,7 @@ fn on_end(nr: u64, a: [u64; 6], p: &Process, file: &Arc<OpenFile>) -> SysResult 
             }
             Ok(reported_len(got, a[3] as i32))
         }
-        SYS_SENDMSG => sendmsg(p, file, end, a[1], a[2] as i32),
+        SYS_SENDMSG => sendmsg(p, file, end, a[1], a[2] as i32).map(|(sent, _)| sent as i64),
         SYS_RECVMSG => recvmsg(p, file, end, a[1], a[2] as i32),
         SYS_SHUTDOWN => {
             end.shutdown(a[1] as i32)?;
@@ -266,7 +266,31 @@ fn send(p: &Process, file: &OpenFile, end: &UnixEnd, data: &[u8], flags: i32) ->
     Ok(done as i64)
 }
 
-fn sendmsg(p: &Process, file: &OpenFile, end: &UnixEnd, msg: u64, flags: i32) -> SysResult {
+/// `sendmsg` on descriptor `fd` when it names a socket-pair end (`sendmmsg`'s walk): bytes
+/// sent and bytes offered. `None`: not such an end.
+pub fn sendmsg_fd(fd: i32, msg: u64, flags: i32) -> Option<Result<(usize, usize), Errno>> {
+    let p = current().ok()?;
+    let file = p.files.lock().get(fd).ok()?;
+    let end = end_of(&file)?;
+    Some(sendmsg(&p, &file, end, msg, flags))
+}
+
+/// `recvmsg` on descriptor `fd` when it names a socket-pair end (`recvmmsg`'s walk).
+pub fn recvmsg_fd(fd: i32, msg: u64, flags: i32) -> Option<SysResult> {
+    let p = current().ok()?;
+    let file = p.files.lock().get(fd).ok()?;
+    let end = end_of(&file)?;
+    Some(recvmsg(&p, &file, end, msg, flags))
+}
+
+/// Bytes sent and bytes the iovecs offered.
+fn sendmsg(
+    p: &Process,
+    file: &OpenFile,
+    end: &UnixEnd,
+    msg: u64,
+    flags: i32,
+) -> Result<(usize, usize), Errno> {
     let h: MsgHdr = uaccess::read(msg)?;
     if h.controllen != 0 {
         return Err(Errno::EINVAL);
@@ -283,7 +307,8 @@ fn sendmsg(p: &Process, file: &OpenFile, end: &UnixEnd, msg: u64, flags: i32) ->
         uaccess::copy_from_user(&mut data[at..at + len], base)?;
         at += len;
     }
-    send(p, file, end, &data, flags)
+    let sent = send(p, file, end, &data, flags)?;
+    Ok((sent as usize, total))
 }
 
 fn recvmsg(p: &Process, file: &OpenFile, end: &UnixEnd, msg: u64, flags: i32) -> SysResult {
