@@ -210,9 +210,12 @@ fn status(p: &Process) -> Result<Vec<u8>, Errno> {
     })
 }
 
+/// One line of /proc/<pid>/maps: start, end, `rwxp`, file offset, label, file-backed.
+type MapsLine = (u64, u64, [u8; 4], u64, Option<&'static str>, bool);
+
 fn maps(p: &Process) -> Result<Vec<u8>, Errno> {
     let exe = lossy(&p.exec_info.lock().exe);
-    let mut lines: Vec<(u64, u64, [u8; 4], u64, Option<&'static str>, bool)> = Vec::new();
+    let mut lines: Vec<MapsLine> = Vec::new();
     p.with_memory(|m| -> Result<(), Errno> {
         for (start, r) in m.map().iter() {
             lines.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
