@@ -94,6 +94,16 @@ pub fn render_tcp(lines: &[SockLine], out: &mut impl Write) -> fmt::Result {
     Ok(())
 }
 
+/// /proc/net/tcp6 and /proc/net/udp6 as a stack without IPv6 sockets shows them: the
+/// header alone (`udp` true for udp6's).
+pub fn render_empty_v6(udp: bool, out: &mut impl Write) -> fmt::Result {
+    writeln!(
+        out,
+        "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode{}",
+        if udp { " ref pointer drops" } else { "" }
+    )
+}
+
 /// /proc/net/udp: the header, then one line per socket.
 pub fn render_udp(lines: &[SockLine], out: &mut impl Write) -> fmt::Result {
     let mut h = Padded { out, len: 0 };
@@ -354,6 +364,14 @@ mod tests {
         assert_eq!(values[at], "3");
         let at = names.iter().position(|&n| n == "MaxConn").unwrap();
         assert_eq!(values[at], "-1");
+    }
+
+    #[test]
+    fn v6_tables_have_a_header_only() {
+        let mut s = String::new();
+        render_empty_v6(false, &mut s).unwrap();
+        assert_eq!(s.lines().count(), 1);
+        assert!(s.contains("remote_address"));
     }
 
     #[test]

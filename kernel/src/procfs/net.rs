@@ -23,15 +23,21 @@ pub enum NetFile {
     Dev,
     Tcp,
     Udp,
+    /// IPv6 tables: rinet has no IPv6 sockets, so headers only (tools such as `netstat`
+    /// read them beside the IPv4 ones).
+    Tcp6,
+    Udp6,
 }
 
 impl NetFile {
-    pub const ALL: [NetFile; 5] = [
+    pub const ALL: [NetFile; 7] = [
         NetFile::Dev,
         NetFile::Netstat,
         NetFile::Snmp,
         NetFile::Tcp,
+        NetFile::Tcp6,
         NetFile::Udp,
+        NetFile::Udp6,
     ];
 
     pub fn name(self) -> &'static str {
@@ -41,12 +47,17 @@ impl NetFile {
             NetFile::Dev => "dev",
             NetFile::Tcp => "tcp",
             NetFile::Udp => "udp",
+            NetFile::Tcp6 => "tcp6",
+            NetFile::Udp6 => "udp6",
         }
     }
 }
 
 /// The text of /proc/net/`f`.
 pub fn text(f: NetFile) -> Result<Vec<u8>, Errno> {
+    if matches!(f, NetFile::Tcp6 | NetFile::Udp6) {
+        return empty(f);
+    }
     let snapshot = netstack::with(|ns| {
         let host = &ns.host;
         let c = host.stack.counters();
@@ -68,6 +79,7 @@ pub fn text(f: NetFile) -> Result<Vec<u8>, Errno> {
                 let lines = host.stack.udp_proc_lines(MAX_SOCKET_LINES);
                 render(|s| procnet::render_udp(&lines, s))
             }
+            NetFile::Tcp6 | NetFile::Udp6 => empty(f),
         }
     });
     match snapshot {
@@ -82,6 +94,8 @@ fn empty(f: NetFile) -> Result<Vec<u8>, Errno> {
     match f {
         NetFile::Tcp => render(|s| procnet::render_tcp(&none, s)),
         NetFile::Udp => render(|s| procnet::render_udp(&none, s)),
+        NetFile::Tcp6 => render(|s| procnet::render_empty_v6(false, s)),
+        NetFile::Udp6 => render(|s| procnet::render_empty_v6(true, s)),
         NetFile::Dev => render(|s| procnet::render_dev(&[], s)),
         NetFile::Snmp => render(|s| {
             procnet::render_snmp(

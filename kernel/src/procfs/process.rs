@@ -226,9 +226,11 @@ fn maps(p: &Process) -> Result<Vec<u8>, Errno> {
                 b'p',
             ];
             let (offset, file) = match &r.backing {
-                Backing::File { offset, va, .. } => {
-                    (offset.saturating_add(start.saturating_sub(*va)), true)
+                // The file offset at the range's first byte (the segment may start mid-page).
+                Backing::File { offset, va, .. } if start >= *va => {
+                    (offset.saturating_add(start - va), true)
                 }
+                Backing::File { offset, va, .. } => (offset.saturating_sub(va - start), true),
                 Backing::Anon => (0, false),
             };
             lines.push((start, r.end, perms, offset, r.label, file));
