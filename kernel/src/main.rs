@@ -24,6 +24,7 @@ pub mod mm;
 pub mod netstack;
 pub mod nic;
 pub mod process;
+pub mod procfs;
 pub mod program_memory;
 pub mod programs;
 pub mod sched;
