@@ -314,21 +314,37 @@ on_every_machine! {
     }
 }
 
+/// `program` (packed at `guest_path` with its libraries) booted as init with `args` on the
+/// user network at a free port base: the guest, the port base, and the initramfs to remove.
+fn serve_on_user_net(
+    machine: Machine,
+    program: &Path,
+    guest_path: &str,
+    tag: &str,
+    args: &str,
+) -> (rinet::Running, u16, PathBuf) {
+    let mut image = Image::new();
+    image
+        .program(program, guest_path)
+        .expect("pack the program and its libraries");
+    let path = scratch(&format!("{tag}-{}.cpio", machine.name()));
+    image.write_to(&path).expect("write the initramfs");
+    let port_base = rinet::free_port_base();
+    let guest = Guest::new(machine)
+        .net(Net::User { port_base })
+        .initrd(&path)
+        .append(&format!("init={guest_path} -- {args}"))
+        .spawn();
+    (guest, port_base, path)
+}
+
 on_every_machine! {
     /// `busybox nc -l -p 7` in the guest; the host connects through the user network's
     /// forward of port_base+7 and its message is printed on the guest's console.
     fn busybox_nc_as_a_server(machine) {
         let Some(busybox) = busybox() else { return };
-        let mut image = Image::new();
-        image.program(&busybox, "/bin/busybox").expect("pack busybox");
-        let path = scratch(&format!("bbnc-server-{}.cpio", machine.name()));
-        image.write_to(&path).expect("write the initramfs");
-        let port_base = rinet::free_port_base();
-        let mut guest = Guest::new(machine)
-            .net(Net::User { port_base })
-            .initrd(&path)
-            .append("init=/bin/busybox -- nc -l -p 7")
-            .spawn();
+        let (mut guest, port_base, path) =
+            serve_on_user_net(machine, &busybox, "/bin/busybox", "bbnc-server", "nc -l -p 7");
         assert!(
             guest.wait_for(MARK_NETWORK_READY, TIMEOUT).is_some(),
             "no network:\n{}",
@@ -429,16 +445,13 @@ on_every_machine! {
     /// port_base+9, and both ends report the transfer.
     fn iperf3_server_measures_a_host_client(machine) {
         let Some(iperf3) = tool("iperf3", "iperf3") else { return };
-        let mut image = Image::new();
-        image.program(&iperf3, "/usr/bin/iperf3").expect("pack iperf3 and its libraries");
-        let path = scratch(&format!("iperf3-{}.cpio", machine.name()));
-        image.write_to(&path).expect("write the initramfs");
-        let port_base = rinet::free_port_base();
-        let mut guest = Guest::new(machine)
-            .net(Net::User { port_base })
-            .initrd(&path)
-            .append("init=/usr/bin/iperf3 -- -s -1 -p 9 --forceflush")
-            .spawn();
+        let (mut guest, port_base, path) = serve_on_user_net(
+            machine,
+            &iperf3,
+            "/usr/bin/iperf3",
+            "iperf3",
+            "-s -1 -p 9 --forceflush",
+        );
         let listening = guest.wait_for("Server listening on 9", TIMEOUT).is_some();
         assert!(listening, "iperf3 never listened:\n{}", guest.console_text());
         let client = Command::new(&iperf3)

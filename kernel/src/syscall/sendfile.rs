@@ -55,6 +55,8 @@ fn sendfile(out_fd: i32, in_fd: i32, offset: u64, count: usize) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let count = count.min(RW_MAX);
+    // An offset whose end would pass the largest file offset: EINVAL (never an overflow).
+    start.checked_add(count as i64).ok_or(Errno::EINVAL)?;
     let sent = copy_out(&p, &input, &output, start, count)?;
     let end = start + sent as i64;
     if explicit {
