@@ -147,11 +147,18 @@ impl UdpTable {
         self.slots.iter().filter_map(|s| s.sock.as_ref())
     }
 
-    /// A new, unbound socket. `EMFILE` when [`UDP_MAX_SOCKETS`] are open.
     /// Every bound socket as /proc/net/udp lists it (at most `max` lines).
-    pub fn proc_lines(&self, max: usize) -> Vec<crate::procnet::SockLine> {
+    /// `inode` gives each handle's socket inode (0: no socket file holds it).
+    pub fn proc_lines(
+        &self,
+        max: usize,
+        inode: impl Fn(UdpHandle) -> u64,
+    ) -> Vec<crate::procnet::SockLine> {
         let mut out = Vec::new();
-        for sock in self.slots.iter().filter_map(|s| s.sock.as_ref()) {
+        for (index, slot) in self.slots.iter().enumerate() {
+            let Some(sock) = slot.sock.as_ref() else {
+                continue;
+            };
             let Some(local) = sock.local else { continue };
             if out.len() >= max || out.try_reserve(1).is_err() {
                 break;
@@ -167,12 +174,16 @@ impl UdpTable {
                 },
                 tx_queue: 0,
                 rx_queue: sock.rx_bytes,
-                inode: 0,
+                inode: inode(UdpHandle {
+                    index: index as u32,
+                    generation: slot.generation,
+                }),
             });
         }
         out
     }
 
+    /// A new, unbound socket. `EMFILE` when [`UDP_MAX_SOCKETS`] are open.
     pub fn open(&mut self) -> Result<UdpHandle, Errno> {
         let index = match self.slots.iter().position(|s| s.sock.is_none()) {
             Some(i) => i,

@@ -123,6 +123,8 @@ pub struct Process {
     pub started: net::time::Instant,
     /// Signals sent to the program or to one of its threads, not delivered yet.
     pub sigpending: IrqMutex<signal::pending::Pending>,
+    /// CPU time its threads used, in ring 3 and in the kernel (/proc/<pid>/stat).
+    pub cpu_time: crate::cputime::ProgramTimes,
 }
 
 /// The program file and arguments a program was started with, as /proc shows them.
@@ -239,6 +241,7 @@ impl Process {
             exec_info: spin::Mutex::new(ExecInfo::default()),
             started: crate::time::now(),
             sigpending: IrqMutex::new(signal::pending::Pending::default()),
+            cpu_time: crate::cputime::ProgramTimes::default(),
         }
     }
 }
@@ -280,6 +283,11 @@ pub fn live_pids() -> Option<Vec<u64>> {
 /// Programs alive now.
 pub fn live_programs() -> usize {
     LIVE_PROGRAMS.load(Ordering::Acquire)
+}
+
+/// Programs created since boot (/proc/stat's `processes`: Linux counts forks).
+pub fn programs_created() -> u64 {
+    NEXT_PID.load(Ordering::Relaxed) - 1
 }
 
 /// Linux's wait status of a program that called `exit(code)`.

@@ -1,6 +1,6 @@
 //! The files of /proc/net: `snmp`, `netstat`, `dev`, `tcp`, `udp`, made from the stack's
 //! counters and socket tables. The formats are `net::procnet`'s (host-tested); this module
-//! only takes the snapshot, under the stack's lock, and fills in socket inode numbers.
+//! only takes the snapshot, under the stack's lock (`net::sys` fills in the socket inodes).
 //!
 //! Owns nothing else. Without a network stack the files exist and show no sockets.
 
@@ -72,11 +72,11 @@ pub fn text(f: NetFile) -> Result<Vec<u8>, Errno> {
                 render(|s| procnet::render_dev(&named, s))
             }
             NetFile::Tcp => {
-                let lines = host.tcp.proc_lines(MAX_SOCKET_LINES);
+                let lines = ns.proc_tcp_lines(MAX_SOCKET_LINES);
                 render(|s| procnet::render_tcp(&lines, s))
             }
             NetFile::Udp => {
-                let lines = host.stack.udp_proc_lines(MAX_SOCKET_LINES);
+                let lines = ns.proc_udp_lines(MAX_SOCKET_LINES);
                 render(|s| procnet::render_udp(&lines, s))
             }
             NetFile::Tcp6 | NetFile::Udp6 => empty(f),

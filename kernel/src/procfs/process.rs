@@ -20,6 +20,11 @@ pub const USER_HZ: u64 = 100;
 /// Entries the search for a file's path may visit before giving up (the tree is in memory,
 /// but a program may have filled it).
 const PATH_SEARCH_LIMIT: usize = 8192;
+/// Nanoseconds in clock ticks of [`USER_HZ`].
+pub fn ticks(nanos: u64) -> u64 {
+    nanos / (1_000_000_000 / USER_HZ)
+}
+
 /// Page size in /proc's page counts.
 const PAGE: u64 = 4096;
 
@@ -135,18 +140,22 @@ pub fn text(p: &Process, f: PidFile) -> Result<Vec<u8>, Errno> {
 fn stat(p: &Process) -> Result<Vec<u8>, Errno> {
     let m = memory_use(p);
     let name = lossy(&comm(p));
-    let start = p.started.as_nanos() / (1_000_000_000 / USER_HZ);
+    let start = ticks(p.started.as_nanos());
     let threads = p.thread_count().max(1);
+    let (user, system) = p.cpu_time.get(p.pid == crate::sched::current_pid());
     render(|s| {
         write!(
             s,
             "{} ({name}) R {} {} {} 0 -1 4194304 ",
             p.pid, p.ppid, p.pid, p.pid
         )?;
-        // minflt .. cstime, priority, nice, num_threads, itrealvalue, starttime, vsize, rss.
+        // minflt .. cmajflt, utime, stime, cutime, cstime, priority, nice, num_threads,
+        // itrealvalue, starttime, vsize, rss. (Children's times are not summed at `wait`.)
         write!(
             s,
-            "0 0 0 0 0 0 0 0 20 0 {threads} 0 {start} {} {} ",
+            "0 0 0 0 {} {} 0 0 20 0 {threads} 0 {start} {} {} ",
+            ticks(user),
+            ticks(system),
             m.size,
             m.resident / PAGE
         )?;

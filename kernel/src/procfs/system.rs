@@ -2,8 +2,9 @@
 //! `cpuinfo` (one processor, from CPUID), `stat` (the `cpu` lines and `btime`), `uptime`,
 //! `loadavg` and `version`, in Linux's formats (proc(5)).
 //!
-//! Owns what these files say. Times the kernel does not account (per-CPU user/system time,
-//! idle time) are 0 or the whole uptime, as noted next to each.
+//! Owns what these files say. CPU times and the load average are the scheduler's accounting
+//! (`cputime`, `loadavg`); what the kernel does not tell apart (nice, I/O wait, interrupt
+//! time) is 0.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -11,7 +12,7 @@ use core::fmt::Write;
 
 use vfs::Errno;
 
-use super::process::USER_HZ;
+use super::process::ticks;
 use super::render;
 use crate::mem::{self, frames::FRAME_SIZE};
 
@@ -55,17 +56,30 @@ pub fn text(f: SystemFile) -> Result<Vec<u8>, Errno> {
         SystemFile::Cpuinfo => cpuinfo(),
         SystemFile::Stat => stat(),
         SystemFile::Uptime => {
-            let up = crate::time::now().as_nanos();
-            let (secs, centis) = (up / 1_000_000_000, up / 10_000_000 % 100);
-            // Idle time is not accounted: the second figure repeats the uptime.
-            render(|s| writeln!(s, "{secs}.{centis:02} {secs}.{centis:02}"))
+            let up = ticks(crate::time::now().as_nanos());
+            let idle = ticks(crate::cputime::totals().idle);
+            render(|s| {
+                writeln!(
+                    s,
+                    "{}.{:02} {}.{:02}",
+                    up / 100,
+                    up % 100,
+                    idle / 100,
+                    idle % 100
+                )
+            })
         }
         SystemFile::Loadavg => {
-            let live = crate::process::live_programs();
+            let (avg, runnable, threads) = crate::sched::load();
             let last = crate::process::live_pids()
                 .and_then(|p| p.last().copied())
                 .unwrap_or(0);
-            render(|s| writeln!(s, "0.00 0.00 0.00 1/{live} {last}"))
+            render(|s| {
+                for a in avg {
+                    write!(s, "{}.{:02} ", a / 100, a % 100)?;
+                }
+                writeln!(s, "{runnable}/{threads} {last}")
+            })
         }
         SystemFile::Version => render(|s| {
             // The release and version `uname` reports.
@@ -219,19 +233,21 @@ fn cpuinfo() -> Result<Vec<u8>, Errno> {
 }
 
 fn stat() -> Result<Vec<u8>, Errno> {
-    let up = crate::time::now().as_nanos();
-    let ticks = up / (1_000_000_000 / USER_HZ);
+    let cpu = crate::cputime::totals();
+    let (user, system, idle) = (ticks(cpu.user), ticks(cpu.system), ticks(cpu.idle));
     let btime = crate::time::realtime_offset().as_secs();
-    let procs = crate::process::live_programs();
-    // Busy time is not accounted per CPU: all of it shows as idle.
+    let procs = crate::process::programs_created();
+    let (_, runnable, _) = crate::sched::load();
     render(|s| {
-        writeln!(s, "cpu  0 0 0 {ticks} 0 0 0 0 0 0")?;
-        writeln!(s, "cpu0 0 0 0 {ticks} 0 0 0 0 0 0")?;
+        // user nice system idle iowait irq softirq steal guest guest_nice; one CPU.
+        for name in ["cpu ", "cpu0"] {
+            writeln!(s, "{name} {user} 0 {system} {idle} 0 0 0 0 0 0")?;
+        }
         writeln!(s, "intr 0")?;
-        writeln!(s, "ctxt 0")?;
+        writeln!(s, "ctxt {}", cpu.switches)?;
         writeln!(s, "btime {btime}")?;
         writeln!(s, "processes {procs}")?;
-        writeln!(s, "procs_running 1")?;
+        writeln!(s, "procs_running {runnable}")?;
         writeln!(s, "procs_blocked 0")
     })
 }

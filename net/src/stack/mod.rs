@@ -602,9 +602,14 @@ impl Stack {
         }
     }
 
-    /// Every UDP socket with a local address, as /proc/net/udp lists them.
-    pub fn udp_proc_lines(&self, max: usize) -> Vec<crate::procnet::SockLine> {
-        self.core.udp.proc_lines(max)
+    /// Every UDP socket with a local address, as /proc/net/udp lists them (`inode`: each
+    /// handle's socket inode, 0 for none).
+    pub fn udp_proc_lines(
+        &self,
+        max: usize,
+        inode: impl Fn(UdpHandle) -> u64,
+    ) -> Vec<crate::procnet::SockLine> {
+        self.core.udp.proc_lines(max, inode)
     }
 
     /// Each interface's name as /proc/net/dev shows it (`lo`, `eth0`, ...) and its counters.

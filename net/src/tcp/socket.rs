@@ -644,11 +644,20 @@ impl Tcp {
             None => return Err(Errno::EBADF),
         })
     }
-    /// Every listener and connection as /proc/net/tcp lists it, in slot order (`inode` 0:
-    /// the caller knows which socket holds which handle). At most `max` lines.
-    pub fn proc_lines(&self, max: usize) -> alloc::vec::Vec<crate::procnet::SockLine> {
+    /// Every listener and connection as /proc/net/tcp lists it, in slot order, with the inode
+    /// `inode` gives for its handle (the caller knows which socket holds which handle; 0 for
+    /// one no socket file holds, such as a connection not yet accepted). At most `max` lines.
+    pub fn proc_lines(
+        &self,
+        max: usize,
+        inode: impl Fn(Handle) -> u64,
+    ) -> alloc::vec::Vec<crate::procnet::SockLine> {
         let mut out = alloc::vec::Vec::new();
-        for slot in &self.slots {
+        for (idx, slot) in self.slots.iter().enumerate() {
+            let ino = inode(Handle {
+                idx: idx as u32,
+                gen: slot.gen,
+            });
             if out.len() >= max || out.try_reserve(1).is_err() {
                 break;
             }
@@ -659,7 +668,7 @@ impl Tcp {
                     state: super::info::linux_state(State::Listen),
                     tx_queue: 0,
                     rx_queue: l.accept_queue.len(),
-                    inode: 0,
+                    inode: ino,
                 },
                 Some(Sock::Conn(t)) => crate::procnet::SockLine {
                     local: t.local,
@@ -667,7 +676,7 @@ impl Tcp {
                     state: super::info::linux_state(t.state),
                     tx_queue: t.snd_buf.len(),
                     rx_queue: t.rcv_buf.len(),
-                    inode: 0,
+                    inode: ino,
                 },
                 None => continue,
             };
