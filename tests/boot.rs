@@ -66,6 +66,7 @@ on_every_machine! {
         out.assert_console_contains("user-test: hello from ring 3");
         out.assert_console_contains("user-test: sched_yield interleaves threads ok");
         out.assert_console_contains("user-test: a ring-3 busy loop is preempted ok");
+        out.assert_console_contains("user-test: CPU-time clocks ok");
         out.assert_console_contains("user-test: bad pointers are EFAULT ok");
         out.assert_console_contains(
             "user-test: a file under /tmp: create, write, read back, list, rename, cwd, unlink ok",

@@ -248,13 +248,14 @@ fn user_test_passes_natively_and_its_crash_programs_die_of_sigsegv() {
         "user-test: hello from ring 3",
         "user-test: sched_yield interleaves threads ok",
         "user-test: a ring-3 busy loop is preempted ok",
+        "user-test: CPU-time clocks ok",
         "user-test: bad pointers are EFAULT ok",
         "crash-user: reading unmapped address 0x7fffdead0000",
         "user-test: crash-user ended with status 139",
         "user-test: crash-user-gp ended with status 139",
         "user-test: crash-user-stack ended with status 139",
         "exit-group-user ended with status 7",
-        "user-test: all 16 checks passed",
+        "user-test: all 17 checks passed",
     ] {
         assert!(text.contains(marker), "no '{marker}' in:\n{text}");
     }

@@ -51,6 +51,13 @@ pub fn init(initrd: Option<(u64, u64)>) {
         unpack(fs, paddr, len, budget);
     }
     crate::etc::init(fs, crate::cmdline::boot_config().and_then(|c| c.nameserver));
+    // The mount point of procfs (`crate::procfs`), so `ls /` shows it; paths under it never
+    // reach the tree.
+    if fs.stat(fs.root(), b"/proc", false).is_err() {
+        if let Err(e) = fs.mkdir(fs.root(), b"/proc", 0o555) {
+            log::warn!("fs: no /proc mount point: {e:?}");
+        }
+    }
 }
 
 /// Unpacks the archive at `paddr`+`len` into `fs` and frees its frames.

@@ -30,6 +30,8 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use net::time::{Duration, Instant};
 use x86_64::instructions::interrupts;
 
+use crate::cputime::{self, Outgoing};
+use crate::loadavg::Load;
 use crate::process::Process;
 use crate::sync::IrqMutex;
 use crate::{arch, mem, time};
@@ -94,6 +96,8 @@ struct Thread {
     /// once, so a kill or a signal sent between a blocking call's check and its sleep is not
     /// lost.
     kicked: bool,
+    /// CPU time it ran up to its last switch away, nanoseconds (`cputime`).
+    cpu_ns: u64,
 }
 
 /// Per-thread state of a ring-3 thread that the kernel keeps for its system calls.
@@ -121,6 +125,8 @@ struct Sched {
     idle: u64,
     next_id: u64,
     zombies: Vec<u64>,
+    /// Follows the number of threads ready or running, idle aside (/proc/loadavg).
+    load: Load,
 }
 
 static SCHED: IrqMutex<Option<Sched>> = IrqMutex::new(None);
@@ -187,6 +193,8 @@ pub fn init() {
         idle: 0,
         next_id: 2,
         zombies: Vec::with_capacity(16),
+        // `main`, running.
+        load: Load::new(1),
     };
     let boot_top = {
         extern "C" {
@@ -210,6 +218,7 @@ pub fn init() {
             user: UserState::default(),
             fpu: None,
             kicked: false,
+            cpu_ns: 0,
         }),
     );
     *SCHED.lock() = Some(s);
@@ -326,6 +335,7 @@ fn spawn_inner(
         user: UserState::default(),
         fpu,
         kicked: false,
+        cpu_ns: 0,
     });
     let mut guard = SCHED.lock();
     let s = guard.as_mut().ok_or("sched::init has not run")?;
@@ -342,6 +352,7 @@ fn spawn_inner(
     }
     if ready {
         s.runq.push_back(id);
+        s.load.change(time::now().as_nanos(), true);
     }
     Ok(ThreadId(id))
 }
@@ -411,6 +422,7 @@ pub fn exit() -> ! {
                 t.state = State::Dead;
             }
             s.zombies.push(cur);
+            s.load.change(time::now().as_nanos(), false);
         }
     }
     reschedule();
@@ -460,6 +472,7 @@ pub fn block(
             t.deadline = deadline;
             t.state = State::Blocked;
             t.reason = WakeReason::Woken;
+            s.load.change(time::now().as_nanos(), false);
         }
         reschedule();
         let g = SCHED.lock();
@@ -478,11 +491,16 @@ pub fn block(
 pub fn wake_key(key: u64) -> usize {
     let mut g = SCHED.lock();
     let Some(s) = g.as_mut() else { return 0 };
-    let Sched { threads, runq, .. } = s;
+    let Sched {
+        threads,
+        runq,
+        load,
+        ..
+    } = s;
     let mut woken = 0;
     for (id, t) in threads.iter_mut() {
         if t.state == State::Blocked && t.keys.contains(&key) {
-            make_ready(t, *id, runq, WakeReason::Woken);
+            make_ready(t, *id, runq, load, WakeReason::Woken);
             woken += 1;
         }
     }
@@ -537,20 +555,32 @@ pub fn process_has_tid(process: &Arc<Process>, tid: u64) -> bool {
 pub fn wake_process(process: &Arc<Process>) {
     let mut g = SCHED.lock();
     let Some(s) = g.as_mut() else { return };
-    let Sched { threads, runq, .. } = s;
+    let Sched {
+        threads,
+        runq,
+        load,
+        ..
+    } = s;
     for (id, t) in threads.iter_mut() {
         if !t.process.as_ref().is_some_and(|p| Arc::ptr_eq(p, process)) {
             continue;
         }
         if t.state == State::Blocked {
-            make_ready(t, *id, runq, WakeReason::Woken);
+            make_ready(t, *id, runq, load, WakeReason::Woken);
         } else if t.state != State::Dead {
             t.kicked = true;
         }
     }
 }
 
-fn make_ready(t: &mut Thread, id: u64, runq: &mut VecDeque<u64>, reason: WakeReason) {
+fn make_ready(
+    t: &mut Thread,
+    id: u64,
+    runq: &mut VecDeque<u64>,
+    load: &mut Load,
+    reason: WakeReason,
+) {
+    load.change(time::now().as_nanos(), true);
     // Wakeup preemption: a ring-3 thread running now yields at its next kernel exit, so a
     // woken thread (say, the network poll thread) cannot be starved by a busy program.
     NEED_RESCHED.store(true, Ordering::Release);
@@ -564,7 +594,12 @@ fn make_ready(t: &mut Thread, id: u64, runq: &mut VecDeque<u64>, reason: WakeRea
 impl Sched {
     /// Ready every blocked thread whose deadline passed; the earliest remaining deadline.
     fn wake_expired(&mut self, now: Instant) -> Option<Instant> {
-        let Sched { threads, runq, .. } = self;
+        let Sched {
+            threads,
+            runq,
+            load,
+            ..
+        } = self;
         let mut earliest: Option<Instant> = None;
         for (id, t) in threads.iter_mut() {
             if t.state != State::Blocked {
@@ -572,7 +607,7 @@ impl Sched {
             }
             if let Some(d) = t.deadline {
                 if d <= now {
-                    make_ready(t, *id, runq, WakeReason::TimedOut);
+                    make_ready(t, *id, runq, load, WakeReason::TimedOut);
                 } else {
                     earliest = Some(earliest.map_or(d, |e| e.min(d)));
                 }
@@ -637,6 +672,11 @@ fn reschedule() {
         if let Some(f) = old.fpu.as_mut() {
             f.save();
         }
+        old.cpu_ns += cputime::switch_out(match &old.process {
+            _ if cur == idle => Outgoing::Idle,
+            Some(p) => Outgoing::Program(&p.cpu_time),
+            None => Outgoing::Kernel,
+        });
         let Some(n) = s.threads.get_mut(&next) else {
             return;
         };
@@ -812,6 +852,29 @@ pub fn stack_high_water() -> usize {
 /// Whether `init` ran (threads can block).
 pub fn is_running() -> bool {
     SCHED.lock().is_some()
+}
+
+/// CPU time the running thread has used, nanoseconds (`CLOCK_THREAD_CPUTIME_ID`).
+pub fn current_cpu_ns() -> u64 {
+    let g = SCHED.lock();
+    let ran = g
+        .as_ref()
+        .and_then(|s| s.threads.get(&s.current))
+        .map_or(0, |t| t.cpu_ns);
+    ran + cputime::running()
+}
+
+/// /proc/loadavg's figures: the 1, 5 and 15 minute load averages in hundredths, the threads
+/// ready or running now, and the threads alive (idle aside).
+pub fn load() -> ([u64; 3], u64, usize) {
+    let mut g = SCHED.lock();
+    match g.as_mut() {
+        Some(s) => {
+            let (avg, runnable) = s.load.read(time::now().as_nanos());
+            (avg, runnable, s.threads.len().saturating_sub(1))
+        }
+        None => ([0; 3], 0, 0),
+    }
 }
 
 /// Threads alive (for diagnostics and tests).

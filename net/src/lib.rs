@@ -22,6 +22,7 @@ pub mod icmp;
 pub mod ipv4;
 pub mod neigh;
 pub mod offload;
+pub mod procnet;
 pub mod ratelimit;
 pub mod route;
 pub mod sim;

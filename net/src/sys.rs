@@ -32,6 +32,13 @@ use crate::time::{Duration, Instant};
 /// Size of `struct sockaddr_in`.
 pub const SOCKADDR_IN_LEN: usize = 16;
 
+/// The inode `id` has in `inodes` (sorted by endpoint), 0 when no socket file holds it.
+fn inode_in(inodes: &[(WakeId, u64)], id: WakeId) -> u64 {
+    inodes
+        .binary_search_by(|(k, _)| k.cmp(&id))
+        .map_or(0, |i| inodes[i].1)
+}
+
 /// Decode a `struct sockaddr_in` from the caller's bytes (`EINVAL` when short,
 /// `EAFNOSUPPORT` for another family).
 pub fn parse_sockaddr_in(bytes: &[u8]) -> Result<SocketAddrV4, Errno> {
@@ -542,6 +549,42 @@ impl NetSys {
     /// What `fstat` shows of a socket file's inode (sockfs inode number and mode).
     pub fn stat_file(&self, f: FileId) -> Result<crate::sockfs::Stat, Errno> {
         self.fs.stat(f).ok_or(Errno::EBADF)
+    }
+
+    /// Each protocol endpoint a socket file holds, with that socket's inode, sorted by endpoint
+    /// (what /proc/net's `inode` column shows). Empty when the memory for it is refused: the
+    /// column then shows 0, as for a socket no file holds.
+    fn endpoint_inodes(&self) -> Vec<(WakeId, u64)> {
+        let mut out = Vec::new();
+        if out.try_reserve_exact(self.fs.sockets()).is_err() {
+            return out;
+        }
+        for (file, sock) in self.fs.iter() {
+            let id = sock.ops_ref().ok().and_then(|o| o.wake_id());
+            if let (Some(id), Some(st)) = (id, self.fs.stat(file)) {
+                if out.len() < out.capacity() {
+                    out.push((id, st.ino.0));
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// /proc/net/tcp's lines (at most `max`), each with the inode of the socket holding it.
+    pub fn proc_tcp_lines(&self, max: usize) -> Vec<crate::procnet::SockLine> {
+        let inodes = self.endpoint_inodes();
+        self.host
+            .tcp
+            .proc_lines(max, |h| inode_in(&inodes, WakeId::Tcp(h)))
+    }
+
+    /// /proc/net/udp's lines (at most `max`), each with the inode of the socket holding it.
+    pub fn proc_udp_lines(&self, max: usize) -> Vec<crate::procnet::SockLine> {
+        let inodes = self.endpoint_inodes();
+        self.host
+            .stack
+            .udp_proc_lines(max, |h| inode_in(&inodes, WakeId::Udp(h)))
     }
 
     /// Readiness of a socket file for `poll` (`POLLNVAL` for one that is gone).

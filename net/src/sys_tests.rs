@@ -417,6 +417,43 @@ fn peek_leaves_data_queued_and_wakeups_name_the_socket() {
     assert_eq!(w.recv(a, 8).unwrap(), b"abc");
 }
 
+/// /proc/net/tcp and udp name each socket by the inode `fstat` shows for its descriptor (what
+/// /proc/<pid>/fd/<n> links to as `socket:[INODE]`); a connection no descriptor holds yet
+/// (queued for `accept`) shows 0, as on Linux.
+#[test]
+fn proc_lines_show_each_sockets_inode() {
+    let mut w = World::new();
+    let ino = |w: &World, fd: i32| w.net.stat_file(w.fds.get(fd).unwrap()).unwrap().ino.0;
+    let (c, a, l) = w.pair(8080);
+    let queued = w.socket(SOCK_STREAM | SOCK_NONBLOCK);
+    assert_eq!(
+        w.net.connect(w.now, &w.fds, queued, &lo(8080)),
+        Err(Errno::EINPROGRESS)
+    );
+    w.settle();
+    let tcp = w.net.proc_tcp_lines(100);
+    let port_of = |fd: i32, w: &World| w.net.getsockname(&w.fds, fd).unwrap().port();
+    let line = |local: u16, remote: u16| {
+        tcp.iter()
+            .find(|l| l.local.port() == local && l.remote.port() == remote)
+            .unwrap_or_else(|| panic!("no line {local} -> {remote}: {tcp:?}"))
+            .inode
+    };
+    assert_eq!(line(8080, 0), ino(&w, l));
+    assert_eq!(line(port_of(c, &w), 8080), ino(&w, c));
+    assert_eq!(line(8080, port_of(c, &w)), ino(&w, a));
+    assert_eq!(line(port_of(queued, &w), 8080), ino(&w, queued));
+    assert_eq!(line(8080, port_of(queued, &w)), 0, "not accepted yet");
+    let inodes = [ino(&w, l), ino(&w, c), ino(&w, a), ino(&w, queued)];
+    assert!(inodes.iter().all(|&i| i != 0));
+    let u = w.socket(SOCK_DGRAM | SOCK_NONBLOCK);
+    w.net.bind(&w.fds, u, &lo(53)).unwrap();
+    let udp = w.net.proc_udp_lines(100);
+    assert_eq!(udp.len(), 1, "{udp:?}");
+    assert_eq!((udp[0].local.port(), udp[0].inode), (53, ino(&w, u)));
+    assert!(!inodes.contains(&ino(&w, u)));
+}
+
 #[test]
 fn udp_echo_on_loopback() {
     let mut w = World::new();

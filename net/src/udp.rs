@@ -154,6 +154,42 @@ impl UdpTable {
         self.slots.iter().filter_map(|s| s.sock.as_ref())
     }
 
+    /// Every bound socket as /proc/net/udp lists it (at most `max` lines).
+    /// `inode` gives each handle's socket inode (0: no socket file holds it).
+    pub fn proc_lines(
+        &self,
+        max: usize,
+        inode: impl Fn(UdpHandle) -> u64,
+    ) -> Vec<crate::procnet::SockLine> {
+        let mut out = Vec::new();
+        for (index, slot) in self.slots.iter().enumerate() {
+            let Some(sock) = slot.sock.as_ref() else {
+                continue;
+            };
+            let Some(local) = sock.local else { continue };
+            if out.len() >= max || out.try_reserve(1).is_err() {
+                break;
+            }
+            let unspecified = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+            out.push(crate::procnet::SockLine {
+                local: SocketAddrV4::new(sock.connected_src.unwrap_or(*local.ip()), local.port()),
+                remote: sock.remote.unwrap_or(unspecified),
+                state: if sock.remote.is_some() {
+                    crate::procnet::STATE_ESTABLISHED
+                } else {
+                    crate::procnet::STATE_CLOSE
+                },
+                tx_queue: 0,
+                rx_queue: sock.rx_bytes,
+                inode: inode(UdpHandle {
+                    index: index as u32,
+                    generation: slot.generation,
+                }),
+            });
+        }
+        out
+    }
+
     /// A new, unbound socket. `EMFILE` when [`UDP_MAX_SOCKETS`] are open.
     pub fn open(&mut self) -> Result<UdpHandle, Errno> {
         let index = match self.slots.iter().position(|s| s.sock.is_none()) {

@@ -17,9 +17,10 @@
 //! Entry state (PVH spec): 32-bit protected mode, paging off, flat segments, %ebx holds the
 //! physical address of `hvm_start_info`.
 
-/// Size of the boot stack, which stays the kernel's stack for its whole life. Generous: the
-/// virtio probe path of an unoptimised build was measured at ~116 KiB deep.
-pub const BOOT_STACK_SIZE: usize = 256 * 1024;
+/// Size of the boot stack, which stays the kernel's stack for its whole life: the virtio
+/// probe path of an unoptimised build was measured at ~116 KiB deep. No larger: every page of
+/// it is a page a guest of 8 MiB cannot give its programs.
+pub const BOOT_STACK_SIZE: usize = 128 * 1024;
 
 core::arch::global_asm!(
     r#"

@@ -170,6 +170,19 @@ pub fn init() {
 }
 
 extern "C" fn isr_dispatch(frame: &mut TrapFrame) {
+    // Time accounting: what ran before an interrupt or exception from ring 3 was the
+    // program's own; the handling is kernel time, up to the return to ring 3.
+    let from_user = frame.cs & 3 == 3;
+    if from_user {
+        crate::cputime::enter_kernel();
+    }
+    handle(frame);
+    if from_user {
+        crate::cputime::leave_kernel();
+    }
+}
+
+fn handle(frame: &mut TrapFrame) {
     let vector = frame.vector as u8;
     match vector {
         14 => {

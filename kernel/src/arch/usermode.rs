@@ -49,6 +49,7 @@ pub fn user_rflags(rflags: u64) -> u64 {
 
 /// Enter ring 3 with every general register from `regs`.
 pub fn enter_regs(regs: &UserRegs) -> ! {
+    crate::cputime::leave_kernel();
     let sel = gdt::selectors();
     let cs = u64::from(sel.user_code.0 | 3);
     let ss = u64::from(sel.user_data.0 | 3);

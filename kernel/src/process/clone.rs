@@ -202,6 +202,7 @@ pub fn clone(
     let child = Arc::new(child);
     *child.vfork_parent.lock() = Some(p.clone());
     *child.sigactions.lock() = *p.sigactions.lock();
+    *child.exec_info.lock() = p.exec_info.lock().clone();
     register(&child).map_err(|_| Errno::EAGAIN)?;
     let key = vfork_key(p.pid);
     let g = wait::generation(key);
@@ -270,6 +271,7 @@ pub fn execve(regs: &mut UserRegs, path: u64, argv: u64, envp: u64) -> Result<i6
     drop(old);
     release_vfork_parent(&p);
     *p.comm.lock() = comm_of(&path);
+    *p.exec_info.lock() = super::ExecInfo::new(&path, &argv);
     let closing = p.files.lock().close_on_exec();
     for f in closing {
         crate::files::put(f);

@@ -21,7 +21,7 @@
 //! Never runs ring-3 code itself; never holds `files` or the memory lock across a sleep.
 
 use alloc::collections::BTreeMap;
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -117,8 +117,52 @@ pub struct Process {
     root: AtomicU64,
     /// Signal dispositions (`rt_sigaction`): handler, flags, restorer, mask per signal.
     pub sigactions: spin::Mutex<[signal::SigAction; signal::NSIG]>,
+    /// What /proc/<pid>/exe and /proc/<pid>/cmdline show (set by `execve`).
+    pub exec_info: spin::Mutex<ExecInfo>,
+    /// When the program started, for /proc/<pid>/stat's `starttime`.
+    pub started: net::time::Instant,
     /// Signals sent to the program or to one of its threads, not delivered yet.
     pub sigpending: IrqMutex<signal::pending::Pending>,
+    /// CPU time its threads used, in ring 3 and in the kernel (/proc/<pid>/stat).
+    pub cpu_time: crate::cputime::ProgramTimes,
+}
+
+/// The program file and arguments a program was started with, as /proc shows them.
+#[derive(Clone, Default)]
+pub struct ExecInfo {
+    /// The program's path as `execve` was given it, made absolute when it could be.
+    pub exe: Vec<u8>,
+    /// The arguments, each followed by a NUL (at most [`ExecInfo::CMDLINE_MAX`] bytes kept).
+    pub cmdline: Vec<u8>,
+}
+
+impl ExecInfo {
+    /// Bytes of arguments kept for /proc/<pid>/cmdline (Linux shows them all; a page is what
+    /// `ps` needs).
+    pub const CMDLINE_MAX: usize = 4096;
+
+    /// The record for a program started from `path` with `argv` (allocation failures leave
+    /// the fields short, never fail the start).
+    pub fn new(path: &[u8], argv: &[Vec<u8>]) -> ExecInfo {
+        let mut exe = Vec::new();
+        if exe.try_reserve_exact(path.len() + 1).is_ok() {
+            if path.first() != Some(&b'/') {
+                exe.push(b'/');
+            }
+            exe.extend_from_slice(path);
+        }
+        let mut cmdline = Vec::new();
+        for arg in argv {
+            let room = Self::CMDLINE_MAX.saturating_sub(cmdline.len());
+            let take = (arg.len() + 1).min(room);
+            if take == 0 || cmdline.try_reserve(take).is_err() {
+                break;
+            }
+            cmdline.extend_from_slice(&arg[..take - 1]);
+            cmdline.push(0);
+        }
+        ExecInfo { exe, cmdline }
+    }
 }
 
 impl Process {
@@ -194,7 +238,10 @@ impl Process {
             vfork_parent: IrqMutex::new(None),
             root: AtomicU64::new(root),
             sigactions: spin::Mutex::new([signal::SigAction::default(); signal::NSIG]),
+            exec_info: spin::Mutex::new(ExecInfo::default()),
+            started: crate::time::now(),
             sigpending: IrqMutex::new(signal::pending::Pending::default()),
+            cpu_time: crate::cputime::ProgramTimes::default(),
         }
     }
 }
@@ -216,10 +263,31 @@ const MAX_EXITED: usize = 1024;
 static EXITED: IrqMutex<BTreeMap<u64, (u64, i32)>> = IrqMutex::new(BTreeMap::new());
 /// Programs started and not yet ended: pid -> parent's pid.
 static LIVE_PIDS: IrqMutex<BTreeMap<u64, u64>> = IrqMutex::new(BTreeMap::new());
+/// Programs started and not yet ended, for /proc: pid -> the program.
+static LIVE: IrqMutex<BTreeMap<u64, Weak<Process>>> = IrqMutex::new(BTreeMap::new());
+
+/// The live program with pid `pid`.
+pub fn live(pid: u64) -> Option<Arc<Process>> {
+    LIVE.lock().get(&pid).and_then(Weak::upgrade)
+}
+
+/// The pids of the live programs, in increasing order (`None` without memory for the list).
+pub fn live_pids() -> Option<Vec<u64>> {
+    let table = LIVE.lock();
+    let mut out = Vec::new();
+    out.try_reserve_exact(table.len()).ok()?;
+    out.extend(table.keys().copied());
+    Some(out)
+}
 
 /// Programs alive now.
 pub fn live_programs() -> usize {
     LIVE_PROGRAMS.load(Ordering::Acquire)
+}
+
+/// Programs created since boot (/proc/stat's `processes`: Linux counts forks).
+pub fn programs_created() -> u64 {
+    NEXT_PID.load(Ordering::Relaxed) - 1
 }
 
 /// Linux's wait status of a program that called `exit(code)`.
@@ -252,12 +320,14 @@ fn register(p: &Arc<Process>) -> Result<(), &'static str> {
     }
     LIVE_PROGRAMS.fetch_add(1, Ordering::AcqRel);
     LIVE_PIDS.lock().insert(p.pid, p.ppid);
+    LIVE.lock().insert(p.pid, Arc::downgrade(p));
     Ok(())
 }
 
 fn unregister(p: &Arc<Process>) {
     LIVE_PROGRAMS.fetch_sub(1, Ordering::AcqRel);
     LIVE_PIDS.lock().remove(&p.pid);
+    LIVE.lock().remove(&p.pid);
 }
 
 /// End the running thread; `status` (a wait status) is the program's if this is its last

@@ -92,6 +92,7 @@ pub fn start_elf(path: &[u8], argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<Arc<
         crate::files::stdio_table(),
         cwd,
     ));
+    *p.exec_info.lock() = super::ExecInfo::new(path, argv);
     register(&p).map_err(|_| Errno::EAGAIN)?;
     let regs = UserRegs {
         rip: image.entry,

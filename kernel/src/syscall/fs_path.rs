@@ -13,8 +13,8 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use vfs::flags::{
-    AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_PATH,
-    O_RDONLY, O_TRUNC, O_WRONLY, S_IFDIR, S_IFMT,
+    AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL,
+    O_NOFOLLOW, O_PATH, O_RDONLY, O_TRUNC, O_WRONLY, S_IFDIR, S_IFMT,
 };
 use vfs::path::PATH_MAX;
 use vfs::stat::Stat;
@@ -24,6 +24,7 @@ use vfs::{Errno, OpenFile, Tmpfs};
 use super::fs::{current, nonempty_path_in, path_in, root_fs, start_dir};
 use super::{uaccess, SysResult};
 use crate::process::Process;
+use crate::procfs;
 
 /// The file mode creation mask every program has (Linux's default).
 pub const UMASK: u32 = 0o022;
@@ -37,10 +38,47 @@ const STATX_RESERVED: u32 = 0x8000_0000;
 const RENAME_NOREPLACE: u32 = 1;
 const X_OK: u32 = 1;
 
+/// Where `(dirfd, path)` leads: the components of a /proc path, or `None` for the tree.
+fn proc_route(p: &Process, dirfd: i32, path: &[u8]) -> Result<Option<Vec<Vec<u8>>>, Errno> {
+    let start = if path.first() == Some(&b'/') {
+        None
+    } else if dirfd == AT_FDCWD {
+        p.cwd.lock().clone()
+    } else {
+        Some(p.files.lock().get(dirfd)?)
+    };
+    procfs::route(p, start.as_deref(), path)
+}
+
+/// `open` under /proc: `O_CREAT` cannot make names there (`EEXIST` with `O_EXCL` on an
+/// existing one, `ENOENT` for a new one, as Linux's procfs answers).
+fn proc_open(p: &Process, parts: &[Vec<u8>], flags: u32) -> Result<Arc<OpenFile>, Errno> {
+    let follow = flags & O_NOFOLLOW == 0;
+    let node = procfs::resolve(p, parts, follow)?;
+    if flags & O_CREAT != 0 && flags & O_EXCL != 0 {
+        return Err(Errno::EEXIST);
+    }
+    if !follow
+        && flags & O_PATH == 0
+        && matches!(
+            node,
+            procfs::Node::SelfLink | procfs::Node::Exe(_) | procfs::Node::Fd(..)
+        )
+    {
+        return Err(Errno::ELOOP);
+    }
+    procfs::open(p, node, flags)
+}
+
 pub fn openat(dirfd: i32, path: u64, flags: u32, mode: u32) -> SysResult {
     let p = current()?;
-    let fs = root_fs()?;
     let path = nonempty_path_in(path)?;
+    if let Some(parts) = proc_route(&p, dirfd, &path)? {
+        let file = proc_open(&p, &parts, flags)?;
+        let fd = p.files.lock().install(file, flags & O_CLOEXEC != 0)?;
+        return Ok(i64::from(fd));
+    }
+    let fs = root_fs()?;
     let at = start_dir(&p, fs, dirfd, &path)?;
     let file = fs.open(at, &path, flags, mode & 0o7777 & !UMASK)?;
     let fd = p.files.lock().install(file, flags & O_CLOEXEC != 0)?;
@@ -68,6 +106,20 @@ fn stat_of(dirfd: i32, path: u64, flags: u32) -> Result<Stat, Errno> {
             return Err(Errno::ENOENT);
         }
         return dirfd_file(&p, dirfd)?.stat();
+    }
+    if let Some(parts) = proc_route(&p, dirfd, &path)? {
+        let follow = flags & AT_SYMLINK_NOFOLLOW == 0;
+        let node = procfs::resolve(&p, &parts, follow)?;
+        if let (true, procfs::Node::Fd(pid, fd)) = (follow, node) {
+            // stat follows an fd link to the file it names.
+            let file = procfs::process_of(pid)?
+                .files
+                .lock()
+                .get(fd)
+                .map_err(|_| Errno::ENOENT)?;
+            return file.stat();
+        }
+        return Ok(node.stat());
     }
     let fs = root_fs()?;
     let at = start_dir(&p, fs, dirfd, &path)?;
@@ -107,8 +159,14 @@ pub fn readlinkat(dirfd: i32, path: u64, buf: u64, size: usize) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let p = current()?;
-    let fs = root_fs()?;
     let path = nonempty_path_in(path)?;
+    if let Some(parts) = proc_route(&p, dirfd, &path)? {
+        let text = procfs::resolve(&p, &parts, false)?.link_text(&p)?;
+        let k = text.len().min(size as usize);
+        uaccess::copy_to_user(buf, &text[..k])?;
+        return Ok(k as i64);
+    }
+    let fs = root_fs()?;
     let at = start_dir(&p, fs, dirfd, &path)?;
     let mut out = Vec::new();
     let n = (size as usize).min(PATH_MAX);
@@ -121,16 +179,26 @@ pub fn readlinkat(dirfd: i32, path: u64, buf: u64, size: usize) -> SysResult {
 
 pub fn mkdirat(dirfd: i32, path: u64, mode: u32) -> SysResult {
     let p = current()?;
-    let fs = root_fs()?;
     let path = nonempty_path_in(path)?;
+    if let Some(parts) = proc_route(&p, dirfd, &path)? {
+        // procfs makes no names: an existing one is EEXIST, a new one ENOENT (its lookup).
+        procfs::resolve(&p, &parts, false)?;
+        return Err(Errno::EEXIST);
+    }
+    let fs = root_fs()?;
     let at = start_dir(&p, fs, dirfd, &path)?;
     fs.mkdir(at, &path, mode & 0o7777 & !UMASK).map(|_| 0)
 }
 
 pub fn unlinkat(dirfd: i32, path: u64, flags: u32) -> SysResult {
     let p = current()?;
-    let fs = root_fs()?;
     let path = nonempty_path_in(path)?;
+    if let Some(parts) = proc_route(&p, dirfd, &path)? {
+        // procfs removes no names: EPERM for an existing one (no unlink operation).
+        procfs::resolve(&p, &parts, false)?;
+        return Err(Errno::EPERM);
+    }
+    let fs = root_fs()?;
     let at = start_dir(&p, fs, dirfd, &path)?;
     fs.unlink_at(at, &path, flags).map(|_| 0)
 }
@@ -142,9 +210,19 @@ pub fn renameat2(olddirfd: i32, old: u64, newdirfd: i32, new: u64, flags: u32) -
         return Err(Errno::EINVAL);
     }
     let p = current()?;
-    let fs = root_fs()?;
     let old = nonempty_path_in(old)?;
     let new = nonempty_path_in(new)?;
+    let old_proc = proc_route(&p, olddirfd, &old)?;
+    let new_proc = proc_route(&p, newdirfd, &new)?;
+    if let Some(parts) = &old_proc {
+        procfs::resolve(&p, parts, false)?;
+    }
+    match (old_proc.is_some(), new_proc.is_some()) {
+        (false, false) => {}
+        (true, true) => return Err(Errno::EPERM),
+        _ => return Err(Errno::EXDEV),
+    }
+    let fs = root_fs()?;
     let old_at = start_dir(&p, fs, olddirfd, &old)?;
     let new_at = start_dir(&p, fs, newdirfd, &new)?;
     if flags & RENAME_NOREPLACE != 0 && fs.stat(new_at, &new, false).is_ok() {
@@ -155,8 +233,12 @@ pub fn renameat2(olddirfd: i32, old: u64, newdirfd: i32, new: u64, flags: u32) -
 
 pub fn truncate(path: u64, len: i64) -> SysResult {
     let p = current()?;
-    let fs = root_fs()?;
     let path = nonempty_path_in(path)?;
+    if let Some(parts) = proc_route(&p, AT_FDCWD, &path)? {
+        procfs::resolve(&p, &parts, true)?;
+        return Err(Errno::EACCES);
+    }
+    let fs = root_fs()?;
     let at = start_dir(&p, fs, AT_FDCWD, &path)?;
     if fs.stat(at, &path, true)?.mode & S_IFMT == S_IFDIR {
         return Err(Errno::EISDIR);
@@ -166,8 +248,13 @@ pub fn truncate(path: u64, len: i64) -> SysResult {
 
 pub fn chdir(path: u64) -> SysResult {
     let p = current()?;
-    let fs = root_fs()?;
     let path = nonempty_path_in(path)?;
+    if let Some(parts) = proc_route(&p, AT_FDCWD, &path)? {
+        let dir = procfs::open(&p, procfs::resolve(&p, &parts, true)?, O_PATH | O_DIRECTORY)?;
+        *p.cwd.lock() = Some(dir);
+        return Ok(0);
+    }
+    let fs = root_fs()?;
     let at = start_dir(&p, fs, AT_FDCWD, &path)?;
     let dir = fs.open(at, &path, O_PATH | O_DIRECTORY, 0)?;
     *p.cwd.lock() = Some(dir);
@@ -178,7 +265,13 @@ pub fn fchdir(fd: i32) -> SysResult {
     let p = current()?;
     let fs = root_fs()?;
     let file = p.files.lock().get(fd)?;
-    fs.dir_of(&file)?;
+    match procfs::node_of(&file) {
+        Some(node) if node.stat().mode & S_IFMT == S_IFDIR => {}
+        Some(_) => return Err(Errno::ENOTDIR),
+        None => {
+            fs.dir_of(&file)?;
+        }
+    }
     *p.cwd.lock() = Some(file);
     Ok(0)
 }
@@ -186,11 +279,17 @@ pub fn fchdir(fd: i32) -> SysResult {
 pub fn getcwd(buf: u64, size: usize) -> SysResult {
     let p = current()?;
     let fs = root_fs()?;
-    let cwd = match p.cwd.lock().clone() {
-        Some(dir) => fs.dir_of(&dir)?,
-        None => fs.root(),
+    let cwd_file = p.cwd.lock().clone();
+    let path = match cwd_file.as_deref().and_then(procfs::node_of) {
+        Some(node) => node.path(),
+        None => {
+            let cwd = match cwd_file {
+                Some(dir) => fs.dir_of(&dir)?,
+                None => fs.root(),
+            };
+            path_of(fs, cwd)?
+        }
     };
-    let path = path_of(fs, cwd)?;
     if path.len() + 1 > size {
         return Err(Errno::ERANGE);
     }

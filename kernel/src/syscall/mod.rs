@@ -40,7 +40,7 @@ use net::time::Duration;
 use net::Errno;
 
 use crate::arch::{self, gdt};
-use crate::{process, sched, time};
+use crate::{cputime, process, sched, time};
 
 pub const SYS_READ: u64 = 0;
 pub const SYS_WRITE: u64 = 1;
@@ -194,6 +194,7 @@ fn is_canonical(addr: u64) -> bool {
 pub type SysResult = Result<i64, Errno>;
 
 extern "C" fn dispatch(f: &mut SyscallFrame) {
+    cputime::enter_kernel();
     let a = [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9];
     let nr = f.rax;
     let tracing = STRACE.load(Ordering::Relaxed);
@@ -239,6 +240,7 @@ extern "C" fn dispatch(f: &mut SyscallFrame) {
     if !is_canonical(f.rcx) {
         process::user_fault("non-canonical return address", f.rcx, None);
     }
+    cputime::leave_kernel();
 }
 
 const SYS_RT_SIGRETURN: u64 = 15;

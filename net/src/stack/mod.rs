@@ -604,6 +604,35 @@ impl Stack {
         }
     }
 
+    /// Every UDP socket with a local address, as /proc/net/udp lists them (`inode`: each
+    /// handle's socket inode, 0 for none).
+    pub fn udp_proc_lines(
+        &self,
+        max: usize,
+        inode: impl Fn(UdpHandle) -> u64,
+    ) -> Vec<crate::procnet::SockLine> {
+        self.core.udp.proc_lines(max, inode)
+    }
+
+    /// Each interface's name as /proc/net/dev shows it (`lo`, `eth0`, ...) and its counters.
+    pub fn dev_rows(&self) -> Vec<(alloc::string::String, DevStats)> {
+        let mut out = Vec::new();
+        let mut eth = 0;
+        for (i, d) in self.devices.iter().enumerate() {
+            let name = if self.core.ifaces[i].loopback {
+                alloc::string::String::from("lo")
+            } else {
+                eth += 1;
+                alloc::format!("eth{}", eth - 1)
+            };
+            if out.try_reserve(1).is_err() {
+                break;
+            }
+            out.push((name, d.stats()));
+        }
+        out
+    }
+
     /// Traffic counters of interface `iface`.
     pub fn dev_stats(&self, iface: usize) -> Option<DevStats> {
         self.devices.get(iface).map(|d| d.stats())

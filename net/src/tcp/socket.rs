@@ -648,6 +648,47 @@ impl Tcp {
             None => return Err(Errno::EBADF),
         })
     }
+    /// Every listener and connection as /proc/net/tcp lists it, in slot order, with the inode
+    /// `inode` gives for its handle (the caller knows which socket holds which handle; 0 for
+    /// one no socket file holds, such as a connection not yet accepted). At most `max` lines.
+    pub fn proc_lines(
+        &self,
+        max: usize,
+        inode: impl Fn(Handle) -> u64,
+    ) -> alloc::vec::Vec<crate::procnet::SockLine> {
+        let mut out = alloc::vec::Vec::new();
+        for (idx, slot) in self.slots.iter().enumerate() {
+            let ino = inode(Handle {
+                idx: idx as u32,
+                gen: slot.gen,
+            });
+            if out.len() >= max || out.try_reserve(1).is_err() {
+                break;
+            }
+            let line = match slot.sock.as_ref() {
+                Some(Sock::Listener(l)) => crate::procnet::SockLine {
+                    local: l.local,
+                    remote: SocketAddrV4::new(core::net::Ipv4Addr::UNSPECIFIED, 0),
+                    state: super::info::linux_state(State::Listen),
+                    tx_queue: 0,
+                    rx_queue: l.accept_queue.len(),
+                    inode: ino,
+                },
+                Some(Sock::Conn(t)) => crate::procnet::SockLine {
+                    local: t.local,
+                    remote: t.remote,
+                    state: super::info::linux_state(t.state),
+                    tx_queue: t.snd_buf.len(),
+                    rx_queue: t.rcv_buf.len(),
+                    inode: ino,
+                },
+                None => continue,
+            };
+            out.push(line);
+        }
+        out
+    }
+
     /// Bytes queued (received and unread, written and not yet acknowledged), for SO_MEMINFO.
     pub fn queued(&self, h: Handle) -> Result<(usize, usize), Errno> {
         let t = self.tcb_ref(h)?;

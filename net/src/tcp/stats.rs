@@ -155,6 +155,16 @@ impl Counters {
         )
     }
 
+    /// The `Tcp:` columns of /proc/net/snmp, in Linux's order (MaxConn as `u64::MAX`).
+    pub fn snmp_rows(&self) -> [(&'static str, u64); 15] {
+        self.rows().0
+    }
+
+    /// The `TcpExt:` columns of /proc/net/netstat.
+    pub fn ext_rows(&self) -> [(&'static str, u64); 44] {
+        self.rows().1
+    }
+
     /// Write `Tcp:` and `TcpExt:` header/value line pairs, as /proc/net/snmp and netstat do.
     pub fn dump(&self, w: &mut impl Write) -> fmt::Result {
         let (tcp, ext) = self.rows();

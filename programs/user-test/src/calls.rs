@@ -58,6 +58,59 @@ pub fn clock_and_nanosleep() -> CheckResult {
     )
 }
 
+/// `clock_gettime(clock)` as a duration.
+fn clock(clock: libc::clockid_t) -> Result<Duration, String> {
+    let mut t = timespec(0, 0);
+    syscall(
+        libc::SYS_clock_gettime,
+        [clock as u64, &mut t as *mut _ as u64, 0, 0, 0, 0],
+    )
+    .map_err(|e| format!("clock_gettime({clock}): {e:?}"))?;
+    Ok(Duration::new(t.tv_sec as u64, t.tv_nsec as u32))
+}
+
+/// The CPU-time clocks count what a thread runs, not what it sleeps: a 100 ms sleep adds
+/// little to the thread's clock; spinning adds to it, never faster than the monotonic clock
+/// runs; the program's clock holds its threads' time.
+pub fn cpu_clocks() -> CheckResult {
+    const THREAD: libc::clockid_t = libc::CLOCK_THREAD_CPUTIME_ID;
+    const SPIN: Duration = Duration::from_millis(50);
+    let before = clock(THREAD)?;
+    thread::sleep(Duration::from_millis(100));
+    let slept = clock(THREAD)?.saturating_sub(before);
+    if slept >= Duration::from_millis(50) {
+        return Err(format!(
+            "the thread's CPU clock advanced {slept:?} across a 100 ms sleep"
+        ));
+    }
+    let (wall, cpu) = (Instant::now(), clock(THREAD)?);
+    let spun = loop {
+        let spun = clock(THREAD)?.saturating_sub(cpu);
+        if spun >= SPIN {
+            break spun;
+        }
+        if wall.elapsed() > Duration::from_secs(20) {
+            return Err(format!(
+                "spinning for 20 s added {spun:?} to the thread's CPU clock"
+            ));
+        }
+    };
+    let elapsed = wall.elapsed();
+    if spun > elapsed {
+        return Err(format!(
+            "{spun:?} of CPU time in {elapsed:?} on the monotonic clock"
+        ));
+    }
+    let own = clock(THREAD)?;
+    let program = clock(libc::CLOCK_PROCESS_CPUTIME_ID)?;
+    if program < own {
+        return Err(format!(
+            "the program's CPU clock {program:?} is behind its thread's {own:?}"
+        ));
+    }
+    Ok(())
+}
+
 fn getrandom_raw(buf: &mut [u8], flags: u64) -> Result<usize, Errno> {
     syscall(
         libc::SYS_getrandom,

@@ -25,6 +25,7 @@ const CHECKS: &[Check] = &[
         "clock advances across nanosleep",
         calls::clock_and_nanosleep,
     ),
+    ("CPU-time clocks", calls::cpu_clocks),
     ("getrandom", calls::getrandom),
     (
         "sched_yield interleaves threads",
