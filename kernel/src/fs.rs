@@ -1,7 +1,10 @@
 //! The file tree programs will see: one tmpfs (the `vfs` crate) as the root, filled at boot
 //! from the initramfs QEMU passes with `-initrd` (cpio newc, plain or gzip; Linux's
 //! `populate_rootfs`). The archive's frames were kept out of the allocator from the start
-//! (`mem::reserve`); once unpacked, they are handed back.
+//! (`mem::reserve`). The regular files of an uncompressed archive stay in those frames (no
+//! copy: unpacking takes the time to read the headers, not to copy megabytes of programs, and
+//! the files never take their RAM twice); a compressed archive is inflated and copied out,
+//! and its frames are handed back.
 //!
 //! Owns the root filesystem. Bounded: the tree may hold at most [`TMPFS_SHARE`]⁻¹ of the RAM
 //! free at boot (writes beyond it are ENOSPC), and a compressed archive may inflate to no more
@@ -11,7 +14,7 @@
 use alloc::sync::Arc;
 
 use spin::Once;
-use vfs::initramfs::unpack_initramfs;
+use vfs::initramfs::unpack_initramfs_in_place;
 use vfs::{Clock, Timespec, Tmpfs};
 
 use crate::mem::{self, frames::FRAME_SIZE};
@@ -60,27 +63,36 @@ pub fn init(initrd: Option<(u64, u64)>) {
     }
 }
 
-/// Unpacks the archive at `paddr`+`len` into `fs` and frees its frames.
+/// Unpacks the archive at `paddr`+`len` into `fs`; frees its frames when no file lives in
+/// them (a compressed archive), keeps them otherwise (for good: files point into them).
 fn unpack(fs: &Tmpfs, paddr: u64, len: u64, budget: usize) {
     let Some(image) = mem::boot_module(paddr, len) else {
         log::error!("initramfs: at {paddr:#x}+{len:#x}, outside RAM we can read; ignored");
         return;
     };
-    match unpack_initramfs(fs, image, budget) {
-        Ok(r) => crate::marker!(
-            "rinet: initramfs {} files, {} directories, {} symlinks, {} skipped ({} KiB)",
-            r.files,
-            r.dirs,
-            r.symlinks,
-            r.skipped,
-            len / 1024
-        ),
-        Err(e) => log::error!("initramfs: {e:?}; what came before it was unpacked"),
+    let in_use = match unpack_initramfs_in_place(fs, image, budget) {
+        Ok(r) => {
+            crate::marker!(
+                "rinet: initramfs {} files, {} directories, {} symlinks, {} skipped ({} KiB)",
+                r.files,
+                r.dirs,
+                r.symlinks,
+                r.skipped,
+                len / 1024
+            );
+            r.borrowed_bytes > 0
+        }
+        Err(e) => {
+            log::error!("initramfs: {e:?}; what came before it was unpacked");
+            // Files unpacked before the error may live in the archive.
+            true
+        }
+    };
+    if !in_use {
+        release(paddr, len);
     }
-    release(paddr, len);
 }
 
-/// Hands the archive's frames back once it is unpacked.
 fn release(paddr: u64, len: u64) {
     let first = paddr / FRAME_SIZE;
     let end = paddr.saturating_add(len).div_ceil(FRAME_SIZE);

@@ -38,6 +38,9 @@ pub struct InitramfsReport {
     /// Members not created: block devices, FIFOs, sockets, empty names, or names whose parent
     /// is missing or not a directory (Linux skips those too).
     pub skipped: usize,
+    /// Bytes of regular files left in the archive's own memory ([`unpack_initramfs_in_place`]):
+    /// when not zero, the archive must stay.
+    pub borrowed_bytes: usize,
 }
 
 /// Why an unpack stopped.
@@ -68,12 +71,33 @@ pub fn unpack_initramfs(
     image: &[u8],
     max_decompressed: usize,
 ) -> Result<InitramfsReport, InitramfsError> {
+    unpack(fs, image, None, max_decompressed)
+}
+
+/// [`unpack_initramfs`] of an archive that stays in memory for good: the regular files of
+/// its uncompressed archives keep their bytes where they are (no copy; the report's
+/// `borrowed_bytes` says how many); those of gzip members are copied out as usual.
+pub fn unpack_initramfs_in_place(
+    fs: &Tmpfs,
+    image: &'static [u8],
+    max_decompressed: usize,
+) -> Result<InitramfsReport, InitramfsError> {
+    unpack(fs, image, Some(image), max_decompressed)
+}
+
+fn unpack(
+    fs: &Tmpfs,
+    image: &[u8],
+    lasting: Option<&'static [u8]>,
+    max_decompressed: usize,
+) -> Result<InitramfsReport, InitramfsError> {
     let mut u = Unpacker {
         fs,
         report: InitramfsReport::default(),
         links: BTreeMap::new(),
         dir_times: Vec::new(),
         inflate_budget: max_decompressed,
+        lasting,
     };
     let result = u.stream(image, true);
     // Directory times last, whatever happened, so what was unpacked looks as archived.
@@ -92,6 +116,8 @@ struct Unpacker<'a> {
     links: BTreeMap<LinkKey, Vec<u8>>,
     dir_times: Vec<(Vec<u8>, Timespec)>,
     inflate_budget: usize,
+    /// The whole image when it stays in memory for good ([`unpack_initramfs_in_place`]).
+    lasting: Option<&'static [u8]>,
 }
 
 fn fatal(e: Errno, offset: usize) -> Option<InitramfsError> {
@@ -219,6 +245,17 @@ impl Unpacker<'_> {
         }
         let flags = O_WRONLY | O_CREAT | O_NOFOLLOW | if linked { 0 } else { O_TRUNC };
         let file = self.fs.open(root, m.name, flags, m.mode & 0o7777)?;
+        if let Some(data) = self
+            .lasting_part(m.data)
+            .filter(|d| !linked && !d.is_empty())
+        {
+            self.fs.fill_borrowed(&file, data)?;
+            self.report.borrowed_bytes += data.len();
+            drop(file);
+            self.fs.chmod(root, m.name, m.mode & 0o7777)?;
+            self.report.files += 1;
+            return Ok(());
+        }
         let mut written = 0;
         while let Some(rest) = m.data.get(written..).filter(|r| !r.is_empty()) {
             match file.write(rest)? {
@@ -232,6 +269,15 @@ impl Unpacker<'_> {
             self.report.files += 1;
         }
         Ok(())
+    }
+
+    /// `data` as a part of the lasting image, when it is one (a member of an uncompressed
+    /// archive of it; never bytes inflated from a gzip member).
+    fn lasting_part(&self, data: &[u8]) -> Option<&'static [u8]> {
+        let image = self.lasting?;
+        let start = (data.as_ptr() as usize).checked_sub(image.as_ptr() as usize)?;
+        let part = image.get(start..start.checked_add(data.len())?)?;
+        core::ptr::eq(part.as_ptr(), data.as_ptr()).then_some(part)
     }
 
     fn symlink(&mut self, m: &CpioMember<'_>) -> Result<(), Errno> {

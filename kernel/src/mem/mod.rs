@@ -129,8 +129,9 @@ pub fn boot_module(paddr: u64, len: u64) -> Option<&'static [u8]> {
     }
     // SAFETY: the range is RAM below 4 GiB (checked above), reached through the direct map,
     // holding the boot module the loader placed there; its frames were reserved at boot, so
-    // the allocator hands none of them out while this slice is used (the caller frees them
-    // afterwards).
+    // the allocator hands none of them out, and nothing writes them. The caller frees them
+    // only once nothing refers to the slice (`fs::unpack` keeps them for good when files
+    // live in them).
     Some(unsafe { core::slice::from_raw_parts(phys_to_virt(paddr) as *const u8, len as usize) })
 }
 

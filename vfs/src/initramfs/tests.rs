@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::cpio::tests::{member, trailer};
-use crate::flags::{O_RDONLY, S_IFCHR, S_IFDIR, S_IFLNK, S_IFREG};
+use crate::flags::{O_RDONLY, O_TRUNC, O_WRONLY, S_IFCHR, S_IFDIR, S_IFLNK, S_IFREG};
 use crate::gzip::tests::gzip;
 use crate::time::FixedClock;
 use alloc::format;
@@ -65,7 +65,8 @@ fn unpacks_files_dirs_symlinks_with_modes_owners_and_times() {
             symlinks: 1,
             hard_links: 0,
             char_devices: 1,
-            skipped: 1
+            skipped: 1,
+            borrowed_bytes: 0,
         }
     );
     assert_eq!(read(&t, b"/bin/sh"), b"\x7fELF...");
@@ -113,6 +114,45 @@ fn hard_links_share_the_inode_and_its_data() {
     );
     assert_eq!(a.ino, b.ino);
     assert_eq!(a.nlink, 2);
+}
+
+#[test]
+fn in_place_files_live_in_the_image_until_written() {
+    let t = fs();
+    let mut img = archive(&[
+        member(b"bin", 0o040755, 1, 2, b""),
+        member(b"bin/prog", 0o100755, 2, 1, b"\x7fELF program bytes"),
+        member(b"etc", 0o040755, 3, 2, b""),
+        member(b"etc/conf", 0o100644, 4, 1, b"key=value\n"),
+        member(b"etc/empty", 0o100644, 5, 1, b""),
+    ]);
+    img.extend(gzip(&archive(&[member(
+        b"etc/zipped",
+        0o100644,
+        6,
+        1,
+        b"inflated",
+    )])));
+    let image: &'static [u8] = Vec::leak(img);
+    let before = image.to_vec();
+    let r = unpack_initramfs_in_place(&t, image, LIMIT).unwrap();
+    assert_eq!(r.files, 4);
+    // The two non-empty files of the plain archive; the gzip member's file was copied out.
+    assert_eq!(r.borrowed_bytes, 18 + 10);
+    assert_eq!(read(&t, b"bin/prog"), b"\x7fELF program bytes");
+    assert_eq!(read(&t, b"etc/zipped"), b"inflated");
+    assert_eq!(read(&t, b"etc/empty"), b"");
+    let st = t.stat(t.root(), b"bin/prog", true).unwrap();
+    assert_eq!((st.size, st.mode), (18, S_IFREG | 0o755));
+    // A write copies the file first: the image keeps its bytes.
+    let f = t.open(t.root(), b"etc/conf", O_WRONLY, 0).unwrap();
+    assert_eq!(f.write(b"KEY").unwrap(), 3);
+    drop(f);
+    assert_eq!(read(&t, b"etc/conf"), b"KEY=value\n");
+    t.open(t.root(), b"bin/prog", O_WRONLY | O_TRUNC, 0)
+        .unwrap();
+    assert_eq!(read(&t, b"bin/prog"), b"");
+    assert_eq!(image, &before[..], "the archive itself is never written");
 }
 
 #[test]

@@ -8,6 +8,7 @@
 //! budget (`ENOSPC`), and never read a clock of its own (the kernel injects one).
 
 mod attr;
+mod data;
 mod device;
 mod file;
 mod lookup;
@@ -68,6 +69,17 @@ impl core::fmt::Debug for Tmpfs {
 }
 
 impl Tmpfs {
+    /// Make the regular file open as `file` (of this tree) hold `data` in place, without a
+    /// copy: the initramfs unpacker's files keep living in the archive's pages.
+    pub fn fill_borrowed(&self, file: &OpenFile, data: &'static [u8]) -> Result<(), Errno> {
+        let f = file
+            .ops()
+            .as_any()
+            .downcast_ref::<TmpfsFile>()
+            .filter(|f| Arc::ptr_eq(&f.state, &self.state))
+            .ok_or(Errno::EINVAL)?;
+        self.state.lock().set_borrowed(f.ino, data)
+    }
     /// A file system with an empty root (`drwxr-xr-x`), allowed `budget` bytes in all.
     pub fn new(budget: usize, clock: Arc<dyn Clock>) -> Result<Tmpfs, Errno> {
         Ok(Tmpfs {

@@ -12,6 +12,7 @@ use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use super::data::FileData;
 use super::device::CharDevices;
 use crate::errno::Errno;
 use crate::flags::{S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
@@ -66,7 +67,7 @@ pub const FIRST_ENTRY_COOKIE: u64 = 2;
 
 #[derive(Debug)]
 pub enum Body {
-    File(Vec<u8>),
+    File(FileData),
     Dir(Dir),
     Symlink(Vec<u8>),
     /// A character device node: no data, only the device number it stands for.
@@ -213,7 +214,7 @@ impl FsState {
             }),
             S_IFLNK => Body::Symlink(Vec::new()),
             S_IFCHR => Body::CharDevice(rdev),
-            _ => Body::File(Vec::new()),
+            _ => Body::File(FileData::default()),
         };
         let mode = match mode & S_IFMT {
             S_IFDIR | S_IFLNK | S_IFCHR => mode,
@@ -343,16 +344,21 @@ impl FsState {
         let now = self.now();
         let node = self.node_mut(ino)?;
         let mut failed = false;
-        if let Body::File(d) = &mut node.body {
-            if len > cur && d.try_reserve_exact(len - cur).is_err() {
-                failed = true;
-            } else {
-                d.resize(len, 0);
-                if len < cur {
-                    d.shrink_to_fit();
+        if let Body::File(data) = &mut node.body {
+            match data.owned() {
+                Ok(d) => {
+                    if len > cur && d.try_reserve_exact(len - cur).is_err() {
+                        failed = true;
+                    } else {
+                        d.resize(len, 0);
+                        if len < cur {
+                            d.shrink_to_fit();
+                        }
+                        node.mtime = now;
+                        node.ctime = now;
+                    }
                 }
-                node.mtime = now;
-                node.ctime = now;
+                Err(_) => failed = true,
             }
         }
         if failed {
@@ -361,6 +367,31 @@ impl FsState {
         }
         if len < cur {
             self.uncharge(cur - len);
+        }
+        Ok(())
+    }
+
+    /// Make regular file `ino` hold `data` in place, without a copy (charged as if copied;
+    /// the first write or length change copies it, see [`FileData`]).
+    pub fn set_borrowed(&mut self, ino: u64, data: &'static [u8]) -> Result<(), Errno> {
+        if data.len() as u64 > MAX_FILE_SIZE {
+            return Err(Errno::EFBIG);
+        }
+        let cur = match &self.node(ino)?.body {
+            Body::File(d) => d.len(),
+            Body::Dir(_) => return Err(Errno::EISDIR),
+            Body::Symlink(_) | Body::CharDevice(_) => return Err(Errno::EINVAL),
+        };
+        if data.len() > cur {
+            self.charge(data.len() - cur)?;
+        }
+        let now = self.now();
+        let node = self.node_mut(ino)?;
+        node.body = Body::File(FileData::Borrowed(data));
+        node.mtime = now;
+        node.ctime = now;
+        if data.len() < cur {
+            self.uncharge(cur - data.len());
         }
         Ok(())
     }
@@ -394,9 +425,12 @@ impl FsState {
         let node = self.node_mut(ino)?;
         node.mtime = now;
         node.ctime = now;
-        if let Body::File(d) = &mut node.body {
+        if let Body::File(data) = &mut node.body {
             let start = usize::try_from(pos).map_err(|_| Errno::EFBIG)?;
-            let dst = d.get_mut(start..start + buf.len()).ok_or(Errno::EIO)?;
+            let dst = data
+                .owned()?
+                .get_mut(start..start + buf.len())
+                .ok_or(Errno::EIO)?;
             dst.copy_from_slice(buf);
         }
         Ok(buf.len())
@@ -416,9 +450,9 @@ impl FsState {
         Ok(n)
     }
 
-    pub fn file_data(&self, ino: u64) -> Result<&Vec<u8>, Errno> {
+    pub fn file_data(&self, ino: u64) -> Result<&[u8], Errno> {
         match &self.node(ino)?.body {
-            Body::File(d) => Ok(d),
+            Body::File(d) => Ok(d.as_slice()),
             Body::Dir(_) => Err(Errno::EISDIR),
             Body::Symlink(_) | Body::CharDevice(_) => Err(Errno::EINVAL),
         }
