@@ -9,7 +9,8 @@
 #   redis      `redis-benchmark -h GUEST -t set,get -n 100000 -q` SET and GET requests/s
 #   nginx      `wrk -t2 -c20 -d10s` on a small page (requests/s) and a 10 MiB file fetched
 #              by curl (`-w '%{speed_download}'`, --curl-reps times per boot, median, MB/s)
-#   boot       QEMU launch until the server first answers: iperf3 a TCP connect to 5201,
+#   boot       QEMU launch until the server first answers: iperf3 its control connection's
+#              first state byte (PARAM_EXCHANGE) after the cookie,
 #              redis a PING answered +PONG, nginx a GET / answered by an HTTP status line
 #              (a new attempt every 50 ms)
 #
@@ -126,7 +127,7 @@ etc_adds="$out/passwd:/etc/passwd $out/group:/etc/group $out/nsswitch.conf:/etc/
 declare -A cmd adds rinet_adds port probe fwd
 cmd[iperf3]="/usr/bin/iperf3 -s --forceflush"; adds[iperf3]="$etc_adds"
 rinet_adds[iperf3]=""; rinet_adds[redis]=""; rinet_adds[nginx]=""
-port[iperf3]=5201; probe[iperf3]=tcp; fwd[iperf3]=15201
+port[iperf3]=5201; probe[iperf3]=iperf3; fwd[iperf3]=15201
 cmd[redis]="/usr/bin/redis-server /etc/redis.conf"; adds[redis]="$etc_adds $out/redis.conf:/etc/redis.conf"
 port[redis]=6379; probe[redis]=redis; fwd[redis]=16379
 cmd[nginx]="/usr/sbin/nginx -e stderr -c /etc/nginx/nginx.conf"
@@ -253,8 +254,12 @@ import os, socket, sys, time
 t0, host, port, pid, kind = float(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 def answered():
     with socket.create_connection((host, port), timeout=1.0) as s:
-        if kind == "tcp":
-            return True
+        if kind == "iperf3":
+            # iperf3's control protocol: a 37-byte cookie, answered by one state byte
+            # (PARAM_EXCHANGE, 9). A bare connect is not enough: libslirp's hostfwd accepts
+            # it before the guest listens. Closing here ends that test; the server goes on.
+            s.sendall(b"serverbenchbootprobe0000000000000000\0")
+            return s.recv(1) == b"\x09"
         s.sendall(b"PING\r\n" if kind == "redis" else b"GET / HTTP/1.0\r\nHost: g\r\n\r\n")
         data = b""
         while b"\n" not in data:
