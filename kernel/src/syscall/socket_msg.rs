@@ -52,6 +52,32 @@ pub(super) fn iovecs(iov: u64, count: u64) -> Result<(Vec<(u64, usize)>, usize),
     Ok((out, total))
 }
 
+/// The bytes of `h`'s iovecs (at most [`BOUNCE`]), gathered into one kernel buffer.
+pub(super) fn gather(h: &MsgHdr) -> Result<Bounce, Errno> {
+    let (iov, total) = iovecs(h.iov, h.iovlen)?;
+    let mut data = Bounce::new(total)?;
+    let mut at = 0;
+    for (base, len) in iov {
+        uaccess::copy_from_user(&mut data[at..at + len], base)?;
+        at += len;
+    }
+    Ok(data)
+}
+
+/// Spread `bytes` over the iovecs `iov` in order (what does not fit is dropped).
+pub(super) fn scatter(iov: &[(u64, usize)], bytes: &[u8]) -> Result<(), Errno> {
+    let mut at = 0;
+    for &(base, len) in iov {
+        if at >= bytes.len() {
+            break;
+        }
+        let k = len.min(bytes.len() - at);
+        uaccess::copy_to_user(base, &bytes[at..at + k])?;
+        at += k;
+    }
+    Ok(())
+}
+
 pub fn sendmsg(fd: i32, msg: u64, flags: i32) -> SysResult {
     sendmsg_counted(fd, msg, flags).map(|(sent, _)| sent as i64)
 }
@@ -66,13 +92,7 @@ pub(super) fn sendmsg_counted(fd: i32, msg: u64, flags: i32) -> Result<(usize, u
     if h.controllen != 0 {
         return Err(Errno::EINVAL);
     }
-    let (iov, total) = iovecs(h.iov, h.iovlen)?;
-    let mut data = Bounce::new(total)?;
-    let mut at = 0;
-    for (base, len) in iov {
-        uaccess::copy_from_user(&mut data[at..at + len], base)?;
-        at += len;
-    }
+    let data = gather(&h)?;
     let dest = if h.name != 0 && h.namelen != 0 {
         let len = (h.namelen as usize).min(128);
         let mut b = [0u8; 128];
@@ -82,7 +102,7 @@ pub(super) fn sendmsg_counted(fd: i32, msg: u64, flags: i32) -> Result<(usize, u
         None
     };
     let sent = send_msg_from(fd, &data, flags, dest.as_ref().map(|(b, l)| &b[..*l]))?;
-    Ok((sent as usize, total))
+    Ok((sent as usize, data.len()))
 }
 
 pub fn recvmsg(fd: i32, msg: u64, flags: i32) -> SysResult {
@@ -93,15 +113,7 @@ pub fn recvmsg(fd: i32, msg: u64, flags: i32) -> SysResult {
     let (iov, total) = iovecs(h.iov, h.iovlen)?;
     let mut data = Bounce::new(total)?;
     let (n, from) = recv_msg_into(fd, &mut data, flags)?;
-    let mut at = 0;
-    for (base, len) in iov {
-        if at >= n {
-            break;
-        }
-        let k = len.min(n - at);
-        uaccess::copy_to_user(base, &data[at..at + k])?;
-        at += k;
-    }
+    scatter(&iov, &data[..n])?;
     if h.name != 0 {
         match from {
             Some(sa) => {

@@ -20,27 +20,18 @@ use vfs::{Errno, OpenFile};
 use super::bounce::{Bounce, BOUNCE};
 use super::fs::current;
 use super::fs_io::install_pair;
-use super::socket_msg::{iovecs, MsgHdr};
+use super::socket_msg::{gather, iovecs, scatter, MsgHdr};
 use super::{uaccess, SysResult};
+use super::{
+    SYS_ACCEPT, SYS_ACCEPT4, SYS_BIND, SYS_CONNECT, SYS_GETPEERNAME, SYS_GETSOCKNAME,
+    SYS_GETSOCKOPT, SYS_LISTEN, SYS_RECVFROM, SYS_RECVMSG, SYS_SENDMSG, SYS_SENDTO, SYS_SETSOCKOPT,
+    SYS_SHUTDOWN,
+};
 use crate::files::FILES_KEY;
 use crate::process::Process;
 use crate::wait;
 
-const SYS_SENDTO: u64 = 44;
-const SYS_RECVFROM: u64 = 45;
-const SYS_SENDMSG: u64 = 46;
-const SYS_RECVMSG: u64 = 47;
-const SYS_SHUTDOWN: u64 = 48;
-const SYS_BIND: u64 = 49;
-const SYS_LISTEN: u64 = 50;
-const SYS_GETSOCKNAME: u64 = 51;
-const SYS_GETPEERNAME: u64 = 52;
 pub const SYS_SOCKETPAIR: u64 = 53;
-const SYS_SETSOCKOPT: u64 = 54;
-const SYS_GETSOCKOPT: u64 = 55;
-const SYS_CONNECT: u64 = 42;
-const SYS_ACCEPT: u64 = 43;
-const SYS_ACCEPT4: u64 = 288;
 
 const AF_INET: i32 = 2;
 const MSG_PEEK: i32 = 0x2;
@@ -300,30 +291,16 @@ fn sendmsg(
             return Err(e);
         }
     }
-    let (iov, total) = iovecs(h.iov, h.iovlen)?;
-    let mut data = Bounce::new(total)?;
-    let mut at = 0;
-    for (base, len) in iov {
-        uaccess::copy_from_user(&mut data[at..at + len], base)?;
-        at += len;
-    }
+    let data = gather(&h)?;
     let sent = send(p, file, end, &data, flags)?;
-    Ok((sent as usize, total))
+    Ok((sent as usize, data.len()))
 }
 
 fn recvmsg(p: &Process, file: &OpenFile, end: &UnixEnd, msg: u64, flags: i32) -> SysResult {
     let mut h: MsgHdr = uaccess::read(msg)?;
     let (iov, total) = iovecs(h.iov, h.iovlen)?;
     let (data, got) = receive(p, file, end, total, flags)?;
-    let mut at = 0;
-    for (base, len) in iov {
-        if at >= got.copied {
-            break;
-        }
-        let k = len.min(got.copied - at);
-        uaccess::copy_to_user(base, &data[at..at + k])?;
-        at += k;
-    }
+    scatter(&iov, &data[..got.copied])?;
     h.namelen = 0;
     h.controllen = 0;
     h.flags = if got.full > got.copied { MSG_TRUNC } else { 0 };
