@@ -632,18 +632,28 @@ fn run_c_program(
     Some(qemu_run(&args))
 }
 
+/// Runs tests/c/NAME.c built with static musl and with dynamic glibc in the guest on
+/// `machine`: it exits 0, says "NAME: all checks passed" and names no failed check.
+fn c_program_passes(name: &str, machine: Machine) {
+    for libc in [Libc::MuslStatic, Libc::GlibcDynamic] {
+        let Some((status, text)) = run_c_program(name, libc, machine, "") else {
+            continue;
+        };
+        assert_eq!(status, Some(EXIT_SUCCESS), "{libc:?}:\n{text}");
+        assert!(
+            text.contains(&format!("{name}: all checks passed")),
+            "{libc:?}:\n{text}"
+        );
+        assert!(!text.contains("FAILED"), "{libc:?}:\n{text}");
+    }
+}
+
 on_every_machine! {
     /// A C program (static musl, and dynamic glibc packed with its libraries) that writes,
     /// reads back, lists, renames, truncates and removes files in /tmp, booted with
     /// `qemu-run.sh --run PROGRAM`.
     fn tmp_files_round_trip_through_qemu_run(machine) {
-        for libc in [Libc::MuslStatic, Libc::GlibcDynamic] {
-            let Some((status, text)) = run_c_program("tmpfiles", libc, machine, "") else {
-                continue;
-            };
-            assert_eq!(status, Some(EXIT_SUCCESS), "{libc:?}:\n{text}");
-            assert!(text.contains("tmpfiles: all checks passed"), "{libc:?}:\n{text}");
-        }
+        c_program_passes("tmpfiles", machine);
     }
 }
 
@@ -653,13 +663,7 @@ on_every_machine! {
     /// EPOLLRDHUP), shutdown, EPIPE, datagram and seqpacket boundaries with MSG_TRUNC, a
     /// blocking read woken by another thread's write, and Linux's errors.
     fn socket_pairs_behave_as_on_linux(machine) {
-        for libc in [Libc::MuslStatic, Libc::GlibcDynamic] {
-            let Some((status, text)) = run_c_program("socketpair", libc, machine, "") else {
-                continue;
-            };
-            assert_eq!(status, Some(EXIT_SUCCESS), "{libc:?}:\n{text}");
-            assert!(text.contains("socketpair: all checks passed"), "{libc:?}:\n{text}");
-        }
+        c_program_passes("socketpair", machine);
     }
 }
 
@@ -722,14 +726,7 @@ on_every_machine! {
     /// sockets on one port with arrivals spread among them, EADDRINUSE without it) and
     /// TCP_DEFER_ACCEPT (5 reads back as 7; nothing to accept before data).
     fn server_socket_options_and_batched_datagrams(machine) {
-        for libc in [Libc::MuslStatic, Libc::GlibcDynamic] {
-            let Some((status, text)) = run_c_program("sockopts", libc, machine, "") else {
-                continue;
-            };
-            assert_eq!(status, Some(EXIT_SUCCESS), "{libc:?}:\n{text}");
-            assert!(text.contains("sockopts: all checks passed"), "{libc:?}:\n{text}");
-            assert!(!text.contains("FAILED"), "{libc:?}:\n{text}");
-        }
+        c_program_passes("sockopts", machine);
     }
 }
 
