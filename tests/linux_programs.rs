@@ -696,25 +696,7 @@ on_every_machine! {
     /// (EINTR, and SA_RESTART), SIGPIPE with EPIPE (and none with MSG_NOSIGNAL), and an
     /// unhandled SIGTERM ending a child with status 143.
     fn signals_reach_handlers_and_default_actions(machine) {
-        for libc in [Libc::MuslStatic, Libc::GlibcDynamic] {
-            let Some(program) = compile("signals", libc, machine.name()) else { continue };
-            let kernel = rinet::kernel_path();
-            let (status, text) = qemu_run(&[
-                "--machine",
-                machine.name(),
-                "--accel",
-                "tcg",
-                "--net",
-                "none",
-                "--kernel",
-                kernel.to_str().unwrap(),
-                "--run",
-                program.to_str().unwrap(),
-            ]);
-            assert_eq!(status, Some(EXIT_SUCCESS), "{libc:?}:\n{text}");
-            assert!(text.contains("signals: all checks passed"), "{libc:?}:\n{text}");
-            assert!(!text.contains("FAILED"), "{libc:?}:\n{text}");
-        }
+        c_program_passes("signals", machine);
     }
 }
 

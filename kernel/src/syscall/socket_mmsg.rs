@@ -17,6 +17,7 @@ use net::time::{Duration, Instant};
 use uapi::Errno;
 
 use super::socket_msg::{recvmsg, sendmsg_counted};
+use super::unix;
 use super::{uaccess, SysResult, Timespec};
 use crate::time;
 
@@ -44,13 +45,33 @@ fn outcome(done: u32, err: Option<Errno>) -> SysResult {
     }
 }
 
+/// One `sendmsg` of the walk: a socket-pair end's (`pair`, looked up once per call) or the
+/// network's.
+fn send_one(fd: i32, pair: bool, at: u64, flags: i32) -> Result<(usize, usize), Errno> {
+    if pair {
+        unix::sendmsg_fd(fd, at, flags).unwrap_or(Err(Errno::EBADF))
+    } else {
+        sendmsg_counted(fd, at, flags)
+    }
+}
+
+/// One `recvmsg` of the walk (see [`send_one`]).
+fn receive_one(fd: i32, pair: bool, at: u64, flags: i32) -> SysResult {
+    if pair {
+        unix::recvmsg_fd(fd, at, flags).unwrap_or(Err(Errno::EBADF))
+    } else {
+        recvmsg(fd, at, flags)
+    }
+}
+
 pub fn sendmmsg(fd: i32, vec: u64, vlen: u32, flags: i32) -> SysResult {
+    let pair = unix::names_end(fd);
     let vlen = vlen.min(UIO_MAXIOV);
     let mut done = 0;
     let mut err = None;
     while done < vlen {
         let step = entry(vec, done).and_then(|at| {
-            let (sent, total) = sendmsg_counted(fd, at, flags)?;
+            let (sent, total) = send_one(fd, pair, at, flags)?;
             uaccess::write(at + MSG_LEN_AT, sent as u32)?;
             Ok((sent, total))
         });
@@ -84,6 +105,7 @@ fn deadline(tsp: u64) -> Result<Option<Instant>, Errno> {
 }
 
 pub fn recvmmsg(fd: i32, vec: u64, vlen: u32, flags: i32, tsp: u64) -> SysResult {
+    let pair = unix::names_end(fd);
     let end = deadline(tsp)?;
     let vlen = vlen.min(UIO_MAXIOV);
     let wait_for_one = flags & MSG_WAITFORONE != 0;
@@ -93,7 +115,7 @@ pub fn recvmmsg(fd: i32, vec: u64, vlen: u32, flags: i32, tsp: u64) -> SysResult
     let mut left = Duration::ZERO;
     while done < vlen {
         let step = entry(vec, done).and_then(|at| {
-            let n = recvmsg(fd, at, flags)?;
+            let n = receive_one(fd, pair, at, flags)?;
             uaccess::write(at + MSG_LEN_AT, n as u32)
         });
         if let Err(e) = step {

@@ -85,9 +85,6 @@ pub fn sendmsg(fd: i32, msg: u64, flags: i32) -> SysResult {
 /// `sendmsg`, saying how many bytes went and how many the iovecs held (`sendmmsg` stops at
 /// a message that went only in part, as Linux does).
 pub(super) fn sendmsg_counted(fd: i32, msg: u64, flags: i32) -> Result<(usize, usize), Errno> {
-    if let Some(r) = super::unix::sendmsg_fd(fd, msg, flags) {
-        return r;
-    }
     let h: MsgHdr = uaccess::read(msg)?;
     if h.controllen != 0 {
         return Err(Errno::EINVAL);
@@ -106,9 +103,6 @@ pub(super) fn sendmsg_counted(fd: i32, msg: u64, flags: i32) -> Result<(usize, u
 }
 
 pub fn recvmsg(fd: i32, msg: u64, flags: i32) -> SysResult {
-    if let Some(r) = super::unix::recvmsg_fd(fd, msg, flags) {
-        return r;
-    }
     let mut h: MsgHdr = uaccess::read(msg)?;
     let (iov, total) = iovecs(h.iov, h.iovlen)?;
     let mut data = Bounce::new(total)?;

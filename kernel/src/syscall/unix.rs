@@ -257,6 +257,13 @@ fn send(p: &Process, file: &OpenFile, end: &UnixEnd, data: &[u8], flags: i32) ->
     Ok(done as i64)
 }
 
+/// Whether descriptor `fd` of the calling program names a socket-pair end.
+pub fn names_end(fd: i32) -> bool {
+    let Ok(p) = current() else { return false };
+    let file = p.files.lock().get(fd);
+    file.is_ok_and(|f| end_of(&f).is_some())
+}
+
 /// `sendmsg` on descriptor `fd` when it names a socket-pair end (`sendmmsg`'s walk): bytes
 /// sent and bytes offered. `None`: not such an end.
 pub fn sendmsg_fd(fd: i32, msg: u64, flags: i32) -> Option<Result<(usize, usize), Errno>> {
