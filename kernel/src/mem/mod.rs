@@ -10,6 +10,7 @@
 
 pub mod frames;
 pub mod heap;
+mod string;
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 

@@ -7,7 +7,7 @@
 //! supervisor-only, guard pages are not present, the kernel's direct map of physical memory
 //! lies above the canonical hole, so all of those are `EFAULT`.
 //!
-//! Copies of plain values ([`read`], [`write`]) go through one `rep movsb` with an entry in the
+//! Every copy goes through one routine whose loads and stores are all covered by the
 //! exception table: should the page vanish between the check and the copy, the page-fault
 //! handler resumes at the fix-up ([`fixup`]) and the call returns `EFAULT` instead of the
 //! kernel faulting. Every access copies: the kernel never keeps a reference into user memory
@@ -29,38 +29,74 @@ global_asm!(
     r#"
 .section .text.rinet_copy_user, "ax", @progbits
 .global rinet_copy_user
-.global rinet_copy_user_words
-.global rinet_copy_user_bytes
+.global rinet_copy_user_start
+.global rinet_copy_user_end
 .global rinet_copy_user_fixup
 /* rinet_copy_user(dst: rdi, src: rsi, len: rdx, smap: rcx) -> rax: 0 copied, 1 faulted.
    With SMAP on (rcx != 0), user pages are reachable only between stac and clac.
-   Eight bytes at a time, then the tail: QEMU's TCG runs each string iteration on its own,
-   so a byte-wise copy costs eight times as many. */
+   64 bytes per iteration in plain 8-byte moves, then 8 and 1 at a time, as mem::string's
+   memcpy does (QEMU's TCG runs each iteration of a `rep movs` on its own). Every load and
+   store lies between rinet_copy_user_start and rinet_copy_user_end: the exception table.
+   (Label 1 is avoided: in Intel syntax `1b` reads as a binary number.) */
 rinet_copy_user:
-    mov r8, rcx
-    test r8, r8
-    jz 1f
+    test rcx, rcx
+    jz rinet_copy_user_start
     stac
-1:
-    mov rcx, rdx
-    shr rcx, 3
-rinet_copy_user_words:
-    rep movsq
-    mov rcx, rdx
-    and rcx, 7
-rinet_copy_user_bytes:
-    rep movsb
-    test r8, r8
+rinet_copy_user_start:
+    cmp rdx, 64
+    jb 3f
+5:
+    mov r8, [rsi]
+    mov r9, [rsi + 8]
+    mov r10, [rsi + 16]
+    mov r11, [rsi + 24]
+    mov [rdi], r8
+    mov [rdi + 8], r9
+    mov [rdi + 16], r10
+    mov [rdi + 24], r11
+    mov r8, [rsi + 32]
+    mov r9, [rsi + 40]
+    mov r10, [rsi + 48]
+    mov r11, [rsi + 56]
+    mov [rdi + 32], r8
+    mov [rdi + 40], r9
+    mov [rdi + 48], r10
+    mov [rdi + 56], r11
+    add rsi, 64
+    add rdi, 64
+    sub rdx, 64
+    cmp rdx, 64
+    jae 5b
+3:
+    cmp rdx, 8
+    jb 4f
+    mov r8, [rsi]
+    mov [rdi], r8
+    add rsi, 8
+    add rdi, 8
+    sub rdx, 8
+    jmp 3b
+4:
+    test rdx, rdx
+    jz rinet_copy_user_end
+    mov r8b, [rsi]
+    mov [rdi], r8b
+    inc rsi
+    inc rdi
+    dec rdx
+    jmp 4b
+rinet_copy_user_end:
+    test rcx, rcx
     jz 2f
     clac
 2:
     xor eax, eax
     ret
 rinet_copy_user_fixup:
-    test r8, r8
-    jz 3f
+    test rcx, rcx
+    jz 6f
     clac
-3:
+6:
     mov eax, 1
     ret
 "#
@@ -68,8 +104,8 @@ rinet_copy_user_fixup:
 
 extern "C" {
     fn rinet_copy_user(dst: *mut u8, src: *const u8, len: usize, smap: u64) -> u64;
-    static rinet_copy_user_words: u8;
-    static rinet_copy_user_bytes: u8;
+    static rinet_copy_user_start: u8;
+    static rinet_copy_user_end: u8;
     static rinet_copy_user_fixup: u8;
 }
 
@@ -89,9 +125,11 @@ pub fn set_smap(on: bool) {
 /// The exception table: where a page fault at `rip` in ring 0 resumes, if `rip` is a user
 /// copy's instruction (the page-fault handler asks).
 pub fn fixup(rip: u64) -> Option<u64> {
-    let words = (&raw const rinet_copy_user_words) as u64;
-    let bytes = (&raw const rinet_copy_user_bytes) as u64;
-    (rip == words || rip == bytes).then_some((&raw const rinet_copy_user_fixup) as u64)
+    let start = (&raw const rinet_copy_user_start) as u64;
+    let end = (&raw const rinet_copy_user_end) as u64;
+    (start..end)
+        .contains(&rip)
+        .then_some((&raw const rinet_copy_user_fixup) as u64)
 }
 
 /// Copy from `addr` with the checks skipped, so the copy itself faults: `addr` must be an
