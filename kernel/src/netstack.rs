@@ -293,29 +293,28 @@ pub fn poll_once() -> Option<Instant> {
     let now = time::now();
     let _ = nic::take_pending();
     let mut woken = Vec::new();
-    let (next, ready) = with_quiet(|ns| {
+    let (next, configured) = with_quiet(|ns| {
         ns.poll(now);
         ns.take_woken(&mut woken);
-        (ns.poll_at(), ready_line(&ns.host))
+        (ns.poll_at(), ns.host.address().is_some())
     })
     .ok()?;
     for key in woken {
         wait::wake_all(key);
     }
-    match ready {
-        Some(line) if !ANNOUNCED.swap(true, Ordering::AcqRel) => {
-            // /etc first, so a program waiting for this line finds its address there.
-            if let Ok(Some((addr, dns))) =
-                with_quiet(|ns| Some((ns.host.address()?.addr, ns.host.nameservers().to_vec())))
-            {
-                crate::etc::network_configured(addr, &dns);
-            }
+    // The line is formatted only when the interface changes state, not on every poll.
+    if configured && !ANNOUNCED.swap(true, Ordering::AcqRel) {
+        // /etc first, so a program waiting for this line finds its address there.
+        let state = with_quiet(|ns| {
+            let addr = ns.host.address()?.addr;
+            Some((addr, ns.host.nameservers().to_vec(), ready_line(&ns.host)?))
+        });
+        if let Ok(Some((addr, dns, line))) = state {
+            crate::etc::network_configured(addr, &dns);
             marker!("{line}")
         }
-        None if ANNOUNCED.swap(false, Ordering::AcqRel) => {
-            log::warn!("netstack: interface lost its address")
-        }
-        _ => {}
+    } else if !configured && ANNOUNCED.swap(false, Ordering::AcqRel) {
+        log::warn!("netstack: interface lost its address")
     }
     next
 }
