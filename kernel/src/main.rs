@@ -33,6 +33,7 @@ pub mod sched;
 pub mod sync;
 pub mod syscall;
 pub mod time;
+pub mod vecmap;
 pub mod wait;
 
 /// Rust entry, called by `arch::boot` in long mode on the boot stack.

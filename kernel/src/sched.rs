@@ -21,7 +21,7 @@
 //! capacity for every thread.
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::arch::global_asm;
@@ -34,6 +34,7 @@ use crate::cputime::{self, Outgoing};
 use crate::loadavg::Load;
 use crate::process::Process;
 use crate::sync::IrqMutex;
+use crate::vecmap::VecMap;
 use crate::{arch, mem, time};
 
 /// Kernel stack of a kernel thread: 128 KiB (an unoptimised build's deepest path, the virtio
@@ -119,7 +120,7 @@ pub struct UserState {
 }
 
 struct Sched {
-    threads: BTreeMap<u64, Box<Thread>>,
+    threads: VecMap<Box<Thread>>,
     runq: VecDeque<u64>,
     current: u64,
     idle: u64,
@@ -187,7 +188,7 @@ extern "C" {
 /// heap and frames up.
 pub fn init() {
     let mut s = Sched {
-        threads: BTreeMap::new(),
+        threads: VecMap::new(),
         runq: VecDeque::with_capacity(16),
         current: 1,
         idle: 0,
@@ -260,6 +261,14 @@ fn spawn_inner(
     ready: bool,
     frames: usize,
 ) -> Result<ThreadId, &'static str> {
+    // Room in the thread table first, so no later step can fail after the stack is taken.
+    SCHED
+        .lock()
+        .as_mut()
+        .ok_or("sched::init has not run")?
+        .threads
+        .try_reserve(1)
+        .map_err(|_| "no memory for the thread table")?;
     let stack_bytes = frames as u64 * mem::frames::FRAME_SIZE;
     let reused = process
         .as_ref()
@@ -532,22 +541,24 @@ pub fn set_user_state(id: ThreadId, state: UserState) {
 pub fn process_has_other_threads(process: &Arc<Process>) -> bool {
     let g = SCHED.lock();
     let Some(s) = g.as_ref() else { return false };
-    s.threads.iter().any(|(&id, t)| {
+    let other = s.threads.iter().any(|(&id, t)| {
         id != s.current
             && t.state != State::Dead
             && t.process.as_ref().is_some_and(|p| Arc::ptr_eq(p, process))
-    })
+    });
+    other
 }
 
 /// Whether thread `tid` (as programs see it) is alive in `process`.
 pub fn process_has_tid(process: &Arc<Process>, tid: u64) -> bool {
     let g = SCHED.lock();
     let Some(s) = g.as_ref() else { return false };
-    s.threads.values().any(|t| {
+    let alive = s.threads.values().any(|t| {
         t.state != State::Dead
             && t.user.tid == tid
             && t.process.as_ref().is_some_and(|p| Arc::ptr_eq(p, process))
-    })
+    });
+    alive
 }
 
 /// Wake every blocked thread of `process` (it is being killed, or a signal arrived: their

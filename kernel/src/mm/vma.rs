@@ -14,7 +14,6 @@
 //! Bounded: at most [`MAX_RANGES`] ranges (then `ENOMEM`, as Linux past `vm.max_map_count`),
 //! and frames only from `mem::alloc_program_frames`, which keeps the kernel's reserve.
 
-use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 
 use uapi::Errno;
@@ -22,6 +21,7 @@ use uapi::Errno;
 use super::paging::PAGE;
 use super::space::{AddressSpace, PageProt, USER_START};
 use crate::mem;
+use crate::vecmap::VecMap;
 
 /// Ranges per program at most (Linux's default `vm.max_map_count` is 65530; our programs
 /// need a few dozen).
@@ -153,7 +153,7 @@ pub enum FaultError {
 /// The ranges of one program, by start address.
 #[derive(Default)]
 pub struct MemoryMap {
-    ranges: BTreeMap<u64, Range>,
+    ranges: VecMap<Range>,
     /// The heap (`brk`): from `brk_start` to `brk` (page-rounded up in the map).
     pub brk_start: u64,
     pub brk: u64,
@@ -177,7 +177,7 @@ fn user_range(start: u64, end: u64) -> bool {
 impl MemoryMap {
     /// The range holding `addr`, with its start.
     pub fn find(&self, addr: u64) -> Option<(u64, &Range)> {
-        let (&s, r) = self.ranges.range(..=addr).next_back()?;
+        let (s, r) = self.ranges.at_or_below(addr)?;
         (addr < r.end).then_some((s, r))
     }
 
@@ -188,10 +188,7 @@ impl MemoryMap {
 
     /// Whether any range overlaps `[start, end)`.
     fn overlaps(&self, start: u64, end: u64) -> bool {
-        self.ranges
-            .range(..end)
-            .next_back()
-            .is_some_and(|(_, r)| r.end > start)
+        self.ranges.below(end).is_some_and(|(_, r)| r.end > start)
     }
 
     /// Cut the range holding `addr` in two at `addr` (no-op at a boundary or in a hole).
@@ -202,10 +199,12 @@ impl MemoryMap {
         if s == addr {
             return Ok(());
         }
+        let mut upper = r.clone();
         if self.ranges.len() >= MAX_RANGES {
             return Err(Errno::ENOMEM);
         }
-        let mut upper = r.clone();
+        // A full kernel heap is ENOMEM for the caller, not a failed allocation later.
+        self.ranges.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
         if let Some(lower) = self.ranges.get_mut(&s) {
             upper.end = lower.end;
             lower.end = addr;
@@ -219,6 +218,8 @@ impl MemoryMap {
         if self.ranges.len() >= MAX_RANGES {
             return Err(Errno::ENOMEM);
         }
+        // A full kernel heap is ENOMEM for the caller, not a failed allocation later.
+        self.ranges.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
         self.ranges.insert(start, range);
         Ok(())
     }
@@ -226,7 +227,7 @@ impl MemoryMap {
     /// A free stretch of `len` bytes, highest first below [`MMAP_TOP`].
     pub fn find_free(&self, len: u64) -> Option<u64> {
         let mut hi = MMAP_TOP;
-        for (&s, r) in self.ranges.range(..MMAP_TOP).rev() {
+        for (s, r) in self.ranges.range(0..MMAP_TOP).rev() {
             if r.end < hi && hi - r.end >= len {
                 return Some(hi - len);
             }
@@ -276,15 +277,9 @@ impl MemoryMap {
         }
         self.split_at(start)?;
         self.split_at(end)?;
-        let doomed: alloc::vec::Vec<(u64, u64)> = self
-            .ranges
-            .range(start..end)
-            .map(|(&s, r)| (s, r.end))
-            .collect();
-        for (s, e) in doomed {
-            self.ranges.remove(&s);
-            self.release_pages(space, s, e);
-        }
+        let mut doomed = core::mem::take(&mut self.ranges);
+        doomed.drain_range(start..end, |s, r| self.release_pages(space, s, r.end));
+        self.ranges = doomed;
         Ok(())
     }
 
