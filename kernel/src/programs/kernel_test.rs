@@ -24,6 +24,14 @@ const CHECKS: &[Check] = &[
     ("command line parsing", cmdline_parsing),
     ("a fault inside a user copy is EFAULT", copy_fault_recovers),
     (
+        "memcpy, memmove, memset at every length and offset",
+        super::mem_checks::memory_routines,
+    ),
+    (
+        "sorted-vector map keeps key order",
+        super::mem_checks::vecmap_order,
+    ),
+    (
         "physical memory only through the direct map",
         identity_map_gone,
     ),

@@ -9,6 +9,7 @@
 //! verdict. The kernel holds no application code.
 
 mod kernel_test;
+mod mem_checks;
 mod net_test;
 mod sched_checks;
 
