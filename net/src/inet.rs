@@ -11,6 +11,7 @@ use core::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::errno::Errno;
 use crate::host::Host;
+use crate::recvbuf::RecvBuf;
 use crate::socket::*;
 use crate::stack::UdpHandle;
 use crate::tcp::{self, State};
@@ -332,6 +333,18 @@ impl ProtoOps<Host> for TcpSock {
             host.tcp.recv(h, buf)?
         };
         Ok((n, None))
+    }
+
+    fn recv_stream(
+        &mut self,
+        host: &mut Host,
+        buf: &mut dyn RecvBuf,
+        flags: i32,
+    ) -> Result<usize, Errno> {
+        let TcpSide::Conn(h) = self.side else {
+            return Err(Errno::ENOTCONN);
+        };
+        host.tcp.recv_to(h, buf, flags & MSG_PEEK == 0)
     }
 
     fn shutdown(&mut self, host: &mut Host, how: Shutdown) -> Result<(), Errno> {

@@ -24,6 +24,7 @@ pub mod neigh;
 pub mod offload;
 pub mod procnet;
 pub mod ratelimit;
+pub mod recvbuf;
 pub mod route;
 pub mod sim;
 pub mod snmp;

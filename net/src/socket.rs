@@ -12,6 +12,7 @@ use alloc::boxed::Box;
 use core::net::SocketAddrV4;
 
 use crate::errno::Errno;
+use crate::recvbuf::RecvBuf;
 use crate::time::{Duration, Instant};
 
 pub const AF_UNIX: i32 = 1;
@@ -204,6 +205,18 @@ pub trait ProtoOps<Ctx: NetCtx> {
         buf: &mut [u8],
         flags: i32,
     ) -> Result<(usize, Option<SocketAddrV4>), Errno>;
+    /// A byte-stream receive straight into `buf` (a program's buffer, written through the
+    /// kernel's user copy): `EOPNOTSUPP` for a protocol without one, whose callers receive
+    /// into a kernel buffer with [`recv`](Self::recv) instead. MSG_PEEK leaves the bytes
+    /// queued; otherwise as `recv` for a stream (no sender address).
+    fn recv_stream(
+        &mut self,
+        _ctx: &mut Ctx,
+        _buf: &mut dyn RecvBuf,
+        _flags: i32,
+    ) -> Result<usize, Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
     fn shutdown(&mut self, ctx: &mut Ctx, how: Shutdown) -> Result<(), Errno>;
     /// The last socket reference went away (`inet_release` → `tcp_close`/`udp_lib_close`);
     /// `abort` is SO_LINGER with a zero timeout (RST instead of FIN).

@@ -22,6 +22,7 @@ use core::net::{Ipv4Addr, SocketAddrV4};
 use crate::errno::Errno;
 use crate::host::Host;
 use crate::inet::{Inet, WakeId, UNSPECIFIED};
+use crate::recvbuf::RecvBuf;
 use crate::socket::*;
 #[cfg(test)]
 use crate::sockfs::FdTable;
@@ -360,6 +361,18 @@ impl NetSys {
         flags: i32,
     ) -> Result<(usize, Option<SocketAddrV4>), Errno> {
         self.with_ops(now, f, |ops, host| ops.recv(host, buf, flags))
+    }
+
+    /// `recv(2)` of a byte stream straight into `buf` (see [`RecvBuf`]): `EOPNOTSUPP` for a
+    /// socket that is not one, whose caller uses [`recvfrom_file`](Self::recvfrom_file).
+    pub fn recv_stream_file(
+        &mut self,
+        now: Instant,
+        f: FileId,
+        buf: &mut dyn RecvBuf,
+        flags: i32,
+    ) -> Result<usize, Errno> {
+        self.with_ops(now, f, |ops, host| ops.recv_stream(host, buf, flags))
     }
 
     /// `shutdown(2)`.

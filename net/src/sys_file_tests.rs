@@ -214,3 +214,70 @@ fn bad_arguments_are_refused_without_a_socket_left_behind() {
     assert_eq!(w.net.accept_file(w.now, l, 0), Err(Errno::EAGAIN));
     assert_eq!(w.net.sockets(), 1);
 }
+
+/// A receive buffer that takes `room` bytes, then fails like a program's buffer whose pages
+/// went away, recording what it was given.
+struct FailingBuf {
+    len: usize,
+    room: usize,
+    got: Vec<u8>,
+}
+
+impl crate::recvbuf::RecvBuf for FailingBuf {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn put(&mut self, at: usize, bytes: &[u8]) -> Result<(), Errno> {
+        assert_eq!(at, self.got.len(), "pieces come front to back");
+        if self.got.len() + bytes.len() > self.room {
+            return Err(Errno::EFAULT);
+        }
+        self.got.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+#[test]
+fn stream_receive_into_a_failing_buffer_consumes_only_what_it_copied() {
+    let mut w = World::new();
+    let (c, a, _) = w.pair(7);
+    // Two writes: the receive queue holds them in separate pieces or one; either way a
+    // buffer failing at once gets EFAULT and loses nothing.
+    assert_eq!(w.net.sendto_file(w.now, c, b"hello ", 0, None), Ok(6));
+    w.settle();
+    assert_eq!(w.net.sendto_file(w.now, c, b"world", 0, None), Ok(5));
+    w.settle();
+    let mut none = FailingBuf {
+        len: 64,
+        room: 0,
+        got: Vec::new(),
+    };
+    assert_eq!(
+        w.net.recv_stream_file(w.now, a, &mut none, 0),
+        Err(Errno::EFAULT)
+    );
+    // MSG_PEEK leaves the bytes queued.
+    let mut peek = FailingBuf {
+        len: 4,
+        room: 64,
+        got: Vec::new(),
+    };
+    assert_eq!(w.net.recv_stream_file(w.now, a, &mut peek, MSG_PEEK), Ok(4));
+    assert_eq!(peek.got, b"hell");
+    // Then everything, in order.
+    let mut part = FailingBuf {
+        len: 64,
+        room: 64,
+        got: Vec::new(),
+    };
+    assert_eq!(w.net.recv_stream_file(w.now, a, &mut part, 0), Ok(11));
+    assert_eq!(part.got, b"hello world");
+    assert_eq!(w.recv(a, 16), Err(Errno::EAGAIN), "everything was read");
+    // A datagram socket has no stream receive: its caller uses recvfrom_file.
+    let u = w.net.socket_file(AF_INET, SOCK_DGRAM, 0).unwrap();
+    assert_eq!(
+        w.net.recv_stream_file(w.now, u, &mut none, 0),
+        Err(Errno::EOPNOTSUPP)
+    );
+}

@@ -205,6 +205,47 @@ pub fn copy_to_user(addr: u64, src: &[u8]) -> Result<(), Errno> {
     }
 }
 
+/// A program's buffer, checked for writing when made, that a socket receive fills piece by
+/// piece straight from its queue ([`net::recvbuf::RecvBuf`]): one copy instead of two through
+/// a kernel buffer. Each piece goes through the copy routine, so a page unmapped since the
+/// check (another thread, while this one slept) is `EFAULT`, never a kernel fault.
+pub struct UserOut {
+    addr: u64,
+    len: usize,
+}
+
+impl UserOut {
+    /// `[addr, addr + len)` checked as [`check`] does (its untouched pages committed).
+    pub fn new(addr: u64, len: usize) -> Result<Self, Errno> {
+        check(addr, len)?;
+        Ok(UserOut { addr, len })
+    }
+}
+
+impl net::recvbuf::RecvBuf for UserOut {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn put(&mut self, at: usize, bytes: &[u8]) -> Result<(), Errno> {
+        let end = at.checked_add(bytes.len()).ok_or(Errno::EFAULT)?;
+        if end > self.len {
+            return Err(Errno::EFAULT);
+        }
+        let dst = self.addr + at as u64;
+        // SAFETY: `[dst, dst + bytes.len())` lies inside the range checked in `new`; should
+        // it have been unmapped since, the copy faults and resumes at the fix-up (exception
+        // table) instead of crashing. `bytes` is kernel memory we borrow.
+        let faulted =
+            unsafe { rinet_copy_user(dst as *mut u8, bytes.as_ptr(), bytes.len(), smap()) };
+        if faulted == 0 {
+            Ok(())
+        } else {
+            Err(Errno::EFAULT)
+        }
+    }
+}
+
 /// Copy a plain value in from user memory. `T` must be a plain-data type (integers and structs
 /// of them) for which every bit pattern is valid.
 pub fn read<T: Copy + Default>(addr: u64) -> Result<T, Errno> {

@@ -152,6 +152,11 @@ fn recv_to_user(
     flags: i32,
 ) -> Result<(usize, Option<core::net::SocketAddrV4>), Errno> {
     let len = len.min(BOUNCE);
+    // A stream socket copies straight into the caller's buffer.
+    match recv_stream_to_user(p, file, id, buf, len, flags) {
+        Err(Errno::EOPNOTSUPP) => {}
+        r => return r.map(|n| (n, None)),
+    }
     uaccess::check(buf, len)?;
     let mut k = Bounce::new(len)?;
     let (n, from) = blocking(
@@ -164,6 +169,39 @@ fn recv_to_user(
     )?;
     uaccess::copy_to_user(buf, &k[..n.min(len)])?;
     Ok((n, from))
+}
+
+/// A byte-stream receive straight into the user buffer `[buf, buf + len)`; `EOPNOTSUPP` for
+/// a socket without one (the caller then receives through a kernel buffer).
+fn recv_stream_to_user(
+    p: &Process,
+    file: &OpenFile,
+    id: FileId,
+    buf: u64,
+    len: usize,
+    flags: i32,
+) -> Result<usize, Errno> {
+    let mut out = uaccess::UserOut::new(buf, len)?;
+    let mut recv = || {
+        blocking(
+            p,
+            file,
+            id,
+            Direction::Read,
+            flags & MSG_DONTWAIT != 0,
+            |net, now| net.recv_stream_file(now, id, &mut out, flags),
+        )
+    };
+    match recv() {
+        // A page of the buffer went away while the call slept (another thread unmapped or
+        // discarded it; nothing was consumed): check again, which commits a page mapped anew,
+        // and try once more, as Linux's copy would fault the page in.
+        Err(Errno::EFAULT) => {
+            uaccess::check(buf, len)?;
+            recv()
+        }
+        r => r,
+    }
 }
 
 /// Send the user bytes `[buf, buf + len)`, a [`BOUNCE`]-sized piece at a time: the first

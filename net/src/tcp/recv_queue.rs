@@ -13,6 +13,9 @@
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
+use crate::errno::Errno;
+use crate::recvbuf::RecvBuf;
+
 /// A run of queued bytes after the ring: `buf[start..end]`.
 #[derive(Debug)]
 struct Chunk {
@@ -166,21 +169,15 @@ impl RecvQueue {
     }
 
     /// Copy the oldest bytes into `out` without consuming them; returns how many.
-    #[inline]
+    #[cfg(test)]
     pub fn copy_out(&self, out: &mut [u8]) -> usize {
-        if self.chunks.is_empty() {
-            // Everything is in the ring (all but super-segment traffic).
-            let n = out.len().min(self.ring.len());
-            let (a, b) = self.ring.as_slices();
-            let na = n.min(a.len());
-            out[..na].copy_from_slice(&a[..na]);
-            out[na..n].copy_from_slice(&b[..n - na]);
-            return n;
-        }
-        self.copy_out_chunked(out)
+        // A slice takes every piece: no error can stop the copy.
+        self.copy_out_to(out).0
     }
 
-    fn copy_out_chunked(&self, out: &mut [u8]) -> usize {
+    /// Copy the oldest bytes into `out` without consuming them, piece by piece: how many,
+    /// and the error that stopped the copy early (a program's buffer that went away).
+    pub fn copy_out_to<B: RecvBuf + ?Sized>(&self, out: &mut B) -> (usize, Option<Errno>) {
         let n = out.len().min(self.len());
         let mut done = 0;
         let (a, b) = self.ring.as_slices();
@@ -195,10 +192,15 @@ impl RecvQueue {
                 break;
             }
             let k = part.len().min(n - done);
-            out[done..done + k].copy_from_slice(&part[..k]);
+            if k == 0 {
+                continue;
+            }
+            if let Err(e) = out.put(done, &part[..k]) {
+                return (done, Some(e));
+            }
             done += k;
         }
-        done
+        (done, None)
     }
 
     /// Discard the oldest `n` bytes (at most what is queued).
@@ -278,6 +280,47 @@ mod tests {
         assert_eq!(read_all(&mut q), b"fgxyz!");
         // Every run was freed.
         assert_eq!(q.capacity(), 16);
+    }
+
+    /// Takes `room` bytes, then fails (a program's buffer whose pages went away).
+    struct Refusing {
+        room: usize,
+        got: Vec<u8>,
+    }
+
+    impl RecvBuf for Refusing {
+        fn len(&self) -> usize {
+            64
+        }
+        fn put(&mut self, at: usize, bytes: &[u8]) -> Result<(), Errno> {
+            assert_eq!(at, self.got.len());
+            if at + bytes.len() > self.room {
+                return Err(Errno::EFAULT);
+            }
+            self.got.extend_from_slice(bytes);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_copy_stopped_by_its_buffer_reports_the_pieces_before_it() {
+        let mut q = RecvQueue::new();
+        q.push(b"abc", 16).unwrap();
+        q.push_adopted(4);
+        q.fill_adopted(b"defg".to_vec(), 0).unwrap();
+        let mut out = Refusing {
+            room: 5,
+            got: Vec::new(),
+        };
+        assert_eq!(q.copy_out_to(&mut out), (3, Some(Errno::EFAULT)));
+        assert_eq!(out.got, b"abc");
+        assert_eq!(q.len(), 7, "nothing consumed");
+        let mut all = Refusing {
+            room: 64,
+            got: Vec::new(),
+        };
+        assert_eq!(q.copy_out_to(&mut all), (7, None));
+        assert_eq!(all.got, b"abcdefg");
     }
 
     /// One step against the queue: copy bytes in, adopt a frame (some bytes may arrive behind

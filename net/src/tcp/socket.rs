@@ -13,6 +13,7 @@ use super::{
     isn, ConnKey, Handle, Shared, Slot, Sock, State, Tcp, EPHEMERAL_PORTS, PER_SOCKET_FLOOR,
 };
 use crate::errno::Errno;
+use crate::recvbuf::RecvBuf;
 use crate::time::{Duration, Instant};
 
 /// Which direction(s) `shutdown` closes.
@@ -249,13 +250,31 @@ impl Tcp {
         self.read(h, buf, false)
     }
 
-    fn read(&mut self, h: Handle, buf: &mut [u8], consume: bool) -> Result<usize, Errno> {
+    /// [`recv`](Self::recv) (or, with `consume` false, [`peek`](Self::peek)) into any
+    /// [`RecvBuf`]: a program's buffer the kernel writes through its user-copy routine. A
+    /// copy stopped by the buffer's error consumes what went before it, and returns that
+    /// count (the error itself when nothing was copied), as Linux's `tcp_recvmsg` does.
+    pub fn recv_to(
+        &mut self,
+        h: Handle,
+        buf: &mut dyn RecvBuf,
+        consume: bool,
+    ) -> Result<usize, Errno> {
+        self.read(h, buf, consume)
+    }
+
+    fn read<B: RecvBuf + ?Sized>(
+        &mut self,
+        h: Handle,
+        buf: &mut B,
+        consume: bool,
+    ) -> Result<usize, Errno> {
         let (tcb, _, idx) = self.parts(h)?;
         if buf.is_empty() {
             return Ok(0);
         }
         if !tcb.rcv_buf.is_empty() {
-            return Ok(self.read_queued(idx, buf, consume));
+            return self.read_queued(idx, buf, consume);
         }
         // Nothing queued (most calls of a polling reader): the answer without the
         // bookkeeping of a read that took bytes.
@@ -274,16 +293,26 @@ impl Tcp {
 
     /// The part of `read` that copies queued bytes out (connection `idx` has some).
     #[inline(never)]
-    fn read_queued(&mut self, idx: usize, buf: &mut [u8], consume: bool) -> usize {
+    fn read_queued<B: RecvBuf + ?Sized>(
+        &mut self,
+        idx: usize,
+        buf: &mut B,
+        consume: bool,
+    ) -> Result<usize, Errno> {
         let Some(Slot {
             sock: Some(Sock::Conn(tcb)),
             ..
         }) = self.slots.get_mut(idx)
         else {
-            return 0;
+            return Ok(0);
         };
         let cx = &mut self.cx;
-        let n = tcb.rcv_buf.copy_out(buf);
+        let (n, stopped) = tcb.rcv_buf.copy_out_to(buf);
+        if n == 0 {
+            if let Some(e) = stopped {
+                return Err(e);
+            }
+        }
         if consume {
             tcb.rcv_buf.consume(n);
             // Autotuning: a round trip's reading may grow the buffer (and so the window the
@@ -306,7 +335,7 @@ impl Tcp {
                 self.memory_changed();
             }
         }
-        n
+        Ok(n)
     }
 
     /// Shut down reading, writing (FIN after the queued data) or both.
