@@ -80,14 +80,15 @@ impl FrameAllocator {
             free: 0,
             hint: 0,
         };
+        let (bitmap_first, bitmap_end) = (
+            (bitmap_paddr / FRAME_SIZE) as usize,
+            ((bitmap_paddr + bitmap_bytes) / FRAME_SIZE) as usize,
+        );
         for (start, end) in memmap.iter().filter_map(|r| usable(r, reserved_end)) {
-            for f in (start / FRAME_SIZE)..(end / FRAME_SIZE) {
-                let paddr = f * FRAME_SIZE;
-                if paddr >= bitmap_paddr && paddr < bitmap_paddr + bitmap_bytes {
-                    continue;
-                }
-                fa.set_free(f as usize, true);
-            }
+            let (first, end) = ((start / FRAME_SIZE) as usize, (end / FRAME_SIZE) as usize);
+            // The range around the bitmap's own frames.
+            fa.set_range_free(first, end.min(bitmap_first));
+            fa.set_range_free(first.max(bitmap_end), end);
         }
         let stats = Stats {
             total_usable: fa.free,
@@ -100,6 +101,25 @@ impl FrameAllocator {
 
     fn is_free(&self, f: usize) -> bool {
         self.bitmap[f / 64] & (1 << (f % 64)) != 0
+    }
+
+    /// Mark the frames `[first, end)` free (boot: RAM the memory map offers), a bitmap word
+    /// at a time where the range covers one whole (a frame at a time took 32k steps for 128
+    /// MiB under TCG, a sizeable part of boot).
+    fn set_range_free(&mut self, first: usize, end: usize) {
+        let end = end.min(self.frames);
+        let mut f = first;
+        while f < end {
+            if f.is_multiple_of(64) && f + 64 <= end {
+                let word = &mut self.bitmap[f / 64];
+                self.free += word.count_zeros() as usize;
+                *word = u64::MAX;
+                f += 64;
+            } else {
+                self.set_free(f, true);
+                f += 1;
+            }
+        }
     }
 
     fn set_free(&mut self, f: usize, free: bool) {
@@ -126,6 +146,18 @@ impl FrameAllocator {
                 run_len = 0;
                 f += 64;
                 run_start = f;
+                continue;
+            }
+            // A word of free frames (inside the bitmap) extends the run at once.
+            if f.is_multiple_of(64) && f + 64 <= self.frames && self.bitmap[f / 64] == u64::MAX {
+                if run_len == 0 {
+                    run_start = f;
+                }
+                run_len += 64;
+                if run_len >= n {
+                    return Some(run_start);
+                }
+                f += 64;
                 continue;
             }
             if self.is_free(f) {

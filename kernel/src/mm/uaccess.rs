@@ -117,6 +117,19 @@ fn smap() -> u64 {
     u64::from(SMAP_ON.load(core::sync::atomic::Ordering::Relaxed))
 }
 
+/// `len` bytes from `src` to `dst` through the copy routine: `EFAULT` if it faulted.
+///
+/// # Safety
+/// `dst` and `src` are kernel memory valid for `len` bytes, or a user range whose fault can
+/// only be a page gone missing (the exception table then resumes at the fix-up).
+unsafe fn copy_raw(dst: *mut u8, src: *const u8, len: usize) -> Result<(), Errno> {
+    // SAFETY: the caller's contract.
+    match unsafe { rinet_copy_user(dst, src, len, smap()) } {
+        0 => Ok(()),
+        _ => Err(Errno::EFAULT),
+    }
+}
+
 /// Record that CR4.SMAP is now set.
 pub fn set_smap(on: bool) {
     SMAP_ON.store(on, core::sync::atomic::Ordering::Relaxed);
@@ -142,13 +155,7 @@ pub fn probe_fault_recovery(addr: u64) -> Result<(), Errno> {
     }
     // SAFETY: `buf` is ours; the source is an unmapped page (the caller's contract; a present
     // page would merely be read), so the copy faults and resumes at the fix-up.
-    let faulted =
-        unsafe { rinet_copy_user(buf.as_mut_ptr(), addr as *const u8, buf.len(), smap()) };
-    if faulted == 0 {
-        Ok(())
-    } else {
-        Err(Errno::EFAULT)
-    }
+    unsafe { copy_raw(buf.as_mut_ptr(), addr as *const u8, buf.len()) }
 }
 
 /// Whether `[addr, addr + len)` is user memory (writable by the kernel with `write`).
@@ -184,25 +191,14 @@ pub fn copy_from_user(dst: &mut [u8], addr: u64) -> Result<(), Errno> {
     check_access(addr, dst.len(), false)?;
     // SAFETY: `dst` is kernel memory we borrow mutably; the source range was checked, and a
     // fault inside the copy resumes at the fix-up (exception table) instead of crashing.
-    let faulted =
-        unsafe { rinet_copy_user(dst.as_mut_ptr(), addr as *const u8, dst.len(), smap()) };
-    if faulted == 0 {
-        Ok(())
-    } else {
-        Err(Errno::EFAULT)
-    }
+    unsafe { copy_raw(dst.as_mut_ptr(), addr as *const u8, dst.len()) }
 }
 
 /// `copy_to_user`: store `src` in user memory at `addr`.
 pub fn copy_to_user(addr: u64, src: &[u8]) -> Result<(), Errno> {
     check_access(addr, src.len(), true)?;
     // SAFETY: as in `copy_from_user`, in the other direction.
-    let faulted = unsafe { rinet_copy_user(addr as *mut u8, src.as_ptr(), src.len(), smap()) };
-    if faulted == 0 {
-        Ok(())
-    } else {
-        Err(Errno::EFAULT)
-    }
+    unsafe { copy_raw(addr as *mut u8, src.as_ptr(), src.len()) }
 }
 
 /// A program's buffer, checked for writing when made, that a socket receive fills piece by
@@ -236,13 +232,7 @@ impl net::recvbuf::RecvBuf for UserOut {
         // SAFETY: `[dst, dst + bytes.len())` lies inside the range checked in `new`; should
         // it have been unmapped since, the copy faults and resumes at the fix-up (exception
         // table) instead of crashing. `bytes` is kernel memory we borrow.
-        let faulted =
-            unsafe { rinet_copy_user(dst as *mut u8, bytes.as_ptr(), bytes.len(), smap()) };
-        if faulted == 0 {
-            Ok(())
-        } else {
-            Err(Errno::EFAULT)
-        }
+        unsafe { copy_raw(dst as *mut u8, bytes.as_ptr(), bytes.len()) }
     }
 }
 
