@@ -10,7 +10,7 @@
 
 pub mod frames;
 pub mod heap;
-mod string;
+pub(crate) mod string;
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 

@@ -10,32 +10,18 @@
 //! tail of fewer than 64 bytes goes 8 bytes, then 1 byte, at a time. On hardware the loops
 //! are an ordinary unrolled copy.
 //!
-//! Owns nothing but the three symbols; the linker takes these over compiler_builtins' weak
-//! ones. (Label `1` is avoided: in Intel syntax `1b` reads as a binary number.)
+//! Owns the three symbols (the linker takes them over compiler_builtins' weak ones) and the
+//! forward copy loop `mm::uaccess`'s user-copy routine shares. (Label `1` is avoided: in Intel syntax `1b` reads as a binary number.)
 
 use core::arch::global_asm;
 
-global_asm!(
-    r#"
-.section .text.rinet_memory_routines, "ax", @progbits
-
-/* memmove(dst: rdi, src: rsi, n: rdx) -> rax = dst.
-   Forward unless dst lies inside [src, src + n): the forward loop reads each 32-byte half of
-   a block before it writes it, so it is safe for dst below src too. */
-.global memmove
-.type memmove, @function
-memmove:
-    mov rcx, rdi
-    sub rcx, rsi
-    cmp rcx, rdx
-    jb 20f
-    /* fall through to memcpy */
-
-/* memcpy(dst: rdi, src: rsi, n: rdx) -> rax = dst. */
-.global memcpy
-.type memcpy, @function
-memcpy:
-    mov rax, rdi
+/// The forward copy both `memcpy` and the user-copy routine (`mm::uaccess`) run: `rdx` bytes
+/// from `rsi` to `rdi`, 64 per iteration in plain 8-byte moves, then 8 and 1 at a time;
+/// clobbers r8-r11 and ends at its label `4` with rdx zero (labels 2 to 5 are its own). Reads
+/// each 32-byte half of a block before writing it, so it is safe for dst below src too.
+macro_rules! forward_copy_asm {
+    () => {
+        r#"
     cmp rdx, 64
     jb 2f
 5:
@@ -79,6 +65,35 @@ memcpy:
     dec rdx
     jmp 3b
 4:
+"#
+    };
+}
+pub(crate) use forward_copy_asm;
+
+global_asm!(concat!(
+    r#"
+.section .text.rinet_memory_routines, "ax", @progbits
+
+/* memmove(dst: rdi, src: rsi, n: rdx) -> rax = dst.
+   Forward unless dst lies inside [src, src + n): the forward loop reads each 32-byte half of
+   a block before it writes it, so it is safe for dst below src too. */
+.global memmove
+.type memmove, @function
+memmove:
+    mov rcx, rdi
+    sub rcx, rsi
+    cmp rcx, rdx
+    jb 20f
+    /* fall through to memcpy */
+
+/* memcpy(dst: rdi, src: rsi, n: rdx) -> rax = dst. */
+.global memcpy
+.type memcpy, @function
+memcpy:
+    mov rax, rdi
+"#,
+    forward_copy_asm!(),
+    r#"
     ret
 
 /* memmove's backward copy (dst above src, overlapping): from the end down, each 32-byte half
@@ -175,4 +190,4 @@ memset:
     ret
 .size memset, . - memset
 "#
-);
+));

@@ -18,6 +18,8 @@
 
 use core::arch::global_asm;
 
+use crate::mem::string::forward_copy_asm;
+
 use net::Errno;
 
 /// The first page is never valid (null pointers and small offsets from them).
@@ -25,7 +27,7 @@ const FIRST_VALID: u64 = 4096;
 /// Top of the lower canonical half: user pointers are below it.
 const USER_TOP: u64 = 1 << 47;
 
-global_asm!(
+global_asm!(concat!(
     r#"
 .section .text.rinet_copy_user, "ax", @progbits
 .global rinet_copy_user
@@ -34,57 +36,17 @@ global_asm!(
 .global rinet_copy_user_fixup
 /* rinet_copy_user(dst: rdi, src: rsi, len: rdx, smap: rcx) -> rax: 0 copied, 1 faulted.
    With SMAP on (rcx != 0), user pages are reachable only between stac and clac.
-   64 bytes per iteration in plain 8-byte moves, then 8 and 1 at a time, as mem::string's
-   memcpy does (QEMU's TCG runs each iteration of a `rep movs` on its own). Every load and
-   store lies between rinet_copy_user_start and rinet_copy_user_end: the exception table.
-   (Label 1 is avoided: in Intel syntax `1b` reads as a binary number.) */
+   The copy is memcpy's (mem::string::forward_copy_asm: 64 bytes per iteration in plain moves;
+   QEMU's TCG runs each iteration of a `rep movs` on its own). Every load and store lies
+   between rinet_copy_user_start and rinet_copy_user_end: the exception table. */
 rinet_copy_user:
     test rcx, rcx
     jz rinet_copy_user_start
     stac
 rinet_copy_user_start:
-    cmp rdx, 64
-    jb 3f
-5:
-    mov r8, [rsi]
-    mov r9, [rsi + 8]
-    mov r10, [rsi + 16]
-    mov r11, [rsi + 24]
-    mov [rdi], r8
-    mov [rdi + 8], r9
-    mov [rdi + 16], r10
-    mov [rdi + 24], r11
-    mov r8, [rsi + 32]
-    mov r9, [rsi + 40]
-    mov r10, [rsi + 48]
-    mov r11, [rsi + 56]
-    mov [rdi + 32], r8
-    mov [rdi + 40], r9
-    mov [rdi + 48], r10
-    mov [rdi + 56], r11
-    add rsi, 64
-    add rdi, 64
-    sub rdx, 64
-    cmp rdx, 64
-    jae 5b
-3:
-    cmp rdx, 8
-    jb 4f
-    mov r8, [rsi]
-    mov [rdi], r8
-    add rsi, 8
-    add rdi, 8
-    sub rdx, 8
-    jmp 3b
-4:
-    test rdx, rdx
-    jz rinet_copy_user_end
-    mov r8b, [rsi]
-    mov [rdi], r8b
-    inc rsi
-    inc rdi
-    dec rdx
-    jmp 4b
+"#,
+    forward_copy_asm!(),
+    r#"
 rinet_copy_user_end:
     test rcx, rcx
     jz 2f
@@ -100,7 +62,7 @@ rinet_copy_user_fixup:
     mov eax, 1
     ret
 "#
-);
+));
 
 extern "C" {
     fn rinet_copy_user(dst: *mut u8, src: *const u8, len: usize, smap: u64) -> u64;
