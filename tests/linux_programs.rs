@@ -712,6 +712,16 @@ on_every_machine! {
     }
 }
 
+on_every_machine! {
+    /// CPU time and memory a program reads about itself and its children (static musl, and
+    /// dynamic glibc): getrusage for the program, the calling thread and reaped children,
+    /// times(2) in clock ticks, wait4's struct rusage holding a spawned child's 150 ms of work,
+    /// and EINVAL/EFAULT/ECHILD.
+    fn resource_usage_of_self_and_children(machine) {
+        c_program_passes("rusage", machine);
+    }
+}
+
 /// A C test on the host's own Linux: the behaviour the guest is held to is Linux's.
 fn agrees_with_host_linux(name: &str) {
     for libc in [Libc::MuslStatic, Libc::GlibcDynamic] {
@@ -738,4 +748,9 @@ fn server_socket_options_agree_with_host_linux() {
 #[test]
 fn socket_pairs_agree_with_host_linux() {
     agrees_with_host_linux("socketpair");
+}
+
+#[test]
+fn resource_usage_agrees_with_host_linux() {
+    agrees_with_host_linux("rusage");
 }

@@ -51,9 +51,9 @@ pub enum Outgoing<'a> {
 }
 
 /// The scheduler switches away from the running thread (in the kernel: the time since the
-/// last point was kernel time): charge what it ran to `who`. Returns the nanoseconds charged
-/// (the thread's own total, for `CLOCK_THREAD_CPUTIME_ID`).
-pub fn switch_out(who: Outgoing<'_>) -> u64 {
+/// last point was kernel time): charge what it ran to `who`. Returns the (user, system)
+/// nanoseconds charged (the thread's own, for `CLOCK_THREAD_CPUTIME_ID` and `RUSAGE_THREAD`).
+pub fn switch_out(who: Outgoing<'_>) -> (u64, u64) {
     let system = PENDING_SYSTEM.swap(0, Ordering::Relaxed) + lap();
     let user = PENDING_USER.swap(0, Ordering::Relaxed);
     SWITCHES.fetch_add(1, Ordering::Relaxed);
@@ -71,12 +71,16 @@ pub fn switch_out(who: Outgoing<'_>) -> u64 {
             TOTAL_SYSTEM.fetch_add(system, Ordering::Relaxed);
         }
     }
-    user + system
+    (user, system)
 }
 
-/// The running thread's nanoseconds since it was switched in.
-pub fn running() -> u64 {
-    PENDING_USER.load(Ordering::Relaxed) + PENDING_SYSTEM.load(Ordering::Relaxed) + since_mark()
+/// The running thread's (user, system) nanoseconds since it was switched in (it is in the
+/// kernel, asking: the time since the last point is system time).
+pub fn running() -> (u64, u64) {
+    (
+        PENDING_USER.load(Ordering::Relaxed),
+        PENDING_SYSTEM.load(Ordering::Relaxed) + since_mark(),
+    )
 }
 
 /// A program's accumulated CPU time (all its threads), in nanoseconds.
@@ -100,6 +104,28 @@ impl ProgramTimes {
             system += PENDING_SYSTEM.load(Ordering::Relaxed) + since_mark();
         }
         (user, system)
+    }
+}
+
+/// What `getrusage`, `times` and `wait4` report of a program (or of its reaped children):
+/// CPU time, the largest resident size, minor faults.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub user_ns: u64,
+    pub system_ns: u64,
+    /// Largest resident set, in pages.
+    pub peak_pages: usize,
+    pub minor_faults: u64,
+}
+
+impl Usage {
+    /// Fold in a reaped child's usage (times and faults add up; the size is the largest, as
+    /// Linux's `RUSAGE_CHILDREN` reports).
+    pub fn absorb(&mut self, child: &Usage) {
+        self.user_ns = self.user_ns.saturating_add(child.user_ns);
+        self.system_ns = self.system_ns.saturating_add(child.system_ns);
+        self.peak_pages = self.peak_pages.max(child.peak_pages);
+        self.minor_faults = self.minor_faults.saturating_add(child.minor_faults);
     }
 }
 

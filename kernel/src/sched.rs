@@ -97,8 +97,8 @@ struct Thread {
     /// once, so a kill or a signal sent between a blocking call's check and its sleep is not
     /// lost.
     kicked: bool,
-    /// CPU time it ran up to its last switch away, nanoseconds (`cputime`).
-    cpu_ns: u64,
+    /// (user, system) CPU nanoseconds it ran up to its last switch away (`cputime`).
+    cpu_ns: (u64, u64),
 }
 
 /// Per-thread state of a ring-3 thread that the kernel keeps for its system calls.
@@ -219,7 +219,7 @@ pub fn init() {
             user: UserState::default(),
             fpu: None,
             kicked: false,
-            cpu_ns: 0,
+            cpu_ns: (0, 0),
         }),
     );
     *SCHED.lock() = Some(s);
@@ -344,7 +344,7 @@ fn spawn_inner(
         user: UserState::default(),
         fpu,
         kicked: false,
-        cpu_ns: 0,
+        cpu_ns: (0, 0),
     });
     let mut guard = SCHED.lock();
     let s = guard.as_mut().ok_or("sched::init has not run")?;
@@ -683,11 +683,13 @@ fn reschedule() {
         if let Some(f) = old.fpu.as_mut() {
             f.save();
         }
-        old.cpu_ns += cputime::switch_out(match &old.process {
+        let (user, system) = cputime::switch_out(match &old.process {
             _ if cur == idle => Outgoing::Idle,
             Some(p) => Outgoing::Program(&p.cpu_time),
             None => Outgoing::Kernel,
         });
+        old.cpu_ns.0 += user;
+        old.cpu_ns.1 += system;
         let Some(n) = s.threads.get_mut(&next) else {
             return;
         };
@@ -867,12 +869,19 @@ pub fn is_running() -> bool {
 
 /// CPU time the running thread has used, nanoseconds (`CLOCK_THREAD_CPUTIME_ID`).
 pub fn current_cpu_ns() -> u64 {
+    let (user, system) = current_thread_times();
+    user + system
+}
+
+/// The running thread's (user, system) CPU nanoseconds (`RUSAGE_THREAD`).
+pub fn current_thread_times() -> (u64, u64) {
     let g = SCHED.lock();
-    let ran = g
+    let (user, system) = g
         .as_ref()
         .and_then(|s| s.threads.get(&s.current))
-        .map_or(0, |t| t.cpu_ns);
-    ran + cputime::running()
+        .map_or((0, 0), |t| t.cpu_ns);
+    let (now_user, now_system) = cputime::running();
+    (user + now_user, system + now_system)
 }
 
 /// /proc/loadavg's figures: the 1, 5 and 15 minute load averages in hundredths, the threads

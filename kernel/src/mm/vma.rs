@@ -159,6 +159,10 @@ pub struct MemoryMap {
     pub brk: u64,
     /// Frames committed now (for /proc and limits).
     pub committed: usize,
+    /// The most frames ever committed at once (`ru_maxrss`).
+    pub peak_committed: usize,
+    /// Pages committed on a touch (`ru_minflt`: every fault here is a minor one).
+    pub faults: u64,
 }
 
 fn page_down(a: u64) -> u64 {
@@ -378,6 +382,8 @@ impl MemoryMap {
             return Err(FaultError::NoMemory);
         }
         self.committed += 1;
+        self.peak_committed = self.peak_committed.max(self.committed);
+        self.faults += 1;
         Ok(())
     }
 

@@ -268,6 +268,12 @@ pub fn execve(regs: &mut UserRegs, path: u64, argv: u64, envp: u64) -> Result<i6
         crate::mm::space::activate(root);
         old
     };
+    // The replaced image's peak size and faults still count for getrusage, as on Linux.
+    if let Some(map) = old.as_ref().map(|m| m.map()) {
+        let mut replaced = p.replaced_usage.lock();
+        replaced.0 = replaced.0.max(map.peak_committed);
+        replaced.1 += map.faults;
+    }
     drop(old);
     release_vfork_parent(&p);
     *p.comm.lock() = comm_of(&path);
@@ -312,13 +318,12 @@ pub fn wait4(pid: i64, wstatus: u64, options: i32, rusage: u64) -> Result<i64, E
     }
     match super::wait_child(&p, pid, options & WNOHANG != 0)? {
         None => Ok(0),
-        Some((child, status)) => {
+        Some((child, status, usage)) => {
             if wstatus != 0 {
                 uaccess::write(wstatus, status)?;
             }
             if rusage != 0 {
-                // struct rusage: 144 bytes; no accounting is kept yet, so all zero.
-                uaccess::write(rusage, [0u64; 18])?;
+                crate::syscall::rusage::write_rusage(rusage, &usage)?;
             }
             Ok(child as i64)
         }

@@ -125,6 +125,10 @@ pub struct Process {
     pub sigpending: IrqMutex<signal::pending::Pending>,
     /// CPU time its threads used, in ring 3 and in the kernel (/proc/<pid>/stat).
     pub cpu_time: crate::cputime::ProgramTimes,
+    /// What its reaped children (and theirs) used (`RUSAGE_CHILDREN`, `times`' cutime).
+    pub children_usage: IrqMutex<crate::cputime::Usage>,
+    /// The largest resident size and the faults of the images `execve` replaced, in pages.
+    pub replaced_usage: IrqMutex<(usize, u64)>,
 }
 
 /// The program file and arguments a program was started with, as /proc shows them.
@@ -177,6 +181,25 @@ impl Process {
     }
 
     /// Run `f` on the program's memory (its vfork parent's while it borrows that).
+    /// What the program itself has used so far (`RUSAGE_SELF`); `running`: the caller is
+    /// its running thread (whose time since its last switch is counted too).
+    pub fn usage(&self, running: bool) -> crate::cputime::Usage {
+        let (user_ns, system_ns) = self.cpu_time.get(running);
+        let (replaced_peak, replaced_faults) = *self.replaced_usage.lock();
+        let (peak, faults) = self
+            .with_memory(|m| {
+                let map = m.map();
+                (map.peak_committed, map.faults)
+            })
+            .unwrap_or((0, 0));
+        crate::cputime::Usage {
+            user_ns,
+            system_ns,
+            peak_pages: peak.max(replaced_peak),
+            minor_faults: faults + replaced_faults,
+        }
+    }
+
     pub fn with_memory<R>(&self, f: impl FnOnce(&mut ProgramMemory) -> R) -> Option<R> {
         {
             let mut m = self.memory.lock();
@@ -242,6 +265,8 @@ impl Process {
             started: crate::time::now(),
             sigpending: IrqMutex::new(signal::pending::Pending::default()),
             cpu_time: crate::cputime::ProgramTimes::default(),
+            children_usage: IrqMutex::new(crate::cputime::Usage::default()),
+            replaced_usage: IrqMutex::new((0, 0)),
         }
     }
 }
@@ -259,8 +284,17 @@ static LIVE_PROGRAMS: AtomicUsize = AtomicUsize::new(0);
 /// Ended programs whose status is kept for `wait4`/`program_wait` (the oldest is forgotten
 /// first: a program spawning others in a loop cannot grow the table without bound).
 const MAX_EXITED: usize = 1024;
-/// Ended programs by pid: their parent's pid and wait status (a few bytes each).
-static EXITED: IrqMutex<BTreeMap<u64, (u64, i32)>> = IrqMutex::new(BTreeMap::new());
+/// An ended program's record until its parent reaps it.
+struct Exited {
+    ppid: u64,
+    status: i32,
+    /// Its own usage and its reaped children's (what `wait4` reports and the parent adds to
+    /// its `RUSAGE_CHILDREN`, as Linux's `wait_task_zombie` does).
+    usage: crate::cputime::Usage,
+}
+
+/// Ended programs by pid (a few dozen bytes each).
+static EXITED: IrqMutex<BTreeMap<u64, Exited>> = IrqMutex::new(BTreeMap::new());
 /// Programs started and not yet ended: pid -> parent's pid.
 static LIVE_PIDS: IrqMutex<BTreeMap<u64, u64>> = IrqMutex::new(BTreeMap::new());
 /// Programs started and not yet ended, for /proc: pid -> the program.
@@ -428,10 +462,19 @@ fn finish(p: &Arc<Process>, status: i32) {
         p.name(),
         shell_status(status)
     );
+    let mut usage = p.usage(true);
+    usage.absorb(&p.children_usage.lock());
     release_vfork_parent(p);
     {
         let mut exited = EXITED.lock();
-        exited.insert(p.pid, (p.ppid, status));
+        exited.insert(
+            p.pid,
+            Exited {
+                ppid: p.ppid,
+                status,
+                usage,
+            },
+        );
         if exited.len() > MAX_EXITED {
             exited.pop_first();
         }
@@ -464,8 +507,8 @@ pub fn wait(pid: u64) -> Option<i32> {
     loop {
         let key = wait::process_key(pid);
         let g = wait::generation(key);
-        if let Some(&(_, s)) = EXITED.lock().get(&pid) {
-            return Some(shell_status(s));
+        if let Some(e) = EXITED.lock().get(&pid) {
+            return Some(shell_status(e.status));
         }
         if !LIVE_PIDS.lock().contains_key(&pid) {
             return None; // ended long ago, status forgotten
@@ -477,9 +520,13 @@ pub fn wait(pid: u64) -> Option<i32> {
     }
 }
 
-/// `wait4`: a child of `parent` that ended (`pid` > 0: that one; -1: any), reaped: its pid
-/// and wait status. `Ok(None)` with `nohang` while children live but none ended.
-pub fn wait_child(parent: &Process, pid: i64, nohang: bool) -> Result<Option<(u64, i32)>, Errno> {
+/// A reaped child: its pid, wait status and usage (its own and its reaped children's).
+pub type Reaped = (u64, i32, crate::cputime::Usage);
+
+/// `wait4`: a child of `parent` that ended (`pid` > 0: that one; -1: any), reaped: its pid,
+/// wait status and usage, which is added to the parent's `RUSAGE_CHILDREN`. `Ok(None)` with
+/// `nohang` while children live but none ended.
+pub fn wait_child(parent: &Process, pid: i64, nohang: bool) -> Result<Option<Reaped>, Errno> {
     if pid == 0 || pid < -1 {
         // Process groups: every program is in one group, its own; "any child" is the
         // closest meaning.
@@ -491,11 +538,12 @@ pub fn wait_child(parent: &Process, pid: i64, nohang: bool) -> Result<Option<(u6
             let mut exited = EXITED.lock();
             let found = exited
                 .iter()
-                .find(|(&c, &(pp, _))| pp == parent.pid && (pid <= 0 || c == pid as u64))
-                .map(|(&c, &(_, s))| (c, s));
-            if let Some((c, s)) = found {
-                exited.remove(&c);
-                return Ok(Some((c, s)));
+                .find(|(&c, e)| e.ppid == parent.pid && (pid <= 0 || c == pid as u64))
+                .map(|(&c, _)| c);
+            if let Some(e) = found.and_then(|c| exited.remove(&c)) {
+                drop(exited);
+                parent.children_usage.lock().absorb(&e.usage);
+                return Ok(found.map(|c| (c, e.status, e.usage)));
             }
         }
         let has_child = LIVE_PIDS

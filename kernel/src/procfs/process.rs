@@ -142,20 +142,25 @@ fn stat(p: &Process) -> Result<Vec<u8>, Errno> {
     let name = lossy(&comm(p));
     let start = ticks(p.started.as_nanos());
     let threads = p.thread_count().max(1);
-    let (user, system) = p.cpu_time.get(p.pid == crate::sched::current_pid());
+    let own = p.usage(p.pid == crate::sched::current_pid());
+    let children = *p.children_usage.lock();
     render(|s| {
         write!(
             s,
             "{} ({name}) R {} {} {} 0 -1 4194304 ",
             p.pid, p.ppid, p.pid, p.pid
         )?;
-        // minflt .. cmajflt, utime, stime, cutime, cstime, priority, nice, num_threads,
-        // itrealvalue, starttime, vsize, rss. (Children's times are not summed at `wait`.)
+        // minflt, cminflt, majflt, cmajflt, utime, stime, cutime, cstime, priority, nice,
+        // num_threads, itrealvalue, starttime, vsize, rss.
         write!(
             s,
-            "0 0 0 0 {} {} 0 0 20 0 {threads} 0 {start} {} {} ",
-            ticks(user),
-            ticks(system),
+            "{} {} 0 0 {} {} {} {} 20 0 {threads} 0 {start} {} {} ",
+            own.minor_faults,
+            children.minor_faults,
+            ticks(own.user_ns),
+            ticks(own.system_ns),
+            ticks(children.user_ns),
+            ticks(children.system_ns),
             m.size,
             m.resident / PAGE
         )?;
@@ -170,6 +175,7 @@ fn stat(p: &Process) -> Result<Vec<u8>, Errno> {
 
 fn status(p: &Process) -> Result<Vec<u8>, Errno> {
     let m = memory_use(p);
+    let peak = p.usage(false).peak_pages as u64 * PAGE;
     let name = lossy(&comm(p));
     let fds = p.files.lock().count();
     let threads = p.thread_count().max(1);
@@ -191,7 +197,7 @@ fn status(p: &Process) -> Result<Vec<u8>, Errno> {
         writeln!(s, "VmSize:\t{:8} kB", kb(m.size))?;
         writeln!(s, "VmLck:\t{:8} kB", 0)?;
         writeln!(s, "VmPin:\t{:8} kB", 0)?;
-        writeln!(s, "VmHWM:\t{:8} kB", kb(m.resident))?;
+        writeln!(s, "VmHWM:\t{:8} kB", kb(m.resident.max(peak)))?;
         writeln!(s, "VmRSS:\t{:8} kB", kb(m.resident))?;
         writeln!(s, "RssAnon:\t{:8} kB", kb(m.resident))?;
         writeln!(s, "RssFile:\t{:8} kB", 0)?;

@@ -26,6 +26,7 @@ mod fs_poll;
 pub mod names;
 pub mod proc;
 mod route;
+pub mod rusage;
 mod sendfile;
 pub mod socket;
 mod socket_mmsg;

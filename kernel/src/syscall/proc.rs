@@ -79,6 +79,8 @@ pub fn call(nr: u64, a: [u64; 6]) -> Option<SysResult> {
         // fork needs copy-on-write memory, which rinet does not have yet.
         SYS_FORK => Err(Errno::ENOSYS),
         SYS_WAIT4 => process::clone::wait4(a[0] as i32 as i64, a[1], a[2] as i32, a[3]),
+        98 => super::rusage::getrusage(a[0] as i32, a[1]),
+        100 => super::rusage::times(a[0]),
         SYS_UNAME => uname(a[0]),
         SYS_UMASK => Ok(0o022),
         SYS_GETTIMEOFDAY => gettimeofday(a[0]),
