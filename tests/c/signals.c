@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -150,6 +151,39 @@ static void check_segv(void) {
     signal(SIGSEGV, SIG_DFL);
 }
 
+/* Whether a store to `p` faults (SIGSEGV with si_addr `p`): the page's translation must be
+ * gone from the TLB, not only from the page tables. */
+static int store_faults(volatile char *p) {
+    reset();
+    if (sigsetjmp(jump, 1) == 0) {
+        *p = 7;
+        return 0;
+    }
+    return got_sig == SIGSEGV && got_addr == (void *)p;
+}
+
+/* Pages touched (so their translations are cached), then unmapped or made read-only several
+ * at a time: every one of them must fault at once. */
+static void check_unmapped_pages_fault(void) {
+    long pg = sysconf(_SC_PAGESIZE);
+    install(SIGSEGV, on_segv, 0);
+    char *a = mmap(NULL, 4 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (a == MAP_FAILED) {
+        CHECK(0, "mmap: %s", strerror(errno));
+        return;
+    }
+    for (int i = 0; i < 4; i++) a[i * pg] = 1;
+    CHECK(mprotect(a, 3 * pg, PROT_READ) == 0, "mprotect of three touched pages to read-only");
+    int ro = 0;
+    for (int i = 0; i < 3; i++) ro += store_faults(a + i * pg) && a[i * pg] == 1;
+    CHECK(ro == 3 && !store_faults(a + 3 * pg), "stores fault on the 3 read-only pages: %d", ro);
+    CHECK(munmap(a, 4 * pg) == 0, "munmap of four touched pages");
+    int gone = 0;
+    for (int i = 0; i < 4; i++) gone += store_faults(a + i * pg);
+    CHECK(gone == 4, "stores fault on all 4 unmapped pages: %d", gone);
+    signal(SIGSEGV, SIG_DFL);
+}
+
 static void check_alarm(void) {
     install(SIGALRM, on_info, 0);
     reset();
@@ -274,6 +308,7 @@ int main(int argc, char **argv) {
     check_mask();
     check_resethand_and_altstack();
     check_segv();
+    check_unmapped_pages_fault();
     check_alarm();
     check_restart();
     check_sigpipe();

@@ -204,8 +204,14 @@ impl AddressSpace {
             let (pt, idx) = self.leaf(va)?;
             // SAFETY: a table of this space (made by `leaf`); interrupts off.
             let e = unsafe { &mut table(pt)[idx] };
+            // A not-present entry is never in the TLB: only a replaced one is flushed. (Under
+            // QEMU's TCG an invlpg drops the kernel's whole TLB once the kernel has used a
+            // large page, so a flush per demand fault cost every fault a TLB refill.)
+            let was_present = e.flags().contains(F::PRESENT);
             e.set_addr(PhysAddr::new(paddr), prot.flags() | OWNED);
-            flush(va);
+            if was_present {
+                flush(va);
+            }
             Ok(())
         })
     }
@@ -213,6 +219,13 @@ impl AddressSpace {
     /// Unmap user page `va`; the frame behind it if the space owned it (for the caller to
     /// free). Pages not mapped, or mapped but not owned (ring-3 stacks), give None.
     pub fn unmap_owned(&mut self, va: u64) -> Option<u64> {
+        let mut batch = FlushBatch::new(self);
+        self.unmap_owned_in(va, &mut batch)
+    }
+
+    /// [`unmap_owned`](Self::unmap_owned) whose TLB flush `batch` does, once for the whole
+    /// range, when it is dropped.
+    pub fn unmap_owned_in(&mut self, va: u64, batch: &mut FlushBatch) -> Option<u64> {
         x86_64::instructions::interrupts::without_interrupts(|| {
             let (pt, idx) = self.existing_leaf(va)?;
             // SAFETY: a table of this space; interrupts off.
@@ -221,15 +234,19 @@ impl AddressSpace {
                 return None;
             }
             let frame = e.addr().as_u64();
+            let was_present = e.flags().contains(F::PRESENT);
             e.set_unused();
-            flush(va);
+            if was_present {
+                batch.add(va);
+            }
             Some(frame)
         })
     }
 
     /// Change the rights of user page `va` if it holds an owned frame (mprotect); `None`
     /// (`PROT_NONE`) keeps the frame in a not-present entry.
-    pub fn protect(&mut self, va: u64, prot: Option<PageProt>) {
+    /// The TLB flush is `batch`'s, done once for the whole range when it is dropped.
+    pub fn protect(&mut self, va: u64, prot: Option<PageProt>, batch: &mut FlushBatch) {
         x86_64::instructions::interrupts::without_interrupts(|| {
             if let Some((pt, idx)) = self.existing_leaf(va) {
                 // SAFETY: a table of this space; interrupts off.
@@ -237,8 +254,11 @@ impl AddressSpace {
                 if !e.is_unused() && e.flags().contains(OWNED) {
                     let frame = e.addr();
                     let flags = prot.map_or(F::empty(), PageProt::flags);
+                    let was_present = e.flags().contains(F::PRESENT);
                     e.set_addr(frame, flags | OWNED);
-                    flush(va);
+                    if was_present {
+                        batch.add(va);
+                    }
                 }
             }
         })
@@ -250,8 +270,11 @@ impl AddressSpace {
             let (pt, idx) = self.leaf(va)?;
             // SAFETY: a table of this space (made by `leaf`); interrupts off.
             let e = unsafe { &mut table(pt)[idx] };
+            let was_present = e.flags().contains(F::PRESENT);
             e.set_addr(PhysAddr::new(paddr), OWNED);
-            flush(va);
+            if was_present {
+                flush(va);
+            }
             Ok(())
         })
     }
@@ -305,6 +328,50 @@ fn load(pml4: u64) {
     // the switch.
     unsafe {
         core::arch::asm!("mov cr3, {}", in(reg) pml4, options(nostack));
+    }
+}
+
+/// The TLB invalidations a range operation (`munmap`, `mprotect`, `mremap`) owes for the
+/// entries it changed, done once when the batch is dropped: one page with `invlpg`, more with
+/// a reload of CR3 (when the space is the loaded one; another space's entries are dropped when
+/// it is loaded). Under QEMU's TCG each `invlpg` drops the kernel's whole TLB once the kernel
+/// has used a large page (QEMU's large-page tracking), so a flush per page cost a full refill
+/// per page; Linux too switches to a full flush, past 33 pages. Safe to defer on rinet's one
+/// CPU: no ring-3 code runs before the drop, and the kernel does not touch the range's user
+/// addresses in between.
+pub struct FlushBatch {
+    pml4: u64,
+    pages: usize,
+    last: u64,
+}
+
+impl FlushBatch {
+    pub fn new(space: &AddressSpace) -> Self {
+        FlushBatch {
+            pml4: space.pml4,
+            pages: 0,
+            last: 0,
+        }
+    }
+
+    fn add(&mut self, va: u64) {
+        self.pages += 1;
+        self.last = va;
+    }
+}
+
+impl Drop for FlushBatch {
+    fn drop(&mut self) {
+        match self.pages {
+            0 => {}
+            1 => flush(self.last),
+            _ => {
+                let (cur, _) = x86_64::registers::control::Cr3::read_raw();
+                if cur.start_address().as_u64() == self.pml4 {
+                    load(self.pml4);
+                }
+            }
+        }
     }
 }
 

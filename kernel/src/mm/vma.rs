@@ -19,7 +19,7 @@ use alloc::sync::Arc;
 use uapi::Errno;
 
 use super::paging::PAGE;
-use super::space::{AddressSpace, PageProt, USER_START};
+use super::space::{AddressSpace, FlushBatch, PageProt, USER_START};
 use crate::mem;
 use crate::vecmap::VecMap;
 
@@ -289,9 +289,10 @@ impl MemoryMap {
 
     /// Free the frames committed in `[start, end)` (their range is gone or reset).
     fn release_pages(&mut self, space: &mut AddressSpace, start: u64, end: u64) {
+        let mut batch = FlushBatch::new(space);
         let mut va = start;
         while va < end {
-            if let Some(frame) = space.unmap_owned(va) {
+            if let Some(frame) = space.unmap_owned_in(va, &mut batch) {
                 self.committed = self.committed.saturating_sub(1);
                 if let Err(e) = mem::free_frames(frame, 1) {
                     log::error!("mm: frame {frame:#x} of {va:#x} not freed: {e}");
@@ -320,9 +321,10 @@ impl MemoryMap {
         for (_, r) in self.ranges.range_mut(start..end) {
             r.prot = prot;
         }
+        let mut batch = FlushBatch::new(space);
         let mut va = start;
         while va < end {
-            space.protect(va, prot.page());
+            space.protect(va, prot.page(), &mut batch);
             va += PAGE;
         }
         Ok(())
