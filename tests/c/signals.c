@@ -181,6 +181,17 @@ static void check_unmapped_pages_fault(void) {
     int gone = 0;
     for (int i = 0; i < 4; i++) gone += store_faults(a + i * pg);
     CHECK(gone == 4, "stores fault on all 4 unmapped pages: %d", gone);
+    /* Past 33 pages the kernel reloads CR3 instead of flushing page by page. */
+    char *b = mmap(NULL, 40 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (b == MAP_FAILED) {
+        CHECK(0, "mmap: %s", strerror(errno));
+        return;
+    }
+    for (int i = 0; i < 40; i++) b[i * pg] = 1;
+    CHECK(munmap(b, 40 * pg) == 0, "munmap of forty touched pages");
+    gone = 0;
+    for (int i = 0; i < 40; i++) gone += store_faults(b + i * pg);
+    CHECK(gone == 40, "stores fault on all 40 unmapped pages: %d", gone);
     signal(SIGSEGV, SIG_DFL);
 }
 

@@ -331,18 +331,26 @@ fn load(pml4: u64) {
     }
 }
 
-/// The TLB invalidations a range operation (`munmap`, `mprotect`, `mremap`) owes for the
-/// entries it changed, done once when the batch is dropped: one page with `invlpg`, more with
-/// a reload of CR3 (when the space is the loaded one; another space's entries are dropped when
-/// it is loaded). Under QEMU's TCG each `invlpg` drops the kernel's whole TLB once the kernel
-/// has used a large page (QEMU's large-page tracking), so a flush per page cost a full refill
-/// per page; Linux too switches to a full flush, past 33 pages. Safe to defer on rinet's one
+/// Pages a range operation flushes one by one; past this it reloads CR3 instead (Linux's
+/// `tlb_single_page_flush_ceiling`).
+const FLUSH_CEILING: usize = 33;
+
+/// The TLB invalidations a range operation (`munmap`, `mprotect`, `madvise`) owes for the
+/// entries it changed, done when the batch is dropped, after the page-table walk: `invlpg`
+/// for each of up to [`FLUSH_CEILING`] pages, else one reload of CR3 (when the space is the
+/// loaded one; another space's entries go when it is loaded). Safe to defer on rinet's one
 /// CPU: no ring-3 code runs before the drop, and the kernel does not touch the range's user
 /// addresses in between.
+///
+/// Under QEMU's TCG the order matters: an `invlpg` drops the kernel's whole TLB once the
+/// kernel has used a large page (QEMU widens one large-page region to cover them all), so
+/// flushes interleaved with the walk (one per page, each followed by kernel accesses) cost a
+/// refill each; back to back they cost one. A CR3 reload drops the program's entries too, so
+/// it is kept for large ranges, as on Linux.
 pub struct FlushBatch {
     pml4: u64,
     pages: usize,
-    last: u64,
+    addrs: [u64; FLUSH_CEILING],
 }
 
 impl FlushBatch {
@@ -350,22 +358,23 @@ impl FlushBatch {
         FlushBatch {
             pml4: space.pml4,
             pages: 0,
-            last: 0,
+            addrs: [0; FLUSH_CEILING],
         }
     }
 
     fn add(&mut self, va: u64) {
+        if let Some(slot) = self.addrs.get_mut(self.pages) {
+            *slot = va;
+        }
         self.pages += 1;
-        self.last = va;
     }
 }
 
 impl Drop for FlushBatch {
     fn drop(&mut self) {
-        match self.pages {
-            0 => {}
-            1 => flush(self.last),
-            _ => {
+        match self.addrs.get(..self.pages) {
+            Some(pages) => pages.iter().for_each(|&va| flush(va)),
+            None => {
                 let (cur, _) = x86_64::registers::control::Cr3::read_raw();
                 if cur.start_address().as_u64() == self.pml4 {
                     load(self.pml4);
