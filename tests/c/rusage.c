@@ -14,20 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
-static int failures;
+#include "check.h"
 
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (cond) {                                                                        \
-            printf("ok: " __VA_ARGS__);                                                    \
-        } else {                                                                           \
-            printf("FAILED (%s:%d): ", __FILE__, __LINE__);                                \
-            printf(__VA_ARGS__);                                                           \
-            failures++;                                                                    \
-        }                                                                                  \
-        printf("\n");                                                                      \
-    } while (0)
+extern char **environ;
 
 static long long ns_of(clockid_t c) {
     struct timespec t;

@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check.h"
+
 extern char **environ;
 
 static volatile sig_atomic_t got_sig, got_code, count;
@@ -24,19 +26,6 @@ static volatile pid_t got_pid;
 static void *volatile got_addr;
 static volatile uintptr_t handler_local;
 static sigjmp_buf jump;
-static int failures;
-
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (cond) {                                                                        \
-            printf("ok: " __VA_ARGS__);                                                    \
-        } else {                                                                           \
-            printf("FAILED (%s:%d): ", __FILE__, __LINE__);                                \
-            printf(__VA_ARGS__);                                                           \
-            failures++;                                                                    \
-        }                                                                                  \
-        printf("\n");                                                                      \
-    } while (0)
 
 static void on_info(int sig, siginfo_t *si, void *uc) {
     (void)uc;
