@@ -152,12 +152,13 @@ fn recv_to_user(
     flags: i32,
 ) -> Result<(usize, Option<core::net::SocketAddrV4>), Errno> {
     let len = len.min(BOUNCE);
-    // A stream socket copies straight into the caller's buffer.
+    // A stream socket copies straight into the caller's buffer; any other receives into a
+    // kernel buffer (the stream attempt already checked the user range, so a bad buffer
+    // never consumes a datagram).
     match recv_stream_to_user(p, file, id, buf, len, flags) {
         Err(Errno::EOPNOTSUPP) => {}
         r => return r.map(|n| (n, None)),
     }
-    uaccess::check(buf, len)?;
     let mut k = Bounce::new(len)?;
     let (n, from) = blocking(
         p,
