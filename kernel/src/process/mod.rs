@@ -180,26 +180,26 @@ impl Process {
         *self.comm.lock()
     }
 
-    /// Run `f` on the program's memory (its vfork parent's while it borrows that).
     /// What the program itself has used so far (`RUSAGE_SELF`); `running`: the caller is
-    /// its running thread (whose time since its last switch is counted too).
+    /// its running thread (whose time since its last switch is counted too). Only its own
+    /// memory counts: a vfork child borrowing its parent's reports none of the parent's.
     pub fn usage(&self, running: bool) -> crate::cputime::Usage {
         let (user_ns, system_ns) = self.cpu_time.get(running);
         let (replaced_peak, replaced_faults) = *self.replaced_usage.lock();
         let (peak, faults) = self
-            .with_memory(|m| {
-                let map = m.map();
-                (map.peak_committed, map.faults)
-            })
-            .unwrap_or((0, 0));
+            .memory
+            .lock()
+            .as_ref()
+            .map_or((0, 0), |m| (m.map().peak_committed, m.map().faults));
         crate::cputime::Usage {
             user_ns,
             system_ns,
             peak_pages: peak.max(replaced_peak),
-            minor_faults: faults + replaced_faults,
+            minor_faults: faults.saturating_add(replaced_faults),
         }
     }
 
+    /// Run `f` on the program's memory (its vfork parent's while it borrows that).
     pub fn with_memory<R>(&self, f: impl FnOnce(&mut ProgramMemory) -> R) -> Option<R> {
         {
             let mut m = self.memory.lock();
