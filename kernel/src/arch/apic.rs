@@ -108,7 +108,7 @@ pub fn eoi() {
     write(REG_EOI, 0);
 }
 
-/// Count LAPIC timer ticks across 2.5 ms of TSC time (~160k ticks at QEMU's 62.5 MHz; an error
+/// Count LAPIC timer ticks across 1 ms of TSC time (~62k ticks at QEMU's 62.5 MHz; an error
 /// of a percent only shifts wakeups by a percent, and callers re-check the clock).
 ///
 /// The register accesses are bracketed by TSC reads; if the vCPU was preempted inside a
@@ -149,11 +149,12 @@ fn calibrate_timer() {
 
 /// Calibration attempts before settling for the tightest one.
 const CALIBRATION_ATTEMPTS: usize = 5;
-/// A bracket is tight if both together took less than 1/20000 s (50 us).
-const TIGHT_BRACKET_DIVISOR: u64 = 20_000;
+/// A bracket is tight if both together took less than 1/100000 s (10 us): at most 1% of the
+/// window.
+const TIGHT_BRACKET_DIVISOR: u64 = 100_000;
 
-/// The calibration window is 1/400 s.
-const CALIBRATION_DIVISOR: u64 = 400;
+/// The calibration window is 1/1000 s.
+const CALIBRATION_DIVISOR: u64 = 1_000;
 
 /// LAPIC timer ticks per second (after the /16 divider).
 pub fn timer_hz() -> u64 {
