@@ -715,8 +715,9 @@ on_every_machine! {
 on_every_machine! {
     /// CPU time and memory a program reads about itself and its children (static musl, and
     /// dynamic glibc): getrusage for the program, the calling thread and reaped children,
-    /// times(2) in clock ticks, wait4's struct rusage holding a spawned child's 150 ms of work,
-    /// and EINVAL/EFAULT/ECHILD.
+    /// times(2) in clock ticks, wait4's struct rusage holding a spawned child's 150 ms of work
+    /// and sleeps, context switches (each sleep a voluntary one; two busy threads pinned to
+    /// one CPU switch involuntarily), and EINVAL/EFAULT/ECHILD.
     fn resource_usage_of_self_and_children(machine) {
         c_program_passes("rusage", machine);
     }

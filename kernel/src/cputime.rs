@@ -53,7 +53,7 @@ pub enum Outgoing<'a> {
 /// The scheduler switches away from the running thread (in the kernel: the time since the
 /// last point was kernel time): charge what it ran to `who`. Returns the (user, system)
 /// nanoseconds charged (the thread's own, for `CLOCK_THREAD_CPUTIME_ID` and `RUSAGE_THREAD`).
-pub fn switch_out(who: Outgoing<'_>) -> (u64, u64) {
+pub fn switch_out(who: Outgoing<'_>, voluntary: bool) -> (u64, u64) {
     let system = PENDING_SYSTEM.swap(0, Ordering::Relaxed) + lap();
     let user = PENDING_USER.swap(0, Ordering::Relaxed);
     SWITCHES.fetch_add(1, Ordering::Relaxed);
@@ -67,6 +67,12 @@ pub fn switch_out(who: Outgoing<'_>) -> (u64, u64) {
         Outgoing::Program(p) => {
             p.user.fetch_add(user, Ordering::Relaxed);
             p.system.fetch_add(system, Ordering::Relaxed);
+            let count = if voluntary {
+                &p.voluntary_switches
+            } else {
+                &p.involuntary_switches
+            };
+            count.fetch_add(1, Ordering::Relaxed);
             TOTAL_USER.fetch_add(user, Ordering::Relaxed);
             TOTAL_SYSTEM.fetch_add(system, Ordering::Relaxed);
         }
@@ -88,6 +94,11 @@ pub fn running() -> (u64, u64) {
 pub struct ProgramTimes {
     user: AtomicU64,
     system: AtomicU64,
+    /// Switches away from a thread of the program that blocked or slept (`ru_nvcsw`).
+    voluntary_switches: AtomicU64,
+    /// Switches away from one that could have run on (preempted, or `sched_yield`: Linux
+    /// counts a yield as involuntary too) (`ru_nivcsw`).
+    involuntary_switches: AtomicU64,
 }
 
 impl ProgramTimes {
@@ -105,10 +116,18 @@ impl ProgramTimes {
         }
         (user, system)
     }
+
+    /// (voluntary, involuntary) context switches of all its threads so far.
+    pub fn switches(&self) -> (u64, u64) {
+        (
+            self.voluntary_switches.load(Ordering::Relaxed),
+            self.involuntary_switches.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// What `getrusage`, `times` and `wait4` report of a program (or of its reaped children):
-/// CPU time, the largest resident size, minor faults.
+/// CPU time, the largest resident size, minor faults, context switches.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
     pub user_ns: u64,
@@ -116,6 +135,10 @@ pub struct Usage {
     /// Largest resident set, in pages.
     pub peak_pages: usize,
     pub minor_faults: u64,
+    /// Context switches away from it: it blocked or slept (`ru_nvcsw`) ...
+    pub voluntary_switches: u64,
+    /// ... or it could have run on (`ru_nivcsw`).
+    pub involuntary_switches: u64,
 }
 
 impl Usage {
@@ -126,6 +149,12 @@ impl Usage {
         self.system_ns = self.system_ns.saturating_add(child.system_ns);
         self.peak_pages = self.peak_pages.max(child.peak_pages);
         self.minor_faults = self.minor_faults.saturating_add(child.minor_faults);
+        self.voluntary_switches = self
+            .voluntary_switches
+            .saturating_add(child.voluntary_switches);
+        self.involuntary_switches = self
+            .involuntary_switches
+            .saturating_add(child.involuntary_switches);
     }
 }
 

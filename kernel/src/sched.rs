@@ -99,6 +99,9 @@ struct Thread {
     kicked: bool,
     /// (user, system) CPU nanoseconds it ran up to its last switch away (`cputime`).
     cpu_ns: (u64, u64),
+    /// (voluntary, involuntary) switches away from it (`RUSAGE_THREAD`'s `ru_nvcsw`,
+    /// `ru_nivcsw`).
+    switches: (u64, u64),
 }
 
 /// Per-thread state of a ring-3 thread that the kernel keeps for its system calls.
@@ -220,6 +223,7 @@ pub fn init() {
             fpu: None,
             kicked: false,
             cpu_ns: (0, 0),
+            switches: (0, 0),
         }),
     );
     *SCHED.lock() = Some(s);
@@ -345,6 +349,7 @@ fn spawn_inner(
         fpu,
         kicked: false,
         cpu_ns: (0, 0),
+        switches: (0, 0),
     });
     let mut guard = SCHED.lock();
     let s = guard.as_mut().ok_or("sched::init has not run")?;
@@ -360,8 +365,15 @@ fn spawn_inner(
         s.zombies.reserve(need - s.zombies.len());
     }
     if ready {
+        // The running thread had the CPU to itself, so no time slice is armed: arm one, or a
+        // busy creator would keep the new thread from ever running (Linux's new task, too,
+        // waits at most a slice). The creator itself goes on: no switch at every spawn.
+        let now = time::now();
+        if s.runq.is_empty() && s.current != s.idle {
+            time::set_deadline(now + TIME_SLICE);
+        }
         s.runq.push_back(id);
-        s.load.change(time::now().as_nanos(), true);
+        s.load.change(now.as_nanos(), true);
     }
     Ok(ThreadId(id))
 }
@@ -638,10 +650,14 @@ fn reschedule() {
         let earliest = s.wake_expired(now);
         let cur = s.current;
         let idle = s.idle;
+        // Still runnable when it gives up the CPU (preempted, or yielding): an involuntary
+        // switch if another thread takes over, as Linux counts them.
+        let mut runnable = false;
         if let Some(t) = s.threads.get_mut(&cur) {
             if t.state == State::Running && cur != idle {
                 t.state = State::Ready;
                 s.runq.push_back(cur);
+                runnable = true;
             }
         }
         let next = loop {
@@ -683,13 +699,21 @@ fn reschedule() {
         if let Some(f) = old.fpu.as_mut() {
             f.save();
         }
-        let (user, system) = cputime::switch_out(match &old.process {
-            _ if cur == idle => Outgoing::Idle,
-            Some(p) => Outgoing::Program(&p.cpu_time),
-            None => Outgoing::Kernel,
-        });
+        let (user, system) = cputime::switch_out(
+            match &old.process {
+                _ if cur == idle => Outgoing::Idle,
+                Some(p) => Outgoing::Program(&p.cpu_time),
+                None => Outgoing::Kernel,
+            },
+            !runnable,
+        );
         old.cpu_ns.0 += user;
         old.cpu_ns.1 += system;
+        if runnable {
+            old.switches.1 += 1;
+        } else {
+            old.switches.0 += 1;
+        }
         let Some(n) = s.threads.get_mut(&next) else {
             return;
         };
@@ -882,6 +906,15 @@ pub fn current_thread_times() -> (u64, u64) {
         .map_or((0, 0), |t| t.cpu_ns);
     let (now_user, now_system) = cputime::running();
     (user + now_user, system + now_system)
+}
+
+/// The running thread's (voluntary, involuntary) context switches (`RUSAGE_THREAD`).
+pub fn current_thread_switches() -> (u64, u64) {
+    SCHED
+        .lock()
+        .as_ref()
+        .and_then(|s| s.threads.get(&s.current))
+        .map_or((0, 0), |t| t.switches)
 }
 
 /// /proc/loadavg's figures: the 1, 5 and 15 minute load averages in hundredths, the threads

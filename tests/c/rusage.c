@@ -1,8 +1,12 @@
 /* CPU time a program can read about itself and its children: getrusage (RUSAGE_SELF,
  * RUSAGE_THREAD, RUSAGE_CHILDREN), times, and wait4's struct rusage, against the CPU time
- * clocks; and Linux's errors. A spawned copy of this program burns CPU as the child. */
+ * clocks; context switches (sleeps are voluntary, two threads sharing one CPU preempt each
+ * other); and Linux's errors. A spawned copy of this program burns CPU and sleeps as the
+ * child. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +81,11 @@ static void check_children(const char *self) {
     long long grew = us_of(after.ru_utime) + us_of(after.ru_stime) - us_of(before.ru_utime) -
                      us_of(before.ru_stime);
     CHECK(grew >= child - 1000, "RUSAGE_CHILDREN grew by the reaped child's time: %lld us", grew);
+    CHECK(ru.ru_nvcsw >= 5, "wait4's rusage holds the child's 5 sleeps: %ld voluntary switches",
+          ru.ru_nvcsw);
+    CHECK(after.ru_nvcsw - before.ru_nvcsw >= ru.ru_nvcsw,
+          "RUSAGE_CHILDREN grew by the child's voluntary switches: %ld -> %ld", before.ru_nvcsw,
+          after.ru_nvcsw);
     clock_t t1 = times(&tb);
     long hz = sysconf(_SC_CLK_TCK);
     CHECK(hz == 100, "_SC_CLK_TCK is 100: %ld", hz);
@@ -84,6 +93,48 @@ static void check_children(const char *self) {
     long cticks = (long)(tb.tms_cutime + tb.tms_cstime - ta.tms_cutime - ta.tms_cstime);
     CHECK(cticks >= 12, "tms_cutime+tms_cstime hold the child's 150 ms: %ld ticks", cticks);
     CHECK(times(NULL) != (clock_t)-1, "times(NULL) is allowed");
+}
+
+/* Sleep `n` times for 10 ms: each sleep gives the CPU up (a voluntary switch). Long enough
+ * that the deadline is still ahead when the thread blocks, even the first time under TCG (a
+ * sleep whose deadline already passed switches nowhere). */
+static void nap(int n) {
+    for (int i = 0; i < n; i++) {
+        struct timespec ms = {0, 10000000};
+        nanosleep(&ms, NULL);
+    }
+}
+
+static void *burn_thread(void *arg) {
+    burn((long)arg);
+    return NULL;
+}
+
+static void check_switches(void) {
+    struct rusage a, b, ta, tb;
+    CHECK(getrusage(RUSAGE_SELF, &a) == 0 && getrusage(RUSAGE_THREAD, &ta) == 0,
+          "getrusage before sleeping");
+    nap(5);
+    CHECK(getrusage(RUSAGE_SELF, &b) == 0 && getrusage(RUSAGE_THREAD, &tb) == 0,
+          "getrusage after sleeping");
+    CHECK(b.ru_nvcsw - a.ru_nvcsw >= 5, "5 sleeps are 5 voluntary switches (RUSAGE_SELF): %ld",
+          b.ru_nvcsw - a.ru_nvcsw);
+    CHECK(tb.ru_nvcsw - ta.ru_nvcsw >= 5,
+          "5 sleeps are 5 voluntary switches (RUSAGE_THREAD): %ld", tb.ru_nvcsw - ta.ru_nvcsw);
+    /* Two threads that never block, on one CPU: the scheduler must take it from one of
+     * them while it could still run. */
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    CHECK(sched_setaffinity(0, sizeof one, &one) == 0, "sched_setaffinity to CPU 0");
+    CHECK(getrusage(RUSAGE_SELF, &a) == 0, "getrusage before the two threads");
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, burn_thread, (void *)100L) == 0, "pthread_create");
+    burn(100);
+    pthread_join(t, NULL);
+    CHECK(getrusage(RUSAGE_SELF, &b) == 0, "getrusage after the two threads");
+    CHECK(b.ru_nivcsw > a.ru_nivcsw, "two busy threads on one CPU preempt each other: %ld -> %ld",
+          a.ru_nivcsw, b.ru_nivcsw);
 }
 
 static void check_errors(void) {
@@ -104,10 +155,12 @@ int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc > 1 && strcmp(argv[1], "burn") == 0) {
         burn(150);
+        nap(5);
         return 0;
     }
     check_self();
     check_children(argv[0]);
+    check_switches();
     check_errors();
     if (failures) {
         printf("rusage: %d checks failed\n", failures);

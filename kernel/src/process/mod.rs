@@ -191,11 +191,14 @@ impl Process {
             .lock()
             .as_ref()
             .map_or((0, 0), |m| (m.map().peak_committed, m.map().faults));
+        let (voluntary_switches, involuntary_switches) = self.cpu_time.switches();
         crate::cputime::Usage {
             user_ns,
             system_ns,
             peak_pages: peak.max(replaced_peak),
             minor_faults: faults.saturating_add(replaced_faults),
+            voluntary_switches,
+            involuntary_switches,
         }
     }
 

@@ -175,7 +175,8 @@ fn stat(p: &Process) -> Result<Vec<u8>, Errno> {
 
 fn status(p: &Process) -> Result<Vec<u8>, Errno> {
     let m = memory_use(p);
-    let peak = p.usage(false).peak_pages as u64 * PAGE;
+    let usage = p.usage(false);
+    let peak = usage.peak_pages as u64 * PAGE;
     let name = lossy(&comm(p));
     let fds = p.files.lock().count();
     let threads = p.thread_count().max(1);
@@ -220,8 +221,15 @@ fn status(p: &Process) -> Result<Vec<u8>, Errno> {
         writeln!(s, "CapBnd:\t000001ffffffffff")?;
         writeln!(s, "Cpus_allowed:\t1")?;
         writeln!(s, "Cpus_allowed_list:\t0")?;
-        writeln!(s, "voluntary_ctxt_switches:\t0")?;
-        writeln!(s, "nonvoluntary_ctxt_switches:\t0")
+        // Deliberately the whole program's switches: Linux shows the main thread's alone here
+        // (and each thread's under /proc/<pid>/task/, which rinet does not have); the same
+        // for a single-threaded program.
+        writeln!(s, "voluntary_ctxt_switches:\t{}", usage.voluntary_switches)?;
+        writeln!(
+            s,
+            "nonvoluntary_ctxt_switches:\t{}",
+            usage.involuntary_switches
+        )
     })
 }
 

@@ -1,10 +1,10 @@
 //! What a program may read of the resources it and its children used: `getrusage(2)`
 //! (`RUSAGE_SELF`, `RUSAGE_THREAD`, `RUSAGE_CHILDREN`), `times(2)`, and the `struct rusage`
-//! `wait4` fills, from the CPU time `cputime` measures and the memory map's resident-size
-//! peak and fault count.
+//! `wait4` fills, from the CPU time and context switches `cputime` and `sched` count and the
+//! memory map's resident-size peak and fault count.
 //!
-//! Fields rinet does not count (block I/O, IPC messages, signals, context switches) are zero,
-//! as Linux leaves the ones it does not maintain.
+//! Fields rinet does not count (block I/O, IPC messages, signals) are zero, as Linux leaves
+//! the ones it does not maintain.
 
 use uapi::Errno;
 
@@ -33,6 +33,9 @@ fn rusage_words(u: &Usage) -> [i64; 18] {
     // ru_maxrss in KiB; ru_minflt.
     w[4] = (u.peak_pages as i64).saturating_mul(4);
     w[8] = u.minor_faults.min(i64::MAX as u64) as i64;
+    // ru_nvcsw, ru_nivcsw.
+    w[16] = u.voluntary_switches.min(i64::MAX as u64) as i64;
+    w[17] = u.involuntary_switches.min(i64::MAX as u64) as i64;
     w
 }
 
@@ -49,10 +52,13 @@ pub fn getrusage(who: i32, addr: u64) -> SysResult {
         RUSAGE_CHILDREN => *p.children_usage.lock(),
         RUSAGE_THREAD => {
             let (user_ns, system_ns) = sched::current_thread_times();
+            let (voluntary_switches, involuntary_switches) = sched::current_thread_switches();
             // The size and faults are the program's: its threads share one memory.
             Usage {
                 user_ns,
                 system_ns,
+                voluntary_switches,
+                involuntary_switches,
                 ..p.usage(true)
             }
         }
