@@ -22,10 +22,11 @@ static TIMER_FIRED: AtomicBool = AtomicBool::new(false);
 
 /// PIT input clock (Hz).
 const PIT_HZ: u64 = 1_193_182;
-/// Length of the PIT calibration window: 2.5 ms (2983 PIT ticks at 838 ns). Both ends are
-/// tight reads (a microsecond or two each, see `PIT_TIGHT_READ_TSC`) and the PIT counts in
-/// 838 ns steps, so the error stays near 0.1%, as Linux's quick PIT calibration aims for; a
-/// longer window only costs boot time (every millisecond here is a millisecond of boot).
+/// Length of the PIT calibration window: 2.5 ms (2983 PIT ticks at 838 ns). A read of the
+/// latched count takes about a microsecond (a read preempted past `PIT_TIGHT_READ_TSC` is not
+/// used as an end) and the PIT counts in 838 ns steps, so the error stays near 0.1%, as
+/// Linux's quick PIT calibration aims for; a longer window only costs boot time (every
+/// millisecond here is a millisecond of boot).
 const PIT_CALIBRATION_TICKS: u16 = 2_983;
 /// A PIT read costs about a microsecond; one taking over 200k TSC ticks (>= 50 us on any CPU
 /// we run on) was preempted and is not used as an end point of the window.
