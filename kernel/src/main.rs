@@ -2,8 +2,9 @@
 //! interrupts, probes the NIC, and runs the program `init=` names (an ELF file of the initramfs, or a kernel self-test).
 //!
 //! Boot order (each step only uses what the previous ones set up):
-//! console -> `rinet: kernel entry` -> GDT/TSS/IDT, stack guard, PICs masked -> TSC clock ->
-//! PVH boot info -> command line -> frames + heap -> LAPIC, IO-APIC -> entropy -> threads
+//! console -> `rinet: kernel entry` -> TSC calibration window opens -> GDT/TSS/IDT, stack
+//! guard, PICs masked -> PVH boot info -> command line -> frames + heap -> paging -> TSC clock
+//! (the window closes) -> LAPIC, IO-APIC -> entropy -> threads
 //! (this context becomes thread `main`, plus `idle`) -> `syscall` MSRs -> interrupts on -> NIC
 //! -> program.
 #![no_std]
@@ -41,9 +42,9 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
     time::mark_boot();
     console::init();
     marker!("rinet: kernel entry");
+    // The TSC is calibrated over the steps up to paging, which need no clock.
+    time::begin_calibration();
     arch::init_cpu_tables();
-    time::init();
-    time::init_realtime();
 
     let info = match bootinfo::init(start_info_paddr) {
         Ok(i) => i,
@@ -72,12 +73,17 @@ pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
     if let Err(e) = mm::paging::init(!cfg.nosmep, !cfg.nosmap) {
         exit::failure(format_args!("paging: {e}"));
     }
+    time::init();
+    time::init_realtime();
     arch::init_interrupt_controllers();
     let _ = arch::entropy::source();
     sched::init();
     syscall::init();
     x86_64::instructions::interrupts::enable();
     fs::init(info.initrd);
+    // The LAPIC timer was counting since `init_interrupt_controllers` (unless a sleep needed
+    // it earlier): unpacking the initramfs overlapped its calibration.
+    arch::apic::finish_calibration();
     log::info!(
         "boot: kernel up in {} us (heap {} KiB, {} frames free)",
         time::now().as_micros(),

@@ -61,7 +61,7 @@ fn write(reg: u32, value: u32) {
 }
 
 /// Enable the LAPIC (software-enable via SVR), accept all priorities, mask timer and error
-/// LVTs, then calibrate the timer.
+/// LVTs, then start the timer's calibration, which [`finish_calibration`] ends.
 pub fn init() {
     // SAFETY: IA32_APIC_BASE exists on every x86_64 CPU with an APIC (all we boot on).
     let mut msr = unsafe { rdmsr(IA32_APIC_BASE) };
@@ -79,18 +79,7 @@ pub fn init() {
     write(REG_SVR, 0x100 | SPURIOUS_VECTOR as u32);
     write(REG_TIMER_DIVIDE, TIMER_DIVIDE_16);
     eoi();
-    calibrate_timer();
-    log::info!(
-        "apic: LAPIC id {} ({} mode at {:#x}), timer {} kHz",
-        id(),
-        if X2APIC.load(Ordering::Relaxed) {
-            "x2APIC"
-        } else {
-            "xAPIC"
-        },
-        BASE.load(Ordering::Relaxed),
-        TIMER_HZ.load(Ordering::Relaxed) / 1000
-    );
+    start_calibration();
 }
 
 /// This CPU's APIC id (the IO-APIC routes interrupts to it).
@@ -108,56 +97,112 @@ pub fn eoi() {
     write(REG_EOI, 0);
 }
 
-/// Count LAPIC timer ticks across 1 ms of TSC time (~62k ticks at QEMU's 62.5 MHz; an error
-/// of a percent only shifts wakeups by a percent, and callers re-check the clock).
+/// The timer's calibration: it counts down from `u32::MAX` (masked) from [`init`] on, and
+/// [`finish_calibration`] reads how far it got against the TSC. The boot steps in between
+/// (minutes of LAPIC time before the 32-bit count runs out at QEMU's 62.5 MHz) overlap it, so
+/// it usually costs no waiting; before, the boot spun 1 ms for it.
 ///
-/// The register accesses are bracketed by TSC reads; if the vCPU was preempted inside a
-/// bracket (likely on a loaded host) the TSC and LAPIC readings disagree, so the attempt is
-/// repeated, up to `CALIBRATION_ATTEMPTS` times, keeping the tightest one.
-fn calibrate_timer() {
-    let tsc_hz = crate::time::tsc_hz().max(1);
-    let window = tsc_hz / CALIBRATION_DIVISOR;
-    let tight = tsc_hz / TIGHT_BRACKET_DIVISOR;
-    let mut best: Option<(u64, u64)> = None; // (bracket slack, LAPIC Hz)
+/// Each end is a register access bracketed by TSC reads; if the vCPU was preempted inside a
+/// bracket (likely on a loaded host) the TSC and LAPIC readings disagree, so a loose bracket
+/// is taken again, up to [`CALIBRATION_ATTEMPTS`] times, keeping the tightest.
+struct CalibrationStart {
+    /// TSC at the middle of the write that started the count.
+    tsc: u64,
+    /// TSC ticks that write took.
+    slack: u64,
+}
+
+/// Set by [`init`], taken by [`finish_calibration`].
+static CALIBRATION: spin::Mutex<Option<CalibrationStart>> = spin::Mutex::new(None);
+
+fn start_calibration() {
+    let tight = crate::time::tsc_hz().max(1) / TIGHT_BRACKET_DIVISOR;
+    let mut best: Option<CalibrationStart> = None;
     for _ in 0..CALIBRATION_ATTEMPTS {
-        write(REG_LVT_TIMER, LVT_MASKED | TIMER_VECTOR as u32);
         let t0 = super::rdtsc();
         write(REG_TIMER_INITIAL, u32::MAX);
         let t1 = super::rdtsc();
-        while super::rdtsc().wrapping_sub(t1) < window {
-            core::hint::spin_loop();
-        }
-        let t2 = super::rdtsc();
-        let remaining = read(REG_TIMER_CURRENT);
-        let t3 = super::rdtsc();
-        write(REG_TIMER_INITIAL, 0);
-        let slack = t1.wrapping_sub(t0) + t3.wrapping_sub(t2);
-        let tsc_elapsed = (t2 / 2 + t3 / 2).wrapping_sub(t0 / 2 + t1 / 2).max(1);
-        let lapic_elapsed = (u32::MAX - remaining) as u64;
-        let hz = (lapic_elapsed as u128 * tsc_hz as u128 / tsc_elapsed as u128) as u64;
-        if best.is_none_or(|(s, _)| slack < s) {
-            best = Some((slack, hz));
-        }
-        if slack < tight {
+        let start = CalibrationStart {
+            tsc: t0 / 2 + t1 / 2,
+            slack: t1.wrapping_sub(t0),
+        };
+        // Each write restarts the count, so the last one is the start.
+        let tight_enough = start.slack < tight;
+        best = Some(start);
+        if tight_enough {
             break;
         }
     }
-    let hz = best.map_or(0, |(_, hz)| hz);
-    // Never zero: `set_deadline` must always produce a non-zero count.
-    TIMER_HZ.store(hz.max(1_000), Ordering::Relaxed);
+    *CALIBRATION.lock() = best;
+}
+
+/// End the timer's calibration begun by [`init`] (at the latest at the first [`timer_hz`]):
+/// waits only if less than [`CALIBRATION_DIVISOR`]⁻¹ s has passed since. Later calls do
+/// nothing.
+pub fn finish_calibration() {
+    let finished = x86_64::instructions::interrupts::without_interrupts(|| {
+        let Some(start) = CALIBRATION.lock().take() else {
+            return false;
+        };
+        let tsc_hz = crate::time::tsc_hz().max(1);
+        let window = tsc_hz / CALIBRATION_DIVISOR;
+        let tight = tsc_hz / TIGHT_BRACKET_DIVISOR;
+        while super::rdtsc().wrapping_sub(start.tsc) < window {
+            core::hint::spin_loop();
+        }
+        let mut best: Option<(u64, u64)> = None; // (bracket slack, LAPIC Hz)
+        for _ in 0..CALIBRATION_ATTEMPTS {
+            let t0 = super::rdtsc();
+            let remaining = read(REG_TIMER_CURRENT);
+            let t1 = super::rdtsc();
+            let slack = start.slack + t1.wrapping_sub(t0);
+            let tsc_elapsed = (t0 / 2 + t1 / 2).wrapping_sub(start.tsc).max(1);
+            let lapic_elapsed = (u32::MAX - remaining) as u64;
+            let hz = (lapic_elapsed as u128 * tsc_hz as u128 / tsc_elapsed as u128) as u64;
+            if best.is_none_or(|(s, _)| slack < s) {
+                best = Some((slack, hz));
+            }
+            if slack < tight {
+                break;
+            }
+        }
+        write(REG_TIMER_INITIAL, 0);
+        let hz = best.map_or(0, |(_, hz)| hz);
+        // Never zero: `set_deadline` must always produce a non-zero count.
+        TIMER_HZ.store(hz.max(1_000), Ordering::Relaxed);
+        true
+    });
+    if !finished {
+        return;
+    }
+    log::info!(
+        "apic: LAPIC id {} ({} mode at {:#x}), timer {} kHz",
+        id(),
+        if X2APIC.load(Ordering::Relaxed) {
+            "x2APIC"
+        } else {
+            "xAPIC"
+        },
+        BASE.load(Ordering::Relaxed),
+        TIMER_HZ.load(Ordering::Relaxed) / 1000
+    );
 }
 
 /// Calibration attempts before settling for the tightest one.
 const CALIBRATION_ATTEMPTS: usize = 5;
 /// A bracket is tight if both together took less than 1/100000 s (10 us): at most 1% of the
-/// window.
+/// shortest window.
 const TIGHT_BRACKET_DIVISOR: u64 = 100_000;
 
-/// The calibration window is 1/1000 s.
+/// The calibration window is at least 1/1000 s.
 const CALIBRATION_DIVISOR: u64 = 1_000;
 
-/// LAPIC timer ticks per second (after the /16 divider).
+/// LAPIC timer ticks per second (after the /16 divider); ends the calibration if it still
+/// runs.
 pub fn timer_hz() -> u64 {
+    if TIMER_HZ.load(Ordering::Relaxed) == 0 {
+        finish_calibration();
+    }
     TIMER_HZ.load(Ordering::Relaxed)
 }
 

@@ -14,6 +14,7 @@ pub mod ioapic;
 pub mod irq;
 pub mod paging;
 pub mod pic;
+pub mod pit;
 pub mod rtc;
 pub mod usermode;
 
