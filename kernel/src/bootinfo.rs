@@ -7,6 +7,8 @@
 
 use spin::Once;
 
+use crate::mem::boot_data;
+
 const START_INFO_MAGIC: u32 = 0x336e_c578;
 
 /// Longest command line kept (QEMU's limit for `-append` on PVH is lower).
@@ -17,27 +19,58 @@ pub const MEMMAP_MAX: usize = 128;
 /// `hvm_memmap_table_entry.type` for usable RAM (E820 type 1).
 pub const MEM_TYPE_RAM: u32 = 1;
 
-#[repr(C)]
+/// The fields of `struct hvm_start_info` used here (56 bytes in all).
 struct HvmStartInfo {
     magic: u32,
     version: u32,
-    flags: u32,
     nr_modules: u32,
     modlist_paddr: u64,
     cmdline_paddr: u64,
     rsdp_paddr: u64,
     memmap_paddr: u64,
     memmap_entries: u32,
-    reserved: u32,
 }
 
-/// `struct hvm_modlist_entry`.
-#[repr(C)]
+impl HvmStartInfo {
+    const SIZE: usize = 56;
+
+    fn parse(b: &[u8; Self::SIZE]) -> Self {
+        HvmStartInfo {
+            magic: le32(b, 0),
+            version: le32(b, 4),
+            nr_modules: le32(b, 12),
+            modlist_paddr: le64(b, 16),
+            cmdline_paddr: le64(b, 24),
+            rsdp_paddr: le64(b, 32),
+            memmap_paddr: le64(b, 40),
+            memmap_entries: le32(b, 48),
+        }
+    }
+}
+
+/// The fields of `struct hvm_modlist_entry` used here (32 bytes in all).
 struct HvmModlistEntry {
     paddr: u64,
     size: u64,
-    cmdline_paddr: u64,
-    reserved: u64,
+}
+
+impl HvmModlistEntry {
+    const SIZE: usize = 32;
+
+    fn parse(b: &[u8; Self::SIZE]) -> Self {
+        HvmModlistEntry {
+            paddr: le64(b, 0),
+            size: le64(b, 8),
+        }
+    }
+}
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn le64(b: &[u8], at: usize) -> u64 {
+    u64::from(le32(b, at)) | u64::from(le32(b, at + 4)) << 32
 }
 
 /// One memory-map range.
@@ -80,11 +113,6 @@ static BOOT_INFO: Once<BootInfo> = Once::new();
 /// Highest physical address we may dereference: the direct map covers the first 4 GiB.
 const MAPPED_LIMIT: u64 = 1 << 32;
 
-/// The kernel pointer to physical `paddr` (checked [`readable`] first).
-fn phys<T>(paddr: u64) -> *const T {
-    crate::mem::phys_to_virt(paddr) as *const T
-}
-
 fn readable(paddr: u64, len: u64) -> bool {
     paddr != 0
         && paddr
@@ -94,12 +122,13 @@ fn readable(paddr: u64, len: u64) -> bool {
 
 /// Validate and copy the start info at `paddr`.
 pub fn init(paddr: u64) -> Result<&'static BootInfo, &'static str> {
-    if !readable(paddr, core::mem::size_of::<HvmStartInfo>() as u64) {
+    if !readable(paddr, HvmStartInfo::SIZE as u64) {
         return Err("PVH start_info pointer is null or outside the direct map");
     }
-    // SAFETY: the range was checked to be inside the first 4 GiB (direct map); the loader
-    // put hvm_start_info there (PVH boot ABI) and nothing has overwritten it yet.
-    let si = unsafe { core::ptr::read_unaligned(phys::<HvmStartInfo>(paddr)) };
+    // The loader put hvm_start_info there (PVH boot ABI) and nothing has overwritten it yet.
+    let mut raw = [0u8; HvmStartInfo::SIZE];
+    boot_data::copy(paddr, &mut raw)?;
+    let si = HvmStartInfo::parse(&raw);
     if si.magic != START_INFO_MAGIC {
         return Err("PVH start_info has a bad magic (not booted through PVH?)");
     }
@@ -115,11 +144,12 @@ pub fn init(paddr: u64) -> Result<&'static BootInfo, &'static str> {
         initrd: None,
     };
     if si.nr_modules > 0 {
-        let entry = core::mem::size_of::<HvmModlistEntry>() as u64;
-        if readable(si.modlist_paddr, entry) {
-            // SAFETY: the entry was checked to be inside the direct map; the loader wrote the
-            // module list there (PVH boot ABI).
-            let m = unsafe { core::ptr::read_unaligned(phys::<HvmModlistEntry>(si.modlist_paddr)) };
+        let mut raw = [0u8; HvmModlistEntry::SIZE];
+        // The loader wrote the module list there (PVH boot ABI).
+        if readable(si.modlist_paddr, raw.len() as u64)
+            && boot_data::copy(si.modlist_paddr, &mut raw).is_ok()
+        {
+            let m = HvmModlistEntry::parse(&raw);
             if m.size > 0 && readable(m.paddr, m.size) {
                 info.initrd = Some((m.paddr, m.size));
             } else {
@@ -130,8 +160,11 @@ pub fn init(paddr: u64) -> Result<&'static BootInfo, &'static str> {
     if si.cmdline_paddr != 0 {
         let mut len = 0;
         while len < CMDLINE_MAX && readable(si.cmdline_paddr + len as u64, 1) {
-            // SAFETY: each byte address was checked to be inside the direct map.
-            let b = unsafe { core::ptr::read_volatile(phys::<u8>(si.cmdline_paddr + len as u64)) };
+            let mut b = [0u8; 1];
+            if boot_data::copy(si.cmdline_paddr + len as u64, &mut b).is_err() {
+                break;
+            }
+            let b = b[0];
             if b == 0 {
                 break;
             }
@@ -155,9 +188,13 @@ pub fn init(paddr: u64) -> Result<&'static BootInfo, &'static str> {
         return Err("PVH memory map lies outside the direct map");
     }
     for i in 0..entries {
-        // SAFETY: the whole table was checked to be inside the direct map.
-        info.memmap[i] = unsafe {
-            core::ptr::read_unaligned(phys::<MemRegion>(si.memmap_paddr + i as u64 * entry_size))
+        let mut raw = [0u8; core::mem::size_of::<MemRegion>()];
+        boot_data::copy(si.memmap_paddr + i as u64 * entry_size, &mut raw)?;
+        info.memmap[i] = MemRegion {
+            addr: le64(&raw, 0),
+            size: le64(&raw, 8),
+            kind: le32(&raw, 16),
+            reserved: le32(&raw, 20),
         };
     }
     info.memmap_len = entries;

@@ -1,81 +1,18 @@
 //! The console: COM1 (16550 UART at 0x3f8) and the `log` facade on top of it.
 //!
-//! Owns: the UART, the logger, the max log level (`loglevel=`/`quiet`) and the always-printed
-//! marker lines the host harness matches. Each line is stamped with the monotonic time like
-//! Linux's printk: `[    0.001234] message`. Output goes out in bursts: wait until the
-//! transmitter holding register is empty, then push up to a FIFO's worth of bytes.
+//! Owns: the UART's lock (the device itself is `arch::uart`'s), the logger, the max log level
+//! (`loglevel=`/`quiet`) and the always-printed marker lines the host harness matches. Each
+//! line is stamped with the monotonic time like Linux's printk: `[    0.001234] message`.
 //! Never allocates (it must work before the heap and inside the panic handler).
 
 use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use log::{LevelFilter, Log, Metadata, Record};
-use x86_64::instructions::port::Port;
+use x86_64::instructions::interrupts;
 
+use crate::arch::uart::Uart;
 use crate::sync::IrqMutex;
-
-const COM1: u16 = 0x3f8;
-/// Bytes the 16550's transmit FIFO accepts once the holding register reports empty.
-const TX_FIFO_DEPTH: usize = 16;
-const LSR_THR_EMPTY: u8 = 1 << 5;
-const LSR_TX_IDLE: u8 = 1 << 6;
-
-struct Uart {
-    data: Port<u8>,
-    line_status: Port<u8>,
-}
-
-impl Uart {
-    fn wait_thr_empty(&mut self) {
-        // SAFETY: reading the line status register of COM1 has no side effect.
-        while unsafe { self.line_status.read() } & LSR_THR_EMPTY == 0 {
-            core::hint::spin_loop();
-        }
-    }
-
-    fn push_burst(&mut self, burst: &[u8]) {
-        self.wait_thr_empty();
-        for &b in burst {
-            // SAFETY: the FIFO is empty (THRE), so these <= 16 bytes fit without overrun.
-            unsafe { self.data.write(b) };
-        }
-    }
-
-    /// Write `bytes`, translating `\n` to `\r\n`, in FIFO-sized bursts.
-    fn write_bytes(&mut self, bytes: &[u8]) {
-        let mut burst = [0u8; TX_FIFO_DEPTH];
-        let mut n = 0;
-        for &b in bytes {
-            if b == b'\n' {
-                if n == TX_FIFO_DEPTH {
-                    self.push_burst(&burst[..n]);
-                    n = 0;
-                }
-                burst[n] = b'\r';
-                n += 1;
-            }
-            if n == TX_FIFO_DEPTH {
-                self.push_burst(&burst[..n]);
-                n = 0;
-            }
-            burst[n] = b;
-            n += 1;
-        }
-        if n > 0 {
-            self.push_burst(&burst[..n]);
-        }
-    }
-
-    /// Wait (bounded) until the last byte has left the shift register.
-    fn flush(&mut self) {
-        for _ in 0..1_000_000 {
-            // SAFETY: reading the line status register of COM1 has no side effect.
-            if unsafe { self.line_status.read() } & LSR_TX_IDLE != 0 {
-                return;
-            }
-            core::hint::spin_loop();
-        }
-    }
-}
 
 /// Collects a line's formatted pieces so they reach the UART in full bursts rather than one
 /// short burst per `write_str` call.
@@ -109,6 +46,26 @@ impl Write for LineBuffer<'_> {
 }
 
 static UART: IrqMutex<Option<Uart>> = IrqMutex::new(None);
+/// Set by [`emergency`] on the way to ending the machine: from then on every writer drives
+/// COM1 through a handle of its own instead of taking [`UART`], which the code the panic or
+/// exception interrupted may still hold (it never resumes).
+static EMERGENCY: AtomicBool = AtomicBool::new(false);
+/// COM1 is programmed ([`init`]): before, there is no output, emergency or not.
+static READY: AtomicBool = AtomicBool::new(false);
+
+/// Run `f` on the UART, under its lock (interrupts off), or without the lock once
+/// [`emergency`] was called (interrupts off too). Does nothing before [`init`].
+fn with_uart(f: impl FnOnce(&mut Uart)) {
+    if EMERGENCY.load(Ordering::Relaxed) {
+        if READY.load(Ordering::Relaxed) {
+            interrupts::without_interrupts(|| f(&mut Uart::com1()));
+        }
+        return;
+    }
+    if let Some(uart) = UART.lock().as_mut() {
+        f(uart);
+    }
+}
 
 struct Logger;
 static LOGGER: Logger = Logger;
@@ -116,13 +73,8 @@ static LOGGER: Logger = Logger;
 /// Bring up COM1 and install the logger (max level info until the command line says
 /// otherwise).
 pub fn init() {
-    // SAFETY: 0x3f8 is COM1 on every machine type we boot on (pc, q35, microvm's isa-serial).
-    let mut port = unsafe { uart_16550::SerialPort::new(COM1) };
-    port.init();
-    *UART.lock() = Some(Uart {
-        data: Port::new(COM1),
-        line_status: Port::new(COM1 + 5),
-    });
+    *UART.lock() = Some(Uart::init_com1());
+    READY.store(true, Ordering::Relaxed);
     // A second call would fail; there is none.
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(LevelFilter::Info);
@@ -143,8 +95,7 @@ pub fn set_loglevel(linux_level: u8) {
 
 fn write_line(args: fmt::Arguments) {
     let now = crate::time::now().as_micros();
-    let mut guard = UART.lock();
-    if let Some(uart) = guard.as_mut() {
+    with_uart(|uart| {
         let mut line = LineBuffer {
             uart,
             buf: [0; LINE_BUFFER],
@@ -158,7 +109,7 @@ fn write_line(args: fmt::Arguments) {
             args
         );
         line.flush();
-    }
+    });
 }
 
 /// Print a marker line whatever the log level (the host harness and benchmarks match these).
@@ -166,11 +117,11 @@ pub fn marker(args: fmt::Arguments) {
     write_line(args);
 }
 
-/// Print from the panic/exception path: breaks the console lock if the faulting code held it.
+/// Print from the panic/exception path, even if the faulting code held the console lock: from
+/// now on the console no longer takes it (see [`EMERGENCY`]). Only on the way to ending the
+/// machine.
 pub fn emergency(args: fmt::Arguments) {
-    // SAFETY: called only on the way to ending the machine; the interrupted holder (if any)
-    // never resumes.
-    unsafe { UART.force_unlock() };
+    EMERGENCY.store(true, Ordering::Relaxed);
     write_line(args);
 }
 
@@ -178,17 +129,13 @@ pub fn emergency(args: fmt::Arguments) {
 pub fn write_raw(bytes: &[u8]) {
     // A line buffer's worth per lock: a large write does not hold interrupts off throughout.
     for chunk in bytes.chunks(LINE_BUFFER) {
-        if let Some(uart) = UART.lock().as_mut() {
-            uart.write_bytes(chunk);
-        }
+        with_uart(|uart| uart.write_bytes(chunk));
     }
 }
 
 /// Wait until everything written has left the UART (before ending QEMU).
 pub fn flush() {
-    if let Some(uart) = UART.lock().as_mut() {
-        uart.flush();
-    }
+    with_uart(Uart::flush);
 }
 
 impl Log for Logger {

@@ -7,9 +7,6 @@
 
 use core::fmt::Display;
 
-use x86_64::instructions::port::Port;
-
-const DEBUG_EXIT_PORT: u16 = 0xf4;
 /// QEMU exits with `(value << 1) | 1`: 0x10 -> 33.
 pub const SUCCESS_VALUE: u8 = 0x10;
 /// 0x11 -> 35.
@@ -46,8 +43,6 @@ pub fn failure_quiet() -> ! {
 fn quit(value: u8) -> ! {
     crate::nic::report_at_exit();
     crate::console::flush();
-    // SAFETY: port 0xf4 is QEMU's isa-debug-exit when present; when absent the write is
-    // ignored by the ISA bus.
-    unsafe { Port::<u8>::new(DEBUG_EXIT_PORT).write(value) };
+    crate::arch::debug_exit::write(value);
     crate::arch::halt_forever()
 }

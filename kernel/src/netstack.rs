@@ -32,20 +32,18 @@ use net::{Duration, Errno, Instant, MacAddr};
 use spin::Mutex;
 
 use crate::cmdline::BootConfig;
+use crate::sync::SingleCpu;
 use crate::{arch, marker, nic, sched, time, wait};
 
 /// How long boot-time programs wait for DHCP before giving up with an error. QEMU's user
 /// network answers in milliseconds; a real DHCP server's first OFFER can take a few seconds.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The network side, once [`init`] built it.
-struct Net(NetSys);
-
-// SAFETY: `NetSys` is not `Send` only because the stack holds `Box<dyn Device>` (no `Send`
-// bound) and `Rc`-free but unmarked protocol state. The kernel runs on one CPU and every access
-// goes through `NET`'s lock from thread context (never from an interrupt handler), so the value
-// is never used from two contexts at once.
-unsafe impl Send for Net {}
+/// The network side, once [`init`] built it. `NetSys` is not `Send` only because the stack
+/// holds `Box<dyn Device>` (no `Send` bound) and unmarked protocol state; every access goes
+/// through `NET`'s lock from thread context (never from an interrupt handler), as
+/// [`SingleCpu`] requires.
+type Net = SingleCpu<NetSys>;
 
 static NET: Mutex<Option<Net>> = Mutex::new(None);
 /// The "network ready" marker was printed for the current configuration.
@@ -152,7 +150,7 @@ pub fn init(cfg: &BootConfig) {
     } else {
         log::info!("netstack: up");
     }
-    *NET.lock() = Some(Net(NetSys::new(host)));
+    *NET.lock() = Some(SingleCpu(NetSys::new(host)));
     poll_once();
     if let Err(e) = sched::spawn("net-poll", poll_thread, 0) {
         log::error!("netstack: cannot start the poll thread: {e}");

@@ -9,6 +9,7 @@
 
 use alloc::vec::Vec;
 
+use crate::mm::kstack::SpareStack;
 use crate::mm::space::AddressSpace;
 use crate::mm::vma::MemoryMap;
 
@@ -20,10 +21,10 @@ pub struct ProgramMemory {
     /// Ranges from `execve`, `brk` and `mmap`.
     map: MemoryMap,
     space: AddressSpace,
-    /// Kernel stacks of the program's ended threads (their guard page's address, still
-    /// unmapped), reused by its next threads: a program that had N threads can have N again
+    /// Kernel stacks of the program's ended threads (guard pages still unmapped), reused by
+    /// its next threads: a program that had N threads can have N again
     /// even when the kernel heap has since taken every other frame.
-    kernel_stacks: Vec<u64>,
+    kernel_stacks: Vec<SpareStack>,
 }
 
 impl ProgramMemory {
@@ -50,18 +51,18 @@ impl ProgramMemory {
         self.space.root()
     }
 
-    /// A kernel stack an ended thread of this program left (guard page address), if any.
-    pub fn take_kernel_stack(&mut self) -> Option<u64> {
+    /// A kernel stack an ended thread of this program left, if any.
+    pub fn take_kernel_stack(&mut self) -> Option<SpareStack> {
         self.kernel_stacks.pop()
     }
 
-    /// Keep an ended thread's kernel stack (guard page at `guard`, still unmapped), unless
-    /// [`POOL_KEEP`] are kept already: then it is returned, for the caller to free.
-    pub fn release_kernel_stack(&mut self, guard: u64) -> Option<u64> {
+    /// Keep an ended thread's kernel stack (guard page still unmapped), unless [`POOL_KEEP`]
+    /// are kept already: then it is returned, for the caller to free.
+    pub fn release_kernel_stack(&mut self, stack: SpareStack) -> Option<SpareStack> {
         if self.kernel_stacks.len() >= POOL_KEEP {
-            return Some(guard);
+            return Some(stack);
         }
-        self.kernel_stacks.push(guard);
+        self.kernel_stacks.push(stack);
         None
     }
 }
@@ -71,8 +72,8 @@ impl Drop for ProgramMemory {
         self.map.clear(&mut self.space);
         // No thread of the program is left (the last one held the program alive), so nothing
         // runs in the space any more; its tables go with `space` right after this.
-        for guard in self.kernel_stacks.drain(..) {
-            crate::sched::free_kernel_stack(guard, crate::sched::USER_THREAD_KERNEL_STACK_FRAMES);
+        for stack in self.kernel_stacks.drain(..) {
+            stack.free();
         }
     }
 }

@@ -1,9 +1,9 @@
 //! Kernel threads and the scheduler (one CPU).
 //!
 //! Owns the thread table, the run queue, the context switch and the idle thread. Each thread
-//! has its own kernel stack (frames, with an unmapped guard page below; the boot stack for the
-//! `main` thread). The switch saves
-//! the callee-saved registers and `rsp` on the old stack (`rinet_switch`).
+//! has its own kernel stack (`mm::kstack`: frames, with an unmapped guard page below; the boot
+//! stack for the `main` thread). The switch (`arch::context`) saves the callee-saved registers
+//! and `rsp` on the old stack.
 //!
 //! Policy: cooperative in the kernel — a thread runs until it yields, blocks, sleeps or exits —
 //! and preemptive only for ring-3 code: when another thread is ready the one-shot timer is
@@ -24,18 +24,19 @@ use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::arch::global_asm;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use net::time::{Duration, Instant};
 use x86_64::instructions::interrupts;
 
+use crate::arch::context::{self, Context};
 use crate::cputime::{self, Outgoing};
 use crate::loadavg::Load;
+use crate::mm::kstack::{KernelStack, SpareStack, StackFor};
 use crate::process::Process;
 use crate::sync::IrqMutex;
 use crate::vecmap::VecMap;
-use crate::{arch, mem, time};
+use crate::{arch, time};
 
 /// Kernel stack of a kernel thread: 128 KiB (an unoptimised build's deepest path, the virtio
 /// probe, was measured at ~116 KiB on the boot stack; the network path is shallower).
@@ -44,10 +45,6 @@ pub const KERNEL_STACK_FRAMES: usize = 32;
 /// (an unoptimised build's socket self-tests measured under 4 KiB; servers run hundreds of
 /// these threads, so they are kept small).
 pub const USER_THREAD_KERNEL_STACK_FRAMES: usize = 16;
-/// Written at the lowest word of each spawned stack and checked at every switch away from the
-/// thread: a second overflow detector, for a stack whose guard page could not be unmapped (the
-/// guard page below each stack turns an overflow into a double fault report).
-const STACK_CANARY: u64 = 0x5354_4143_4b5f_4f4b;
 /// Time slice of a ring-3 thread while other threads are ready.
 pub const TIME_SLICE: Duration = Duration::from_millis(10);
 
@@ -74,11 +71,10 @@ enum State {
 
 struct Thread {
     name: &'static str,
-    /// Saved stack pointer while not running.
-    rsp: u64,
-    /// Kernel stack: lowest usable address (direct map) and frames (None: the boot stack,
-    /// never freed).
-    stack: Option<(u64, usize)>,
+    /// Saved context while not running.
+    ctx: Context,
+    /// Kernel stack (None: the boot stack, never freed).
+    stack: Option<KernelStack>,
     /// The stack was zeroed at creation, so its high-water mark can be read at exit.
     stack_measured: bool,
     kstack_top: u64,
@@ -135,58 +131,6 @@ struct Sched {
 
 static SCHED: IrqMutex<Option<Sched>> = IrqMutex::new(None);
 
-/// Per-CPU area reached through `swapgs` by the `syscall` entry: the current thread's kernel
-/// stack top (offset 0) and a scratch slot for the user `rsp` (offset 8).
-#[repr(C)]
-pub struct PerCpu {
-    pub kstack_top: u64,
-    pub user_rsp_scratch: u64,
-}
-
-/// The one CPU's area (written only with interrupts off, at each switch).
-pub static mut PER_CPU: PerCpu = PerCpu {
-    kstack_top: 0,
-    user_rsp_scratch: 0,
-};
-
-global_asm!(
-    r#"
-.section .text.rinet_switch, "ax", @progbits
-.global rinet_switch
-/* rinet_switch(old_rsp: *mut u64 [rdi], new_rsp: u64 [rsi]) */
-rinet_switch:
-    push rbp
-    push rbx
-    push r12
-    push r13
-    push r14
-    push r15
-    mov [rdi], rsp
-    mov rsp, rsi
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop rbx
-    pop rbp
-    ret
-
-.global rinet_thread_trampoline
-/* First return address of a new thread: r12 = entry, r13 = arg. */
-rinet_thread_trampoline:
-    mov rdi, r12
-    mov rsi, r13
-    call {start}
-    ud2
-"#,
-    start = sym thread_start,
-);
-
-extern "C" {
-    fn rinet_switch(old_rsp: *mut u64, new_rsp: u64);
-    fn rinet_thread_trampoline();
-}
-
 /// Turn the boot context into thread `main` and create the idle thread. Call once, with the
 /// heap and frames up.
 pub fn init() {
@@ -210,7 +154,7 @@ pub fn init() {
         1,
         Box::new(Thread {
             name: "main",
-            rsp: 0,
+            ctx: Context::empty(),
             stack: None,
             stack_measured: false,
             kstack_top: boot_top,
@@ -273,71 +217,34 @@ fn spawn_inner(
         .threads
         .try_reserve(1)
         .map_err(|_| "no memory for the thread table")?;
-    let stack_bytes = frames as u64 * mem::frames::FRAME_SIZE;
     let reused = process
         .as_ref()
         .filter(|_| frames == USER_THREAD_KERNEL_STACK_FRAMES)
         .and_then(|p| p.take_kernel_stack());
     // An ended thread's stack, kept by its program (guard still unmapped; zeroed below).
-    let guard = match reused {
-        Some(guard) => guard,
+    let spare = match reused {
+        Some(spare) => spare,
         None => {
-            // One more frame below the stack: its guard page, unmapped.
             // A program's first threads may take their kernel stacks from the kernel's reserve
-            // (as its first pages may, `mm::vma`): a small server keeps serving when network
-            // traffic has grown the kernel heap into the reserve.
-            let small = process
-                .as_ref()
-                .is_some_and(|p| p.thread_count() <= crate::process::MIN_THREADS_GUARANTEED);
-            let guard = match process {
-                // The kernel's own threads (the network poll thread above all) are what the
-                // reserve is kept for.
-                None => mem::alloc_frames(frames + 1),
-                Some(_) => mem::alloc_program_frames(frames + 1).or_else(|| {
-                    small
-                        .then(|| mem::alloc_first_program_frames(frames + 1))
-                        .flatten()
-                }),
-            }
-            .ok_or("no frames for a kernel stack")?;
-            if let Err(e) = arch::paging::unmap_guard(guard) {
-                log::debug!("sched: no guard page for thread {name}: {e}");
-            }
-            guard
+            // (as its first pages may, `mm::vma`).
+            let charge = match &process {
+                None => StackFor::Kernel,
+                Some(p) => StackFor::Program {
+                    small: p.thread_count() <= crate::process::MIN_THREADS_GUARANTEED,
+                },
+            };
+            SpareStack::alloc(frames, charge, name)?
         }
     };
-    let base = mem::phys_to_virt(guard + mem::frames::FRAME_SIZE);
-    let top = base + stack_bytes;
-    // Initial frame popped by rinet_switch: r15 r14 r13 r12 rbx rbp, then the trampoline as
-    // return address; 16 bytes of padding above keep `thread_start`'s entry ABI-aligned.
-    let words: [u64; 7] = [
-        0,
-        0,
-        arg as u64,
-        entry as usize as u64,
-        0,
-        0,
-        rinet_thread_trampoline as *const () as u64,
-    ];
-    let rsp = top - 16 - 8 * words.len() as u64;
+    // Zeroed (when measuring) so the high-water mark can be found at exit.
     let measured = measures_stacks();
-    // SAFETY: the frames were just allocated to this thread (or left by an ended thread of its
-    // program, for it) and are RAM reached through the direct map; the writes stay inside
-    // [base, top). Zeroed (when measuring) so the high-water mark can be found at exit.
-    unsafe {
-        if measured {
-            core::ptr::write_bytes(base as *mut u8, 0, stack_bytes as usize);
-        }
-        core::ptr::write_volatile(base as *mut u64, STACK_CANARY);
-        for (i, w) in words.iter().enumerate() {
-            core::ptr::write_volatile((rsp + 8 * i as u64) as *mut u64, *w);
-        }
-    }
+    let (stack, ctx) = context::new_thread(spare, measured, thread_start, entry, arg);
+    let top = stack.top();
     let fpu = process.is_some().then(arch::fpu::FpuState::initial);
     let thread = Box::new(Thread {
         name,
-        rsp,
-        stack: Some((base, frames)),
+        ctx,
+        stack: Some(stack),
         stack_measured: measured,
         kstack_top: top,
         state: if ready { State::Ready } else { State::Blocked },
@@ -378,12 +285,14 @@ fn spawn_inner(
     Ok(ThreadId(id))
 }
 
-extern "C" fn thread_start(entry: usize, arg: usize) -> ! {
+/// Where a new thread begins (called by `arch::context`'s trampoline with what `spawn_inner`
+/// laid out). `fn(usize)` is not an FFI type, but only Rust code makes and calls it here: the
+/// trampoline merely passes the pointer `spawn_inner` laid out.
+#[allow(improper_ctypes_definitions)]
+extern "C" fn thread_start(entry: fn(usize), arg: usize) -> ! {
     reap();
     interrupts::enable();
-    // SAFETY: `entry` was stored from a `fn(usize)` by `spawn_inner`.
-    let f: fn(usize) = unsafe { core::mem::transmute::<usize, fn(usize)>(entry) };
-    f(arg);
+    entry(arg);
     exit()
 }
 
@@ -644,7 +553,7 @@ impl Sched {
 /// state has been set by the caller (Running = still runnable: it goes to the queue's end).
 fn reschedule() {
     let now = time::now();
-    let (old_rsp, new_rsp) = {
+    let (guard, cur, to) = {
         let mut g = SCHED.lock();
         let Some(s) = g.as_mut() else { return };
         let earliest = s.wake_expired(now);
@@ -682,19 +591,13 @@ fn reschedule() {
             }
             return;
         }
-        let old: *mut Thread = match s.threads.get_mut(&cur) {
-            Some(t) => &mut **t,
-            None => return,
+        let Some(old) = s.threads.get_mut(&cur) else {
+            return;
         };
-        // SAFETY: `old` points into a Box owned by the table; it stays there at least until
-        // this thread is reaped, which happens after the switch (by another thread).
-        let old = unsafe { &mut *old };
-        if let Some((base, _)) = old.stack {
-            // SAFETY: the lowest word of the thread's own kernel stack (direct map).
-            if unsafe { core::ptr::read_volatile(base as *const u64) } != STACK_CANARY {
-                drop(g);
-                panic!("kernel stack overflow in thread {}", old.name);
-            }
+        if old.stack.as_ref().is_some_and(|st| !st.canary_intact()) {
+            let name = old.name;
+            drop(g);
+            panic!("kernel stack overflow in thread {name}");
         }
         if let Some(f) = old.fpu.as_mut() {
             f.save();
@@ -721,13 +624,11 @@ fn reschedule() {
             f.restore();
         }
         n.state = State::Running;
-        let new_rsp = n.rsp;
+        let to = core::mem::take(&mut n.ctx);
         let top = n.kstack_top;
         s.current = next;
         CURRENT_PID.store(n.process.as_ref().map_or(0, |p| p.pid), Ordering::Relaxed);
-        // SAFETY: interrupts are off (caller contract); PER_CPU is only read by the syscall
-        // entry of the thread about to run, after this write.
-        unsafe { (*core::ptr::addr_of_mut!(PER_CPU)).kstack_top = top };
+        arch::syscall_msrs::set_kernel_stack_top(top);
         arch::gdt::set_kernel_stack(top);
         // A thread of a program runs in the program's address space; kernel threads run in
         // whichever is loaded (they use only the shared kernel half).
@@ -735,12 +636,22 @@ fn reschedule() {
             crate::mm::space::activate(p.root());
             arch::set_fs_base(n.user.fs_base);
         }
-        (&mut old.rsp as *mut u64, new_rsp)
+        (g, cur, to)
     };
-    // SAFETY: `old_rsp` is the outgoing thread's save slot and `new_rsp` the incoming thread's
-    // saved stack pointer (laid out by `spawn_inner` or by a previous switch); interrupts are
-    // off so nothing runs between the two halves.
-    unsafe { rinet_switch(old_rsp, new_rsp) };
+    // Interrupts are off (caller contract), so nothing runs between the lock's release and
+    // the switch; the outgoing thread's Box stays in the table until it is reaped, after the
+    // switch (by another thread).
+    context::switch(
+        guard,
+        |g| {
+            &mut g
+                .as_mut()
+                .and_then(|s| s.threads.get_mut(&cur))
+                .expect("the outgoing thread is in the table")
+                .ctx
+        },
+        to,
+    );
     reap();
 }
 
@@ -766,9 +677,10 @@ fn reap() {
         out
     };
     for t in dead {
-        if let Some((base, frames)) = t.stack {
+        if let Some(stack) = t.stack {
+            let spare = stack.retire();
             if t.stack_measured {
-                let used = high_water(base + 8, base + frames as u64 * mem::frames::FRAME_SIZE);
+                let used = spare.high_water();
                 MAX_KERNEL_STACK.fetch_max(used, Ordering::Relaxed);
                 log::trace!(
                     "sched: thread {} used {} KiB of kernel stack",
@@ -776,21 +688,14 @@ fn reap() {
                     used / 1024
                 );
             }
-            let guard = mem::virt_to_phys(base) - mem::frames::FRAME_SIZE;
             match &t.process {
-                Some(p) if frames == USER_THREAD_KERNEL_STACK_FRAMES => {
-                    p.release_kernel_stack(guard)
+                Some(p) if spare.frames() == USER_THREAD_KERNEL_STACK_FRAMES => {
+                    p.release_kernel_stack(spare)
                 }
-                _ => free_kernel_stack(guard, frames),
+                _ => spare.free(),
             }
         }
     }
-}
-
-/// Give a kernel stack (guard page at `guard`, `frames` above it) back to the frame allocator.
-pub fn free_kernel_stack(guard: u64, frames: usize) {
-    arch::paging::remap_guard(guard);
-    let _ = mem::free_frames(guard, frames + 1);
 }
 
 /// Set by interrupts that arrive in kernel mode; taken on the way back to ring 3.
@@ -865,20 +770,6 @@ static MAX_KERNEL_STACK: AtomicUsize = AtomicUsize::new(0);
 /// thread, under TCG.
 fn measures_stacks() -> bool {
     log::max_level() >= log::LevelFilter::Debug
-}
-
-/// Bytes of `[bottom, top)` ever written (zeroed at creation: the lowest non-zero word marks
-/// the deepest point; an estimate, a frame may store zeros).
-fn high_water(bottom: u64, top: u64) -> usize {
-    let mut p = bottom;
-    while p < top {
-        // SAFETY: a dead thread's stack, still allocated and mapped; nobody runs on it.
-        if unsafe { core::ptr::read_volatile(p as *const u64) } != 0 {
-            break;
-        }
-        p += 8;
-    }
-    (top - p) as usize
 }
 
 /// Deepest kernel stack use of any exited thread so far (bytes; 0 unless [`measures_stacks`]).

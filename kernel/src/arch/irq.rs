@@ -81,3 +81,31 @@ pub(super) fn dispatch(vector: u8) -> bool {
         None => false,
     }
 }
+
+/// Raise `vector` as a software interrupt (`int`): it goes through the same stub and
+/// dispatcher as a device interrupt, so its handler runs (and the EOI is sent) as if the
+/// device had interrupted. Only vectors 0x30-0x3f with a registered handler: an error (and no
+/// interrupt) otherwise.
+pub fn raise_soft(vector: u8) -> Result<(), &'static str> {
+    if !(0x30..=0x3f).contains(&vector) {
+        return Err("handler vector outside 0x30-0x3f");
+    }
+    if TABLE.lock().handlers[vector as usize].is_none() {
+        return Err("no handler registered for this vector");
+    }
+    macro_rules! int_arms {
+        ($($v:literal)*) => {
+            match vector {
+                $(
+                    // SAFETY: the vector has a registered handler, which the dispatcher runs
+                    // under the handler contract above; `int` from ring 0 through a DPL-0 gate
+                    // is allowed.
+                    $v => unsafe { core::arch::asm!(concat!("int ", $v)) },
+                )*
+                _ => return Err("handler vector outside 0x30-0x3f"),
+            }
+        };
+    }
+    int_arms!(0x30 0x31 0x32 0x33 0x34 0x35 0x36 0x37 0x38 0x39 0x3a 0x3b 0x3c 0x3d 0x3e 0x3f);
+    Ok(())
+}

@@ -6,7 +6,10 @@
 
 pub mod apic;
 pub mod boot;
+pub mod context;
+pub mod debug_exit;
 pub mod entropy;
+pub mod fault;
 pub mod fpu;
 pub mod gdt;
 pub mod idt;
@@ -16,6 +19,9 @@ pub mod paging;
 pub mod pic;
 pub mod pit;
 pub mod rtc;
+pub mod sync;
+pub mod syscall_msrs;
+pub mod uart;
 pub mod usermode;
 
 use core::arch::asm;

@@ -1,5 +1,5 @@
-//! Physical memory: the frame allocator over the PVH memory map, the growing kernel heap, and
-//! DMA pages for the drivers.
+//! Physical memory: the frame allocator over the PVH memory map, the growing kernel heap, DMA
+//! pages for the drivers, and the boot data the loader left in RAM (`boot_data`).
 //!
 //! The kernel reaches physical memory through the direct map: physical `p` (RAM or MMIO below
 //! [`frames::MAPPED_LIMIT`]) is at virtual [`PHYS_OFFSET`]` + p` (PML4 entry 256, set up by
@@ -8,6 +8,8 @@
 //! 1 MiB, and kept identity-mapped below `mm::space::USER_START`), which [`virt_to_phys`] also
 //! accepts. Owns `FRAMES`; never maps or unmaps pages.
 
+pub mod boot_data;
+pub mod dma;
 pub mod frames;
 pub mod heap;
 pub(crate) mod string;

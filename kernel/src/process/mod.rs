@@ -27,6 +27,7 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use uapi::Errno;
 
+use crate::mm::kstack::SpareStack;
 use crate::program_memory::ProgramMemory;
 use crate::sched;
 use crate::sync::IrqMutex;
@@ -215,19 +216,19 @@ impl Process {
     }
 
     /// A kernel stack for a new thread of this program, left by an ended one.
-    pub fn take_kernel_stack(&self) -> Option<u64> {
+    pub fn take_kernel_stack(&self) -> Option<SpareStack> {
         self.memory.lock().as_mut()?.take_kernel_stack()
     }
 
-    /// A thread of this program ended: keep its kernel stack (guard page at `guard`) for the
-    /// next thread, or free it if the program keeps enough already.
-    pub fn release_kernel_stack(&self, guard: u64) {
+    /// A thread of this program ended: keep its kernel stack for the next thread, or free it
+    /// if the program keeps enough already.
+    pub fn release_kernel_stack(&self, stack: SpareStack) {
         let spare = match self.memory.lock().as_mut() {
-            Some(m) => m.release_kernel_stack(guard),
-            None => Some(guard),
+            Some(m) => m.release_kernel_stack(stack),
+            None => Some(stack),
         };
-        if let Some(guard) = spare {
-            sched::free_kernel_stack(guard, sched::USER_THREAD_KERNEL_STACK_FRAMES);
+        if let Some(stack) = spare {
+            stack.free();
         }
     }
 

@@ -4,20 +4,35 @@
 //! Owns the hand-over from a new kernel thread to ring 3; never lets a thread reach ring 3
 //! without its program counted (`live_threads`) and its state (tid, TLS) set.
 
-use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use uapi::Errno;
 
 use super::{exec, register, unregister, Comm, Process, MAX_THREADS_PER_PROGRAM};
 use crate::arch::usermode::{self, UserRegs};
 use crate::sched::{self, ThreadId, UserState};
+use crate::sync::IrqMutex;
 
 /// Where a new ring-3 thread begins.
 pub enum UserStart {
     /// Every register given (an ELF program's first thread, a clone child).
     Regs(UserRegs),
+}
+
+/// What each new ring-3 thread is to start with, by the key its kernel thread is given as
+/// argument: added before the thread is spawned, taken by the thread as it starts (or at once
+/// if it could not be spawned). Few entries: only threads spawned and not yet run.
+static PENDING: IrqMutex<Vec<(usize, UserStart)>> = IrqMutex::new(Vec::new());
+/// The next key for [`PENDING`] (never reused).
+static NEXT_KEY: AtomicUsize = AtomicUsize::new(0);
+
+/// Take the start [`PENDING`] keeps under `key`.
+fn take_pending(key: usize) -> Option<UserStart> {
+    let mut pending = PENDING.lock();
+    let i = pending.iter().position(|(k, _)| *k == key)?;
+    Some(pending.swap_remove(i).1)
 }
 
 /// Start a ring-3 thread of `p` with user-visible thread id `tid`, its ring-3 state `state`.
@@ -48,15 +63,16 @@ pub fn spawn_with_state(
         }
         st.live_threads += 1;
     }
-    let start = Box::into_raw(Box::new(start));
-    match sched::spawn_in(p.clone(), "program", user_thread_entry, start as usize) {
+    let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+    PENDING.lock().push((key, start));
+    match sched::spawn_in(p.clone(), "program", user_thread_entry, key) {
         Ok(t) => {
             sched::set_user_state(t, state);
             Ok(t)
         }
         Err(e) => {
-            // SAFETY: the thread was not created, so the box is still ours alone.
-            drop(unsafe { Box::from_raw(start) });
+            // The thread was not created: nobody else takes this start.
+            take_pending(key);
             p.state.lock().live_threads -= 1;
             Err(e)
         }
@@ -65,9 +81,10 @@ pub fn spawn_with_state(
 
 /// Kernel side of a new ring-3 thread: prepare what it was given and drop to ring 3.
 fn user_thread_entry(arg: usize) {
-    // SAFETY: `arg` is the pointer `spawn_with_state` leaked for exactly this thread.
-    let start = unsafe { Box::from_raw(arg as *mut UserStart) };
-    let UserStart::Regs(regs) = *start;
+    // `arg` is the key `spawn_with_state` kept this thread's start under.
+    let Some(UserStart::Regs(regs)) = take_pending(arg) else {
+        unreachable!("a ring-3 thread started without its start registers");
+    };
     crate::arch::set_fs_base(sched::with_user_state(|u| u.fs_base));
     usermode::enter_regs(&regs)
 }

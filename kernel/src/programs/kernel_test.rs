@@ -148,13 +148,12 @@ fn heap_grows() -> Result<(), &'static str> {
 
 fn dma_pages() -> Result<(), &'static str> {
     let free_before = mem::free_frame_count();
-    let p = mem::dma_alloc_pages(3).ok_or("dma_alloc_pages(3) failed")?;
+    let mut pages = mem::dma::DmaPages::alloc(3).ok_or("dma_alloc_pages(3) failed")?;
+    let p = pages.paddr();
     if p % 4096 != 0 {
         return Err("DMA pages not page-aligned");
     }
-    // SAFETY: the three pages were just allocated to us; reached through the direct map.
-    let bytes =
-        unsafe { core::slice::from_raw_parts_mut(mem::phys_to_virt(p) as *mut u8, 3 * 4096) };
+    let bytes = pages.bytes_mut();
     if bytes.iter().any(|&b| b != 0) {
         return Err("DMA pages not zeroed");
     }
@@ -162,18 +161,16 @@ fn dma_pages() -> Result<(), &'static str> {
     if mem::free_frame_count() != free_before - 3 {
         return Err("free frame count did not drop by 3");
     }
-    mem::dma_free_pages(p, 3);
+    drop(pages);
     if mem::free_frame_count() != free_before {
         return Err("free frame count not restored after dma_free_pages");
     }
     if mem::free_frames(p, 3).is_ok() {
         return Err("double free was accepted");
     }
-    let q = mem::dma_alloc_pages(3).ok_or("second dma_alloc_pages(3) failed")?;
-    // SAFETY: as above, freshly allocated.
-    let again = unsafe { core::slice::from_raw_parts(mem::phys_to_virt(q) as *const u8, 3 * 4096) };
-    let dirty = again.iter().any(|&b| b != 0);
-    mem::dma_free_pages(q, 3);
+    let again = mem::dma::DmaPages::alloc(3).ok_or("second dma_alloc_pages(3) failed")?;
+    let dirty = again.bytes().iter().any(|&b| b != 0);
+    drop(again);
     if dirty {
         return Err("reused DMA pages not zeroed");
     }

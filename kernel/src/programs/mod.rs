@@ -14,7 +14,7 @@ mod net_test;
 mod sched_checks;
 
 use crate::process;
-use crate::{exit, marker, nic};
+use crate::{arch, exit, marker, nic};
 
 /// The kernel self-tests `init=` accepts, for the error message.
 pub const PROGRAMS: &[&str] = &[
@@ -98,12 +98,12 @@ fn elf_program(name: &str) -> Option<alloc::string::String> {
 /// Read an unmapped address: the page-fault report must appear and QEMU exit with 35.
 fn crash_test() -> ! {
     marker!("rinet: crash-test: reading unmapped address 0x7fffdead0000");
-    // SAFETY: deliberately unsound: this address is not mapped, the read faults and the
-    // exception handler ends the machine; execution never continues past it.
-    let v = unsafe { core::ptr::read_volatile(0x0000_7fff_dead_0000 as *const u64) };
-    exit::failure(format_args!(
-        "crash-test: the unmapped read returned {v:#x}"
-    ))
+    match arch::fault::deliberate_fault_read(0x0000_7fff_dead_0000) {
+        Some(v) => exit::failure(format_args!(
+            "crash-test: the unmapped read returned {v:#x}"
+        )),
+        None => exit::failure("crash-test: 0x7fffdead0000 is mapped"),
+    }
 }
 
 /// `init=crash-test -- stack-overflow`: recurse until the stack guard page faults; the double

@@ -110,25 +110,6 @@ fn irq_wake_handler() {
     wait::wake_all(IRQ_KEY);
 }
 
-/// Raise `vector` as a software interrupt (it goes through the same stub and dispatcher as a
-/// device interrupt).
-fn soft_interrupt(vector: u8) -> Result<(), &'static str> {
-    macro_rules! int_arms {
-        ($($v:literal)*) => {
-            match vector {
-                $(
-                    // SAFETY: the vector has a registered handler that only wakes a key;
-                    // `int` from ring 0 through a DPL-0 gate is allowed.
-                    $v => unsafe { core::arch::asm!(concat!("int ", $v)) },
-                )*
-                _ => return Err("handler vector outside 0x30-0x3f"),
-            }
-        };
-    }
-    int_arms!(0x30 0x31 0x32 0x33 0x34 0x35 0x36 0x37 0x38 0x39 0x3a 0x3b 0x3c 0x3d 0x3e 0x3f);
-    Ok(())
-}
-
 /// `wake_all` from an interrupt handler wakes a blocked thread, and counts as a wakeup for a
 /// generation read before it.
 pub fn irq_wakes_thread() -> Result<(), &'static str> {
@@ -139,7 +120,7 @@ pub fn irq_wakes_thread() -> Result<(), &'static str> {
     sched::spawn("irq-waiter", waiter, IRQ_KEY as usize)?;
     sched::yield_now();
     let g = wait::generation(IRQ_KEY);
-    soft_interrupt(vector)?;
+    arch::irq::raise_soft(vector)?;
     if IRQ_WAKES.load(Ordering::SeqCst) != 1 {
         return Err("the handler did not run");
     }

@@ -1,17 +1,19 @@
 //! The `syscall` entry and dispatch: Linux x86_64 numbers, arguments in rdi, rsi, rdx, r10, r8,
 //! r9, result (or `-errno`) in rax; rcx and r11 are clobbered, every other register preserved.
 //!
-//! Entry (`syscall_entry`, LSTAR): `swapgs` to reach the per-CPU area (`sched::PER_CPU`), stash
-//! the user `rsp`, load the current thread's kernel stack top, push the user `rsp`, `swapgs`
-//! back at once (so GS_BASE is the user's everywhere else, and a thread switch inside a system
-//! call never leaves it swapped), save all registers as a [`SyscallFrame`], enable interrupts
-//! and call [`dispatch`]. Return: interrupts off, restore, `sysretq`; the return address is
-//! checked canonical first (SYSRET to a non-canonical RIP would #GP in ring 0 on the user stack).
+//! Entry (`syscall_entry`, LSTAR): `swapgs` to reach the per-CPU area (`arch::syscall_msrs`),
+//! stash the user `rsp`, load the current thread's kernel stack top, push the user `rsp`,
+//! `swapgs` back at once (so GS_BASE is the user's everywhere else, and a thread switch inside a
+//! system call never leaves it swapped), save all registers as a [`SyscallFrame`], enable
+//! interrupts and call [`dispatch`]. Return: interrupts off, restore, `sysretq`; the return
+//! address is checked canonical first (SYSRET to a non-canonical RIP would #GP in ring 0 on the
+//! user stack).
 //!
-//! Owns the MSRs STAR/LSTAR/SFMASK/EFER.SCE/KERNEL_GS_BASE and the syscall table. Unknown
-//! numbers return `-ENOSYS` and are logged once per number. Pointers are checked by
-//! `uaccess`. There are no private numbers: programs start other programs with clone/vfork +
-//! execve, make threads with clone, and resolve names through /etc as any libc does.
+//! Owns the entry stub and the syscall table (the MSRs that point at the stub are
+//! `arch::syscall_msrs`'s). Unknown numbers return `-ENOSYS` and are logged once per number.
+//! Pointers are checked by `uaccess`. There are no private numbers: programs start other
+//! programs with clone/vfork + execve, make threads with clone, and resolve names through /etc
+//! as any libc does.
 
 mod bounce;
 pub mod events;
@@ -40,7 +42,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use net::time::Duration;
 use net::Errno;
 
-use crate::arch::{self, gdt};
+use crate::arch;
 use crate::{cputime, process, sched, time};
 
 pub const SYS_READ: u64 = 0;
@@ -72,16 +74,6 @@ pub const SYS_ACCEPT4: u64 = 288;
 pub const SYS_RECVMMSG: u64 = 299;
 pub const SYS_SENDMMSG: u64 = 307;
 pub const SYS_GETRANDOM: u64 = 318;
-const IA32_EFER: u32 = 0xc000_0080;
-const IA32_STAR: u32 = 0xc000_0081;
-const IA32_LSTAR: u32 = 0xc000_0082;
-const IA32_FMASK: u32 = 0xc000_0084;
-const IA32_GS_BASE: u32 = 0xc000_0101;
-const IA32_KERNEL_GS_BASE: u32 = 0xc000_0102;
-const EFER_SCE: u64 = 1;
-/// RFLAGS bits cleared on entry: TF (0x100), IF (0x200), DF (0x400), AC (0x40000).
-const FMASK: u64 = 0x100 | 0x200 | 0x400 | 0x4_0000;
-
 /// Registers of the program at the `syscall`, as `syscall_entry` pushes them.
 #[repr(C)]
 #[derive(Debug)]
@@ -157,33 +149,10 @@ syscall_entry:
     dispatch = sym dispatch,
 );
 
-extern "C" {
-    fn syscall_entry();
-}
-
-/// Program the `syscall` MSRs (after `gdt::init` and `sched::init`).
-///
-/// STAR (SDM vol. 2B, SYSCALL/SYSRET): bits 47:32 = kernel CS (SS = CS + 8): 0x08 -> CS 0x08,
-/// SS 0x10. Bits 63:48 = base for SYSRET to 64-bit mode: CS = base + 16, SS = base + 8, both
-/// with RPL 3: base 0x10 -> SS 0x18|3 (user data), CS 0x20|3 (user code), matching the GDT.
+/// Program the `syscall` MSRs (after `gdt::init` and `sched::init`): LSTAR is
+/// `syscall_entry` (see `arch::syscall_msrs`).
 pub fn init() {
-    let sel = gdt::selectors();
-    let kcs = u64::from(sel.kernel_code.0);
-    let base = u64::from(sel.user_data.0 & !3) - 8;
-    debug_assert_eq!(u64::from(sel.user_code.0 & !3), base + 16);
-    let per_cpu = core::ptr::addr_of!(sched::PER_CPU) as u64;
-    // SAFETY: these MSRs exist on every x86_64 CPU; the values follow the SDM layout above,
-    // LSTAR points at the entry stub, and GS_BASE/KERNEL_GS_BASE follow the swapgs convention
-    // (user value live, per-CPU area in KERNEL_GS_BASE).
-    unsafe {
-        arch::wrmsr(IA32_STAR, (base << 48) | (kcs << 32));
-        arch::wrmsr(IA32_LSTAR, syscall_entry as *const () as u64);
-        arch::wrmsr(IA32_FMASK, FMASK);
-        arch::wrmsr(IA32_GS_BASE, 0);
-        arch::wrmsr(IA32_KERNEL_GS_BASE, per_cpu);
-        let efer = arch::rdmsr(IA32_EFER);
-        arch::wrmsr(IA32_EFER, efer | EFER_SCE);
-    }
+    arch::syscall_msrs::init();
 }
 
 fn is_canonical(addr: u64) -> bool {
