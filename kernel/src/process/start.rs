@@ -64,7 +64,16 @@ pub fn spawn_with_state(
         st.live_threads += 1;
     }
     let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
-    PENDING.lock().push((key, start));
+    {
+        let mut pending = PENDING.lock();
+        // Out of kernel heap is an error here, never a panic.
+        if pending.try_reserve(1).is_err() {
+            drop(pending);
+            p.state.lock().live_threads -= 1;
+            return Err("no kernel memory for a new thread");
+        }
+        pending.push((key, start));
+    }
     match sched::spawn_in(p.clone(), "program", user_thread_entry, key) {
         Ok(t) => {
             sched::set_user_state(t, state);
