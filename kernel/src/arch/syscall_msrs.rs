@@ -1,9 +1,11 @@
 //! The `syscall` instruction's MSRs (STAR, LSTAR, SFMASK, EFER.SCE, GS_BASE, KERNEL_GS_BASE)
-//! and the per-CPU area KERNEL_GS_BASE points at, which `crate::syscall`'s entry stub reaches
+//! and the per-CPU area KERNEL_GS_BASE points at, which the entry stub below reaches
 //! through `swapgs`.
 //!
-//! Owns the MSR values and every write to the per-CPU area from Rust ([`set_kernel_stack_top`]);
-//! the entry stub itself (`syscall_entry`) is `crate::syscall`'s.
+//! Owns the MSR values, every write to the per-CPU area from Rust ([`set_kernel_stack_top`]),
+//! and the entry stub itself (`syscall_entry`), which hands the frame to `crate::syscall`.
+
+use core::arch::global_asm;
 
 use crate::arch::{gdt, rdmsr, wrmsr};
 
@@ -32,13 +34,66 @@ static mut PER_CPU: PerCpu = PerCpu {
     user_rsp_scratch: 0,
 };
 
+// The `syscall` entry: switch to the thread's kernel stack through the per-CPU area, push the
+// user registers as a `crate::syscall::SyscallFrame` (whose field order is this push order,
+// reversed), call `crate::syscall::dispatch` with interrupts on, and `sysretq` back.
+global_asm!(
+    r#"
+.section .text.syscall_entry, "ax", @progbits
+.global syscall_entry
+syscall_entry:
+    swapgs
+    mov gs:[8], rsp
+    mov rsp, gs:[0]
+    push qword ptr gs:[8]
+    swapgs
+    push r11
+    push rcx
+    push rax
+    push rdi
+    push rsi
+    push rdx
+    push r10
+    push r8
+    push r9
+    push rbx
+    push rbp
+    push r12
+    push r13
+    push r14
+    push r15
+    mov rdi, rsp
+    sti
+    call {dispatch}
+    cli
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbp
+    pop rbx
+    pop r9
+    pop r8
+    pop r10
+    pop rdx
+    pop rsi
+    pop rdi
+    pop rax
+    pop rcx
+    pop r11
+    pop rsp
+    sysretq
+"#,
+    dispatch = sym crate::syscall::dispatch,
+);
+
 extern "C" {
-    /// `crate::syscall`'s entry stub (global_asm).
+    /// The entry stub above.
     fn syscall_entry();
 }
 
 /// Program the `syscall` MSRs (after `gdt::init` and before the first thread switch): LSTAR
-/// is `crate::syscall`'s `syscall_entry`, KERNEL_GS_BASE the per-CPU area, GS_BASE 0 (the
+/// is the entry stub `syscall_entry`, KERNEL_GS_BASE the per-CPU area, GS_BASE 0 (the
 /// user's value is live outside the entry stub's `swapgs` pair), SFMASK clears TF, IF, DF
 /// and AC on entry, and EFER.SCE turns the instruction on.
 ///

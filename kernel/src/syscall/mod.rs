@@ -1,7 +1,7 @@
 //! The `syscall` entry and dispatch: Linux x86_64 numbers, arguments in rdi, rsi, rdx, r10, r8,
 //! r9, result (or `-errno`) in rax; rcx and r11 are clobbered, every other register preserved.
 //!
-//! Entry (`syscall_entry`, LSTAR): `swapgs` to reach the per-CPU area (`arch::syscall_msrs`),
+//! Entry (`syscall_entry` in `arch::syscall_msrs`, LSTAR): `swapgs` to reach the per-CPU area,
 //! stash the user `rsp`, load the current thread's kernel stack top, push the user `rsp`,
 //! `swapgs` back at once (so GS_BASE is the user's everywhere else, and a thread switch inside a
 //! system call never leaves it swapped), save all registers as a [`SyscallFrame`], enable
@@ -9,8 +9,8 @@
 //! address is checked canonical first (SYSRET to a non-canonical RIP would #GP in ring 0 on the
 //! user stack).
 //!
-//! Owns the entry stub and the syscall table (the MSRs that point at the stub are
-//! `arch::syscall_msrs`'s). Unknown numbers return `-ENOSYS` and are logged once per number.
+//! Owns the syscall table and the frame's layout (the stub that pushes it and the MSRs that
+//! point at the stub are `arch::syscall_msrs`'s). Unknown numbers return `-ENOSYS` and are logged once per number.
 //! Pointers are checked by `uaccess`. There are no private numbers: programs start other
 //! programs with clone/vfork + execve, make threads with clone, and resolve names through /etc
 //! as any libc does.
@@ -36,7 +36,6 @@ mod socket_msg;
 mod unix;
 pub use crate::mm::uaccess;
 
-use core::arch::global_asm;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use net::time::Duration;
@@ -99,56 +98,6 @@ pub struct SyscallFrame {
     pub user_rsp: u64,
 }
 
-global_asm!(
-    r#"
-.section .text.syscall_entry, "ax", @progbits
-.global syscall_entry
-syscall_entry:
-    swapgs
-    mov gs:[8], rsp
-    mov rsp, gs:[0]
-    push qword ptr gs:[8]
-    swapgs
-    push r11
-    push rcx
-    push rax
-    push rdi
-    push rsi
-    push rdx
-    push r10
-    push r8
-    push r9
-    push rbx
-    push rbp
-    push r12
-    push r13
-    push r14
-    push r15
-    mov rdi, rsp
-    sti
-    call {dispatch}
-    cli
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop rbp
-    pop rbx
-    pop r9
-    pop r8
-    pop r10
-    pop rdx
-    pop rsi
-    pop rdi
-    pop rax
-    pop rcx
-    pop r11
-    pop rsp
-    sysretq
-"#,
-    dispatch = sym dispatch,
-);
-
 /// Program the `syscall` MSRs (after `gdt::init` and `sched::init`): LSTAR is
 /// `syscall_entry` (see `arch::syscall_msrs`).
 pub fn init() {
@@ -163,7 +112,8 @@ fn is_canonical(addr: u64) -> bool {
 /// A system call's result: a value or an errno.
 pub type SysResult = Result<i64, Errno>;
 
-extern "C" fn dispatch(f: &mut SyscallFrame) {
+/// Called by the entry stub (`arch::syscall_msrs`) with the frame it pushed.
+pub(crate) extern "C" fn dispatch(f: &mut SyscallFrame) {
     cputime::enter_kernel();
     let a = [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9];
     let nr = f.rax;
