@@ -299,3 +299,41 @@ fn kernel_cases_on_every_machine() {
         }
     }
 }
+
+/// The guest time stamped on a console line (`[    1.234567] ...`), in seconds.
+fn guest_stamp(line: &str) -> Option<f64> {
+    let inner = line.trim_start().strip_prefix('[')?.split(']').next()?;
+    inner.trim().parse().ok()
+}
+
+on_every_machine! {
+    /// The kernel's clock keeps the host's pace (the TSC and the LAPIC timer are calibrated
+    /// right): `services 2` sleeps 2 s by the guest's clock and exits; between the kernel's
+    /// first line and the kernel's report of the exit, the guest's own time stamps and the
+    /// host's arrival times agree within a fifth. A calibration off by a PIT wrap (a factor of
+    /// 2 or more) fails this.
+    fn guest_clock_keeps_the_hosts_pace(machine) {
+        let mut running = Guest::new(machine)
+            .net(Net::None)
+            .append("init=services quiet -- 2")
+            .spawn();
+        let end = "rinet: program services succeeded";
+        let seen = running.wait_for(end, BOOT_TIMEOUT);
+        let entry = running.lines_with(MARK_KERNEL_ENTRY);
+        let exit = running.lines_with(end);
+        let out = running.wait(BOOT_TIMEOUT);
+        assert!(seen.is_some(), "no '{end}':\n{}", out.console);
+        out.assert_exit(EXIT_SUCCESS);
+        let (host_entry, entry_line) = &entry[0];
+        let (host_exit, exit_line) = &exit[0];
+        let guest = guest_stamp(exit_line).unwrap() - guest_stamp(entry_line).unwrap();
+        let host = (*host_exit - *host_entry).as_secs_f64();
+        assert!(guest >= 2.0, "the program slept 2 s, yet the guest's clock says {guest:.3} s");
+        let ratio = host / guest;
+        assert!(
+            (0.8..1.25).contains(&ratio),
+            "guest clock {guest:.3} s, host clock {host:.3} s (ratio {ratio:.3}):\n{}",
+            out.console
+        );
+    }
+}
