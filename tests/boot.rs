@@ -89,6 +89,22 @@ on_every_machine! {
 }
 
 on_every_machine! {
+    // SMEP and SMAP are on from the kernel's first instruction; `nosmep nosmap` turns them off
+    // again, and the user copies (which then skip stac/clac) still reach the program's memory.
+    fn smep_and_smap_can_be_refused_on_the_command_line(machine) {
+        let out = Guest::new(machine)
+            .net(Net::None)
+            .append("init=user-test nosmep nosmap")
+            .run(BOOT_TIMEOUT);
+        out.assert_exit(EXIT_SUCCESS);
+        out.assert_console_contains("paging: SMEP off (command line), SMAP off (command line)");
+        out.assert_console_contains("user-test: bad pointers are EFAULT ok");
+        out.assert_console_contains("user-test: pipe round trip and dup2 ok");
+        out.assert_console_contains("rinet: program user-test succeeded");
+    }
+}
+
+on_every_machine! {
     fn ring_3_fault_kills_the_program_not_the_kernel(machine) {
         let out = Guest::new(machine)
             .net(Net::None)

@@ -46,6 +46,9 @@ pub mod wait;
 /// Rust entry, called by `arch::boot` in long mode on the boot stack.
 pub extern "C" fn kmain(start_info_paddr: u64) -> ! {
     time::mark_boot();
+    // Before any other code: the CPU state that keys QEMU's translated code (see there).
+    arch::enable_cpu_features();
+    mm::paging::enable_smep_smap();
     console::init();
     marker!("rinet: kernel entry");
     // The TSC is calibrated over the steps up to paging, which need no clock.

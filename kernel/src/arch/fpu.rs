@@ -23,11 +23,10 @@ pub struct FpuState([u8; 512]);
 /// The state a new program starts with (after `fninit`, MXCSR 0x1f80), captured at boot.
 static mut INITIAL: FpuState = FpuState([0; 512]);
 
-/// Turn on SSE for ring 3 and capture the initial FPU image. Once, at boot.
-pub fn init() {
+/// Turn on SSE for ring 3 (`arch::enable_cpu_features`, first thing at boot).
+pub fn enable() {
     // SAFETY: MP set / EM clear / TS clear make x87 and SSE instructions execute; OSFXSR and
-    // OSXMMEXCPT enable fxsave/fxrstor and SSE exceptions: only ring-3 code uses them. The
-    // capture writes the static once, before any thread exists.
+    // OSXMMEXCPT enable fxsave/fxrstor and SSE exceptions: only ring-3 code uses them.
     unsafe {
         Cr0::update(|c| {
             c.remove(Cr0Flags::EMULATE_COPROCESSOR | Cr0Flags::TASK_SWITCHED);
@@ -36,6 +35,14 @@ pub fn init() {
         Cr4::update(|c| {
             c.insert(Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE);
         });
+    }
+}
+
+/// Capture the initial FPU image (after [`enable`]). Once, at boot.
+pub fn init() {
+    // SAFETY: SSE is on (`enable`); the capture writes the static once, before any thread
+    // exists.
+    unsafe {
         let mxcsr: u32 = 0x1f80;
         asm!("fninit", "ldmxcsr [{}]", in(reg) &mxcsr, options(nostack));
         let area = &mut *core::ptr::addr_of_mut!(INITIAL);

@@ -40,6 +40,10 @@ pub fn ist_guard_pages() -> [u64; 3] {
     core::array::from_fn(|i| unsafe { core::ptr::addr_of!(IST_STACKS[i].guard) } as u64)
 }
 
+/// The kernel data selector (index 2, RPL 0): ring 0's SS, which the interrupt entry reloads
+/// after an entry from ring 3 (`arch::idt`).
+pub const KERNEL_DATA_SELECTOR: u16 = 0x10;
+
 /// Segment selectors of the kernel GDT.
 #[derive(Debug, Clone, Copy)]
 pub struct Selectors {
@@ -91,6 +95,7 @@ pub fn init() {
             },
         )
     });
+    assert_eq!(sel.kernel_data.0, KERNEL_DATA_SELECTOR, "GDT layout");
     gdt.load();
     // SAFETY: the selectors index descriptors of the GDT just loaded (which lives forever in
     // a static), and the code/data descriptors are flat 64-bit kernel segments.

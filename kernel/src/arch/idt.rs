@@ -41,6 +41,21 @@ isr_common:
     pushq %r13
     pushq %r14
     pushq %r15
+    /* From ring 3 the CPU loaded a null SS (SDM vol. 3, 6.14.2); give ring 0 back the stack
+       segment it has at boot and after `syscall`. Nothing reads SS in 64-bit mode, but
+       QEMU's TCG keys translated code on SS's size bit: kernel code reached from both kinds
+       of entry was translated twice (about 1000 blocks more per boot). */
+    testb $3, {frame_cs}(%rsp)
+    jz 1f
+    movl ${kernel_ss}, %eax
+    movl %eax, %ss
+1:
+    /* An interrupt inside the user-copy routine arrives with AC set (the CPU does not clear
+       it): close user access for the handler, as Linux's entry does (iretq restores AC). */
+    testb $1, {smap_on}(%rip)
+    jz 2f
+    clac
+2:
     movq %rsp, %rdi             /* &mut TrapFrame */
     movq %rsp, %rbx             /* callee-saved: restore after the call */
     andq $-16, %rsp
@@ -66,6 +81,9 @@ isr_common:
     iretq
 "#,
     dispatch = sym isr_dispatch,
+    frame_cs = const core::mem::offset_of!(TrapFrame, cs),
+    kernel_ss = const super::gdt::KERNEL_DATA_SELECTOR,
+    smap_on = sym crate::mm::uaccess::SMAP_ON,
     options(att_syntax)
 );
 

@@ -35,8 +35,18 @@ pub fn init_cpu_tables() {
     if let Err(e) = paging::install_stack_guard() {
         log::warn!("paging: no stack guard page: {e}");
     }
-    enable_umip();
     fpu::init();
+}
+
+/// Turn on, before any other kernel code runs, the CPU state QEMU's TCG folds into the key of
+/// every translated block (CR0.MP and CR4.OSFXSR/OSXMMEXCPT for SSE, UMIP, SMAP): code run
+/// both before and after a change would be translated twice, and under TCG the first
+/// translation of code that runs once is most of the boot. SMEP and SMAP come with it
+/// (`mm::paging::enable_smep_smap`); `mm::paging::init` turns them off again if the command
+/// line says so.
+pub fn enable_cpu_features() {
+    fpu::enable();
+    enable_umip();
 }
 
 /// User-mode instruction prevention when the CPU has it (CPUID.(7,0):ECX[2]), as Linux turns

@@ -31,13 +31,15 @@
 //! Never maps anything that is not RAM or MMIO below 4 GiB, and never makes a page both
 //! writable and executable.
 //!
-//! [`init`] also turns on SMEP (ring 0 never executes a user page) and SMAP (ring 0 touches a
-//! user page only inside `uaccess`'s copy routine, between `stac` and `clac`) when the CPU has
-//! them (TCG's `-cpu max` does).
+//! [`enable_smep_smap`], first thing at boot, turns on SMEP (ring 0 never executes a user page)
+//! and SMAP (ring 0 touches a user page only inside `uaccess`'s copy routine, between `stac`
+//! and `clac`) when the CPU has them (TCG's `-cpu max` does); [`init`] turns them off again
+//! only if the command line says `nosmep` or `nosmap`.
 
 use core::arch::asm;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use x86_64::registers::control::{Cr4, Cr4Flags};
 use x86_64::structures::paging::{PageTable, PageTableFlags as F};
 use x86_64::PhysAddr;
 
@@ -232,34 +234,62 @@ pub fn init(smep: bool, smap: bool) -> Result<(), &'static str> {
             })
         };
         flush_all();
-        enable_smep_smap(smep, smap);
+        keep_smep_smap(smep, smap);
         Ok(())
     })
 }
 
 /// SMEP (CPUID.(7,0):EBX[7]) and SMAP (EBX[20]) when the CPU has them, as Linux turns them on:
 /// a jump from ring 0 into a user page faults, and so does a ring-0 access to a user page
-/// outside `uaccess`'s copy routine (which opens one with `stac`).
-fn enable_smep_smap(smep: bool, smap: bool) {
-    use x86_64::registers::control::{Cr4, Cr4Flags};
-    let cpuid = crate::arch::cpuid;
-    if cpuid(0, 0).eax < 7 {
-        return;
-    }
-    let ebx = cpuid(7, 0).ebx;
-    let mut on = Cr4Flags::empty();
-    if smep && ebx & (1 << 7) != 0 {
-        on |= Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION;
-    }
-    if smap && ebx & (1 << 20) != 0 {
+/// outside `uaccess`'s copy routine (which opens one with `stac`). First thing at boot, with
+/// `arch::enable_cpu_features`; [`init`] keeps them or turns them off as the command line says.
+pub fn enable_smep_smap() {
+    let on = smep_smap_supported();
+    if on.contains(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION) {
         // The copy routine must open user access before the bit makes it necessary.
         super::uaccess::set_smap(true);
+    }
+    // SAFETY: no kernel page is user-accessible (the boot tables' leaves are supervisor-only,
+    // and see the module doc), so the kernel never executes a user page, and it reads or
+    // writes user pages only in `uaccess`'s copy routine, which brackets the access with
+    // stac/clac once `set_smap(true)` is recorded.
+    unsafe { Cr4::update(|c| c.insert(on)) };
+}
+
+/// The SMEP and SMAP bits the CPU has.
+fn smep_smap_supported() -> Cr4Flags {
+    let cpuid = crate::arch::cpuid;
+    let mut on = Cr4Flags::empty();
+    if cpuid(0, 0).eax < 7 {
+        return on;
+    }
+    let ebx = cpuid(7, 0).ebx;
+    if ebx & (1 << 7) != 0 {
+        on |= Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION;
+    }
+    if ebx & (1 << 20) != 0 {
         on |= Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION;
     }
-    // SAFETY: no kernel page is user-accessible (see the module doc), so the kernel never
-    // executes a user page, and it reads or writes user pages only in `uaccess`'s copy
-    // routine, which brackets the access with stac/clac once `set_smap(true)` is recorded.
-    unsafe { Cr4::update(|c| c.insert(on)) };
+    on
+}
+
+/// Turn SMEP and SMAP off where the command line refused them (`nosmep`, `nosmap`), and log
+/// their state.
+fn keep_smep_smap(smep: bool, smap: bool) {
+    let mut off = Cr4Flags::empty();
+    if !smep {
+        off |= Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION;
+    }
+    if !smap {
+        off |= Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION;
+    }
+    // SAFETY: clearing SMEP or SMAP only lifts a check; with SMAP off the copy routine's
+    // stac/clac are not needed, so the flag is dropped after the bit.
+    unsafe { Cr4::update(|c| c.remove(off)) };
+    if !smap {
+        super::uaccess::set_smap(false);
+    }
+    let on = Cr4::read();
     let state = |flag, wanted| match (on.contains(flag), wanted) {
         (true, _) => "on",
         (false, false) => "off (command line)",

@@ -71,9 +71,10 @@ extern "C" {
     static rinet_copy_user_fixup: u8;
 }
 
-/// Whether SMAP is on (`super::paging::init`): the copy routine then opens user access with
+/// Whether SMAP is on (`super::paging`): the copy routine then opens user access with
 /// `stac` for the copy alone.
-static SMAP_ON: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+pub(crate) static SMAP_ON: core::sync::atomic::AtomicBool =
+    core::sync::atomic::AtomicBool::new(false);
 
 fn smap() -> u64 {
     u64::from(SMAP_ON.load(core::sync::atomic::Ordering::Relaxed))
