@@ -34,10 +34,15 @@ pub struct Sample {
 
 /// Start channel 0 as a free-running counter (mode 2, reload 65536).
 pub fn start_free_running() {
+    program_channel0(CMD_CH0_RATE_GENERATOR);
+}
+
+/// Put channel 0 in the mode `command` names, with reload value 0 (65536).
+fn program_channel0(command: u8) {
     // SAFETY: programming channel 0's mode and reload value; nothing else in the kernel uses
     // the PIT, and its interrupt is masked everywhere.
     unsafe {
-        Port::<u8>::new(COMMAND).write(CMD_CH0_RATE_GENERATOR);
+        Port::<u8>::new(COMMAND).write(command);
         let mut data = Port::<u8>::new(CHANNEL0_DATA);
         data.write(0);
         data.write(0);
@@ -65,11 +70,5 @@ pub fn sample() -> Sample {
 
 /// Leave channel 0 in one-shot mode 0, so it stops toggling after one more count.
 pub fn stop() {
-    // SAFETY: as in `start_free_running`.
-    unsafe {
-        Port::<u8>::new(COMMAND).write(CMD_CH0_ONE_SHOT);
-        let mut data = Port::<u8>::new(CHANNEL0_DATA);
-        data.write(0);
-        data.write(0);
-    }
+    program_channel0(CMD_CH0_ONE_SHOT);
 }
