@@ -105,6 +105,24 @@ on_every_machine! {
 }
 
 on_every_machine! {
+    // A CPU without SMEP, SMAP and UMIP (QEMU's `qemu64` model, like an older KVM host's):
+    // the copy routine and the interrupt entry skip stac/clac (which would be #UD there), and
+    // bad user pointers are still EFAULT.
+    fn a_cpu_without_smep_or_smap_runs_programs(machine) {
+        let out = Guest::new(machine)
+            .net(Net::None)
+            .append("init=user-test")
+            .qemu_args(&["-cpu", "qemu64"])
+            .run(BOOT_TIMEOUT);
+        out.assert_exit(EXIT_SUCCESS);
+        out.assert_console_contains("paging: SMEP off (CPU lacks it), SMAP off (CPU lacks it)");
+        out.assert_console_contains("user-test: bad pointers are EFAULT ok");
+        out.assert_console_contains("user-test: a ring-3 busy loop is preempted ok");
+        out.assert_console_contains("rinet: program user-test succeeded");
+    }
+}
+
+on_every_machine! {
     fn ring_3_fault_kills_the_program_not_the_kernel(machine) {
         let out = Guest::new(machine)
             .net(Net::None)
