@@ -88,19 +88,33 @@ on_every_machine! {
     }
 }
 
+/// Boot user-test with the extra command-line `words` and QEMU `qemu_args`, and check that it
+/// passed with its user copies working (bad pointers EFAULT, a pipe round trip, preemption)
+/// and that the kernel reported SMEP and SMAP as `paging_line` says.
+fn user_test_with_smep_smap(machine: Machine, words: &str, qemu_args: &[&str], paging_line: &str) {
+    let out = Guest::new(machine)
+        .net(Net::None)
+        .append(&format!("init=user-test {words}"))
+        .qemu_args(qemu_args)
+        .run(BOOT_TIMEOUT);
+    out.assert_exit(EXIT_SUCCESS);
+    out.assert_console_contains(paging_line);
+    out.assert_console_contains("user-test: bad pointers are EFAULT ok");
+    out.assert_console_contains("user-test: pipe round trip and dup2 ok");
+    out.assert_console_contains("user-test: a ring-3 busy loop is preempted ok");
+    out.assert_console_contains("rinet: program user-test succeeded");
+}
+
 on_every_machine! {
     // SMEP and SMAP are on from the kernel's first instruction; `nosmep nosmap` turns them off
     // again, and the user copies (which then skip stac/clac) still reach the program's memory.
     fn smep_and_smap_can_be_refused_on_the_command_line(machine) {
-        let out = Guest::new(machine)
-            .net(Net::None)
-            .append("init=user-test nosmep nosmap")
-            .run(BOOT_TIMEOUT);
-        out.assert_exit(EXIT_SUCCESS);
-        out.assert_console_contains("paging: SMEP off (command line), SMAP off (command line)");
-        out.assert_console_contains("user-test: bad pointers are EFAULT ok");
-        out.assert_console_contains("user-test: pipe round trip and dup2 ok");
-        out.assert_console_contains("rinet: program user-test succeeded");
+        user_test_with_smep_smap(
+            machine,
+            "nosmep nosmap",
+            &[],
+            "paging: SMEP off (command line), SMAP off (command line)",
+        );
     }
 }
 
@@ -109,16 +123,12 @@ on_every_machine! {
     // the copy routine and the interrupt entry skip stac/clac (which would be #UD there), and
     // bad user pointers are still EFAULT.
     fn a_cpu_without_smep_or_smap_runs_programs(machine) {
-        let out = Guest::new(machine)
-            .net(Net::None)
-            .append("init=user-test")
-            .qemu_args(&["-cpu", "qemu64"])
-            .run(BOOT_TIMEOUT);
-        out.assert_exit(EXIT_SUCCESS);
-        out.assert_console_contains("paging: SMEP off (CPU lacks it), SMAP off (CPU lacks it)");
-        out.assert_console_contains("user-test: bad pointers are EFAULT ok");
-        out.assert_console_contains("user-test: a ring-3 busy loop is preempted ok");
-        out.assert_console_contains("rinet: program user-test succeeded");
+        user_test_with_smep_smap(
+            machine,
+            "",
+            &["-cpu", "qemu64"],
+            "paging: SMEP off (CPU lacks it), SMAP off (CPU lacks it)",
+        );
     }
 }
 
