@@ -12,6 +12,10 @@
 //! the system call return path performs. Kernel code is therefore never preempted, so kernel
 //! state behind plain spin locks is never contended on this single CPU.
 //!
+//! Which ready thread runs next is [`runq`]'s: a woken thread before a busy one (a ring-3
+//! thread preempted after a whole slice), a woken kernel thread first of all, and a busy
+//! thread that has waited a slice before anything else.
+//!
 //! The scheduler owns the LAPIC one-shot timer: it is armed for the earliest blocked thread's
 //! deadline (and the time slice). Code that needs a wakeup at a deadline sleeps with one
 //! (`sleep_until`, `wait::sleep_on(key, Some(deadline))`). The idle thread runs when nothing
@@ -20,8 +24,9 @@
 //! Never allocates in [`wake_key`] (callable from interrupt handlers): the run queue keeps
 //! capacity for every thread.
 
+mod runq;
+
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -36,6 +41,7 @@ use crate::mm::kstack::{KernelStack, SpareStack, StackFor};
 use crate::process::Process;
 use crate::sync::IrqMutex;
 use crate::vecmap::VecMap;
+use runq::RunQueue;
 use crate::{arch, time};
 
 /// Kernel stack of a kernel thread: 128 KiB (an unoptimised build's deepest path, the virtio
@@ -98,6 +104,9 @@ struct Thread {
     /// (voluntary, involuntary) switches away from it (`RUSAGE_THREAD`'s `ru_nvcsw`,
     /// `ru_nivcsw`).
     switches: (u64, u64),
+    /// When it last got the CPU from another thread: a ring-3 thread preempted after running
+    /// a whole [`TIME_SLICE`] since is busy, one preempted sooner (by a wakeup) is not.
+    on_cpu_since: Instant,
 }
 
 /// Per-thread state of a ring-3 thread that the kernel keeps for its system calls.
@@ -120,7 +129,7 @@ pub struct UserState {
 
 struct Sched {
     threads: VecMap<Box<Thread>>,
-    runq: VecDeque<u64>,
+    runq: RunQueue,
     current: u64,
     idle: u64,
     next_id: u64,
@@ -136,7 +145,7 @@ static SCHED: IrqMutex<Option<Sched>> = IrqMutex::new(None);
 pub fn init() {
     let mut s = Sched {
         threads: VecMap::new(),
-        runq: VecDeque::with_capacity(16),
+        runq: RunQueue::with_capacity(16),
         current: 1,
         idle: 0,
         next_id: 2,
@@ -168,6 +177,7 @@ pub fn init() {
             kicked: false,
             cpu_ns: (0, 0),
             switches: (0, 0),
+            on_cpu_since: Instant::ZERO,
         }),
     );
     *SCHED.lock() = Some(s);
@@ -257,6 +267,7 @@ fn spawn_inner(
         kicked: false,
         cpu_ns: (0, 0),
         switches: (0, 0),
+        on_cpu_since: Instant::ZERO,
     });
     let mut guard = SCHED.lock();
     let s = guard.as_mut().ok_or("sched::init has not run")?;
@@ -265,9 +276,7 @@ fn spawn_inner(
     s.threads.insert(id, thread);
     // Capacity for every thread: `wake_key` never allocates.
     let need = s.threads.len() + 1;
-    if s.runq.capacity() < need {
-        s.runq.reserve(need - s.runq.len());
-    }
+    s.runq.reserve(need);
     if s.zombies.capacity() < need {
         s.zombies.reserve(need - s.zombies.len());
     }
@@ -330,7 +339,7 @@ pub fn current_process() -> Option<Arc<Process>> {
 pub fn yield_now() {
     let were = interrupts::are_enabled();
     interrupts::disable();
-    reschedule();
+    reschedule(Giving::Yield);
     if were {
         interrupts::enable();
     }
@@ -355,7 +364,7 @@ pub fn exit() -> ! {
             s.load.change(time::now().as_nanos(), false);
         }
     }
-    reschedule();
+    reschedule(Giving::Block);
     unreachable!("a dead thread was scheduled again")
 }
 
@@ -404,7 +413,7 @@ pub fn block(
             t.reason = WakeReason::Woken;
             s.load.change(time::now().as_nanos(), false);
         }
-        reschedule();
+        reschedule(Giving::Block);
         let g = SCHED.lock();
         g.as_ref()
             .and_then(|s| s.threads.get(&s.current).map(|t| t.reason))
@@ -508,7 +517,7 @@ pub fn wake_process(process: &Arc<Process>) {
 fn make_ready(
     t: &mut Thread,
     id: u64,
-    runq: &mut VecDeque<u64>,
+    runq: &mut RunQueue,
     load: &mut Load,
     reason: WakeReason,
 ) {
@@ -520,7 +529,7 @@ fn make_ready(
     t.reason = reason;
     t.keys.clear();
     t.deadline = None;
-    runq.push_back(id);
+    runq.push_woken(id, t.process.is_none());
 }
 
 impl Sched {
@@ -549,9 +558,22 @@ impl Sched {
     }
 }
 
+/// Why the running thread gives up the CPU.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Giving {
+    /// It yields (still runnable: after every thread already waiting), or is the idle thread.
+    Yield,
+    /// It blocks or ends.
+    Block,
+    /// Ring-3 preemption: its time slice ran out, or a woken thread is owed the CPU. Only a
+    /// thread that ran a whole slice counts as busy (queued behind the threads that wait).
+    Preempted,
+}
+
 /// Switch to the next ready thread (or idle). Interrupts must be off; the current thread's
-/// state has been set by the caller (Running = still runnable: it goes to the queue's end).
-fn reschedule() {
+/// state has been set by the caller (Running = still runnable: it is queued again, as
+/// `why` says).
+fn reschedule(why: Giving) {
     let now = time::now();
     let (guard, cur, to) = {
         let mut g = SCHED.lock();
@@ -565,17 +587,21 @@ fn reschedule() {
         if let Some(t) = s.threads.get_mut(&cur) {
             if t.state == State::Running && cur != idle {
                 t.state = State::Ready;
-                s.runq.push_back(cur);
+                let busy = now.saturating_since(t.on_cpu_since) >= TIME_SLICE;
+                if why == Giving::Preempted && t.process.is_some() && busy {
+                    s.runq.push_preempted(cur, now);
+                } else {
+                    s.runq.push_back(cur);
+                }
                 runnable = true;
             }
         }
-        let next = loop {
-            match s.runq.pop_front() {
-                Some(n) if s.threads.get(&n).is_some_and(|t| t.state == State::Ready) => break n,
-                Some(_) => continue,
-                None => break idle,
-            }
-        };
+        let next = s
+            .runq
+            .pick(now, |n| {
+                s.threads.get(&n).is_some_and(|t| t.state == State::Ready)
+            })
+            .unwrap_or(idle);
         // This pick accounts for every wakeup so far: no reschedule is owed any more.
         NEED_RESCHED.store(false, Ordering::Release);
         // Arm the one-shot for the earliest sleeper, and a time slice if others are waiting.
@@ -624,6 +650,7 @@ fn reschedule() {
             f.restore();
         }
         n.state = State::Running;
+        n.on_cpu_since = now;
         let to = core::mem::take(&mut n.ctx);
         let top = n.kstack_top;
         s.current = next;
@@ -728,7 +755,7 @@ pub fn preempt_user() {
         })
     };
     if ready {
-        reschedule();
+        reschedule(Giving::Preempted);
     }
     if were {
         interrupts::enable();
@@ -750,7 +777,7 @@ fn idle_loop(_: usize) {
             }
         };
         if ready {
-            reschedule();
+            reschedule(Giving::Yield);
             continue;
         }
         match earliest {
