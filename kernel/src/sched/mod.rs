@@ -12,9 +12,13 @@
 //! the system call return path performs. Kernel code is therefore never preempted, so kernel
 //! state behind plain spin locks is never contended on this single CPU.
 //!
-//! Which ready thread runs next is [`runq`]'s: a woken thread before a busy one (a ring-3
-//! thread preempted after a whole slice), a woken kernel thread first of all, and a busy
-//! thread that has waited a slice before anything else.
+//! Which ready thread runs next is [`runq`]'s: a woken kernel thread first, then the thread
+//! that has used the least CPU. Each thread's CPU time is charged to its virtual runtime; a
+//! thread waking from a sleep is brought up to half a slice behind the thread it competes
+//! with ([`Sched::wake_floor`]), so it runs before a busy one (which then yields at its next
+//! kernel exit, wakeup preemption), and the busy one gets its share back as the others use
+//! CPU: a program that computes without a pause cannot hold the network or another program
+//! to one turn per time slice.
 //!
 //! The scheduler owns the LAPIC one-shot timer: it is armed for the earliest blocked thread's
 //! deadline (and the time slice). Code that needs a wakeup at a deadline sleeps with one
@@ -104,9 +108,11 @@ struct Thread {
     /// (voluntary, involuntary) switches away from it (`RUSAGE_THREAD`'s `ru_nvcsw`,
     /// `ru_nivcsw`).
     switches: (u64, u64),
-    /// When it last got the CPU from another thread: a ring-3 thread preempted after running
-    /// a whole [`TIME_SLICE`] since is busy, one preempted sooner (by a wakeup) is not.
+    /// Since when the CPU time it runs is charged to [`Thread::vruntime`].
     on_cpu_since: Instant,
+    /// Virtual runtime (ns): the CPU time it used, advanced to near the others' when it wakes
+    /// from a sleep ([`Sched::wake_floor`]); the run queue picks the smallest.
+    vruntime: u64,
 }
 
 /// Per-thread state of a ring-3 thread that the kernel keeps for its system calls.
@@ -136,6 +142,9 @@ struct Sched {
     zombies: Vec<u64>,
     /// Follows the number of threads ready or running, idle aside (/proc/loadavg).
     load: Load,
+    /// Smallest virtual runtime among the threads ready at the last switch and the one that
+    /// gave up the CPU there (never decreases).
+    min_vruntime: u64,
 }
 
 static SCHED: IrqMutex<Option<Sched>> = IrqMutex::new(None);
@@ -152,6 +161,7 @@ pub fn init() {
         zombies: Vec::with_capacity(16),
         // `main`, running.
         load: Load::new(1),
+        min_vruntime: 0,
     };
     let boot_top = {
         extern "C" {
@@ -178,6 +188,7 @@ pub fn init() {
             cpu_ns: (0, 0),
             switches: (0, 0),
             on_cpu_since: Instant::ZERO,
+            vruntime: 0,
         }),
     );
     *SCHED.lock() = Some(s);
@@ -268,6 +279,7 @@ fn spawn_inner(
         cpu_ns: (0, 0),
         switches: (0, 0),
         on_cpu_since: Instant::ZERO,
+        vruntime: 0,
     });
     let mut guard = SCHED.lock();
     let s = guard.as_mut().ok_or("sched::init has not run")?;
@@ -288,7 +300,11 @@ fn spawn_inner(
         if s.runq.is_empty() && s.current != s.idle {
             time::set_deadline(now + TIME_SLICE);
         }
-        s.runq.push_back(id);
+        let floor = s.wake_floor(now);
+        if let Some(t) = s.threads.get_mut(&id) {
+            t.vruntime = floor;
+        }
+        s.runq.push(id);
         s.load.change(now.as_nanos(), true);
     }
     Ok(ThreadId(id))
@@ -339,7 +355,7 @@ pub fn current_process() -> Option<Arc<Process>> {
 pub fn yield_now() {
     let were = interrupts::are_enabled();
     interrupts::disable();
-    reschedule(Giving::Yield);
+    reschedule();
     if were {
         interrupts::enable();
     }
@@ -364,7 +380,7 @@ pub fn exit() -> ! {
             s.load.change(time::now().as_nanos(), false);
         }
     }
-    reschedule(Giving::Block);
+    reschedule();
     unreachable!("a dead thread was scheduled again")
 }
 
@@ -413,7 +429,7 @@ pub fn block(
             t.reason = WakeReason::Woken;
             s.load.change(time::now().as_nanos(), false);
         }
-        reschedule(Giving::Block);
+        reschedule();
         let g = SCHED.lock();
         g.as_ref()
             .and_then(|s| s.threads.get(&s.current).map(|t| t.reason))
@@ -430,6 +446,7 @@ pub fn block(
 pub fn wake_key(key: u64) -> usize {
     let mut g = SCHED.lock();
     let Some(s) = g.as_mut() else { return 0 };
+    let floor = s.wake_floor(time::now());
     let Sched {
         threads,
         runq,
@@ -439,7 +456,7 @@ pub fn wake_key(key: u64) -> usize {
     let mut woken = 0;
     for (id, t) in threads.iter_mut() {
         if t.state == State::Blocked && t.keys.contains(&key) {
-            make_ready(t, *id, runq, load, WakeReason::Woken);
+            make_ready(t, *id, runq, load, WakeReason::Woken, floor);
             woken += 1;
         }
     }
@@ -496,6 +513,7 @@ pub fn process_has_tid(process: &Arc<Process>, tid: u64) -> bool {
 pub fn wake_process(process: &Arc<Process>) {
     let mut g = SCHED.lock();
     let Some(s) = g.as_mut() else { return };
+    let floor = s.wake_floor(time::now());
     let Sched {
         threads,
         runq,
@@ -507,11 +525,21 @@ pub fn wake_process(process: &Arc<Process>) {
             continue;
         }
         if t.state == State::Blocked {
-            make_ready(t, *id, runq, load, WakeReason::Woken);
+            make_ready(t, *id, runq, load, WakeReason::Woken, floor);
         } else if t.state != State::Dead {
             t.kicked = true;
         }
     }
+}
+
+/// How far a woken thread's virtual runtime may lag behind the threads it competes with:
+/// half a slice, so a thread that slept runs before a busy one without owing it a debt for
+/// all the time it slept (Linux's fair scheduler credits sleepers half its latency).
+const SLEEPER_CREDIT_NS: u64 = (TIME_SLICE.as_nanos() / 2) as u64;
+
+/// Nanoseconds from `since` to `now` (none if the clock reads earlier).
+fn ran_ns(since: Instant, now: Instant) -> u64 {
+    now.as_nanos().saturating_sub(since.as_nanos())
 }
 
 fn make_ready(
@@ -520,6 +548,7 @@ fn make_ready(
     runq: &mut RunQueue,
     load: &mut Load,
     reason: WakeReason,
+    floor: u64,
 ) {
     load.change(time::now().as_nanos(), true);
     // Wakeup preemption: a ring-3 thread running now yields at its next kernel exit, so a
@@ -529,12 +558,30 @@ fn make_ready(
     t.reason = reason;
     t.keys.clear();
     t.deadline = None;
-    runq.push_woken(id, t.process.is_none());
+    if t.process.is_none() {
+        runq.push_kernel_woken(id);
+    } else {
+        t.vruntime = t.vruntime.max(floor.saturating_sub(SLEEPER_CREDIT_NS));
+        runq.push(id);
+    }
 }
 
 impl Sched {
+    /// The virtual runtime a woken thread competes against: the running program thread's,
+    /// counting what it has run so far (a busy thread's grows while it runs), else the
+    /// smallest of the ready threads' at the last switch.
+    fn wake_floor(&self, now: Instant) -> u64 {
+        match self.threads.get(&self.current) {
+            Some(t) if t.process.is_some() && t.state == State::Running => self
+                .min_vruntime
+                .max(t.vruntime + ran_ns(t.on_cpu_since, now)),
+            _ => self.min_vruntime,
+        }
+    }
+
     /// Ready every blocked thread whose deadline passed; the earliest remaining deadline.
     fn wake_expired(&mut self, now: Instant) -> Option<Instant> {
+        let floor = self.wake_floor(now);
         let Sched {
             threads,
             runq,
@@ -548,7 +595,7 @@ impl Sched {
             }
             if let Some(d) = t.deadline {
                 if d <= now {
-                    make_ready(t, *id, runq, load, WakeReason::TimedOut);
+                    make_ready(t, *id, runq, load, WakeReason::TimedOut, floor);
                 } else {
                     earliest = Some(earliest.map_or(d, |e| e.min(d)));
                 }
@@ -558,22 +605,9 @@ impl Sched {
     }
 }
 
-/// Why the running thread gives up the CPU.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Giving {
-    /// It yields (still runnable: after every thread already waiting), or is the idle thread.
-    Yield,
-    /// It blocks or ends.
-    Block,
-    /// Ring-3 preemption: its time slice ran out, or a woken thread is owed the CPU. Only a
-    /// thread that ran a whole slice counts as busy (queued behind the threads that wait).
-    Preempted,
-}
-
 /// Switch to the next ready thread (or idle). Interrupts must be off; the current thread's
-/// state has been set by the caller (Running = still runnable: it is queued again, as
-/// `why` says).
-fn reschedule(why: Giving) {
+/// state has been set by the caller (Running = still runnable: it is queued again).
+fn reschedule() {
     let now = time::now();
     let (guard, cur, to) = {
         let mut g = SCHED.lock();
@@ -584,24 +618,46 @@ fn reschedule(why: Giving) {
         // Still runnable when it gives up the CPU (preempted, or yielding): an involuntary
         // switch if another thread takes over, as Linux counts them.
         let mut runnable = false;
+        let mut cur_vruntime = None;
+        let min_vruntime = s.min_vruntime;
         if let Some(t) = s.threads.get_mut(&cur) {
+            if cur != idle {
+                // Charge the CPU time it ran.
+                t.vruntime += ran_ns(t.on_cpu_since, now);
+                t.on_cpu_since = now;
+                cur_vruntime = Some(t.vruntime);
+            }
             if t.state == State::Running && cur != idle {
                 t.state = State::Ready;
-                let busy = now.saturating_since(t.on_cpu_since) >= TIME_SLICE;
-                if why == Giving::Preempted && t.process.is_some() && busy {
-                    s.runq.push_preempted(cur, now);
-                } else {
-                    s.runq.push_back(cur);
+                // A kernel thread that yields with work left (the network poll thread at its
+                // budget, or with loopback frames queued) queues as the least-served thread
+                // but after those queued already: it lets waiting threads run first, and a
+                // busy program cannot keep the network waiting for what it used before.
+                if t.process.is_none() {
+                    t.vruntime = min_vruntime;
                 }
+                s.runq.push(cur);
                 runnable = true;
             }
         }
-        let next = s
-            .runq
-            .pick(now, |n| {
-                s.threads.get(&n).is_some_and(|t| t.state == State::Ready)
-            })
-            .unwrap_or(idle);
+        let threads = &s.threads;
+        let ready_vruntime = |n: u64| {
+            threads
+                .get(&n)
+                .filter(|t| t.state == State::Ready)
+                .map(|t| t.vruntime)
+        };
+        // The smallest virtual runtime among the queued threads and the one giving up the CPU
+        // (so a thread that ran alone for long moves it on, even as it goes to sleep: a thread
+        // that wakes or starts later is placed near it, not far behind).
+        let least = match (s.runq.min_vruntime(ready_vruntime), cur_vruntime) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(least) = least {
+            s.min_vruntime = s.min_vruntime.max(least);
+        }
+        let next = s.runq.pick(ready_vruntime).unwrap_or(idle);
         // This pick accounts for every wakeup so far: no reschedule is owed any more.
         NEED_RESCHED.store(false, Ordering::Release);
         // Arm the one-shot for the earliest sleeper, and a time slice if others are waiting.
@@ -750,12 +806,20 @@ pub fn preempt_user() {
     let ready = {
         let mut g = SCHED.lock();
         g.as_mut().is_some_and(|s| {
-            s.wake_expired(time::now());
-            !s.runq.is_empty()
+            let earliest = s.wake_expired(time::now());
+            let ready = !s.runq.is_empty();
+            // The one-shot fired (it is disarmed now) a little before a sleeper's deadline,
+            // as a LAPIC count converted from the TSC's nanoseconds can: arm it again, or
+            // that sleeper would sleep on for as long as this program computes without a
+            // system call.
+            if let (false, Some(d)) = (ready, earliest) {
+                time::set_deadline(d);
+            }
+            ready
         })
     };
     if ready {
-        reschedule(Giving::Preempted);
+        reschedule();
     }
     if were {
         interrupts::enable();
@@ -777,7 +841,7 @@ fn idle_loop(_: usize) {
             }
         };
         if ready {
-            reschedule(Giving::Yield);
+            reschedule();
             continue;
         }
         match earliest {
