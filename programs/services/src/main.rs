@@ -71,6 +71,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Every port is bound before any is served: once one answers, all of them do (a client
+    // that saw echo answer may go on to discard at once).
+    let mut sockets = Vec::new();
     for service in [ECHO, DISCARD, CHARGEN] {
         let port = opts.port_base + service;
         let tcp = match TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)) {
@@ -87,6 +90,9 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        sockets.push((service, port, tcp, udp));
+    }
+    for (service, port, tcp, udp) in sockets {
         let verbose = opts.verbose;
         thread::spawn(move || accept_loop(tcp, service, port, verbose));
         thread::spawn(move || udp_loop(udp, service));
