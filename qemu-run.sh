@@ -365,9 +365,19 @@ args+=("${extra[@]}")
 
 if [ "$print" = 1 ]; then printf '%q ' "${args[@]}"; echo; exit 0; fi
 if [ -n "$run" ] && [ -z "$keep_initramfs" ]; then
-  # The packed image is ours to delete once QEMU is done with it.
+  # The packed image is ours to delete once QEMU is done with it, so QEMU runs as our child:
+  # ending this script (a benchmark ending its launcher with SIGTERM) ends QEMU too, which
+  # would otherwise go on running, holding its ports.
   status=0
-  "${args[@]}" || status=$?
+  "${args[@]}" <&0 &
+  qemu=$!
+  trap 'kill "$qemu" 2>/dev/null' TERM INT HUP
+  wait "$qemu" || status=$?
+  # A trapped signal ends `wait` early: wait again until QEMU is gone, for its status.
+  while kill -0 "$qemu" 2>/dev/null; do
+    status=0
+    wait "$qemu" || status=$?
+  done
   rm -f "$initrd"
   exit "$status"
 fi
