@@ -5,7 +5,9 @@
 //! `EAGAIN` or `ENOMEM` once it has made as many threads, programs or as much memory as it
 //! may; death by SIGSEGV (status 139 in a shell) for each case of `hostile-fault` (reading,
 //! writing or jumping into the kernel, into another process, executing its own stack, data
-//! or heap). After every case the `services` it started must still answer TCP and UDP echo.
+//! or heap); TCP and UDP echo round trips at once beside a program that computes without a
+//! pause ([`busy`]). After every case the `services` it started must still answer TCP and UDP
+//! echo.
 //!
 //! Prints `hostile-test: <case> ok` per case and `hostile-test: all N cases passed`; a failed
 //! case prints `hostile-test: FAIL <case>: <detail>`, and once all ran `hostile-test: F of N
@@ -14,9 +16,10 @@
 //!
 //! `NAME=ADDRESS` words set the kernel addresses to aim at ([`targets`]); `--port-base N` puts
 //! the services on N+7 (passed on to them); `--services-running` uses services someone else
-//! started. `hostile-test --child threads|memory|programs|sleep` is this program started by itself for
-//! the cases that must run in a process of their own ([`limits`]).
+//! started. `hostile-test --child threads|memory|programs|sleep|spin` is this program started
+//! by itself for the cases that must run in a process of their own ([`limits`], [`busy`]).
 
+mod busy;
 mod calls_in;
 mod calls_out;
 mod edges;
@@ -38,7 +41,7 @@ use progkit::{program_path, Check};
 use targets::Targets;
 
 const USAGE: &str = "usage: hostile-test [--port-base N] [--services-running] [--exit] \
-                     [NAME=ADDRESS ...] | hostile-test --child threads|memory|programs|sleep";
+                     [NAME=ADDRESS ...] | hostile-test --child threads|memory|programs|sleep|spin";
 
 /// Where the services are and what to aim at.
 pub struct Config {
@@ -68,6 +71,10 @@ const CASES: &[Check] = &[
     ("programs until EAGAIN", limits::programs_until_refused),
     ("memory until ENOMEM", limits::memory_until_refused),
     ("udp queues cannot exhaust kernel memory", limits::udp_flood),
+    (
+        "a busy program does not hold up the services",
+        busy::busy_program_beside_services,
+    ),
 ];
 
 struct Options {
@@ -121,6 +128,9 @@ impl Drop for Services {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--child") {
+        if args.get(1).map(String::as_str) == Some("spin") {
+            return busy::child_spin();
+        }
         return limits::child(args.get(1).map_or("", String::as_str));
     }
     let opts = match parse(&args) {
