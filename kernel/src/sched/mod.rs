@@ -45,8 +45,8 @@ use crate::mm::kstack::{KernelStack, SpareStack, StackFor};
 use crate::process::Process;
 use crate::sync::IrqMutex;
 use crate::vecmap::VecMap;
-use runq::RunQueue;
 use crate::{arch, time};
+use runq::RunQueue;
 
 /// Kernel stack of a kernel thread: 128 KiB (an unoptimised build's deepest path, the virtio
 /// probe, was measured at ~116 KiB on the boot stack; the network path is shallower).
