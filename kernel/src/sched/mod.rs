@@ -514,6 +514,10 @@ pub fn wake_process(process: &Arc<Process>) {
     let mut g = SCHED.lock();
     let Some(s) = g.as_mut() else { return };
     let floor = s.wake_floor(time::now());
+    // A program being ended: its threads only have to leave, giving back its memory and its
+    // place among the programs, so they go first (before a program that would start next
+    // and find neither).
+    let ending = process.is_ending();
     let Sched {
         threads,
         runq,
@@ -528,6 +532,9 @@ pub fn wake_process(process: &Arc<Process>) {
             make_ready(t, *id, runq, load, WakeReason::Woken, floor);
         } else if t.state != State::Dead {
             t.kicked = true;
+        }
+        if ending {
+            t.vruntime = 0;
         }
     }
 }
