@@ -657,14 +657,15 @@ fn reschedule() {
         // The smallest virtual runtime among the queued threads and the one giving up the CPU
         // (so a thread that ran alone for long moves it on, even as it goes to sleep: a thread
         // that wakes or starts later is placed near it, not far behind).
-        let least = match (s.runq.min_vruntime(ready_vruntime), cur_vruntime) {
+        let (next, least_ready) = s.runq.pick(ready_vruntime);
+        let least = match (least_ready, cur_vruntime) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
         if let Some(least) = least {
             s.min_vruntime = s.min_vruntime.max(least);
         }
-        let next = s.runq.pick(ready_vruntime).unwrap_or(idle);
+        let next = next.unwrap_or(idle);
         // This pick accounts for every wakeup so far: no reschedule is owed any more.
         NEED_RESCHED.store(false, Ordering::Release);
         // Arm the one-shot for the earliest sleeper, and a time slice if others are waiting.

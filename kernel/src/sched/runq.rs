@@ -48,32 +48,31 @@ impl RunQueue {
         self.ready.push_back(id);
     }
 
-    /// Smallest virtual runtime among the queued threads `vruntime_of` finds ready.
-    pub fn min_vruntime(&self, vruntime_of: impl Fn(u64) -> Option<u64>) -> Option<u64> {
-        self.kernel_woken
-            .iter()
-            .chain(self.ready.iter())
-            .filter_map(|&id| vruntime_of(id))
-            .min()
-    }
-
     /// The next thread to run: the first woken kernel thread, else the ready thread with the
-    /// smallest virtual runtime (the earliest queued among equals). `vruntime_of` gives a
-    /// thread's virtual runtime if it is ready; entries it refuses (threads that blocked or
-    /// ended since they were queued) are dropped.
-    pub fn pick(&mut self, vruntime_of: impl Fn(u64) -> Option<u64>) -> Option<u64> {
+    /// smallest virtual runtime (the earliest queued among equals); and that smallest virtual
+    /// runtime among the ready threads (before the pick). `vruntime_of` gives a thread's
+    /// virtual runtime if it is ready; entries it refuses (threads that blocked or ended since
+    /// they were queued) are dropped. One pass over the ready threads.
+    pub fn pick(&mut self, vruntime_of: impl Fn(u64) -> Option<u64>) -> (Option<u64>, Option<u64>) {
+        let mut least: Option<(usize, u64)> = None;
+        let mut kept = 0;
+        self.ready.retain(|&id| match vruntime_of(id) {
+            Some(v) => {
+                if least.is_none_or(|(_, l)| v < l) {
+                    least = Some((kept, v));
+                }
+                kept += 1;
+                true
+            }
+            None => false,
+        });
+        let least_vruntime = least.map(|(_, v)| v);
         while let Some(id) = self.kernel_woken.pop_front() {
             if vruntime_of(id).is_some() {
-                return Some(id);
+                return (Some(id), least_vruntime);
             }
         }
-        self.ready.retain(|&id| vruntime_of(id).is_some());
-        let (at, _) = self
-            .ready
-            .iter()
-            .enumerate()
-            .filter_map(|(i, &id)| vruntime_of(id).map(|v| (i, v)))
-            .min_by_key(|&(i, v)| (v, i))?;
-        self.ready.remove(at)
+        let next = least.and_then(|(at, _)| self.ready.remove(at));
+        (next, least_vruntime)
     }
 }
